@@ -1,0 +1,179 @@
+//! Typed, layered configuration: built-in defaults → optional TOML file → environment.
+//!
+//! Every service owns one config struct and one section of the file (`[user]`, …).
+//! Environment variables use `FITTRACK_<SECTION>__<FIELD>` (double underscore for
+//! nesting); a few well-known unprefixed variables (`DATABASE_URL`, …) are mapped by
+//! the service itself so the documented names work.
+
+use std::{fmt, path::PathBuf};
+
+use figment::{
+    providers::{Env, Format, Serialized, Toml},
+    Figment,
+};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// The config file, when present: `$FITTRACK_CONFIG`, else `./fittrack.toml`.
+pub fn config_file() -> PathBuf {
+    std::env::var_os("FITTRACK_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("fittrack.toml"))
+}
+
+/// Loads `section` of the layered config into `T`.
+///
+/// `aliases` maps plain environment variables onto keys of the section, e.g.
+/// `("DATABASE_URL", "database_url")`; they win over the file, like the prefixed ones.
+pub fn load<T>(section: &str, aliases: &[(&str, &str)]) -> Result<T, Box<figment::Error>>
+where
+    T: Serialize + DeserializeOwned + Default,
+{
+    let mut figment = Figment::new()
+        .merge(Serialized::default(section, T::default()))
+        .merge(Toml::file(config_file()))
+        .merge(Env::prefixed("FITTRACK_").split("__"));
+    // FITTRACK_DATA_DIR is global: every section reads it.
+    if let Ok(data_dir) = std::env::var("FITTRACK_DATA_DIR") {
+        figment = figment.merge(Serialized::default(
+            &format!("{section}.data_dir"),
+            data_dir,
+        ));
+    }
+    for (var, key) in aliases {
+        if let Ok(value) = std::env::var(var) {
+            if !value.is_empty() {
+                figment = figment.merge(Serialized::default(&format!("{section}.{key}"), value));
+            }
+        }
+    }
+    figment.extract_inner(section).map_err(Box::new)
+}
+
+/// A value that must never reach a log line: `Debug` and `Display` print a placeholder.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Where a subgraph listens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HttpConfig {
+    pub host: String,
+    pub port: u16,
+}
+
+impl HttpConfig {
+    pub fn on_port(port: u16) -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port,
+        }
+    }
+
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// How a subgraph checks access tokens issued by the user subgraph.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthConfig {
+    /// JWKS endpoint of the user subgraph.
+    pub jwks_url: String,
+    pub issuer: String,
+    pub audience: String,
+}
+
+pub const DEFAULT_ISSUER: &str = "https://fittrack.local/user";
+pub const DEFAULT_AUDIENCE: &str = "fittrack-api";
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwks_url: "http://127.0.0.1:4001/.well-known/jwks.json".into(),
+            issuer: DEFAULT_ISSUER.into(),
+            audience: DEFAULT_AUDIENCE.into(),
+        }
+    }
+}
+
+/// Default data directory for embedded storage.
+pub fn default_data_dir() -> PathBuf {
+    PathBuf::from(".fittrack")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    struct Sample {
+        port: u16,
+        database_url: Option<Secret>,
+        data_dir: PathBuf,
+    }
+
+    impl Default for Sample {
+        fn default() -> Self {
+            Self {
+                port: 1,
+                database_url: None,
+                data_dir: default_data_dir(),
+            }
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret::new("postgres://user:hunter2@db");
+        assert!(!format!("{secret:?} {secret}").contains("hunter2"));
+    }
+
+    #[test]
+    fn defaults_apply_without_file_or_env() {
+        figment::Jail::expect_with(|_jail| {
+            let loaded: Sample = load("sample", &[]).map_err(|e| e.to_string())?;
+            assert_eq!(loaded, Sample::default());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn env_overrides_file_which_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("fittrack.toml", "[sample]\nport = 2\n")?;
+            let loaded: Sample = load("sample", &[]).map_err(|e| e.to_string())?;
+            assert_eq!(loaded.port, 2);
+            jail.set_env("FITTRACK_SAMPLE__PORT", "3");
+            jail.set_env("MY_DB", "postgres://x");
+            jail.set_env("FITTRACK_DATA_DIR", "/tmp/elsewhere");
+            let loaded: Sample =
+                load("sample", &[("MY_DB", "database_url")]).map_err(|e| e.to_string())?;
+            assert_eq!(loaded.port, 3);
+            assert_eq!(loaded.database_url, Some(Secret::new("postgres://x")));
+            assert_eq!(loaded.data_dir, PathBuf::from("/tmp/elsewhere"));
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,13 @@
+//! Shared plumbing for every FitTrack subgraph: layered config, tracing, the error
+//! type clients see, JWT verification and guards, and the axum app builder.
+//!
+//! Kept deliberately small: anything domain-specific belongs to a subgraph.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod server;
+pub mod telemetry;
+
+pub use auth::{CurrentUser, JwtVerifier, Role};
+pub use error::{ApiError, ErrorCode};

@@ -1,0 +1,430 @@
+//! The axum app every subgraph is served with.
+//!
+//! - `POST /graphql`, `GET /graphql` (queries only), GraphiQL for browsers, and the
+//!   graphql-transport-ws WebSocket protocol on the same path;
+//! - `GET /health` (process alive) and `GET /ready` (dependencies reachable);
+//! - a request id per request (`x-request-id`, generated when absent) in every log
+//!   line and in masked internal errors;
+//! - the caller's token checked before execution, `CurrentUser` in the context.
+
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use async_graphql::{
+    http::GraphiQLSource, parser::types::OperationType, Data, ObjectType, Schema, SubscriptionType,
+};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::{
+    extract::{FromRequest, FromRequestParts, Request, State, WebSocketUpgrade},
+    http::{header, HeaderMap, HeaderName, StatusCode},
+    response::{Html, IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use serde_json::json;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+use crate::{
+    auth::{CurrentUser, JwtVerifier},
+    error::{ApiError, ErrorCode},
+};
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request id of the current request, available to resolvers.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+/// A readiness probe for one dependency.
+pub type ReadinessCheck = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
+
+/// Builds a subgraph's HTTP app around its schema.
+pub struct SubgraphApp<Q, M, S> {
+    schema: Schema<Q, M, S>,
+    verifier: Arc<JwtVerifier>,
+    checks: Vec<(&'static str, ReadinessCheck)>,
+    extra: Router,
+}
+
+struct AppState<Q, M, S> {
+    schema: Schema<Q, M, S>,
+    verifier: Arc<JwtVerifier>,
+    checks: Vec<(&'static str, ReadinessCheck)>,
+}
+
+impl<Q, M, S> SubgraphApp<Q, M, S>
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    pub fn new(schema: Schema<Q, M, S>, verifier: Arc<JwtVerifier>) -> Self {
+        Self {
+            schema,
+            verifier,
+            checks: Vec::new(),
+            extra: Router::new(),
+        }
+    }
+
+    /// Adds a dependency that `/ready` checks.
+    pub fn readiness<F, Fut>(mut self, name: &'static str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.checks
+            .push((name, Arc::new(move || Box::pin(check()) as CheckFuture)));
+        self
+    }
+
+    /// Adds routes of the subgraph's own (e.g. the JWKS endpoint).
+    pub fn merge(mut self, routes: Router) -> Self {
+        self.extra = self.extra.merge(routes);
+        self
+    }
+
+    pub fn into_router(self) -> Router {
+        let state = Arc::new(AppState {
+            schema: self.schema,
+            verifier: self.verifier,
+            checks: self.checks,
+        });
+        Router::new()
+            .route(
+                "/graphql",
+                get(graphql_get::<Q, M, S>).post(graphql_post::<Q, M, S>),
+            )
+            .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+            .route("/ready", get(ready::<Q, M, S>))
+            .with_state(state)
+            .merge(self.extra)
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                    let request_id = request
+                        .headers()
+                        .get(&REQUEST_ID_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id,
+                    )
+                }),
+            )
+            .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))
+    }
+}
+
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(&REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Reads `Authorization: Bearer …`. No header: anonymous. A bad header: refused.
+async fn caller_from_header(
+    verifier: &JwtVerifier,
+    headers: &HeaderMap,
+) -> Result<Option<CurrentUser>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthenticated("Malformed Authorization header"))?;
+    caller_from_value(verifier, value).await.map(Some)
+}
+
+async fn caller_from_value(verifier: &JwtVerifier, value: &str) -> Result<CurrentUser, ApiError> {
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or_else(|| ApiError::unauthenticated("Authorization must be a Bearer token"))?;
+    Ok(verifier.verify(token.trim()).await?)
+}
+
+fn error_response(error: ApiError) -> GraphQLResponse {
+    let error: async_graphql::Error = error.into();
+    async_graphql::Response::from_errors(vec![error.into_server_error(Default::default())]).into()
+}
+
+/// Adds the request id to masked internal errors so support can find the log line.
+fn tag_internal_errors(mut response: async_graphql::Response, request_id: &str) -> GraphQLResponse {
+    for error in &mut response.errors {
+        let internal = error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .is_some_and(|code| {
+                *code == async_graphql::Value::from(ErrorCode::InternalServerError.as_str())
+            });
+        if internal {
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("requestId", request_id);
+        }
+    }
+    response.into()
+}
+
+async fn execute<Q, M, S>(
+    state: &AppState<Q, M, S>,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+) -> GraphQLResponse
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    let request_id = request_id(headers);
+    let mut request = request.data(RequestId(request_id.clone()));
+    match caller_from_header(&state.verifier, headers).await {
+        Ok(Some(user)) => request = request.data(user),
+        Ok(None) => {}
+        Err(error) => return error_response(error),
+    }
+    tag_internal_errors(state.schema.execute(request).await, &request_id)
+}
+
+async fn graphql_post<Q, M, S>(
+    State(state): State<Arc<AppState<Q, M, S>>>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    execute(&state, &headers, request.into_inner()).await
+}
+
+async fn graphql_get<Q, M, S>(
+    State(state): State<Arc<AppState<Q, M, S>>>,
+    request: Request,
+) -> Response
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    let (mut parts, body) = request.into_parts();
+    let headers = parts.headers.clone();
+    let is_upgrade = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if is_upgrade {
+        return websocket(state, &mut parts).await;
+    }
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html {
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql")
+                .finish(),
+        )
+        .into_response();
+    }
+    let request = Request::from_parts(parts, body);
+    let graphql_request =
+        match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
+            request,
+            &(),
+        )
+        .await
+        {
+            Ok(request) => request.into_inner(),
+            Err(rejection) => return rejection.into_response(),
+        };
+    if !is_query_only(&graphql_request.query) {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "POST")],
+            "Mutations and subscriptions must use POST or WebSocket",
+        )
+            .into_response();
+    }
+    execute(&state, &headers, graphql_request)
+        .await
+        .into_response()
+}
+
+/// GET must not change state: only documents made of queries run over GET.
+fn is_query_only(query: &str) -> bool {
+    match async_graphql::parser::parse_query(query) {
+        Ok(document) => document
+            .operations
+            .iter()
+            .all(|(_, op)| op.node.ty == OperationType::Query),
+        // Let execution report the syntax error.
+        Err(_) => true,
+    }
+}
+
+async fn websocket<Q, M, S>(
+    state: Arc<AppState<Q, M, S>>,
+    parts: &mut axum::http::request::Parts,
+) -> Response
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    let protocol = match GraphQLProtocol::from_request_parts(parts, &()).await {
+        Ok(protocol) => protocol,
+        Err(status) => return status.into_response(),
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(parts, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    // A token may come as a header on the upgrade (the router forwards it so) or in
+    // the `connection_init` payload (browsers cannot set headers on WebSockets).
+    let header_user = match caller_from_header(&state.verifier, &parts.headers).await {
+        Ok(user) => user,
+        Err(_) => return StatusCode::UNAUTHORIZED.into_response(),
+    };
+    let mut data = Data::default();
+    data.insert(RequestId(request_id(&parts.headers)));
+    if let Some(user) = header_user {
+        data.insert(user);
+    }
+    let schema = state.schema.clone();
+    let verifier = state.verifier.clone();
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .with_data(data)
+                .on_connection_init(move |payload| async move {
+                    let mut data = Data::default();
+                    if let Some(value) = token_in_init_payload(&payload) {
+                        let user = caller_from_value(&verifier, &value)
+                            .await
+                            .map_err(async_graphql::Error::from)?;
+                        data.insert(user);
+                    }
+                    Ok(data)
+                })
+                .keepalive_timeout(Duration::from_secs(60))
+                .serve()
+        })
+}
+
+/// `{"Authorization": "Bearer …"}` (any case), or `{"token": "…"}`.
+fn token_in_init_payload(payload: &serde_json::Value) -> Option<String> {
+    let object = payload.as_object()?;
+    for (key, value) in object {
+        if key.eq_ignore_ascii_case("authorization") {
+            return value.as_str().map(str::to_owned);
+        }
+        if key == "headers" {
+            if let Some(found) = token_in_init_payload(value) {
+                return Some(found);
+            }
+        }
+    }
+    object
+        .get("token")
+        .and_then(|v| v.as_str())
+        .map(|token| format!("Bearer {token}"))
+}
+
+async fn ready<Q, M, S>(State(state): State<Arc<AppState<Q, M, S>>>) -> Response {
+    let mut failures = serde_json::Map::new();
+    for (name, check) in &state.checks {
+        if let Err(reason) = check().await {
+            failures.insert((*name).to_owned(), reason.into());
+        }
+    }
+    if failures.is_empty() {
+        Json(json!({"status": "ready"})).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "failing": failures})),
+        )
+            .into_response()
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_runs_queries_only() {
+        assert!(is_query_only("{ me { id } }"));
+        assert!(is_query_only("query A { a } query B { b }"));
+        assert!(!is_query_only("mutation { logout(refreshToken: \"x\") }"));
+        assert!(!is_query_only("query A { a } mutation B { b }"));
+    }
+
+    #[test]
+    fn init_payload_token_forms() {
+        let from_header = json!({"Authorization": "Bearer abc"});
+        assert_eq!(
+            token_in_init_payload(&from_header).as_deref(),
+            Some("Bearer abc")
+        );
+        let nested = json!({"headers": {"authorization": "Bearer abc"}});
+        assert_eq!(
+            token_in_init_payload(&nested).as_deref(),
+            Some("Bearer abc")
+        );
+        let bare = json!({"token": "abc"});
+        assert_eq!(token_in_init_payload(&bare).as_deref(), Some("Bearer abc"));
+        assert_eq!(token_in_init_payload(&json!({})), None);
+    }
+}
