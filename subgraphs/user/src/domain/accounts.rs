@@ -1,0 +1,272 @@
+//! Sign-up, sign-in, token rotation and profile changes.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use super::{
+    error::{UserError, UserResult},
+    model::{AccountStatus, FitnessGoal, Gender, User},
+    password,
+    tokens::{hash_refresh, TokenIssuer},
+    validation::{normalize_email, normalize_name, normalize_username, validate_password},
+};
+use crate::{
+    config::LockoutConfig,
+    storage::{NewRefreshToken, NewUser, ProfileChanges, UserStore},
+};
+
+pub struct Registration {
+    pub email: String,
+    pub password: String,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+#[derive(Default)]
+pub struct ProfileUpdate {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+    pub gender: Option<Gender>,
+    pub fitness_goal: Option<FitnessGoal>,
+}
+
+/// What a successful sign-in, sign-up or refresh hands out.
+pub struct Session {
+    pub access_token: String,
+    pub access_token_expires_at: chrono::DateTime<Utc>,
+    pub refresh_token: String,
+    pub user: User,
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    store: UserStore,
+    issuer: Arc<TokenIssuer>,
+    lockout: LockoutConfig,
+}
+
+impl Accounts {
+    pub fn new(db: DatabaseConnection, issuer: Arc<TokenIssuer>, lockout: LockoutConfig) -> Self {
+        Self {
+            store: UserStore::new(db),
+            issuer,
+            lockout,
+        }
+    }
+
+    pub fn store(&self) -> &UserStore {
+        &self.store
+    }
+
+    pub async fn register(&self, input: Registration) -> UserResult<Session> {
+        let email = normalize_email(&input.email)?;
+        validate_password(&input.password, "password")?;
+        let username = input
+            .username
+            .as_deref()
+            .map(normalize_username)
+            .transpose()?;
+        let first_name = input
+            .first_name
+            .as_deref()
+            .map(|n| normalize_name(n, "firstName"))
+            .transpose()?;
+        let last_name = input
+            .last_name
+            .as_deref()
+            .map(|n| normalize_name(n, "lastName"))
+            .transpose()?;
+
+        if self.store.email_taken(&email).await? {
+            return Err(UserError::EmailTaken);
+        }
+        if let Some(username) = &username {
+            if self.store.username_taken(username, None).await? {
+                return Err(UserError::UsernameTaken);
+            }
+        }
+        let password_hash = password::hash(input.password).await?;
+        let user = self
+            .store
+            .insert(NewUser {
+                email: email.clone(),
+                username,
+                first_name,
+                last_name,
+                password_hash,
+            })
+            .await
+            .map_err(classify_conflict)?;
+        tracing::info!(user_id = %user.id, "account registered");
+        self.start_session(user, Uuid::now_v7()).await
+    }
+}
+
+/// A unique violation that slipped past the pre-checks (a concurrent sign-up).
+fn classify_conflict(error: anyhow::Error) -> UserError {
+    {
+        match error.downcast_ref::<crate::storage::UniqueViolation>() {
+            Some(violation) if violation.0.contains("email") => UserError::EmailTaken,
+            Some(_) => UserError::UsernameTaken,
+            None => UserError::Internal(error),
+        }
+    }
+}
+
+impl Accounts {
+    pub async fn login(&self, email: &str, password: String) -> UserResult<Session> {
+        let now = Utc::now();
+        let Ok(email) = normalize_email(email) else {
+            password::verify_dummy(password).await?;
+            return Err(UserError::InvalidCredentials);
+        };
+        let Some((user, stored_hash)) = self.store.find_by_email(&email).await? else {
+            password::verify_dummy(password).await?;
+            return Err(UserError::InvalidCredentials);
+        };
+        if let Some(until) = user.locked_until.filter(|until| *until > now) {
+            return Err(UserError::AccountLocked(until));
+        }
+        if !password::verify(password, stored_hash).await? {
+            let locked = self
+                .store
+                .record_failed_login(
+                    user.id,
+                    now,
+                    Duration::seconds(self.lockout.window_secs),
+                    self.lockout.max_failed_attempts,
+                    Duration::seconds(self.lockout.lock_secs),
+                )
+                .await?;
+            if locked {
+                tracing::warn!(user_id = %user.id, "account locked after repeated failed sign-ins");
+            }
+            return Err(UserError::InvalidCredentials);
+        }
+        ensure_active(&user)?;
+        self.store.record_successful_login(user.id, now).await?;
+        tracing::info!(user_id = %user.id, "signed in");
+        self.start_session(user, Uuid::now_v7()).await
+    }
+
+    /// Rotates a refresh token. Presenting one that was already used (or revoked)
+    /// revokes its whole family: a stolen token dies with the legitimate one.
+    pub async fn refresh(&self, token: &str) -> UserResult<Session> {
+        let now = Utc::now();
+        let record = self
+            .store
+            .find_refresh_token(&hash_refresh(token))
+            .await?
+            .ok_or(UserError::InvalidRefreshToken)?;
+        if record.used_at.is_some() || record.revoked_at.is_some() {
+            return self.reject_reuse(record.family_id, record.user_id).await;
+        }
+        if record.expires_at <= now {
+            return Err(UserError::InvalidRefreshToken);
+        }
+        if !self.store.claim_refresh_token(record.id, now).await? {
+            // Someone rotated it between our read and our write.
+            return self.reject_reuse(record.family_id, record.user_id).await;
+        }
+        let user = self
+            .store
+            .find_by_id(record.user_id)
+            .await?
+            .ok_or(UserError::InvalidRefreshToken)?;
+        if let Err(error) = ensure_active(&user) {
+            self.store.revoke_family(record.family_id, now).await?;
+            return Err(error);
+        }
+        self.start_session(user, record.family_id).await
+    }
+
+    async fn reject_reuse(&self, family_id: Uuid, user_id: Uuid) -> UserResult<Session> {
+        let revoked = self.store.revoke_family(family_id, Utc::now()).await?;
+        tracing::warn!(%user_id, %family_id, revoked, "refresh token reuse detected; family revoked");
+        Err(UserError::InvalidRefreshToken)
+    }
+
+    /// Ends the session the refresh token belongs to. Unknown tokens are not an
+    /// error: logging out twice is fine.
+    pub async fn logout(&self, token: &str) -> UserResult<()> {
+        if let Some(record) = self.store.find_refresh_token(&hash_refresh(token)).await? {
+            self.store
+                .revoke_family(record.family_id, Utc::now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn user(&self, id: Uuid) -> UserResult<User> {
+        self.store.find_by_id(id).await?.ok_or(UserError::NotFound)
+    }
+
+    pub async fn update_profile(&self, id: Uuid, update: ProfileUpdate) -> UserResult<User> {
+        let changes = ProfileChanges {
+            first_name: update
+                .first_name
+                .as_deref()
+                .map(|n| normalize_name(n, "firstName"))
+                .transpose()?,
+            last_name: update
+                .last_name
+                .as_deref()
+                .map(|n| normalize_name(n, "lastName"))
+                .transpose()?,
+            username: update
+                .username
+                .as_deref()
+                .map(normalize_username)
+                .transpose()?,
+            gender: update.gender,
+            fitness_goal: update.fitness_goal,
+        };
+        if let Some(username) = &changes.username {
+            if self.store.username_taken(username, Some(id)).await? {
+                return Err(UserError::UsernameTaken);
+            }
+        }
+        self.store
+            .update_profile(id, changes)
+            .await
+            .map_err(
+                |error| match error.downcast_ref::<crate::storage::UniqueViolation>() {
+                    Some(_) => UserError::UsernameTaken,
+                    None => UserError::Internal(error),
+                },
+            )?;
+        self.user(id).await
+    }
+
+    async fn start_session(&self, user: User, family_id: Uuid) -> UserResult<Session> {
+        let now = Utc::now();
+        let access = self.issuer.issue_access(&user, now)?;
+        let refresh = self.issuer.new_refresh(now);
+        self.store
+            .insert_refresh_token(NewRefreshToken {
+                user_id: user.id,
+                family_id,
+                token_hash: refresh.hash,
+                expires_at: refresh.expires_at,
+            })
+            .await?;
+        Ok(Session {
+            access_token: access.token,
+            access_token_expires_at: access.expires_at,
+            refresh_token: refresh.token,
+            user,
+        })
+    }
+}
+
+fn ensure_active(user: &User) -> UserResult<()> {
+    match user.account_status {
+        AccountStatus::Active => Ok(()),
+        other => Err(UserError::AccountUnavailable(other)),
+    }
+}

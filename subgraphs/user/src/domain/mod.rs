@@ -1,0 +1,8 @@
+//! Account rules: validation, password hashing, token issuing, sign-in flows.
+
+pub mod accounts;
+pub mod error;
+pub mod model;
+pub mod password;
+pub mod tokens;
+pub mod validation;

@@ -1,0 +1,213 @@
+//! Access tokens (EdDSA JWTs) and opaque refresh tokens.
+//!
+//! The Ed25519 signing key comes from config; in embedded mode it is generated once
+//! and kept in the data directory so tokens survive restarts. Its public half is
+//! published as a JWKS with a `kid` derived from the key itself.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use chrono::{DateTime, Duration, Utc};
+use ed25519_dalek::{
+    pkcs8::{DecodePrivateKey, EncodePrivateKey},
+    SigningKey,
+};
+use fittrack_kit::auth::{AccessClaims, SIGNING_ALGORITHM};
+use jsonwebtoken::{
+    jwk::{
+        AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm,
+        OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse,
+    },
+    EncodingKey, Header,
+};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::model::User;
+use crate::config::UserConfig;
+
+pub struct TokenIssuer {
+    encoding_key: EncodingKey,
+    kid: String,
+    jwks: JwkSet,
+    issuer: String,
+    audience: String,
+    access_ttl: Duration,
+    refresh_ttl: Duration,
+}
+
+/// A freshly signed access token.
+pub struct AccessToken {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A new refresh token: the opaque value goes to the client, only its hash is stored.
+pub struct RefreshToken {
+    pub token: String,
+    pub hash: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl TokenIssuer {
+    pub fn from_config(config: &UserConfig) -> anyhow::Result<Self> {
+        let signing_key = match &config.jwt.signing_key_pem {
+            Some(pem) => SigningKey::from_pkcs8_pem(pem.expose()).map_err(|e| {
+                anyhow::anyhow!("jwt.signing_key_pem is not an Ed25519 PKCS#8 key: {e}")
+            })?,
+            None => load_or_create_key(&config.signing_key_file())?,
+        };
+        Self::new(
+            &signing_key,
+            &config.jwt.issuer,
+            &config.jwt.audience,
+            Duration::seconds(config.jwt.access_ttl_secs),
+            Duration::seconds(config.jwt.refresh_ttl_secs),
+        )
+    }
+
+    pub fn new(
+        signing_key: &SigningKey,
+        issuer: &str,
+        audience: &str,
+        access_ttl: Duration,
+        refresh_ttl: Duration,
+    ) -> anyhow::Result<Self> {
+        let der = signing_key
+            .to_pkcs8_der()
+            .map_err(|e| anyhow::anyhow!("encoding the signing key: {e}"))?;
+        let public = signing_key.verifying_key().to_bytes();
+        let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(public))[..16].to_owned();
+        let jwk = Jwk {
+            common: CommonParameters {
+                public_key_use: Some(PublicKeyUse::Signature),
+                key_algorithm: Some(KeyAlgorithm::EdDSA),
+                key_id: Some(kid.clone()),
+                ..Default::default()
+            },
+            algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+                key_type: OctetKeyPairType::OctetKeyPair,
+                curve: EllipticCurve::Ed25519,
+                x: URL_SAFE_NO_PAD.encode(public),
+            }),
+        };
+        Ok(Self {
+            encoding_key: EncodingKey::from_ed_der(der.as_bytes()),
+            kid,
+            jwks: JwkSet { keys: vec![jwk] },
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            access_ttl,
+            refresh_ttl,
+        })
+    }
+
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+
+    pub fn issue_access(&self, user: &User, now: DateTime<Utc>) -> anyhow::Result<AccessToken> {
+        let expires_at = now + self.access_ttl;
+        let claims = AccessClaims {
+            sub: user.id.to_string(),
+            email: user.email.clone(),
+            roles: vec![user.role],
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            iat: now.timestamp(),
+            exp: expires_at.timestamp(),
+            jti: Uuid::new_v4().to_string(),
+        };
+        let mut header = Header::new(SIGNING_ALGORITHM);
+        header.kid = Some(self.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding_key)
+            .context("signing an access token")?;
+        Ok(AccessToken { token, expires_at })
+    }
+
+    pub fn new_refresh(&self, now: DateTime<Utc>) -> RefreshToken {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let token = URL_SAFE_NO_PAD.encode(bytes);
+        RefreshToken {
+            hash: hash_refresh(&token),
+            token,
+            expires_at: now + self.refresh_ttl,
+        }
+    }
+}
+
+/// Refresh tokens are 256 random bits, so a plain SHA-256 is a safe lookup key.
+pub fn hash_refresh(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn load_or_create_key(path: &Path) -> anyhow::Result<SigningKey> {
+    if path.exists() {
+        let pem = std::fs::read_to_string(path)
+            .with_context(|| format!("reading signing key {}", path.display()))?;
+        return SigningKey::from_pkcs8_pem(&pem)
+            .map_err(|e| anyhow::anyhow!("{} is not an Ed25519 PKCS#8 key: {e}", path.display()));
+    }
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let pem = key
+        .to_pkcs8_pem(Default::default())
+        .map_err(|e| anyhow::anyhow!("encoding a new signing key: {e}"))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_private(path, pem.as_bytes())
+        .with_context(|| format!("writing signing key {}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a new JWT signing key");
+    Ok(key)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_key_is_reused_across_restarts() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("key.pem");
+        let first = load_or_create_key(&path)?;
+        let second = load_or_create_key(&path)?;
+        assert_eq!(first.to_bytes(), second.to_bytes());
+        Ok(())
+    }
+
+    #[test]
+    fn refresh_tokens_are_random_and_hashed() {
+        let key = SigningKey::generate(&mut rand::rngs::OsRng);
+        let issuer = TokenIssuer::new(&key, "i", "a", Duration::minutes(15), Duration::days(7))
+            .expect("issuer");
+        let now = Utc::now();
+        let a = issuer.new_refresh(now);
+        let b = issuer.new_refresh(now);
+        assert_ne!(a.token, b.token);
+        assert_eq!(a.hash, hash_refresh(&a.token));
+        assert_ne!(a.hash, a.token);
+        assert_eq!(a.expires_at, now + Duration::days(7));
+    }
+}

@@ -1,0 +1,46 @@
+//! The user subgraph's GraphQL API, one module per domain area, merged.
+
+mod auth;
+mod loader;
+mod profile;
+mod types;
+
+use async_graphql::{
+    dataloader::DataLoader, EmptySubscription, MergedObject, SDLExportOptions, Schema,
+};
+
+use crate::domain::accounts::Accounts;
+pub use loader::UserLoader;
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(profile::ProfileQuery);
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(auth::AuthMutation, profile::ProfileMutation);
+
+pub type UserSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .enable_federation()
+    .limit_depth(16)
+    .limit_complexity(1_000)
+}
+
+pub fn build_schema(accounts: Accounts) -> UserSchema {
+    let loader = DataLoader::new(UserLoader::new(accounts.store().clone()), tokio::spawn);
+    builder().data(accounts).data(loader).finish()
+}
+
+/// Federation 2 SDL, exported without any storage behind it.
+pub fn sdl() -> String {
+    builder()
+        .finish()
+        .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+}

@@ -1,0 +1,141 @@
+//! GraphQL shapes. Built from domain types; storage rows never reach here.
+
+use async_graphql::{ComplexObject, Context, InputObject, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use fittrack_kit::{auth::ContextAuthExt, ApiError, Role};
+use uuid::Uuid;
+
+use crate::domain::{
+    accounts::Session,
+    model::{self, AccountStatus, FitnessGoal, Gender},
+};
+
+/// A FitTrack account. Private fields (email, status, profile details) are visible
+/// to the account itself and to admins only.
+#[derive(SimpleObject)]
+#[graphql(complex, shareable = false)]
+pub struct User {
+    pub id: ID,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub inner: model::User,
+    /// Set when the viewer is known to own this account (a fresh sign-in).
+    #[graphql(skip)]
+    pub owner_view: bool,
+}
+
+impl User {
+    pub fn new(inner: model::User, owner_view: bool) -> Self {
+        Self {
+            id: ID(inner.id.to_string()),
+            username: inner.username.clone(),
+            first_name: inner.first_name.clone(),
+            last_name: inner.last_name.clone(),
+            role: inner.role,
+            created_at: inner.created_at,
+            inner,
+            owner_view,
+        }
+    }
+
+    fn private<'a, T>(&'a self, ctx: &Context<'_>, value: T) -> async_graphql::Result<T> {
+        let allowed = self.owner_view
+            || ctx
+                .current_user_opt()
+                .is_some_and(|viewer| viewer.may_access(self.inner.id));
+        if allowed {
+            Ok(value)
+        } else {
+            Err(ApiError::forbidden().into())
+        }
+    }
+}
+
+#[ComplexObject]
+impl User {
+    async fn email(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        self.private(ctx, self.inner.email.as_str())
+    }
+
+    async fn account_status(&self, ctx: &Context<'_>) -> async_graphql::Result<AccountStatus> {
+        self.private(ctx, self.inner.account_status)
+    }
+
+    async fn email_verified(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        self.private(ctx, self.inner.email_verified)
+    }
+
+    async fn onboarding_completed(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        self.private(ctx, self.inner.onboarding_completed)
+    }
+
+    async fn gender(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Gender>> {
+        self.private(ctx, self.inner.gender)
+    }
+
+    async fn fitness_goal(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<FitnessGoal>> {
+        self.private(ctx, self.inner.fitness_goal)
+    }
+
+    async fn last_login_at(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<DateTime<Utc>>> {
+        self.private(ctx, self.inner.last_login_at)
+    }
+
+    async fn updated_at(&self, ctx: &Context<'_>) -> async_graphql::Result<DateTime<Utc>> {
+        self.private(ctx, self.inner.updated_at)
+    }
+}
+
+/// Tokens for a signed-in session.
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    /// Short-lived (15 min) JWT for the `Authorization: Bearer` header.
+    pub access_token: String,
+    /// Opaque, single-use token for `refreshToken`; valid 7 days.
+    pub refresh_token: String,
+    pub access_token_expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
+impl From<Session> for AuthPayload {
+    fn from(session: Session) -> Self {
+        Self {
+            access_token: session.access_token,
+            refresh_token: session.refresh_token,
+            access_token_expires_at: session.access_token_expires_at,
+            user: User::new(session.user, true),
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct RegisterInput {
+    pub email: String,
+    /// 8 to 128 characters.
+    pub password: String,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+/// Fields left out stay as they are.
+#[derive(InputObject)]
+pub struct UpdateProfileInput {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+    pub gender: Option<Gender>,
+    pub fitness_goal: Option<FitnessGoal>,
+}
+
+/// Parses a GraphQL `ID` holding a user id, naming `field` when it is not one.
+pub fn parse_user_id(id: &ID, field: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::bad_input(field, format!("{field}: not a valid id")))
+}

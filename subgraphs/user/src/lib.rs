@@ -1,0 +1,58 @@
+//! The user subgraph: accounts, sign-in, JWT issuing (and its JWKS), profiles.
+//!
+//! Layers: [`graphql`] (API types and resolvers) → [`domain`] (rules, tokens,
+//! passwords) → [`storage`] (sea-orm, SQLite or PostgreSQL).
+
+pub mod config;
+pub mod domain;
+pub mod graphql;
+pub mod storage;
+
+use std::sync::Arc;
+
+use axum::{routing::get, Json, Router};
+use fittrack_kit::{server::SubgraphApp, JwtVerifier};
+use sea_orm::DatabaseConnection;
+
+pub use config::UserConfig;
+use domain::{accounts::Accounts, tokens::TokenIssuer};
+
+/// A built user subgraph, ready to be served.
+pub struct UserService {
+    pub router: Router,
+    pub db: DatabaseConnection,
+    pub issuer: Arc<TokenIssuer>,
+}
+
+/// Connects storage (running migrations), loads or creates the signing key, and
+/// builds the HTTP app.
+pub async fn build(config: &UserConfig) -> anyhow::Result<UserService> {
+    let db = storage::connect(&config.database_url()).await?;
+    let issuer = Arc::new(TokenIssuer::from_config(config)?);
+    let verifier = JwtVerifier::fixed(issuer.jwks(), &config.jwt.issuer, &config.jwt.audience)?;
+    let accounts = Accounts::new(db.clone(), issuer.clone(), config.lockout.clone());
+    let schema = graphql::build_schema(accounts);
+
+    let jwks = issuer.jwks().clone();
+    let jwks_routes = Router::new().route(
+        "/.well-known/jwks.json",
+        get(move || {
+            let jwks = jwks.clone();
+            async move { ([("cache-control", "public, max-age=300")], Json(jwks)) }
+        }),
+    );
+    let ping_db = db.clone();
+    let router = SubgraphApp::new(schema, verifier)
+        .merge(jwks_routes)
+        .readiness("database", move || {
+            let db = ping_db.clone();
+            async move { db.ping().await.map_err(|e| e.to_string()) }
+        })
+        .into_router();
+    Ok(UserService { router, db, issuer })
+}
+
+/// The subgraph's SDL (federation 2), as exported to `schema/user.graphql`.
+pub fn sdl() -> String {
+    graphql::sdl()
+}
