@@ -1,0 +1,98 @@
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::{compose, dev, migrate, subgraphs};
+
+#[derive(Parser)]
+#[command(
+    name = "fittrack",
+    version,
+    about = "FitTrack: a federated GraphQL fitness platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every subgraph in-process plus the router (the default).
+    Dev(dev::DevArgs),
+    /// One subgraph alone, as production runs it.
+    Serve {
+        #[arg(value_enum)]
+        subgraph: subgraphs::SubgraphName,
+    },
+    /// The federation router (hive-router).
+    Router {
+        /// Router config file.
+        #[arg(
+            long,
+            env = "ROUTER_CONFIG_FILE_PATH",
+            default_value = "router/router.yaml"
+        )]
+        config: PathBuf,
+    },
+    /// Export subgraph SDLs to schema/ and compose schema/supergraph.graphql.
+    Compose(compose::ComposeArgs),
+    /// Run relational migrations against DATABASE_URL or the embedded SQLite.
+    Migrate {
+        #[arg(value_enum, default_value = "up")]
+        action: MigrateAction,
+        /// How many migrations `down` rolls back.
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MigrateAction {
+    Up,
+    Down,
+    Status,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Dev(dev::DevArgs::default()));
+    if let Command::Router { config } = command {
+        // The router owns its own (ntex) runtime, so it must not start inside tokio's.
+        std::env::set_var("ROUTER_CONFIG_FILE_PATH", config);
+        return match fittrack_router::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("router failed: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    fittrack_kit::telemetry::init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match command {
+            Command::Dev(args) => dev::run(args).await,
+            Command::Serve { subgraph } => subgraphs::serve_alone(subgraph).await,
+            Command::Compose(args) => compose::run(&args),
+            Command::Migrate { action, steps } => match action {
+                MigrateAction::Up => migrate::up().await,
+                MigrateAction::Down => migrate::down(steps).await,
+                MigrateAction::Status => migrate::status().await,
+            },
+            Command::Router { .. } => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

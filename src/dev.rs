@@ -1,0 +1,149 @@
+//! `fittrack dev`: every subgraph in this process, the router as a child process.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use tokio::{process::Command, sync::watch};
+
+use crate::{
+    compose::{compose_supergraph, exported_sdl, SupergraphConfig},
+    subgraphs::{bind, SUBGRAPHS},
+};
+
+#[derive(clap::Args)]
+pub struct DevArgs {
+    /// Router port.
+    #[arg(long, env = "FITTRACK_ROUTER_PORT", default_value_t = 4000)]
+    pub router_port: u16,
+    /// Router config file.
+    #[arg(long, default_value = "router/router.yaml")]
+    pub router_config: PathBuf,
+    /// Composition config; the launcher composes what the code exports right now.
+    #[arg(long, default_value = "supergraph.yaml")]
+    pub supergraph_config: PathBuf,
+    /// Where the launcher keeps generated files (and embedded data by default).
+    #[arg(long, env = "FITTRACK_DATA_DIR", default_value = ".fittrack")]
+    pub data_dir: PathBuf,
+}
+
+impl Default for DevArgs {
+    fn default() -> Self {
+        Self {
+            router_port: std::env::var("FITTRACK_ROUTER_PORT")
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(4000),
+            router_config: "router/router.yaml".into(),
+            supergraph_config: "supergraph.yaml".into(),
+            data_dir: std::env::var_os("FITTRACK_DATA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| ".fittrack".into()),
+        }
+    }
+}
+
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut router_env = vec![];
+
+    for spec in SUBGRAPHS {
+        let bound = bind(spec.name).await?;
+        let url = bound.url()?;
+        println!("  {:<8} subgraph  {url}", spec.id);
+        router_env.push((
+            format!("FITTRACK_{}_URL", spec.id.to_uppercase()),
+            url.clone(),
+        ));
+        if spec.id == "user" {
+            router_env.push((
+                "FITTRACK_JWKS_URL".into(),
+                url.replace("/graphql", "/.well-known/jwks.json"),
+            ));
+        }
+        let mut stop = stop_rx.clone();
+        tasks.spawn(bound.serve(async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        }));
+    }
+
+    let supergraph = compose_current(&args.supergraph_config)?;
+    let supergraph_path = absolute(&args.data_dir.join("supergraph.graphql"))?;
+    std::fs::write(&supergraph_path, supergraph)?;
+
+    let exe = std::env::current_exe().context("locating the fittrack binary")?;
+    let mut router = Command::new(exe)
+        .arg("router")
+        .env("ROUTER_CONFIG_FILE_PATH", absolute(&args.router_config)?)
+        .env("SUPERGRAPH_FILE_PATH", &supergraph_path)
+        .env("PORT", args.router_port.to_string())
+        .env("FITTRACK_JWKS_PREFETCH", "true")
+        .envs(router_env)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the router")?;
+    println!(
+        "\nFitTrack is up:\n  router    http://127.0.0.1:{port}/graphql  (open it in a browser for GraphiQL)\n  data      {data}\nCtrl-C stops everything.\n",
+        port = args.router_port,
+        data = args.data_dir.display(),
+    );
+
+    let outcome = tokio::select! {
+        () = fittrack_kit::server::shutdown_signal() => Ok(()),
+        status = router.wait() => Err(anyhow::anyhow!("the router exited ({:?})", status.ok())),
+        Some(result) = tasks.join_next() => Err(anyhow::anyhow!("a subgraph stopped: {:?}", result)),
+    };
+
+    println!("stopping…");
+    let _ = stop_tx.send(true);
+    stop_router(&mut router).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    outcome
+}
+
+/// Composes the supergraph from the SDL the running code exports.
+fn compose_current(config_path: &Path) -> anyhow::Result<String> {
+    let config = SupergraphConfig::load(config_path)?;
+    let base = config_path.parent().unwrap_or(Path::new("."));
+    compose_supergraph(&config, |name, entry| match exported_sdl(name) {
+        Some(sdl) => Ok(sdl),
+        None => {
+            let path = base.join(&entry.schema.file);
+            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+        }
+    })
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    Ok(if path.is_absolute() {
+        path.to_owned()
+    } else {
+        std::env::current_dir()?.join(path)
+    })
+}
+
+/// SIGTERM, a grace period, then SIGKILL.
+async fn stop_router(router: &mut tokio::process::Child) {
+    #[cfg(unix)]
+    if let Some(pid) = router.id() {
+        use nix::{sys::signal, unistd::Pid};
+        let _ = signal::kill(Pid::from_raw(pid as i32), signal::Signal::SIGTERM);
+        if tokio::time::timeout(Duration::from_secs(10), router.wait())
+            .await
+            .is_ok()
+        {
+            return;
+        }
+    }
+    let _ = router.kill().await;
+}

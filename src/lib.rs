@@ -1,0 +1,7 @@
+//! The `fittrack` launcher as a library, so tests can drive the same code paths.
+
+pub mod cli;
+pub mod compose;
+pub mod dev;
+pub mod migrate;
+pub mod subgraphs;
