@@ -1,0 +1,92 @@
+//! `fittrack` with no arguments brings the whole stack up on embedded defaults,
+//! keeps data across restarts, serves GraphiQL, and stops cleanly on SIGTERM.
+
+mod support;
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::json;
+use support::{free_port, gql, unique_email, wait_until_up, LOGIN, PASSWORD, REGISTER};
+
+fn launch(data_dir: &std::path::Path, router_port: u16, user_port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_fittrack"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("FITTRACK_DATA_DIR", data_dir)
+        .env("FITTRACK_ROUTER_PORT", router_port.to_string())
+        .env("FITTRACK_USER__HTTP__PORT", user_port.to_string())
+        // Embedded defaults: no real services, whatever the caller's environment says.
+        .env_remove("DATABASE_URL")
+        .env("LOG_LEVEL", "error")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("fittrack starts")
+}
+
+fn terminate(mut child: Child) -> std::process::ExitStatus {
+    use nix::{sys::signal, unistd::Pid};
+    signal::kill(Pid::from_raw(child.id() as i32), signal::Signal::SIGTERM).expect("signal");
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("fittrack did not stop within 30 s of SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_command_runs_the_stack_and_data_survives_a_restart() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let (router_port, user_port) = (free_port(), free_port());
+    let router = format!("http://127.0.0.1:{router_port}/graphql");
+    let health = format!("http://127.0.0.1:{router_port}/health");
+
+    let first = launch(data_dir.path(), router_port, user_port);
+    wait_until_up(&health).await;
+    let email = unique_email("persist");
+    gql(
+        &router,
+        REGISTER,
+        json!({"input": {"email": email, "password": PASSWORD}}),
+        None,
+    )
+    .await
+    .assert_ok();
+
+    // A browser GET shows the GraphiQL/Laboratory page.
+    let page = reqwest::Client::new()
+        .get(&router)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("GET /graphql");
+    assert!(page.status().is_success());
+    assert!(page
+        .text()
+        .await
+        .expect("html")
+        .to_lowercase()
+        .contains("<html"));
+
+    assert!(terminate(first).success(), "clean exit on SIGTERM");
+    assert!(data_dir.path().join("user.db").exists());
+    assert!(data_dir.path().join("jwt-signing-key.pem").exists());
+
+    let second = launch(data_dir.path(), router_port, user_port);
+    wait_until_up(&health).await;
+    gql(
+        &router,
+        LOGIN,
+        json!({"email": email, "password": PASSWORD}),
+        None,
+    )
+    .await
+    .assert_ok();
+    assert!(terminate(second).success());
+}

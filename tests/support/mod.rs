@@ -1,0 +1,310 @@
+//! End-to-end harness: the user subgraph in-process on a free port, the real
+//! router binary (`fittrack router`) in front of it, and typed helpers for
+//! GraphQL over HTTP and graphql-transport-ws.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::{
+    net::TcpListener as StdListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::sync::{oneshot, Mutex};
+use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Migrations of concurrently starting stacks must not race on one PostgreSQL.
+static MIGRATION_LOCK: Mutex<()> = Mutex::const_new(());
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A running stack. Dropping it stops the router and the subgraph.
+pub struct Stack {
+    /// Router GraphQL endpoint.
+    pub router: String,
+    /// User subgraph GraphQL endpoint (bypassing the router).
+    pub user: String,
+    pub data_dir: tempfile::TempDir,
+    router_process: Child,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Stack {
+    /// Starts the user subgraph (SQLite in a temp dir, or `DATABASE_URL` when set)
+    /// and the router binary, and waits until both answer.
+    pub async fn start() -> Stack {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let config = fittrack_user::UserConfig {
+            data_dir: data_dir.path().to_owned(),
+            database_url: std::env::var("DATABASE_URL")
+                .ok()
+                .filter(|url| !url.is_empty())
+                .map(fittrack_kit::config::Secret::new),
+            ..Default::default()
+        };
+        let service = {
+            let _guard = MIGRATION_LOCK.lock().await;
+            fittrack_user::build(&config)
+                .await
+                .expect("user subgraph builds")
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let user_addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(fittrack_kit::server::serve(
+            listener,
+            service.router,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let user = format!("http://{user_addr}/graphql");
+
+        let router_port = free_port();
+        let router_process = Command::new(env!("CARGO_BIN_EXE_fittrack"))
+            .arg("router")
+            .current_dir(repo_root())
+            .env(
+                "ROUTER_CONFIG_FILE_PATH",
+                repo_root().join("router/router.yaml"),
+            )
+            .env(
+                "SUPERGRAPH_FILE_PATH",
+                repo_root().join("schema/supergraph.graphql"),
+            )
+            .env("PORT", router_port.to_string())
+            .env("FITTRACK_USER_URL", &user)
+            .env(
+                "FITTRACK_JWKS_URL",
+                format!("http://{user_addr}/.well-known/jwks.json"),
+            )
+            .env("FITTRACK_JWKS_PREFETCH", "true")
+            .env(
+                "LOG_LEVEL",
+                std::env::var("ROUTER_LOG_LEVEL").unwrap_or_else(|_| "error".into()),
+            )
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("router starts");
+        let stack = Stack {
+            router: format!("http://127.0.0.1:{router_port}/graphql"),
+            user,
+            data_dir,
+            router_process,
+            stop: Some(stop),
+        };
+        wait_until_up(&format!("http://127.0.0.1:{router_port}/health")).await;
+        stack
+    }
+
+    pub fn router_ws(&self) -> String {
+        self.router.replacen("http://", "ws://", 1)
+    }
+
+    /// The signing key the user subgraph generated for this stack (to forge tokens).
+    pub fn signing_key_pem(&self) -> String {
+        std::fs::read_to_string(self.data_dir.path().join("jwt-signing-key.pem")).expect("key file")
+    }
+
+    /// Registers a fresh user through the router; returns (email, auth payload).
+    pub async fn register(&self, prefix: &str) -> (String, Value) {
+        let email = unique_email(prefix);
+        let response = gql(
+            &self.router,
+            REGISTER,
+            json!({"input": {"email": email, "password": PASSWORD}}),
+            None,
+        )
+        .await;
+        let payload = response.data("register").clone();
+        assert!(
+            payload["accessToken"].is_string(),
+            "register failed: {response:?}"
+        );
+        (email, payload)
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.router_process.kill();
+        let _ = self.router_process.wait();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub async fn wait_until_up(url: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..600 {
+        if let Ok(response) = client.get(url).send().await {
+            if response.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} did not come up within 60 s");
+}
+
+pub fn unique_email(prefix: &str) -> String {
+    format!("{prefix}-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+pub const REGISTER: &str = "mutation($input: RegisterInput!) { register(input: $input) { accessToken refreshToken accessTokenExpiresAt user { id email role } } }";
+pub const LOGIN: &str = "mutation($email: String!, $password: String!) { login(email: $email, password: $password) { accessToken refreshToken user { id email } } }";
+pub const REFRESH: &str = "mutation($token: String!) { refreshToken(refreshToken: $token) { accessToken refreshToken user { id } } }";
+pub const ME: &str =
+    "{ me { id email username firstName lastName gender fitnessGoal role accountStatus } }";
+
+/// A GraphQL response as the client saw it.
+#[derive(Debug)]
+pub struct GqlResponse {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl GqlResponse {
+    pub fn data(&self, field: &str) -> &Value {
+        &self.body["data"][field]
+    }
+
+    pub fn errors(&self) -> &[Value] {
+        self.body["errors"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// `extensions.code` of the first error.
+    pub fn code(&self) -> Option<&str> {
+        self.errors().first()?["extensions"]["code"].as_str()
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        self.errors().first()?["extensions"]["field"].as_str()
+    }
+
+    pub fn assert_ok(&self) -> &Self {
+        assert!(
+            self.errors().is_empty(),
+            "unexpected errors: {:#}",
+            self.body
+        );
+        self
+    }
+
+    pub fn assert_code(&self, code: &str) -> &Self {
+        assert_eq!(self.code(), Some(code), "expected {code}: {:#}", self.body);
+        self
+    }
+}
+
+pub async fn gql(url: &str, query: &str, variables: Value, token: Option<&str>) -> GqlResponse {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .json(&json!({"query": query, "variables": variables}));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("request sent");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let body =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    GqlResponse { status, body }
+}
+
+/// One graphql-transport-ws operation: init (with `init_payload`), subscribe,
+/// collect `next` payloads until `complete` or `error`.
+pub async fn ws_operation(
+    url: &str,
+    init_payload: Value,
+    query: &str,
+    variables: Value,
+) -> Result<Vec<Value>, String> {
+    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().map_err(|_| "header")?,
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let send = |value: Value| Message::Text(value.to_string().into());
+    socket
+        .send(send(
+            json!({"type": "connection_init", "payload": init_payload}),
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    let ack = next_json(&mut socket).await?;
+    if ack["type"] != "connection_ack" {
+        return Err(format!("no ack: {ack}"));
+    }
+    socket
+        .send(send(json!({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}})))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut payloads = Vec::new();
+    loop {
+        let message = next_json(&mut socket).await?;
+        match message["type"].as_str() {
+            Some("next") => payloads.push(message["payload"].clone()),
+            Some("complete") => return Ok(payloads),
+            Some("error") => return Err(message["payload"].to_string()),
+            Some("ping") => socket
+                .send(send(json!({"type": "pong"})))
+                .await
+                .map_err(|e| e.to_string())?,
+            _ => {}
+        }
+    }
+}
+
+async fn next_json<S>(socket: &mut S) -> Result<Value, String>
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .map_err(|_| "timed out waiting for a message".to_string())?
+            .ok_or("socket closed")?
+            .map_err(|e| e.to_string())?;
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).map_err(|e| e.to_string()),
+            Message::Close(frame) => return Err(format!("closed: {frame:?}")),
+            _ => {}
+        }
+    }
+}
+
+/// Reads a claim set without verifying (tests inspect what was issued).
+pub fn decode_unverified(token: &str) -> (Value, Value) {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let mut parts = token.split('.');
+    let mut part = || -> Value {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(parts.next().expect("part"))
+            .expect("base64");
+        serde_json::from_slice(&bytes).expect("json")
+    };
+    (part(), part())
+}
