@@ -124,6 +124,8 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 #[cfg(test)]
+// figment's `Jail` closures must return its (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod queue;
 pub mod server;
 pub mod telemetry;
 

@@ -1,0 +1,125 @@
+//! A durable job queue with consumer groups, redelivery and a dead-letter queue.
+//!
+//! Semantics (both backends, checked by `tests/queue_contract.rs`):
+//! - `enqueue` appends a job; every job goes to exactly one consumer of the group.
+//! - A received job is *in flight* until acked. If it is not acked within the
+//!   visibility timeout (its consumer crashed, or its handler failed) it is
+//!   delivered again, with its delivery count raised by one.
+//! - A job delivered `max_deliveries` times without an ack moves to the
+//!   dead-letter queue, where it can be listed and replayed.
+//!
+//! Delivery is at least once: handlers must be idempotent.
+//!
+//! Backends: [`redis::RedisJobQueue`] (Redis Streams, when `REDIS_URL` is set)
+//! and [`memory::MemoryJobQueue`] (in-process, the embedded default).
+
+pub mod consumer;
+pub mod memory;
+pub mod redis;
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use consumer::{run_consumer, ConsumerOptions};
+
+/// Tuning shared by producers and consumers of one queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QueueOptions {
+    /// How long a received job may stay unacked before it is delivered again.
+    #[serde(with = "millis")]
+    pub visibility_timeout: Duration,
+    /// Deliveries before a job is dead-lettered.
+    pub max_deliveries: u32,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        Self {
+            visibility_timeout: Duration::from_secs(30),
+            max_deliveries: 5,
+        }
+    }
+}
+
+/// A job handed to a consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: String,
+    pub payload: String,
+    /// 1 on first delivery.
+    pub deliveries: u32,
+}
+
+/// A job that exhausted its deliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Id within the dead-letter queue (what `replay` takes).
+    pub id: String,
+    /// Id the job had on the main queue.
+    pub job_id: String,
+    pub payload: String,
+    pub deliveries: u32,
+    pub reason: String,
+    pub failed_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait JobQueue: Send + Sync + 'static {
+    /// The queue's name (a Redis key suffix, a registry key in memory).
+    fn name(&self) -> &str;
+    fn options(&self) -> &QueueOptions;
+    /// Appends a job; its id.
+    async fn enqueue(&self, payload: &str) -> anyhow::Result<String>;
+    /// Up to `max` jobs for `consumer`: expired in-flight jobs first, then new
+    /// ones. Waits up to `wait` when there is nothing to hand out.
+    async fn receive(
+        &self,
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> anyhow::Result<Vec<Delivery>>;
+    /// Done with a job: it is never delivered again.
+    async fn ack(&self, id: &str) -> anyhow::Result<()>;
+    /// Gives up on a job now (its handler failed for the last time).
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> anyhow::Result<()>;
+    /// Oldest first.
+    async fn dead_letters(&self, limit: usize) -> anyhow::Result<Vec<DeadLetter>>;
+    /// Puts a dead letter back on the queue as a fresh job; the new job id, or
+    /// `None` when no such dead letter exists.
+    async fn replay(&self, dead_letter_id: &str) -> anyhow::Result<Option<String>>;
+    /// Cheap reachability probe, for `/ready`.
+    async fn ping(&self) -> anyhow::Result<()>;
+}
+
+/// The queue a service should use: Redis Streams when a URL is configured,
+/// else the process-wide in-memory queue of that name (shared by every
+/// subgraph and worker running in the same process, as `fittrack dev` does).
+pub async fn connect(
+    redis_url: Option<&str>,
+    name: &str,
+    group: &str,
+    options: QueueOptions,
+) -> anyhow::Result<Arc<dyn JobQueue>> {
+    Ok(match redis_url {
+        Some(url) => Arc::new(redis::RedisJobQueue::connect(url, name, group, options).await?),
+        None => memory::MemoryJobQueue::shared(name, options),
+    })
+}
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(value.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}

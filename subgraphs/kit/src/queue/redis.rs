@@ -1,0 +1,426 @@
+//! Redis Streams backend (`fred`): one stream per queue, one consumer group,
+//! a `…:dlq` stream for dead letters.
+//!
+//! - enqueue: `XADD <key> * payload …`
+//! - receive: `XAUTOCLAIM` jobs idle longer than the visibility timeout (their
+//!   delivery counts read back with `XPENDING`), then `XREADGROUP … >` for new ones
+//! - ack: `XACK` + `XDEL` (one group per stream, so an acked entry is garbage)
+//! - dead letters: `XADD <key>:dlq`, listed with `XRANGE`, replayed with `XADD` + `XDEL`
+
+use std::{collections::HashMap, time::Duration};
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use fred::{
+    prelude::{ClientLike, Config, Value},
+    types::{Builder, ClusterHash, CustomCommand},
+};
+
+use super::{DeadLetter, Delivery, JobQueue, QueueOptions};
+
+/// Key prefix of every queue stream.
+pub const KEY_PREFIX: &str = "fittrack:queue:";
+
+pub struct RedisJobQueue {
+    name: String,
+    key: String,
+    dlq_key: String,
+    group: String,
+    options: QueueOptions,
+    client: fred::clients::Client,
+    /// `XREADGROUP … BLOCK` holds its connection; it gets one of its own so it
+    /// never stalls enqueues and acks.
+    blocking: fred::clients::Client,
+}
+
+fn command(name: &'static str) -> CustomCommand {
+    CustomCommand::new_static(name, ClusterHash::FirstKey, false)
+}
+
+impl RedisJobQueue {
+    pub async fn connect(
+        url: &str,
+        name: &str,
+        group: &str,
+        options: QueueOptions,
+    ) -> anyhow::Result<Self> {
+        let config = Config::from_url(url).context("invalid REDIS_URL")?;
+        let client = Builder::from_config(config)
+            .build()
+            .context("building the Redis client")?;
+        let blocking = client.clone_new();
+        client.init().await.context("connecting to Redis")?;
+        blocking.init().await.context("connecting to Redis")?;
+        let key = format!("{KEY_PREFIX}{name}");
+        let queue = Self {
+            name: name.to_owned(),
+            dlq_key: format!("{key}:dlq"),
+            key,
+            group: group.to_owned(),
+            options,
+            client,
+            blocking,
+        };
+        queue.ensure_group().await?;
+        Ok(queue)
+    }
+
+    async fn ensure_group(&self) -> anyhow::Result<()> {
+        let created: Result<Value, _> = self
+            .client
+            .custom(
+                command("XGROUP"),
+                vec![
+                    "CREATE",
+                    self.key.as_str(),
+                    self.group.as_str(),
+                    "0",
+                    "MKSTREAM",
+                ],
+            )
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("BUSYGROUP") => Ok(()),
+            Err(e) => Err(e).context("creating the consumer group"),
+        }
+    }
+
+    async fn call(&self, name: &'static str, args: Vec<String>) -> anyhow::Result<Value> {
+        self.client
+            .custom(command(name), args)
+            .await
+            .with_context(|| format!("redis {name} on {}", self.key))
+    }
+
+    /// Jobs idle past the visibility timeout, claimed for `consumer`.
+    async fn reclaim(&self, consumer: &str, max: usize) -> anyhow::Result<Vec<Delivery>> {
+        let idle_ms = self.options.visibility_timeout.as_millis().to_string();
+        let reply = self
+            .call(
+                "XAUTOCLAIM",
+                vec![
+                    self.key.clone(),
+                    self.group.clone(),
+                    consumer.to_owned(),
+                    idle_ms,
+                    "0-0".into(),
+                    "COUNT".into(),
+                    max.to_string(),
+                ],
+            )
+            .await?;
+        let mut parts = reply.into_array().into_iter();
+        let _next_cursor = parts.next();
+        let entries = parts.next().map(parse_entries).unwrap_or_default();
+        // Entries deleted from the stream while pending: nothing left to deliver.
+        if let Some(deleted) = parts.next() {
+            let ids: Vec<String> = deleted
+                .into_array()
+                .into_iter()
+                .filter_map(|v| v.into_string())
+                .collect();
+            if !ids.is_empty() {
+                let mut args = vec![self.key.clone(), self.group.clone()];
+                args.extend(ids);
+                self.call("XACK", args).await?;
+            }
+        }
+        if entries.is_empty() {
+            return Ok(vec![]);
+        }
+        let counts = self.delivery_counts(&entries).await?;
+        let mut out = Vec::new();
+        for (id, fields) in entries {
+            let deliveries = counts.get(&id).copied().unwrap_or(1);
+            let payload = fields.get("payload").cloned().unwrap_or_default();
+            // XAUTOCLAIM already counted this delivery: beyond the limit means the
+            // previous `max_deliveries` attempts all went unacknowledged.
+            if deliveries > self.options.max_deliveries {
+                let job = Delivery {
+                    id,
+                    payload,
+                    deliveries: deliveries - 1,
+                };
+                let reason = format!("not acknowledged after {} deliveries", job.deliveries);
+                self.dead_letter(&job, &reason).await?;
+            } else {
+                out.push(Delivery {
+                    id,
+                    payload,
+                    deliveries,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delivery_counts(
+        &self,
+        entries: &[(String, HashMap<String, String>)],
+    ) -> anyhow::Result<HashMap<String, u32>> {
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            return Ok(HashMap::new());
+        };
+        let reply = self
+            .call(
+                "XPENDING",
+                vec![
+                    self.key.clone(),
+                    self.group.clone(),
+                    first.0.clone(),
+                    last.0.clone(),
+                    (entries.len() * 4).max(16).to_string(),
+                ],
+            )
+            .await?;
+        Ok(reply
+            .into_array()
+            .into_iter()
+            .filter_map(|row| {
+                let row = row.into_array();
+                let id = row.first()?.as_string()?;
+                let count = row.get(3)?.as_i64()?;
+                Some((id, u32::try_from(count).unwrap_or(u32::MAX)))
+            })
+            .collect())
+    }
+
+    async fn read_new(
+        &self,
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> anyhow::Result<Vec<Delivery>> {
+        let mut args = vec![
+            "GROUP".to_owned(),
+            self.group.clone(),
+            consumer.to_owned(),
+            "COUNT".into(),
+            max.to_string(),
+        ];
+        let wait_ms = wait.as_millis();
+        if wait_ms > 0 {
+            args.extend(["BLOCK".into(), wait_ms.to_string()]);
+        }
+        args.extend(["STREAMS".into(), self.key.clone(), ">".into()]);
+        let reply: Value = self
+            .blocking
+            .custom(
+                CustomCommand::new_static("XREADGROUP", ClusterHash::FirstKey, wait_ms > 0),
+                args,
+            )
+            .await
+            .with_context(|| format!("redis XREADGROUP on {}", self.key))?;
+        Ok(parse_read_reply(reply)
+            .into_iter()
+            .map(|(id, fields)| Delivery {
+                payload: fields.get("payload").cloned().unwrap_or_default(),
+                id,
+                deliveries: 1,
+            })
+            .collect())
+    }
+
+    async fn remove(&self, id: &str) -> anyhow::Result<()> {
+        self.call(
+            "XACK",
+            vec![self.key.clone(), self.group.clone(), id.to_owned()],
+        )
+        .await?;
+        self.call("XDEL", vec![self.key.clone(), id.to_owned()])
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl JobQueue for RedisJobQueue {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn options(&self) -> &QueueOptions {
+        &self.options
+    }
+
+    async fn enqueue(&self, payload: &str) -> anyhow::Result<String> {
+        let reply = self
+            .call(
+                "XADD",
+                vec![
+                    self.key.clone(),
+                    "*".into(),
+                    "payload".into(),
+                    payload.to_owned(),
+                ],
+            )
+            .await?;
+        reply.into_string().context("XADD returned no id")
+    }
+
+    async fn receive(
+        &self,
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> anyhow::Result<Vec<Delivery>> {
+        if max == 0 {
+            return Ok(vec![]);
+        }
+        let mut jobs = self.reclaim(consumer, max).await?;
+        if jobs.len() < max {
+            // Only block when there is nothing to return already.
+            let wait = if jobs.is_empty() {
+                wait
+            } else {
+                Duration::ZERO
+            };
+            // Never block past the next possible redelivery by much.
+            let wait = wait.min(self.options.visibility_timeout);
+            jobs.extend(self.read_new(consumer, max - jobs.len(), wait).await?);
+        }
+        Ok(jobs)
+    }
+
+    async fn ack(&self, id: &str) -> anyhow::Result<()> {
+        self.remove(id).await
+    }
+
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> anyhow::Result<()> {
+        self.call(
+            "XADD",
+            vec![
+                self.dlq_key.clone(),
+                "*".into(),
+                "job_id".into(),
+                delivery.id.clone(),
+                "payload".into(),
+                delivery.payload.clone(),
+                "deliveries".into(),
+                delivery.deliveries.to_string(),
+                "reason".into(),
+                reason.to_owned(),
+                "failed_at".into(),
+                Utc::now().to_rfc3339(),
+            ],
+        )
+        .await?;
+        self.remove(&delivery.id).await
+    }
+
+    async fn dead_letters(&self, limit: usize) -> anyhow::Result<Vec<DeadLetter>> {
+        let reply = self
+            .call(
+                "XRANGE",
+                vec![
+                    self.dlq_key.clone(),
+                    "-".into(),
+                    "+".into(),
+                    "COUNT".into(),
+                    limit.to_string(),
+                ],
+            )
+            .await?;
+        Ok(parse_entries(reply)
+            .into_iter()
+            .map(|(id, fields)| dead_letter_from(id, fields))
+            .collect())
+    }
+
+    async fn replay(&self, dead_letter_id: &str) -> anyhow::Result<Option<String>> {
+        let reply = self
+            .call(
+                "XRANGE",
+                vec![
+                    self.dlq_key.clone(),
+                    dead_letter_id.to_owned(),
+                    dead_letter_id.to_owned(),
+                ],
+            )
+            .await;
+        // A malformed id is simply not a dead letter.
+        let Ok(reply) = reply else { return Ok(None) };
+        let Some((id, fields)) = parse_entries(reply).into_iter().next() else {
+            return Ok(None);
+        };
+        let job_id = self
+            .enqueue(
+                fields
+                    .get("payload")
+                    .map(String::as_str)
+                    .unwrap_or_default(),
+            )
+            .await?;
+        self.call("XDEL", vec![self.dlq_key.clone(), id]).await?;
+        Ok(Some(job_id))
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        let _: Value = self.client.ping(None).await.context("redis PING")?;
+        Ok(())
+    }
+}
+
+fn dead_letter_from(id: String, mut fields: HashMap<String, String>) -> DeadLetter {
+    DeadLetter {
+        job_id: fields.remove("job_id").unwrap_or_default(),
+        payload: fields.remove("payload").unwrap_or_default(),
+        deliveries: fields
+            .get("deliveries")
+            .and_then(|d| d.parse().ok())
+            .unwrap_or_default(),
+        reason: fields.remove("reason").unwrap_or_default(),
+        failed_at: fields
+            .get("failed_at")
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(Utc::now),
+        id,
+    }
+}
+
+/// `[[id, [field, value, …]], …]` (RESP2) or the RESP3 equivalent.
+fn parse_entries(value: Value) -> Vec<(String, HashMap<String, String>)> {
+    value
+        .into_array()
+        .into_iter()
+        .filter_map(|entry| {
+            let mut parts = entry.into_array().into_iter();
+            let id = parts.next()?.into_string()?;
+            let mut fields = HashMap::new();
+            let mut flat = parts
+                .next()
+                .map(Value::into_array)
+                .unwrap_or_default()
+                .into_iter();
+            while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
+                if let (Some(k), Some(v)) = (k.into_string(), v.into_string()) {
+                    fields.insert(k, v);
+                }
+            }
+            Some((id, fields))
+        })
+        .collect()
+}
+
+/// `XREADGROUP`'s reply: nil, `[[key, entries]]` (RESP2) or `{key: entries}` (RESP3).
+fn parse_read_reply(value: Value) -> Vec<(String, HashMap<String, String>)> {
+    match value {
+        Value::Null => vec![],
+        Value::Map(map) => map.inner().into_values().flat_map(parse_entries).collect(),
+        other => other
+            .into_array()
+            .into_iter()
+            .flat_map(|stream| {
+                stream
+                    .into_array()
+                    .into_iter()
+                    .nth(1)
+                    .map(parse_entries)
+                    .unwrap_or_default()
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,245 @@
+//! One contract, every job-queue backend: in-memory always, Redis Streams when
+//! `REDIS_URL` is set (CI sets it to the local Redis).
+
+use std::{
+    collections::HashSet,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use fittrack_kit::queue::{
+    memory::MemoryJobQueue, redis::RedisJobQueue, run_consumer, ConsumerOptions, JobQueue,
+    QueueOptions,
+};
+
+const VISIBILITY: Duration = Duration::from_millis(300);
+const NO_WAIT: Duration = Duration::ZERO;
+
+fn options(max_deliveries: u32) -> QueueOptions {
+    QueueOptions {
+        visibility_timeout: VISIBILITY,
+        max_deliveries,
+    }
+}
+
+/// A fresh, uniquely named queue on the backend under test.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Memory,
+    Redis,
+}
+
+impl Backend {
+    fn available() -> Vec<Backend> {
+        let mut backends = vec![Backend::Memory];
+        match std::env::var("REDIS_URL") {
+            Ok(_) => backends.push(Backend::Redis),
+            Err(_) => eprintln!("REDIS_URL unset: Redis queue contract skipped"),
+        }
+        backends
+    }
+
+    async fn queue(self, max_deliveries: u32) -> Arc<dyn JobQueue> {
+        let name = format!("contract-{}", uuid::Uuid::new_v4());
+        match self {
+            Backend::Memory => Arc::new(MemoryJobQueue::new(&name, options(max_deliveries))),
+            Backend::Redis => {
+                let url = std::env::var("REDIS_URL").expect("checked in available()");
+                Arc::new(
+                    RedisJobQueue::connect(&url, &name, "contract", options(max_deliveries))
+                        .await
+                        .expect("redis queue"),
+                )
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_job_is_delivered_once_and_acked() {
+    for backend in Backend::available() {
+        let queue = backend.queue(3).await;
+        let id = queue.enqueue(r#"{"n":1}"#).await.expect("enqueue");
+        let got = queue.receive("a", 10, NO_WAIT).await.expect("receive");
+        assert_eq!(got.len(), 1, "{backend:?}");
+        assert_eq!(got[0].id, id, "{backend:?}");
+        assert_eq!(got[0].payload, r#"{"n":1}"#, "{backend:?}");
+        assert_eq!(got[0].deliveries, 1, "{backend:?}");
+        queue.ack(&id).await.expect("ack");
+
+        tokio::time::sleep(VISIBILITY * 2).await;
+        let again = queue.receive("a", 10, NO_WAIT).await.expect("receive");
+        assert!(
+            again.is_empty(),
+            "{backend:?}: acked job came back: {again:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unacked_job_comes_back_after_the_visibility_timeout_only() {
+    for backend in Backend::available() {
+        let queue = backend.queue(5).await;
+        queue.enqueue("crash-me").await.expect("enqueue");
+        // Consumer "a" takes it and crashes (never acks).
+        let first = queue.receive("a", 1, NO_WAIT).await.expect("receive");
+        assert_eq!(first.len(), 1, "{backend:?}");
+
+        let early = queue.receive("b", 1, NO_WAIT).await.expect("receive");
+        assert!(
+            early.is_empty(),
+            "{backend:?}: redelivered before the timeout"
+        );
+
+        tokio::time::sleep(VISIBILITY + Duration::from_millis(100)).await;
+        let redelivered = queue.receive("b", 1, NO_WAIT).await.expect("receive");
+        assert_eq!(redelivered.len(), 1, "{backend:?}");
+        assert_eq!(redelivered[0].id, first[0].id, "{backend:?}");
+        assert_eq!(redelivered[0].deliveries, 2, "{backend:?}");
+        queue.ack(&redelivered[0].id).await.expect("ack");
+    }
+}
+
+#[tokio::test]
+async fn receive_waits_for_a_job_enqueued_meanwhile() {
+    for backend in Backend::available() {
+        let queue = backend.queue(3).await;
+        let producer = queue.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            producer.enqueue("late").await.expect("enqueue");
+        });
+        let got = queue
+            .receive("a", 1, Duration::from_secs(2))
+            .await
+            .expect("receive");
+        assert_eq!(got.len(), 1, "{backend:?}");
+        assert_eq!(got[0].payload, "late");
+    }
+}
+
+#[tokio::test]
+async fn every_job_goes_to_exactly_one_consumer_of_the_group() {
+    for backend in Backend::available() {
+        let queue = backend.queue(3).await;
+        let mut sent = HashSet::new();
+        for n in 0..20 {
+            sent.insert(queue.enqueue(&n.to_string()).await.expect("enqueue"));
+        }
+        let mut seen = Vec::new();
+        for consumer in ["a", "b", "c", "a", "b", "c", "a", "b"] {
+            for job in queue.receive(consumer, 3, NO_WAIT).await.expect("receive") {
+                queue.ack(&job.id).await.expect("ack");
+                seen.push(job.id);
+            }
+        }
+        let unique: HashSet<_> = seen.iter().cloned().collect();
+        assert_eq!(
+            unique.len(),
+            seen.len(),
+            "{backend:?}: a job went out twice"
+        );
+        assert_eq!(unique, sent, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_job_never_acked_is_dead_lettered_after_max_deliveries_and_can_be_replayed() {
+    for backend in Backend::available() {
+        let queue = backend.queue(2).await;
+        let id = queue.enqueue("poison").await.expect("enqueue");
+        for attempt in 1..=2 {
+            let got = queue.receive("a", 1, NO_WAIT).await.expect("receive");
+            assert_eq!(got.len(), 1, "{backend:?} attempt {attempt}");
+            assert_eq!(got[0].deliveries, attempt, "{backend:?}");
+            tokio::time::sleep(VISIBILITY + Duration::from_millis(100)).await;
+        }
+        let third = queue.receive("a", 1, NO_WAIT).await.expect("receive");
+        assert!(third.is_empty(), "{backend:?}: delivered beyond the limit");
+
+        let dead = queue.dead_letters(10).await.expect("dead letters");
+        assert_eq!(dead.len(), 1, "{backend:?}");
+        assert_eq!(dead[0].job_id, id);
+        assert_eq!(dead[0].payload, "poison");
+        assert_eq!(dead[0].deliveries, 2);
+        assert!(
+            dead[0].reason.contains("2 deliveries"),
+            "{}",
+            dead[0].reason
+        );
+
+        let replayed = queue.replay(&dead[0].id).await.expect("replay");
+        assert!(replayed.is_some(), "{backend:?}");
+        assert!(queue.dead_letters(10).await.expect("dlq").is_empty());
+        let back = queue.receive("a", 1, NO_WAIT).await.expect("receive");
+        assert_eq!(back.len(), 1, "{backend:?}");
+        assert_eq!(back[0].payload, "poison");
+        assert_eq!(back[0].deliveries, 1, "{backend:?}: replay starts afresh");
+
+        assert_eq!(queue.replay("0-1").await.expect("replay"), None);
+        assert_eq!(queue.replay("nonsense").await.expect("replay"), None);
+    }
+}
+
+#[tokio::test]
+async fn the_consumer_runs_n_handlers_at_once_and_dead_letters_failures() {
+    for backend in Backend::available() {
+        let queue = backend.queue(2).await;
+        for n in 0..12 {
+            queue.enqueue(&n.to_string()).await.expect("enqueue");
+        }
+        queue.enqueue("fail").await.expect("enqueue");
+
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicUsize::new(0));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let consumer = {
+            let (running, peak, done) = (running.clone(), peak.clone(), done.clone());
+            tokio::spawn(run_consumer(
+                queue.clone(),
+                ConsumerOptions {
+                    poll_wait: Duration::from_millis(100),
+                    ..ConsumerOptions::new("worker-1", 4)
+                },
+                move |job| {
+                    let (running, peak, done) = (running.clone(), peak.clone(), done.clone());
+                    async move {
+                        if job.payload == "fail" {
+                            anyhow::bail!("handler refused {}", job.payload);
+                        }
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        done.fetch_add(1, Ordering::SeqCst);
+                        Ok(())
+                    }
+                },
+                async {
+                    let _ = stop_rx.await;
+                },
+            ))
+        };
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let dead = queue.dead_letters(10).await.expect("dlq");
+            if done.load(Ordering::SeqCst) == 12 && dead.len() == 1 {
+                assert!(dead[0].reason.contains("handler refused fail"), "{dead:?}");
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{backend:?}: consumer stalled"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = stop_tx.send(());
+        consumer.await.expect("consumer stops cleanly");
+        assert_eq!(peak.load(Ordering::SeqCst), 4, "{backend:?}: concurrency");
+    }
+}
