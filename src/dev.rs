@@ -67,10 +67,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 url.replace("/graphql", "/.well-known/jwks.json"),
             ));
         }
-        let mut stop = stop_rx.clone();
-        tasks.spawn(bound.serve(async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
-        }));
+        tasks.spawn(bound.serve(stop_rx.clone()));
     }
 
     let supergraph = compose_current(&args.supergraph_config)?;
@@ -83,7 +80,6 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .env("ROUTER_CONFIG_FILE_PATH", absolute(&args.router_config)?)
         .env("SUPERGRAPH_FILE_PATH", &supergraph_path)
         .env("PORT", args.router_port.to_string())
-        .env("FITTRACK_JWKS_PREFETCH", "true")
         .envs(router_env)
         .stdin(Stdio::null())
         .kill_on_drop(true)

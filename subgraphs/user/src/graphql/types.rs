@@ -42,7 +42,7 @@ impl User {
         }
     }
 
-    fn private<'a, T>(&'a self, ctx: &Context<'_>, value: T) -> async_graphql::Result<T> {
+    fn private<T>(&self, ctx: &Context<'_>, value: T) -> async_graphql::Result<T> {
         let allowed = self.owner_view
             || ctx
                 .current_user_opt()
