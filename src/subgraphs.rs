@@ -1,14 +1,15 @@
 //! The subgraphs this build knows: names, default ports, SDL exporters, servers.
 
-use std::future::Future;
+use std::{future::Future, pin::Pin};
 
 use anyhow::Context as _;
 use clap::ValueEnum;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::watch};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SubgraphName {
     User,
+    Activity,
 }
 
 pub struct SubgraphSpec {
@@ -19,17 +20,34 @@ pub struct SubgraphSpec {
 }
 
 /// Every subgraph built so far; later ones join this list.
-pub const SUBGRAPHS: &[SubgraphSpec] = &[SubgraphSpec {
-    name: SubgraphName::User,
-    id: "user",
-    sdl: fittrack_user::sdl,
-}];
+pub const SUBGRAPHS: &[SubgraphSpec] = &[
+    SubgraphSpec {
+        name: SubgraphName::User,
+        id: "user",
+        sdl: fittrack_user::sdl,
+    },
+    SubgraphSpec {
+        name: SubgraphName::Activity,
+        id: "activity",
+        sdl: fittrack_activity::sdl,
+    },
+];
 
-/// A subgraph bound to its port and ready to serve.
+/// Stops when the sender says `true` (or is dropped).
+pub type Shutdown = watch::Receiver<bool>;
+
+pub async fn stopped(mut shutdown: Shutdown) {
+    let _ = shutdown.wait_for(|stopped| *stopped).await;
+}
+
+type BackgroundTask = Box<dyn FnOnce(Shutdown) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// A subgraph bound to its port and ready to serve, with its background tasks.
 pub struct BoundSubgraph {
     pub id: &'static str,
     pub listener: TcpListener,
     pub app: axum::Router,
+    background: Vec<BackgroundTask>,
 }
 
 impl BoundSubgraph {
@@ -37,14 +55,27 @@ impl BoundSubgraph {
         Ok(format!("http://{}/graphql", self.listener.local_addr()?))
     }
 
-    pub async fn serve(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        fittrack_kit::server::serve(self.listener, self.app, shutdown)
+    /// Serves until `shutdown`, running the background tasks alongside.
+    pub async fn serve(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let tasks: Vec<_> = self
+            .background
+            .into_iter()
+            .map(|task| tokio::spawn(task(shutdown.clone())))
+            .collect();
+        let served = fittrack_kit::server::serve(self.listener, self.app, stopped(shutdown))
             .await
-            .with_context(|| format!("{} subgraph stopped", self.id))
+            .with_context(|| format!("{} subgraph stopped", self.id));
+        for task in tasks {
+            let _ = task.await;
+        }
+        served
     }
+}
+
+async fn listen(id: &str, address: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("{id} subgraph cannot listen on {address}"))
 }
 
 /// Loads a subgraph's config, builds it and binds its port.
@@ -53,14 +84,25 @@ pub async fn bind(name: SubgraphName) -> anyhow::Result<BoundSubgraph> {
         SubgraphName::User => {
             let config = fittrack_user::UserConfig::load()?;
             let service = fittrack_user::build(&config).await?;
-            let address = config.http.address();
-            let listener = TcpListener::bind(&address)
-                .await
-                .with_context(|| format!("user subgraph cannot listen on {address}"))?;
             Ok(BoundSubgraph {
                 id: "user",
-                listener,
+                listener: listen("user", &config.http.address()).await?,
                 app: service.router,
+                background: vec![],
+            })
+        }
+        SubgraphName::Activity => {
+            let config = fittrack_activity::ActivityConfig::load()?;
+            let service = fittrack_activity::build(&config).await?;
+            let events = service.events.clone();
+            let sweep = config.events.clone();
+            Ok(BoundSubgraph {
+                id: "activity",
+                listener: listen("activity", &config.http.address()).await?,
+                app: service.router,
+                background: vec![Box::new(move |shutdown| {
+                    Box::pin(events.run_sweeper(sweep, stopped(shutdown)))
+                })],
             })
         }
     }
@@ -70,5 +112,10 @@ pub async fn bind(name: SubgraphName) -> anyhow::Result<BoundSubgraph> {
 pub async fn serve_alone(name: SubgraphName) -> anyhow::Result<()> {
     let bound = bind(name).await?;
     tracing::info!(subgraph = bound.id, url = %bound.url()?, "serving");
-    bound.serve(fittrack_kit::server::shutdown_signal()).await
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        fittrack_kit::server::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    bound.serve(stop_rx).await
 }

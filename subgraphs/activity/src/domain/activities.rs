@@ -1,0 +1,195 @@
+//! The activity use cases: what resolvers call. Access rules live here.
+
+use std::sync::Arc;
+
+use chrono::{FixedOffset, Utc};
+use fittrack_kit::CurrentUser;
+use uuid::Uuid;
+
+use super::{
+    error::{ActivityError, ActivityResult},
+    model::{Activity, ActivityFilter, Cursor},
+    stats::{self, ActivityStats},
+    validation::{self, RawActivity},
+};
+use crate::{
+    events::EventPublisher,
+    storage::{ActivityStore, Inserted, PageQuery},
+};
+
+/// Largest page a client may ask for.
+pub const MAX_PAGE: u32 = 100;
+pub const DEFAULT_PAGE: u32 = 20;
+
+/// A page of activities plus whether more follow.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<Activity>,
+    pub has_next: bool,
+}
+
+impl Page {
+    /// Splits `limit + 1` fetched rows into a page and a has-next flag.
+    pub fn from_overfetch(mut items: Vec<Activity>, limit: u32) -> Self {
+        let has_next = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        Self { items, has_next }
+    }
+}
+
+/// Partial update: `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct ActivityPatch {
+    pub activity_type: Option<super::model::ActivityType>,
+    pub duration_minutes: Option<i32>,
+    pub calories_burned: Option<i32>,
+    pub start_time: Option<chrono::DateTime<Utc>>,
+    /// `Some(None)` clears the notes.
+    pub notes: Option<Option<String>>,
+    pub metrics: Option<super::model::Metrics>,
+}
+
+#[derive(Clone)]
+pub struct Activities {
+    store: Arc<dyn ActivityStore>,
+    events: EventPublisher,
+}
+
+pub fn page_size(first: Option<i32>) -> ActivityResult<u32> {
+    match first {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if n < 0 => Err(ActivityError::invalid("first", "must not be negative")),
+        Some(n) => Ok((n as u32).min(MAX_PAGE)),
+    }
+}
+
+impl Activities {
+    pub fn new(store: Arc<dyn ActivityStore>, events: EventPublisher) -> Self {
+        Self { store, events }
+    }
+
+    pub fn store(&self) -> &Arc<dyn ActivityStore> {
+        &self.store
+    }
+
+    pub async fn log(
+        &self,
+        owner: Uuid,
+        raw: RawActivity,
+        idempotency_key: Option<String>,
+    ) -> ActivityResult<Activity> {
+        let now = Utc::now();
+        let fields = validation::validate(raw, now)?;
+        let idempotency_key = validation::validate_idempotency_key(idempotency_key)?;
+        let activity = Activity {
+            id: Uuid::now_v7(),
+            user_id: owner,
+            activity_type: fields.activity_type,
+            duration_minutes: fields.duration_minutes,
+            calories_burned: fields.calories_burned,
+            start_time: fields.start_time,
+            notes: fields.notes,
+            metrics: fields.metrics,
+            idempotency_key,
+            created_at: now,
+            updated_at: now,
+            event_enqueued: false,
+        };
+        match self.store.insert(activity).await? {
+            Inserted::New(activity) => {
+                self.events.activity_logged(&activity).await;
+                Ok(activity)
+            }
+            Inserted::Existing(activity) => Ok(activity),
+        }
+    }
+
+    /// The activity if the viewer may see it (owner or admin).
+    pub async fn get(&self, viewer: &CurrentUser, id: Uuid) -> ActivityResult<Activity> {
+        let found = self.store.get_many(&[id]).await?.into_iter().next();
+        match found {
+            Some(activity) if viewer.may_access(activity.user_id) => Ok(activity),
+            _ => Err(ActivityError::NotFound),
+        }
+    }
+
+    pub async fn update(
+        &self,
+        owner: Uuid,
+        id: Uuid,
+        patch: ActivityPatch,
+    ) -> ActivityResult<Activity> {
+        let current = self.store.get_many(&[id]).await?.into_iter().next();
+        let Some(current) = current.filter(|a| a.user_id == owner) else {
+            return Err(ActivityError::NotFound);
+        };
+        let raw = RawActivity {
+            activity_type: patch.activity_type.unwrap_or(current.activity_type),
+            duration_minutes: patch.duration_minutes.unwrap_or(current.duration_minutes),
+            calories_burned: patch.calories_burned.unwrap_or(current.calories_burned),
+            start_time: patch.start_time.unwrap_or(current.start_time),
+            notes: patch.notes.unwrap_or(current.notes),
+            metrics: Some(patch.metrics.unwrap_or(current.metrics)),
+        };
+        let now = Utc::now();
+        let fields = validation::validate(raw, now)?;
+        self.store
+            .update(owner, id, &fields, now)
+            .await?
+            .ok_or(ActivityError::NotFound)
+    }
+
+    pub async fn delete(&self, owner: Uuid, id: Uuid) -> ActivityResult<Activity> {
+        let deleted = self
+            .store
+            .delete(owner, id)
+            .await?
+            .ok_or(ActivityError::NotFound)?;
+        self.events.activity_deleted(&deleted).await;
+        Ok(deleted)
+    }
+
+    /// Newest first; `user_id: None` lists everyone (callers check the role).
+    pub async fn page(
+        &self,
+        user_id: Option<Uuid>,
+        filter: ActivityFilter,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> ActivityResult<Page> {
+        let items = self
+            .store
+            .page(&PageQuery {
+                user_id,
+                filter,
+                after,
+                limit: limit + 1,
+            })
+            .await?;
+        Ok(Page::from_overfetch(items, limit))
+    }
+
+    /// Stats of several users at once: two store queries whatever their number.
+    pub async fn stats_of(
+        &self,
+        user_ids: &[Uuid],
+        filter: &ActivityFilter,
+        offset: FixedOffset,
+    ) -> ActivityResult<std::collections::HashMap<Uuid, ActivityStats>> {
+        let totals = self.store.type_totals(Some(user_ids), filter).await?;
+        let mut daily = self.store.daily_totals(user_ids, offset).await?;
+        let today = stats::local_day(Utc::now(), offset);
+        Ok(user_ids
+            .iter()
+            .map(|user| {
+                let mine: Vec<_> = totals
+                    .iter()
+                    .filter(|t| t.user_id == *user)
+                    .copied()
+                    .collect();
+                let days = daily.remove(user).unwrap_or_default();
+                (*user, stats::summarize(&mine, &days, today))
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,50 @@
+//! Everything the activity subgraph can refuse, mapped onto client error codes.
+
+use fittrack_kit::{ApiError, ErrorCode};
+
+/// Not `Display` on purpose (see `fittrack_kit::ApiError`).
+#[derive(Debug)]
+pub enum ActivityError {
+    InvalidInput {
+        field: &'static str,
+        message: String,
+    },
+    /// Missing, or someone else's: callers cannot tell the two apart.
+    NotFound,
+    Internal(anyhow::Error),
+}
+
+pub type ActivityResult<T> = Result<T, ActivityError>;
+
+impl ActivityError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ActivityError {
+    fn from(error: anyhow::Error) -> Self {
+        Self::Internal(error)
+    }
+}
+
+impl From<ActivityError> for ApiError {
+    fn from(error: ActivityError) -> Self {
+        match error {
+            ActivityError::InvalidInput { field, message } => {
+                ApiError::bad_input(field, format!("{field}: {message}"))
+            }
+            ActivityError::NotFound => ApiError::new(ErrorCode::NotFound, "Activity not found"),
+            ActivityError::Internal(error) => ApiError::Internal(error),
+        }
+    }
+}
+
+impl From<ActivityError> for async_graphql::Error {
+    fn from(error: ActivityError) -> Self {
+        ApiError::from(error).into()
+    }
+}

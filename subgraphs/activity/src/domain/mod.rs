@@ -1,0 +1,7 @@
+//! Rules of the activity domain, independent of GraphQL and storage.
+
+pub mod activities;
+pub mod error;
+pub mod model;
+pub mod stats;
+pub mod validation;

@@ -1,0 +1,180 @@
+//! Activity events on the job queue (consumed by the AI worker), and the sweeper
+//! that guarantees every saved activity gets its `ActivityLogged` event.
+//!
+//! Order of operations in `logActivity`: save (with `event_enqueued = false`),
+//! enqueue, then mark the activity as enqueued. A crash or a queue outage between
+//! the steps leaves the flag false; the sweeper finds such activities and
+//! enqueues again. Consumers may therefore see an event twice and must be
+//! idempotent (the AI worker keys its work by activity id).
+
+use std::{future::Future, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use fittrack_kit::queue::JobQueue;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{
+    config::EventsConfig,
+    domain::model::{Activity, ActivityType, Metrics},
+    storage::ActivityStore,
+};
+
+/// Default queue name for activity events.
+pub const QUEUE: &str = "activity-events";
+/// Default consumer group (the AI worker).
+pub const CONSUMER_GROUP: &str = "ai-worker";
+
+/// What goes on the queue, as JSON tagged by `event`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event")]
+pub enum ActivityEvent {
+    #[serde(rename_all = "camelCase")]
+    ActivityLogged {
+        activity_id: Uuid,
+        user_id: Uuid,
+        #[serde(rename = "type")]
+        activity_type: ActivityType,
+        duration_minutes: i32,
+        calories_burned: i32,
+        start_time: DateTime<Utc>,
+        metrics: Metrics,
+    },
+    #[serde(rename_all = "camelCase")]
+    ActivityDeleted { activity_id: Uuid, user_id: Uuid },
+}
+
+impl ActivityEvent {
+    pub fn logged(activity: &Activity) -> Self {
+        Self::ActivityLogged {
+            activity_id: activity.id,
+            user_id: activity.user_id,
+            activity_type: activity.activity_type,
+            duration_minutes: activity.duration_minutes,
+            calories_burned: activity.calories_burned,
+            start_time: activity.start_time,
+            metrics: activity.metrics.clone(),
+        }
+    }
+
+    pub fn deleted(activity: &Activity) -> Self {
+        Self::ActivityDeleted {
+            activity_id: activity.id,
+            user_id: activity.user_id,
+        }
+    }
+}
+
+/// Publishes activity events; never fails the caller (the sweeper catches up).
+#[derive(Clone)]
+pub struct EventPublisher {
+    queue: Arc<dyn JobQueue>,
+    store: Arc<dyn ActivityStore>,
+}
+
+impl EventPublisher {
+    pub fn new(queue: Arc<dyn JobQueue>, store: Arc<dyn ActivityStore>) -> Self {
+        Self { queue, store }
+    }
+
+    pub fn queue(&self) -> &Arc<dyn JobQueue> {
+        &self.queue
+    }
+
+    /// Enqueues `ActivityLogged` and records that it is on the queue. Returns
+    /// whether both steps succeeded.
+    pub async fn activity_logged(&self, activity: &Activity) -> bool {
+        let result = async {
+            self.enqueue(&ActivityEvent::logged(activity)).await?;
+            self.store.mark_event_enqueued(activity.id).await
+        }
+        .await;
+        match result {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(
+                    activity = %activity.id,
+                    error = format!("{error:#}"),
+                    "ActivityLogged not confirmed; the sweeper will retry"
+                );
+                false
+            }
+        }
+    }
+
+    /// Enqueues `ActivityDeleted`. The activity is gone, so there is nothing to
+    /// sweep later: a failure is logged loudly.
+    pub async fn activity_deleted(&self, activity: &Activity) {
+        if let Err(error) = self.enqueue(&ActivityEvent::deleted(activity)).await {
+            tracing::error!(
+                activity = %activity.id,
+                error = format!("{error:#}"),
+                "ActivityDeleted could not be enqueued"
+            );
+        }
+    }
+
+    async fn enqueue(&self, event: &ActivityEvent) -> anyhow::Result<()> {
+        let payload = serde_json::to_string(event)?;
+        self.queue.enqueue(&payload).await?;
+        Ok(())
+    }
+
+    /// One sweep: re-publishes activities older than the grace period whose event
+    /// was never confirmed. Returns how many were published.
+    pub async fn sweep_once(&self, config: &EventsConfig) -> anyhow::Result<usize> {
+        let grace = chrono::Duration::from_std(config.sweep_grace())?;
+        let missed = self
+            .store
+            .pending_events(Utc::now() - grace, config.sweep_batch)
+            .await?;
+        let mut published = 0;
+        for activity in &missed {
+            if self.activity_logged(activity).await {
+                published += 1;
+            }
+        }
+        if !missed.is_empty() {
+            tracing::info!(
+                found = missed.len(),
+                published,
+                "sweeper re-published missed activity events"
+            );
+        }
+        Ok(published)
+    }
+
+    /// Sweeps every `sweep_interval` until `shutdown`.
+    pub async fn run_sweeper(self, config: EventsConfig, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut ticks = tokio::time::interval(config.sweep_interval());
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                _ = ticks.tick() => {
+                    if let Err(error) = self.sweep_once(&config).await {
+                        tracing::warn!(error = format!("{error:#}"), "activity event sweep failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_with_camel_case_fields_and_a_tag() {
+        let event = ActivityEvent::ActivityDeleted {
+            activity_id: Uuid::nil(),
+            user_id: Uuid::nil(),
+        };
+        let json = serde_json::to_value(&event).expect("json");
+        assert_eq!(json["event"], "ActivityDeleted");
+        assert!(json.get("activityId").is_some());
+        let back: ActivityEvent = serde_json::from_value(json).expect("parse");
+        assert_eq!(back, event);
+    }
+}

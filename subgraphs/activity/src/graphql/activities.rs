@@ -1,0 +1,144 @@
+//! A signed-in user's own activities.
+
+use async_graphql::{
+    connection::{Connection, Edge, EmptyFields},
+    dataloader::DataLoader,
+    Context, Object, ID,
+};
+use fittrack_kit::auth::{Authenticated, ContextAuthExt};
+
+use super::{
+    cursor, internal,
+    loaders::{StatsKey, StatsLoader},
+    parse_id, parse_offset,
+    types::{
+        ActivityFilterInput, ActivityObject, ActivityStats, LogActivityInput, StatsRangeInput,
+        UpdateActivityInput,
+    },
+};
+use crate::domain::{
+    activities::{page_size, Activities, Page},
+    model::Cursor,
+};
+
+pub type ActivityConnection = Connection<String, ActivityObject, EmptyFields, EmptyFields>;
+
+/// Turns a page into a Relay connection.
+pub fn connection(page: Page, has_previous: bool) -> ActivityConnection {
+    let mut connection = Connection::new(has_previous, page.has_next);
+    connection.edges.extend(
+        page.items
+            .into_iter()
+            .map(|a| Edge::new(cursor::encode(&Cursor::of(&a)), ActivityObject::from(a))),
+    );
+    connection
+}
+
+#[derive(Default)]
+pub struct ActivityQuery;
+
+#[Object]
+impl ActivityQuery {
+    /// One activity: your own, or anyone's for admins.
+    #[graphql(guard = "Authenticated")]
+    async fn activity(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ActivityObject> {
+        let viewer = ctx.current_user()?;
+        let id = parse_id(&id, "id")?;
+        let activity = ctx.data::<Activities>()?.get(viewer, id).await?;
+        Ok(activity.into())
+    }
+
+    /// Your activities, newest `startTime` first. `first` is capped at 100.
+    #[graphql(guard = "Authenticated")]
+    async fn my_activities(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<ActivityFilterInput>,
+    ) -> async_graphql::Result<ActivityConnection> {
+        let viewer = ctx.current_user()?;
+        let limit = page_size(first)?;
+        let after = cursor::decode_opt(after.as_deref())?;
+        let page = ctx
+            .data::<Activities>()?
+            .page(
+                Some(viewer.id),
+                filter.unwrap_or_default().into(),
+                after,
+                limit,
+            )
+            .await?;
+        Ok(connection(page, after.is_some()))
+    }
+
+    /// Your statistics over `range` (all time when omitted). Days, streaks and
+    /// weeks are counted in `utcOffsetMinutes` (e.g. 120 for UTC+2).
+    #[graphql(guard = "Authenticated")]
+    async fn my_activity_stats(
+        &self,
+        ctx: &Context<'_>,
+        range: Option<StatsRangeInput>,
+        #[graphql(default = 0)] utc_offset_minutes: i32,
+    ) -> async_graphql::Result<ActivityStats> {
+        let viewer = ctx.current_user()?;
+        let offset_seconds = parse_offset(utc_offset_minutes)?;
+        let stats = ctx
+            .data::<DataLoader<StatsLoader>>()?
+            .load_one(StatsKey {
+                user_id: viewer.id,
+                filter: range.unwrap_or_default().into(),
+                offset_seconds,
+            })
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| internal(anyhow::anyhow!("stats loader returned nothing").into()))?;
+        Ok(stats.into())
+    }
+}
+
+#[derive(Default)]
+pub struct ActivityMutation;
+
+#[Object]
+impl ActivityMutation {
+    /// Records a workout. With an `idempotencyKey`, a retry returns the first
+    /// activity instead of storing a copy.
+    #[graphql(guard = "Authenticated")]
+    async fn log_activity(
+        &self,
+        ctx: &Context<'_>,
+        input: LogActivityInput,
+    ) -> async_graphql::Result<ActivityObject> {
+        let viewer = ctx.current_user()?;
+        let (raw, key) = input.into_parts();
+        let activity = ctx.data::<Activities>()?.log(viewer.id, raw, key).await?;
+        Ok(activity.into())
+    }
+
+    /// Changes your activity; omitted fields keep their values.
+    #[graphql(guard = "Authenticated")]
+    async fn update_activity(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateActivityInput,
+    ) -> async_graphql::Result<ActivityObject> {
+        let viewer = ctx.current_user()?;
+        let id = parse_id(&id, "id")?;
+        let activity = ctx
+            .data::<Activities>()?
+            .update(viewer.id, id, input.into())
+            .await?;
+        Ok(activity.into())
+    }
+
+    /// Deletes your activity; returns its id.
+    #[graphql(guard = "Authenticated")]
+    async fn delete_activity(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
+        let viewer = ctx.current_user()?;
+        let id = parse_id(&id, "id")?;
+        let deleted = ctx.data::<Activities>()?.delete(viewer.id, id).await?;
+        Ok(ID(deleted.id.to_string()))
+    }
+}

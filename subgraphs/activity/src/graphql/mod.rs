@@ -1,0 +1,87 @@
+//! The activity subgraph's GraphQL API, one module per domain area, merged.
+
+mod activities;
+mod admin;
+pub mod cursor;
+mod federation;
+pub mod loaders;
+mod types;
+
+use std::sync::Arc;
+
+use async_graphql::{
+    dataloader::DataLoader, EmptySubscription, MergedObject, SDLExportOptions, Schema, ID,
+};
+use fittrack_kit::ApiError;
+
+use crate::domain::{activities::Activities, error::ActivityError};
+use loaders::{ActivityLoader, FirstPageLoader, StatsLoader};
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(
+    activities::ActivityQuery,
+    admin::AdminActivityQuery,
+    federation::EntityQuery,
+);
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(activities::ActivityMutation);
+
+pub type ActivitySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .enable_federation()
+    .limit_depth(16)
+    .limit_complexity(2_000)
+}
+
+pub fn build_schema(activities: Activities) -> ActivitySchema {
+    let store = activities.store().clone();
+    builder()
+        .data(DataLoader::new(ActivityLoader(store.clone()), tokio::spawn))
+        .data(DataLoader::new(FirstPageLoader(store), tokio::spawn))
+        .data(DataLoader::new(
+            StatsLoader(activities.clone()),
+            tokio::spawn,
+        ))
+        .data(activities)
+        .finish()
+}
+
+/// Federation 2 SDL, exported without any storage behind it.
+pub fn sdl() -> String {
+    builder()
+        .finish()
+        .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+}
+
+fn parse_id(id: &ID, field: &'static str) -> Result<uuid::Uuid, ActivityError> {
+    // A malformed id cannot name an existing activity.
+    uuid::Uuid::parse_str(id).map_err(|_| match field {
+        "id" => ActivityError::NotFound,
+        _ => ActivityError::invalid(field, "is not a valid id"),
+    })
+}
+
+/// Minutes east of UTC, as real zones have them (UTC−14:00 … UTC+14:00).
+fn parse_offset(minutes: i32) -> Result<i32, ActivityError> {
+    if (-14 * 60..=14 * 60).contains(&minutes) {
+        Ok(minutes * 60)
+    } else {
+        Err(ActivityError::invalid(
+            "utcOffsetMinutes",
+            "must be between -840 and 840",
+        ))
+    }
+}
+
+fn internal(error: Arc<anyhow::Error>) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("{error:#}"))
+}

@@ -1,0 +1,297 @@
+//! GraphQL shapes of activities. Separate from the domain/storage models on
+//! purpose: the API can evolve without touching documents or rows.
+
+use async_graphql::{ComplexObject, InputObject, Json, SimpleObject, ID};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::domain::{
+    activities::ActivityPatch,
+    model::{Activity as ActivityModel, ActivityFilter, ActivityType, Metrics},
+    stats::{ActivityStats as StatsModel, TypeBreakdown, WeekTotals},
+    validation::RawActivity,
+};
+
+/// A logged workout.
+#[derive(SimpleObject, Clone)]
+#[graphql(name = "Activity", complex)]
+pub struct ActivityObject {
+    pub id: ID,
+    #[graphql(name = "type")]
+    pub activity_type: ActivityType,
+    pub duration_minutes: i32,
+    pub calories_burned: i32,
+    pub start_time: DateTime<Utc>,
+    pub notes: Option<String>,
+    pub metrics: ActivityMetrics,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub user_id: uuid::Uuid,
+}
+
+#[ComplexObject]
+impl ActivityObject {
+    /// Who logged it (resolved by the user subgraph).
+    async fn user(&self) -> UserRef {
+        UserRef {
+            id: ID(self.user_id.to_string()),
+        }
+    }
+}
+
+impl From<ActivityModel> for ActivityObject {
+    fn from(a: ActivityModel) -> Self {
+        Self {
+            id: ID(a.id.to_string()),
+            activity_type: a.activity_type,
+            duration_minutes: a.duration_minutes,
+            calories_burned: a.calories_burned,
+            start_time: a.start_time,
+            notes: a.notes,
+            metrics: a.metrics.into(),
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+            user_id: a.user_id,
+        }
+    }
+}
+
+/// A `User` as seen from here: its key, for the router to resolve elsewhere.
+#[derive(SimpleObject, Clone)]
+#[graphql(name = "User", complex)]
+pub struct UserRef {
+    pub id: ID,
+}
+
+/// Measured values of a workout.
+#[derive(SimpleObject, Clone)]
+pub struct ActivityMetrics {
+    pub distance_km: Option<f64>,
+    pub average_heart_rate: Option<i32>,
+    pub max_heart_rate: Option<i32>,
+    pub steps: Option<i64>,
+    /// Free-form JSON object recorded by the client.
+    pub custom: Option<Json<serde_json::Value>>,
+}
+
+impl From<Metrics> for ActivityMetrics {
+    fn from(m: Metrics) -> Self {
+        Self {
+            distance_km: m.distance_km,
+            average_heart_rate: m.average_heart_rate,
+            max_heart_rate: m.max_heart_rate,
+            steps: m.steps,
+            custom: m.custom.map(Json),
+        }
+    }
+}
+
+#[derive(InputObject, Clone, Default)]
+pub struct ActivityMetricsInput {
+    pub distance_km: Option<f64>,
+    /// Beats per minute, 30–250, not above `maxHeartRate`.
+    pub average_heart_rate: Option<i32>,
+    /// Beats per minute, 30–250.
+    pub max_heart_rate: Option<i32>,
+    pub steps: Option<i64>,
+    /// Any JSON object: at most 16 KB and 5 levels deep.
+    pub custom: Option<Json<serde_json::Value>>,
+}
+
+impl From<ActivityMetricsInput> for Metrics {
+    fn from(m: ActivityMetricsInput) -> Self {
+        Self {
+            distance_km: m.distance_km,
+            average_heart_rate: m.average_heart_rate,
+            max_heart_rate: m.max_heart_rate,
+            steps: m.steps,
+            custom: m.custom.map(|Json(v)| v),
+        }
+    }
+}
+
+#[derive(InputObject, Clone)]
+pub struct LogActivityInput {
+    #[graphql(name = "type")]
+    pub activity_type: ActivityType,
+    /// 1–1440.
+    pub duration_minutes: i32,
+    /// 0–20000.
+    pub calories_burned: i32,
+    /// When the workout started; at most 5 minutes in the future.
+    pub start_time: DateTime<Utc>,
+    /// At most 1000 characters.
+    pub notes: Option<String>,
+    pub metrics: Option<ActivityMetricsInput>,
+    /// Retrying with the same key returns the first activity instead of a copy.
+    pub idempotency_key: Option<String>,
+}
+
+impl LogActivityInput {
+    pub fn into_parts(self) -> (RawActivity, Option<String>) {
+        (
+            RawActivity {
+                activity_type: self.activity_type,
+                duration_minutes: self.duration_minutes,
+                calories_burned: self.calories_burned,
+                start_time: self.start_time,
+                notes: self.notes,
+                metrics: self.metrics.map(Into::into),
+            },
+            self.idempotency_key,
+        )
+    }
+}
+
+/// Fields to change; omitted fields keep their value, `metrics` is replaced whole.
+#[derive(InputObject, Clone, Default)]
+pub struct UpdateActivityInput {
+    #[graphql(name = "type")]
+    pub activity_type: Option<ActivityType>,
+    pub duration_minutes: Option<i32>,
+    pub calories_burned: Option<i32>,
+    pub start_time: Option<DateTime<Utc>>,
+    /// An empty string clears the notes.
+    pub notes: Option<String>,
+    pub metrics: Option<ActivityMetricsInput>,
+}
+
+impl From<UpdateActivityInput> for ActivityPatch {
+    fn from(input: UpdateActivityInput) -> Self {
+        Self {
+            activity_type: input.activity_type,
+            duration_minutes: input.duration_minutes,
+            calories_burned: input.calories_burned,
+            start_time: input.start_time,
+            notes: input.notes.map(Some),
+            metrics: input.metrics.map(Into::into),
+        }
+    }
+}
+
+#[derive(InputObject, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ActivityFilterInput {
+    /// Only these types (all when omitted or empty).
+    pub types: Option<Vec<ActivityType>>,
+    /// `startTime >= from`.
+    pub from: Option<DateTime<Utc>>,
+    /// `startTime < to`.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl From<ActivityFilterInput> for ActivityFilter {
+    fn from(f: ActivityFilterInput) -> Self {
+        let mut types = f.types.unwrap_or_default();
+        types.sort();
+        types.dedup();
+        Self {
+            types,
+            from: f.from,
+            to: f.to,
+        }
+    }
+}
+
+/// A time range for stats: `from <= startTime < to`; open ends allowed.
+#[derive(InputObject, Clone, Default, PartialEq, Eq, Hash)]
+pub struct StatsRangeInput {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl From<StatsRangeInput> for ActivityFilter {
+    fn from(r: StatsRangeInput) -> Self {
+        Self {
+            types: vec![],
+            from: r.from,
+            to: r.to,
+        }
+    }
+}
+
+/// Totals of one activity type.
+#[derive(SimpleObject, Clone)]
+pub struct ActivityTypeStats {
+    #[graphql(name = "type")]
+    pub activity_type: ActivityType,
+    pub count: i64,
+    pub total_duration_minutes: i64,
+    pub total_calories_burned: i64,
+}
+
+impl From<TypeBreakdown> for ActivityTypeStats {
+    fn from(t: TypeBreakdown) -> Self {
+        Self {
+            activity_type: t.activity_type,
+            count: t.count,
+            total_duration_minutes: t.duration_minutes,
+            total_calories_burned: t.calories_burned,
+        }
+    }
+}
+
+/// Totals of one week (Monday to Sunday, in the requested offset).
+#[derive(SimpleObject, Clone)]
+pub struct WeeklyActivityTotals {
+    pub week_start: NaiveDate,
+    pub count: i64,
+    pub total_duration_minutes: i64,
+    pub total_calories_burned: i64,
+}
+
+impl From<WeekTotals> for WeeklyActivityTotals {
+    fn from(w: WeekTotals) -> Self {
+        Self {
+            week_start: w.week_start,
+            count: w.count,
+            total_duration_minutes: w.duration_minutes,
+            total_calories_burned: w.calories_burned,
+        }
+    }
+}
+
+/// A user's workout statistics.
+#[derive(SimpleObject, Clone)]
+pub struct ActivityStats {
+    /// Activities in the range.
+    pub count: i64,
+    pub total_duration_minutes: i64,
+    pub total_calories_burned: i64,
+    pub average_duration_minutes: f64,
+    pub average_calories_burned: f64,
+    pub by_type: Vec<ActivityTypeStats>,
+    /// Consecutive active days up to today (or yesterday), whole history.
+    pub current_streak_days: i64,
+    /// Longest run of consecutive active days, whole history.
+    pub longest_streak_days: i64,
+    /// The last 12 weeks, oldest first, the current week last.
+    pub weekly_trend: Vec<WeeklyActivityTotals>,
+}
+
+impl From<StatsModel> for ActivityStats {
+    fn from(s: StatsModel) -> Self {
+        Self {
+            count: s.count,
+            total_duration_minutes: s.total_duration_minutes,
+            total_calories_burned: s.total_calories_burned,
+            average_duration_minutes: s.average_duration_minutes,
+            average_calories_burned: s.average_calories_burned,
+            by_type: s.by_type.into_iter().map(Into::into).collect(),
+            current_streak_days: s.current_streak_days,
+            longest_streak_days: s.longest_streak_days,
+            weekly_trend: s.weekly_trend.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// Platform-wide activity figures (admins).
+#[derive(SimpleObject, Clone)]
+pub struct PlatformActivityStats {
+    pub total_activities: i64,
+    pub total_duration_minutes: i64,
+    pub total_calories_burned: i64,
+    pub average_calories_burned: f64,
+    /// Activities that started in the last 24 hours.
+    pub activities_last_24_hours: i64,
+    pub by_type: Vec<ActivityTypeStats>,
+}

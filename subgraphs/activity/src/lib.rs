@@ -1,0 +1,95 @@
+//! The activity subgraph: workouts, history, stats, and the activity events the
+//! AI worker consumes.
+//!
+//! Layers: [`graphql`] (API types, resolvers, dataloaders) → [`domain`] (rules,
+//! validation, stats) → [`storage`] (MongoDB or the embedded SQLite store), plus
+//! [`events`] (queue publishing and the sweeper).
+
+pub mod config;
+pub mod domain;
+pub mod events;
+pub mod graphql;
+pub mod storage;
+
+use std::sync::Arc;
+
+use axum::Router;
+use fittrack_kit::{
+    queue::{self, JobQueue},
+    server::SubgraphApp,
+    JwtVerifier,
+};
+
+pub use config::ActivityConfig;
+use domain::activities::Activities;
+use events::EventPublisher;
+use storage::ActivityStore;
+
+/// A built activity subgraph, ready to be served.
+pub struct ActivityService {
+    pub router: Router,
+    pub store: Arc<dyn ActivityStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub events: EventPublisher,
+}
+
+/// Opens the configured store (MongoDB, else embedded SQLite).
+pub async fn open_store(config: &ActivityConfig) -> anyhow::Result<Arc<dyn ActivityStore>> {
+    Ok(match &config.mongodb_uri {
+        Some(uri) => Arc::new(
+            storage::mongo::MongoActivityStore::connect(uri.expose(), &config.mongodb_database)
+                .await?,
+        ),
+        None => {
+            Arc::new(storage::embedded::EmbeddedActivityStore::open(&config.embedded_url()).await?)
+        }
+    })
+}
+
+/// Builds the subgraph from config: store, queue, JWT verification.
+pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
+    let store = open_store(config).await?;
+    let queue = queue::connect(
+        config.redis_url.as_ref().map(|u| u.expose()),
+        &config.events.queue,
+        &config.events.group,
+        config.events.queue_options.clone(),
+    )
+    .await?;
+    let verifier = JwtVerifier::remote(&config.auth);
+    Ok(build_with(store, queue, verifier))
+}
+
+/// Builds the subgraph around given parts (tests pass counting stores, fixed keys).
+pub fn build_with(
+    store: Arc<dyn ActivityStore>,
+    queue: Arc<dyn JobQueue>,
+    verifier: Arc<JwtVerifier>,
+) -> ActivityService {
+    let events = EventPublisher::new(queue.clone(), store.clone());
+    let activities = Activities::new(store.clone(), events.clone());
+    let schema = graphql::build_schema(activities);
+    let ready_store = store.clone();
+    let ready_queue = queue.clone();
+    let router = SubgraphApp::new(schema, verifier)
+        .readiness("activity store", move || {
+            let store = ready_store.clone();
+            async move { store.ping().await.map_err(|e| format!("{e:#}")) }
+        })
+        .readiness("event queue", move || {
+            let queue = ready_queue.clone();
+            async move { queue.ping().await.map_err(|e| format!("{e:#}")) }
+        })
+        .into_router();
+    ActivityService {
+        router,
+        store,
+        queue,
+        events,
+    }
+}
+
+/// The subgraph's SDL (federation 2), as exported to `schema/activity.graphql`.
+pub fn sdl() -> String {
+    graphql::sdl()
+}

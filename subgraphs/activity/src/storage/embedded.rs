@@ -1,0 +1,440 @@
+//! The embedded backend: one SQLite file in the data directory, metrics as a JSON
+//! column. Aggregations are SQL `GROUP BY`s, batched pages a window function, so
+//! it behaves like the MongoDB backend without loading every row.
+
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, QueryResult,
+    Statement, Value,
+};
+use uuid::Uuid;
+
+use super::{ActivityStore, Inserted, PageQuery};
+use crate::domain::{
+    model::{Activity, ActivityFields, ActivityFilter, ActivityType, Metrics, TypeTotals},
+    stats::DailyTotals,
+};
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS activities (
+        id TEXT PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        duration_minutes INTEGER NOT NULL,
+        calories_burned INTEGER NOT NULL,
+        start_ms INTEGER NOT NULL,
+        notes TEXT,
+        metrics TEXT NOT NULL,
+        idempotency_key TEXT,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        event_enqueued INTEGER NOT NULL DEFAULT 0
+    )",
+    "CREATE INDEX IF NOT EXISTS activities_user_start ON activities (user_id, start_ms DESC, id DESC)",
+    "CREATE INDEX IF NOT EXISTS activities_type_start ON activities (type, start_ms DESC)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS activities_user_idempotency
+        ON activities (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS activities_pending_events
+        ON activities (created_ms) WHERE event_enqueued = 0",
+];
+
+const COLUMNS: &str = "id, user_id, type, duration_minutes, calories_burned, start_ms, notes, \
+                       metrics, idempotency_key, created_ms, updated_ms, event_enqueued";
+
+pub struct EmbeddedActivityStore {
+    db: DatabaseConnection,
+}
+
+impl EmbeddedActivityStore {
+    /// Opens (creating) `url`, a `sqlite://…` URL, and its schema.
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            let file = path.split('?').next().unwrap_or(path);
+            if let Some(dir) = std::path::Path::new(file).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("creating data directory {}", dir.display()))?;
+                }
+            }
+        }
+        let mut options = ConnectOptions::new(url.to_owned());
+        options.sqlx_logging(false);
+        let db = Database::connect(options)
+            .await
+            .context("opening the embedded activity store")?;
+        for statement in ["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 5000"]
+            .into_iter()
+            .chain(SCHEMA.iter().copied())
+        {
+            db.execute_unprepared(statement)
+                .await
+                .with_context(|| format!("preparing the activity store: {statement}"))?;
+        }
+        Ok(Self { db })
+    }
+
+    async fn query(&self, sql: &str, values: Vec<Value>) -> anyhow::Result<Vec<QueryResult>> {
+        self.db
+            .query_all(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                sql,
+                values,
+            ))
+            .await
+            .context("querying the activity store")
+    }
+
+    async fn activities(&self, sql: &str, values: Vec<Value>) -> anyhow::Result<Vec<Activity>> {
+        self.query(sql, values)
+            .await?
+            .iter()
+            .map(row_to_activity)
+            .collect()
+    }
+}
+
+fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn from_millis(ms: i64) -> anyhow::Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms).context("timestamp out of range")
+}
+
+fn row_to_activity(row: &QueryResult) -> anyhow::Result<Activity> {
+    let get_str = |column: &str| -> anyhow::Result<String> {
+        row.try_get::<String>("", column)
+            .with_context(|| format!("reading column {column}"))
+    };
+    let get_i64 = |column: &str| -> anyhow::Result<i64> {
+        row.try_get::<i64>("", column)
+            .with_context(|| format!("reading column {column}"))
+    };
+    let metrics: Metrics =
+        serde_json::from_str(&get_str("metrics")?).context("decoding stored metrics")?;
+    Ok(Activity {
+        id: get_str("id")?.parse().context("stored id")?,
+        user_id: get_str("user_id")?.parse().context("stored user_id")?,
+        activity_type: ActivityType::parse(&get_str("type")?)?,
+        duration_minutes: i32::try_from(get_i64("duration_minutes")?)?,
+        calories_burned: i32::try_from(get_i64("calories_burned")?)?,
+        start_time: from_millis(get_i64("start_ms")?)?,
+        notes: row.try_get::<Option<String>>("", "notes")?,
+        metrics,
+        idempotency_key: row.try_get::<Option<String>>("", "idempotency_key")?,
+        created_at: from_millis(get_i64("created_ms")?)?,
+        updated_at: from_millis(get_i64("updated_ms")?)?,
+        event_enqueued: get_i64("event_enqueued")? != 0,
+    })
+}
+
+/// `WHERE` clauses (joined with AND) and their values for a filter.
+fn filter_sql(filter: &ActivityFilter, clauses: &mut Vec<String>, values: &mut Vec<Value>) {
+    if !filter.types.is_empty() {
+        let marks = vec!["?"; filter.types.len()].join(", ");
+        clauses.push(format!("type IN ({marks})"));
+        values.extend(filter.types.iter().map(|t| Value::from(t.as_str())));
+    }
+    if let Some(from) = filter.from {
+        clauses.push("start_ms >= ?".into());
+        values.push(millis(from).into());
+    }
+    if let Some(to) = filter.to {
+        clauses.push("start_ms < ?".into());
+        values.push(millis(to).into());
+    }
+}
+
+fn users_sql(user_ids: &[Uuid], clauses: &mut Vec<String>, values: &mut Vec<Value>) {
+    let marks = vec!["?"; user_ids.len()].join(", ");
+    clauses.push(format!("user_id IN ({marks})"));
+    values.extend(user_ids.iter().map(|id| Value::from(id.to_string())));
+}
+
+fn where_sql(clauses: &[String]) -> String {
+    if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    }
+}
+
+#[async_trait]
+impl ActivityStore for EmbeddedActivityStore {
+    async fn insert(&self, activity: Activity) -> anyhow::Result<Inserted> {
+        let metrics = serde_json::to_string(&activity.metrics).context("encoding metrics")?;
+        let sql = format!(
+            "INSERT INTO activities ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+        );
+        let result = self
+            .db
+            .execute(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                sql,
+                [
+                    activity.id.to_string().into(),
+                    activity.user_id.to_string().into(),
+                    activity.activity_type.as_str().into(),
+                    activity.duration_minutes.into(),
+                    activity.calories_burned.into(),
+                    millis(activity.start_time).into(),
+                    activity.notes.clone().into(),
+                    metrics.into(),
+                    activity.idempotency_key.clone().into(),
+                    millis(activity.created_at).into(),
+                    millis(activity.updated_at).into(),
+                    i64::from(activity.event_enqueued).into(),
+                ],
+            ))
+            .await
+            .context("inserting an activity")?;
+        if result.rows_affected() == 1 {
+            return Ok(Inserted::New(activity));
+        }
+        let existing = self
+            .activities(
+                &format!(
+                    "SELECT {COLUMNS} FROM activities WHERE user_id = ? AND idempotency_key = ?"
+                ),
+                vec![
+                    activity.user_id.to_string().into(),
+                    activity.idempotency_key.clone().into(),
+                ],
+            )
+            .await?
+            .into_iter()
+            .next()
+            .context("idempotency conflict without a stored activity")?;
+        Ok(Inserted::Existing(existing))
+    }
+
+    async fn get_many(&self, ids: &[Uuid]) -> anyhow::Result<Vec<Activity>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; ids.len()].join(", ");
+        self.activities(
+            &format!("SELECT {COLUMNS} FROM activities WHERE id IN ({marks})"),
+            ids.iter().map(|id| Value::from(id.to_string())).collect(),
+        )
+        .await
+    }
+
+    async fn update(
+        &self,
+        owner: Uuid,
+        id: Uuid,
+        fields: &ActivityFields,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Activity>> {
+        let metrics = serde_json::to_string(&fields.metrics).context("encoding metrics")?;
+        let updated = self
+            .activities(
+                &format!(
+                    "UPDATE activities SET type = ?, duration_minutes = ?, calories_burned = ?,
+                     start_ms = ?, notes = ?, metrics = ?, updated_ms = ?
+                     WHERE id = ? AND user_id = ? RETURNING {COLUMNS}"
+                ),
+                vec![
+                    fields.activity_type.as_str().into(),
+                    fields.duration_minutes.into(),
+                    fields.calories_burned.into(),
+                    millis(fields.start_time).into(),
+                    fields.notes.clone().into(),
+                    metrics.into(),
+                    millis(now).into(),
+                    id.to_string().into(),
+                    owner.to_string().into(),
+                ],
+            )
+            .await?;
+        Ok(updated.into_iter().next())
+    }
+
+    async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>> {
+        let deleted = self
+            .activities(
+                &format!("DELETE FROM activities WHERE id = ? AND user_id = ? RETURNING {COLUMNS}"),
+                vec![id.to_string().into(), owner.to_string().into()],
+            )
+            .await?;
+        Ok(deleted.into_iter().next())
+    }
+
+    async fn page(&self, query: &PageQuery) -> anyhow::Result<Vec<Activity>> {
+        let mut clauses = Vec::new();
+        let mut values = Vec::new();
+        if let Some(user) = query.user_id {
+            clauses.push("user_id = ?".into());
+            values.push(user.to_string().into());
+        }
+        filter_sql(&query.filter, &mut clauses, &mut values);
+        if let Some(after) = query.after {
+            clauses.push("(start_ms < ? OR (start_ms = ? AND id < ?))".into());
+            values.push(millis(after.start_time).into());
+            values.push(millis(after.start_time).into());
+            values.push(after.id.to_string().into());
+        }
+        values.push(i64::from(query.limit).into());
+        self.activities(
+            &format!(
+                "SELECT {COLUMNS} FROM activities {} ORDER BY start_ms DESC, id DESC LIMIT ?",
+                where_sql(&clauses)
+            ),
+            values,
+        )
+        .await
+    }
+
+    async fn first_pages(
+        &self,
+        user_ids: &[Uuid],
+        filter: &ActivityFilter,
+        limit: u32,
+    ) -> anyhow::Result<HashMap<Uuid, Vec<Activity>>> {
+        let mut pages: HashMap<Uuid, Vec<Activity>> = HashMap::new();
+        if user_ids.is_empty() {
+            return Ok(pages);
+        }
+        let mut clauses = Vec::new();
+        let mut values = Vec::new();
+        users_sql(user_ids, &mut clauses, &mut values);
+        filter_sql(filter, &mut clauses, &mut values);
+        values.push(i64::from(limit).into());
+        let rows = self
+            .activities(
+                &format!(
+                    "SELECT {COLUMNS} FROM (
+                        SELECT *, ROW_NUMBER() OVER (
+                            PARTITION BY user_id ORDER BY start_ms DESC, id DESC) AS position
+                        FROM activities {}
+                     ) WHERE position <= ? ORDER BY user_id, start_ms DESC, id DESC",
+                    where_sql(&clauses)
+                ),
+                values,
+            )
+            .await?;
+        for activity in rows {
+            pages.entry(activity.user_id).or_default().push(activity);
+        }
+        Ok(pages)
+    }
+
+    async fn type_totals(
+        &self,
+        user_ids: Option<&[Uuid]>,
+        filter: &ActivityFilter,
+    ) -> anyhow::Result<Vec<TypeTotals>> {
+        let mut clauses = Vec::new();
+        let mut values = Vec::new();
+        if let Some(ids) = user_ids {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            users_sql(ids, &mut clauses, &mut values);
+        }
+        filter_sql(filter, &mut clauses, &mut values);
+        // Platform-wide totals do not need the per-user split.
+        let user_column = if user_ids.is_some() { "user_id" } else { "''" };
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT {user_column} AS user_id, type, COUNT(*) AS count,
+                            SUM(duration_minutes) AS duration, SUM(calories_burned) AS calories
+                     FROM activities {} GROUP BY 1, type",
+                    where_sql(&clauses)
+                ),
+                values,
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let user: String = row.try_get("", "user_id")?;
+                Ok(TypeTotals {
+                    user_id: if user.is_empty() {
+                        Uuid::nil()
+                    } else {
+                        user.parse()?
+                    },
+                    activity_type: ActivityType::parse(&row.try_get::<String>("", "type")?)?,
+                    count: row.try_get("", "count")?,
+                    duration_minutes: row.try_get("", "duration")?,
+                    calories_burned: row.try_get("", "calories")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn daily_totals(
+        &self,
+        user_ids: &[Uuid],
+        offset: FixedOffset,
+    ) -> anyhow::Result<HashMap<Uuid, Vec<DailyTotals>>> {
+        let mut days: HashMap<Uuid, Vec<DailyTotals>> = HashMap::new();
+        if user_ids.is_empty() {
+            return Ok(days);
+        }
+        let mut clauses = Vec::new();
+        let mut values: Vec<Value> = vec![i64::from(offset.local_minus_utc()).into()];
+        users_sql(user_ids, &mut clauses, &mut values);
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT user_id, date(start_ms / 1000 + ?, 'unixepoch') AS day,
+                            COUNT(*) AS count, SUM(duration_minutes) AS duration,
+                            SUM(calories_burned) AS calories
+                     FROM activities {} GROUP BY user_id, day ORDER BY user_id, day",
+                    where_sql(&clauses)
+                ),
+                values,
+            )
+            .await?;
+        for row in &rows {
+            let user: Uuid = row.try_get::<String>("", "user_id")?.parse()?;
+            let day: NaiveDate = row.try_get::<String>("", "day")?.parse()?;
+            days.entry(user).or_default().push(DailyTotals {
+                day,
+                count: row.try_get("", "count")?,
+                duration_minutes: row.try_get("", "duration")?,
+                calories_burned: row.try_get("", "calories")?,
+            });
+        }
+        Ok(days)
+    }
+
+    async fn mark_event_enqueued(&self, id: Uuid) -> anyhow::Result<()> {
+        self.db
+            .execute(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "UPDATE activities SET event_enqueued = 1 WHERE id = ?",
+                [id.to_string().into()],
+            ))
+            .await
+            .context("marking an activity's event as enqueued")?;
+        Ok(())
+    }
+
+    async fn pending_events(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<Activity>> {
+        self.activities(
+            &format!(
+                "SELECT {COLUMNS} FROM activities WHERE event_enqueued = 0 AND created_ms < ?
+                 ORDER BY created_ms LIMIT ?"
+            ),
+            vec![millis(before).into(), i64::from(limit).into()],
+        )
+        .await
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.db.ping().await.context("pinging the activity store")
+    }
+}

@@ -1,0 +1,473 @@
+//! The MongoDB backend: database `activity_db`, collection `activities`.
+//!
+//! Queries stick to operators that both MongoDB and nx-27017 (the wire-protocol
+//! server CI uses) understand: local days are computed by shifting `startTime`
+//! with `$add` rather than `$dateToString`'s `timezone`, for instance.
+
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use futures_util::TryStreamExt;
+use mongodb::{
+    bson::{self, doc, Bson, Document},
+    error::{ErrorKind, WriteFailure},
+    options::{IndexOptions, ReturnDocument},
+    Client, Collection, IndexModel,
+};
+use uuid::Uuid;
+
+use super::{ActivityStore, Inserted, PageQuery};
+use crate::domain::{
+    model::{Activity, ActivityFields, ActivityFilter, ActivityType, Metrics, TypeTotals},
+    stats::DailyTotals,
+};
+
+pub const DATABASE: &str = "activity_db";
+pub const COLLECTION: &str = "activities";
+const DUPLICATE_KEY: i32 = 11000;
+
+pub struct MongoActivityStore {
+    activities: Collection<Document>,
+}
+
+impl MongoActivityStore {
+    /// Connects to `uri` and makes sure the indexes exist. `database` is normally
+    /// [`DATABASE`]; tests pass their own to stay isolated.
+    pub async fn connect(uri: &str, database: &str) -> anyhow::Result<Self> {
+        let client = Client::with_uri_str(uri)
+            .await
+            .context("connecting to MongoDB")?;
+        let activities = client.database(database).collection::<Document>(COLLECTION);
+        let indexes = [
+            IndexModel::builder()
+                .keys(doc! {"userId": 1, "startTime": -1})
+                .build(),
+            IndexModel::builder()
+                .keys(doc! {"type": 1, "startTime": -1})
+                .build(),
+            // Unique per user only where a key was given: the "sparse" index of the
+            // design, written as a partial index because a sparse compound index
+            // still indexes keyless documents under userId (and MongoDB refuses
+            // `sparse` together with a partial filter).
+            IndexModel::builder()
+                .keys(doc! {"userId": 1, "idempotencyKey": 1})
+                .options(
+                    IndexOptions::builder()
+                        .unique(true)
+                        .partial_filter_expression(doc! {"idempotencyKey": {"$type": "string"}})
+                        .name("userId_idempotencyKey_unique".to_owned())
+                        .build(),
+                )
+                .build(),
+            IndexModel::builder()
+                .keys(doc! {"eventEnqueued": 1, "createdAt": 1})
+                .build(),
+        ];
+        activities
+            .create_indexes(indexes)
+            .await
+            .context("creating activity indexes")?;
+        Ok(Self { activities })
+    }
+
+    async fn find_all(&self, pipeline: Vec<Document>) -> anyhow::Result<Vec<Document>> {
+        let cursor = self
+            .activities
+            .aggregate(pipeline)
+            .await
+            .context("running an activity aggregation")?;
+        cursor
+            .try_collect()
+            .await
+            .context("reading an activity aggregation")
+    }
+}
+
+fn bson_time(at: DateTime<Utc>) -> bson::DateTime {
+    bson::DateTime::from_millis(at.timestamp_millis())
+}
+
+fn chrono_time(at: bson::DateTime) -> anyhow::Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(at.timestamp_millis()).context("timestamp out of range")
+}
+
+fn to_document(activity: &Activity) -> anyhow::Result<Document> {
+    let mut document = doc! {
+        "_id": activity.id.to_string(),
+        "userId": activity.user_id.to_string(),
+        "type": activity.activity_type.as_str(),
+        "durationMinutes": activity.duration_minutes,
+        "caloriesBurned": activity.calories_burned,
+        "startTime": bson_time(activity.start_time),
+        "metrics": bson::to_bson(&activity.metrics).context("encoding metrics")?,
+        "createdAt": bson_time(activity.created_at),
+        "updatedAt": bson_time(activity.updated_at),
+        "eventEnqueued": activity.event_enqueued,
+    };
+    if let Some(notes) = &activity.notes {
+        document.insert("notes", notes);
+    }
+    if let Some(key) = &activity.idempotency_key {
+        document.insert("idempotencyKey", key);
+    }
+    Ok(document)
+}
+
+fn from_document(document: &Document) -> anyhow::Result<Activity> {
+    let text = |key: &str| {
+        document
+            .get_str(key)
+            .with_context(|| format!("reading field {key}"))
+    };
+    let int = |key: &str| -> anyhow::Result<i64> {
+        match document.get(key) {
+            Some(Bson::Int32(v)) => Ok(i64::from(*v)),
+            Some(Bson::Int64(v)) => Ok(*v),
+            Some(Bson::Double(v)) if v.fract() == 0.0 => Ok(*v as i64),
+            other => anyhow::bail!("field {key} is not an integer: {other:?}"),
+        }
+    };
+    let time = |key: &str| -> anyhow::Result<DateTime<Utc>> {
+        chrono_time(
+            *document
+                .get_datetime(key)
+                .with_context(|| format!("reading field {key}"))?,
+        )
+    };
+    let metrics: Metrics = match document.get("metrics") {
+        Some(value) => bson::from_bson(value.clone()).context("decoding stored metrics")?,
+        None => Metrics::default(),
+    };
+    Ok(Activity {
+        id: text("_id")?.parse().context("stored id")?,
+        user_id: text("userId")?.parse().context("stored userId")?,
+        activity_type: ActivityType::parse(text("type")?)?,
+        duration_minutes: i32::try_from(int("durationMinutes")?)?,
+        calories_burned: i32::try_from(int("caloriesBurned")?)?,
+        start_time: time("startTime")?,
+        notes: document.get_str("notes").ok().map(str::to_owned),
+        metrics,
+        idempotency_key: document.get_str("idempotencyKey").ok().map(str::to_owned),
+        created_at: time("createdAt")?,
+        updated_at: time("updatedAt")?,
+        event_enqueued: document.get_bool("eventEnqueued").unwrap_or(false),
+    })
+}
+
+fn filter_document(filter: &ActivityFilter, into: &mut Document) {
+    if !filter.types.is_empty() {
+        let types: Vec<&str> = filter.types.iter().map(|t| t.as_str()).collect();
+        into.insert("type", doc! {"$in": types});
+    }
+    let mut range = Document::new();
+    if let Some(from) = filter.from {
+        range.insert("$gte", bson_time(from));
+    }
+    if let Some(to) = filter.to {
+        range.insert("$lt", bson_time(to));
+    }
+    if !range.is_empty() {
+        into.insert("startTime", range);
+    }
+}
+
+fn user_strings(ids: &[Uuid]) -> Vec<String> {
+    ids.iter().map(Uuid::to_string).collect()
+}
+
+fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
+    match error.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
+        ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
+        _ => false,
+    }
+}
+
+fn number(document: &Document, key: &str) -> anyhow::Result<i64> {
+    match document.get(key) {
+        Some(Bson::Int32(v)) => Ok(i64::from(*v)),
+        Some(Bson::Int64(v)) => Ok(*v),
+        Some(Bson::Double(v)) => Ok(*v as i64),
+        other => anyhow::bail!("aggregate field {key} is not a number: {other:?}"),
+    }
+}
+
+#[async_trait]
+impl ActivityStore for MongoActivityStore {
+    async fn insert(&self, activity: Activity) -> anyhow::Result<Inserted> {
+        let document = to_document(&activity)?;
+        match self.activities.insert_one(document).await {
+            Ok(_) => Ok(Inserted::New(activity)),
+            Err(error) if is_duplicate_key(&error) && activity.idempotency_key.is_some() => {
+                let existing = self
+                    .activities
+                    .find_one(doc! {
+                        "userId": activity.user_id.to_string(),
+                        "idempotencyKey": activity.idempotency_key.clone(),
+                    })
+                    .await
+                    .context("reading the activity an idempotency key points at")?
+                    .context("idempotency conflict without a stored activity")?;
+                Ok(Inserted::Existing(from_document(&existing)?))
+            }
+            Err(error) => Err(error).context("inserting an activity"),
+        }
+    }
+
+    async fn get_many(&self, ids: &[Uuid]) -> anyhow::Result<Vec<Activity>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cursor = self
+            .activities
+            .find(doc! {"_id": {"$in": user_strings(ids)}})
+            .await
+            .context("finding activities by id")?;
+        let documents: Vec<Document> = cursor.try_collect().await.context("reading activities")?;
+        documents.iter().map(from_document).collect()
+    }
+
+    async fn update(
+        &self,
+        owner: Uuid,
+        id: Uuid,
+        fields: &ActivityFields,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Activity>> {
+        let mut set = doc! {
+            "type": fields.activity_type.as_str(),
+            "durationMinutes": fields.duration_minutes,
+            "caloriesBurned": fields.calories_burned,
+            "startTime": bson_time(fields.start_time),
+            "metrics": bson::to_bson(&fields.metrics).context("encoding metrics")?,
+            "updatedAt": bson_time(now),
+        };
+        let mut update = Document::new();
+        match &fields.notes {
+            Some(notes) => {
+                set.insert("notes", notes);
+            }
+            None => {
+                update.insert("$unset", doc! {"notes": ""});
+            }
+        }
+        update.insert("$set", set);
+        let updated = self
+            .activities
+            .find_one_and_update(
+                doc! {"_id": id.to_string(), "userId": owner.to_string()},
+                update,
+            )
+            .return_document(ReturnDocument::After)
+            .await
+            .context("updating an activity")?;
+        updated.as_ref().map(from_document).transpose()
+    }
+
+    async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>> {
+        let deleted = self
+            .activities
+            .find_one_and_delete(doc! {"_id": id.to_string(), "userId": owner.to_string()})
+            .await
+            .context("deleting an activity")?;
+        deleted.as_ref().map(from_document).transpose()
+    }
+
+    async fn page(&self, query: &PageQuery) -> anyhow::Result<Vec<Activity>> {
+        let mut filter = Document::new();
+        if let Some(user) = query.user_id {
+            filter.insert("userId", user.to_string());
+        }
+        filter_document(&query.filter, &mut filter);
+        let mut clauses = vec![filter];
+        if let Some(after) = query.after {
+            let at = bson_time(after.start_time);
+            clauses.push(doc! {"$or": [
+                {"startTime": {"$lt": at}},
+                {"startTime": at, "_id": {"$lt": after.id.to_string()}},
+            ]});
+        }
+        let cursor = self
+            .activities
+            .find(doc! {"$and": clauses})
+            .sort(doc! {"startTime": -1, "_id": -1})
+            .limit(i64::from(query.limit))
+            .await
+            .context("listing activities")?;
+        let documents: Vec<Document> = cursor.try_collect().await.context("reading activities")?;
+        documents.iter().map(from_document).collect()
+    }
+
+    async fn first_pages(
+        &self,
+        user_ids: &[Uuid],
+        filter: &ActivityFilter,
+        limit: u32,
+    ) -> anyhow::Result<HashMap<Uuid, Vec<Activity>>> {
+        let mut pages: HashMap<Uuid, Vec<Activity>> = HashMap::new();
+        if user_ids.is_empty() {
+            return Ok(pages);
+        }
+        let mut matching = doc! {"userId": {"$in": user_strings(user_ids)}};
+        filter_document(filter, &mut matching);
+        let groups = self
+            .find_all(vec![
+                doc! {"$match": matching},
+                doc! {"$sort": {"userId": 1, "startTime": -1, "_id": -1}},
+                doc! {"$group": {"_id": "$userId", "activities": {"$push": "$$ROOT"}}},
+                doc! {"$project": {"activities": {"$slice": ["$activities", i64::from(limit)]}}},
+            ])
+            .await?;
+        for group in &groups {
+            let user: Uuid = group.get_str("_id").context("group key")?.parse()?;
+            let documents = group
+                .get_array("activities")
+                .context("grouped activities")?;
+            let mut activities = documents
+                .iter()
+                .filter_map(Bson::as_document)
+                .map(from_document)
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            // `$push` keeps the sort order on MongoDB; re-sorting costs nothing and
+            // does not rely on it.
+            activities.sort_by_key(|a| std::cmp::Reverse((a.start_time, a.id)));
+            activities.truncate(limit as usize);
+            pages.insert(user, activities);
+        }
+        Ok(pages)
+    }
+
+    async fn type_totals(
+        &self,
+        user_ids: Option<&[Uuid]>,
+        filter: &ActivityFilter,
+    ) -> anyhow::Result<Vec<TypeTotals>> {
+        let mut matching = Document::new();
+        if let Some(ids) = user_ids {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            matching.insert("userId", doc! {"$in": user_strings(ids)});
+        }
+        filter_document(filter, &mut matching);
+        let key = if user_ids.is_some() {
+            doc! {"userId": "$userId", "type": "$type"}
+        } else {
+            doc! {"type": "$type"}
+        };
+        let groups = self
+            .find_all(vec![
+                doc! {"$match": matching},
+                doc! {"$group": {
+                    "_id": key,
+                    "count": {"$sum": 1},
+                    "duration": {"$sum": "$durationMinutes"},
+                    "calories": {"$sum": "$caloriesBurned"},
+                }},
+            ])
+            .await?;
+        groups
+            .iter()
+            .map(|group| {
+                let key = group.get_document("_id").context("group key")?;
+                let user_id = match key.get_str("userId") {
+                    Ok(user) => user.parse()?,
+                    Err(_) => Uuid::nil(),
+                };
+                Ok(TypeTotals {
+                    user_id,
+                    activity_type: ActivityType::parse(key.get_str("type")?)?,
+                    count: number(group, "count")?,
+                    duration_minutes: number(group, "duration")?,
+                    calories_burned: number(group, "calories")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn daily_totals(
+        &self,
+        user_ids: &[Uuid],
+        offset: FixedOffset,
+    ) -> anyhow::Result<HashMap<Uuid, Vec<DailyTotals>>> {
+        let mut days: HashMap<Uuid, Vec<DailyTotals>> = HashMap::new();
+        if user_ids.is_empty() {
+            return Ok(days);
+        }
+        let offset_ms = i64::from(offset.local_minus_utc()) * 1000;
+        let groups = self
+            .find_all(vec![
+                doc! {"$match": {"userId": {"$in": user_strings(user_ids)}}},
+                doc! {"$project": {
+                    "userId": 1,
+                    "durationMinutes": 1,
+                    "caloriesBurned": 1,
+                    "day": {"$dateToString": {
+                        "format": "%Y-%m-%d",
+                        "date": {"$add": ["$startTime", offset_ms]},
+                    }},
+                }},
+                doc! {"$group": {
+                    "_id": {"userId": "$userId", "day": "$day"},
+                    "count": {"$sum": 1},
+                    "duration": {"$sum": "$durationMinutes"},
+                    "calories": {"$sum": "$caloriesBurned"},
+                }},
+            ])
+            .await?;
+        for group in &groups {
+            let key = group.get_document("_id").context("group key")?;
+            let user: Uuid = key.get_str("userId")?.parse()?;
+            let day: NaiveDate = key.get_str("day")?.parse().context("aggregated day")?;
+            days.entry(user).or_default().push(DailyTotals {
+                day,
+                count: number(group, "count")?,
+                duration_minutes: number(group, "duration")?,
+                calories_burned: number(group, "calories")?,
+            });
+        }
+        for list in days.values_mut() {
+            list.sort_by_key(|d| d.day);
+        }
+        Ok(days)
+    }
+
+    async fn mark_event_enqueued(&self, id: Uuid) -> anyhow::Result<()> {
+        self.activities
+            .update_one(
+                doc! {"_id": id.to_string()},
+                doc! {"$set": {"eventEnqueued": true}},
+            )
+            .await
+            .context("marking an activity's event as enqueued")?;
+        Ok(())
+    }
+
+    async fn pending_events(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<Activity>> {
+        let cursor = self
+            .activities
+            .find(doc! {"eventEnqueued": false, "createdAt": {"$lt": bson_time(before)}})
+            .sort(doc! {"createdAt": 1})
+            .limit(i64::from(limit))
+            .await
+            .context("finding activities without their event")?;
+        let documents: Vec<Document> = cursor.try_collect().await.context("reading activities")?;
+        documents.iter().map(from_document).collect()
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.activities
+            .client()
+            .database("admin")
+            .run_command(doc! {"ping": 1})
+            .await
+            .context("pinging MongoDB")?;
+        Ok(())
+    }
+}
