@@ -10,9 +10,14 @@ use std::{
     time::Duration,
 };
 
+use fittrack_activity::storage::{
+    embedded::EmbeddedActivityStore, mongo::MongoActivityStore, ActivityStore,
+};
+use fittrack_kit::queue::{memory::MemoryJobQueue, redis::RedisJobQueue, JobQueue, QueueOptions};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::sync::{oneshot, Mutex};
+use std::sync::Arc;
+use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -37,9 +42,14 @@ pub struct Stack {
     pub router: String,
     /// User subgraph GraphQL endpoint (bypassing the router).
     pub user: String,
+    /// Activity subgraph GraphQL endpoint (bypassing the router).
+    pub activity: String,
+    pub activity_store: Arc<dyn ActivityStore>,
+    pub activity_queue: Arc<dyn JobQueue>,
+    pub activity_events: fittrack_activity::events::EventPublisher,
     pub data_dir: tempfile::TempDir,
     router_process: Child,
-    stop: Option<oneshot::Sender<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Stack {
@@ -61,19 +71,22 @@ impl Stack {
                 .await
                 .expect("user subgraph builds")
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let user_addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(fittrack_kit::server::serve(
-            listener,
-            service.router,
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        let user = format!("http://{user_addr}/graphql");
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (user_addr, user) = serve_in_process(service.router, stopped.clone()).await;
+
+        // The activity subgraph checks tokens with the user subgraph's keys.
+        let verifier = fittrack_kit::JwtVerifier::fixed(
+            service.issuer.jwks(),
+            fittrack_kit::config::DEFAULT_ISSUER,
+            fittrack_kit::config::DEFAULT_AUDIENCE,
+        )
+        .expect("verifier");
+        let activity_store = activity_store(data_dir.path()).await;
+        let activity_queue = activity_queue().await;
+        let activity_service =
+            fittrack_activity::build_with(activity_store.clone(), activity_queue.clone(), verifier);
+        let activity_events = activity_service.events.clone();
+        let (_, activity) = serve_in_process(activity_service.router, stopped).await;
 
         let router_port = free_port();
         let router_process = Command::new(env!("CARGO_BIN_EXE_fittrack"))
@@ -89,11 +102,11 @@ impl Stack {
             )
             .env("PORT", router_port.to_string())
             .env("FITTRACK_USER_URL", &user)
+            .env("FITTRACK_ACTIVITY_URL", &activity)
             .env(
                 "FITTRACK_JWKS_URL",
                 format!("http://{user_addr}/.well-known/jwks.json"),
             )
-            .env("FITTRACK_JWKS_PREFETCH", "true")
             .env(
                 "LOG_LEVEL",
                 std::env::var("ROUTER_LOG_LEVEL").unwrap_or_else(|_| "error".into()),
@@ -104,9 +117,13 @@ impl Stack {
         let stack = Stack {
             router: format!("http://127.0.0.1:{router_port}/graphql"),
             user,
+            activity,
+            activity_store,
+            activity_queue,
+            activity_events,
             data_dir,
             router_process,
-            stop: Some(stop),
+            stop,
         };
         wait_until_up(&format!("http://127.0.0.1:{router_port}/health")).await;
         stack
@@ -144,9 +161,59 @@ impl Drop for Stack {
     fn drop(&mut self) {
         let _ = self.router_process.kill();
         let _ = self.router_process.wait();
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Serves `app` on a free port until `stop` turns true; (address, GraphQL URL).
+async fn serve_in_process(
+    app: axum::Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> (std::net::SocketAddr, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(fittrack_kit::server::serve(listener, app, async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    }));
+    (addr, format!("http://{addr}/graphql"))
+}
+
+/// The activity store under test: MongoDB (a fresh database) when
+/// `MONGODB_URI` is set, else the embedded store in `dir`.
+pub async fn activity_store(dir: &std::path::Path) -> Arc<dyn ActivityStore> {
+    match std::env::var("MONGODB_URI").ok().filter(|u| !u.is_empty()) {
+        Some(uri) => {
+            let database = format!("activity_test_{}", uuid::Uuid::new_v4().simple());
+            Arc::new(
+                MongoActivityStore::connect(&uri, &database)
+                    .await
+                    .expect("mongodb store"),
+            )
         }
+        None => Arc::new(
+            EmbeddedActivityStore::open(&format!(
+                "sqlite://{}?mode=rwc",
+                dir.join("activity.db").display()
+            ))
+            .await
+            .expect("embedded store"),
+        ),
+    }
+}
+
+/// The event queue under test: Redis (a fresh stream) when `REDIS_URL` is set,
+/// else in-process.
+pub async fn activity_queue() -> Arc<dyn JobQueue> {
+    let name = format!("activity-events-{}", uuid::Uuid::new_v4().simple());
+    match std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
+        Some(url) => Arc::new(
+            RedisJobQueue::connect(&url, &name, "ai-worker", QueueOptions::default())
+                .await
+                .expect("redis queue"),
+        ),
+        None => Arc::new(MemoryJobQueue::new(&name, QueueOptions::default())),
     }
 }
 
