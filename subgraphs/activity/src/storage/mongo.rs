@@ -13,7 +13,7 @@ use futures_util::TryStreamExt;
 use mongodb::{
     bson::{self, doc, Bson, Document},
     error::{ErrorKind, WriteFailure},
-    options::{IndexOptions, ReturnDocument},
+    options::IndexOptions,
     Client, Collection, IndexModel,
 };
 use uuid::Uuid;
@@ -27,6 +27,7 @@ use crate::domain::{
 pub const DATABASE: &str = "activity_db";
 pub const COLLECTION: &str = "activities";
 const DUPLICATE_KEY: i32 = 11000;
+const MILLIS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
 
 pub struct MongoActivityStore {
     activities: Collection<Document>,
@@ -101,6 +102,10 @@ fn to_document(activity: &Activity) -> anyhow::Result<Document> {
         "durationMinutes": activity.duration_minutes,
         "caloriesBurned": activity.calories_burned,
         "startTime": bson_time(activity.start_time),
+        // Day bucketing in the stats pipeline is integer arithmetic on this copy
+        // of startTime: date arithmetic is not portable to every wire-compatible
+        // server (nx-27017 mis-adds milliseconds to dates).
+        "startMillis": activity.start_time.timestamp_millis(),
         "metrics": bson::to_bson(&activity.metrics).context("encoding metrics")?,
         "createdAt": bson_time(activity.created_at),
         "updatedAt": bson_time(activity.updated_at),
@@ -152,7 +157,13 @@ fn from_document(document: &Document) -> anyhow::Result<Activity> {
         idempotency_key: document.get_str("idempotencyKey").ok().map(str::to_owned),
         created_at: time("createdAt")?,
         updated_at: time("updatedAt")?,
-        event_enqueued: document.get_bool("eventEnqueued").unwrap_or(false),
+        // Some wire-compatible servers store a `$set` boolean as 1.
+        event_enqueued: match document.get("eventEnqueued") {
+            Some(Bson::Boolean(b)) => *b,
+            Some(Bson::Int32(n)) => *n != 0,
+            Some(Bson::Int64(n)) => *n != 0,
+            _ => false,
+        },
     })
 }
 
@@ -236,34 +247,31 @@ impl ActivityStore for MongoActivityStore {
         fields: &ActivityFields,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<Activity>> {
-        let mut set = doc! {
-            "type": fields.activity_type.as_str(),
-            "durationMinutes": fields.duration_minutes,
-            "caloriesBurned": fields.calories_burned,
-            "startTime": bson_time(fields.start_time),
-            "metrics": bson::to_bson(&fields.metrics).context("encoding metrics")?,
-            "updatedAt": bson_time(now),
-        };
-        let mut update = Document::new();
-        match &fields.notes {
-            Some(notes) => {
-                set.insert("notes", notes);
-            }
-            None => {
-                update.insert("$unset", doc! {"notes": ""});
-            }
-        }
-        update.insert("$set", set);
-        let updated = self
+        // Read, then replace the whole document: `$set` of dates is not stored
+        // faithfully by every wire-compatible server, a replacement is.
+        let filter = doc! {"_id": id.to_string(), "userId": owner.to_string()};
+        let Some(current) = self
             .activities
-            .find_one_and_update(
-                doc! {"_id": id.to_string(), "userId": owner.to_string()},
-                update,
-            )
-            .return_document(ReturnDocument::After)
+            .find_one(filter.clone())
+            .await
+            .context("reading an activity to update")?
+        else {
+            return Ok(None);
+        };
+        let mut activity = from_document(&current)?;
+        activity.activity_type = fields.activity_type;
+        activity.duration_minutes = fields.duration_minutes;
+        activity.calories_burned = fields.calories_burned;
+        activity.start_time = fields.start_time;
+        activity.notes = fields.notes.clone();
+        activity.metrics = fields.metrics.clone();
+        activity.updated_at = now;
+        let replaced = self
+            .activities
+            .replace_one(filter, to_document(&activity)?)
             .await
             .context("updating an activity")?;
-        updated.as_ref().map(from_document).transpose()
+        Ok((replaced.matched_count == 1).then_some(activity))
     }
 
     async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>> {
@@ -352,10 +360,12 @@ impl ActivityStore for MongoActivityStore {
             matching.insert("userId", doc! {"$in": user_strings(ids)});
         }
         filter_document(filter, &mut matching);
+        // Grouping keys are flat strings: compound `_id` documents are not
+        // evaluated by every wire-compatible server.
         let key = if user_ids.is_some() {
-            doc! {"userId": "$userId", "type": "$type"}
+            Bson::Document(doc! {"$concat": ["$userId", "|", "$type"]})
         } else {
-            doc! {"type": "$type"}
+            Bson::String("$type".into())
         };
         let groups = self
             .find_all(vec![
@@ -371,14 +381,14 @@ impl ActivityStore for MongoActivityStore {
         groups
             .iter()
             .map(|group| {
-                let key = group.get_document("_id").context("group key")?;
-                let user_id = match key.get_str("userId") {
-                    Ok(user) => user.parse()?,
-                    Err(_) => Uuid::nil(),
+                let key = group.get_str("_id").context("group key")?;
+                let (user_id, kind) = match key.split_once('|') {
+                    Some((user, kind)) => (user.parse()?, kind),
+                    None => (Uuid::nil(), key),
                 };
                 Ok(TypeTotals {
                     user_id,
-                    activity_type: ActivityType::parse(key.get_str("type")?)?,
+                    activity_type: ActivityType::parse(kind)?,
                     count: number(group, "count")?,
                     duration_minutes: number(group, "duration")?,
                     calories_burned: number(group, "calories")?,
@@ -400,17 +410,18 @@ impl ActivityStore for MongoActivityStore {
         let groups = self
             .find_all(vec![
                 doc! {"$match": {"userId": {"$in": user_strings(user_ids)}}},
+                // Local day number since the epoch, by integer arithmetic, and a flat
+                // "<user>|<day>" key (see `type_totals`).
                 doc! {"$project": {
-                    "userId": 1,
                     "durationMinutes": 1,
                     "caloriesBurned": 1,
-                    "day": {"$dateToString": {
-                        "format": "%Y-%m-%d",
-                        "date": {"$add": ["$startTime", offset_ms]},
-                    }},
+                    "key": {"$concat": ["$userId", "|", {"$toString": {"$floor": {"$divide": [
+                        {"$add": ["$startMillis", offset_ms]},
+                        MILLIS_PER_DAY,
+                    ]}}}]},
                 }},
                 doc! {"$group": {
-                    "_id": {"userId": "$userId", "day": "$day"},
+                    "_id": "$key",
                     "count": {"$sum": 1},
                     "duration": {"$sum": "$durationMinutes"},
                     "calories": {"$sum": "$caloriesBurned"},
@@ -418,9 +429,13 @@ impl ActivityStore for MongoActivityStore {
             ])
             .await?;
         for group in &groups {
-            let key = group.get_document("_id").context("group key")?;
-            let user: Uuid = key.get_str("userId")?.parse()?;
-            let day: NaiveDate = key.get_str("day")?.parse().context("aggregated day")?;
+            let key = group.get_str("_id").context("group key")?;
+            let (user, day) = key.split_once('|').context("group key shape")?;
+            let user: Uuid = user.parse()?;
+            let day_number: f64 = day.parse().context("aggregated day")?;
+            let day = NaiveDate::default()
+                .checked_add_signed(chrono::Duration::days(day_number as i64))
+                .context("aggregated day out of range")?;
             days.entry(user).or_default().push(DailyTotals {
                 day,
                 count: number(group, "count")?,
