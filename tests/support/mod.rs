@@ -138,6 +138,21 @@ impl Stack {
         std::fs::read_to_string(self.data_dir.path().join("jwt-signing-key.pem")).expect("key file")
     }
 
+    /// A registered user whose token carries the ADMIN role, signed with the
+    /// stack's real key (nothing promotes users to admin through the API yet).
+    pub async fn register_admin(&self, prefix: &str) -> (Value, String) {
+        let (_, auth) = self.register(prefix).await;
+        let token = auth["accessToken"].as_str().expect("token");
+        let (header, mut claims) = decode_unverified(token);
+        claims["roles"] = json!(["USER", "ADMIN"]);
+        let key =
+            jsonwebtoken::EncodingKey::from_ed_pem(self.signing_key_pem().as_bytes()).expect("key");
+        let mut jwt_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        jwt_header.kid = header["kid"].as_str().map(str::to_owned);
+        let admin = jsonwebtoken::encode(&jwt_header, &claims, &key).expect("sign");
+        (auth, admin)
+    }
+
     /// Registers a fresh user through the router; returns (email, auth payload).
     pub async fn register(&self, prefix: &str) -> (String, Value) {
         let email = unique_email(prefix);
