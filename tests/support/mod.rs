@@ -83,8 +83,12 @@ impl Stack {
         .expect("verifier");
         let activity_store = activity_store(data_dir.path()).await;
         let activity_queue = activity_queue().await;
-        let activity_service =
-            fittrack_activity::build_with(activity_store.clone(), activity_queue.clone(), verifier);
+        let activity_service = fittrack_activity::build_with(
+            activity_store.clone(),
+            activity_queue.clone(),
+            verifier,
+            fittrack_activity::graphql::DEFAULT_LOADER_DELAY,
+        );
         let activity_events = activity_service.events.clone();
         let (_, activity) = serve_in_process(activity_service.router, stopped).await;
 

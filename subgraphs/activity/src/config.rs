@@ -21,6 +21,8 @@ pub struct ActivityConfig {
     pub redis_url: Option<Secret>,
     pub auth: AuthConfig,
     pub events: EventsConfig,
+    /// How long dataloaders gather keys before one batched store query.
+    pub loader_delay_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +51,7 @@ impl Default for ActivityConfig {
             redis_url: None,
             auth: AuthConfig::default(),
             events: EventsConfig::default(),
+            loader_delay_ms: crate::graphql::DEFAULT_LOADER_DELAY.as_millis() as u64,
         }
     }
 }

@@ -11,7 +11,7 @@ pub mod events;
 pub mod graphql;
 pub mod storage;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use axum::Router;
 use fittrack_kit::{
@@ -57,7 +57,12 @@ pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
     )
     .await?;
     let verifier = JwtVerifier::remote(&config.auth);
-    Ok(build_with(store, queue, verifier))
+    Ok(build_with(
+        store,
+        queue,
+        verifier,
+        Duration::from_millis(config.loader_delay_ms),
+    ))
 }
 
 /// Builds the subgraph around given parts (tests pass counting stores, fixed keys).
@@ -65,10 +70,11 @@ pub fn build_with(
     store: Arc<dyn ActivityStore>,
     queue: Arc<dyn JobQueue>,
     verifier: Arc<JwtVerifier>,
+    loader_delay: Duration,
 ) -> ActivityService {
     let events = EventPublisher::new(queue.clone(), store.clone());
     let activities = Activities::new(store.clone(), events.clone());
-    let schema = graphql::build_schema(activities);
+    let schema = graphql::build_schema(activities, loader_delay);
     let ready_store = store.clone();
     let ready_queue = queue.clone();
     let router = SubgraphApp::new(schema, verifier)

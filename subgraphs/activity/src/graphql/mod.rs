@@ -7,7 +7,7 @@ mod federation;
 pub mod loaders;
 mod types;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use async_graphql::{
     dataloader::DataLoader, EmptySubscription, MergedObject, SDLExportOptions, Schema, ID,
@@ -42,15 +42,21 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubsc
     .limit_complexity(2_000)
 }
 
-pub fn build_schema(activities: Activities) -> ActivitySchema {
+/// How long a dataloader collects keys before it queries, by default.
+/// async-graphql's 1 ms is shorter than resolving a 100-entity `_entities`
+/// batch can take, which splits the batch into several queries.
+pub const DEFAULT_LOADER_DELAY: Duration = Duration::from_millis(5);
+
+fn loader<T: Send + Sync + 'static>(inner: T, delay: Duration) -> DataLoader<T> {
+    DataLoader::new(inner, tokio::spawn).delay(delay)
+}
+
+pub fn build_schema(activities: Activities, loader_delay: Duration) -> ActivitySchema {
     let store = activities.store().clone();
     builder()
-        .data(DataLoader::new(ActivityLoader(store.clone()), tokio::spawn))
-        .data(DataLoader::new(FirstPageLoader(store), tokio::spawn))
-        .data(DataLoader::new(
-            StatsLoader(activities.clone()),
-            tokio::spawn,
-        ))
+        .data(loader(ActivityLoader(store.clone()), loader_delay))
+        .data(loader(FirstPageLoader(store), loader_delay))
+        .data(loader(StatsLoader(activities.clone()), loader_delay))
         .data(activities)
         .finish()
 }

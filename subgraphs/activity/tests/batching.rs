@@ -1,0 +1,237 @@
+//! Federation joins cost a constant number of store queries, whatever the
+//! number of users or activities in the request (no N+1), and the sweeper
+//! re-publishes events that never reached the queue.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use fittrack_activity::{
+    config::EventsConfig,
+    domain::{
+        activities::Activities,
+        model::{Activity, ActivityType, Metrics},
+    },
+    events::EventPublisher,
+    graphql::build_schema,
+    storage::{embedded::EmbeddedActivityStore, ActivityStore, CountingStore},
+};
+use fittrack_kit::{
+    queue::{memory::MemoryJobQueue, DeadLetter, Delivery, JobQueue, QueueOptions},
+    CurrentUser, Role,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+async fn embedded(dir: &tempfile::TempDir) -> EmbeddedActivityStore {
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+    EmbeddedActivityStore::open(&url).await.expect("store")
+}
+
+fn admin() -> CurrentUser {
+    CurrentUser {
+        id: Uuid::new_v4(),
+        email: "root@example.com".into(),
+        roles: vec![Role::User, Role::Admin],
+    }
+}
+
+fn activity(user: Uuid, hours_ago: i64) -> Activity {
+    let start = Utc::now() - chrono::Duration::hours(hours_ago);
+    Activity {
+        id: Uuid::now_v7(),
+        user_id: user,
+        activity_type: ActivityType::Walking,
+        duration_minutes: 20,
+        calories_burned: 100,
+        start_time: start,
+        notes: None,
+        metrics: Metrics::default(),
+        idempotency_key: None,
+        created_at: start,
+        updated_at: start,
+        event_enqueued: true,
+    }
+}
+
+#[tokio::test]
+async fn user_joins_cost_the_same_store_queries_for_1_10_and_100_users() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, calls) = CountingStore::new(embedded(&dir).await);
+    let store: Arc<dyn ActivityStore> = Arc::new(store);
+    let queue: Arc<dyn JobQueue> =
+        Arc::new(MemoryJobQueue::new("batching", QueueOptions::default()));
+    // A generous window: this test is about batching, not about how fast a
+    // debug build resolves 100 entities.
+    let schema = build_schema(
+        Activities::new(store.clone(), EventPublisher::new(queue, store.clone())),
+        Duration::from_millis(50),
+    );
+
+    let users: Vec<Uuid> = (0..100).map(|_| Uuid::new_v4()).collect();
+    let mut activity_ids = Vec::new();
+    for (n, user) in users.iter().enumerate() {
+        for hours in 0..(n % 3 + 1) as i64 {
+            let a = activity(*user, hours + 1);
+            activity_ids.push(a.id);
+            store.insert(a).await.expect("insert");
+        }
+    }
+
+    let query = "query($reps: [_Any!]!) { _entities(representations: $reps) { ... on User { id activities(first: 5) { edges { node { id } } } activityStats { count currentStreakDays } } } }";
+    let mut per_request = Vec::new();
+    for n in [1usize, 10, 100] {
+        let reps: Vec<_> = users[..n]
+            .iter()
+            .map(|id| json!({"__typename": "User", "id": id}))
+            .collect();
+        let request = async_graphql::Request::new(query)
+            .variables(async_graphql::Variables::from_json(json!({"reps": reps})))
+            .data(admin());
+        calls.store(0, Ordering::SeqCst);
+        let response = schema.execute(request).await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        let data = response.data.into_json().expect("json");
+        let entities = data["_entities"].as_array().expect("entities");
+        assert_eq!(entities.len(), n);
+        for (i, entity) in entities.iter().enumerate() {
+            let expected = (i % 3 + 1) as i64;
+            assert_eq!(entity["activityStats"]["count"], expected);
+            assert_eq!(
+                entity["activities"]["edges"].as_array().map(Vec::len),
+                Some(expected as usize)
+            );
+        }
+        per_request.push(calls.load(Ordering::SeqCst));
+    }
+    // first page + per-type totals + per-day totals, whatever the number of users.
+    assert_eq!(
+        per_request,
+        vec![3, 3, 3],
+        "store queries for 1/10/100 users"
+    );
+
+    let reps: Vec<_> = activity_ids
+        .iter()
+        .map(|id| json!({"__typename": "Activity", "id": id}))
+        .collect();
+    calls.store(0, Ordering::SeqCst);
+    let response = schema
+        .execute(
+            async_graphql::Request::new(
+                "query($reps: [_Any!]!) { _entities(representations: $reps) { ... on Activity { id durationMinutes } } }",
+            )
+            .variables(async_graphql::Variables::from_json(json!({"reps": reps})))
+            .data(admin()),
+        )
+        .await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one get_many for {} activities",
+        activity_ids.len()
+    );
+}
+
+/// A queue that refuses every enqueue while `down` is set.
+struct FlakyQueue {
+    inner: MemoryJobQueue,
+    down: AtomicBool,
+}
+
+#[async_trait]
+impl JobQueue for FlakyQueue {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn options(&self) -> &QueueOptions {
+        self.inner.options()
+    }
+    async fn enqueue(&self, payload: &str) -> anyhow::Result<String> {
+        if self.down.load(Ordering::SeqCst) {
+            anyhow::bail!("queue unreachable");
+        }
+        self.inner.enqueue(payload).await
+    }
+    async fn receive(
+        &self,
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> anyhow::Result<Vec<Delivery>> {
+        self.inner.receive(consumer, max, wait).await
+    }
+    async fn ack(&self, id: &str) -> anyhow::Result<()> {
+        self.inner.ack(id).await
+    }
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> anyhow::Result<()> {
+        self.inner.dead_letter(delivery, reason).await
+    }
+    async fn dead_letters(&self, limit: usize) -> anyhow::Result<Vec<DeadLetter>> {
+        self.inner.dead_letters(limit).await
+    }
+    async fn replay(&self, id: &str) -> anyhow::Result<Option<String>> {
+        self.inner.replay(id).await
+    }
+    async fn ping(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_activity_saved_while_the_queue_is_down_gets_its_event_from_the_sweeper() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store: Arc<dyn ActivityStore> = Arc::new(embedded(&dir).await);
+    let queue = Arc::new(FlakyQueue {
+        inner: MemoryJobQueue::new("flaky", QueueOptions::default()),
+        down: AtomicBool::new(true),
+    });
+    let events = EventPublisher::new(queue.clone(), store.clone());
+    let activities = Activities::new(store.clone(), events.clone());
+    let owner = Uuid::new_v4();
+
+    let raw = fittrack_activity::domain::validation::RawActivity {
+        activity_type: ActivityType::Swimming,
+        duration_minutes: 40,
+        calories_burned: 350,
+        start_time: Utc::now() - chrono::Duration::hours(1),
+        notes: None,
+        metrics: None,
+    };
+    let saved = activities
+        .log(owner, raw, None)
+        .await
+        .expect("saved despite the queue");
+    assert!(!store.get_many(&[saved.id]).await.expect("get")[0].event_enqueued);
+
+    let config = EventsConfig {
+        sweep_grace_secs: 0,
+        ..EventsConfig::default()
+    };
+    // Still down: the sweep finds it but cannot publish; nothing is lost.
+    assert_eq!(events.sweep_once(&config).await.expect("sweep"), 0);
+    queue.down.store(false, Ordering::SeqCst);
+    assert_eq!(events.sweep_once(&config).await.expect("sweep"), 1);
+    assert_eq!(
+        events.sweep_once(&config).await.expect("sweep"),
+        0,
+        "published once"
+    );
+
+    let jobs = queue
+        .receive("t", 10, Duration::ZERO)
+        .await
+        .expect("receive");
+    assert_eq!(jobs.len(), 1);
+    let event: serde_json::Value = serde_json::from_str(&jobs[0].payload).expect("json");
+    assert_eq!(event["event"], "ActivityLogged");
+    assert_eq!(event["activityId"], json!(saved.id));
+    assert!(store.get_many(&[saved.id]).await.expect("get")[0].event_enqueued);
+}
