@@ -11,7 +11,7 @@ use tokio::{process::Command, sync::watch};
 
 use crate::{
     compose::{compose_supergraph, exported_sdl, SupergraphConfig},
-    subgraphs::{bind, SUBGRAPHS},
+    subgraphs::{bind, Wiring, SUBGRAPHS},
 };
 
 #[derive(clap::Args)]
@@ -53,8 +53,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     let mut router_env = vec![];
 
+    let mut wiring = Wiring::default();
+    // SUBGRAPHS lists `user` first, so its JWKS URL is known before the others bind.
     for spec in SUBGRAPHS {
-        let bound = bind(spec.name).await?;
+        let bound = bind(spec.name, &wiring).await?;
         let url = bound.url()?;
         println!("  {:<8} subgraph  {url}", spec.id);
         router_env.push((
@@ -62,10 +64,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             url.clone(),
         ));
         if spec.id == "user" {
-            router_env.push((
-                "FITTRACK_JWKS_URL".into(),
-                url.replace("/graphql", "/.well-known/jwks.json"),
-            ));
+            let jwks_url = url.replace("/graphql", "/.well-known/jwks.json");
+            router_env.push(("FITTRACK_JWKS_URL".into(), jwks_url.clone()));
+            wiring.jwks_url = Some(jwks_url);
         }
         tasks.spawn(bound.serve(stop_rx.clone()));
     }

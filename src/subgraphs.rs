@@ -78,8 +78,15 @@ async fn listen(id: &str, address: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("{id} subgraph cannot listen on {address}"))
 }
 
+/// How subgraphs started together find each other (`fittrack dev`).
+#[derive(Debug, Clone, Default)]
+pub struct Wiring {
+    /// The user subgraph's JWKS endpoint, once it is bound.
+    pub jwks_url: Option<String>,
+}
+
 /// Loads a subgraph's config, builds it and binds its port.
-pub async fn bind(name: SubgraphName) -> anyhow::Result<BoundSubgraph> {
+pub async fn bind(name: SubgraphName, wiring: &Wiring) -> anyhow::Result<BoundSubgraph> {
     match name {
         SubgraphName::User => {
             let config = fittrack_user::UserConfig::load()?;
@@ -92,7 +99,10 @@ pub async fn bind(name: SubgraphName) -> anyhow::Result<BoundSubgraph> {
             })
         }
         SubgraphName::Activity => {
-            let config = fittrack_activity::ActivityConfig::load()?;
+            let mut config = fittrack_activity::ActivityConfig::load()?;
+            if let Some(url) = &wiring.jwks_url {
+                config.auth.jwks_url = url.clone();
+            }
             let service = fittrack_activity::build(&config).await?;
             let events = service.events.clone();
             let sweep = config.events.clone();
@@ -110,7 +120,7 @@ pub async fn bind(name: SubgraphName) -> anyhow::Result<BoundSubgraph> {
 
 /// `fittrack serve <name>`.
 pub async fn serve_alone(name: SubgraphName) -> anyhow::Result<()> {
-    let bound = bind(name).await?;
+    let bound = bind(name, &Wiring::default()).await?;
     tracing::info!(subgraph = bound.id, url = %bound.url()?, "serving");
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {

@@ -11,14 +11,18 @@ use std::{
 use serde_json::json;
 use support::{free_port, gql, unique_email, wait_until_up, LOGIN, PASSWORD, REGISTER};
 
-fn launch(data_dir: &std::path::Path, router_port: u16, user_port: u16) -> Child {
+fn launch(data_dir: &std::path::Path, router_port: u16, ports: (u16, u16)) -> Child {
+    let (user_port, activity_port) = ports;
     Command::new(env!("CARGO_BIN_EXE_fittrack"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("FITTRACK_DATA_DIR", data_dir)
         .env("FITTRACK_ROUTER_PORT", router_port.to_string())
         .env("FITTRACK_USER__HTTP__PORT", user_port.to_string())
+        .env("FITTRACK_ACTIVITY__HTTP__PORT", activity_port.to_string())
         // Embedded defaults: no real services, whatever the caller's environment says.
         .env_remove("DATABASE_URL")
+        .env_remove("MONGODB_URI")
+        .env_remove("REDIS_URL")
         .env("LOG_LEVEL", "error")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
@@ -43,18 +47,33 @@ fn terminate(mut child: Child) -> std::process::ExitStatus {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_command_runs_the_stack_and_data_survives_a_restart() {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let (router_port, user_port) = (free_port(), free_port());
+    let (router_port, ports) = (free_port(), (free_port(), free_port()));
     let router = format!("http://127.0.0.1:{router_port}/graphql");
     let health = format!("http://127.0.0.1:{router_port}/health");
 
-    let first = launch(data_dir.path(), router_port, user_port);
+    let first = launch(data_dir.path(), router_port, ports);
     wait_until_up(&health).await;
     let email = unique_email("persist");
-    gql(
+    let registered = gql(
         &router,
         REGISTER,
         json!({"input": {"email": email, "password": PASSWORD}}),
         None,
+    )
+    .await;
+    registered.assert_ok();
+    let token = registered.data("register")["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    // The activity subgraph checks tokens against the user subgraph's JWKS,
+    // wherever the launcher put it.
+    gql(
+        &router,
+        "mutation($input: LogActivityInput!) { logActivity(input: $input) { id } }",
+        json!({"input": {"type": "YOGA", "durationMinutes": 30, "caloriesBurned": 120,
+                         "startTime": chrono::Utc::now().to_rfc3339()}}),
+        Some(&token),
     )
     .await
     .assert_ok();
@@ -77,16 +96,31 @@ async fn one_command_runs_the_stack_and_data_survives_a_restart() {
     assert!(terminate(first).success(), "clean exit on SIGTERM");
     assert!(data_dir.path().join("user.db").exists());
     assert!(data_dir.path().join("jwt-signing-key.pem").exists());
+    assert!(data_dir.path().join("activity.db").exists());
 
-    let second = launch(data_dir.path(), router_port, user_port);
+    let second = launch(data_dir.path(), router_port, ports);
     wait_until_up(&health).await;
-    gql(
+    let login = gql(
         &router,
         LOGIN,
         json!({"email": email, "password": PASSWORD}),
         None,
     )
-    .await
-    .assert_ok();
+    .await;
+    login.assert_ok();
+    let token = login.data("login")["accessToken"].as_str().expect("token");
+    let mine = gql(
+        &router,
+        "{ me { activities { edges { node { type } } } } }",
+        json!({}),
+        Some(token),
+    )
+    .await;
+    mine.assert_ok();
+    assert_eq!(
+        mine.data("me")["activities"]["edges"][0]["node"]["type"],
+        "YOGA",
+        "the activity survived the restart"
+    );
     assert!(terminate(second).success());
 }
