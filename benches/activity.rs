@@ -1,0 +1,219 @@
+//! `cargo bench --bench activity`: logActivity through the router vs directly at
+//! the activity subgraph vs raw store inserts (embedded backend, one run), and
+//! store queries per batched `User` join for 1/10/100 users.
+//!
+//! Results go to BENCHMARKS.md by hand; this prints a Markdown table.
+
+#[path = "../tests/support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::{
+    sync::{atomic::Ordering, Arc},
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use fittrack_activity::{
+    domain::{
+        activities::Activities,
+        model::{Activity, ActivityType, Metrics},
+    },
+    events::EventPublisher,
+    graphql::{build_schema, DEFAULT_LOADER_DELAY},
+    storage::{embedded::EmbeddedActivityStore, ActivityStore, CountingStore},
+};
+use fittrack_kit::{
+    queue::{memory::MemoryJobQueue, JobQueue, QueueOptions},
+    CurrentUser, Role,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+const REQUESTS: usize = 2_000;
+const CLIENTS: usize = 8;
+const LOG: &str = "mutation($input: LogActivityInput!) { logActivity(input: $input) { id } }";
+
+struct Sample {
+    name: &'static str,
+    total: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Sample {
+    fn row(&mut self) -> String {
+        self.latencies.sort();
+        let pick = |q: f64| {
+            let index = ((self.latencies.len() as f64 - 1.0) * q).round() as usize;
+            self.latencies[index].as_secs_f64() * 1000.0
+        };
+        format!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} |",
+            self.name,
+            self.latencies.len(),
+            self.latencies.len() as f64 / self.total.as_secs_f64(),
+            pick(0.5),
+            pick(0.99)
+        )
+    }
+}
+
+/// `REQUESTS` logActivity calls from `CLIENTS` concurrent clients.
+async fn drive(name: &'static str, url: String, token: String) -> Sample {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..CLIENTS {
+        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(REQUESTS / CLIENTS);
+            for _ in 0..REQUESTS / CLIENTS {
+                let input = json!({"type": "RUNNING", "durationMinutes": 30, "caloriesBurned": 300,
+                                   "startTime": Utc::now().to_rfc3339()});
+                let sent = Instant::now();
+                let response = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&json!({"query": LOG, "variables": {"input": input}}))
+                    .send()
+                    .await
+                    .expect("request");
+                let body: serde_json::Value = response.json().await.expect("json");
+                assert!(body["errors"].is_null(), "{body}");
+                latencies.push(sent.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await.expect("worker"));
+    }
+    Sample {
+        name,
+        total: started.elapsed(),
+        latencies,
+    }
+}
+
+fn activity(user: Uuid) -> Activity {
+    let now = Utc::now();
+    Activity {
+        id: Uuid::now_v7(),
+        user_id: user,
+        activity_type: ActivityType::Running,
+        duration_minutes: 30,
+        calories_burned: 300,
+        start_time: now,
+        notes: None,
+        metrics: Metrics::default(),
+        idempotency_key: None,
+        created_at: now,
+        updated_at: now,
+        event_enqueued: false,
+    }
+}
+
+async fn raw_inserts(store: Arc<dyn ActivityStore>) -> Sample {
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..CLIENTS {
+        let store = store.clone();
+        workers.push(tokio::spawn(async move {
+            let user = Uuid::new_v4();
+            let mut latencies = Vec::new();
+            for _ in 0..REQUESTS / CLIENTS {
+                let sent = Instant::now();
+                store.insert(activity(user)).await.expect("insert");
+                latencies.push(sent.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await.expect("worker"));
+    }
+    Sample {
+        name: "raw store insert",
+        total: started.elapsed(),
+        latencies,
+    }
+}
+
+async fn queries_per_join() -> Vec<(usize, u64)> {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+    let (store, calls) =
+        CountingStore::new(EmbeddedActivityStore::open(&url).await.expect("store"));
+    let store: Arc<dyn ActivityStore> = Arc::new(store);
+    let queue: Arc<dyn JobQueue> = Arc::new(MemoryJobQueue::new("bench", QueueOptions::default()));
+    let schema = build_schema(
+        Activities::new(store.clone(), EventPublisher::new(queue, store.clone())),
+        DEFAULT_LOADER_DELAY,
+    );
+    let users: Vec<Uuid> = (0..100).map(|_| Uuid::new_v4()).collect();
+    for user in &users {
+        store.insert(activity(*user)).await.expect("insert");
+    }
+    let admin = CurrentUser {
+        id: Uuid::new_v4(),
+        email: "bench@example.com".into(),
+        roles: vec![Role::Admin],
+    };
+    let query = "query($reps: [_Any!]!) { _entities(representations: $reps) { ... on User { activities(first: 5) { edges { node { id } } } activityStats { count } } } }";
+    let mut out = Vec::new();
+    for n in [1, 10, 100] {
+        let reps: Vec<_> = users[..n]
+            .iter()
+            .map(|id| json!({"__typename": "User", "id": id}))
+            .collect();
+        calls.store(0, Ordering::SeqCst);
+        let response = schema
+            .execute(
+                async_graphql::Request::new(query)
+                    .variables(async_graphql::Variables::from_json(json!({"reps": reps})))
+                    .data(admin.clone()),
+            )
+            .await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        out.push((n, calls.load(Ordering::SeqCst)));
+    }
+    out
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        // Embedded backends, whatever the environment says.
+        for var in ["DATABASE_URL", "MONGODB_URI", "REDIS_URL"] {
+            if std::env::var_os(var).is_some() {
+                eprintln!("note: {var} is set; the bench measures the embedded backends only");
+            }
+        }
+        let stack = support::Stack::start().await;
+        let (_, auth) = stack.register("bench").await;
+        let token = auth["accessToken"].as_str().expect("token").to_owned();
+        // Warm up connections, JWKS caches and SQLite.
+        drive("warm-up", stack.router.clone(), token.clone()).await;
+
+        let mut router = drive("through the router", stack.router.clone(), token.clone()).await;
+        let mut direct = drive("directly at the subgraph", stack.activity.clone(), token).await;
+        let mut raw = raw_inserts(stack.activity_store.clone()).await;
+
+        println!("{REQUESTS} requests, {CLIENTS} concurrent clients, embedded store + in-process queue\n");
+        println!("| path | requests | req/s | p50 ms | p99 ms |");
+        println!("|---|---|---|---|---|");
+        for sample in [&mut router, &mut direct, &mut raw] {
+            println!("{}", sample.row());
+        }
+        println!("\n| users in one `_entities` request | store queries |");
+        println!("|---|---|");
+        for (users, queries) in queries_per_join().await {
+            println!("| {users} | {queries} |");
+        }
+    });
+}
