@@ -5,7 +5,6 @@
 //! Results go to BENCHMARKS.md by hand; this prints a Markdown table.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::{
