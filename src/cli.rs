@@ -24,6 +24,8 @@ enum Command {
         #[arg(value_enum)]
         subgraph: subgraphs::SubgraphName,
     },
+    /// The AI recommendation worker alone (scales apart from the API).
+    Worker,
     /// The federation router (hive-router).
     Router {
         /// Router config file.
@@ -79,6 +81,7 @@ pub fn main() -> ExitCode {
         match command {
             Command::Dev(args) => dev::run(args).await,
             Command::Serve { subgraph } => subgraphs::serve_alone(subgraph).await,
+            Command::Worker => subgraphs::run_worker_alone().await,
             Command::Compose(args) => compose::run(&args),
             Command::Migrate { action, steps } => match action {
                 MigrateAction::Up => migrate::up().await,

@@ -10,6 +10,7 @@ use tokio::{net::TcpListener, sync::watch};
 pub enum SubgraphName {
     User,
     Activity,
+    Ai,
 }
 
 pub struct SubgraphSpec {
@@ -30,6 +31,11 @@ pub const SUBGRAPHS: &[SubgraphSpec] = &[
         name: SubgraphName::Activity,
         id: "activity",
         sdl: fittrack_activity::sdl,
+    },
+    SubgraphSpec {
+        name: SubgraphName::Ai,
+        id: "ai",
+        sdl: fittrack_ai::sdl,
     },
 ];
 
@@ -98,6 +104,28 @@ pub async fn bind(name: SubgraphName, wiring: &Wiring) -> anyhow::Result<BoundSu
                 background: vec![],
             })
         }
+        SubgraphName::Ai => {
+            let config = ai_config(wiring)?;
+            let service = fittrack_ai::build(&config).await?;
+            let worker = service.worker.clone();
+            let queue = service.context.queue.clone();
+            let worker_config = config.worker.clone();
+            Ok(BoundSubgraph {
+                id: "ai",
+                listener: listen("ai", &config.http.address()).await?,
+                app: service.router,
+                // `dev` and `serve ai` run the worker alongside the API; production
+                // can also run more workers apart with `fittrack worker`.
+                background: vec![Box::new(move |shutdown| {
+                    Box::pin(worker.run(
+                        queue,
+                        worker_config.consumer_name(),
+                        worker_config.concurrency,
+                        stopped(shutdown),
+                    ))
+                })],
+            })
+        }
         SubgraphName::Activity => {
             let mut config = fittrack_activity::ActivityConfig::load()?;
             if let Some(url) = &wiring.jwks_url {
@@ -116,6 +144,39 @@ pub async fn bind(name: SubgraphName, wiring: &Wiring) -> anyhow::Result<BoundSu
             })
         }
     }
+}
+
+/// The AI subgraph's config, wired to the user subgraph's JWKS when known.
+fn ai_config(wiring: &Wiring) -> anyhow::Result<fittrack_ai::AiConfig> {
+    let mut config = fittrack_ai::AiConfig::load()?;
+    if let Some(url) = &wiring.jwks_url {
+        config.auth.jwks_url = url.clone();
+    }
+    Ok(config)
+}
+
+/// `fittrack worker`: the recommendation worker without the API.
+pub async fn run_worker_alone() -> anyhow::Result<()> {
+    let config = ai_config(&Wiring::default())?;
+    if config.redis_url.is_none() {
+        tracing::warn!("REDIS_URL unset: this worker only sees events enqueued in its own process");
+    }
+    let context = fittrack_ai::connect(&config).await?;
+    let worker = fittrack_ai::worker::Worker::new(
+        context.store.clone(),
+        context.coach.clone(),
+        context.bus.clone(),
+    );
+    tracing::info!(concurrency = config.worker.concurrency, "worker running");
+    worker
+        .run(
+            context.queue.clone(),
+            config.worker.consumer_name(),
+            config.worker.concurrency,
+            fittrack_kit::server::shutdown_signal(),
+        )
+        .await;
+    Ok(())
 }
 
 /// `fittrack serve <name>`.

@@ -58,7 +58,7 @@ async fn queued_events(stack: &Stack) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_an_activity_with_metrics_and_get_it_back_joined_to_its_user() {
-    let stack = Stack::start().await;
+    let stack = Stack::start_with(None, false).await;
     let (email, ada) = stack.register("ada").await;
     let start = ago(Span::hours(2));
     let logged = log(
@@ -101,7 +101,7 @@ async fn log_an_activity_with_metrics_and_get_it_back_joined_to_its_user() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_invalid_field_is_named_and_nothing_is_stored() {
-    let stack = Stack::start().await;
+    let stack = Stack::start_with(None, false).await;
     let (_, ada) = stack.register("ada").await;
     let start = ago(Span::hours(1));
     let deep = json!({"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}});
@@ -177,7 +177,7 @@ async fn every_invalid_field_is_named_and_nothing_is_stored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_idempotency_key_returns_the_first_activity() {
-    let stack = Stack::start().await;
+    let stack = Stack::start_with(None, false).await;
     let (_, ada) = stack.register("ada").await;
     let (_, bob) = stack.register("bob").await;
     let mut input = run(&ago(Span::hours(1)));
@@ -203,7 +203,7 @@ async fn the_same_idempotency_key_returns_the_first_activity() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_owner_updates_or_deletes_and_others_see_not_found() {
-    let stack = Stack::start().await;
+    let stack = Stack::start_with(None, false).await;
     let (_, ada) = stack.register("ada").await;
     let (_, bob) = stack.register("bob").await;
     let (_, admin) = stack.register_admin("root").await;
@@ -283,7 +283,7 @@ async fn only_the_owner_updates_or_deletes_and_others_see_not_found() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn my_activities_pages_newest_first_with_stable_cursors_and_filters() {
-    let stack = Stack::start().await;
+    let stack = Stack::start_with(None, false).await;
     let (_, ada) = stack.register("ada").await;
     let (_, bob) = stack.register("bob").await;
     let mut expected = Vec::new();
@@ -362,7 +362,7 @@ async fn my_activities_pages_newest_first_with_stable_cursors_and_filters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_count_totals_types_streaks_and_weeks() {
-    let stack = Stack::start().await;
+    let stack = Stack::start_with(None, false).await;
     let (_, ada) = stack.register("ada").await;
     // Today, yesterday and the day before (a 3-day streak), and one 10 days ago.
     for (days, kind, minutes) in [
@@ -425,7 +425,7 @@ async fn stats_count_totals_types_streaks_and_weeks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_carry_their_activities_and_stats_across_subgraphs() {
-    let stack = Stack::start().await;
+    let stack = Stack::start_with(None, false).await;
     let (_, ada) = stack.register("ada").await;
     let (_, bob) = stack.register("bob").await;
     let (_, admin) = stack.register_admin("root").await;

@@ -47,15 +47,29 @@ pub struct Stack {
     pub activity_store: Arc<dyn ActivityStore>,
     pub activity_queue: Arc<dyn JobQueue>,
     pub activity_events: fittrack_activity::events::EventPublisher,
+    /// AI subgraph GraphQL endpoint (bypassing the router).
+    pub ai: String,
+    pub ai_context: fittrack_ai::graphql::AiContext,
+    /// The recommendation worker (running unless started without it).
+    pub worker: fittrack_ai::worker::Worker,
     pub data_dir: tempfile::TempDir,
     router_process: Child,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Stack {
-    /// Starts the user subgraph (SQLite in a temp dir, or `DATABASE_URL` when set)
-    /// and the router binary, and waits until both answer.
+    /// Starts every subgraph (embedded stores in a temp dir, or the real
+    /// services the environment names), the recommendation worker (rules, no
+    /// Gemini) and the router binary, and waits until they answer.
     pub async fn start() -> Stack {
+        Self::start_with(None, true).await
+    }
+
+    /// As [`Stack::start`], with Gemini at a fake server and/or no worker.
+    pub async fn start_with(
+        gemini: Option<fittrack_ai::gemini::GeminiConfig>,
+        run_worker: bool,
+    ) -> Stack {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let config = fittrack_user::UserConfig {
             data_dir: data_dir.path().to_owned(),
@@ -90,7 +104,30 @@ impl Stack {
             fittrack_activity::graphql::DEFAULT_LOADER_DELAY,
         );
         let activity_events = activity_service.events.clone();
-        let (_, activity) = serve_in_process(activity_service.router, stopped).await;
+        let (_, activity) = serve_in_process(activity_service.router, stopped.clone()).await;
+
+        // The AI subgraph and its worker consume the same queue.
+        let ai_context = ai_context(data_dir.path(), activity_queue.clone(), gemini).await;
+        let ai_verifier = fittrack_kit::JwtVerifier::fixed(
+            service.issuer.jwks(),
+            fittrack_kit::config::DEFAULT_ISSUER,
+            fittrack_kit::config::DEFAULT_AUDIENCE,
+        )
+        .expect("verifier");
+        let ai_service = fittrack_ai::build_with(ai_context.clone(), ai_verifier);
+        let worker = ai_service.worker.clone();
+        let (_, ai) = serve_in_process(ai_service.router, stopped.clone()).await;
+        if run_worker {
+            let mut stop_worker = stopped.clone();
+            tokio::spawn(worker.clone().run(
+                activity_queue.clone(),
+                "test-worker".into(),
+                4,
+                async move {
+                    let _ = stop_worker.wait_for(|stopped| *stopped).await;
+                },
+            ));
+        }
 
         let router_port = free_port();
         let router_process = Command::new(env!("CARGO_BIN_EXE_fittrack"))
@@ -107,6 +144,7 @@ impl Stack {
             .env("PORT", router_port.to_string())
             .env("FITTRACK_USER_URL", &user)
             .env("FITTRACK_ACTIVITY_URL", &activity)
+            .env("FITTRACK_AI_URL", &ai)
             .env(
                 "FITTRACK_JWKS_URL",
                 format!("http://{user_addr}/.well-known/jwks.json"),
@@ -125,6 +163,9 @@ impl Stack {
             activity_store,
             activity_queue,
             activity_events,
+            ai,
+            ai_context,
+            worker,
             data_dir,
             router_process,
             stop,
@@ -222,17 +263,66 @@ pub async fn activity_store(dir: &std::path::Path) -> Arc<dyn ActivityStore> {
     }
 }
 
+/// Test queues redeliver quickly and give up after three deliveries.
+pub fn test_queue_options() -> QueueOptions {
+    QueueOptions {
+        visibility_timeout: Duration::from_millis(800),
+        max_deliveries: 3,
+    }
+}
+
+/// The AI subgraph's parts: a fresh store (MongoDB database or embedded file),
+/// the given queue, the bus (Redis when `REDIS_URL` is set), rules or `gemini`.
+pub async fn ai_context(
+    dir: &std::path::Path,
+    queue: Arc<dyn JobQueue>,
+    gemini: Option<fittrack_ai::gemini::GeminiConfig>,
+) -> fittrack_ai::graphql::AiContext {
+    use fittrack_ai::{bus, coach::Coach, gemini::GeminiClient, storage};
+    let store: Arc<dyn storage::AiStore> =
+        match std::env::var("MONGODB_URI").ok().filter(|u| !u.is_empty()) {
+            Some(uri) => Arc::new(
+                storage::mongo::MongoAiStore::connect(
+                    &uri,
+                    &format!("ai_test_{}", uuid::Uuid::new_v4().simple()),
+                )
+                .await
+                .expect("mongodb ai store"),
+            ),
+            None => Arc::new(
+                storage::embedded::EmbeddedAiStore::open(&format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.join("ai.db").display()
+                ))
+                .await
+                .expect("embedded ai store"),
+            ),
+        };
+    let bus: Arc<dyn bus::RecommendationBus> =
+        match std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
+            Some(url) => bus::RedisBus::connect(&url).await.expect("redis bus"),
+            None => Arc::new(bus::LocalBus::default()),
+        };
+    let coach = Coach::new(GeminiClient::new(gemini.unwrap_or_default()).expect("gemini client"));
+    fittrack_ai::graphql::AiContext {
+        store,
+        coach: Arc::new(coach),
+        bus,
+        queue,
+    }
+}
+
 /// The event queue under test: Redis (a fresh stream) when `REDIS_URL` is set,
 /// else in-process.
 pub async fn activity_queue() -> Arc<dyn JobQueue> {
     let name = format!("activity-events-{}", uuid::Uuid::new_v4().simple());
     match std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
         Some(url) => Arc::new(
-            RedisJobQueue::connect(&url, &name, "ai-worker", QueueOptions::default())
+            RedisJobQueue::connect(&url, &name, "ai-worker", test_queue_options())
                 .await
                 .expect("redis queue"),
         ),
-        None => Arc::new(MemoryJobQueue::new(&name, QueueOptions::default())),
+        None => Arc::new(MemoryJobQueue::new(&name, test_queue_options())),
     }
 }
 
@@ -319,6 +409,68 @@ pub async fn gql(url: &str, query: &str, variables: Value, token: Option<&str>) 
 
 /// One graphql-transport-ws operation: init (with `init_payload`), subscribe,
 /// collect `next` payloads until `complete` or `error`.
+/// An open graphql-transport-ws subscription.
+pub struct WsSubscription {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl WsSubscription {
+    /// Connects, initialises with `init_payload` and subscribes; `Err` if the
+    /// server refuses the connection or the subscription.
+    pub async fn open(url: &str, init_payload: Value, query: &str) -> Result<Self, String> {
+        let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().map_err(|_| "header")?,
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let send = |value: Value| Message::Text(value.to_string().into());
+        socket
+            .send(send(
+                json!({"type": "connection_init", "payload": init_payload}),
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
+        let ack = next_json(&mut socket).await?;
+        if ack["type"] != "connection_ack" {
+            return Err(format!("no ack: {ack}"));
+        }
+        socket
+            .send(send(
+                json!({"id": "1", "type": "subscribe", "payload": {"query": query}}),
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Self { socket })
+    }
+
+    /// The next `next` payload within `wait`; `Err` on an error, completion,
+    /// a closed socket or the timeout.
+    pub async fn next(&mut self, wait: Duration) -> Result<Value, String> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let message = tokio::time::timeout_at(deadline, next_json(&mut self.socket))
+                .await
+                .map_err(|_| "timed out".to_owned())??;
+            match message["type"].as_str() {
+                Some("next") => return Ok(message["payload"].clone()),
+                Some("ping") => self
+                    .socket
+                    .send(Message::Text(json!({"type": "pong"}).to_string().into()))
+                    .await
+                    .map_err(|e| e.to_string())?,
+                Some("error") => return Err(message["payload"].to_string()),
+                Some("complete") => return Err("completed".into()),
+                _ => {}
+            }
+        }
+    }
+}
+
 pub async fn ws_operation(
     url: &str,
     init_payload: Value,

@@ -5,9 +5,11 @@
 
 pub mod auth;
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod queue;
 pub mod server;
+pub mod sqlite;
 pub mod telemetry;
 
 pub use auth::{CurrentUser, JwtVerifier, Role};

@@ -7,10 +7,7 @@ use std::collections::HashMap;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, QueryResult,
-    Statement, Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, Value};
 use uuid::Uuid;
 
 use super::{ActivityStore, Inserted, PageQuery};
@@ -52,28 +49,7 @@ pub struct EmbeddedActivityStore {
 impl EmbeddedActivityStore {
     /// Opens (creating) `url`, a `sqlite://…` URL, and its schema.
     pub async fn open(url: &str) -> anyhow::Result<Self> {
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            let file = path.split('?').next().unwrap_or(path);
-            if let Some(dir) = std::path::Path::new(file).parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir)
-                        .with_context(|| format!("creating data directory {}", dir.display()))?;
-                }
-            }
-        }
-        let mut options = ConnectOptions::new(url.to_owned());
-        options.sqlx_logging(false);
-        let db = Database::connect(options)
-            .await
-            .context("opening the embedded activity store")?;
-        for statement in ["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 5000"]
-            .into_iter()
-            .chain(SCHEMA.iter().copied())
-        {
-            db.execute_unprepared(statement)
-                .await
-                .with_context(|| format!("preparing the activity store: {statement}"))?;
-        }
+        let db = fittrack_kit::sqlite::open(url, SCHEMA, "embedded activity store").await?;
         Ok(Self { db })
     }
 

@@ -6,6 +6,19 @@ use tokio::{sync::Semaphore, task::JoinSet};
 
 use super::{Delivery, JobQueue};
 
+/// A handler error that retrying cannot fix (malformed payload, a request the
+/// upstream rejects): the job goes to the dead-letter queue at once.
+#[derive(Debug)]
+pub struct Permanent(pub String);
+
+impl std::fmt::Display for Permanent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Permanent {}
+
 #[derive(Debug, Clone)]
 pub struct ConsumerOptions {
     /// Name within the consumer group (unique per process).
@@ -33,7 +46,8 @@ impl ConsumerOptions {
 ///
 /// A handler's `Ok` acks the job. An `Err` leaves it unacked, so it comes back
 /// after the visibility timeout (which doubles as the retry delay); on its last
-/// allowed delivery it goes to the dead-letter queue with the error as reason.
+/// allowed delivery, or at once for a [`Permanent`] error, it goes to the
+/// dead-letter queue with the error as reason.
 pub async fn run_consumer<H, Fut>(
     queue: Arc<dyn JobQueue>,
     options: ConsumerOptions,
@@ -122,7 +136,10 @@ where
     let outcome = handler(job.clone()).await;
     let result = match outcome {
         Ok(()) => queue.ack(&id).await,
-        Err(error) if deliveries >= queue.options().max_deliveries => {
+        Err(error)
+            if deliveries >= queue.options().max_deliveries
+                || error.downcast_ref::<Permanent>().is_some() =>
+        {
             tracing::error!(
                 queue = queue.name(),
                 job = %id,

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use consumer::{run_consumer, ConsumerOptions};
+pub use consumer::{run_consumer, ConsumerOptions, Permanent};
 
 /// Tuning shared by producers and consumers of one queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,51 @@
+//! Everything the AI subgraph can refuse, mapped onto client error codes.
+
+use fittrack_kit::{ApiError, ErrorCode};
+
+/// Not `Display` on purpose (see `fittrack_kit::ApiError`).
+#[derive(Debug)]
+pub enum AiError {
+    InvalidInput {
+        field: &'static str,
+        message: String,
+    },
+    NotFound(&'static str),
+    Internal(anyhow::Error),
+}
+
+pub type AiResult<T> = Result<T, AiError>;
+
+impl AiError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for AiError {
+    fn from(error: anyhow::Error) -> Self {
+        Self::Internal(error)
+    }
+}
+
+impl From<AiError> for ApiError {
+    fn from(error: AiError) -> Self {
+        match error {
+            AiError::InvalidInput { field, message } => {
+                ApiError::bad_input(field, format!("{field}: {message}"))
+            }
+            AiError::NotFound(what) => {
+                ApiError::new(ErrorCode::NotFound, format!("{what} not found"))
+            }
+            AiError::Internal(error) => ApiError::Internal(error),
+        }
+    }
+}
+
+impl From<AiError> for async_graphql::Error {
+    fn from(error: AiError) -> Self {
+        ApiError::from(error).into()
+    }
+}

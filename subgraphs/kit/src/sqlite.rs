@@ -1,0 +1,33 @@
+//! Embedded SQLite stores: open (creating the file and its directory), tune for
+//! concurrent readers, and apply an idempotent schema.
+
+use anyhow::Context as _;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+
+/// Opens `url` (`sqlite://path?mode=rwc`), enables WAL and a busy timeout, and
+/// runs `schema` (each statement must be idempotent: `IF NOT EXISTS`).
+pub async fn open(url: &str, schema: &[&str], what: &str) -> anyhow::Result<DatabaseConnection> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let file = path.split('?').next().unwrap_or(path);
+        if let Some(dir) = std::path::Path::new(file).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating data directory {}", dir.display()))?;
+            }
+        }
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.sqlx_logging(false);
+    let db = Database::connect(options)
+        .await
+        .with_context(|| format!("opening the {what}"))?;
+    for statement in ["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 5000"]
+        .into_iter()
+        .chain(schema.iter().copied())
+    {
+        db.execute_unprepared(statement)
+            .await
+            .with_context(|| format!("preparing the {what}: {statement}"))?;
+    }
+    Ok(db)
+}
