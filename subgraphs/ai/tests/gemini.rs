@@ -1,0 +1,260 @@
+//! The Gemini client against a local fake (wiremock): success, 429 with
+//! `Retry-After`, a 500 storm that opens the breaker, a timeout, malformed
+//! JSON, truncation, and a 400 that is not retried.
+
+use std::time::{Duration, Instant};
+
+use fittrack_ai::{
+    coach::Coach,
+    domain::model::{ActivitySummary, Advice, Source},
+    gemini::{GeminiClient, GeminiConfig, GeminiError},
+};
+use fittrack_kit::config::Secret;
+use serde_json::json;
+use wiremock::{
+    matchers::{header, method, path},
+    Mock, MockServer, ResponseTemplate,
+};
+
+const PATH: &str = "/v1beta/models/gemini-test:generateContent";
+const KEY: &str = "test-key-123";
+
+fn config(server: &MockServer) -> GeminiConfig {
+    GeminiConfig {
+        api_key: Some(Secret::new(KEY)),
+        base_url: format!("{}/v1beta", server.uri()),
+        model: "gemini-test".into(),
+        timeout_ms: 500,
+        max_attempts: 3,
+        initial_backoff_ms: 10,
+        max_backoff_ms: 50,
+        max_retry_after_ms: 5_000,
+        breaker_failures: 2,
+        breaker_cooldown_ms: 300,
+        calls_per_minute: 6_000,
+    }
+}
+
+fn advice() -> serde_json::Value {
+    json!({
+        "summary": "Strong steady run.",
+        "highlights": ["Even pacing"],
+        "improvements": ["Add strides"],
+        "nextWorkout": "30 min easy",
+        "safetyNotes": ["Hydrate"],
+    })
+}
+
+fn answer(text: &str, finish: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": finish}]
+    }))
+}
+
+fn activity() -> ActivitySummary {
+    ActivitySummary {
+        activity_id: uuid::Uuid::new_v4(),
+        user_id: uuid::Uuid::new_v4(),
+        activity_type: "RUNNING".into(),
+        duration_minutes: 40,
+        calories_burned: 420,
+        start_time: chrono::Utc::now(),
+        distance_km: Some(8.0),
+        average_heart_rate: Some(150),
+        max_heart_rate: Some(175),
+    }
+}
+
+#[tokio::test]
+async fn success_sends_the_key_in_a_header_and_asks_for_structured_json() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .and(header("x-goog-api-key", KEY))
+        .respond_with(answer(&advice().to_string(), "STOP"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let coach = Coach::new(GeminiClient::new(config(&server)).expect("client"));
+    let (source, got) = coach.advise(&activity(), &[]).await.expect("advice");
+    assert_eq!(source, Source::Gemini);
+    assert_eq!(got.summary, "Strong steady run.");
+
+    let requests = server.received_requests().await.expect("recorded");
+    let body: serde_json::Value = serde_json::from_slice(&requests[0].body).expect("json body");
+    assert_eq!(
+        body["generationConfig"]["responseMimeType"],
+        "application/json"
+    );
+    assert!(body["generationConfig"]["responseSchema"]["required"]
+        .as_array()
+        .expect("required")
+        .contains(&json!("nextWorkout")));
+    assert!(
+        !requests[0].url.as_str().contains(KEY),
+        "the key must not be in the URL"
+    );
+}
+
+#[tokio::test]
+async fn a_429_is_retried_after_the_retry_after_delay() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(answer(&advice().to_string(), "STOP"))
+        .mount(&server)
+        .await;
+    let client = GeminiClient::new(config(&server)).expect("client");
+    let started = Instant::now();
+    let got: Advice = client
+        .generate("prompt", json!({}))
+        .await
+        .expect("second attempt succeeds");
+    assert_eq!(got.next_workout, "30 min easy");
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "Retry-After was honoured"
+    );
+    assert_eq!(server.received_requests().await.expect("recorded").len(), 2);
+}
+
+#[tokio::test]
+async fn a_500_storm_opens_the_breaker_and_the_rules_take_over_until_it_half_opens() {
+    let server = MockServer::start().await;
+    let storm = Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(ResponseTemplate::new(500))
+        .mount_as_scoped(&server)
+        .await;
+    let coach = Coach::new(GeminiClient::new(config(&server)).expect("client"));
+    for _ in 0..2 {
+        let error = coach
+            .advise(&activity(), &[])
+            .await
+            .expect_err("unavailable");
+        assert!(matches!(error, GeminiError::Unavailable(_)), "{error:?}");
+    }
+    assert!(coach.gemini().breaker().is_open());
+    let calls = server.received_requests().await.expect("recorded").len();
+    assert_eq!(calls, 6, "3 attempts per call");
+
+    // Open: no call goes out, the rules answer.
+    let (source, _) = coach.advise(&activity(), &[]).await.expect("fallback");
+    assert_eq!(source, Source::Rules);
+    assert_eq!(
+        server.received_requests().await.expect("recorded").len(),
+        calls
+    );
+
+    // After the cool-down one trial goes out; Gemini is back, so it closes.
+    drop(storm);
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(answer(&advice().to_string(), "STOP"))
+        .mount(&server)
+        .await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let (source, _) = coach.advise(&activity(), &[]).await.expect("advice");
+    assert_eq!(source, Source::Gemini);
+    assert!(!coach.gemini().breaker().is_open());
+}
+
+#[tokio::test]
+async fn a_slow_answer_times_out_and_is_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(answer(&advice().to_string(), "STOP").set_delay(Duration::from_secs(2)))
+        .mount(&server)
+        .await;
+    let client = GeminiClient::new(config(&server)).expect("client");
+    let started = Instant::now();
+    let error = client
+        .generate::<Advice>("prompt", json!({}))
+        .await
+        .expect_err("times out");
+    assert!(
+        matches!(&error, GeminiError::Unavailable(reason) if reason.contains("timed out")),
+        "{error:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "each attempt is cut at 500 ms"
+    );
+}
+
+#[tokio::test]
+async fn malformed_or_truncated_output_is_a_failure_not_a_recommendation() {
+    for (text, finish) in [
+        ("{\"summary\": \"cut", "STOP"),
+        ("{\"summary\": \"no other fields\"}", "STOP"),
+        (&*advice().to_string(), "MAX_TOKENS"),
+        (&*json!({"summary": "", "highlights": [], "improvements": [], "nextWorkout": "x", "safetyNotes": []}).to_string(), "STOP"),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(PATH))
+            .respond_with(answer(text, finish))
+            .mount(&server)
+            .await;
+        let coach = Coach::new(GeminiClient::new(config(&server)).expect("client"));
+        let error = coach.advise(&activity(), &[]).await.expect_err("invalid");
+        assert!(matches!(error, GeminiError::InvalidOutput(_)), "{text} {finish}: {error:?}");
+        assert_eq!(server.received_requests().await.expect("recorded").len(), 1, "not retried");
+    }
+}
+
+#[tokio::test]
+async fn a_400_is_not_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(json!({"error": {"message": "bad schema"}})),
+        )
+        .mount(&server)
+        .await;
+    let client = GeminiClient::new(config(&server)).expect("client");
+    let error = client
+        .generate::<Advice>("prompt", json!({}))
+        .await
+        .expect_err("rejected");
+    assert_eq!(
+        error,
+        GeminiError::Rejected {
+            status: 400,
+            message: "bad schema".into()
+        }
+    );
+    assert_eq!(server.received_requests().await.expect("recorded").len(), 1);
+    assert!(
+        !client.breaker().is_open(),
+        "our bad request says nothing about Gemini"
+    );
+}
+
+#[tokio::test]
+async fn without_a_key_the_rules_answer_and_nothing_is_called() {
+    let server = MockServer::start().await;
+    let coach = Coach::new(
+        GeminiClient::new(GeminiConfig {
+            api_key: None,
+            ..config(&server)
+        })
+        .expect("client"),
+    );
+    let (source, advice) = coach.advise(&activity(), &[]).await.expect("rules");
+    assert_eq!(source, Source::Rules);
+    assert!(advice.summary.contains("running"));
+    assert!(server
+        .received_requests()
+        .await
+        .expect("recorded")
+        .is_empty());
+}
