@@ -194,3 +194,144 @@ async fn daily_plans_are_kept_per_date_unless_regenerated() {
     .await;
     bad.assert_code("BAD_USER_INPUT");
 }
+
+async fn wait_for_recommendation(stack: &Stack, token: &str, activity: &str) -> Value {
+    let query = "query($id: ID!) { recommendation(activityId: $id) { id source summary } }";
+    for _ in 0..100 {
+        let response = gql(&stack.router, query, json!({"id": activity}), Some(token)).await;
+        response.assert_ok();
+        if !response.data("recommendation").is_null() {
+            return response.data("recommendation").clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no recommendation for {activity} within 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_held_by_a_crashed_worker_is_redelivered_and_recommended_once() {
+    let stack = Stack::start_with(None, false).await;
+    let (_, ada) = stack.register("ada").await;
+    let ada_token = token(&ada);
+    let activity = log(&stack, &ada_token, "CYCLING", 50).await;
+
+    // A worker takes the job and dies without acknowledging it.
+    let held = stack
+        .activity_queue
+        .receive("doomed-worker", 10, Duration::from_secs(2))
+        .await
+        .expect("receive");
+    assert_eq!(held.len(), 1);
+    drop(held);
+
+    // Two healthy workers start; after the visibility timeout one gets the job.
+    for name in ["worker-a", "worker-b"] {
+        tokio::spawn(stack.worker.clone().run(
+            stack.activity_queue.clone(),
+            name.into(),
+            2,
+            std::future::pending::<()>(),
+        ));
+    }
+    wait_for_recommendation(&stack, &ada_token, &activity).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mine = gql(
+        &stack.router,
+        "{ myRecommendations(first: 10) { edges { node { activityId } } } }",
+        json!({}),
+        Some(&ada_token),
+    )
+    .await;
+    mine.assert_ok();
+    assert_eq!(
+        mine.data("myRecommendations")["edges"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "exactly one recommendation"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_job_is_dead_lettered_then_replayed_once_gemini_recovers() {
+    use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
+    let gemini = MockServer::start().await;
+    let broken = Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "candidates": [{"content": {"parts": [{"text": "{not json"}]}, "finishReason": "STOP"}]
+        })))
+        .mount_as_scoped(&gemini)
+        .await;
+    let config = fittrack_ai::gemini::GeminiConfig {
+        api_key: Some(fittrack_kit::config::Secret::new("fake")),
+        base_url: gemini.uri(),
+        max_attempts: 1,
+        // Keep the breaker closed: this is about one bad job, not an outage.
+        breaker_failures: 100,
+        ..Default::default()
+    };
+    let stack = Stack::start_with(Some(config), true).await;
+    let (_, ada) = stack.register("ada").await;
+    let (_, admin) = stack.register_admin("root").await;
+    let ada_token = token(&ada);
+    let activity = log(&stack, &ada_token, "SWIMMING", 45).await;
+
+    let letters = "{ deadLetters(first: 10) { id payload deliveries reason } }";
+    let mut dead = Value::Null;
+    for _ in 0..100 {
+        let response = gql(&stack.router, letters, json!({}), Some(&admin)).await;
+        response.assert_ok();
+        if response
+            .data("deadLetters")
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+        {
+            dead = response.data("deadLetters")[0].clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !dead.is_null(),
+        "the poison job never reached the dead-letter queue"
+    );
+    assert_eq!(dead["deliveries"], 3, "the configured attempts");
+    assert!(
+        dead["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("invalid output")),
+        "{dead}"
+    );
+    assert!(dead["payload"]
+        .as_str()
+        .is_some_and(|p| p.contains(&activity)));
+    gql(&stack.router, letters, json!({}), Some(&ada_token))
+        .await
+        .assert_code("FORBIDDEN");
+
+    // Gemini recovers; the admin replays the dead letter.
+    drop(broken);
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "candidates": [{"content": {"parts": [{"text": json!({
+                "summary": "Smooth swim.", "highlights": [], "improvements": [],
+                "nextWorkout": "Intervals", "safetyNotes": []
+            }).to_string()}]}, "finishReason": "STOP"}]
+        })))
+        .mount(&gemini)
+        .await;
+    let replay = gql(
+        &stack.router,
+        "mutation($ids: [ID!]!) { replayDeadLetters(ids: $ids) }",
+        json!({"ids": [dead["id"]]}),
+        Some(&admin),
+    )
+    .await;
+    replay.assert_ok();
+    assert_eq!(replay.data("replayDeadLetters"), &json!([dead["id"]]));
+    let recommendation = wait_for_recommendation(&stack, &ada_token, &activity).await;
+    assert_eq!(recommendation["source"], "GEMINI");
+    assert_eq!(recommendation["summary"], "Smooth swim.");
+    let after = gql(&stack.router, letters, json!({}), Some(&admin)).await;
+    assert_eq!(after.data("deadLetters"), &json!([]));
+}
