@@ -174,6 +174,11 @@ impl Stack {
         stack
     }
 
+    /// The router process (benchmarks read its memory).
+    pub fn router_pid(&self) -> u32 {
+        self.router_process.id()
+    }
+
     pub fn router_ws(&self) -> String {
         self.router.replacen("http://", "ws://", 1)
     }

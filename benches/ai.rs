@@ -1,0 +1,202 @@
+//! `cargo bench --bench ai`: with a 0-latency fake Gemini, the recommendation
+//! worker's jobs/s and enqueue → stored latency, event → subscriber latency
+//! through the router, and how many live subscribers the stack holds through
+//! the router (with memory per subscriber). Prints Markdown for BENCHMARKS.md.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use fittrack_ai::gemini::GeminiConfig;
+use fittrack_kit::{
+    config::Secret,
+    queue::{memory::MemoryJobQueue, JobQueue, QueueOptions},
+};
+use futures_util::StreamExt;
+use serde_json::json;
+use support::{gql, Stack, WsSubscription};
+use uuid::Uuid;
+use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
+
+const JOBS: usize = 1_000;
+const ROUTED_EVENTS: usize = 200;
+const SUBSCRIBER_STEPS: [usize; 3] = [250, 1_000, 2_000];
+
+fn percentile(samples: &mut [Duration], q: f64) -> f64 {
+    samples.sort();
+    let index = ((samples.len() as f64 - 1.0) * q).round() as usize;
+    samples[index].as_secs_f64() * 1000.0
+}
+
+async fn fake_gemini() -> MockServer {
+    let server = MockServer::start().await;
+    let advice = json!({"summary": "Nice.", "highlights": ["a"], "improvements": ["b"],
+                        "nextWorkout": "rest", "safetyNotes": ["c"]});
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "candidates": [{"content": {"parts": [{"text": advice.to_string()}]}, "finishReason": "STOP"}]
+        })))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn gemini_config(server: &MockServer) -> GeminiConfig {
+    GeminiConfig {
+        api_key: Some(Secret::new("bench")),
+        base_url: server.uri(),
+        calls_per_minute: 1_000_000,
+        ..GeminiConfig::default()
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Enqueue → stored (seen on the bus) for JOBS events, worker concurrency 4.
+async fn worker_throughput(gemini: &MockServer) -> (f64, f64, f64) {
+    let dir = tempfile::tempdir().expect("dir");
+    let queue: Arc<dyn JobQueue> =
+        Arc::new(MemoryJobQueue::new("bench-ai", QueueOptions::default()));
+    let context = support::ai_context(dir.path(), queue.clone(), Some(gemini_config(gemini))).await;
+    let user = Uuid::new_v4();
+    let mut stored = context.bus.subscribe(user);
+    let worker = fittrack_ai::worker::Worker::new(
+        context.store.clone(),
+        context.coach.clone(),
+        context.bus.clone(),
+    );
+    tokio::spawn(worker.run(
+        queue.clone(),
+        "bench".into(),
+        4,
+        std::future::pending::<()>(),
+    ));
+
+    let mut enqueued_at = HashMap::new();
+    let started = Instant::now();
+    for _ in 0..JOBS {
+        let id = Uuid::now_v7();
+        let event = json!({"event": "ActivityLogged", "activityId": id, "userId": user,
+                           "type": "RUNNING", "durationMinutes": 30, "caloriesBurned": 300,
+                           "startTime": Utc::now(), "metrics": {}});
+        enqueued_at.insert(id, Instant::now());
+        queue.enqueue(&event.to_string()).await.expect("enqueue");
+    }
+    let mut latencies = Vec::with_capacity(JOBS);
+    while latencies.len() < JOBS {
+        let recommendation = tokio::time::timeout(Duration::from_secs(60), stored.next())
+            .await
+            .expect("worker keeps up")
+            .expect("bus open");
+        if let Some(at) = enqueued_at.get(&recommendation.activity_id) {
+            latencies.push(at.elapsed());
+        }
+    }
+    let jobs_per_second = JOBS as f64 / started.elapsed().as_secs_f64();
+    (
+        jobs_per_second,
+        percentile(&mut latencies, 0.5),
+        percentile(&mut latencies, 0.99),
+    )
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let gemini = fake_gemini().await;
+        let (jobs_per_second, stored_p50, stored_p99) = worker_throughput(&gemini).await;
+
+        let stack = Stack::start_with(Some(gemini_config(&gemini)), true).await;
+        let (_, auth) = stack.register("bench").await;
+        let token = auth["accessToken"].as_str().expect("token").to_owned();
+        let init = json!({"Authorization": format!("Bearer {token}")});
+        let added = "subscription { recommendationAdded { activityId } }";
+        let log = "mutation($input: LogActivityInput!) { logActivity(input: $input) { id } }";
+        let input = || json!({"input": {"type": "RUNNING", "durationMinutes": 30, "caloriesBurned": 300,
+                                         "startTime": Utc::now().to_rfc3339()}});
+
+        // Event → subscriber through the router, one event at a time.
+        let mut live = WsSubscription::open(&stack.router_ws(), init.clone(), added)
+            .await
+            .expect("subscribe");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut routed = Vec::with_capacity(ROUTED_EVENTS);
+        for _ in 0..ROUTED_EVENTS {
+            gql(&stack.router, log, input(), Some(&token)).await.assert_ok();
+            let logged = Instant::now();
+            live.next(Duration::from_secs(10)).await.expect("delivered");
+            routed.push(logged.elapsed());
+        }
+        drop(live);
+
+        // Subscribers held through the router, and what each costs.
+        let me = std::process::id();
+        let mut rows = Vec::new();
+        let mut subscribers: Vec<WsSubscription> = Vec::new();
+        for target in SUBSCRIBER_STEPS {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let (router_before, stack_before) = (rss_kib(stack.router_pid()), rss_kib(me));
+            let before = subscribers.len();
+            while subscribers.len() < target {
+                subscribers.push(
+                    WsSubscription::open(&stack.router_ws(), init.clone(), added)
+                        .await
+                        .expect("subscriber accepted"),
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let added_count = (subscribers.len() - before) as f64;
+            let router_per = (rss_kib(stack.router_pid()).saturating_sub(router_before)) as f64 / added_count;
+            let stack_per = (rss_kib(me).saturating_sub(stack_before)) as f64 / added_count;
+            // Every subscriber receives the next recommendation.
+            gql(&stack.router, log, input(), Some(&token)).await.assert_ok();
+            let fanned = Instant::now();
+            let mut delivered = 0;
+            for subscriber in &mut subscribers {
+                if subscriber.next(Duration::from_secs(30)).await.is_ok() {
+                    delivered += 1;
+                }
+            }
+            rows.push(format!(
+                "| {target} | {delivered} | {:.0} | {router_per:.1} | {stack_per:.1} |",
+                fanned.elapsed().as_secs_f64() * 1000.0
+            ));
+        }
+
+        println!("Fake Gemini answers at once; embedded store; in-process queue and bus.\n");
+        println!("| measure | value |");
+        println!("|---|---|");
+        println!("| worker throughput (concurrency 4, {JOBS} jobs) | {jobs_per_second:.0} jobs/s |");
+        println!("| enqueue → stored p50 / p99 | {stored_p50:.1} ms / {stored_p99:.1} ms |");
+        println!(
+            "| logActivity response → subscriber through the router, p50 / p99 ({ROUTED_EVENTS} events) | {:.1} ms / {:.1} ms |",
+            percentile(&mut routed, 0.5),
+            percentile(&mut routed, 0.99)
+        );
+        println!("\n| subscribers through the router | received the next event | fan-out to all (ms) | router KiB/subscriber | test process (client + subgraphs) KiB/subscriber |");
+        println!("|---|---|---|---|---|");
+        for row in rows {
+            println!("{row}");
+        }
+    });
+}
