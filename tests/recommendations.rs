@@ -335,3 +335,37 @@ async fn a_poison_job_is_dead_lettered_then_replayed_once_gemini_recovers() {
     let after = gql(&stack.router, letters, json!({}), Some(&admin)).await;
     assert_eq!(after.data("deadLetters"), &json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_activity_removes_its_recommendation() {
+    let stack = Stack::start().await;
+    let (_, ada) = stack.register("ada").await;
+    let ada_token = token(&ada);
+    let activity = log(&stack, &ada_token, "HIKING", 120).await;
+    wait_for_recommendation(&stack, &ada_token, &activity).await;
+
+    gql(
+        &stack.router,
+        "mutation($id: ID!) { deleteActivity(id: $id) }",
+        json!({"id": activity}),
+        Some(&ada_token),
+    )
+    .await
+    .assert_ok();
+    let query = "query($id: ID!) { recommendation(activityId: $id) { id } }";
+    for _ in 0..100 {
+        let response = gql(
+            &stack.router,
+            query,
+            json!({"id": activity}),
+            Some(&ada_token),
+        )
+        .await;
+        response.assert_ok();
+        if response.data("recommendation").is_null() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the recommendation outlived its activity");
+}

@@ -1,0 +1,79 @@
+//! The recommendation bus: subscribers get only their user's recommendations,
+//! and with Redis a recommendation published by one replica reaches the
+//! subscribers of every other replica.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use fittrack_ai::{
+    bus::{LocalBus, RecommendationBus, RedisBus},
+    domain::model::{Advice, Recommendation, Source},
+};
+use futures_util::StreamExt;
+use uuid::Uuid;
+
+fn recommendation(user: Uuid) -> Recommendation {
+    Recommendation {
+        id: Uuid::now_v7(),
+        activity_id: Uuid::new_v4(),
+        user_id: user,
+        source: Source::Gemini,
+        advice: Advice {
+            summary: "s".into(),
+            highlights: vec!["h".into()],
+            improvements: vec![],
+            next_workout: "n".into(),
+            safety_notes: vec![],
+        },
+        created_at: Utc::now(),
+    }
+}
+
+/// (publishing replica, subscribing replica) pairs available here.
+async fn replicas() -> Vec<(
+    &'static str,
+    Arc<dyn RecommendationBus>,
+    Arc<dyn RecommendationBus>,
+)> {
+    let local: Arc<dyn RecommendationBus> = Arc::new(LocalBus::default());
+    let mut out = vec![("local", local.clone(), local)];
+    match std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
+        Some(url) => {
+            let a: Arc<dyn RecommendationBus> = RedisBus::connect(&url).await.expect("redis");
+            let b: Arc<dyn RecommendationBus> = RedisBus::connect(&url).await.expect("redis");
+            out.push(("redis, across replicas", a, b));
+        }
+        None => eprintln!("REDIS_URL unset: Redis bus test skipped"),
+    }
+    out
+}
+
+#[tokio::test]
+async fn subscribers_get_their_own_recommendations_from_any_replica() {
+    for (backend, publisher, subscriber) in replicas().await {
+        let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut ada_stream = subscriber.subscribe(ada);
+        let mut bob_stream = subscriber.subscribe(bob);
+        let for_bob = recommendation(bob);
+        let for_ada = recommendation(ada);
+        publisher.publish(&for_bob).await.expect("publish");
+        publisher.publish(&for_ada).await.expect("publish");
+
+        let got = tokio::time::timeout(Duration::from_secs(5), ada_stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("{backend}: nothing for ada"))
+            .expect("open");
+        assert_eq!(got, for_ada, "{backend}: ada gets only hers");
+        let got = tokio::time::timeout(Duration::from_secs(5), bob_stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("{backend}: nothing for bob"))
+            .expect("open");
+        assert_eq!(got, for_bob, "{backend}");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), ada_stream.next())
+                .await
+                .is_err(),
+            "{backend}: ada got more than hers"
+        );
+    }
+}
