@@ -104,6 +104,11 @@ impl Worker {
     }
 
     async fn recommend(&self, activity: ActivitySummary) -> anyhow::Result<()> {
+        // Events of one activity may be handled out of order by different
+        // consumers: an already deleted activity gets nothing.
+        if self.store.is_forgotten(activity.activity_id).await? {
+            return Ok(());
+        }
         self.store.remember_activity(&activity).await?;
         let done = self
             .store
@@ -138,6 +143,11 @@ impl Worker {
             created_at: Utc::now(),
         };
         if let Saved::New(stored) = self.store.save_recommendation(recommendation).await? {
+            // Deleted while we were writing: undo rather than leave an orphan.
+            if self.store.is_forgotten(stored.activity_id).await? {
+                self.store.forget_activity(stored.activity_id).await?;
+                return Ok(());
+            }
             if let Err(error) = self.bus.publish(&stored).await {
                 // Stored and readable; only the live push is lost.
                 tracing::warn!(

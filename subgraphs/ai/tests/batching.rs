@@ -46,6 +46,9 @@ impl AiStore for Counting {
     async fn forget_activity(&self, id: Uuid) -> anyhow::Result<bool> {
         self.inner.forget_activity(id).await
     }
+    async fn is_forgotten(&self, id: Uuid) -> anyhow::Result<bool> {
+        self.inner.is_forgotten(id).await
+    }
     async fn recent_activities(&self, u: Uuid, n: usize) -> anyhow::Result<Vec<ActivitySummary>> {
         self.hit();
         self.inner.recent_activities(u, n).await

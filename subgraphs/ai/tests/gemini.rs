@@ -258,3 +258,105 @@ async fn without_a_key_the_rules_answer_and_nothing_is_called() {
         .expect("recorded")
         .is_empty());
 }
+
+#[tokio::test]
+async fn the_token_bucket_spaces_calls_once_the_burst_is_spent() {
+    let bucket = fittrack_ai::gemini::TokenBucket::per_minute(120);
+    let started = Instant::now();
+    for _ in 0..120 {
+        bucket.acquire().await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "the burst is immediate"
+    );
+    let waited = Instant::now();
+    bucket.acquire().await;
+    // 120 per minute refill one token every 500 ms.
+    assert!(
+        waited.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        waited.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_call_sends_the_job_straight_to_the_dead_letter_queue() {
+    use std::sync::Arc;
+
+    use fittrack_ai::{bus::LocalBus, storage::embedded::EmbeddedAiStore, worker::Worker};
+    use fittrack_kit::queue::{memory::MemoryJobQueue, JobQueue, QueueOptions};
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(json!({"error": {"message": "API key not valid"}})),
+        )
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let store = EmbeddedAiStore::open(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("ai.db").display()
+    ))
+    .await
+    .expect("store");
+    let worker = Worker::new(
+        Arc::new(store),
+        Arc::new(Coach::new(
+            GeminiClient::new(config(&server)).expect("client"),
+        )),
+        Arc::new(LocalBus::default()),
+    );
+    let queue: Arc<dyn JobQueue> = Arc::new(MemoryJobQueue::new(
+        "rejected",
+        QueueOptions {
+            visibility_timeout: Duration::from_secs(30),
+            max_deliveries: 5,
+        },
+    ));
+    let a = activity();
+    queue
+        .enqueue(
+            &json!({"event": "ActivityLogged", "activityId": a.activity_id, "userId": a.user_id,
+                    "type": "RUNNING", "durationMinutes": 40, "caloriesBurned": 420,
+                    "startTime": a.start_time})
+            .to_string(),
+        )
+        .await
+        .expect("enqueue");
+    queue.enqueue("{not an event").await.expect("enqueue");
+    tokio::spawn(worker.run(queue.clone(), "w".into(), 2, std::future::pending::<()>()));
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let dead = loop {
+        let dead = queue.dead_letters(10).await.expect("dlq");
+        if dead.len() == 2 || Instant::now() > deadline {
+            break dead;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        dead.len(),
+        2,
+        "both dead-lettered on their first delivery: {dead:?}"
+    );
+    assert!(dead.iter().all(|d| d.deliveries == 1), "{dead:?}");
+    assert!(dead
+        .iter()
+        .any(|d| d.reason.contains("403") && d.reason.contains("API key not valid")));
+    assert!(dead
+        .iter()
+        .any(|d| d.reason.contains("unreadable activity event")));
+    assert!(
+        !dead.iter().any(|d| d.reason.contains(KEY)),
+        "the key never appears"
+    );
+    assert_eq!(
+        server.received_requests().await.expect("recorded").len(),
+        1,
+        "no retry"
+    );
+}

@@ -19,6 +19,10 @@ const SCHEMA: &[&str] = &[
         summary TEXT NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS ai_activities_user ON ai_activities (user_id, start_ms DESC)",
+    "CREATE TABLE IF NOT EXISTS ai_deleted_activities (
+        activity_id TEXT PRIMARY KEY NOT NULL,
+        deleted_ms INTEGER NOT NULL
+    )",
     "CREATE TABLE IF NOT EXISTS recommendations (
         id TEXT PRIMARY KEY NOT NULL,
         activity_id TEXT NOT NULL UNIQUE,
@@ -175,6 +179,12 @@ impl AiStore for EmbeddedAiStore {
     async fn forget_activity(&self, activity_id: Uuid) -> anyhow::Result<bool> {
         let id = activity_id.to_string();
         self.execute(
+            "INSERT INTO ai_deleted_activities (activity_id, deleted_ms) VALUES (?, ?)
+             ON CONFLICT (activity_id) DO NOTHING",
+            vec![id.clone().into(), Utc::now().timestamp_millis().into()],
+        )
+        .await?;
+        self.execute(
             "DELETE FROM ai_activities WHERE activity_id = ?",
             vec![id.clone().into()],
         )
@@ -186,6 +196,16 @@ impl AiStore for EmbeddedAiStore {
             )
             .await?
             > 0)
+    }
+
+    async fn is_forgotten(&self, activity_id: Uuid) -> anyhow::Result<bool> {
+        Ok(!self
+            .query(
+                "SELECT activity_id FROM ai_deleted_activities WHERE activity_id = ?",
+                vec![activity_id.to_string().into()],
+            )
+            .await?
+            .is_empty())
     }
 
     async fn recent_activities(

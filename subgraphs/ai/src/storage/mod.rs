@@ -45,9 +45,11 @@ pub trait AiStore: Send + Sync + 'static {
     /// Upserts one activity of the projection; keeps the newest
     /// [`RECENT_ACTIVITIES_KEPT`] per user.
     async fn remember_activity(&self, activity: &ActivitySummary) -> anyhow::Result<()>;
-    /// Drops an activity from the projection and its recommendation; whether a
-    /// recommendation was removed.
+    /// Drops an activity from the projection and its recommendation, and
+    /// remembers that it was deleted; whether a recommendation was removed.
     async fn forget_activity(&self, activity_id: Uuid) -> anyhow::Result<bool>;
+    /// Whether the activity was deleted (its events may arrive out of order).
+    async fn is_forgotten(&self, activity_id: Uuid) -> anyhow::Result<bool>;
     /// The user's remembered activities, newest first.
     async fn recent_activities(
         &self,

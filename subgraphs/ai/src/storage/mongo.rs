@@ -28,6 +28,7 @@ pub struct MongoAiStore {
     recommendations: Collection<Document>,
     plans: Collection<Document>,
     projection: Collection<Document>,
+    deleted: Collection<Document>,
 }
 
 fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
@@ -125,6 +126,7 @@ impl MongoAiStore {
             recommendations: db.collection("recommendations"),
             plans: db.collection("daily_plans"),
             projection: db.collection("activity_projection"),
+            deleted: db.collection("deleted_activities"),
         };
         store
             .recommendations
@@ -190,6 +192,14 @@ impl AiStore for MongoAiStore {
 
     async fn forget_activity(&self, activity_id: Uuid) -> anyhow::Result<bool> {
         let id = activity_id.to_string();
+        self.deleted
+            .replace_one(
+                doc! {"_id": &id},
+                doc! {"_id": &id, "deletedMillis": Utc::now().timestamp_millis()},
+            )
+            .upsert(true)
+            .await
+            .context("remembering a deleted activity")?;
         self.projection
             .delete_one(doc! {"_id": &id})
             .await
@@ -200,6 +210,15 @@ impl AiStore for MongoAiStore {
             .await
             .context("removing a recommendation")?;
         Ok(removed.deleted_count > 0)
+    }
+
+    async fn is_forgotten(&self, activity_id: Uuid) -> anyhow::Result<bool> {
+        Ok(self
+            .deleted
+            .find_one(doc! {"_id": activity_id.to_string()})
+            .await
+            .context("reading deleted activities")?
+            .is_some())
     }
 
     async fn recent_activities(
