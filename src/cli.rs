@@ -24,6 +24,11 @@ enum Command {
         #[arg(value_enum)]
         subgraph: subgraphs::SubgraphName,
     },
+    /// Administration of the platform itself.
+    Admin {
+        #[command(subcommand)]
+        action: AdminCommand,
+    },
     /// The AI recommendation worker alone (scales apart from the API).
     Worker,
     /// The federation router (hive-router).
@@ -48,11 +53,39 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Creates an ADMIN account, or promotes an existing one (its password must
+    /// match). Reads the password from FITTRACK_ADMIN_PASSWORD or stdin when
+    /// `--password` is not given, so it need not appear in the process list.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "FITTRACK_ADMIN_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum MigrateAction {
     Up,
     Down,
     Status,
+}
+
+async fn create_admin(email: &str, password: Option<String>) -> anyhow::Result<()> {
+    let password = match password {
+        Some(password) => password,
+        None => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let config = fittrack_user::UserConfig::load()?;
+    let admin = fittrack_user::create_admin(&config, email, password).await?;
+    println!("{} ({}) is an admin", admin.email, admin.id);
+    Ok(())
 }
 
 pub fn main() -> ExitCode {
@@ -82,6 +115,9 @@ pub fn main() -> ExitCode {
             Command::Dev(args) => dev::run(args).await,
             Command::Serve { subgraph } => subgraphs::serve_alone(subgraph).await,
             Command::Worker => subgraphs::run_worker_alone().await,
+            Command::Admin {
+                action: AdminCommand::Create { email, password },
+            } => create_admin(&email, password).await,
             Command::Compose(args) => compose::run(&args),
             Command::Migrate { action, steps } => match action {
                 MigrateAction::Up => migrate::up().await,

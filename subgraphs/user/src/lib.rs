@@ -52,6 +52,22 @@ pub async fn build(config: &UserConfig) -> anyhow::Result<UserService> {
     Ok(UserService { router, db, issuer })
 }
 
+/// `fittrack admin create`: a new ADMIN account, or an existing account
+/// (whose password must match) promoted. There is no self-service admin.
+pub async fn create_admin(
+    config: &UserConfig,
+    email: &str,
+    password: String,
+) -> anyhow::Result<domain::model::User> {
+    let db = storage::connect(&config.database_url()).await?;
+    let issuer = Arc::new(TokenIssuer::from_config(config)?);
+    let accounts = Accounts::new(db, issuer, config.lockout.clone());
+    accounts
+        .create_or_promote_admin(email, password)
+        .await
+        .map_err(|error| anyhow::anyhow!("{:?}", fittrack_kit::ApiError::from(error)))
+}
+
 /// The subgraph's SDL (federation 2), as exported to `schema/user.graphql`.
 pub fn sdl() -> String {
     graphql::sdl()

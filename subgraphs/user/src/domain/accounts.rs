@@ -120,6 +120,14 @@ fn classify_conflict(error: anyhow::Error) -> UserError {
 
 impl Accounts {
     pub async fn login(&self, email: &str, password: String) -> UserResult<Session> {
+        let user = self.authenticate(email, password).await?;
+        ensure_active(&user)?;
+        self.signed_in(user).await
+    }
+
+    /// Checks credentials (with lockout), whatever the account's status. Unknown
+    /// email and wrong password cost the same and look the same.
+    async fn authenticate(&self, email: &str, password: String) -> UserResult<User> {
         let now = Utc::now();
         let Ok(email) = normalize_email(email) else {
             password::verify_dummy(password).await?;
@@ -148,10 +156,91 @@ impl Accounts {
             }
             return Err(UserError::InvalidCredentials);
         }
-        ensure_active(&user)?;
-        self.store.record_successful_login(user.id, now).await?;
+        Ok(user)
+    }
+
+    async fn signed_in(&self, user: User) -> UserResult<Session> {
+        self.store
+            .record_successful_login(user.id, Utc::now())
+            .await?;
         tracing::info!(user_id = %user.id, "signed in");
         self.start_session(user, Uuid::now_v7()).await
+    }
+
+    /// Records the onboarding answers; onboarding is then complete.
+    pub async fn complete_onboarding(
+        &self,
+        id: Uuid,
+        fitness_goal: FitnessGoal,
+        gender: Option<Gender>,
+    ) -> UserResult<User> {
+        self.store
+            .complete_onboarding(id, fitness_goal, gender)
+            .await?;
+        self.user(id).await
+    }
+
+    /// Soft delete by the owner: sign-in is refused (`ACCOUNT_DEACTIVATED`)
+    /// until `reactivate_self`, and every session ends now.
+    pub async fn deactivate_self(&self, id: Uuid, reason: Option<String>) -> UserResult<User> {
+        let reason = reason
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty());
+        if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+            return Err(UserError::invalid(
+                "reason",
+                "must be at most 500 characters",
+            ));
+        }
+        let user = self.user(id).await?;
+        ensure_active(&user)?;
+        let now = Utc::now();
+        self.store
+            .set_status(id, AccountStatus::Deactivated, reason, now)
+            .await?;
+        let revoked = self.store.revoke_all_refresh_tokens(id, now).await?;
+        tracing::info!(user_id = %id, revoked, "account deactivated by its owner");
+        self.user(id).await
+    }
+
+    /// Undoes a self-deactivation with the account's credentials; banned or
+    /// suspended accounts stay refused.
+    pub async fn reactivate_self(&self, email: &str, password: String) -> UserResult<Session> {
+        let mut user = self.authenticate(email, password).await?;
+        if user.account_status == AccountStatus::Deactivated {
+            self.store
+                .set_status(user.id, AccountStatus::Active, None, Utc::now())
+                .await?;
+            tracing::info!(user_id = %user.id, "account reactivated by its owner");
+            user = self.user(user.id).await?;
+        }
+        ensure_active(&user)?;
+        self.signed_in(user).await
+    }
+
+    /// Bootstrap (`fittrack admin create`): a new account with the ADMIN role,
+    /// or an existing one promoted (its password must match).
+    pub async fn create_or_promote_admin(&self, email: &str, password: String) -> UserResult<User> {
+        let normalized = normalize_email(email)?;
+        let user = match self.store.find_by_email(&normalized).await? {
+            Some(_) => self.authenticate(&normalized, password).await?,
+            None => {
+                self.register(Registration {
+                    email: normalized,
+                    password,
+                    username: None,
+                    first_name: None,
+                    last_name: None,
+                })
+                .await?
+                .user
+            }
+        };
+        self.store
+            .set_role(user.id, fittrack_kit::Role::Admin)
+            .await?;
+        tracing::info!(user_id = %user.id, "granted the ADMIN role");
+        self.user(user.id).await
     }
 
     /// Rotates a refresh token. Presenting one that was already used (or revoked)

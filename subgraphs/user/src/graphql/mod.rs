@@ -1,6 +1,7 @@
 //! The user subgraph's GraphQL API, one module per domain area, merged.
 
 mod auth;
+mod lifecycle;
 mod loader;
 mod profile;
 mod types;
@@ -14,11 +15,15 @@ pub use loader::UserLoader;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(profile::ProfileQuery);
+pub struct QueryRoot(profile::ProfileQuery, lifecycle::LifecycleQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(auth::AuthMutation, profile::ProfileMutation);
+pub struct MutationRoot(
+    auth::AuthMutation,
+    profile::ProfileMutation,
+    lifecycle::LifecycleMutation,
+);
 
 pub type UserSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

@@ -171,6 +171,85 @@ impl UserStore {
         Ok(())
     }
 
+    /// Records the onboarding answers and marks onboarding complete.
+    pub async fn complete_onboarding(
+        &self,
+        id: Uuid,
+        fitness_goal: FitnessGoal,
+        gender: Option<Gender>,
+    ) -> anyhow::Result<()> {
+        let model = users::ActiveModel {
+            id: Set(id),
+            fitness_goal: Set(Some(fitness_goal.as_str().into())),
+            gender: gender.map_or(NotSet, |g| Set(Some(g.as_str().into()))),
+            onboarding_completed: Set(true),
+            updated_at: Set(Utc::now()),
+            ..Default::default()
+        };
+        users::Entity::update(model)
+            .exec(&self.db)
+            .await
+            .context("completing onboarding")?;
+        Ok(())
+    }
+
+    /// Moves an account to `status`, keeping why (cleared when it becomes ACTIVE).
+    pub async fn set_status(
+        &self,
+        id: Uuid,
+        status: AccountStatus,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let active = status == AccountStatus::Active;
+        let model = users::ActiveModel {
+            id: Set(id),
+            account_status: Set(status.as_str().into()),
+            deactivated_at: Set((!active).then_some(now)),
+            deactivation_reason: Set(if active { None } else { reason }),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        users::Entity::update(model)
+            .exec(&self.db)
+            .await
+            .context("changing an account's status")?;
+        Ok(())
+    }
+
+    pub async fn set_role(&self, id: Uuid, role: Role) -> anyhow::Result<()> {
+        let model = users::ActiveModel {
+            id: Set(id),
+            role: Set(match role {
+                Role::Admin => "ADMIN".into(),
+                Role::User => "USER".into(),
+            }),
+            updated_at: Set(Utc::now()),
+            ..Default::default()
+        };
+        users::Entity::update(model)
+            .exec(&self.db)
+            .await
+            .context("changing a role")?;
+        Ok(())
+    }
+
+    /// Ends every session of a user.
+    pub async fn revoke_all_refresh_tokens(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<u64> {
+        let revoked = refresh_tokens::Entity::update_many()
+            .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now))
+            .filter(refresh_tokens::Column::UserId.eq(user_id))
+            .filter(refresh_tokens::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await
+            .context("revoking a user's sessions")?;
+        Ok(revoked.rows_affected)
+    }
+
     /// Counts a failed sign-in atomically (a fresh window starts when the last one is
     /// over) and locks the account once `max_attempts` failures fall in one window.
     /// Returns whether the account is now locked.

@@ -1,0 +1,95 @@
+//! The account's own lifecycle: onboarding, deactivation and reactivation.
+
+use async_graphql::{Context, InputObject, Object, SimpleObject};
+use fittrack_kit::auth::{Authenticated, ContextAuthExt};
+
+use super::types::{AuthPayload, User};
+use crate::domain::{
+    accounts::Accounts,
+    model::{FitnessGoal, Gender},
+};
+
+#[derive(InputObject)]
+pub struct CompleteOnboardingInput {
+    pub fitness_goal: FitnessGoal,
+    pub gender: Option<Gender>,
+}
+
+/// Where the signed-in user stands in onboarding.
+#[derive(SimpleObject)]
+pub struct OnboardingStatus {
+    pub completed: bool,
+    /// Answers still needed, by input field name.
+    pub missing: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct LifecycleQuery;
+
+#[Object]
+impl LifecycleQuery {
+    #[graphql(guard = "Authenticated")]
+    async fn onboarding_status(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<OnboardingStatus> {
+        let viewer = ctx.current_user()?;
+        let user = ctx.data::<Accounts>()?.user(viewer.id).await?;
+        let mut missing = Vec::new();
+        if user.fitness_goal.is_none() {
+            missing.push("fitnessGoal".to_owned());
+        }
+        Ok(OnboardingStatus {
+            completed: user.onboarding_completed && missing.is_empty(),
+            missing,
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct LifecycleMutation;
+
+#[Object]
+impl LifecycleMutation {
+    /// Records the onboarding answers; onboarding is then complete.
+    #[graphql(guard = "Authenticated")]
+    async fn complete_onboarding(
+        &self,
+        ctx: &Context<'_>,
+        input: CompleteOnboardingInput,
+    ) -> async_graphql::Result<User> {
+        let viewer = ctx.current_user()?;
+        let user = ctx
+            .data::<Accounts>()?
+            .complete_onboarding(viewer.id, input.fitness_goal, input.gender)
+            .await?;
+        Ok(User::new(user, true))
+    }
+
+    /// Deactivates your account (a soft delete): every session ends and sign-in
+    /// is refused with `ACCOUNT_DEACTIVATED` until `reactivateMyAccount`.
+    #[graphql(guard = "Authenticated")]
+    async fn deactivate_my_account(
+        &self,
+        ctx: &Context<'_>,
+        reason: Option<String>,
+    ) -> async_graphql::Result<User> {
+        let viewer = ctx.current_user()?;
+        let user = ctx
+            .data::<Accounts>()?
+            .deactivate_self(viewer.id, reason)
+            .await?;
+        Ok(User::new(user, true))
+    }
+
+    /// Reactivates an account you deactivated, and signs you in.
+    async fn reactivate_my_account(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+    ) -> async_graphql::Result<AuthPayload> {
+        let accounts = ctx.data::<Accounts>()?;
+        Ok(accounts.reactivate_self(&email, password).await?.into())
+    }
+}

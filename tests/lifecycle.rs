@@ -1,0 +1,173 @@
+//! The account's own lifecycle through the router: onboarding, deactivation
+//! and reactivation, and the admin bootstrap command.
+
+mod support;
+
+use std::process::Command;
+
+use serde_json::{json, Value};
+use support::{gql, Stack, LOGIN, PASSWORD, REFRESH};
+
+fn token(auth: &Value) -> &str {
+    auth["accessToken"].as_str().expect("token")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onboarding_is_pending_until_completed() {
+    let stack = Stack::start().await;
+    let (_, ada) = stack.register("ada").await;
+    let status = "{ onboardingStatus { completed missing } }";
+    let before = gql(&stack.router, status, json!({}), Some(token(&ada))).await;
+    before.assert_ok();
+    assert_eq!(
+        before.data("onboardingStatus"),
+        &json!({"completed": false, "missing": ["fitnessGoal"]})
+    );
+
+    let done = gql(
+        &stack.router,
+        "mutation($input: CompleteOnboardingInput!) { completeOnboarding(input: $input) { fitnessGoal gender onboardingCompleted } }",
+        json!({"input": {"fitnessGoal": "IMPROVE_ENDURANCE", "gender": "FEMALE"}}),
+        Some(token(&ada)),
+    )
+    .await;
+    done.assert_ok();
+    assert_eq!(
+        done.data("completeOnboarding"),
+        &json!({"fitnessGoal": "IMPROVE_ENDURANCE", "gender": "FEMALE", "onboardingCompleted": true})
+    );
+    let after = gql(&stack.router, status, json!({}), Some(token(&ada))).await;
+    assert_eq!(
+        after.data("onboardingStatus"),
+        &json!({"completed": true, "missing": []})
+    );
+
+    let invalid = gql(
+        &stack.router,
+        "mutation { completeOnboarding(input: {fitnessGoal: FLYING}) { id } }",
+        json!({}),
+        Some(token(&ada)),
+    )
+    .await;
+    assert!(!invalid.errors().is_empty());
+    gql(&stack.router, status, json!({}), None)
+        .await
+        .assert_code("UNAUTHENTICATED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deactivated_account_cannot_sign_in_until_its_owner_reactivates_it() {
+    let stack = Stack::start().await;
+    let (email, ada) = stack.register("ada").await;
+    let deactivated = gql(
+        &stack.router,
+        "mutation { deactivateMyAccount(reason: \"taking a break\") { accountStatus } }",
+        json!({}),
+        Some(token(&ada)),
+    )
+    .await;
+    deactivated.assert_ok();
+    assert_eq!(
+        deactivated.data("deactivateMyAccount")["accountStatus"],
+        "DEACTIVATED"
+    );
+
+    gql(
+        &stack.router,
+        LOGIN,
+        json!({"email": email, "password": PASSWORD}),
+        None,
+    )
+    .await
+    .assert_code("ACCOUNT_DEACTIVATED");
+    // Its sessions ended: the refresh token no longer works.
+    let refresh = gql(
+        &stack.router,
+        REFRESH,
+        json!({"token": ada["refreshToken"]}),
+        None,
+    )
+    .await;
+    assert!(refresh.code().is_some(), "{:#}", refresh.body);
+    assert_ne!(refresh.code(), Some("INTERNAL_SERVER_ERROR"));
+
+    let reactivate = "mutation($email: String!, $password: String!) { reactivateMyAccount(email: $email, password: $password) { accessToken user { accountStatus } } }";
+    gql(
+        &stack.router,
+        reactivate,
+        json!({"email": email, "password": "wrong password!"}),
+        None,
+    )
+    .await
+    .assert_code("UNAUTHENTICATED");
+    let back = gql(
+        &stack.router,
+        reactivate,
+        json!({"email": email, "password": PASSWORD}),
+        None,
+    )
+    .await;
+    back.assert_ok();
+    assert_eq!(
+        back.data("reactivateMyAccount")["user"]["accountStatus"],
+        "ACTIVE"
+    );
+    gql(
+        &stack.router,
+        LOGIN,
+        json!({"email": email, "password": PASSWORD}),
+        None,
+    )
+    .await
+    .assert_ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_are_created_from_the_command_line_only() {
+    let stack = Stack::start().await;
+    let email = support::unique_email("root");
+    let create = |email: &str, password: &str| {
+        Command::new(env!("CARGO_BIN_EXE_fittrack"))
+            .args(["admin", "create", "--email", email])
+            .env("FITTRACK_ADMIN_PASSWORD", password)
+            .env("FITTRACK_DATA_DIR", stack.data_dir.path())
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("fittrack admin create runs")
+    };
+    let created = create(&email, PASSWORD);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+
+    let login = gql(
+        &stack.router,
+        LOGIN,
+        json!({"email": email, "password": PASSWORD}),
+        None,
+    )
+    .await;
+    login.assert_ok();
+    let admin_token = token(login.data("login"));
+    gql(
+        &stack.router,
+        "{ platformActivityStats { totalActivities } }",
+        json!({}),
+        Some(admin_token),
+    )
+    .await
+    .assert_ok();
+
+    // Promoting an existing account needs its password.
+    let (other, _) = stack.register("bob").await;
+    let refused = create(&other, "not bob's password");
+    assert!(!refused.status.success());
+    let promoted = create(&other, PASSWORD);
+    assert!(
+        promoted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&promoted.stderr)
+    );
+}
