@@ -84,6 +84,20 @@ async fn listen(id: &str, address: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("{id} subgraph cannot listen on {address}"))
 }
 
+/// The queue on which the user subgraph announces deletions to one subgraph.
+async fn erasure_queue(
+    redis_url: Option<&str>,
+    name: &str,
+) -> anyhow::Result<std::sync::Arc<dyn fittrack_kit::queue::JobQueue>> {
+    fittrack_kit::queue::connect(
+        redis_url,
+        name,
+        fittrack_kit::events::ERASURE_GROUP,
+        Default::default(),
+    )
+    .await
+}
+
 /// How subgraphs started together find each other (`fittrack dev`).
 #[derive(Debug, Clone, Default)]
 pub struct Wiring {
@@ -108,22 +122,33 @@ pub async fn bind(name: SubgraphName, wiring: &Wiring) -> anyhow::Result<BoundSu
             let config = ai_config(wiring)?;
             let service = fittrack_ai::build(&config).await?;
             let worker = service.worker.clone();
+            let eraser = service.worker.clone();
             let queue = service.context.queue.clone();
             let worker_config = config.worker.clone();
+            let erasure = erasure_queue(
+                config.redis_url.as_ref().map(|u| u.expose()),
+                fittrack_kit::events::USER_DELETED_AI_QUEUE,
+            )
+            .await?;
             Ok(BoundSubgraph {
                 id: "ai",
                 listener: listen("ai", &config.http.address()).await?,
                 app: service.router,
                 // `dev` and `serve ai` run the worker alongside the API; production
                 // can also run more workers apart with `fittrack worker`.
-                background: vec![Box::new(move |shutdown| {
-                    Box::pin(worker.run(
-                        queue,
-                        worker_config.consumer_name(),
-                        worker_config.concurrency,
-                        stopped(shutdown),
-                    ))
-                })],
+                background: vec![
+                    Box::new(move |shutdown| {
+                        Box::pin(worker.run(
+                            queue,
+                            worker_config.consumer_name(),
+                            worker_config.concurrency,
+                            stopped(shutdown),
+                        ))
+                    }),
+                    Box::new(move |shutdown| {
+                        Box::pin(eraser.run_eraser(erasure, stopped(shutdown)))
+                    }),
+                ],
             })
         }
         SubgraphName::Activity => {
@@ -134,13 +159,28 @@ pub async fn bind(name: SubgraphName, wiring: &Wiring) -> anyhow::Result<BoundSu
             let service = fittrack_activity::build(&config).await?;
             let events = service.events.clone();
             let sweep = config.events.clone();
+            let eraser_store = service.store.clone();
+            let erasure = erasure_queue(
+                config.redis_url.as_ref().map(|u| u.expose()),
+                fittrack_kit::events::USER_DELETED_ACTIVITY_QUEUE,
+            )
+            .await?;
             Ok(BoundSubgraph {
                 id: "activity",
                 listener: listen("activity", &config.http.address()).await?,
                 app: service.router,
-                background: vec![Box::new(move |shutdown| {
-                    Box::pin(events.run_sweeper(sweep, stopped(shutdown)))
-                })],
+                background: vec![
+                    Box::new(move |shutdown| {
+                        Box::pin(events.run_sweeper(sweep, stopped(shutdown)))
+                    }),
+                    Box::new(move |shutdown| {
+                        Box::pin(fittrack_activity::events::run_eraser(
+                            eraser_store,
+                            erasure,
+                            stopped(shutdown),
+                        ))
+                    }),
+                ],
             })
         }
     }

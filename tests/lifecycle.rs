@@ -171,3 +171,134 @@ async fn admins_are_created_from_the_command_line_only() {
         String::from_utf8_lossy(&promoted.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_account_erases_it_from_every_store() {
+    use std::time::Duration;
+
+    use fittrack_activity::storage::PageQuery;
+
+    let stack = Stack::start().await;
+    let (email, ada) = stack.register("ada").await;
+    let (_, bob) = stack.register("bob").await;
+    let ada_id: uuid::Uuid = ada["user"]["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
+    let bob_id: uuid::Uuid = bob["user"]["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
+    let log = "mutation($input: LogActivityInput!) { logActivity(input: $input) { id } }";
+    let run = || {
+        json!({"input": {"type": "RUNNING", "durationMinutes": 30, "caloriesBurned": 300,
+                                  "startTime": chrono::Utc::now().to_rfc3339()}})
+    };
+    for user in [&ada, &ada, &bob] {
+        gql(&stack.router, log, run(), Some(token(user)))
+            .await
+            .assert_ok();
+    }
+    gql(
+        &stack.router,
+        "mutation($date: NaiveDate!) { generateDailyPlan(date: $date) { id } }",
+        json!({"date": chrono::Utc::now().date_naive().to_string()}),
+        Some(token(&ada)),
+    )
+    .await
+    .assert_ok();
+
+    let ai = stack.ai_context.store.clone();
+    let activities = |user| PageQuery {
+        user_id: Some(user),
+        limit: 100,
+        ..Default::default()
+    };
+    // Wait for the worker to write the recommendations we want erased.
+    for _ in 0..100 {
+        if ai
+            .recommendations_page(ada_id, None, 10)
+            .await
+            .expect("page")
+            .len()
+            == 2
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        ai.recommendations_page(ada_id, None, 10)
+            .await
+            .expect("page")
+            .len(),
+        2
+    );
+
+    let delete = "mutation($password: String!) { deleteMyAccount(password: $password) }";
+    gql(
+        &stack.router,
+        delete,
+        json!({"password": "not my password"}),
+        Some(token(&ada)),
+    )
+    .await
+    .assert_code("UNAUTHENTICATED");
+    let deleted = gql(
+        &stack.router,
+        delete,
+        json!({"password": PASSWORD}),
+        Some(token(&ada)),
+    )
+    .await;
+    deleted.assert_ok();
+    assert_eq!(deleted.data("deleteMyAccount"), &json!(true));
+    gql(
+        &stack.router,
+        LOGIN,
+        json!({"email": email, "password": PASSWORD}),
+        None,
+    )
+    .await
+    .assert_code("UNAUTHENTICATED");
+
+    let mut erased = false;
+    for _ in 0..100 {
+        let left = stack
+            .activity_store
+            .page(&activities(ada_id))
+            .await
+            .expect("page")
+            .len()
+            + ai.recommendations_page(ada_id, None, 10)
+                .await
+                .expect("page")
+                .len()
+            + ai.daily_plans_page(ada_id, None, 10)
+                .await
+                .expect("page")
+                .len()
+            + ai.recent_activities(ada_id, 10)
+                .await
+                .expect("recent")
+                .len();
+        if left == 0 {
+            erased = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(erased, "something of the deleted user is left");
+    // Nobody else's data went with it.
+    assert_eq!(
+        stack
+            .activity_store
+            .page(&activities(bob_id))
+            .await
+            .expect("page")
+            .len(),
+        1
+    );
+}

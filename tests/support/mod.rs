@@ -79,9 +79,12 @@ impl Stack {
                 .map(fittrack_kit::config::Secret::new),
             ..Default::default()
         };
+        // Deletions are announced on this stack's own erasure queues.
+        let erase_activity = activity_queue().await;
+        let erase_ai = activity_queue().await;
         let service = {
             let _guard = MIGRATION_LOCK.lock().await;
-            fittrack_user::build(&config)
+            fittrack_user::build_with(&config, vec![erase_activity.clone(), erase_ai.clone()])
                 .await
                 .expect("user subgraph builds")
         };
@@ -117,6 +120,19 @@ impl Stack {
         let ai_service = fittrack_ai::build_with(ai_context.clone(), ai_verifier);
         let worker = ai_service.worker.clone();
         let (_, ai) = serve_in_process(ai_service.router, stopped.clone()).await;
+        {
+            let (mut stop_a, mut stop_b) = (stopped.clone(), stopped.clone());
+            tokio::spawn(fittrack_activity::events::run_eraser(
+                activity_store.clone(),
+                erase_activity,
+                async move {
+                    let _ = stop_a.wait_for(|stopped| *stopped).await;
+                },
+            ));
+            tokio::spawn(worker.clone().run_eraser(erase_ai, async move {
+                let _ = stop_b.wait_for(|stopped| *stopped).await;
+            }));
+        }
         if run_worker {
             let mut stop_worker = stopped.clone();
             tokio::spawn(worker.clone().run(

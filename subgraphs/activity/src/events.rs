@@ -161,6 +161,33 @@ impl EventPublisher {
     }
 }
 
+/// Erases a deleted user's activities, from the user subgraph's `UserDeleted`
+/// events, until `shutdown`.
+pub async fn run_eraser(
+    store: Arc<dyn ActivityStore>,
+    queue: Arc<dyn JobQueue>,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    fittrack_kit::queue::run_consumer(
+        queue,
+        fittrack_kit::queue::ConsumerOptions::new("activity-eraser", 2),
+        move |job| {
+            let store = store.clone();
+            async move {
+                let fittrack_kit::events::UserEvent::UserDeleted { user_id } =
+                    serde_json::from_str(&job.payload).map_err(|e| {
+                        fittrack_kit::queue::Permanent(format!("unreadable user event: {e}"))
+                    })?;
+                let erased = store.delete_user(user_id).await?;
+                tracing::info!(%user_id, erased, "erased a deleted user's activities");
+                Ok(())
+            }
+        },
+        shutdown,
+    )
+    .await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -159,6 +159,33 @@ impl Worker {
         Ok(())
     }
 
+    /// Erases what this subgraph holds about deleted users, from the user
+    /// subgraph's `UserDeleted` events, until `shutdown`.
+    pub async fn run_eraser(
+        self,
+        queue: Arc<dyn JobQueue>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) {
+        let store = self.store.clone();
+        run_consumer(
+            queue,
+            ConsumerOptions::new("ai-eraser", 2),
+            move |job| {
+                let store = store.clone();
+                async move {
+                    let fittrack_kit::events::UserEvent::UserDeleted { user_id } =
+                        serde_json::from_str(&job.payload)
+                            .map_err(|e| Permanent(format!("unreadable user event: {e}")))?;
+                    store.forget_user(user_id).await?;
+                    tracing::info!(%user_id, "erased a deleted user's AI data");
+                    Ok(())
+                }
+            },
+            shutdown,
+        )
+        .await;
+    }
+
     /// Consumes `queue` with `concurrency` handlers until `shutdown`.
     pub async fn run(
         self,

@@ -103,6 +103,9 @@ impl AiStore for Counting {
         self.hit();
         self.inner.daily_plans_page(u, before, n).await
     }
+    async fn forget_user(&self, u: Uuid) -> anyhow::Result<()> {
+        self.inner.forget_user(u).await
+    }
     async fn ping(&self) -> anyhow::Result<()> {
         self.inner.ping().await
     }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod cursor;
 pub mod error;
+pub mod events;
 pub mod queue;
 pub mod server;
 pub mod sqlite;

@@ -17,6 +17,8 @@ pub struct UserConfig {
     pub database_url: Option<Secret>,
     pub jwt: JwtConfig,
     pub lockout: LockoutConfig,
+    /// `redis://…` for the erasure queues; unset means in-process. Alias: `REDIS_URL`.
+    pub redis_url: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +51,7 @@ impl Default for UserConfig {
             database_url: None,
             jwt: JwtConfig::default(),
             lockout: LockoutConfig::default(),
+            redis_url: None,
         }
     }
 }
@@ -84,6 +87,7 @@ impl UserConfig {
             &[
                 ("DATABASE_URL", "database_url"),
                 ("JWT_SIGNING_KEY", "jwt.signing_key_pem"),
+                ("REDIS_URL", "redis_url"),
             ],
         )
         .map_err(|e| anyhow::anyhow!("invalid user config: {e}"))

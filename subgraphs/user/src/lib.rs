@@ -27,10 +27,35 @@ pub struct UserService {
 /// Connects storage (running migrations), loads or creates the signing key, and
 /// builds the HTTP app.
 pub async fn build(config: &UserConfig) -> anyhow::Result<UserService> {
+    let redis = config.redis_url.as_ref().map(|u| u.expose().to_owned());
+    let mut erasure = Vec::new();
+    for name in [
+        fittrack_kit::events::USER_DELETED_ACTIVITY_QUEUE,
+        fittrack_kit::events::USER_DELETED_AI_QUEUE,
+    ] {
+        erasure.push(
+            fittrack_kit::queue::connect(
+                redis.as_deref(),
+                name,
+                fittrack_kit::events::ERASURE_GROUP,
+                Default::default(),
+            )
+            .await?,
+        );
+    }
+    build_with(config, erasure).await
+}
+
+/// As [`build`], announcing deletions on the given queues (tests isolate them).
+pub async fn build_with(
+    config: &UserConfig,
+    erasure: domain::accounts::ErasureQueues,
+) -> anyhow::Result<UserService> {
     let db = storage::connect(&config.database_url()).await?;
     let issuer = Arc::new(TokenIssuer::from_config(config)?);
     let verifier = JwtVerifier::fixed(issuer.jwks(), &config.jwt.issuer, &config.jwt.audience)?;
-    let accounts = Accounts::new(db.clone(), issuer.clone(), config.lockout.clone());
+    let accounts = Accounts::new(db.clone(), issuer.clone(), config.lockout.clone())
+        .with_erasure_queues(erasure);
     let schema = graphql::build_schema(accounts);
 
     let jwks = issuer.jwks().clone();

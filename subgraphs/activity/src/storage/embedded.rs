@@ -410,6 +410,19 @@ impl ActivityStore for EmbeddedActivityStore {
         .await
     }
 
+    async fn delete_user(&self, user_id: Uuid) -> anyhow::Result<u64> {
+        let done = self
+            .db
+            .execute(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "DELETE FROM activities WHERE user_id = ?",
+                vec![user_id.to_string().into()],
+            ))
+            .await
+            .context("erasing a user's activities")?;
+        Ok(done.rows_affected())
+    }
+
     async fn ping(&self) -> anyhow::Result<()> {
         self.db.ping().await.context("pinging the activity store")
     }

@@ -94,6 +94,8 @@ pub trait ActivityStore: Send + Sync + 'static {
         before: DateTime<Utc>,
         limit: u32,
     ) -> anyhow::Result<Vec<Activity>>;
+    /// Erases every activity of a user (account deletion); how many.
+    async fn delete_user(&self, user_id: Uuid) -> anyhow::Result<u64>;
     /// Cheap liveness probe of the backend, for `/ready`.
     async fn ping(&self) -> anyhow::Result<()>;
 }
@@ -186,6 +188,10 @@ impl<S: ActivityStore> ActivityStore for CountingStore<S> {
     ) -> anyhow::Result<Vec<Activity>> {
         self.count();
         self.inner.pending_events(before, limit).await
+    }
+    async fn delete_user(&self, user_id: Uuid) -> anyhow::Result<u64> {
+        self.count();
+        self.inner.delete_user(user_id).await
     }
     async fn ping(&self) -> anyhow::Result<()> {
         self.inner.ping().await

@@ -476,6 +476,15 @@ impl ActivityStore for MongoActivityStore {
         documents.iter().map(from_document).collect()
     }
 
+    async fn delete_user(&self, user_id: Uuid) -> anyhow::Result<u64> {
+        let done = self
+            .activities
+            .delete_many(doc! {"userId": user_id.to_string()})
+            .await
+            .context("erasing a user's activities")?;
+        Ok(done.deleted_count)
+    }
+
     async fn ping(&self) -> anyhow::Result<()> {
         self.activities
             .client()

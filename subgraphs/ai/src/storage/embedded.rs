@@ -406,6 +406,17 @@ impl AiStore for EmbeddedAiStore {
         .await
     }
 
+    async fn forget_user(&self, user_id: Uuid) -> anyhow::Result<()> {
+        for table in ["recommendations", "daily_plans", "ai_activities"] {
+            self.execute(
+                &format!("DELETE FROM {table} WHERE user_id = ?"),
+                vec![user_id.to_string().into()],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     async fn ping(&self) -> anyhow::Result<()> {
         self.db.ping().await.context("pinging the AI store")
     }

@@ -94,5 +94,8 @@ pub trait AiStore: Send + Sync + 'static {
         before: Option<NaiveDate>,
         limit: usize,
     ) -> anyhow::Result<Vec<DailyPlan>>;
+    /// Erases everything about a user (account deletion): recommendations,
+    /// plans and the projection.
+    async fn forget_user(&self, user_id: Uuid) -> anyhow::Result<()>;
     async fn ping(&self) -> anyhow::Result<()>;
 }

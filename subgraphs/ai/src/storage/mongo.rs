@@ -413,6 +413,17 @@ impl AiStore for MongoAiStore {
         .collect()
     }
 
+    async fn forget_user(&self, user_id: Uuid) -> anyhow::Result<()> {
+        let filter = doc! {"userId": user_id.to_string()};
+        for collection in [&self.recommendations, &self.plans, &self.projection] {
+            collection
+                .delete_many(filter.clone())
+                .await
+                .context("erasing a user's AI data")?;
+        }
+        Ok(())
+    }
+
     async fn ping(&self) -> anyhow::Result<()> {
         self.recommendations
             .client()

@@ -43,11 +43,15 @@ pub struct Session {
     pub user: User,
 }
 
+/// Where `UserDeleted` goes: one queue per subgraph that holds user data.
+pub type ErasureQueues = Vec<Arc<dyn fittrack_kit::queue::JobQueue>>;
+
 #[derive(Clone)]
 pub struct Accounts {
     store: UserStore,
     issuer: Arc<TokenIssuer>,
     lockout: LockoutConfig,
+    erasure: ErasureQueues,
 }
 
 impl Accounts {
@@ -56,7 +60,14 @@ impl Accounts {
             store: UserStore::new(db),
             issuer,
             lockout,
+            erasure: Vec::new(),
         }
+    }
+
+    /// Announces account deletions on these queues.
+    pub fn with_erasure_queues(mut self, queues: ErasureQueues) -> Self {
+        self.erasure = queues;
+        self
     }
 
     pub fn store(&self) -> &UserStore {
@@ -216,6 +227,24 @@ impl Accounts {
         }
         ensure_active(&user)?;
         self.signed_in(user).await
+    }
+
+    /// Hard delete by the owner, password required. `UserDeleted` is enqueued
+    /// for every subgraph holding user data *before* the row goes: if the
+    /// announcement fails nothing is deleted and the caller can retry; once it
+    /// is queued, erasure happens even if this process dies.
+    pub async fn delete_self(&self, id: Uuid, password: String) -> UserResult<()> {
+        let user = self.user(id).await?;
+        self.authenticate(&user.email, password).await?;
+        let event =
+            serde_json::to_string(&fittrack_kit::events::UserEvent::UserDeleted { user_id: id })
+                .map_err(anyhow::Error::from)?;
+        for queue in &self.erasure {
+            queue.enqueue(&event).await?;
+        }
+        self.store.delete_user(id).await?;
+        tracing::info!(user_id = %id, queues = self.erasure.len(), "account deleted; erasure requested");
+        Ok(())
     }
 
     /// Bootstrap (`fittrack admin create`): a new account with the ADMIN role,

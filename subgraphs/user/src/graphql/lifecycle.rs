@@ -82,6 +82,21 @@ impl LifecycleMutation {
         Ok(User::new(user, true))
     }
 
+    /// Deletes your account for good, with everything every subgraph holds
+    /// about you (activities, recommendations, plans). Needs your password.
+    #[graphql(guard = "Authenticated")]
+    async fn delete_my_account(
+        &self,
+        ctx: &Context<'_>,
+        password: String,
+    ) -> async_graphql::Result<bool> {
+        let viewer = ctx.current_user()?;
+        ctx.data::<Accounts>()?
+            .delete_self(viewer.id, password)
+            .await?;
+        Ok(true)
+    }
+
     /// Reactivates an account you deactivated, and signs you in.
     async fn reactivate_my_account(
         &self,

@@ -250,6 +250,20 @@ impl UserStore {
         Ok(revoked.rows_affected)
     }
 
+    /// Removes the account and its sessions for good.
+    pub async fn delete_user(&self, id: Uuid) -> anyhow::Result<()> {
+        refresh_tokens::Entity::delete_many()
+            .filter(refresh_tokens::Column::UserId.eq(id))
+            .exec(&self.db)
+            .await
+            .context("deleting a user's sessions")?;
+        users::Entity::delete_by_id(id)
+            .exec(&self.db)
+            .await
+            .context("deleting a user")?;
+        Ok(())
+    }
+
     /// Counts a failed sign-in atomically (a fresh window starts when the last one is
     /// over) and locks the account once `max_attempts` failures fall in one window.
     /// Returns whether the account is now locked.
