@@ -98,6 +98,8 @@ impl Stack {
             fittrack_kit::config::DEFAULT_AUDIENCE,
         )
         .expect("verifier");
+        // Uncached: tests see a revocation at once (production caches ≤ 30 s).
+        verifier.use_revocations(fittrack_kit::revocation::MemoryRevocations::shared());
         let activity_store = activity_store(data_dir.path()).await;
         let activity_queue = activity_queue().await;
         let activity_service = fittrack_activity::build_with(
@@ -117,6 +119,7 @@ impl Stack {
             fittrack_kit::config::DEFAULT_AUDIENCE,
         )
         .expect("verifier");
+        ai_verifier.use_revocations(fittrack_kit::revocation::MemoryRevocations::shared());
         let ai_service = fittrack_ai::build_with(ai_context.clone(), ai_verifier);
         let worker = ai_service.worker.clone();
         let (_, ai) = serve_in_process(ai_service.router, stopped.clone()).await;

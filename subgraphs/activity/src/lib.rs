@@ -57,6 +57,9 @@ pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
     )
     .await?;
     let verifier = JwtVerifier::remote(&config.auth);
+    verifier.use_revocations(
+        fittrack_kit::revocation::connect(config.redis_url.as_ref().map(|u| u.expose())).await?,
+    );
     Ok(build_with(
         store,
         queue,

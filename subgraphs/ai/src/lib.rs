@@ -69,7 +69,11 @@ pub async fn connect(config: &AiConfig) -> anyhow::Result<AiContext> {
 
 pub async fn build(config: &AiConfig) -> anyhow::Result<AiService> {
     let context = connect(config).await?;
-    Ok(build_with(context, JwtVerifier::remote(&config.auth)))
+    let verifier = JwtVerifier::remote(&config.auth);
+    verifier.use_revocations(
+        fittrack_kit::revocation::connect(config.redis_url.as_ref().map(|u| u.expose())).await?,
+    );
+    Ok(build_with(context, verifier))
 }
 
 /// Builds the subgraph around given parts (tests pass fakes and fixed keys).

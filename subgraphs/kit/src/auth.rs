@@ -47,6 +47,10 @@ pub struct AccessClaims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// Issue time in milliseconds: revocation cut-offs compare against it
+    /// (`iat` has whole seconds only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat_ms: Option<i64>,
 }
 
 /// The authenticated caller, put in the GraphQL context when a valid token came in.
@@ -83,6 +87,8 @@ pub enum TokenError {
     Rejected(String),
     #[error("claims are invalid: {0}")]
     BadClaims(String),
+    #[error("token was revoked (account no longer active)")]
+    Revoked,
 }
 
 impl From<TokenError> for ApiError {
@@ -111,6 +117,7 @@ pub struct JwtVerifier {
     validation: Validation,
     keys: RwLock<HashMap<String, DecodingKey>>,
     source: KeySource,
+    revocations: std::sync::OnceLock<Arc<dyn crate::revocation::Revocations>>,
 }
 
 impl JwtVerifier {
@@ -136,6 +143,7 @@ impl JwtVerifier {
                     .unwrap_or_default(),
                 last_fetch: Mutex::new(None),
             },
+            revocations: Default::default(),
         })
     }
 
@@ -145,7 +153,14 @@ impl JwtVerifier {
             validation: Self::validation(issuer, audience),
             keys: RwLock::new(decoding_keys(jwks)?),
             source: KeySource::Fixed,
+            revocations: Default::default(),
         }))
+    }
+
+    /// Also refuses tokens issued before their user's revocation cut-off (set
+    /// once, at start-up).
+    pub fn use_revocations(&self, revocations: Arc<dyn crate::revocation::Revocations>) {
+        let _ = self.revocations.set(revocations);
     }
 
     /// Checks a raw token (without the `Bearer ` prefix) and returns its caller.
@@ -162,6 +177,17 @@ impl JwtVerifier {
         let claims = data.claims;
         let id = Uuid::parse_str(&claims.sub)
             .map_err(|_| TokenError::BadClaims("sub is not a user id".into()))?;
+        if let Some(revocations) = self.revocations.get() {
+            let issued_ms = claims.iat_ms.unwrap_or(claims.iat.saturating_mul(1000));
+            match revocations.cutoff(id).await {
+                Ok(Some(cutoff)) if issued_ms < cutoff => return Err(TokenError::Revoked),
+                Ok(_) => {}
+                // Fail open: without the list, tokens still expire within 15 min.
+                Err(error) => {
+                    tracing::warn!(error = format!("{error:#}"), "revocation lookup failed")
+                }
+            }
+        }
         Ok(CurrentUser {
             id,
             email: claims.email,

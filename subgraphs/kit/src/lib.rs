@@ -9,6 +9,7 @@ pub mod cursor;
 pub mod error;
 pub mod events;
 pub mod queue;
+pub mod revocation;
 pub mod server;
 pub mod sqlite;
 pub mod telemetry;

@@ -54,8 +54,12 @@ pub async fn build_with(
     let db = storage::connect(&config.database_url()).await?;
     let issuer = Arc::new(TokenIssuer::from_config(config)?);
     let verifier = JwtVerifier::fixed(issuer.jwks(), &config.jwt.issuer, &config.jwt.audience)?;
+    let revocations =
+        fittrack_kit::revocation::connect(config.redis_url.as_ref().map(|u| u.expose())).await?;
+    verifier.use_revocations(revocations.clone());
     let accounts = Accounts::new(db.clone(), issuer.clone(), config.lockout.clone())
-        .with_erasure_queues(erasure);
+        .with_erasure_queues(erasure)
+        .with_revocations(revocations);
     let schema = graphql::build_schema(accounts);
 
     let jwks = issuer.jwks().clone();

@@ -52,6 +52,7 @@ pub struct Accounts {
     issuer: Arc<TokenIssuer>,
     lockout: LockoutConfig,
     erasure: ErasureQueues,
+    revocations: Option<Arc<dyn fittrack_kit::revocation::Revocations>>,
 }
 
 impl Accounts {
@@ -61,7 +62,17 @@ impl Accounts {
             issuer,
             lockout,
             erasure: Vec::new(),
+            revocations: None,
         }
+    }
+
+    /// Where access tokens of accounts that stop being usable are revoked.
+    pub fn with_revocations(
+        mut self,
+        revocations: Arc<dyn fittrack_kit::revocation::Revocations>,
+    ) -> Self {
+        self.revocations = Some(revocations);
+        self
     }
 
     /// Announces account deletions on these queues.
@@ -210,6 +221,7 @@ impl Accounts {
             .set_status(id, AccountStatus::Deactivated, reason, now)
             .await?;
         let revoked = self.store.revoke_all_refresh_tokens(id, now).await?;
+        self.revoke_access_tokens(id).await?;
         tracing::info!(user_id = %id, revoked, "account deactivated by its owner");
         self.user(id).await
     }
@@ -243,7 +255,16 @@ impl Accounts {
             queue.enqueue(&event).await?;
         }
         self.store.delete_user(id).await?;
+        self.revoke_access_tokens(id).await?;
         tracing::info!(user_id = %id, queues = self.erasure.len(), "account deleted; erasure requested");
+        Ok(())
+    }
+
+    /// Access tokens already handed out stop working at every subgraph.
+    async fn revoke_access_tokens(&self, id: Uuid) -> UserResult<()> {
+        if let Some(revocations) = &self.revocations {
+            revocations.revoke(id, Utc::now()).await?;
+        }
         Ok(())
     }
 

@@ -119,6 +119,7 @@ impl TokenIssuer {
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
             jti: Uuid::new_v4().to_string(),
+            iat_ms: Some(now.timestamp_millis()),
         };
         let mut header = Header::new(SIGNING_ALGORITHM);
         header.kid = Some(self.kid.clone());
