@@ -369,3 +369,25 @@ async fn deleting_an_activity_removes_its_recommendation() {
     }
     panic!("the recommendation outlived its activity");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_subscription_ends_when_its_user_is_deactivated() {
+    let stack = Stack::start().await;
+    let (_, ada) = stack.register("ada").await;
+    let ada_token = token(&ada);
+    let mut live = subscribe(&stack, &ada_token).await;
+    gql(
+        &stack.router,
+        "mutation { deactivateMyAccount { accountStatus } }",
+        json!({}),
+        Some(&ada_token),
+    )
+    .await
+    .assert_ok();
+    let ended = live.next(Duration::from_secs(15)).await;
+    let reason = ended.expect_err("the subscription must end, not deliver");
+    assert!(
+        reason != "timed out",
+        "still open 15 s after the revocation"
+    );
+}

@@ -39,6 +39,7 @@ fn admin() -> CurrentUser {
         id: Uuid::new_v4(),
         email: "root@example.com".into(),
         roles: vec![Role::User, Role::Admin],
+        issued_at_ms: 0,
     }
 }
 

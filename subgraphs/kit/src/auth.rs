@@ -59,6 +59,8 @@ pub struct CurrentUser {
     pub id: Uuid,
     pub email: String,
     pub roles: Vec<Role>,
+    /// When the token was issued (epoch ms), for revocation checks.
+    pub issued_at_ms: i64,
 }
 
 impl CurrentUser {
@@ -177,22 +179,36 @@ impl JwtVerifier {
         let claims = data.claims;
         let id = Uuid::parse_str(&claims.sub)
             .map_err(|_| TokenError::BadClaims("sub is not a user id".into()))?;
-        if let Some(revocations) = self.revocations.get() {
-            let issued_ms = claims.iat_ms.unwrap_or(claims.iat.saturating_mul(1000));
-            match revocations.cutoff(id).await {
-                Ok(Some(cutoff)) if issued_ms < cutoff => return Err(TokenError::Revoked),
-                Ok(_) => {}
-                // Fail open: without the list, tokens still expire within 15 min.
-                Err(error) => {
-                    tracing::warn!(error = format!("{error:#}"), "revocation lookup failed")
-                }
-            }
+        let issued_at_ms = claims.iat_ms.unwrap_or(claims.iat.saturating_mul(1000));
+        if self.is_revoked_at(id, issued_at_ms).await {
+            return Err(TokenError::Revoked);
         }
         Ok(CurrentUser {
             id,
             email: claims.email,
             roles: claims.roles,
+            issued_at_ms,
         })
+    }
+
+    /// Whether the caller's token has been revoked since it was verified (for
+    /// long-lived operations such as subscriptions).
+    pub async fn is_revoked(&self, user: &CurrentUser) -> bool {
+        self.is_revoked_at(user.id, user.issued_at_ms).await
+    }
+
+    async fn is_revoked_at(&self, user_id: Uuid, issued_at_ms: i64) -> bool {
+        let Some(revocations) = self.revocations.get() else {
+            return false;
+        };
+        match revocations.cutoff(user_id).await {
+            Ok(cutoff) => cutoff.is_some_and(|cutoff| issued_at_ms < cutoff),
+            // Fail open: without the list, tokens still expire within 15 min.
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "revocation lookup failed");
+                false
+            }
+        }
     }
 
     async fn key_for(&self, kid: &str) -> Result<DecodingKey, TokenError> {

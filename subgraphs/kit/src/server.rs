@@ -188,7 +188,9 @@ where
     S: SubscriptionType + 'static,
 {
     let request_id = request_id(headers);
-    let mut request = request.data(RequestId(request_id.clone()));
+    let mut request = request
+        .data(RequestId(request_id.clone()))
+        .data(state.verifier.clone());
     match caller_from_header(&state.verifier, headers).await {
         Ok(Some(user)) => request = request.data(user),
         Ok(None) => {}
@@ -302,6 +304,8 @@ where
     };
     let mut data = Data::default();
     data.insert(RequestId(request_id(&parts.headers)));
+    // Long-lived operations (subscriptions) re-check revocation with it.
+    data.insert(state.verifier.clone());
     if let Some(user) = header_user {
         data.insert(user);
     }

@@ -34,6 +34,8 @@ pub const MAX_PAGE: usize = 100;
 pub const DEFAULT_PAGE: usize = 20;
 /// How long dataloaders gather keys before one batched store query.
 pub const LOADER_DELAY: Duration = Duration::from_millis(5);
+/// How often an open subscription re-checks that its token is not revoked.
+pub const REVOCATION_POLL: Duration = Duration::from_secs(2);
 
 pub type RecommendationConnection =
     Connection<String, RecommendationObject, EmptyFields, EmptyFields>;
@@ -415,9 +417,27 @@ impl RecommendationSubscription {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = RecommendationObject>> {
-        let viewer = ctx.current_user()?;
+        let viewer = ctx.current_user()?.clone();
         let bus = ctx.data::<AiContext>()?.bus.clone();
-        Ok(bus.subscribe(viewer.id).map(RecommendationObject::from))
+        // Ends the stream once the viewer's access is revoked (banned,
+        // deactivated, deleted …).
+        let verifier = ctx.data_opt::<Arc<fittrack_kit::JwtVerifier>>().cloned();
+        let user_id = viewer.id;
+        let revoked = async move {
+            let Some(verifier) = verifier else {
+                return std::future::pending().await;
+            };
+            loop {
+                tokio::time::sleep(REVOCATION_POLL).await;
+                if verifier.is_revoked(&viewer).await {
+                    return;
+                }
+            }
+        };
+        Ok(bus
+            .subscribe(user_id)
+            .take_until(Box::pin(revoked))
+            .map(RecommendationObject::from))
     }
 }
 
