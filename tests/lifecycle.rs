@@ -302,3 +302,63 @@ async fn deleting_an_account_erases_it_from_every_store() {
         1
     );
 }
+
+async fn contact(
+    stack: &Stack,
+    client_ip: &str,
+    token: Option<&str>,
+    input: Value,
+) -> support::GqlResponse {
+    let mut request = reqwest::Client::new()
+        .post(&stack.router)
+        .header("x-forwarded-for", format!("{client_ip}, 10.0.0.1"))
+        .json(&json!({
+            "query": "mutation($input: ContactMessageInput!) { submitContactMessage(input: $input) }",
+            "variables": {"input": input},
+        }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("sent");
+    let status = response.status().as_u16();
+    support::GqlResponse {
+        status,
+        body: response.json().await.expect("json"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contact_messages_are_validated_and_limited_to_five_an_hour_per_sender() {
+    let stack = Stack::start().await;
+    let message = json!({"name": "Ada", "email": "ada@example.com", "subject": "Hello", "message": "Love the app"});
+    let ip = format!("203.0.113.{}", rand::random::<u8>());
+    for _ in 0..5 {
+        contact(&stack, &ip, None, message.clone())
+            .await
+            .assert_ok();
+    }
+    contact(&stack, &ip, None, message.clone())
+        .await
+        .assert_code("RATE_LIMITED");
+    // Another address, and a signed-in user, have their own allowance.
+    contact(&stack, "198.51.100.9", None, message.clone())
+        .await
+        .assert_ok();
+    let (_, ada) = stack.register("ada").await;
+    contact(&stack, &ip, Some(token(&ada)), message.clone())
+        .await
+        .assert_ok();
+
+    for (field, value) in [
+        ("name", json!("")),
+        ("email", json!("not-an-email")),
+        ("subject", json!("s".repeat(201))),
+        ("message", json!("   ")),
+    ] {
+        let mut bad = message.clone();
+        bad[field] = value;
+        let response = contact(&stack, "192.0.2.1", None, bad).await;
+        response.assert_code("BAD_USER_INPUT");
+        assert_eq!(response.field(), Some(field));
+    }
+}

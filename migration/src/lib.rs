@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_users;
 mod m20261123_000002_create_refresh_tokens;
+mod m20261123_000003_create_contact_messages;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_users::Migration),
             Box::new(m20261123_000002_create_refresh_tokens::Migration),
+            Box::new(m20261123_000003_create_contact_messages::Migration),
         ]
     }
 }

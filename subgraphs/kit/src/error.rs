@@ -17,6 +17,7 @@ pub enum ErrorCode {
     AccountBanned,
     AccountSuspended,
     AccountDeactivated,
+    RateLimited,
     InternalServerError,
 }
 
@@ -32,6 +33,7 @@ impl ErrorCode {
             Self::AccountBanned => "ACCOUNT_BANNED",
             Self::AccountSuspended => "ACCOUNT_SUSPENDED",
             Self::AccountDeactivated => "ACCOUNT_DEACTIVATED",
+            Self::RateLimited => "RATE_LIMITED",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }

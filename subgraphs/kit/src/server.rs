@@ -33,6 +33,29 @@ use crate::{
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The client's address as the edge reported it (`X-Forwarded-For`'s first
+/// hop, or `X-Real-IP`), forwarded by the router. Only as trustworthy as the
+/// load balancer in front of the router, which must set it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIp(pub Option<String>);
+
+impl ClientIp {
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let forwarded = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty());
+        let real = headers
+            .get("x-real-ip")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty());
+        Self(forwarded.or(real).map(|ip| ip.chars().take(64).collect()))
+    }
+}
+
 /// The request id of the current request, available to resolvers.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -190,7 +213,8 @@ where
     let request_id = request_id(headers);
     let mut request = request
         .data(RequestId(request_id.clone()))
-        .data(state.verifier.clone());
+        .data(state.verifier.clone())
+        .data(ClientIp::from_headers(headers));
     match caller_from_header(&state.verifier, headers).await {
         Ok(Some(user)) => request = request.data(user),
         Ok(None) => {}

@@ -22,6 +22,7 @@ pub enum UserError {
     InvalidRefreshToken,
     NotFound,
     Forbidden,
+    RateLimited,
     Internal(anyhow::Error),
 }
 
@@ -46,6 +47,10 @@ impl From<UserError> for ApiError {
             UserError::InvalidInput { field, message } => {
                 ApiError::bad_input(field, format!("{field}: {message}"))
             }
+            UserError::RateLimited => ApiError::new(
+                ErrorCode::RateLimited,
+                "Too many messages from you in the last hour; please try again later",
+            ),
             UserError::InvalidCredentials => {
                 ApiError::new(ErrorCode::Unauthenticated, "Invalid email or password")
             }

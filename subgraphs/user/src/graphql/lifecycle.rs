@@ -5,9 +5,21 @@ use fittrack_kit::auth::{Authenticated, ContextAuthExt};
 
 use super::types::{AuthPayload, User};
 use crate::domain::{
-    accounts::Accounts,
+    accounts::{Accounts, ContactMessage},
     model::{FitnessGoal, Gender},
 };
+
+#[derive(InputObject)]
+pub struct ContactMessageInput {
+    /// 1–100 characters.
+    pub name: String,
+    /// Where we reply.
+    pub email: String,
+    /// 1–200 characters.
+    pub subject: String,
+    /// 1–5000 characters.
+    pub message: String,
+}
 
 #[derive(InputObject)]
 pub struct CompleteOnboardingInput {
@@ -93,6 +105,32 @@ impl LifecycleMutation {
         let viewer = ctx.current_user()?;
         ctx.data::<Accounts>()?
             .delete_self(viewer.id, password)
+            .await?;
+        Ok(true)
+    }
+
+    /// Sends a message to the FitTrack team (signed in or not). At most 5 per
+    /// hour per sender (`RATE_LIMITED`).
+    async fn submit_contact_message(
+        &self,
+        ctx: &Context<'_>,
+        input: ContactMessageInput,
+    ) -> async_graphql::Result<bool> {
+        let sender = ctx.current_user_opt().map(|user| user.id);
+        let client_ip = ctx
+            .data_opt::<fittrack_kit::server::ClientIp>()
+            .and_then(|ip| ip.0.clone());
+        ctx.data::<Accounts>()?
+            .submit_contact_message(
+                ContactMessage {
+                    name: input.name,
+                    email: input.email,
+                    subject: input.subject,
+                    message: input.message,
+                },
+                sender,
+                client_ip,
+            )
             .await?;
         Ok(true)
     }

@@ -60,3 +60,27 @@ pub mod refresh_tokens {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod contact_messages {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "contact_messages")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub user_id: Option<Uuid>,
+        pub name: String,
+        pub email: String,
+        pub subject: String,
+        #[sea_orm(column_type = "Text")]
+        pub message: String,
+        pub sender_key: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -3,11 +3,11 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     sea_query::{Expr, SimpleExpr},
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, SqlErr,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, SqlErr,
 };
 use uuid::Uuid;
 
-use super::entities::{refresh_tokens, users};
+use super::entities::{contact_messages, refresh_tokens, users};
 use crate::domain::model::{AccountStatus, FitnessGoal, Gender, User};
 use fittrack_kit::Role;
 
@@ -252,6 +252,12 @@ impl UserStore {
 
     /// Removes the account and its sessions for good.
     pub async fn delete_user(&self, id: Uuid) -> anyhow::Result<()> {
+        // Messages carry the sender's name and email: they go too.
+        contact_messages::Entity::delete_many()
+            .filter(contact_messages::Column::UserId.eq(id))
+            .exec(&self.db)
+            .await
+            .context("deleting a user's contact messages")?;
         refresh_tokens::Entity::delete_many()
             .filter(refresh_tokens::Column::UserId.eq(id))
             .exec(&self.db)
@@ -262,6 +268,30 @@ impl UserStore {
             .await
             .context("deleting a user")?;
         Ok(())
+    }
+
+    /// Stores a contact message unless `sender_key` already sent `limit` since
+    /// `since`; whether it was stored.
+    pub async fn insert_contact_message(
+        &self,
+        message: contact_messages::Model,
+        since: DateTime<Utc>,
+        limit: u64,
+    ) -> anyhow::Result<bool> {
+        let sent = contact_messages::Entity::find()
+            .filter(contact_messages::Column::SenderKey.eq(message.sender_key.clone()))
+            .filter(contact_messages::Column::CreatedAt.gte(since))
+            .count(&self.db)
+            .await
+            .context("counting recent contact messages")?;
+        if sent >= limit {
+            return Ok(false);
+        }
+        contact_messages::Entity::insert(contact_messages::ActiveModel::from(message))
+            .exec(&self.db)
+            .await
+            .context("storing a contact message")?;
+        Ok(true)
     }
 
     /// Counts a failed sign-in atomically (a fresh window starts when the last one is
