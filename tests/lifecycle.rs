@@ -362,3 +362,81 @@ async fn contact_messages_are_validated_and_limited_to_five_an_hour_per_sender()
         assert_eq!(response.field(), Some(field));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_internal_status_api_bans_and_suspends_and_suspensions_expire() {
+    let stack = Stack::start().await;
+    let (ada_email, ada) = stack.register("ada").await;
+    let (bob_email, bob) = stack.register("bob").await;
+    let token_file = stack.data_dir.path().join("internal-token");
+    let internal_token = std::fs::read_to_string(token_file).expect("internal token");
+    let base = stack.user.trim_end_matches("/graphql").to_owned();
+    let client = reqwest::Client::new();
+    let change = |user: &Value, body: Value, with_token: bool| {
+        let mut request = client
+            .post(format!(
+                "{base}/internal/accounts/{}/status",
+                user["user"]["id"].as_str().expect("id")
+            ))
+            .json(&body);
+        if with_token {
+            request = request.header("x-internal-token", internal_token.trim());
+        }
+        request.send()
+    };
+
+    let anonymous = change(&ada, json!({"status": "BANNED"}), false)
+        .await
+        .expect("sent");
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let no_end = change(&bob, json!({"status": "SUSPENDED"}), true)
+        .await
+        .expect("sent");
+    assert_eq!(no_end.status().as_u16(), 400);
+
+    let banned = change(&ada, json!({"status": "BANNED", "reason": "spam"}), true)
+        .await
+        .expect("sent");
+    assert_eq!(banned.status().as_u16(), 200);
+    let view: Value = banned.json().await.expect("json");
+    assert_eq!(view["status"], "BANNED");
+    gql(
+        &stack.router,
+        LOGIN,
+        json!({"email": ada_email, "password": PASSWORD}),
+        None,
+    )
+    .await
+    .assert_code("ACCOUNT_BANNED");
+    gql(
+        &stack.router,
+        "{ myActivities { edges { cursor } } }",
+        json!({}),
+        Some(token(&ada)),
+    )
+    .await
+    .assert_code("UNAUTHENTICATED");
+
+    let until = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let suspended = change(&bob, json!({"status": "SUSPENDED", "until": until}), true)
+        .await
+        .expect("sent");
+    assert_eq!(suspended.status().as_u16(), 200);
+    gql(
+        &stack.router,
+        LOGIN,
+        json!({"email": bob_email, "password": PASSWORD}),
+        None,
+    )
+    .await
+    .assert_code("ACCOUNT_SUSPENDED");
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let back = gql(
+        &stack.router,
+        LOGIN,
+        json!({"email": bob_email, "password": PASSWORD}),
+        None,
+    )
+    .await;
+    back.assert_ok();
+}

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_create_users;
 mod m20261123_000002_create_refresh_tokens;
 mod m20261123_000003_create_contact_messages;
+mod m20261123_000004_add_suspended_until;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_create_users::Migration),
             Box::new(m20261123_000002_create_refresh_tokens::Migration),
             Box::new(m20261123_000003_create_contact_messages::Migration),
+            Box::new(m20261123_000004_add_suspended_until::Migration),
         ]
     }
 }

@@ -118,6 +118,43 @@ impl Default for AuthConfig {
     }
 }
 
+/// A secret kept in `path`, created there (random, owner-only) on first use.
+pub fn load_or_create_secret(path: &std::path::Path) -> anyhow::Result<Secret> {
+    use anyhow::Context as _;
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let existing = existing.trim();
+        if !existing.is_empty() {
+            return Ok(Secret::new(existing));
+        }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let token: String = {
+        use std::fmt::Write as _;
+        let bytes: [u8; 32] = rand_bytes();
+        bytes.iter().fold(String::new(), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+    };
+    std::fs::write(path, &token).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(Secret::new(token))
+}
+
+fn rand_bytes() -> [u8; 32] {
+    // Two v4 UUIDs from the OS RNG: 244 random bits.
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes
+}
+
 /// Default data directory for embedded storage.
 pub fn default_data_dir() -> PathBuf {
     PathBuf::from(".fittrack")

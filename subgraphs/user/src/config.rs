@@ -19,6 +19,9 @@ pub struct UserConfig {
     pub lockout: LockoutConfig,
     /// `redis://…` for the erasure queues; unset means in-process. Alias: `REDIS_URL`.
     pub redis_url: Option<Secret>,
+    /// Shared secret of the internal (service-to-service) API. Alias:
+    /// `FITTRACK_INTERNAL_TOKEN`; unset means generated once into the data dir.
+    pub internal_token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,6 +55,7 @@ impl Default for UserConfig {
             jwt: JwtConfig::default(),
             lockout: LockoutConfig::default(),
             redis_url: None,
+            internal_token: None,
         }
     }
 }
@@ -88,6 +92,7 @@ impl UserConfig {
                 ("DATABASE_URL", "database_url"),
                 ("JWT_SIGNING_KEY", "jwt.signing_key_pem"),
                 ("REDIS_URL", "redis_url"),
+                ("FITTRACK_INTERNAL_TOKEN", "internal_token"),
             ],
         )
         .map_err(|e| anyhow::anyhow!("invalid user config: {e}"))
@@ -101,6 +106,17 @@ impl UserConfig {
                 "sqlite://{}?mode=rwc",
                 self.data_dir.join("user.db").display()
             ),
+        }
+    }
+
+    /// The internal API token: configured, or generated once into the data dir
+    /// (where an embedded admin subgraph finds it too).
+    pub fn internal_token(&self) -> anyhow::Result<Secret> {
+        match &self.internal_token {
+            Some(token) => Ok(token.clone()),
+            None => {
+                fittrack_kit::config::load_or_create_secret(&self.data_dir.join("internal-token"))
+            }
         }
     }
 

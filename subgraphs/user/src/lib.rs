@@ -6,6 +6,7 @@
 pub mod config;
 pub mod domain;
 pub mod graphql;
+pub mod internal;
 pub mod storage;
 
 use std::sync::Arc;
@@ -60,6 +61,7 @@ pub async fn build_with(
     let accounts = Accounts::new(db.clone(), issuer.clone(), config.lockout.clone())
         .with_erasure_queues(erasure)
         .with_revocations(revocations);
+    let internal_routes = internal::routes(accounts.clone(), config.internal_token()?);
     let schema = graphql::build_schema(accounts);
 
     let jwks = issuer.jwks().clone();
@@ -73,6 +75,7 @@ pub async fn build_with(
     let ping_db = db.clone();
     let router = SubgraphApp::new(schema, verifier)
         .merge(jwks_routes)
+        .merge(internal_routes)
         .readiness("database", move || {
             let db = ping_db.clone();
             async move { db.ping().await.map_err(|e| e.to_string()) }

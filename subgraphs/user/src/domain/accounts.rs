@@ -153,7 +153,7 @@ fn classify_conflict(error: anyhow::Error) -> UserError {
 impl Accounts {
     pub async fn login(&self, email: &str, password: String) -> UserResult<Session> {
         let user = self.authenticate(email, password).await?;
-        ensure_active(&user)?;
+        let user = self.usable(user).await?;
         self.signed_in(user).await
     }
 
@@ -270,6 +270,72 @@ impl Accounts {
         Ok(())
     }
 
+    /// The account if it may be used now; a suspension whose time is over ends
+    /// here, on the account's next sign-in or refresh.
+    async fn usable(&self, user: User) -> UserResult<User> {
+        let now = Utc::now();
+        if user.account_status == AccountStatus::Suspended
+            && user.suspended_until.is_some_and(|until| until <= now)
+        {
+            self.store
+                .set_status(user.id, AccountStatus::Active, None, now)
+                .await?;
+            tracing::info!(user_id = %user.id, "suspension over");
+            return self.user(user.id).await;
+        }
+        ensure_active(&user)?;
+        Ok(user)
+    }
+
+    /// An administrator's status change (applied for the admin subgraph over
+    /// the internal API). Leaving ACTIVE ends every session and revokes access
+    /// tokens at once.
+    pub async fn set_status_by_admin(
+        &self,
+        id: Uuid,
+        status: AccountStatus,
+        until: Option<chrono::DateTime<Utc>>,
+        reason: Option<String>,
+    ) -> UserResult<User> {
+        let now = Utc::now();
+        match (status, until) {
+            (AccountStatus::Suspended, Some(until)) if until > now => {}
+            (AccountStatus::Suspended, _) => {
+                return Err(UserError::invalid("until", "must be in the future"))
+            }
+            (_, Some(_)) => return Err(UserError::invalid("until", "only applies to suspensions")),
+            _ => {}
+        }
+        let reason = reason
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty());
+        if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+            return Err(UserError::invalid(
+                "reason",
+                "must be at most 500 characters",
+            ));
+        }
+        self.user(id).await?;
+        self.store
+            .set_status_until(id, status, until, reason, now)
+            .await?;
+        if status != AccountStatus::Active {
+            self.store.revoke_all_refresh_tokens(id, now).await?;
+            self.revoke_access_tokens(id).await?;
+        }
+        tracing::info!(user_id = %id, status = status.as_str(), "account status changed by an admin");
+        self.user(id).await
+    }
+
+    pub async fn set_role_by_admin(&self, id: Uuid, role: fittrack_kit::Role) -> UserResult<User> {
+        self.user(id).await?;
+        self.store.set_role(id, role).await?;
+        // Tokens carry roles: make the user sign in again to get the new ones.
+        self.store.revoke_all_refresh_tokens(id, Utc::now()).await?;
+        self.revoke_access_tokens(id).await?;
+        self.user(id).await
+    }
+
     /// Access tokens already handed out stop working at every subgraph.
     async fn revoke_access_tokens(&self, id: Uuid) -> UserResult<()> {
         if let Some(revocations) = &self.revocations {
@@ -370,10 +436,13 @@ impl Accounts {
             .find_by_id(record.user_id)
             .await?
             .ok_or(UserError::InvalidRefreshToken)?;
-        if let Err(error) = ensure_active(&user) {
-            self.store.revoke_family(record.family_id, now).await?;
-            return Err(error);
-        }
+        let user = match self.usable(user).await {
+            Ok(user) => user,
+            Err(error) => {
+                self.store.revoke_family(record.family_id, now).await?;
+                return Err(error);
+            }
+        };
         self.start_session(user, record.family_id).await
     }
 

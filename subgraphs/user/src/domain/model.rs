@@ -71,6 +71,8 @@ pub struct User {
     pub fitness_goal: Option<FitnessGoal>,
     pub last_login_at: Option<DateTime<Utc>>,
     pub locked_until: Option<DateTime<Utc>>,
+    /// A suspension ends on its own at this time.
+    pub suspended_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

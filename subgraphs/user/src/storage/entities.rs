@@ -27,6 +27,7 @@ pub mod users {
         pub failed_login_attempts: i32,
         pub failed_login_window_start: Option<DateTimeUtc>,
         pub locked_until: Option<DateTimeUtc>,
+        pub suspended_until: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }

@@ -139,6 +139,7 @@ impl UserStore {
             failed_login_attempts: Set(0),
             failed_login_window_start: Set(None),
             locked_until: Set(None),
+            suspended_until: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         };
@@ -201,10 +202,23 @@ impl UserStore {
         reason: Option<String>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
+        self.set_status_until(id, status, None, reason, now).await
+    }
+
+    /// As [`Self::set_status`]; `until` ends a suspension on its own.
+    pub async fn set_status_until(
+        &self,
+        id: Uuid,
+        status: AccountStatus,
+        until: Option<DateTime<Utc>>,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
         let active = status == AccountStatus::Active;
         let model = users::ActiveModel {
             id: Set(id),
             account_status: Set(status.as_str().into()),
+            suspended_until: Set(until),
             deactivated_at: Set((!active).then_some(now)),
             deactivation_reason: Set(if active { None } else { reason }),
             updated_at: Set(now),
@@ -461,6 +475,7 @@ fn to_user(row: users::Model) -> anyhow::Result<User> {
             .transpose()?,
         last_login_at: row.last_login_at,
         locked_until: row.locked_until,
+        suspended_until: row.suspended_until,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })

@@ -1,0 +1,143 @@
+//! Service-to-service API of the user subgraph, on its own paths (the router
+//! only forwards `/graphql`, so none of this is reachable through it). The
+//! admin subgraph changes account status and roles here; account status stays
+//! owned by this subgraph. Callers authenticate with the shared internal token.
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::IntoResponse,
+    routing::post,
+    Json, Router,
+};
+use chrono::{DateTime, Utc};
+use fittrack_kit::{config::Secret, ApiError, Role};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::domain::{
+    accounts::Accounts,
+    model::{AccountStatus, User},
+};
+
+pub const TOKEN_HEADER: &str = "x-internal-token";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StatusChange {
+    /// `ACTIVE`, `SUSPENDED`, `BANNED` or `DEACTIVATED`.
+    pub status: String,
+    pub until: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoleChange {
+    pub role: Role,
+}
+
+/// What the admin subgraph learns about the account it changed.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AccountView {
+    pub id: Uuid,
+    pub email: String,
+    pub status: String,
+    pub role: Role,
+    pub suspended_until: Option<DateTime<Utc>>,
+}
+
+impl From<User> for AccountView {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email,
+            status: user.account_status.as_str().into(),
+            role: user.role,
+            suspended_until: user.suspended_until,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct InternalState {
+    accounts: Accounts,
+    token: Secret,
+}
+
+pub fn routes(accounts: Accounts, token: Secret) -> Router {
+    Router::new()
+        .route("/internal/accounts/{id}/status", post(change_status))
+        .route("/internal/accounts/{id}/role", post(change_role))
+        .with_state(InternalState { accounts, token })
+}
+
+/// Compares without an early exit, so timing does not reveal the token.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn authorized(state: &InternalState, headers: &HeaderMap) -> bool {
+    headers
+        .get(TOKEN_HEADER)
+        .is_some_and(|given| same(given.as_bytes(), state.token.expose().as_bytes()))
+}
+
+fn refuse(error: ApiError) -> axum::response::Response {
+    let status = match error.code() {
+        fittrack_kit::ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        fittrack_kit::ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
+        fittrack_kit::ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::CONFLICT,
+    };
+    let body = match &error {
+        ApiError::Client {
+            code,
+            message,
+            field,
+        } => {
+            json!({"code": code.as_str(), "message": message, "field": field})
+        }
+        ApiError::Internal(source) => {
+            tracing::error!(error = format!("{source:#}"), "internal API failure");
+            json!({"code": "INTERNAL_SERVER_ERROR", "message": fittrack_kit::error::INTERNAL_MESSAGE})
+        }
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn change_status(
+    State(state): State<InternalState>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Json(change): Json<StatusChange>,
+) -> axum::response::Response {
+    if !authorized(&state, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let Ok(status) = AccountStatus::parse(&change.status) else {
+        return refuse(ApiError::bad_input("status", "unknown account status"));
+    };
+    match state
+        .accounts
+        .set_status_by_admin(id, status, change.until, change.reason)
+        .await
+    {
+        Ok(user) => Json(AccountView::from(user)).into_response(),
+        Err(error) => refuse(error.into()),
+    }
+}
+
+async fn change_role(
+    State(state): State<InternalState>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Json(change): Json<RoleChange>,
+) -> axum::response::Response {
+    if !authorized(&state, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    match state.accounts.set_role_by_admin(id, change.role).await {
+        Ok(user) => Json(AccountView::from(user)).into_response(),
+        Err(error) => refuse(error.into()),
+    }
+}
