@@ -67,6 +67,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             let jwks_url = url.replace("/graphql", "/.well-known/jwks.json");
             router_env.push(("FITTRACK_JWKS_URL".into(), jwks_url.clone()));
             wiring.jwks_url = Some(jwks_url);
+            wiring.user_base_url = Some(url.trim_end_matches("/graphql").to_owned());
         }
         tasks.spawn(bound.serve(stop_rx.clone()));
     }

@@ -11,6 +11,7 @@ pub enum SubgraphName {
     User,
     Activity,
     Ai,
+    Admin,
 }
 
 pub struct SubgraphSpec {
@@ -36,6 +37,11 @@ pub const SUBGRAPHS: &[SubgraphSpec] = &[
         name: SubgraphName::Ai,
         id: "ai",
         sdl: fittrack_ai::sdl,
+    },
+    SubgraphSpec {
+        name: SubgraphName::Admin,
+        id: "admin",
+        sdl: fittrack_admin::sdl,
     },
 ];
 
@@ -103,6 +109,8 @@ async fn erasure_queue(
 pub struct Wiring {
     /// The user subgraph's JWKS endpoint, once it is bound.
     pub jwks_url: Option<String>,
+    /// The user subgraph's base URL (its internal API), once it is bound.
+    pub user_base_url: Option<String>,
 }
 
 /// Loads a subgraph's config, builds it and binds its port.
@@ -149,6 +157,22 @@ pub async fn bind(name: SubgraphName, wiring: &Wiring) -> anyhow::Result<BoundSu
                         Box::pin(eraser.run_eraser(erasure, stopped(shutdown)))
                     }),
                 ],
+            })
+        }
+        SubgraphName::Admin => {
+            let mut config = fittrack_admin::AdminConfig::load()?;
+            if let Some(url) = &wiring.jwks_url {
+                config.auth.jwks_url = url.clone();
+            }
+            if let Some(url) = &wiring.user_base_url {
+                config.user_internal_url = url.clone();
+            }
+            let service = fittrack_admin::build(&config).await?;
+            Ok(BoundSubgraph {
+                id: "admin",
+                listener: listen("admin", &config.http.address()).await?,
+                app: service.router,
+                background: vec![],
             })
         }
         SubgraphName::Activity => {

@@ -11,8 +11,8 @@ use std::{
 use serde_json::json;
 use support::{free_port, gql, unique_email, wait_until_up, LOGIN, PASSWORD, REGISTER};
 
-fn launch(data_dir: &std::path::Path, router_port: u16, ports: (u16, u16, u16)) -> Child {
-    let (user_port, activity_port, ai_port) = ports;
+fn launch(data_dir: &std::path::Path, router_port: u16, ports: (u16, u16, u16, u16)) -> Child {
+    let (user_port, activity_port, ai_port, admin_port) = ports;
     Command::new(env!("CARGO_BIN_EXE_fittrack"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("FITTRACK_DATA_DIR", data_dir)
@@ -20,6 +20,7 @@ fn launch(data_dir: &std::path::Path, router_port: u16, ports: (u16, u16, u16)) 
         .env("FITTRACK_USER__HTTP__PORT", user_port.to_string())
         .env("FITTRACK_ACTIVITY__HTTP__PORT", activity_port.to_string())
         .env("FITTRACK_AI__HTTP__PORT", ai_port.to_string())
+        .env("FITTRACK_ADMIN__HTTP__PORT", admin_port.to_string())
         .env_remove("GEMINI_API_KEY")
         // Embedded defaults: no real services, whatever the caller's environment says.
         .env_remove("DATABASE_URL")
@@ -49,7 +50,10 @@ fn terminate(mut child: Child) -> std::process::ExitStatus {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_command_runs_the_stack_and_data_survives_a_restart() {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let (router_port, ports) = (free_port(), (free_port(), free_port(), free_port()));
+    let (router_port, ports) = (
+        free_port(),
+        (free_port(), free_port(), free_port(), free_port()),
+    );
     let router = format!("http://127.0.0.1:{router_port}/graphql");
     let health = format!("http://127.0.0.1:{router_port}/health");
 

@@ -52,6 +52,9 @@ pub struct Stack {
     pub ai_context: fittrack_ai::graphql::AiContext,
     /// The recommendation worker (running unless started without it).
     pub worker: fittrack_ai::worker::Worker,
+    /// Admin subgraph GraphQL endpoint (bypassing the router).
+    pub admin: String,
+    pub admin_store: fittrack_admin::store::AuditStore,
     pub data_dir: tempfile::TempDir,
     router_process: Child,
     stop: tokio::sync::watch::Sender<bool>,
@@ -123,6 +126,29 @@ impl Stack {
         let ai_service = fittrack_ai::build_with(ai_context.clone(), ai_verifier);
         let worker = ai_service.worker.clone();
         let (_, ai) = serve_in_process(ai_service.router, stopped.clone()).await;
+
+        // The admin subgraph applies changes through the user subgraph's internal API.
+        let admin_config = fittrack_admin::AdminConfig {
+            data_dir: data_dir.path().to_owned(),
+            database_url: config.database_url.clone(),
+            user_internal_url: format!("http://{user_addr}"),
+            ..Default::default()
+        };
+        let admin_verifier = fittrack_kit::JwtVerifier::fixed(
+            service.issuer.jwks(),
+            fittrack_kit::config::DEFAULT_ISSUER,
+            fittrack_kit::config::DEFAULT_AUDIENCE,
+        )
+        .expect("verifier");
+        admin_verifier.use_revocations(fittrack_kit::revocation::MemoryRevocations::shared());
+        let admin_service = {
+            let _guard = MIGRATION_LOCK.lock().await;
+            fittrack_admin::build_with(&admin_config, admin_verifier)
+                .await
+                .expect("admin subgraph builds")
+        };
+        let admin_store = admin_service.store.clone();
+        let (_, admin) = serve_in_process(admin_service.router, stopped.clone()).await;
         {
             let (mut stop_a, mut stop_b) = (stopped.clone(), stopped.clone());
             tokio::spawn(fittrack_activity::events::run_eraser(
@@ -164,6 +190,7 @@ impl Stack {
             .env("FITTRACK_USER_URL", &user)
             .env("FITTRACK_ACTIVITY_URL", &activity)
             .env("FITTRACK_AI_URL", &ai)
+            .env("FITTRACK_ADMIN_URL", &admin)
             .env(
                 "FITTRACK_JWKS_URL",
                 format!("http://{user_addr}/.well-known/jwks.json"),
@@ -185,6 +212,8 @@ impl Stack {
             ai,
             ai_context,
             worker,
+            admin,
+            admin_store,
             data_dir,
             router_process,
             stop,

@@ -1,0 +1,362 @@
+//! The admin API. Every field requires the ADMIN role.
+
+use async_graphql::{
+    connection::{Connection, Edge, EmptyFields},
+    Context, EmptySubscription, InputObject, Json, MergedObject, Object, SDLExportOptions, Schema,
+    SimpleObject, ID,
+};
+use chrono::{DateTime, Utc};
+use fittrack_kit::{
+    auth::{ContextAuthExt, RoleGuard},
+    server::ClientIp,
+    ApiError, Role,
+};
+use sea_orm::TransactionTrait as _;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::{
+    store::{AuditEntry, AuditFilter, AuditStore},
+    users::{AccountView, UserDirectory},
+};
+
+pub const MAX_PAGE: u64 = 100;
+
+/// A `User` as seen from here: its key (the user subgraph resolves the rest).
+#[derive(SimpleObject, Clone)]
+#[graphql(name = "User")]
+pub struct UserRef {
+    pub id: ID,
+}
+
+/// One admin action, as recorded (append-only).
+#[derive(SimpleObject, Clone)]
+pub struct AuditLogEntry {
+    pub id: ID,
+    pub admin: UserRef,
+    /// `BAN_USER`, `SUSPEND_USER`, `DEACTIVATE_USER`, `REACTIVATE_USER`, `CHANGE_USER_ROLE`.
+    pub action: String,
+    pub target: Option<UserRef>,
+    pub details: Json<Value>,
+    pub client_ip: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<AuditEntry> for AuditLogEntry {
+    fn from(e: AuditEntry) -> Self {
+        Self {
+            id: ID(e.id.to_string()),
+            admin: UserRef {
+                id: ID(e.admin_id.to_string()),
+            },
+            action: e.action,
+            target: e.target_user_id.map(|id| UserRef {
+                id: ID(id.to_string()),
+            }),
+            details: Json(e.details),
+            client_ip: e.client_ip,
+            created_at: e.created_at,
+        }
+    }
+}
+
+/// The account after a moderation action, and the audit entry recording it.
+#[derive(SimpleObject)]
+pub struct ModerationResult {
+    pub user: UserRef,
+    pub account_status: String,
+    pub role: Role,
+    pub suspended_until: Option<DateTime<Utc>>,
+    pub audit_entry: AuditLogEntry,
+}
+
+#[derive(InputObject, Default)]
+pub struct AuditLogFilter {
+    pub admin_id: Option<ID>,
+    pub target_user_id: Option<ID>,
+    pub action: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+fn parse_id(id: &ID, field: &'static str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::bad_input(field, format!("{field}: not a valid id")))
+}
+
+fn reason(reason: Option<String>) -> Result<Option<String>, ApiError> {
+    let reason = reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+        return Err(ApiError::bad_input(
+            "reason",
+            "reason: must be at most 500 characters",
+        ));
+    }
+    Ok(reason)
+}
+
+/// Applies a change through the user subgraph and records it: the audit entry
+/// is written in a transaction that commits only once the change succeeded, so
+/// no entry claims a change that did not happen.
+async fn moderate<F>(
+    ctx: &Context<'_>,
+    user_id: &ID,
+    action: &str,
+    details: Value,
+    apply: F,
+) -> async_graphql::Result<ModerationResult>
+where
+    F: std::future::Future<Output = Result<AccountView, ApiError>>,
+{
+    let admin = ctx.current_user()?;
+    let target = parse_id(user_id, "userId")?;
+    if target == admin.id {
+        return Err(
+            ApiError::bad_input("userId", "userId: admins cannot moderate themselves").into(),
+        );
+    }
+    let store = ctx.data::<AuditStore>()?;
+    let entry = AuditEntry {
+        id: Uuid::now_v7(),
+        admin_id: admin.id,
+        action: action.to_owned(),
+        target_user_id: Some(target),
+        details,
+        client_ip: ctx.data_opt::<ClientIp>().and_then(|ip| ip.0.clone()),
+        created_at: Utc::now(),
+    };
+    let txn = store
+        .db()
+        .begin()
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    store
+        .append(&txn, &entry)
+        .await
+        .map_err(ApiError::Internal)?;
+    let account = match apply.await {
+        Ok(account) => account,
+        Err(error) => {
+            let _ = txn.rollback().await;
+            return Err(error.into());
+        }
+    };
+    if let Err(error) = txn.commit().await {
+        tracing::error!(action, %target, error = %error, "change applied but its audit entry failed");
+        return Err(ApiError::Internal(error.into()).into());
+    }
+    tracing::info!(action, %target, admin = %admin.id, "admin action");
+    Ok(ModerationResult {
+        user: UserRef {
+            id: ID(account.id.to_string()),
+        },
+        account_status: account.status,
+        role: account.role,
+        suspended_until: account.suspended_until,
+        audit_entry: entry.into(),
+    })
+}
+
+#[derive(Default)]
+pub struct AdminQuery;
+
+#[Object]
+impl AdminQuery {
+    /// The audit log, newest first.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn audit_logs(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AuditLogFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, AuditLogEntry, EmptyFields, EmptyFields>> {
+        let filter = filter.unwrap_or_default();
+        let filter = AuditFilter {
+            admin_id: filter
+                .admin_id
+                .as_ref()
+                .map(|id| parse_id(id, "adminId"))
+                .transpose()?,
+            target_user_id: filter
+                .target_user_id
+                .as_ref()
+                .map(|id| parse_id(id, "targetUserId"))
+                .transpose()?,
+            action: filter.action,
+            from: filter.from,
+            to: filter.to,
+        };
+        let limit = match first {
+            Some(n) if n < 0 => {
+                return Err(ApiError::bad_input("first", "first: must not be negative").into())
+            }
+            Some(n) => (n as u64).min(MAX_PAGE),
+            None => 20,
+        };
+        let after = after
+            .as_deref()
+            .map(|text| {
+                fittrack_kit::cursor::decode(text).ok_or_else(|| {
+                    ApiError::bad_input("after", "after: not a cursor returned by this API")
+                })
+            })
+            .transpose()?;
+        let mut entries = ctx
+            .data::<AuditStore>()?
+            .page(&filter, after, limit + 1)
+            .await
+            .map_err(ApiError::Internal)?;
+        let has_next = entries.len() as u64 > limit;
+        entries.truncate(limit as usize);
+        let mut connection = Connection::new(after.is_some(), has_next);
+        connection.edges.extend(entries.into_iter().map(|e| {
+            Edge::new(
+                fittrack_kit::cursor::encode(e.created_at, e.id),
+                AuditLogEntry::from(e),
+            )
+        }));
+        Ok(connection)
+    }
+
+    /// Federation: the admin subgraph only knows a user's key.
+    #[graphql(entity)]
+    async fn find_user_by_id(&self, id: ID) -> UserRef {
+        UserRef { id }
+    }
+}
+
+#[derive(Default)]
+pub struct AdminMutation;
+
+#[Object]
+impl AdminMutation {
+    /// Bans an account: sign-in refused (`ACCOUNT_BANNED`), sessions and access
+    /// tokens revoked at once.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn ban_user(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+        reason: Option<String>,
+    ) -> async_graphql::Result<ModerationResult> {
+        change_status(ctx, user_id, "BAN_USER", "BANNED", None, reason).await
+    }
+
+    /// Suspends an account until `until` (then it works again on its own).
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn suspend_user(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+        until: DateTime<Utc>,
+        reason: Option<String>,
+    ) -> async_graphql::Result<ModerationResult> {
+        change_status(
+            ctx,
+            user_id,
+            "SUSPEND_USER",
+            "SUSPENDED",
+            Some(until),
+            reason,
+        )
+        .await
+    }
+
+    /// Deactivates an account on its owner's behalf.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn deactivate_user(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+        reason: Option<String>,
+    ) -> async_graphql::Result<ModerationResult> {
+        change_status(ctx, user_id, "DEACTIVATE_USER", "DEACTIVATED", None, reason).await
+    }
+
+    /// Makes a banned, suspended or deactivated account usable again.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn reactivate_user(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+    ) -> async_graphql::Result<ModerationResult> {
+        change_status(ctx, user_id, "REACTIVATE_USER", "ACTIVE", None, None).await
+    }
+
+    /// Grants or withdraws the ADMIN role (the user signs in again to use it).
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn change_user_role(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+        role: Role,
+    ) -> async_graphql::Result<ModerationResult> {
+        let directory = ctx.data::<UserDirectory>()?;
+        let target = parse_id(&user_id, "userId")?;
+        moderate(
+            ctx,
+            &user_id,
+            "CHANGE_USER_ROLE",
+            json!({"role": role}),
+            async { directory.set_role(target, role).await },
+        )
+        .await
+    }
+}
+
+/// A status change through the user subgraph, audited.
+async fn change_status(
+    ctx: &Context<'_>,
+    user_id: ID,
+    action: &str,
+    status: &'static str,
+    until: Option<DateTime<Utc>>,
+    reason_text: Option<String>,
+) -> async_graphql::Result<ModerationResult> {
+    let reason = reason(reason_text)?;
+    let directory = ctx.data::<UserDirectory>()?;
+    let target = parse_id(&user_id, "userId")?;
+    let mut details = json!({"reason": reason});
+    if let Some(until) = until {
+        details["until"] = json!(until);
+    }
+    moderate(ctx, &user_id, action, details, async {
+        directory
+            .set_status(target, status, until, reason.as_deref())
+            .await
+    })
+    .await
+}
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(AdminQuery);
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(AdminMutation);
+
+pub type AdminSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .enable_federation()
+    .limit_depth(16)
+    .limit_complexity(1_000)
+}
+
+pub fn build_schema(store: AuditStore, directory: UserDirectory) -> AdminSchema {
+    builder().data(store).data(directory).finish()
+}
+
+pub fn sdl() -> String {
+    builder()
+        .finish()
+        .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+}

@@ -1,0 +1,102 @@
+//! The user subgraph's internal API, as the admin subgraph calls it.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use fittrack_kit::{config::Secret, ApiError, ErrorCode, Role};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountView {
+    pub id: Uuid,
+    pub email: String,
+    pub status: String,
+    pub role: Role,
+    pub suspended_until: Option<DateTime<Utc>>,
+}
+
+pub struct UserDirectory {
+    base_url: String,
+    token: Secret,
+    http: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct Refusal {
+    code: String,
+    message: String,
+    field: Option<String>,
+}
+
+impl UserDirectory {
+    pub fn new(base_url: &str, token: Secret) -> anyhow::Result<Self> {
+        Ok(Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()?,
+        })
+    }
+
+    pub async fn set_status(
+        &self,
+        user: Uuid,
+        status: &str,
+        until: Option<DateTime<Utc>>,
+        reason: Option<&str>,
+    ) -> Result<AccountView, ApiError> {
+        self.post(
+            &format!("/internal/accounts/{user}/status"),
+            json!({"status": status, "until": until, "reason": reason}),
+        )
+        .await
+    }
+
+    pub async fn set_role(&self, user: Uuid, role: Role) -> Result<AccountView, ApiError> {
+        self.post(
+            &format!("/internal/accounts/{user}/role"),
+            json!({"role": role}),
+        )
+        .await
+    }
+
+    async fn post(&self, path: &str, body: serde_json::Value) -> Result<AccountView, ApiError> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .header("x-internal-token", self.token.expose())
+            .json(&body)
+            .send()
+            .await
+            .context("calling the user subgraph")?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response
+                .json()
+                .await
+                .context("reading the user subgraph's answer")?);
+        }
+        // The user subgraph's refusal, passed on with its code.
+        match response.json::<Refusal>().await {
+            Ok(refusal) if status.as_u16() != 500 => {
+                let code = match refusal.code.as_str() {
+                    "NOT_FOUND" => ErrorCode::NotFound,
+                    "BAD_USER_INPUT" => ErrorCode::BadUserInput,
+                    _ => ErrorCode::Conflict,
+                };
+                Err(ApiError::Client {
+                    code,
+                    message: refusal.message,
+                    field: refusal.field,
+                })
+            }
+            _ => Err(ApiError::Internal(anyhow::anyhow!(
+                "user subgraph answered {status}"
+            ))),
+        }
+    }
+}
