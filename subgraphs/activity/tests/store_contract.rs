@@ -444,6 +444,16 @@ async fn unconfirmed_events_are_found_until_marked() {
             vec![old.id],
             "{backend}"
         );
+        // The cut-off is inclusive: a zero grace period finds this instant's activity.
+        let at_creation = store
+            .pending_events(old.created_at, 10)
+            .await
+            .expect("pending");
+        assert_eq!(
+            at_creation.iter().map(|a| a.id).collect::<Vec<_>>(),
+            vec![old.id],
+            "{backend}"
+        );
 
         store.mark_event_enqueued(old.id).await.expect("mark");
         assert!(

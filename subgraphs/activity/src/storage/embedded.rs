@@ -402,7 +402,7 @@ impl ActivityStore for EmbeddedActivityStore {
     ) -> anyhow::Result<Vec<Activity>> {
         self.activities(
             &format!(
-                "SELECT {COLUMNS} FROM activities WHERE event_enqueued = 0 AND created_ms < ?
+                "SELECT {COLUMNS} FROM activities WHERE event_enqueued = 0 AND created_ms <= ?
                  ORDER BY created_ms LIMIT ?"
             ),
             vec![millis(before).into(), i64::from(limit).into()],

@@ -88,7 +88,8 @@ pub trait ActivityStore: Send + Sync + 'static {
     ) -> anyhow::Result<HashMap<Uuid, Vec<DailyTotals>>>;
     /// Records that the activity's `ActivityLogged` event is on the queue.
     async fn mark_event_enqueued(&self, id: Uuid) -> anyhow::Result<()>;
-    /// Activities whose event was never confirmed, created before `before`.
+    /// Activities whose event was never confirmed, created at or before `before`
+    /// (inclusive, so a zero grace period also finds this millisecond's activity).
     async fn pending_events(
         &self,
         before: DateTime<Utc>,

@@ -467,7 +467,7 @@ impl ActivityStore for MongoActivityStore {
     ) -> anyhow::Result<Vec<Activity>> {
         let cursor = self
             .activities
-            .find(doc! {"eventEnqueued": false, "createdAt": {"$lt": bson_time(before)}})
+            .find(doc! {"eventEnqueued": false, "createdAt": {"$lte": bson_time(before)}})
             .sort(doc! {"createdAt": 1})
             .limit(i64::from(limit))
             .await
