@@ -150,6 +150,7 @@ async fn queries_per_join() -> Vec<(usize, u64)> {
     let schema = build_schema(
         Activities::new(store.clone(), EventPublisher::new(queue, store.clone())),
         DEFAULT_LOADER_DELAY,
+        fittrack_kit::cache::local_dashboard(),
     );
     let users: Vec<Uuid> = (0..100).map(|_| Uuid::new_v4()).collect();
     for user in &users {

@@ -133,6 +133,11 @@ pub async fn bind(name: SubgraphName, wiring: &Wiring) -> anyhow::Result<BoundSu
             let eraser = service.worker.clone();
             let queue = service.context.queue.clone();
             let worker_config = config.worker.clone();
+            let (board, coach) = (
+                service.context.breakers.clone(),
+                service.context.coach.clone(),
+            );
+            let instance = worker_config.consumer_name();
             let erasure = erasure_queue(
                 config.redis_url.as_ref().map(|u| u.expose()),
                 fittrack_kit::events::USER_DELETED_AI_QUEUE,
@@ -155,6 +160,14 @@ pub async fn bind(name: SubgraphName, wiring: &Wiring) -> anyhow::Result<BoundSu
                     }),
                     Box::new(move |shutdown| {
                         Box::pin(eraser.run_eraser(erasure, stopped(shutdown)))
+                    }),
+                    Box::new(move |shutdown| {
+                        Box::pin(fittrack_ai::breakers::report_until(
+                            board,
+                            coach,
+                            instance,
+                            stopped(shutdown),
+                        ))
                     }),
                 ],
             })
@@ -232,6 +245,12 @@ pub async fn run_worker_alone() -> anyhow::Result<()> {
         context.bus.clone(),
     );
     tracing::info!(concurrency = config.worker.concurrency, "worker running");
+    tokio::spawn(fittrack_ai::breakers::report_until(
+        context.breakers.clone(),
+        context.coach.clone(),
+        config.worker.consumer_name(),
+        fittrack_kit::server::shutdown_signal(),
+    ));
     worker
         .run(
             context.queue.clone(),

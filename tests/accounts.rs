@@ -4,9 +4,7 @@
 mod support;
 
 use serde_json::json;
-use support::{
-    decode_unverified, gql, unique_email, Stack, LOGIN, ME, PASSWORD, REFRESH, REGISTER,
-};
+use support::{decode_unverified, gql, unique_email, Stack, ME, PASSWORD, REFRESH, REGISTER};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_then_login_then_me() {
@@ -28,13 +26,7 @@ async fn register_then_login_then_me() {
     );
     assert_eq!(payload["user"]["role"], "USER");
 
-    let login = gql(
-        &stack.router,
-        LOGIN,
-        json!({"email": email, "password": PASSWORD}),
-        None,
-    )
-    .await;
+    let login = stack.login(&email, PASSWORD).await;
     login.assert_ok();
     let token = login.data("login")["accessToken"]
         .as_str()
@@ -139,13 +131,7 @@ async fn profile_update_with_validation_and_conflicts() {
 async fn refresh_rotates_and_reuse_revokes_the_family() {
     let stack = Stack::start().await;
     let (email, _) = stack.register("rot").await;
-    let login = gql(
-        &stack.router,
-        LOGIN,
-        json!({"email": email, "password": PASSWORD}),
-        None,
-    )
-    .await;
+    let login = stack.login(&email, PASSWORD).await;
     let first = login.data("login")["refreshToken"]
         .as_str()
         .expect("refresh")
@@ -175,13 +161,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
         .assert_code("UNAUTHENTICATED");
 
     // Another session is unaffected, and logout ends it.
-    let other = gql(
-        &stack.router,
-        LOGIN,
-        json!({"email": email, "password": PASSWORD}),
-        None,
-    )
-    .await;
+    let other = stack.login(&email, PASSWORD).await;
     let other_refresh = other.data("login")["refreshToken"]
         .as_str()
         .expect("refresh")
@@ -219,13 +199,7 @@ async fn five_failures_lock_the_account() {
     let (email, _) = stack.register("lock").await;
     let (bystander, _) = stack.register("bystander").await;
     for attempt in 1..=5 {
-        let failed = gql(
-            &stack.router,
-            LOGIN,
-            json!({"email": email, "password": "wrong password"}),
-            None,
-        )
-        .await;
+        let failed = stack.login(&email, "wrong password").await;
         assert_eq!(
             failed.code(),
             Some("UNAUTHENTICATED"),
@@ -234,43 +208,20 @@ async fn five_failures_lock_the_account() {
         );
     }
     // Even the right password is refused while locked.
-    let locked = gql(
-        &stack.router,
-        LOGIN,
-        json!({"email": email, "password": PASSWORD}),
-        None,
-    )
-    .await;
+    let locked = stack.login(&email, PASSWORD).await;
     locked.assert_code("ACCOUNT_LOCKED");
     // Locks are per account.
-    gql(
-        &stack.router,
-        LOGIN,
-        json!({"email": bystander, "password": PASSWORD}),
-        None,
-    )
-    .await
-    .assert_ok();
+    stack.login(&bystander, PASSWORD).await.assert_ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_email_and_wrong_password_look_the_same() {
     let stack = Stack::start().await;
     let (email, _) = stack.register("same").await;
-    let wrong = gql(
-        &stack.router,
-        LOGIN,
-        json!({"email": email, "password": "not the password"}),
-        None,
-    )
-    .await;
-    let unknown = gql(
-        &stack.router,
-        LOGIN,
-        json!({"email": unique_email("ghost"), "password": "not the password"}),
-        None,
-    )
-    .await;
+    let wrong = stack.login(&email, "not the password").await;
+    let unknown = stack
+        .login(&unique_email("ghost"), "not the password")
+        .await;
     assert_eq!(wrong.errors()[0]["message"], unknown.errors()[0]["message"]);
     assert_eq!(wrong.code(), unknown.code());
     assert_eq!(wrong.code(), Some("UNAUTHENTICATED"));

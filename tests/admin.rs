@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{gql, Stack, LOGIN, PASSWORD};
+use support::{gql, Stack, PASSWORD};
 
 fn token(auth: &Value) -> &str {
     auth["accessToken"].as_str().expect("token")
@@ -36,14 +36,10 @@ async fn non_admins_get_forbidden_on_every_admin_field() {
         .await
         .assert_code("UNAUTHENTICATED");
     // Nothing happened to Bob.
-    gql(
-        &stack.router,
-        LOGIN,
-        json!({"email": bob["user"]["email"], "password": PASSWORD}),
-        None,
-    )
-    .await
-    .assert_ok();
+    stack
+        .login(bob["user"]["email"].as_str().expect("email"), PASSWORD)
+        .await
+        .assert_ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,14 +77,10 @@ async fn a_ban_takes_effect_at_once_and_is_audited() {
     gql(&stack.router, "{ me { id } }", json!({}), Some(token(&bob)))
         .await
         .assert_code("UNAUTHENTICATED");
-    gql(
-        &stack.router,
-        LOGIN,
-        json!({"email": bob_email, "password": PASSWORD}),
-        None,
-    )
-    .await
-    .assert_code("ACCOUNT_BANNED");
+    stack
+        .login(&bob_email, PASSWORD)
+        .await
+        .assert_code("ACCOUNT_BANNED");
 
     gql(
         &stack.router,
@@ -98,14 +90,7 @@ async fn a_ban_takes_effect_at_once_and_is_audited() {
     )
     .await
     .assert_ok();
-    gql(
-        &stack.router,
-        LOGIN,
-        json!({"email": bob_email, "password": PASSWORD}),
-        None,
-    )
-    .await
-    .assert_ok();
+    stack.login(&bob_email, PASSWORD).await.assert_ok();
 
     let logs = gql(
         &stack.router,
@@ -177,4 +162,136 @@ async fn a_refused_change_leaves_no_audit_entry_and_the_log_cannot_be_rewritten(
             "the database allowed: {statement}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_federated_and_matches_the_data() {
+    let stack = Stack::start().await;
+    let (_, admin) = stack.register_admin("root").await;
+    let (_, ada) = stack.register("ada").await;
+    let (_, bob) = stack.register("bob").await;
+    let log = "mutation($input: LogActivityInput!) { logActivity(input: $input) { id } }";
+    let mut logged = Vec::new();
+    for (user, kind, calories) in [
+        (&ada, "RUNNING", 300),
+        (&ada, "YOGA", 100),
+        (&bob, "RUNNING", 200),
+    ] {
+        let input = json!({"input": {"type": kind, "durationMinutes": 30, "caloriesBurned": calories,
+                                     "startTime": chrono::Utc::now().to_rfc3339()}});
+        let response = gql(&stack.router, log, input, Some(token(user))).await;
+        response.assert_ok();
+        let id = response.data("logActivity")["id"].clone();
+        logged.push((token(user).to_owned(), id));
+    }
+    // The worker has written every recommendation before the dashboard is read.
+    let recommendation = "query($id: ID!) { recommendation(activityId: $id) { id } }";
+    for (owner, id) in &logged {
+        let mut waited = 0;
+        while gql(
+            &stack.router,
+            recommendation,
+            json!({"id": id}),
+            Some(owner),
+        )
+        .await
+        .data("recommendation")
+        .is_null()
+        {
+            waited += 1;
+            assert!(waited < 100, "no recommendation for {id} within 10 s");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    gql(
+        &stack.router,
+        BAN,
+        json!({"id": bob["user"]["id"]}),
+        Some(&admin),
+    )
+    .await
+    .assert_ok();
+
+    let dashboard = gql(
+        &stack.router,
+        "{ adminDashboard { id users { total active newLast7Days byStatus { key count } byRole { key count } } userGrowth(days: 7) { date count } activities { totalActivities activitiesLast24Hours averageCaloriesBurned byType { type count } } ai { recommendationsTotal recommendationsFromRules rulesShare queueWaiting queueInFlight deadLetters breakerState } } }",
+        json!({}),
+        Some(&admin),
+    )
+    .await;
+    dashboard.assert_ok();
+    let d = dashboard.data("adminDashboard");
+    // Activities: this stack's own store, so exact.
+    assert_eq!(d["activities"]["totalActivities"], 3);
+    assert_eq!(d["activities"]["activitiesLast24Hours"], 3);
+    assert_eq!(d["activities"]["averageCaloriesBurned"], 200.0);
+    assert_eq!(
+        d["activities"]["byType"],
+        json!([{"type": "RUNNING", "count": 2}, {"type": "YOGA", "count": 1}])
+    );
+    // AI: this stack's own store and queue; no Gemini key, so all rules.
+    let ai = &d["ai"];
+    assert_eq!(ai["recommendationsTotal"], 3, "{ai}");
+    assert_eq!(ai["recommendationsFromRules"], 3, "{ai}");
+    assert_eq!(ai["rulesShare"], 1.0, "{ai}");
+    assert_eq!(ai["queueWaiting"], 0, "{ai}");
+    assert!(
+        ai["queueInFlight"].as_i64().expect("in flight") <= 3,
+        "{ai}"
+    );
+    assert_eq!(ai["deadLetters"], 0, "{ai}");
+    assert_eq!(ai["breakerState"], "DISABLED", "{ai}");
+    // Users: exact on the embedded database; at least ours on a shared one.
+    let growth: i64 = d["userGrowth"]
+        .as_array()
+        .expect("days")
+        .iter()
+        .map(|day| day["count"].as_i64().expect("count"))
+        .sum();
+    assert_eq!(d["userGrowth"].as_array().map(Vec::len), Some(7));
+    let banned = d["users"]["byStatus"]
+        .as_array()
+        .expect("statuses")
+        .iter()
+        .find(|s| s["key"] == "BANNED")
+        .map(|s| s["count"].as_i64().expect("count"))
+        .unwrap_or(0);
+    if std::env::var("DATABASE_URL").is_err() {
+        assert_eq!(d["users"]["total"], 3);
+        assert_eq!(d["users"]["active"], 2);
+        assert_eq!(d["users"]["newLast7Days"], 3);
+        assert_eq!(banned, 1);
+        assert_eq!(growth, 3);
+    } else {
+        assert!(d["users"]["total"].as_i64().expect("total") >= 3);
+        assert!(banned >= 1);
+        assert!(growth >= 3);
+    }
+
+    // Each part is cached for 60 s: a new activity shows up only after that.
+    let input = json!({"input": {"type": "CYCLING", "durationMinutes": 10, "caloriesBurned": 50,
+                                 "startTime": chrono::Utc::now().to_rfc3339()}});
+    gql(&stack.router, log, input, Some(token(&ada)))
+        .await
+        .assert_ok();
+    let again = gql(
+        &stack.router,
+        "{ adminDashboard { activities { totalActivities } } }",
+        json!({}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(
+        again.data("adminDashboard")["activities"]["totalActivities"],
+        3
+    );
+
+    gql(
+        &stack.router,
+        "{ adminDashboard { id } }",
+        json!({}),
+        Some(token(&ada)),
+    )
+    .await
+    .assert_code("FORBIDDEN");
 }

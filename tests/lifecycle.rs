@@ -6,7 +6,7 @@ mod support;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use support::{gql, Stack, LOGIN, PASSWORD, REFRESH};
+use support::{gql, Stack, PASSWORD, REFRESH};
 
 fn token(auth: &Value) -> &str {
     auth["accessToken"].as_str().expect("token")
@@ -72,14 +72,10 @@ async fn a_deactivated_account_cannot_sign_in_until_its_owner_reactivates_it() {
         "DEACTIVATED"
     );
 
-    gql(
-        &stack.router,
-        LOGIN,
-        json!({"email": email, "password": PASSWORD}),
-        None,
-    )
-    .await
-    .assert_code("ACCOUNT_DEACTIVATED");
+    stack
+        .login(&email, PASSWORD)
+        .await
+        .assert_code("ACCOUNT_DEACTIVATED");
     // Its sessions ended: the refresh token no longer works.
     let refresh = gql(
         &stack.router,
@@ -112,14 +108,7 @@ async fn a_deactivated_account_cannot_sign_in_until_its_owner_reactivates_it() {
         back.data("reactivateMyAccount")["user"]["accountStatus"],
         "ACTIVE"
     );
-    gql(
-        &stack.router,
-        LOGIN,
-        json!({"email": email, "password": PASSWORD}),
-        None,
-    )
-    .await
-    .assert_ok();
+    stack.login(&email, PASSWORD).await.assert_ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,13 +131,7 @@ async fn admins_are_created_from_the_command_line_only() {
         String::from_utf8_lossy(&created.stderr)
     );
 
-    let login = gql(
-        &stack.router,
-        LOGIN,
-        json!({"email": email, "password": PASSWORD}),
-        None,
-    )
-    .await;
+    let login = stack.login(&email, PASSWORD).await;
     login.assert_ok();
     let admin_token = token(login.data("login"));
     gql(
@@ -255,14 +238,10 @@ async fn deleting_an_account_erases_it_from_every_store() {
     .await;
     deleted.assert_ok();
     assert_eq!(deleted.data("deleteMyAccount"), &json!(true));
-    gql(
-        &stack.router,
-        LOGIN,
-        json!({"email": email, "password": PASSWORD}),
-        None,
-    )
-    .await
-    .assert_code("UNAUTHENTICATED");
+    stack
+        .login(&email, PASSWORD)
+        .await
+        .assert_code("UNAUTHENTICATED");
 
     let mut erased = false;
     for _ in 0..100 {
@@ -400,14 +379,10 @@ async fn the_internal_status_api_bans_and_suspends_and_suspensions_expire() {
     assert_eq!(banned.status().as_u16(), 200);
     let view: Value = banned.json().await.expect("json");
     assert_eq!(view["status"], "BANNED");
-    gql(
-        &stack.router,
-        LOGIN,
-        json!({"email": ada_email, "password": PASSWORD}),
-        None,
-    )
-    .await
-    .assert_code("ACCOUNT_BANNED");
+    stack
+        .login(&ada_email, PASSWORD)
+        .await
+        .assert_code("ACCOUNT_BANNED");
     gql(
         &stack.router,
         "{ myActivities { edges { cursor } } }",
@@ -422,21 +397,11 @@ async fn the_internal_status_api_bans_and_suspends_and_suspensions_expire() {
         .await
         .expect("sent");
     assert_eq!(suspended.status().as_u16(), 200);
-    gql(
-        &stack.router,
-        LOGIN,
-        json!({"email": bob_email, "password": PASSWORD}),
-        None,
-    )
-    .await
-    .assert_code("ACCOUNT_SUSPENDED");
+    stack
+        .login(&bob_email, PASSWORD)
+        .await
+        .assert_code("ACCOUNT_SUSPENDED");
     tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
-    let back = gql(
-        &stack.router,
-        LOGIN,
-        json!({"email": bob_email, "password": PASSWORD}),
-        None,
-    )
-    .await;
+    let back = stack.login(&bob_email, PASSWORD).await;
     back.assert_ok();
 }

@@ -73,6 +73,19 @@ impl Stack {
         gemini: Option<fittrack_ai::gemini::GeminiConfig>,
         run_worker: bool,
     ) -> Stack {
+        Self::start_full(gemini, run_worker, &[]).await
+    }
+
+    /// As [`Stack::start`], with extra environment for the router process.
+    pub async fn start_with_router_env(router_env: &[(&str, &str)]) -> Stack {
+        Self::start_full(None, true, router_env).await
+    }
+
+    async fn start_full(
+        gemini: Option<fittrack_ai::gemini::GeminiConfig>,
+        run_worker: bool,
+        router_env: &[(&str, &str)],
+    ) -> Stack {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let config = fittrack_user::UserConfig {
             data_dir: data_dir.path().to_owned(),
@@ -110,6 +123,7 @@ impl Stack {
             activity_queue.clone(),
             verifier,
             fittrack_activity::graphql::DEFAULT_LOADER_DELAY,
+            fittrack_kit::cache::local_dashboard(),
         );
         let activity_events = activity_service.events.clone();
         let (_, activity) = serve_in_process(activity_service.router, stopped.clone()).await;
@@ -199,6 +213,7 @@ impl Stack {
                 "LOG_LEVEL",
                 std::env::var("ROUTER_LOG_LEVEL").unwrap_or_else(|_| "error".into()),
             )
+            .envs(router_env.iter().copied())
             .stdin(Stdio::null())
             .spawn()
             .expect("router starts");
@@ -249,6 +264,17 @@ impl Stack {
         jwt_header.kid = header["kid"].as_str().map(str::to_owned);
         let admin = jsonwebtoken::encode(&jwt_header, &claims, &key).expect("sign");
         (auth, admin)
+    }
+
+    /// Signs in through the router.
+    pub async fn login(&self, email: &str, password: &str) -> GqlResponse {
+        gql(
+            &self.router,
+            LOGIN,
+            json!({"email": email, "password": password}),
+            None,
+        )
+        .await
     }
 
     /// Registers a fresh user through the router; returns (email, auth payload).
@@ -362,6 +388,8 @@ pub async fn ai_context(
         coach: Arc::new(coach),
         bus,
         queue,
+        dashboard: fittrack_kit::cache::local_dashboard(),
+        breakers: fittrack_ai::breakers::BreakerBoard::local(),
     }
 }
 

@@ -60,11 +60,17 @@ pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
     verifier.use_revocations(
         fittrack_kit::revocation::connect(config.redis_url.as_ref().map(|u| u.expose())).await?,
     );
+    let platform_stats = fittrack_kit::cache::dashboard(
+        config.redis_url.as_ref().map(|u| u.expose()),
+        "dashboard:activities",
+    )
+    .await?;
     Ok(build_with(
         store,
         queue,
         verifier,
         Duration::from_millis(config.loader_delay_ms),
+        platform_stats,
     ))
 }
 
@@ -74,10 +80,11 @@ pub fn build_with(
     queue: Arc<dyn JobQueue>,
     verifier: Arc<JwtVerifier>,
     loader_delay: Duration,
+    platform_stats: graphql::admin::PlatformStatsCache,
 ) -> ActivityService {
     let events = EventPublisher::new(queue.clone(), store.clone());
     let activities = Activities::new(store.clone(), events.clone());
-    let schema = graphql::build_schema(activities, loader_delay);
+    let schema = graphql::build_schema(activities, loader_delay, platform_stats);
     let ready_store = store.clone();
     let ready_queue = queue.clone();
     let router = SubgraphApp::new(schema, verifier)

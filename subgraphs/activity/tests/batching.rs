@@ -73,6 +73,7 @@ async fn user_joins_cost_the_same_store_queries_for_1_10_and_100_users() {
     let schema = build_schema(
         Activities::new(store.clone(), EventPublisher::new(queue, store.clone())),
         Duration::from_millis(50),
+        fittrack_kit::cache::local_dashboard(),
     );
 
     let users: Vec<Uuid> = (0..100).map(|_| Uuid::new_v4()).collect();
@@ -180,6 +181,9 @@ impl JobQueue for FlakyQueue {
     }
     async fn replay(&self, id: &str) -> anyhow::Result<Option<String>> {
         self.inner.replay(id).await
+    }
+    async fn stats(&self) -> anyhow::Result<fittrack_kit::queue::QueueStats> {
+        self.inner.stats().await
     }
     async fn ping(&self) -> anyhow::Result<()> {
         Ok(())

@@ -29,6 +29,16 @@ pub struct UserRef {
     pub id: ID,
 }
 
+/// Platform-wide figures for admins; each subgraph contributes its fields and
+/// the router fetches them in parallel.
+#[derive(SimpleObject, Clone)]
+pub struct PlatformStats {
+    pub id: ID,
+}
+
+/// The one `PlatformStats` instance.
+pub const PLATFORM_ID: &str = "platform";
+
 /// One admin action, as recorded (append-only).
 #[derive(SimpleObject, Clone)]
 pub struct AuditLogEntry {
@@ -218,6 +228,21 @@ impl AdminQuery {
             )
         }));
         Ok(connection)
+    }
+
+    /// The admin dashboard: users, activities and AI figures, each part from
+    /// the subgraph that owns it (cached there for 60 s).
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn admin_dashboard(&self) -> PlatformStats {
+        PlatformStats {
+            id: ID(PLATFORM_ID.into()),
+        }
+    }
+
+    /// Federation: `PlatformStats` is keyed by id here too.
+    #[graphql(entity)]
+    async fn find_platform_stats_by_id(&self, id: ID) -> PlatformStats {
+        PlatformStats { id }
     }
 
     /// Federation: the admin subgraph only knows a user's key.

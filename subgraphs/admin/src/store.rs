@@ -3,8 +3,8 @@
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectOptions, Database, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait as _;
 use uuid::Uuid;
@@ -77,15 +77,7 @@ pub struct AuditStore {
 impl AuditStore {
     /// Connects (SQLite files are created) and migrates.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let db = if url.starts_with("sqlite:") {
-            fittrack_kit::sqlite::open(url, &[], "admin database").await?
-        } else {
-            let mut options = ConnectOptions::new(url.to_owned());
-            options.sqlx_logging(false);
-            Database::connect(options)
-                .await
-                .context("connecting to the admin database")?
-        };
+        let db = fittrack_kit::sqlite::connect_relational(url, "admin database").await?;
         Migrator::up(&db, None)
             .await
             .context("migrating the admin database")?;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use fred::prelude::{ClientLike, Config, EventInterface, PubsubInterface};
+use fred::prelude::{EventInterface, PubsubInterface};
 use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -81,11 +81,7 @@ pub struct RedisBus {
 
 impl RedisBus {
     pub async fn connect(url: &str) -> anyhow::Result<Arc<Self>> {
-        let config = Config::from_url(url).context("invalid REDIS_URL")?;
-        let publisher = fred::types::Builder::from_config(config).build()?;
-        let subscriber = publisher.clone_new();
-        publisher.init().await.context("connecting to Redis")?;
-        subscriber.init().await.context("connecting to Redis")?;
+        let (publisher, subscriber) = fittrack_kit::redis::connect_pair(url).await?;
         let bus = Arc::new(Self {
             publisher,
             local: LocalBus::default(),

@@ -87,6 +87,22 @@ impl std::fmt::Display for GeminiError {
 
 impl std::error::Error for GeminiError {}
 
+/// The Gemini circuit breaker's state, as the admin dashboard shows it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, async_graphql::Enum,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BreakerStatus {
+    /// No `GEMINI_API_KEY`: every recommendation comes from the rules.
+    Disabled,
+    /// Calls go to Gemini.
+    Closed,
+    /// Too many failures: the rules answer until the cool-down ends.
+    Open,
+    /// Cool-down over: the next call is a trial.
+    HalfOpen,
+}
+
 #[derive(Debug, Default)]
 struct BreakerState {
     consecutive_failures: u32,
@@ -132,6 +148,16 @@ impl CircuitBreaker {
 
     pub fn is_open(&self) -> bool {
         self.state().opened_at.is_some()
+    }
+
+    /// Where the breaker stands now.
+    pub fn status(&self) -> BreakerStatus {
+        let state = self.state();
+        match state.opened_at {
+            None => BreakerStatus::Closed,
+            Some(opened) if opened.elapsed() < self.cooldown => BreakerStatus::Open,
+            Some(_) => BreakerStatus::HalfOpen,
+        }
     }
 
     pub fn success(&self) {
@@ -236,6 +262,15 @@ impl GeminiClient {
 
     pub fn breaker(&self) -> &CircuitBreaker {
         &self.breaker
+    }
+
+    /// The breaker's state, or `Disabled` without an API key.
+    pub fn breaker_status(&self) -> BreakerStatus {
+        if self.is_configured() {
+            self.breaker.status()
+        } else {
+            BreakerStatus::Disabled
+        }
     }
 
     /// Asks for JSON matching `schema` and decodes it as `T`.

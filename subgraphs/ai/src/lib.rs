@@ -6,6 +6,7 @@
 //! [`worker`] consumes the activity event queue; [`bus`] fans new
 //! recommendations out to subscribers (Redis pub/sub or in-process).
 
+pub mod breakers;
 pub mod bus;
 pub mod coach;
 pub mod config;
@@ -59,11 +60,15 @@ pub async fn connect(config: &AiConfig) -> anyhow::Result<AiContext> {
     let coach = Arc::new(coach::Coach::new(gemini::GeminiClient::new(
         config.gemini.clone(),
     )?));
+    let dashboard = fittrack_kit::cache::dashboard(redis.as_deref(), "dashboard:ai").await?;
+    let breakers = breakers::BreakerBoard::connect(redis.as_deref()).await?;
     Ok(AiContext {
         store,
         coach,
         bus,
         queue,
+        dashboard,
+        breakers,
     })
 }
 

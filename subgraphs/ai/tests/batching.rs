@@ -106,6 +106,11 @@ impl AiStore for Counting {
     async fn forget_user(&self, u: Uuid) -> anyhow::Result<()> {
         self.inner.forget_user(u).await
     }
+    async fn recommendation_counts(
+        &self,
+    ) -> anyhow::Result<HashMap<fittrack_ai::domain::model::Source, i64>> {
+        self.inner.recommendation_counts().await
+    }
     async fn ping(&self) -> anyhow::Result<()> {
         self.inner.ping().await
     }
@@ -126,6 +131,8 @@ async fn joins_cost_one_query_per_level_for_1_10_and_100_references() {
         )),
         bus: Arc::new(LocalBus::default()),
         queue: Arc::new(MemoryJobQueue::new("batching", QueueOptions::default())),
+        dashboard: fittrack_kit::cache::local_dashboard(),
+        breakers: fittrack_ai::breakers::BreakerBoard::local(),
     };
     let schema = build_schema(context);
 

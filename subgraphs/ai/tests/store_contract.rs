@@ -216,6 +216,15 @@ async fn one_recommendation_per_activity_paged_newest_first() {
             "{backend}"
         );
         assert_eq!(pages[&bob].len(), 1, "{backend}");
+
+        let gemini = Recommendation {
+            source: Source::Gemini,
+            ..recommendation(bob, Uuid::new_v4(), 1)
+        };
+        store.save_recommendation(gemini).await.expect("save");
+        let counts = store.recommendation_counts().await.expect("counts");
+        assert_eq!(counts.get(&Source::Rules), Some(&6), "{backend}");
+        assert_eq!(counts.get(&Source::Gemini), Some(&1), "{backend}");
     }
 }
 

@@ -4,11 +4,13 @@
 //! Kept deliberately small: anything domain-specific belongs to a subgraph.
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod events;
 pub mod queue;
+pub mod redis;
 pub mod revocation;
 pub mod server;
 pub mod sqlite;

@@ -15,7 +15,7 @@ use std::{
 use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use fred::prelude::{ClientLike, Config, KeysInterface};
+use fred::prelude::KeysInterface;
 use uuid::Uuid;
 
 /// How stale a subgraph's view of revocations may be.
@@ -67,9 +67,9 @@ pub struct RedisRevocations {
 
 impl RedisRevocations {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let client = fred::types::Builder::from_config(Config::from_url(url)?).build()?;
-        client.init().await.context("connecting to Redis")?;
-        Ok(Self { client })
+        Ok(Self {
+            client: crate::redis::connect(url).await?,
+        })
     }
 }
 

@@ -1,8 +1,22 @@
 //! Embedded SQLite stores: open (creating the file and its directory), tune for
-//! concurrent readers, and apply an idempotent schema.
+//! concurrent readers, and apply an idempotent schema. [`connect_relational`]
+//! is the one way services open a database that may be SQLite or PostgreSQL.
 
 use anyhow::Context as _;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+
+/// SQLite through [`open`] (no schema: the caller migrates), any other URL
+/// (PostgreSQL) as it is.
+pub async fn connect_relational(url: &str, what: &str) -> anyhow::Result<DatabaseConnection> {
+    if url.starts_with("sqlite:") {
+        return open(url, &[], what).await;
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.sqlx_logging(false);
+    Database::connect(options)
+        .await
+        .with_context(|| format!("connecting to the {what}"))
+}
 
 /// Opens `url` (`sqlite://path?mode=rwc`), enables WAL and a busy timeout, and
 /// runs `schema` (each statement must be idempotent: `IF NOT EXISTS`).

@@ -12,7 +12,7 @@ use std::{
 
 use fittrack_kit::queue::{
     memory::MemoryJobQueue, redis::RedisJobQueue, run_consumer, ConsumerOptions, JobQueue,
-    QueueOptions,
+    QueueOptions, QueueStats,
 };
 
 const VISIBILITY: Duration = Duration::from_millis(300);
@@ -181,6 +181,40 @@ async fn a_job_never_acked_is_dead_lettered_after_max_deliveries_and_can_be_repl
 
         assert_eq!(queue.replay("0-1").await.expect("replay"), None);
         assert_eq!(queue.replay("nonsense").await.expect("replay"), None);
+    }
+}
+
+#[tokio::test]
+async fn stats_count_waiting_in_flight_and_dead_jobs() {
+    for backend in Backend::available() {
+        let queue = backend.queue(3).await;
+        let empty = QueueStats::default();
+        assert_eq!(queue.stats().await.expect("stats"), empty, "{backend:?}");
+        for n in 0..3 {
+            queue.enqueue(&n.to_string()).await.expect("enqueue");
+        }
+        let taken = queue.receive("a", 2, NO_WAIT).await.expect("receive");
+        assert_eq!(taken.len(), 2, "{backend:?}");
+        let expect = |waiting, in_flight, dead_letters| QueueStats {
+            waiting,
+            in_flight,
+            dead_letters,
+        };
+        assert_eq!(
+            queue.stats().await.expect("stats"),
+            expect(1, 2, 0),
+            "{backend:?}"
+        );
+        queue.ack(&taken[0].id).await.expect("ack");
+        queue
+            .dead_letter(&taken[1], "bad payload")
+            .await
+            .expect("dead letter");
+        assert_eq!(
+            queue.stats().await.expect("stats"),
+            expect(1, 0, 1),
+            "{backend:?}"
+        );
     }
 }
 

@@ -62,7 +62,12 @@ pub async fn build_with(
         .with_erasure_queues(erasure)
         .with_revocations(revocations);
     let internal_routes = internal::routes(accounts.clone(), config.internal_token()?);
-    let schema = graphql::build_schema(accounts);
+    let user_stats = fittrack_kit::cache::dashboard(
+        config.redis_url.as_ref().map(|u| u.expose()),
+        "dashboard:users",
+    )
+    .await?;
+    let schema = graphql::build_schema(accounts, user_stats);
 
     let jwks = issuer.jwks().clone();
     let jwks_routes = Router::new().route(

@@ -40,6 +40,12 @@ impl AdminActivityQuery {
         Ok(connection(page, after.is_some()))
     }
 
+    /// Federation: `PlatformStats` references gain the activity figures.
+    #[graphql(entity)]
+    async fn find_platform_stats_by_id(&self, id: ID) -> PlatformStats {
+        PlatformStats { id }
+    }
+
     /// Platform totals, the last 24 hours, and the split by type. Admins only.
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn platform_activity_stats(
@@ -47,43 +53,75 @@ impl AdminActivityQuery {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<PlatformActivityStats> {
         let store = ctx.data::<Activities>()?.store().clone();
-        let all_time = ActivityFilter::default();
-        let last_day = ActivityFilter {
-            from: Some(Utc::now() - Duration::hours(24)),
-            ..ActivityFilter::default()
-        };
-        let (mut totals, recent) = tokio::try_join!(
-            store.type_totals(None, &all_time),
-            store.type_totals(None, &last_day)
-        )
-        .map_err(fittrack_kit::ApiError::Internal)?;
-        totals.sort_by_key(|t| t.activity_type);
+        Ok(platform_stats(store.as_ref())
+            .await
+            .map_err(fittrack_kit::ApiError::Internal)?)
+    }
+}
 
-        let by_type: Vec<ActivityTypeStats> = totals
-            .iter()
-            .map(|t| {
-                TypeBreakdown {
-                    activity_type: t.activity_type,
-                    count: t.count,
-                    duration_minutes: t.duration_minutes,
-                    calories_burned: t.calories_burned,
-                }
-                .into()
-            })
-            .collect();
-        let total_activities: i64 = totals.iter().map(|t| t.count).sum();
-        let total_calories: i64 = totals.iter().map(|t| t.calories_burned).sum();
-        Ok(PlatformActivityStats {
-            total_activities,
-            total_duration_minutes: totals.iter().map(|t| t.duration_minutes).sum(),
-            total_calories_burned: total_calories,
-            average_calories_burned: if total_activities == 0 {
-                0.0
-            } else {
-                total_calories as f64 / total_activities as f64
-            },
-            activities_last_24_hours: recent.iter().map(|t| t.count).sum(),
-            by_type,
+/// Platform totals, the last 24 hours and the split by type: two aggregations
+/// in the store.
+pub async fn platform_stats(
+    store: &dyn crate::storage::ActivityStore,
+) -> anyhow::Result<PlatformActivityStats> {
+    let all_time = ActivityFilter::default();
+    let last_day = ActivityFilter {
+        from: Some(Utc::now() - Duration::hours(24)),
+        ..ActivityFilter::default()
+    };
+    let (mut totals, recent) = tokio::try_join!(
+        store.type_totals(None, &all_time),
+        store.type_totals(None, &last_day)
+    )?;
+    totals.sort_by_key(|t| t.activity_type);
+    let by_type: Vec<ActivityTypeStats> = totals
+        .iter()
+        .map(|t| {
+            TypeBreakdown {
+                activity_type: t.activity_type,
+                count: t.count,
+                duration_minutes: t.duration_minutes,
+                calories_burned: t.calories_burned,
+            }
+            .into()
         })
+        .collect();
+    let total_activities: i64 = totals.iter().map(|t| t.count).sum();
+    let total_calories: i64 = totals.iter().map(|t| t.calories_burned).sum();
+    Ok(PlatformActivityStats {
+        total_activities,
+        total_duration_minutes: totals.iter().map(|t| t.duration_minutes).sum(),
+        total_calories_burned: total_calories,
+        average_calories_burned: if total_activities == 0 {
+            0.0
+        } else {
+            total_calories as f64 / total_activities as f64
+        },
+        activities_last_24_hours: recent.iter().map(|t| t.count).sum(),
+        by_type,
+    })
+}
+
+/// This subgraph's part of the admin dashboard (`PlatformStats`), cached 60 s.
+#[derive(async_graphql::SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct PlatformStats {
+    pub id: ID,
+}
+
+/// The 60-second cache of this part (Redis when configured).
+pub type PlatformStatsCache = std::sync::Arc<fittrack_kit::cache::TtlCache<PlatformActivityStats>>;
+
+#[async_graphql::ComplexObject]
+impl PlatformStats {
+    /// Activities: totals, last 24 hours, by type, average calories.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn activities(&self, ctx: &Context<'_>) -> async_graphql::Result<PlatformActivityStats> {
+        let store = ctx.data::<Activities>()?.store().clone();
+        let cache = ctx.data::<PlatformStatsCache>()?;
+        Ok(cache
+            .get_or_try(|| async move { platform_stats(store.as_ref()).await })
+            .await
+            .map_err(fittrack_kit::ApiError::Internal)?)
     }
 }

@@ -1,7 +1,7 @@
 //! The activity subgraph's GraphQL API, one module per domain area, merged.
 
 mod activities;
-mod admin;
+pub mod admin;
 pub mod cursor;
 mod federation;
 pub mod loaders;
@@ -51,12 +51,17 @@ fn loader<T: Send + Sync + 'static>(inner: T, delay: Duration) -> DataLoader<T> 
     DataLoader::new(inner, tokio::spawn).delay(delay)
 }
 
-pub fn build_schema(activities: Activities, loader_delay: Duration) -> ActivitySchema {
+pub fn build_schema(
+    activities: Activities,
+    loader_delay: Duration,
+    platform_stats: admin::PlatformStatsCache,
+) -> ActivitySchema {
     let store = activities.store().clone();
     builder()
         .data(loader(ActivityLoader(store.clone()), loader_delay))
         .data(loader(FirstPageLoader(store), loader_delay))
         .data(loader(StatsLoader(activities.clone()), loader_delay))
+        .data(platform_stats)
         .data(activities)
         .finish()
 }

@@ -210,7 +210,7 @@ impl From<StatsRangeInput> for ActivityFilter {
 }
 
 /// Totals of one activity type.
-#[derive(SimpleObject, Clone)]
+#[derive(SimpleObject, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ActivityTypeStats {
     #[graphql(name = "type")]
     pub activity_type: ActivityType,
@@ -285,7 +285,7 @@ impl From<StatsModel> for ActivityStats {
 }
 
 /// Platform-wide activity figures (admins).
-#[derive(SimpleObject, Clone)]
+#[derive(SimpleObject, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PlatformActivityStats {
     pub total_activities: i64,
     pub total_duration_minutes: i64,

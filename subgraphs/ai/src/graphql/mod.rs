@@ -1,6 +1,7 @@
 //! The AI subgraph's GraphQL API: recommendations, daily plans, the live
 //! subscription, federation joins onto `Activity` and `User`, admin dead letters.
 
+pub mod platform;
 mod types;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -49,6 +50,10 @@ pub struct AiContext {
     pub bus: Arc<dyn RecommendationBus>,
     /// The activity event queue (dead letters live there).
     pub queue: Arc<dyn JobQueue>,
+    /// This subgraph's part of the admin dashboard, cached 60 s.
+    pub dashboard: platform::AiStatsCache,
+    /// Breaker states reported by every process calling Gemini.
+    pub breakers: Arc<crate::breakers::BreakerBoard>,
 }
 
 fn page_size(first: Option<i32>) -> Result<usize, AiError> {
@@ -443,7 +448,7 @@ impl RecommendationSubscription {
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(RecommendationQuery);
+pub struct QueryRoot(RecommendationQuery, platform::PlatformQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]

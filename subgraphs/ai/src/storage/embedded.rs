@@ -417,6 +417,18 @@ impl AiStore for EmbeddedAiStore {
         Ok(())
     }
 
+    async fn recommendation_counts(&self) -> anyhow::Result<HashMap<Source, i64>> {
+        let rows = self
+            .query(
+                "SELECT source, COUNT(*) AS count FROM recommendations GROUP BY source",
+                vec![],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| Ok((Source::parse(&text(row, "source")?)?, number(row, "count")?)))
+            .collect()
+    }
+
     async fn ping(&self) -> anyhow::Result<()> {
         self.db.ping().await.context("pinging the AI store")
     }

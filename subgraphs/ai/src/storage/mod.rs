@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use crate::domain::model::{ActivitySummary, DailyPlan, Recommendation};
+use crate::domain::model::{ActivitySummary, DailyPlan, Recommendation, Source};
 
 /// Recent activities kept per user for prompts.
 pub const RECENT_ACTIVITIES_KEPT: usize = 20;
@@ -97,5 +97,7 @@ pub trait AiStore: Send + Sync + 'static {
     /// Erases everything about a user (account deletion): recommendations,
     /// plans and the projection.
     async fn forget_user(&self, user_id: Uuid) -> anyhow::Result<()>;
+    /// How many recommendations each source wrote (the admin dashboard).
+    async fn recommendation_counts(&self) -> anyhow::Result<HashMap<Source, i64>>;
     async fn ping(&self) -> anyhow::Result<()>;
 }

@@ -424,6 +424,29 @@ impl AiStore for MongoAiStore {
         Ok(())
     }
 
+    async fn recommendation_counts(&self) -> anyhow::Result<HashMap<Source, i64>> {
+        let groups = collect(
+            self.recommendations
+                .aggregate(vec![
+                    doc! {"$group": {"_id": "$source", "count": {"$sum": 1}}},
+                ])
+                .await?,
+        )
+        .await?;
+        let mut counts = HashMap::new();
+        for group in &groups {
+            let source = Source::parse(group.get_str("_id")?)?;
+            let count = match group.get("count") {
+                Some(mongodb::bson::Bson::Int32(n)) => i64::from(*n),
+                Some(mongodb::bson::Bson::Int64(n)) => *n,
+                Some(mongodb::bson::Bson::Double(n)) => *n as i64,
+                other => anyhow::bail!("unexpected count {other:?}"),
+            };
+            counts.insert(source, count);
+        }
+        Ok(counts)
+    }
+
     async fn ping(&self) -> anyhow::Result<()> {
         self.recommendations
             .client()

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tokio::{sync::Notify, time::Instant};
 
-use super::{DeadLetter, Delivery, JobQueue, QueueOptions};
+use super::{DeadLetter, Delivery, JobQueue, QueueOptions, QueueStats};
 
 #[derive(Debug, Clone)]
 struct Job {
@@ -229,6 +229,15 @@ impl JobQueue for MemoryJobQueue {
             return Ok(None);
         };
         self.enqueue(&dead.payload).await.map(Some)
+    }
+
+    async fn stats(&self) -> anyhow::Result<QueueStats> {
+        let state = self.state();
+        Ok(QueueStats {
+            waiting: state.ready.len() as u64,
+            in_flight: state.in_flight.len() as u64,
+            dead_letters: state.dead.len() as u64,
+        })
     }
 
     async fn ping(&self) -> anyhow::Result<()> {

@@ -67,6 +67,16 @@ pub struct DeadLetter {
     pub failed_at: DateTime<Utc>,
 }
 
+/// How much work a queue holds right now (for dashboards and alerts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueStats {
+    /// Jobs not handed to any consumer yet (including ones due for redelivery).
+    pub waiting: u64,
+    /// Jobs a consumer holds and has not acked.
+    pub in_flight: u64,
+    pub dead_letters: u64,
+}
+
 #[async_trait]
 pub trait JobQueue: Send + Sync + 'static {
     /// The queue's name (a Redis key suffix, a registry key in memory).
@@ -91,6 +101,8 @@ pub trait JobQueue: Send + Sync + 'static {
     /// Puts a dead letter back on the queue as a fresh job; the new job id, or
     /// `None` when no such dead letter exists.
     async fn replay(&self, dead_letter_id: &str) -> anyhow::Result<Option<String>>;
+    /// Counts of waiting, in-flight and dead-lettered jobs.
+    async fn stats(&self) -> anyhow::Result<QueueStats>;
     /// Cheap reachability probe, for `/ready`.
     async fn ping(&self) -> anyhow::Result<()>;
 }

@@ -13,11 +13,13 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use fred::{
-    prelude::{ClientLike, Config, Value},
-    types::{Builder, ClusterHash, CustomCommand},
+    prelude::{ClientLike, Value},
+    types::{ClusterHash, CustomCommand},
 };
 
-use super::{DeadLetter, Delivery, JobQueue, QueueOptions};
+use crate::redis::command;
+
+use super::{DeadLetter, Delivery, JobQueue, QueueOptions, QueueStats};
 
 /// Key prefix of every queue stream.
 pub const KEY_PREFIX: &str = "fittrack:queue:";
@@ -34,10 +36,6 @@ pub struct RedisJobQueue {
     blocking: fred::clients::Client,
 }
 
-fn command(name: &'static str) -> CustomCommand {
-    CustomCommand::new_static(name, ClusterHash::FirstKey, false)
-}
-
 impl RedisJobQueue {
     pub async fn connect(
         url: &str,
@@ -45,13 +43,7 @@ impl RedisJobQueue {
         group: &str,
         options: QueueOptions,
     ) -> anyhow::Result<Self> {
-        let config = Config::from_url(url).context("invalid REDIS_URL")?;
-        let client = Builder::from_config(config)
-            .build()
-            .context("building the Redis client")?;
-        let blocking = client.clone_new();
-        client.init().await.context("connecting to Redis")?;
-        blocking.init().await.context("connecting to Redis")?;
+        let (client, blocking) = crate::redis::connect_pair(url).await?;
         let key = format!("{KEY_PREFIX}{name}");
         let queue = Self {
             name: name.to_owned(),
@@ -355,6 +347,26 @@ impl JobQueue for RedisJobQueue {
             .await?;
         self.call("XDEL", vec![self.dlq_key.clone(), id]).await?;
         Ok(Some(job_id))
+    }
+
+    async fn stats(&self) -> anyhow::Result<QueueStats> {
+        // Acked entries are deleted, so the stream holds exactly the jobs not
+        // yet done; the group's pending list is the in-flight part of them.
+        let count = |v: Value| u64::try_from(v.as_i64().unwrap_or(0)).unwrap_or(0);
+        let length = count(self.call("XLEN", vec![self.key.clone()]).await?);
+        let pending = self
+            .call("XPENDING", vec![self.key.clone(), self.group.clone()])
+            .await?
+            .into_array()
+            .into_iter()
+            .next()
+            .map_or(0, count);
+        let dead_letters = count(self.call("XLEN", vec![self.dlq_key.clone()]).await?);
+        Ok(QueueStats {
+            waiting: length.saturating_sub(pending),
+            in_flight: pending,
+            dead_letters,
+        })
     }
 
     async fn ping(&self) -> anyhow::Result<()> {

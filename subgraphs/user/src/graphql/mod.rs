@@ -3,6 +3,7 @@
 mod auth;
 mod lifecycle;
 mod loader;
+pub mod platform;
 mod profile;
 mod types;
 
@@ -15,7 +16,11 @@ pub use loader::UserLoader;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(profile::ProfileQuery, lifecycle::LifecycleQuery);
+pub struct QueryRoot(
+    profile::ProfileQuery,
+    lifecycle::LifecycleQuery,
+    platform::PlatformQuery,
+);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
@@ -38,9 +43,13 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubsc
     .limit_complexity(1_000)
 }
 
-pub fn build_schema(accounts: Accounts) -> UserSchema {
+pub fn build_schema(accounts: Accounts, user_stats: platform::UserStatsCache) -> UserSchema {
     let loader = DataLoader::new(UserLoader::new(accounts.store().clone()), tokio::spawn);
-    builder().data(accounts).data(loader).finish()
+    builder()
+        .data(accounts)
+        .data(loader)
+        .data(user_stats)
+        .finish()
 }
 
 /// Federation 2 SDL, exported without any storage behind it.

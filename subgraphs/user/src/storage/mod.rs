@@ -6,7 +6,7 @@ mod store;
 
 use anyhow::Context as _;
 use fittrack_migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 
 pub use store::{
     NewRefreshToken, NewUser, ProfileChanges, RefreshTokenRecord, UniqueViolation, UserStore,
@@ -23,18 +23,5 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
 
 /// Opens the database without migrating (for `fittrack migrate`).
 pub async fn open(url: &str) -> anyhow::Result<DatabaseConnection> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        let file = path.split('?').next().unwrap_or(path);
-        if let Some(dir) = std::path::Path::new(file).parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating data directory {}", dir.display()))?;
-            }
-        }
-    }
-    let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false);
-    Database::connect(options)
-        .await
-        .context("connecting to the user database")
+    fittrack_kit::sqlite::connect_relational(url, "user database").await
 }

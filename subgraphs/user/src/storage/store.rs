@@ -3,7 +3,8 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     sea_query::{Expr, SimpleExpr},
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, SqlErr,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QuerySelect, SqlErr,
 };
 use uuid::Uuid;
 
@@ -306,6 +307,43 @@ impl UserStore {
             .await
             .context("storing a contact message")?;
         Ok(true)
+    }
+
+    /// Accounts per (status, role).
+    pub async fn count_by_status_and_role(&self) -> anyhow::Result<Vec<(String, String, i64)>> {
+        users::Entity::find()
+            .select_only()
+            .column(users::Column::AccountStatus)
+            .column(users::Column::Role)
+            .column_as(users::Column::Id.count(), "count")
+            .group_by(users::Column::AccountStatus)
+            .group_by(users::Column::Role)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .context("counting accounts")
+    }
+
+    /// How many accounts were created since `since`.
+    pub async fn count_created_since(&self, since: DateTime<Utc>) -> anyhow::Result<i64> {
+        let count = users::Entity::find()
+            .filter(users::Column::CreatedAt.gte(since))
+            .count(&self.db)
+            .await
+            .context("counting sign-ups")?;
+        Ok(i64::try_from(count).unwrap_or(i64::MAX))
+    }
+
+    /// When each account created since `since` was created.
+    pub async fn created_since(&self, since: DateTime<Utc>) -> anyhow::Result<Vec<DateTime<Utc>>> {
+        users::Entity::find()
+            .select_only()
+            .column(users::Column::CreatedAt)
+            .filter(users::Column::CreatedAt.gte(since))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .context("reading sign-up times")
     }
 
     /// Counts a failed sign-in atomically (a fresh window starts when the last one is
