@@ -487,3 +487,30 @@ async fn users_carry_their_activities_and_stats_across_subgraphs() {
             .assert_code("FORBIDDEN");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_variables_and_refusals_reach_the_client_with_their_code_and_message() {
+    let stack = Stack::start_with(None, false).await;
+    let (email, auth) = stack.register("vars").await;
+    let token = auth["accessToken"].as_str().expect("token");
+    // The router does not check variable values; the subgraph's refusal must
+    // still arrive as BAD_USER_INPUT with a message that says what is wrong.
+    let unknown_type = gql(
+        &stack.router,
+        LOG,
+        json!({"input": {"type": "POGO", "durationMinutes": 5, "caloriesBurned": 1,
+                         "startTime": Utc::now().to_rfc3339()}}),
+        Some(token),
+    )
+    .await;
+    unknown_type.assert_code("BAD_USER_INPUT");
+    let message = unknown_type.errors()[0]["message"]
+        .as_str()
+        .expect("message");
+    assert!(message.contains("POGO"), "{message}");
+
+    // Messages written for users are not replaced by the router.
+    let wrong = stack.login(&email, "not my password").await;
+    wrong.assert_code("UNAUTHENTICATED");
+    assert_eq!(wrong.errors()[0]["message"], "Invalid email or password");
+}

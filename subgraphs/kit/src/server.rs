@@ -180,9 +180,33 @@ fn error_response(error: ApiError) -> GraphQLResponse {
     async_graphql::Response::from_errors(vec![error.into_server_error(Default::default())]).into()
 }
 
-/// Adds the request id to masked internal errors so support can find the log line.
-fn tag_internal_errors(mut response: async_graphql::Response, request_id: &str) -> GraphQLResponse {
+/// Gives every error a code (request errors: `BAD_USER_INPUT`; uncoded field
+/// errors: masked as internal) and adds the request id to internal errors so
+/// support can find the log line.
+fn finish_errors(mut response: async_graphql::Response, request_id: &str) -> GraphQLResponse {
     for error in &mut response.errors {
+        // Errors about the request itself (no path: a variable of the wrong
+        // type, an unknown enum value, a query over the limits) carry no code
+        // from async-graphql; they are the caller's to fix.
+        let has_code = error
+            .extensions
+            .as_ref()
+            .is_some_and(|e| e.get("code").is_some());
+        if !has_code && error.path.is_empty() {
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("code", ErrorCode::BadUserInput.as_str());
+        } else if !has_code {
+            // A field error that did not go through `ApiError`: nothing says its
+            // message is fit for clients (the router passes messages through).
+            tracing::error!(error = %error.message, path = ?error.path, "uncoded field error");
+            error.message = crate::error::INTERNAL_MESSAGE.to_owned();
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("code", ErrorCode::InternalServerError.as_str());
+        }
         let internal = error
             .extensions
             .as_ref()
@@ -220,7 +244,7 @@ where
         Ok(None) => {}
         Err(error) => return error_response(error),
     }
-    tag_internal_errors(state.schema.execute(request).await, &request_id)
+    finish_errors(state.schema.execute(request).await, &request_id)
 }
 
 async fn graphql_post<Q, M, S>(
@@ -430,6 +454,29 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn finished(error: async_graphql::ServerError) -> serde_json::Value {
+        let response = async_graphql::Response::from_errors(vec![error]);
+        let GraphQLResponse(batch) = finish_errors(response, "req-1");
+        serde_json::to_value(&batch).expect("json")["errors"][0].clone()
+    }
+
+    #[test]
+    fn request_errors_are_bad_input_and_uncoded_field_errors_are_masked() {
+        let request_error = finished(async_graphql::ServerError::new(
+            "Invalid value for argument",
+            None,
+        ));
+        assert_eq!(request_error["extensions"]["code"], "BAD_USER_INPUT");
+        assert_eq!(request_error["message"], "Invalid value for argument");
+
+        let mut field_error = async_graphql::ServerError::new("connection refused (db:5432)", None);
+        field_error.path = vec![async_graphql::PathSegment::Field("me".into())];
+        let field_error = finished(field_error);
+        assert_eq!(field_error["message"], crate::error::INTERNAL_MESSAGE);
+        assert_eq!(field_error["extensions"]["code"], "INTERNAL_SERVER_ERROR");
+        assert_eq!(field_error["extensions"]["requestId"], "req-1");
+    }
 
     #[test]
     fn get_runs_queries_only() {
