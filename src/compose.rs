@@ -23,6 +23,15 @@ pub struct ComposeArgs {
     /// Where the composed supergraph goes.
     #[arg(long, default_value = "schema/supergraph.graphql")]
     pub output: PathBuf,
+    /// The schema clients see (the supergraph without federation's machinery).
+    #[arg(long, default_value = "schema/api.graphql")]
+    pub api_schema: PathBuf,
+    /// Client operations, validated against the API schema.
+    #[arg(long, default_value = "clients/operations")]
+    pub operations: PathBuf,
+    /// The persisted-documents manifest generated from `--operations`.
+    #[arg(long, default_value = "clients/persisted-documents.json")]
+    pub manifest: PathBuf,
     /// Write nothing; fail when the files on disk differ from what the code exports.
     #[arg(long)]
     pub check: bool,
@@ -99,14 +108,25 @@ pub fn run(args: &ComposeArgs) -> anyhow::Result<()> {
         Ok(sdl)
     })?;
     sync_file(&args.output, &supergraph, args.check, &mut drift)?;
+    let api = crate::operations::api_schema(&supergraph)?;
+    sync_file(&args.api_schema, &api.to_string(), args.check, &mut drift)?;
+    let operations = crate::operations::load(&api, &args.operations)?;
+    let manifest = crate::operations::manifest_json(&operations)?;
+    sync_file(&args.manifest, &manifest, args.check, &mut drift)?;
     if !drift.is_empty() {
         bail!(
-            "schema files are out of date; run `cargo run -- compose`:\n  {}",
+            "generated files are out of date; run `cargo run -- compose`:\n  {}",
             drift.join("\n  ")
         );
     }
     if !args.check {
-        println!("composed {}", args.output.display());
+        println!(
+            "composed {}, {} and {} ({} operations)",
+            args.output.display(),
+            args.api_schema.display(),
+            args.manifest.display(),
+            operations.len()
+        );
     }
     Ok(())
 }

@@ -25,6 +25,15 @@ pub struct DevArgs {
     /// Composition config; the launcher composes what the code exports right now.
     #[arg(long, default_value = "supergraph.yaml")]
     pub supergraph_config: PathBuf,
+    /// Port of the web app (and the offline GraphiQL at /graphiql.html).
+    #[arg(long, env = "FITTRACK_WEB_PORT", default_value_t = 4080)]
+    pub web_port: u16,
+    /// Serve (and build when needed) the web app.
+    #[arg(long, env = "FITTRACK_WEB", default_value_t = true, action = clap::ArgAction::Set)]
+    pub web: bool,
+    /// The web app's sources; built with npm when its build is missing or stale.
+    #[arg(long, default_value = "clients/web")]
+    pub web_dir: PathBuf,
     /// Where the launcher keeps generated files (and embedded data by default).
     #[arg(long, env = "FITTRACK_DATA_DIR", default_value = ".fittrack")]
     pub data_dir: PathBuf,
@@ -38,6 +47,12 @@ impl Default for DevArgs {
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(4000),
             router_config: "router/router.yaml".into(),
+            web_port: std::env::var("FITTRACK_WEB_PORT")
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(4080),
+            web: std::env::var("FITTRACK_WEB").map_or(true, |v| v != "false"),
+            web_dir: "clients/web".into(),
             supergraph_config: "supergraph.yaml".into(),
             data_dir: std::env::var_os("FITTRACK_DATA_DIR")
                 .map(PathBuf::from)
@@ -49,6 +64,15 @@ impl Default for DevArgs {
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    // The web app first (npm may need a minute on the first run); Ctrl-C still works.
+    let web_dist = if args.web {
+        tokio::select! {
+            () = fittrack_kit::server::shutdown_signal() => return Ok(()),
+            dist = crate::web::prepare(&args.web_dir) => Some(dist),
+        }
+    } else {
+        None
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let mut router_env = vec![];
@@ -87,9 +111,22 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .kill_on_drop(true)
         .spawn()
         .context("starting the router")?;
+    let api = format!("http://127.0.0.1:{}/graphql", args.router_port);
+    let web = match web_dist {
+        None => String::new(),
+        Some(Err(error)) => format!("  web app   not built: {error:#}\n"),
+        Some(Ok(dist)) => match crate::web::serve(&dist, args.web_port, stop_rx.clone()).await {
+            Ok((address, server)) => {
+                tasks.spawn(server);
+                format!(
+                    "  web app   http://{address}/?api={api}\n  GraphiQL  http://{address}/graphiql.html?api={api}  (offline)\n"
+                )
+            }
+            Err(error) => format!("  web app   not served: {error:#}\n"),
+        },
+    };
     println!(
-        "\nFitTrack is up:\n  router    http://127.0.0.1:{port}/graphql  (open it in a browser for GraphiQL)\n  data      {data}\nCtrl-C stops everything.\n",
-        port = args.router_port,
+        "\nFitTrack is up:\n  router    {api}  (a browser GET opens the router's Laboratory)\n{web}  data      {data}\nCtrl-C stops everything.\n",
         data = args.data_dir.display(),
     );
 

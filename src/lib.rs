@@ -4,4 +4,7 @@ pub mod cli;
 pub mod compose;
 pub mod dev;
 pub mod migrate;
+pub mod operations;
+pub mod schema_diff;
 pub mod subgraphs;
+pub mod web;

@@ -21,6 +21,8 @@ fn launch(data_dir: &std::path::Path, router_port: u16, ports: (u16, u16, u16, u
         .env("FITTRACK_ACTIVITY__HTTP__PORT", activity_port.to_string())
         .env("FITTRACK_AI__HTTP__PORT", ai_port.to_string())
         .env("FITTRACK_ADMIN__HTTP__PORT", admin_port.to_string())
+        // The web app has its own browser test; here it would only cost an npm build.
+        .env("FITTRACK_WEB", "false")
         .env_remove("GEMINI_API_KEY")
         // Embedded defaults: no real services, whatever the caller's environment says.
         .env_remove("DATABASE_URL")

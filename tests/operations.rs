@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use apollo_federation::{ApiSchemaOptions, Supergraph};
+use fittrack::operations::{api_schema, load};
 use serde_json::json;
 use support::{gql, repo_root, Stack};
 
@@ -13,26 +13,42 @@ use support::{gql, repo_root, Stack};
 fn client_operations_validate_against_the_composed_schema() {
     let sdl =
         std::fs::read_to_string(repo_root().join("schema/supergraph.graphql")).expect("supergraph");
-    let supergraph = Supergraph::new(&sdl).expect("valid supergraph");
-    let api = supergraph
-        .to_api_schema(ApiSchemaOptions::default())
-        .expect("api schema");
-    let dir = repo_root().join("clients/operations");
-    let mut checked = 0;
-    for entry in std::fs::read_dir(&dir).expect("clients/operations") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_none_or(|e| e != "graphql") {
-            continue;
-        }
-        let source = std::fs::read_to_string(&path).expect("operation");
-        if let Err(errors) =
-            apollo_compiler::ExecutableDocument::parse_and_validate(api.schema(), source, &path)
-        {
-            panic!("{} does not match the schema:\n{errors}", path.display());
-        }
-        checked += 1;
+    let api = api_schema(&sdl).expect("api schema");
+    let operations =
+        load(&api, &repo_root().join("clients/operations")).unwrap_or_else(|e| panic!("{e:#}"));
+    let names: Vec<&str> = operations.iter().map(|o| o.name.as_str()).collect();
+    for expected in [
+        "Login",
+        "RefreshToken",
+        "LogActivity",
+        "MyActivities",
+        "MyActivityStats",
+        "RecommendationAdded",
+        "DailyPlan",
+        "AdminDashboard",
+        "BanUser",
+        "ExportMyData",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
     }
-    assert!(checked > 0, "no operations found in {}", dir.display());
+}
+
+#[test]
+fn an_operation_that_does_not_match_the_schema_is_refused() {
+    let sdl =
+        std::fs::read_to_string(repo_root().join("schema/supergraph.graphql")).expect("supergraph");
+    let api = api_schema(&sdl).expect("api schema");
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("Bad.graphql"),
+        "query Bad { me { shoeSize } }",
+    )
+    .expect("write");
+    let error = load(&api, dir.path()).expect_err("invalid operation accepted");
+    assert!(format!("{error:#}").contains("shoeSize"), "{error:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,4 +100,102 @@ async fn the_export_returns_everything_held_about_the_user() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the export never showed the recommendation");
+}
+
+/// The manifest entry for `name`.
+fn persisted(name: &str) -> (String, String) {
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("clients/persisted-documents.json"))
+            .expect("manifest"),
+    )
+    .expect("manifest json");
+    let entry = manifest["operations"]
+        .as_array()
+        .expect("operations")
+        .iter()
+        .find(|op| op["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in the manifest"));
+    (
+        entry["id"].as_str().expect("id").to_owned(),
+        entry["body"].as_str().expect("body").to_owned(),
+    )
+}
+
+async fn post(url: &str, body: serde_json::Value, token: Option<&str>) -> serde_json::Value {
+    let mut request = reqwest::Client::new().post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
+        .send()
+        .await
+        .expect("router answers")
+        .json()
+        .await
+        .expect("json response")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_persisted_only_mode_the_router_runs_known_documents_and_refuses_the_rest() {
+    let stack = Stack::start_with_router_env(&[("FITTRACK_PERSISTED_ONLY", "true")]).await;
+    let (id, _) = persisted("Login");
+    let (me_id, _) = persisted("Me");
+
+    // A registered document runs by its id.
+    let email = support::unique_email("persisted");
+    let (register_id, _) = persisted("Register");
+    let registered = post(
+        &stack.router,
+        json!({"documentId": register_id, "operationName": "Register",
+               "variables": {"input": {"email": email, "password": support::PASSWORD}}}),
+        None,
+    )
+    .await;
+    assert!(registered["errors"].is_null(), "{registered}");
+    let login = post(
+        &stack.router,
+        json!({"documentId": id, "variables": {"email": email, "password": support::PASSWORD}}),
+        None,
+    )
+    .await;
+    let token = login["data"]["login"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{login}"));
+    let me = post(&stack.router, json!({"documentId": me_id}), Some(token)).await;
+    assert_eq!(me["data"]["me"]["email"], email.as_str(), "{me}");
+
+    // Free-form text, even of a known operation, and unknown ids are refused.
+    let free_form = post(
+        &stack.router,
+        json!({"query": "{ me { id } }"}),
+        Some(token),
+    )
+    .await;
+    assert!(free_form["data"].is_null(), "{free_form}");
+    assert!(!free_form["errors"].as_array().expect("errors").is_empty());
+    let unknown = post(
+        &stack.router,
+        json!({"documentId": "0".repeat(64)}),
+        Some(token),
+    )
+    .await;
+    assert!(unknown["data"].is_null(), "{unknown}");
+    assert!(!unknown["errors"].as_array().expect("errors").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_the_router_takes_both_documents_and_free_form_queries() {
+    let stack = Stack::start().await;
+    let (_, ada) = stack.register("ada").await;
+    let token = ada["accessToken"].as_str().expect("token");
+    let (me_id, _) = persisted("Me");
+    let by_id = post(&stack.router, json!({"documentId": me_id}), Some(token)).await;
+    assert!(by_id["data"]["me"]["id"].is_string(), "{by_id}");
+    let by_text = post(
+        &stack.router,
+        json!({"query": "{ me { id } }"}),
+        Some(token),
+    )
+    .await;
+    assert!(by_text["data"]["me"]["id"].is_string(), "{by_text}");
 }

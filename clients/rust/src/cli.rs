@@ -1,0 +1,150 @@
+//! `fittrack-cli` commands: sign in, log a workout, and watch AI
+//! recommendations arrive, from a terminal. The session is kept in a file
+//! between runs. A library module so tests drive the same code as the binary.
+
+use std::{io::Write, path::PathBuf};
+
+use crate::{log_activity, FitTrackClient, Session};
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use futures_util::StreamExt;
+
+#[derive(Parser)]
+#[command(name = "fittrack-cli", version, about)]
+pub struct Cli {
+    /// The router's GraphQL endpoint.
+    #[arg(
+        long,
+        env = "FITTRACK_ENDPOINT",
+        default_value = "http://127.0.0.1:4000/graphql"
+    )]
+    pub endpoint: String,
+    /// Where the session (tokens) is kept between runs.
+    #[arg(
+        long,
+        env = "FITTRACK_SESSION",
+        default_value = ".fittrack-session.json"
+    )]
+    pub session: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create an account and sign in.
+    Register {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "FITTRACK_PASSWORD")]
+        password: String,
+    },
+    /// Sign in.
+    Login {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "FITTRACK_PASSWORD")]
+        password: String,
+    },
+    /// Log a workout that started now (or at --start).
+    LogActivity {
+        /// RUNNING, CYCLING, SWIMMING, WEIGHTLIFTING, YOGA, CARDIO, WALKING, HIKING, OTHER.
+        #[arg(long = "type")]
+        activity_type: String,
+        #[arg(long)]
+        minutes: i64,
+        #[arg(long)]
+        calories: i64,
+        /// RFC 3339 start time (default: now).
+        #[arg(long)]
+        start: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// Print each new recommendation as it is written, until interrupted.
+    Watch {
+        /// Stop after this many recommendations.
+        #[arg(long)]
+        count: Option<usize>,
+    },
+}
+
+/// The schema's activity types (RUNNING, CYCLING, ...); anything else is
+/// sent as is and refused by the API with the list of valid ones.
+fn activity_type(name: &str) -> anyhow::Result<log_activity::ActivityType> {
+    Ok(serde_json::from_value(serde_json::Value::String(
+        name.to_ascii_uppercase(),
+    ))?)
+}
+
+fn save(path: &PathBuf, session: &Session) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_vec_pretty(session)?)
+        .with_context(|| format!("saving the session to {}", path.display()))
+}
+
+/// Runs one command, writing what it reports to `out`.
+pub async fn run(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result<()> {
+    let mut client = FitTrackClient::new(&cli.endpoint);
+    if let Ok(saved) = std::fs::read(&cli.session) {
+        if let Ok(session) = serde_json::from_slice::<Session>(&saved) {
+            client = client.with_session(session);
+        }
+    }
+    match cli.command {
+        Command::Register { email, password } => {
+            let session = client.register(&email, &password).await?;
+            save(&cli.session, &session)?;
+            writeln!(out, "registered and signed in as {}", session.email)?;
+        }
+        Command::Login { email, password } => {
+            let session = client.login(&email, &password).await?;
+            save(&cli.session, &session)?;
+            writeln!(out, "signed in as {}", session.email)?;
+        }
+        Command::LogActivity {
+            activity_type: kind,
+            minutes,
+            calories,
+            start,
+            notes,
+        } => {
+            let logged = client
+                .log_activity(log_activity::LogActivityInput {
+                    type_: activity_type(&kind)?,
+                    duration_minutes: minutes,
+                    calories_burned: calories,
+                    start_time: start.unwrap_or_else(chrono::Utc::now),
+                    notes,
+                    metrics: None,
+                    idempotency_key: None,
+                })
+                .await?;
+            writeln!(
+                out,
+                "logged {:?} {} min, {} kcal: {}",
+                logged.type_, logged.duration_minutes, logged.calories_burned, logged.id
+            )?;
+        }
+        Command::Watch { count } => {
+            let mut stream = client.watch_recommendations().await?;
+            let mut seen = 0;
+            while let Some(recommendation) = stream.next().await {
+                let r = recommendation?.recommendation_fields;
+                writeln!(
+                    out,
+                    "{} [{:?}] {} Next: {}",
+                    r.activity_id, r.source, r.summary, r.next_workout
+                )?;
+                seen += 1;
+                if count.is_some_and(|n| seen >= n) {
+                    break;
+                }
+            }
+        }
+    }
+    // A refreshed token must survive to the next run.
+    if let Some(session) = client.session().await {
+        save(&cli.session, &session)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,282 @@
+//! A typed FitTrack client: the stand-in for the mobile apps.
+//!
+//! Every request is one of the canonical operations in `clients/operations/`,
+//! compiled into Rust types (see [`operations`]). The client keeps the session,
+//! refreshes the access token shortly before it expires, and follows live
+//! recommendations over graphql-transport-ws.
+
+pub mod cli;
+pub mod operations;
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use futures_util::{Stream, StreamExt};
+use graphql_client::{GraphQLQuery, Response};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+use tokio_tungstenite_client::tungstenite::{client::IntoClientRequest, http::HeaderValue};
+
+pub use operations::*;
+
+/// Refresh the access token when it has less than this left.
+const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The API answered with an error (`code` is `extensions.code`).
+    #[error("{code}: {message}")]
+    Api { code: String, message: String },
+    #[error("not signed in")]
+    SignedOut,
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+impl ClientError {
+    /// `extensions.code` of an API error.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+fn transport(error: impl std::fmt::Display) -> ClientError {
+    ClientError::Transport(error.to_string())
+}
+
+/// A [`Session`] from any of the auth payloads (each operation has its own
+/// generated type with the same fields).
+macro_rules! session_from {
+    ($auth:expr) => {{
+        let auth = $auth;
+        Session {
+            user_id: auth.user.id,
+            email: auth.user.email,
+            access_token: auth.access_token,
+            refresh_token: auth.refresh_token,
+            access_token_expires_at: auth.access_token_expires_at,
+        }
+    }};
+}
+
+/// What a signed-in client holds (the CLI saves it between runs).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Session {
+    pub user_id: String,
+    pub email: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub access_token_expires_at: chrono::DateTime<Utc>,
+}
+
+/// A client of one FitTrack router (`http://host:4000/graphql`).
+#[derive(Clone)]
+pub struct FitTrackClient {
+    endpoint: String,
+    http: reqwest::Client,
+    session: Arc<Mutex<Option<Session>>>,
+}
+
+impl FitTrackClient {
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            http: reqwest::Client::new(),
+            session: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Resumes a saved session.
+    pub fn with_session(self, session: Session) -> Self {
+        Self {
+            session: Arc::new(Mutex::new(Some(session))),
+            ..self
+        }
+    }
+
+    pub async fn session(&self) -> Option<Session> {
+        self.session.lock().await.clone()
+    }
+
+    /// Sends one operation; `token` is sent as a bearer token when given.
+    async fn send<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+        token: Option<&str>,
+    ) -> Result<Q::ResponseData, ClientError> {
+        let mut request = self
+            .http
+            .post(&self.endpoint)
+            .json(&Q::build_query(variables));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response: Response<Q::ResponseData> = request
+            .send()
+            .await
+            .map_err(transport)?
+            .json()
+            .await
+            .map_err(transport)?;
+        if let Some(error) = response.errors.and_then(|e| e.into_iter().next()) {
+            let code = error
+                .extensions
+                .as_ref()
+                .and_then(|ext| ext.get("code"))
+                .and_then(|code| code.as_str())
+                .unwrap_or("UNKNOWN")
+                .to_owned();
+            return Err(ClientError::Api {
+                code,
+                message: error.message,
+            });
+        }
+        response
+            .data
+            .ok_or_else(|| transport("response without data or errors"))
+    }
+
+    /// Sends an operation as the signed-in user, refreshing the token first
+    /// when it is about to expire.
+    pub async fn run<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+    ) -> Result<Q::ResponseData, ClientError> {
+        let token = self.access_token().await?;
+        self.send::<Q>(variables, Some(&token)).await
+    }
+
+    /// A valid access token (refreshed when it has under a minute left).
+    pub async fn access_token(&self) -> Result<String, ClientError> {
+        let mut session = self.session.lock().await;
+        let current = session.as_ref().ok_or(ClientError::SignedOut)?;
+        let left = current.access_token_expires_at - Utc::now();
+        if left.to_std().unwrap_or_default() > REFRESH_MARGIN {
+            return Ok(current.access_token.clone());
+        }
+        let refreshed = self
+            .send::<RefreshToken>(
+                refresh_token::Variables {
+                    refresh_token: current.refresh_token.clone(),
+                },
+                None,
+            )
+            .await?
+            .refresh_token;
+        let next = session_from!(refreshed);
+        let token = next.access_token.clone();
+        *session = Some(next);
+        Ok(token)
+    }
+
+    async fn start_session(&self, session: Session) -> Session {
+        *self.session.lock().await = Some(session.clone());
+        session
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> Result<Session, ClientError> {
+        let auth = self
+            .send::<Register>(
+                register::Variables {
+                    input: register::RegisterInput {
+                        email: email.to_owned(),
+                        password: password.to_owned(),
+                        username: None,
+                        first_name: None,
+                        last_name: None,
+                    },
+                },
+                None,
+            )
+            .await?
+            .register;
+        Ok(self.start_session(session_from!(auth)).await)
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Result<Session, ClientError> {
+        let auth = self
+            .send::<Login>(
+                login::Variables {
+                    email: email.to_owned(),
+                    password: password.to_owned(),
+                },
+                None,
+            )
+            .await?
+            .login;
+        Ok(self.start_session(session_from!(auth)).await)
+    }
+
+    pub async fn log_activity(
+        &self,
+        input: log_activity::LogActivityInput,
+    ) -> Result<log_activity::ActivityFields, ClientError> {
+        Ok(self
+            .run::<LogActivity>(log_activity::Variables { input })
+            .await?
+            .log_activity)
+    }
+
+    /// New recommendations for the signed-in user, as the worker writes them.
+    /// The stream ends when the server closes the subscription (for example
+    /// when the account is deactivated).
+    pub async fn watch_recommendations(
+        &self,
+    ) -> Result<
+        impl Stream<
+            Item = Result<
+                recommendation_added::RecommendationAddedRecommendationAdded,
+                ClientError,
+            >,
+        >,
+        ClientError,
+    > {
+        let token = self.access_token().await?;
+        let url = self.endpoint.replacen("http", "ws", 1);
+        let mut request = url.into_client_request().map_err(transport)?;
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static("graphql-transport-ws"),
+        );
+        let (connection, _) = tokio_tungstenite_client::connect_async(request)
+            .await
+            .map_err(transport)?;
+        let (client, actor) = graphql_ws_client::Client::build(connection)
+            .payload(serde_json::json!({ "Authorization": format!("Bearer {token}") }))
+            .map_err(transport)?
+            .build()
+            .await
+            .map_err(transport)?;
+        tokio::spawn(std::future::IntoFuture::into_future(actor));
+        let stream = client
+            .subscribe(graphql_ws_client::graphql::StreamingOperation::<
+                RecommendationAdded,
+            >::new(recommendation_added::Variables))
+            .await
+            .map_err(transport)?;
+        // The client lives as long as the stream: dropping it would close the socket.
+        Ok(stream.map(move |item| {
+            let _keep_alive = &client;
+            let response = item.map_err(transport)?;
+            if let Some(error) = response.errors.and_then(|e| e.into_iter().next()) {
+                return Err(ClientError::Api {
+                    code: error
+                        .extensions
+                        .as_ref()
+                        .and_then(|ext| ext.get("code"))
+                        .and_then(|code| code.as_str())
+                        .unwrap_or("UNKNOWN")
+                        .to_owned(),
+                    message: error.message,
+                });
+            }
+            response
+                .data
+                .map(|data| data.recommendation_added)
+                .ok_or_else(|| transport("subscription event without data"))
+        }))
+    }
+}

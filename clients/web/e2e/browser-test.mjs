@@ -1,0 +1,122 @@
+// Browser test in headless Chromium (Debian's /usr/bin/chromium, driven by
+// playwright-core): register, log a workout, and watch its recommendation
+// appear live in the feed without a reload; then the offline GraphiQL loads
+// with no request leaving the machine. Screenshots go to e2e/artifacts/.
+//
+//   node e2e/browser-test.mjs <app-url> <router-graphql-url>
+//
+// Run by tests/web_app.rs against a real stack (router + subgraphs + worker).
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const [appUrl, apiUrl] = process.argv.slice(2);
+if (!appUrl || !apiUrl) {
+  console.error('usage: browser-test.mjs <app-url> <router-graphql-url>');
+  process.exit(2);
+}
+const artifacts = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
+await mkdir(artifacts, { recursive: true });
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+  const external = [];
+  await context.route('**/*', (route) => {
+    const { hostname } = new URL(route.request().url());
+    if (hostname === '127.0.0.1' || hostname === 'localhost') return route.continue();
+    external.push(route.request().url());
+    return route.abort();
+  });
+
+  // Register.
+  const feed = await context.newPage();
+  feed.on('pageerror', (error) => console.error('page error:', error.message));
+  await feed.goto(`${appUrl}?api=${encodeURIComponent(apiUrl)}`);
+  const email = `browser-${Date.now()}@example.com`;
+  await feed.fill('input[name=email]', email);
+  await feed.fill('input[name=password]', 'correct horse battery');
+  await feed.screenshot({ path: join(artifacts, '1-sign-up.png') });
+  await feed.click('button[name=register]');
+  await feed.waitForSelector('nav', { timeout: 10_000 });
+
+  // The feed is open (live subscription) in one tab …
+  await feed.click('button[data-screen=feed]');
+  await feed.waitForSelector('text=Coach feed');
+  await feed.waitForTimeout(1000);
+  check((await feed.locator('.recommendation').count()) === 0, 'feed should start empty');
+
+  // … while another tab (same session) logs a workout.
+  const logger = await context.newPage();
+  await logger.goto(appUrl);
+  await logger.waitForSelector('form button[name=log]');
+  await logger.selectOption('select[name=type]', 'RUNNING');
+  await logger.fill('input[name=durationMinutes]', '42');
+  await logger.fill('input[name=caloriesBurned]', '400');
+  await logger.click('button[name=log]');
+  await logger.waitForSelector('text=Logged running for 42 min', { timeout: 10_000 });
+  await logger.screenshot({ path: join(artifacts, '2-logged.png') });
+
+  // The recommendation appears in the first tab without a reload.
+  await feed.waitForSelector('.recommendation .summary', { timeout: 20_000 });
+  const summary = await feed.textContent('.recommendation .summary');
+  check(summary && summary.length > 10, `recommendation text: ${summary}`);
+  await feed.screenshot({ path: join(artifacts, '3-live-recommendation.png') });
+
+  // History and stats.
+  await logger.click('button[data-screen=history]');
+  await logger.waitForSelector('[data-stat=count]');
+  check((await logger.textContent('[data-stat=count]')) === '1', 'one workout in the stats');
+  check((await logger.locator('ul.activities li').count()) === 1, 'one workout listed');
+  await logger.screenshot({ path: join(artifacts, '4-history.png') });
+
+  // Today's plan.
+  await logger.click('button[data-screen=plan]');
+  await logger.click('button[name=generate]');
+  await logger.waitForSelector('.plan h3', { timeout: 10_000 });
+  await logger.screenshot({ path: join(artifacts, '5-plan.png') });
+
+  // The admin dashboard, for an admin session (given by the Rust test).
+  if (process.env.FITTRACK_ADMIN_SESSION) {
+    const admin = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+    await admin.addInitScript((session) => {
+      localStorage.setItem('fittrack.session', session);
+    }, process.env.FITTRACK_ADMIN_SESSION);
+    const page = await admin.newPage();
+    await page.goto(`${appUrl}?api=${encodeURIComponent(apiUrl)}`);
+    await page.click('button[data-screen=admin]');
+    await page.waitForSelector('[data-tile=users] strong', { timeout: 10_000 });
+    const users = Number(await page.textContent('[data-tile=users] strong'));
+    check(users >= 2, `dashboard users: ${users}`);
+    await page.screenshot({ path: join(artifacts, '6-admin-dashboard.png') });
+    await admin.close();
+  }
+
+  // The offline GraphiQL renders from local assets only.
+  const graphiql = await context.newPage();
+  await graphiql.goto(new URL('graphiql.html', appUrl).href);
+  await graphiql.waitForSelector('.graphiql-container', { timeout: 15_000 });
+  await graphiql.screenshot({ path: join(artifacts, '7-graphiql.png') });
+  check(external.length === 0, `requests left the machine: ${external.join(', ')}`);
+
+  console.log(`browser test passed; screenshots in ${artifacts}`);
+} finally {
+  await browser.close();
+}
