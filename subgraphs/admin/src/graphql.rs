@@ -2,8 +2,7 @@
 
 use async_graphql::{
     connection::{Connection, Edge, EmptyFields},
-    Context, EmptySubscription, InputObject, Json, MergedObject, Object, SDLExportOptions, Schema,
-    SimpleObject, ID,
+    Context, EmptySubscription, InputObject, Json, MergedObject, Object, Schema, SimpleObject, ID,
 };
 use chrono::{DateTime, Utc};
 use fittrack_kit::{
@@ -366,14 +365,12 @@ pub struct MutationRoot(AdminMutation);
 pub type AdminSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(
+    fittrack_kit::schema::federated(
         QueryRoot::default(),
         MutationRoot::default(),
         EmptySubscription,
+        1_000,
     )
-    .enable_federation()
-    .limit_depth(16)
-    .limit_complexity(1_000)
 }
 
 pub fn build_schema(store: AuditStore, directory: UserDirectory) -> AdminSchema {
@@ -381,7 +378,5 @@ pub fn build_schema(store: AuditStore, directory: UserDirectory) -> AdminSchema 
 }
 
 pub fn sdl() -> String {
-    builder()
-        .finish()
-        .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+    fittrack_kit::schema::federation_sdl(&builder().finish())
 }

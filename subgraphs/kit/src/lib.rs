@@ -12,6 +12,7 @@ pub mod events;
 pub mod queue;
 pub mod redis;
 pub mod revocation;
+pub mod schema;
 pub mod server;
 pub mod sqlite;
 pub mod telemetry;

@@ -9,9 +9,7 @@ mod types;
 
 use std::{sync::Arc, time::Duration};
 
-use async_graphql::{
-    dataloader::DataLoader, EmptySubscription, MergedObject, SDLExportOptions, Schema, ID,
-};
+use async_graphql::{dataloader::DataLoader, EmptySubscription, MergedObject, Schema, ID};
 use fittrack_kit::ApiError;
 
 use crate::domain::{activities::Activities, error::ActivityError};
@@ -32,14 +30,12 @@ pub struct MutationRoot(activities::ActivityMutation);
 pub type ActivitySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(
+    fittrack_kit::schema::federated(
         QueryRoot::default(),
         MutationRoot::default(),
         EmptySubscription,
+        2_000,
     )
-    .enable_federation()
-    .limit_depth(16)
-    .limit_complexity(2_000)
 }
 
 /// How long a dataloader collects keys before it queries, by default.
@@ -68,9 +64,7 @@ pub fn build_schema(
 
 /// Federation 2 SDL, exported without any storage behind it.
 pub fn sdl() -> String {
-    builder()
-        .finish()
-        .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+    fittrack_kit::schema::federation_sdl(&builder().finish())
 }
 
 fn parse_id(id: &ID, field: &'static str) -> Result<uuid::Uuid, ActivityError> {

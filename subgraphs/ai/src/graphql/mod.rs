@@ -9,7 +9,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use async_graphql::{
     connection::{Connection, Edge, EmptyFields},
     dataloader::{DataLoader, Loader},
-    ComplexObject, Context, MergedObject, Object, SDLExportOptions, Schema, Subscription, ID,
+    ComplexObject, Context, MergedObject, Object, Schema, Subscription, ID,
 };
 use chrono::{NaiveDate, Utc};
 use fittrack_kit::{
@@ -457,15 +457,13 @@ pub struct MutationRoot(PlanMutation);
 pub type AiSchema = Schema<QueryRoot, MutationRoot, RecommendationSubscription>;
 
 fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, RecommendationSubscription> {
-    Schema::build(
+    fittrack_kit::schema::federated(
         QueryRoot::default(),
         MutationRoot::default(),
         RecommendationSubscription,
+        2_000,
     )
-    .enable_federation()
     .enable_subscription_in_federation()
-    .limit_depth(16)
-    .limit_complexity(2_000)
 }
 
 pub fn build_schema(context: AiContext) -> AiSchema {
@@ -481,7 +479,5 @@ pub fn build_schema(context: AiContext) -> AiSchema {
 
 /// Federation 2 SDL, exported without any storage behind it.
 pub fn sdl() -> String {
-    builder()
-        .finish()
-        .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+    fittrack_kit::schema::federation_sdl(&builder().finish())
 }

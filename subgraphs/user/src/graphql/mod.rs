@@ -7,9 +7,7 @@ pub mod platform;
 mod profile;
 mod types;
 
-use async_graphql::{
-    dataloader::DataLoader, EmptySubscription, MergedObject, SDLExportOptions, Schema,
-};
+use async_graphql::{dataloader::DataLoader, EmptySubscription, MergedObject, Schema};
 
 use crate::domain::accounts::Accounts;
 pub use loader::UserLoader;
@@ -33,14 +31,12 @@ pub struct MutationRoot(
 pub type UserSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(
+    fittrack_kit::schema::federated(
         QueryRoot::default(),
         MutationRoot::default(),
         EmptySubscription,
+        1_000,
     )
-    .enable_federation()
-    .limit_depth(16)
-    .limit_complexity(1_000)
 }
 
 pub fn build_schema(accounts: Accounts, user_stats: platform::UserStatsCache) -> UserSchema {
@@ -54,7 +50,5 @@ pub fn build_schema(accounts: Accounts, user_stats: platform::UserStatsCache) ->
 
 /// Federation 2 SDL, exported without any storage behind it.
 pub fn sdl() -> String {
-    builder()
-        .finish()
-        .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+    fittrack_kit::schema::federation_sdl(&builder().finish())
 }
