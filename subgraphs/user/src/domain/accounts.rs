@@ -215,15 +215,7 @@ impl Accounts {
     /// Soft delete by the owner: sign-in is refused (`ACCOUNT_DEACTIVATED`)
     /// until `reactivate_self`, and every session ends now.
     pub async fn deactivate_self(&self, id: Uuid, reason: Option<String>) -> UserResult<User> {
-        let reason = reason
-            .map(|r| r.trim().to_owned())
-            .filter(|r| !r.is_empty());
-        if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
-            return Err(UserError::invalid(
-                "reason",
-                "must be at most 500 characters",
-            ));
-        }
+        let reason = status_reason(reason)?;
         let user = self.user(id).await?;
         ensure_active(&user)?;
         let now = Utc::now();
@@ -306,15 +298,7 @@ impl Accounts {
             (_, Some(_)) => return Err(UserError::invalid("until", "only applies to suspensions")),
             _ => {}
         }
-        let reason = reason
-            .map(|r| r.trim().to_owned())
-            .filter(|r| !r.is_empty());
-        if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
-            return Err(UserError::invalid(
-                "reason",
-                "must be at most 500 characters",
-            ));
-        }
+        let reason = status_reason(reason)?;
         self.user(id).await?;
         self.store
             .set_status_until(id, status, until, reason, now)
@@ -523,6 +507,20 @@ impl Accounts {
             user,
         })
     }
+}
+
+/// A status change's reason: trimmed, blank means none, at most 500 characters.
+fn status_reason(reason: Option<String>) -> UserResult<Option<String>> {
+    let reason = reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+        return Err(UserError::invalid(
+            "reason",
+            "must be at most 500 characters",
+        ));
+    }
+    Ok(reason)
 }
 
 fn ensure_active(user: &User) -> UserResult<()> {
