@@ -4,6 +4,7 @@
 //!
 //! Results go to BENCHMARKS.md by hand; this prints a Markdown table.
 
+mod common;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -13,6 +14,7 @@ use std::{
 };
 
 use chrono::Utc;
+use common::percentile_ms;
 use fittrack_activity::{
     domain::{
         activities::Activities,
@@ -41,18 +43,15 @@ struct Sample {
 
 impl Sample {
     fn row(&mut self) -> String {
-        self.latencies.sort();
-        let pick = |q: f64| {
-            let index = ((self.latencies.len() as f64 - 1.0) * q).round() as usize;
-            self.latencies[index].as_secs_f64() * 1000.0
-        };
+        let (p50, p99) = (
+            percentile_ms(&mut self.latencies, 0.5),
+            percentile_ms(&mut self.latencies, 0.99),
+        );
         format!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} |",
+            "| {} | {} | {:.0} | {p50:.2} | {p99:.2} |",
             self.name,
             self.latencies.len(),
             self.latencies.len() as f64 / self.total.as_secs_f64(),
-            pick(0.5),
-            pick(0.99)
         )
     }
 }

@@ -3,6 +3,7 @@
 //! through the router, and how many live subscribers the stack holds through
 //! the router (with memory per subscriber). Prints Markdown for BENCHMARKS.md.
 
+mod common;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -13,6 +14,7 @@ use std::{
 };
 
 use chrono::Utc;
+use common::percentile_ms;
 use fittrack_ai::gemini::GeminiConfig;
 use fittrack_kit::{
     config::Secret,
@@ -27,12 +29,6 @@ use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
 const JOBS: usize = 1_000;
 const ROUTED_EVENTS: usize = 200;
 const SUBSCRIBER_STEPS: [usize; 3] = [250, 1_000, 2_000];
-
-fn percentile(samples: &mut [Duration], q: f64) -> f64 {
-    samples.sort();
-    let index = ((samples.len() as f64 - 1.0) * q).round() as usize;
-    samples[index].as_secs_f64() * 1000.0
-}
 
 async fn fake_gemini() -> MockServer {
     let server = MockServer::start().await;
@@ -112,8 +108,8 @@ async fn worker_throughput(gemini: &MockServer) -> (f64, f64, f64) {
     let jobs_per_second = JOBS as f64 / started.elapsed().as_secs_f64();
     (
         jobs_per_second,
-        percentile(&mut latencies, 0.5),
-        percentile(&mut latencies, 0.99),
+        percentile_ms(&mut latencies, 0.5),
+        percentile_ms(&mut latencies, 0.99),
     )
 }
 
@@ -190,8 +186,8 @@ fn main() {
         println!("| enqueue → stored p50 / p99 | {stored_p50:.1} ms / {stored_p99:.1} ms |");
         println!(
             "| logActivity response → subscriber through the router, p50 / p99 ({ROUTED_EVENTS} events) | {:.1} ms / {:.1} ms |",
-            percentile(&mut routed, 0.5),
-            percentile(&mut routed, 0.99)
+            percentile_ms(&mut routed, 0.5),
+            percentile_ms(&mut routed, 0.99)
         );
         println!("\n| subscribers through the router | received the next event | fan-out to all (ms) | router KiB/subscriber | test process (client + subgraphs) KiB/subscriber |");
         println!("|---|---|---|---|---|");

@@ -5,6 +5,7 @@
 //!
 //! Results go to BENCHMARKS.md by hand; this prints Markdown tables.
 
+mod common;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -14,6 +15,7 @@ use std::{
 };
 
 use chrono::Utc;
+use common::percentile_ms;
 use fittrack_activity::{
     domain::model::{Activity, ActivityType, Metrics},
     storage::ActivityStore,
@@ -49,9 +51,7 @@ fn millis(d: Duration) -> f64 {
 
 /// p50 and p99 of `samples`, in milliseconds.
 fn quantiles(samples: &mut [Duration]) -> (f64, f64) {
-    samples.sort();
-    let pick = |q: f64| millis(samples[((samples.len() as f64 - 1.0) * q).round() as usize]);
-    (pick(0.5), pick(0.99))
+    (percentile_ms(samples, 0.5), percentile_ms(samples, 0.99))
 }
 
 /// `ACTIVITIES` workouts spread over 90 days and `USERS` users, each with a
