@@ -19,9 +19,15 @@ COPY --from=build /usr/local/bin/fittrack /usr/local/bin/fittrack
 COPY router/router.yaml router/router.yaml
 COPY schema schema
 COPY supergraph.yaml supergraph.yaml
+# The persisted-documents manifest router.yaml reads: FITTRACK_PERSISTED_ONLY=true
+# then accepts only these operations.
+COPY clients/persisted-documents.json clients/persisted-documents.json
 USER fittrack
+# The production profile (no introspection, Laboratory or field suggestions);
+# `-e FITTRACK_ENV=development` for a playground.
 ENV FITTRACK_DATA_DIR=/data \
-    FITTRACK_LOG_FORMAT=json
+    FITTRACK_LOG_FORMAT=json \
+    FITTRACK_ENV=production
 VOLUME ["/data"]
 ENTRYPOINT ["fittrack"]
 CMD ["dev"]

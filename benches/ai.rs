@@ -48,6 +48,7 @@ fn gemini_config(server: &MockServer) -> GeminiConfig {
         api_key: Some(Secret::new("bench")),
         base_url: server.uri(),
         calls_per_minute: 1_000_000,
+        max_bucket_wait_ms: 2_000,
         ..GeminiConfig::default()
     }
 }

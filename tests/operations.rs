@@ -199,3 +199,118 @@ async fn by_default_the_router_takes_both_documents_and_free_form_queries() {
     .await;
     assert!(by_text["data"]["me"]["id"].is_string(), "{by_text}");
 }
+
+/// Sample values for an operation's required variables (optional ones are left
+/// out): enough for the router to coerce them and estimate the cost.
+fn sample_variables(
+    schema: &apollo_compiler::Schema,
+    operation: &apollo_compiler::executable::Operation,
+) -> serde_json::Value {
+    fn value_of(
+        schema: &apollo_compiler::Schema,
+        ty: &apollo_compiler::ast::Type,
+    ) -> serde_json::Value {
+        use apollo_compiler::{ast::Type, schema::ExtendedType};
+        match ty {
+            Type::List(inner) | Type::NonNullList(inner) => json!([value_of(schema, inner)]),
+            Type::Named(name) | Type::NonNullNamed(name) => match name.as_str() {
+                "ID" => json!(uuid::Uuid::new_v4().to_string()),
+                "String" => json!("sample"),
+                "Int" => json!(1),
+                "Float" => json!(1.0),
+                "Boolean" => json!(false),
+                "DateTime" => json!(chrono::Utc::now().to_rfc3339()),
+                "Date" | "NaiveDate" => json!(chrono::Utc::now().date_naive().to_string()),
+                "JSON" => json!({}),
+                other => match schema.types.get(other) {
+                    Some(ExtendedType::Enum(e)) => {
+                        json!(e
+                            .values
+                            .keys()
+                            .next()
+                            .map(|v| v.as_str())
+                            .unwrap_or_default())
+                    }
+                    Some(ExtendedType::InputObject(input)) => {
+                        let mut object = serde_json::Map::new();
+                        for (field, definition) in &input.fields {
+                            if definition.ty.is_non_null() && definition.default_value.is_none() {
+                                object.insert(field.to_string(), value_of(schema, &definition.ty));
+                            }
+                        }
+                        serde_json::Value::Object(object)
+                    }
+                    _ => json!("sample"),
+                },
+            },
+        }
+    }
+    let mut variables = serde_json::Map::new();
+    for variable in &operation.variables {
+        if variable.ty.is_non_null() && variable.default_value.is_none() {
+            variables.insert(variable.name.to_string(), value_of(schema, &variable.ty));
+        }
+    }
+    serde_json::Value::Object(variables)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_client_operation_costs_well_under_the_router_budget() {
+    let sdl =
+        std::fs::read_to_string(repo_root().join("schema/supergraph.graphql")).expect("supergraph");
+    let api = api_schema(&sdl).expect("api schema");
+    let operations =
+        load(&api, &repo_root().join("clients/operations")).unwrap_or_else(|e| panic!("{e:#}"));
+    let router_config: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo_root().join("router/router.yaml")).expect("router.yaml"),
+    )
+    .expect("yaml");
+    let max = router_config["demand_control"]["operation_cost"]["max"]
+        .as_u64()
+        .expect("a cost maximum");
+    let stack = Stack::start().await;
+    let (_, admin) = stack.register_admin("costs").await;
+    let mut costs = Vec::new();
+    for operation in operations.iter().filter(|o| o.kind != "subscription") {
+        let document = apollo_compiler::ExecutableDocument::parse_and_validate(
+            &api,
+            &operation.body,
+            "operation.graphql",
+        )
+        .expect("valid");
+        let definition = document
+            .operations
+            .get(Some(operation.name.as_str()))
+            .expect("named operation");
+        let variables = sample_variables(&api, definition);
+        // The estimate comes back whatever the operation then does with
+        // sample input (a refusal, a NOT_FOUND …).
+        let response = reqwest::Client::new()
+            .post(&stack.router)
+            .bearer_auth(&admin)
+            .json(&json!({"query": operation.body, "variables": variables, "operationName": operation.name}))
+            .send()
+            .await
+            .expect("sent");
+        let cost: u64 = response
+            .headers()
+            .get("x-cost-estimated")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: no cost estimate ({})",
+                    operation.name,
+                    response.status()
+                )
+            });
+        costs.push((operation.name.clone(), cost));
+    }
+    for (name, cost) in &costs {
+        assert!(
+            *cost * 2 <= max,
+            "{name} costs {cost}, more than half the budget of {max}: {costs:?}"
+        );
+    }
+    assert!(costs.len() >= 20, "{costs:?}");
+}

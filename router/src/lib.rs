@@ -1,12 +1,21 @@
-//! FitTrack's federation router: the `hive-router` engine with one plugin of ours.
+//! FitTrack's federation router: the `hive-router` engine with two plugins of ours.
 //!
-//! hive-router's JWT support, with `require_authentication: false`, lets a request
-//! with an *invalid* token through as anonymous. We want anonymous requests for
-//! public fields but a bad token refused outright, so [`RejectInvalidTokens`] ends
-//! any request that carried an `Authorization` header the JWT layer did not accept.
+//! - [`RejectInvalidTokens`]: hive-router's JWT support, with
+//!   `require_authentication: false`, lets a request with an *invalid* token
+//!   through as anonymous. We want anonymous requests for public fields but a bad
+//!   token refused outright, so it ends any request that carried an
+//!   `Authorization` header the JWT layer did not accept.
+//! - [`limits::LimitsPlugin`]: the trustworthy client address, rate limits per
+//!   user and per address, WebSocket connection limits, and cost refusals that
+//!   say the cost (see its module).
+//!
+//! Everything else that bounds a request (depth, aliases, tokens, body size,
+//! demand control, CSRF) is hive-router's own, configured in `router.yaml`.
 
 // Needed because of ntex's way of defining middlewares.
 #![recursion_limit = "256"]
+
+pub mod limits;
 
 pub use hive_router::{configure_global_allocator, RouterGlobalAllocator};
 use hive_router::{
@@ -73,15 +82,28 @@ impl RouterPlugin for RejectInvalidTokens {
 
 /// Our plugins, for `router_entrypoint`.
 pub fn plugins() -> PluginRegistry {
-    PluginRegistry::new().register::<RejectInvalidTokens>()
+    PluginRegistry::new()
+        .register::<RejectInvalidTokens>()
+        .register::<limits::LimitsPlugin>()
 }
 
 /// Runs the router until it is stopped (SIGINT/SIGTERM). Blocks: it owns its ntex
 /// runtime, so call it outside any other async runtime.
 ///
 /// Config comes from `ROUTER_CONFIG_FILE_PATH` (see `router/router.yaml`).
+///
+/// `FITTRACK_ENV=production` turns the Laboratory off unless `LABORATORY_ENABLED`
+/// says otherwise (introspection follows the same variable in router.yaml).
+pub fn run() -> Result<(), RouterInitError> {
+    if fittrack_kit::config::is_production() && std::env::var_os("LABORATORY_ENABLED").is_none() {
+        // Before the runtime and its threads start: nothing reads it concurrently.
+        std::env::set_var("LABORATORY_ENABLED", "false");
+    }
+    serve()
+}
+
 #[hive_router::main]
-pub async fn run() -> Result<(), RouterInitError> {
+async fn serve() -> Result<(), RouterInitError> {
     init_rustls_crypto_provider();
     router_entrypoint(plugins()).await
 }

@@ -73,18 +73,29 @@ impl Stack {
         gemini: Option<fittrack_ai::gemini::GeminiConfig>,
         run_worker: bool,
     ) -> Stack {
-        Self::start_full(gemini, run_worker, &[]).await
+        Self::start_full(gemini, run_worker, &[], Limits::Relaxed).await
     }
 
     /// As [`Stack::start`], with extra environment for the router process.
     pub async fn start_with_router_env(router_env: &[(&str, &str)]) -> Stack {
-        Self::start_full(None, true, router_env).await
+        Self::start_full(None, true, router_env, Limits::Relaxed).await
+    }
+
+    /// The shipped limits (rate limits, sign-in limits, AI budgets), with the
+    /// router trusting `X-Forwarded-For` from loopback so a test can speak as
+    /// several client addresses.
+    pub async fn start_with_production_limits(
+        gemini: Option<fittrack_ai::gemini::GeminiConfig>,
+        router_env: &[(&str, &str)],
+    ) -> Stack {
+        Self::start_full(gemini, true, router_env, Limits::Production).await
     }
 
     async fn start_full(
         gemini: Option<fittrack_ai::gemini::GeminiConfig>,
         run_worker: bool,
         router_env: &[(&str, &str)],
+        limits: Limits,
     ) -> Stack {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let config = fittrack_user::UserConfig {
@@ -93,6 +104,7 @@ impl Stack {
                 .ok()
                 .filter(|url| !url.is_empty())
                 .map(fittrack_kit::config::Secret::new),
+            sign_in: limits.sign_in(),
             ..Default::default()
         };
         // Deletions are announced on this stack's own erasure queues.
@@ -129,7 +141,11 @@ impl Stack {
         let (_, activity) = serve_in_process(activity_service.router, stopped.clone()).await;
 
         // The AI subgraph and its worker consume the same queue.
-        let ai_context = ai_context(data_dir.path(), activity_queue.clone(), gemini).await;
+        let mut ai_context =
+            ai_context(data_dir.path(), activity_queue.clone(), gemini.clone()).await;
+        if limits == Limits::Production {
+            ai_context.coach = coach(gemini, Default::default());
+        }
         let ai_verifier = fittrack_kit::JwtVerifier::fixed(
             service.issuer.jwks(),
             fittrack_kit::config::DEFAULT_ISSUER,
@@ -213,6 +229,7 @@ impl Stack {
                 "LOG_LEVEL",
                 std::env::var("ROUTER_LOG_LEVEL").unwrap_or_else(|_| "error".into()),
             )
+            .envs(limits.router_env().iter().copied())
             .envs(router_env.iter().copied())
             .stdin(Stdio::null())
             .spawn()
@@ -296,6 +313,63 @@ impl Stack {
     }
 }
 
+/// Which limits a test stack runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limits {
+    /// Far above anything a test does: every test speaks from 127.0.0.1 and,
+    /// on Redis, shares the counters with every other test running at once.
+    Relaxed,
+    /// What ships (router.yaml and the config defaults).
+    Production,
+}
+
+impl Limits {
+    fn sign_in(self) -> fittrack_user::domain::sign_in_limits::SignInLimitsConfig {
+        use fittrack_kit::ratelimit::Quota;
+        match self {
+            Limits::Production => Default::default(),
+            Limits::Relaxed => {
+                let plenty = Quota::per_minute(1_000_000);
+                fittrack_user::domain::sign_in_limits::SignInLimitsConfig {
+                    per_address: plenty,
+                    per_account_address: plenty,
+                    per_account_address_daily: plenty,
+                    per_account: plenty,
+                    sign_ups_per_address: plenty,
+                }
+            }
+        }
+    }
+
+    fn ai(self) -> fittrack_ai::coach::AiLimitsConfig {
+        use fittrack_kit::ratelimit::Quota;
+        match self {
+            Limits::Production => Default::default(),
+            Limits::Relaxed => {
+                let plenty = Quota::per_minute(1_000_000);
+                fittrack_ai::coach::AiLimitsConfig {
+                    gemini_per_user_minute: plenty,
+                    gemini_per_user_day: plenty,
+                    plans_per_minute: plenty,
+                    plans_per_day: plenty,
+                }
+            }
+        }
+    }
+
+    fn router_env(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Limits::Production => &[("FITTRACK_TRUSTED_PROXIES", "127.0.0.1,::1")],
+            Limits::Relaxed => &[
+                ("FITTRACK_LIMIT_PER_USER", "1000000/60"),
+                ("FITTRACK_LIMIT_PER_ADDRESS", "1000000/60"),
+                ("FITTRACK_LIMIT_WS_PER_ADDRESS", "1000000/60"),
+                ("FITTRACK_LIMIT_WS_OPEN_PER_ADDRESS", "1000000"),
+            ],
+        }
+    }
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
         let _ = self.router_process.kill();
@@ -357,7 +431,7 @@ pub async fn ai_context(
     queue: Arc<dyn JobQueue>,
     gemini: Option<fittrack_ai::gemini::GeminiConfig>,
 ) -> fittrack_ai::graphql::AiContext {
-    use fittrack_ai::{bus, coach::Coach, gemini::GeminiClient, storage};
+    use fittrack_ai::{bus, storage};
     let store: Arc<dyn storage::AiStore> =
         match std::env::var("MONGODB_URI").ok().filter(|u| !u.is_empty()) {
             Some(uri) => Arc::new(
@@ -382,15 +456,26 @@ pub async fn ai_context(
             Some(url) => bus::RedisBus::connect(&url).await.expect("redis bus"),
             None => Arc::new(bus::LocalBus::default()),
         };
-    let coach = Coach::new(GeminiClient::new(gemini.unwrap_or_default()).expect("gemini client"));
     fittrack_ai::graphql::AiContext {
         store,
-        coach: Arc::new(coach),
+        coach: coach(gemini, Limits::Relaxed.ai()),
         bus,
         queue,
         dashboard: fittrack_kit::cache::local_dashboard(),
         breakers: fittrack_ai::breakers::BreakerBoard::local(),
     }
+}
+
+/// Rules, or Gemini at `gemini`, with these per-user limits (in process).
+pub fn coach(
+    gemini: Option<fittrack_ai::gemini::GeminiConfig>,
+    limits: fittrack_ai::coach::AiLimitsConfig,
+) -> Arc<fittrack_ai::coach::Coach> {
+    Arc::new(fittrack_ai::coach::Coach::with_limits(
+        fittrack_ai::gemini::GeminiClient::new(gemini.unwrap_or_default()).expect("gemini client"),
+        Arc::new(fittrack_kit::ratelimit::MemoryRateLimiter::default()),
+        limits,
+    ))
 }
 
 /// The event queue under test: Redis (a fresh stream) when `REDIS_URL` is set,

@@ -173,7 +173,16 @@ pub struct AdminQuery;
 #[Object]
 impl AdminQuery {
     /// The audit log, newest first.
-    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    #[graphql(
+        guard = "RoleGuard(Role::Admin)",
+        complexity = "fittrack_kit::schema::page_complexity(first, child_complexity)",
+        directive = fittrack_kit::schema::list_size::apply(
+            None,
+            Some(vec!["first".into()]),
+            Some(vec!["edges".into(), "nodes".into()]),
+            Some(false)
+        )
+    )]
     async fn audit_logs(
         &self,
         ctx: &Context<'_>,
@@ -369,7 +378,8 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubsc
         QueryRoot::default(),
         MutationRoot::default(),
         EmptySubscription,
-        1_000,
+        // Lists multiply by `first` (kit::schema::page_complexity): a full 100-item page of audit entries is ~1 500.
+        5_000,
     )
 }
 

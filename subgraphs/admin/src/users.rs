@@ -92,6 +92,7 @@ impl UserDirectory {
                     code,
                     message: refusal.message,
                     field: refusal.field,
+                    retry_after_secs: None,
                 })
             }
             _ => Err(ApiError::Internal(anyhow::anyhow!(

@@ -25,6 +25,8 @@ pub struct AiConfig {
     pub auth: AuthConfig,
     /// The API key also comes from `GEMINI_API_KEY`.
     pub gemini: GeminiConfig,
+    /// Per-user Gemini budget and plan limits.
+    pub limits: crate::coach::AiLimitsConfig,
     pub worker: WorkerConfig,
 }
 
@@ -51,6 +53,7 @@ impl Default for AiConfig {
             redis_url: None,
             auth: AuthConfig::default(),
             gemini: GeminiConfig::default(),
+            limits: Default::default(),
             worker: WorkerConfig::default(),
         }
     }

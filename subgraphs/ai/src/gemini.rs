@@ -36,6 +36,8 @@ pub struct GeminiConfig {
     pub breaker_cooldown_ms: u64,
     /// Token bucket: calls (attempts) per minute.
     pub calls_per_minute: u32,
+    /// Longest wait for a token; past it the call gives way to the rules.
+    pub max_bucket_wait_ms: u64,
 }
 
 impl Default for GeminiConfig {
@@ -52,6 +54,7 @@ impl Default for GeminiConfig {
             breaker_failures: 5,
             breaker_cooldown_ms: 30_000,
             calls_per_minute: 60,
+            max_bucket_wait_ms: 2_000,
         }
     }
 }
@@ -63,6 +66,9 @@ pub enum GeminiError {
     NotConfigured,
     /// The breaker is open: callers use the rules instead.
     BreakerOpen,
+    /// No token in the shared bucket within the configured wait, or the
+    /// user's own Gemini budget is spent: callers use the rules instead.
+    Throttled,
     /// 400/401/403/404: retrying cannot help.
     Rejected { status: u16, message: String },
     /// 429/5xx/timeouts, still failing after every attempt.
@@ -76,6 +82,7 @@ impl std::fmt::Display for GeminiError {
         match self {
             Self::NotConfigured => write!(f, "Gemini is not configured"),
             Self::BreakerOpen => write!(f, "Gemini circuit breaker is open"),
+            Self::Throttled => write!(f, "Gemini call budget spent for now"),
             Self::Rejected { status, message } => {
                 write!(f, "Gemini rejected the request ({status}): {message}")
             }
@@ -203,8 +210,9 @@ impl TokenBucket {
         }
     }
 
-    /// Waits until a token is available and takes it.
-    pub async fn acquire(&self) {
+    /// Takes a token, waiting at most `max_wait` for one; false if none came.
+    pub async fn acquire_within(&self, max_wait: Duration) -> bool {
+        let deadline = Instant::now() + max_wait;
         loop {
             let wait = {
                 let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -214,11 +222,15 @@ impl TokenBucket {
                     .min(self.capacity);
                 if tokens >= 1.0 {
                     *state = (tokens - 1.0, now);
-                    return;
+                    return true;
                 }
                 *state = (tokens, now);
                 Duration::from_secs_f64((1.0 - tokens) / self.per_second)
             };
+            // Waiting past the deadline cannot help: give up now, not later.
+            if Instant::now() + wait > deadline {
+                return false;
+            }
             tokio::time::sleep(wait).await;
         }
     }
@@ -289,11 +301,13 @@ impl GeminiClient {
             serde_json::from_str::<T>(&text)
                 .map_err(|e| GeminiError::InvalidOutput(format!("not the requested JSON: {e}")))
         });
+        // Only the service failing (transport, 429, 5xx) opens the breaker. An
+        // answer that does not parse says something about the prompt, which a
+        // user writes (activity notes): counting it would let one user switch
+        // everyone to the rules.
         match &outcome {
             Ok(_) => self.breaker.success(),
-            Err(GeminiError::Unavailable(_) | GeminiError::InvalidOutput(_)) => {
-                self.breaker.failure()
-            }
+            Err(GeminiError::Unavailable(_)) => self.breaker.failure(),
             Err(_) => self.breaker.neutral(),
         }
         outcome
@@ -315,8 +329,15 @@ impl GeminiClient {
         );
         let attempts = self.config.max_attempts.max(1);
         let mut last_reason = String::new();
+        let bucket_wait = Duration::from_millis(self.config.max_bucket_wait_ms);
         for attempt in 1..=attempts {
-            self.bucket.acquire().await;
+            if !self.bucket.acquire_within(bucket_wait).await {
+                tracing::info!(
+                    attempt,
+                    "no Gemini token within the wait; giving way to the rules"
+                );
+                return Err(GeminiError::Throttled);
+            }
             match self.attempt(&url, &body).await {
                 Attempt::Done(text) => return Ok(text),
                 Attempt::Fail(error) => return Err(error),

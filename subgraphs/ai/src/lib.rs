@@ -57,9 +57,11 @@ pub async fn connect(config: &AiConfig) -> anyhow::Result<AiContext> {
     if config.gemini.api_key.is_none() {
         tracing::info!("GEMINI_API_KEY unset: recommendations come from the built-in rules");
     }
-    let coach = Arc::new(coach::Coach::new(gemini::GeminiClient::new(
-        config.gemini.clone(),
-    )?));
+    let coach = Arc::new(coach::Coach::with_limits(
+        gemini::GeminiClient::new(config.gemini.clone())?,
+        fittrack_kit::ratelimit::connect(redis.as_deref(), "fittrack:ratelimit:").await?,
+        config.limits.clone(),
+    ));
     let dashboard = fittrack_kit::cache::dashboard(redis.as_deref(), "dashboard:ai").await?;
     let breakers = breakers::BreakerBoard::connect(redis.as_deref()).await?;
     Ok(AiContext {

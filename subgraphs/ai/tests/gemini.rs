@@ -32,6 +32,7 @@ fn config(server: &MockServer) -> GeminiConfig {
         breaker_failures: 2,
         breaker_cooldown_ms: 300,
         calls_per_minute: 6_000,
+        max_bucket_wait_ms: 2_000,
     }
 }
 
@@ -264,20 +265,123 @@ async fn the_token_bucket_spaces_calls_once_the_burst_is_spent() {
     let bucket = fittrack_ai::gemini::TokenBucket::per_minute(120);
     let started = Instant::now();
     for _ in 0..120 {
-        bucket.acquire().await;
+        assert!(bucket.acquire_within(Duration::ZERO).await);
     }
     assert!(
         started.elapsed() < Duration::from_millis(100),
         "the burst is immediate"
     );
+    // 120 per minute refill one token every 500 ms: a shorter wait gives up
+    // at once instead of sleeping past it.
+    let gave_up = Instant::now();
+    assert!(!bucket.acquire_within(Duration::from_millis(100)).await);
+    assert!(
+        gave_up.elapsed() < Duration::from_millis(50),
+        "{:?}",
+        gave_up.elapsed()
+    );
     let waited = Instant::now();
-    bucket.acquire().await;
-    // 120 per minute refill one token every 500 ms.
+    assert!(bucket.acquire_within(Duration::from_secs(2)).await);
     assert!(
         waited.elapsed() >= Duration::from_millis(400),
         "{:?}",
         waited.elapsed()
     );
+}
+
+#[tokio::test]
+async fn an_empty_bucket_gives_way_to_the_rules_instead_of_waiting() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(answer(&advice().to_string(), "STOP"))
+        .mount(&server)
+        .await;
+    // One call a minute, and no patience for the next token.
+    let coach = Coach::new(
+        GeminiClient::new(GeminiConfig {
+            calls_per_minute: 1,
+            max_bucket_wait_ms: 50,
+            ..config(&server)
+        })
+        .expect("client"),
+    );
+    let (first, _) = coach.advise(&activity(), &[]).await.expect("advice");
+    assert_eq!(first, Source::Gemini);
+    let started = Instant::now();
+    let (second, _) = coach.advise(&activity(), &[]).await.expect("advice");
+    assert_eq!(second, Source::Rules);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.received_requests().await.expect("recorded").len(), 1);
+}
+
+#[tokio::test]
+async fn answers_that_do_not_parse_never_open_the_breaker() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(answer("{not json", "STOP"))
+        .mount(&server)
+        .await;
+    // The breaker opens after 2 failures; a user whose notes steer the model
+    // into nonsense 10 times must not switch everyone to the rules.
+    let coach = Coach::new(GeminiClient::new(config(&server)).expect("client"));
+    for _ in 0..10 {
+        let error = coach.advise(&activity(), &[]).await.expect_err("invalid");
+        assert!(matches!(error, GeminiError::InvalidOutput(_)), "{error:?}");
+    }
+    assert!(!coach.gemini().breaker().is_open());
+}
+
+#[tokio::test]
+async fn a_users_gemini_budget_is_theirs_alone() {
+    use std::sync::Arc;
+
+    use fittrack_ai::coach::AiLimitsConfig;
+    use fittrack_kit::ratelimit::{MemoryRateLimiter, Quota};
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(answer(&advice().to_string(), "STOP"))
+        .mount(&server)
+        .await;
+    let coach = Coach::with_limits(
+        GeminiClient::new(config(&server)).expect("client"),
+        Arc::new(MemoryRateLimiter::default()),
+        AiLimitsConfig {
+            gemini_per_user_minute: Quota::per_minute(3),
+            ..Default::default()
+        },
+    );
+    let burst = activity();
+    let mut sources = Vec::new();
+    for _ in 0..5 {
+        sources.push(coach.advise(&burst, &[]).await.expect("advice").0);
+    }
+    assert_eq!(
+        sources,
+        [
+            Source::Gemini,
+            Source::Gemini,
+            Source::Gemini,
+            Source::Rules,
+            Source::Rules
+        ]
+    );
+    let other = ActivitySummary {
+        user_id: uuid::Uuid::new_v4(),
+        ..activity()
+    };
+    assert_eq!(
+        coach.advise(&other, &[]).await.expect("advice").0,
+        Source::Gemini
+    );
+    assert_eq!(server.received_requests().await.expect("recorded").len(), 4);
 }
 
 #[tokio::test]

@@ -76,11 +76,25 @@ impl fmt::Display for Secret {
     }
 }
 
-/// Where a subgraph listens.
+/// Where a subgraph listens, and what it accepts there.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HttpConfig {
     pub host: String,
     pub port: u16,
+    /// Proxies whose `X-Forwarded-For` is believed (the router): addresses or
+    /// CIDR blocks, a list or comma-separated. Default: loopback.
+    #[serde(default)]
+    pub trusted_proxies: crate::client_address::TrustedProxies,
+    /// Larger request bodies are refused with 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+/// A GraphQL request of ours is a few KiB; 1 MiB leaves room for big variables.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+fn default_max_body_bytes() -> usize {
+    DEFAULT_MAX_BODY_BYTES
 }
 
 impl HttpConfig {
@@ -88,6 +102,8 @@ impl HttpConfig {
         Self {
             host: "127.0.0.1".into(),
             port,
+            trusted_proxies: Default::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 
@@ -153,6 +169,14 @@ fn rand_bytes() -> [u8; 32] {
     bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     bytes
+}
+
+/// `FITTRACK_ENV=production`: the production profile, one switch for every
+/// process of a deployment. Subgraphs then answer no introspection, suggest no
+/// field names and serve no GraphiQL; the router turns off its Laboratory and
+/// introspection (router.yaml). Anything else is development.
+pub fn is_production() -> bool {
+    std::env::var("FITTRACK_ENV").is_ok_and(|env| env.trim().eq_ignore_ascii_case("production"))
 }
 
 /// Default data directory for embedded storage.

@@ -18,6 +18,8 @@ pub enum ErrorCode {
     AccountSuspended,
     AccountDeactivated,
     RateLimited,
+    /// A dependency or a bounded resource is out of reach for now; retry later.
+    ServiceUnavailable,
     InternalServerError,
 }
 
@@ -34,6 +36,7 @@ impl ErrorCode {
             Self::AccountSuspended => "ACCOUNT_SUSPENDED",
             Self::AccountDeactivated => "ACCOUNT_DEACTIVATED",
             Self::RateLimited => "RATE_LIMITED",
+            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -52,6 +55,9 @@ pub enum ApiError {
         message: String,
         /// Input field at fault, for `BAD_USER_INPUT` (`extensions.field`).
         field: Option<String>,
+        /// When to try again (`extensions.retryAfterSeconds`), for refusals
+        /// that pass with time (`RATE_LIMITED`, `SERVICE_UNAVAILABLE`).
+        retry_after_secs: Option<u64>,
     },
     /// Anything unexpected: logged with its context, shown to clients as a bare
     /// "Internal server error" plus the request id.
@@ -70,6 +76,27 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after_secs: None,
+        }
+    }
+
+    /// A refusal that passes with time: `RATE_LIMITED` with `retryAfterSeconds`.
+    pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self::Client {
+            code: ErrorCode::RateLimited,
+            message: message.into(),
+            field: None,
+            retry_after_secs: Some(retry_after_secs.max(1)),
+        }
+    }
+
+    /// A bounded resource or a dependency is out of reach: `SERVICE_UNAVAILABLE`.
+    pub fn unavailable(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self::Client {
+            code: ErrorCode::ServiceUnavailable,
+            message: message.into(),
+            field: None,
+            retry_after_secs: Some(retry_after_secs.max(1)),
         }
     }
 
@@ -78,6 +105,7 @@ impl ApiError {
             code: ErrorCode::BadUserInput,
             message: message.into(),
             field: Some(field.into()),
+            retry_after_secs: None,
         }
     }
 
@@ -111,10 +139,14 @@ impl From<ApiError> for async_graphql::Error {
                 code,
                 message,
                 field,
+                retry_after_secs,
             } => async_graphql::Error::new(message).extend_with(|_, ext| {
                 ext.set("code", code.as_str());
                 if let Some(field) = field {
                     ext.set("field", field);
+                }
+                if let Some(secs) = retry_after_secs {
+                    ext.set("retryAfterSeconds", secs);
                 }
             }),
             ApiError::Internal(source) => {

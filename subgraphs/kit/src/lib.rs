@@ -5,11 +5,13 @@
 
 pub mod auth;
 pub mod cache;
+pub mod client_address;
 pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod events;
 pub mod queue;
+pub mod ratelimit;
 pub mod redis;
 pub mod revocation;
 pub mod schema;

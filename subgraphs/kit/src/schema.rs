@@ -1,10 +1,54 @@
 //! What every subgraph's GraphQL schema shares: Federation 2, one depth limit,
-//! and the SDL that composition reads.
+//! the cost directives the router's demand control reads, and the SDL that
+//! composition reads.
+//!
+//! Cost is counted the same way at both ends. The router (hive-router's demand
+//! control) estimates each operation from `@listSize`/`@cost` in the supergraph
+//! and refuses it before any subgraph is called. Each subgraph also refuses on
+//! its own (async-graphql's complexity, multiplied by `first` through
+//! [`page_complexity`]), because a subgraph may be reached without the router.
 
 use async_graphql::{ObjectType, SDLExportOptions, Schema, SchemaBuilder, SubscriptionType};
 
 /// The deepest selection any subgraph accepts.
 pub const MAX_DEPTH: usize = 16;
+
+/// The page size a list field assumes when `first` is not given (also the
+/// router's `demand_control.default_list_size`).
+pub const DEFAULT_PAGE_SIZE: usize = 20;
+/// The largest page any list field returns.
+pub const MAX_PAGE_SIZE: usize = 100;
+
+// `@listSize` (Federation 2.9 / IBM cost spec): how many items a list field
+// returns, for the router's cost estimate. A connection names its slicing
+// argument (`first`) and its list fields (`sizedFields: ["edges", "nodes"]`),
+// but no `assumedSize`: hive-router prefers `assumedSize` to the argument's
+// value, and without `first` it counts `default_list_size` (router.yaml: 20,
+// our default page). Short lists of known size set only `assumedSize`. (Plain comments: a doc comment would be
+// exported as a description of the definition that `federation_sdl` drops.)
+#[async_graphql::TypeDirective(name = "listSize", location = "FieldDefinition")]
+pub fn list_size(
+    assumed_size: Option<i32>,
+    slicing_arguments: Option<Vec<String>>,
+    sized_fields: Option<Vec<String>>,
+    require_one_slicing_argument: Option<bool>,
+) {
+}
+
+// `@cost(weight:)`: a field that costs more than the default (a password check,
+// a model call).
+#[async_graphql::TypeDirective(name = "cost", location = "FieldDefinition")]
+pub fn cost(weight: i32) {}
+
+/// Complexity of a page of `first` items (default [`DEFAULT_PAGE_SIZE`], capped at
+/// [`MAX_PAGE_SIZE`]) whose items cost `child` each, for
+/// `#[graphql(complexity = "…")]`.
+pub fn page_complexity(first: Option<i32>, child: usize) -> usize {
+    let items = first.map_or(DEFAULT_PAGE_SIZE, |n| {
+        usize::try_from(n).unwrap_or(0).min(MAX_PAGE_SIZE)
+    });
+    items.max(1).saturating_mul(child).saturating_add(1)
+}
 
 /// A federated schema builder with the shared limits; `max_complexity` is the
 /// subgraph's own (it depends on how wide its lists are).
@@ -19,18 +63,75 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    Schema::build(query, mutation, subscription)
+    let builder = Schema::build(query, mutation, subscription)
         .enable_federation()
         .limit_depth(MAX_DEPTH)
-        .limit_complexity(max_complexity)
+        .limit_complexity(max_complexity);
+    if crate::config::is_production() {
+        // Nothing to map the schema with: it is published to the router only.
+        builder.disable_introspection().disable_suggestions()
+    } else {
+        builder
+    }
 }
 
 /// The Federation 2 SDL of `schema`, as `fittrack compose` exports it.
+///
+/// async-graphql writes Federation 2.5 and declares the cost directives as
+/// custom ones; composition needs them as Federation 2.9's own, imported by
+/// `@link`, so the header is rewritten and their definitions dropped.
 pub fn federation_sdl<Q, M, S>(schema: &Schema<Q, M, S>) -> String
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    schema.sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+    let sdl = schema.sdl_with_options(SDLExportOptions::new().federation().compose_directive());
+    with_cost_directives(&sdl)
+}
+
+fn with_cost_directives(sdl: &str) -> String {
+    let mut out = String::with_capacity(sdl.len() + 64);
+    for line in sdl.lines() {
+        if line.starts_with("directive @listSize(") || line.starts_with("directive @cost(") {
+            continue;
+        }
+        let line = line
+            .replace(
+                "\"https://specs.apollo.dev/federation/v2.5\"",
+                "\"https://specs.apollo.dev/federation/v2.9\"",
+            )
+            .replace(
+                "\"@requiresScopes\"]",
+                "\"@requiresScopes\", \"@cost\", \"@listSize\"]",
+            );
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_complexity_multiplies_by_the_page_and_caps_it() {
+        assert_eq!(page_complexity(None, 3), 20 * 3 + 1);
+        assert_eq!(page_complexity(Some(100), 3), 301);
+        assert_eq!(page_complexity(Some(1_000_000), 3), 301);
+        assert_eq!(page_complexity(Some(-5), 3), 4);
+    }
+
+    #[test]
+    fn cost_directives_become_federation_imports() {
+        let sdl = "directive @listSize(assumedSize: Int) on FIELD_DEFINITION\n\
+                   extend schema @link(\n\
+                   \turl: \"https://specs.apollo.dev/federation/v2.5\",\n\
+                   \timport: [\"@key\", \"@requiresScopes\"]\n)\n";
+        let out = with_cost_directives(sdl);
+        assert!(!out.contains("directive @listSize"));
+        assert!(out.contains("federation/v2.9"));
+        assert!(out.contains("\"@cost\", \"@listSize\"]"));
+    }
 }

@@ -13,8 +13,10 @@ use async_graphql::{
     http::GraphiQLSource, parser::types::OperationType, Data, ObjectType, Schema, SubscriptionType,
 };
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use std::net::SocketAddr;
+
 use axum::{
-    extract::{FromRequest, FromRequestParts, Request, State, WebSocketUpgrade},
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State, WebSocketUpgrade},
     http::{header, HeaderMap, HeaderName, StatusCode},
     response::{Html, IntoResponse, Response},
     routing::get,
@@ -22,37 +24,43 @@ use axum::{
 };
 use serde_json::json;
 use tower_http::{
+    limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
 
 use crate::{
     auth::{CurrentUser, JwtVerifier},
+    client_address::TrustedProxies,
     error::{ApiError, ErrorCode},
 };
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The client's address as the edge reported it (`X-Forwarded-For`'s first
-/// hop, or `X-Real-IP`), forwarded by the router. Only as trustworthy as the
-/// load balancer in front of the router, which must set it.
+/// The client's address: the peer, or what trusted proxies (the router) say
+/// in `X-Forwarded-For` (see [`crate::client_address`]). `None` only when the
+/// app is driven without a socket (in-process tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientIp(pub Option<String>);
 
 impl ClientIp {
-    pub fn from_headers(headers: &HeaderMap) -> Self {
-        let forwarded = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty());
-        let real = headers
-            .get("x-real-ip")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty());
-        Self(forwarded.or(real).map(|ip| ip.chars().take(64).collect()))
+    pub fn resolve(
+        peer: Option<std::net::IpAddr>,
+        headers: &HeaderMap,
+        trusted: &crate::client_address::TrustedProxies,
+    ) -> Self {
+        Self(peer.map(|peer| {
+            let forwarded = headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok());
+            trusted.client_address(peer, forwarded).to_string()
+        }))
+    }
+
+    /// The key rate limits use: the address, or `unknown`.
+    pub fn key(&self) -> &str {
+        self.0.as_deref().unwrap_or("unknown")
     }
 }
 
@@ -70,12 +78,15 @@ pub struct SubgraphApp<Q, M, S> {
     verifier: Arc<JwtVerifier>,
     checks: Vec<(&'static str, ReadinessCheck)>,
     extra: Router,
+    trusted_proxies: TrustedProxies,
+    max_body_bytes: usize,
 }
 
 struct AppState<Q, M, S> {
     schema: Schema<Q, M, S>,
     verifier: Arc<JwtVerifier>,
     checks: Vec<(&'static str, ReadinessCheck)>,
+    trusted_proxies: TrustedProxies,
 }
 
 impl<Q, M, S> SubgraphApp<Q, M, S>
@@ -90,7 +101,16 @@ where
             verifier,
             checks: Vec::new(),
             extra: Router::new(),
+            trusted_proxies: TrustedProxies::default(),
+            max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
         }
+    }
+
+    /// Who may say where a request came from, and how large a body may be.
+    pub fn http(mut self, config: &crate::config::HttpConfig) -> Self {
+        self.trusted_proxies = config.trusted_proxies.clone();
+        self.max_body_bytes = config.max_body_bytes;
+        self
     }
 
     /// Adds a dependency that `/ready` checks.
@@ -115,6 +135,7 @@ where
             schema: self.schema,
             verifier: self.verifier,
             checks: self.checks,
+            trusted_proxies: self.trusted_proxies,
         });
         Router::new()
             .route(
@@ -125,6 +146,9 @@ where
             .route("/ready", get(ready::<Q, M, S>))
             .with_state(state)
             .merge(self.extra)
+            // 413 before a byte of an oversized body is parsed (by Content-Length,
+            // or while streaming one without it).
+            .layer(RequestBodyLimitLayer::new(self.max_body_bytes))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
             .layer(
                 TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -226,6 +250,7 @@ fn finish_errors(mut response: async_graphql::Response, request_id: &str) -> Gra
 
 async fn execute<Q, M, S>(
     state: &AppState<Q, M, S>,
+    peer: Option<std::net::IpAddr>,
     headers: &HeaderMap,
     request: async_graphql::Request,
 ) -> GraphQLResponse
@@ -238,7 +263,7 @@ where
     let mut request = request
         .data(RequestId(request_id.clone()))
         .data(state.verifier.clone())
-        .data(ClientIp::from_headers(headers));
+        .data(ClientIp::resolve(peer, headers, &state.trusted_proxies));
     match caller_from_header(&state.verifier, headers).await {
         Ok(Some(user)) => request = request.data(user),
         Ok(None) => {}
@@ -249,19 +274,50 @@ where
 
 async fn graphql_post<Q, M, S>(
     State(state): State<Arc<AppState<Q, M, S>>>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    request: Request,
+) -> Response
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    execute(&state, &headers, request.into_inner()).await
+    // GraphQL over HTTP is JSON. Refusing the "simple" content types (text/plain,
+    // forms, multipart) means a browser cannot send a request here cross-site
+    // without a CORS preflight (CSRF), and nobody can upload through us.
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "GraphQL requests must be sent as application/json",
+        )
+            .into_response();
+    }
+    let headers = request.headers().clone();
+    let graphql_request =
+        match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
+            request,
+            &(),
+        )
+        .await
+        {
+            Ok(request) => request.into_inner(),
+            Err(rejection) => return rejection.into_response(),
+        };
+    let peer = peer.map(|axum::Extension(ConnectInfo(addr))| addr.ip());
+    execute(&state, peer, &headers, graphql_request)
+        .await
+        .into_response()
 }
 
 async fn graphql_get<Q, M, S>(
     State(state): State<Arc<AppState<Q, M, S>>>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     request: Request,
 ) -> Response
 where
@@ -282,7 +338,7 @@ where
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
-    if wants_html {
+    if wants_html && !crate::config::is_production() {
         return Html(
             GraphiQLSource::build()
                 .endpoint("/graphql")
@@ -310,7 +366,8 @@ where
         )
             .into_response();
     }
-    execute(&state, &headers, graphql_request)
+    let peer = peer.map(|axum::Extension(ConnectInfo(addr))| addr.ip());
+    execute(&state, peer, &headers, graphql_request)
         .await
         .into_response()
 }
@@ -422,9 +479,13 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address feeds `ClientIp` (rate limits by address).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -16,7 +16,8 @@ pub struct UserConfig {
     /// `postgres://…` or `sqlite://…`; unset means SQLite in `data_dir`. Alias: `DATABASE_URL`.
     pub database_url: Option<Secret>,
     pub jwt: JwtConfig,
-    pub lockout: LockoutConfig,
+    /// How many password attempts an address and an account get (`[user.sign_in]`).
+    pub sign_in: crate::domain::sign_in_limits::SignInLimitsConfig,
     /// `redis://…` for the erasure queues; unset means in-process. Alias: `REDIS_URL`.
     pub redis_url: Option<Secret>,
     /// Shared secret of the internal (service-to-service) API. Alias:
@@ -38,14 +39,6 @@ pub struct JwtConfig {
     pub signing_key_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LockoutConfig {
-    pub max_failed_attempts: i32,
-    pub window_secs: i64,
-    pub lock_secs: i64,
-}
-
 impl Default for UserConfig {
     fn default() -> Self {
         Self {
@@ -53,7 +46,7 @@ impl Default for UserConfig {
             data_dir: default_data_dir(),
             database_url: None,
             jwt: JwtConfig::default(),
-            lockout: LockoutConfig::default(),
+            sign_in: Default::default(),
             redis_url: None,
             internal_token: None,
         }
@@ -69,16 +62,6 @@ impl Default for JwtConfig {
             refresh_ttl_secs: 7 * 24 * 60 * 60,
             signing_key_pem: None,
             signing_key_file: None,
-        }
-    }
-}
-
-impl Default for LockoutConfig {
-    fn default() -> Self {
-        Self {
-            max_failed_attempts: 5,
-            window_secs: 15 * 60,
-            lock_secs: 15 * 60,
         }
     }
 }

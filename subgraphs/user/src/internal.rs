@@ -94,6 +94,7 @@ fn refuse(error: ApiError) -> axum::response::Response {
             code,
             message,
             field,
+            ..
         } => {
             json!({"code": code.as_str(), "message": message, "field": field})
         }

@@ -58,7 +58,7 @@ pub async fn build_with(
     let revocations =
         fittrack_kit::revocation::connect(config.redis_url.as_ref().map(|u| u.expose())).await?;
     verifier.use_revocations(revocations.clone());
-    let accounts = Accounts::new(db.clone(), issuer.clone(), config.lockout.clone())
+    let accounts = Accounts::new(db.clone(), issuer.clone(), sign_in_limits(config).await?)
         .with_erasure_queues(erasure)
         .with_revocations(revocations);
     let internal_routes = internal::routes(accounts.clone(), config.internal_token()?);
@@ -79,6 +79,7 @@ pub async fn build_with(
     );
     let ping_db = db.clone();
     let router = SubgraphApp::new(schema, verifier)
+        .http(&config.http)
         .merge(jwks_routes)
         .merge(internal_routes)
         .readiness("database", move || {
@@ -87,6 +88,21 @@ pub async fn build_with(
         })
         .into_router();
     Ok(UserService { router, db, issuer })
+}
+
+/// The sign-in limits, counted in Redis when configured (shared by replicas).
+async fn sign_in_limits(
+    config: &UserConfig,
+) -> anyhow::Result<domain::sign_in_limits::SignInLimits> {
+    let limiter = fittrack_kit::ratelimit::connect(
+        config.redis_url.as_ref().map(|u| u.expose()),
+        "fittrack:ratelimit:",
+    )
+    .await?;
+    Ok(domain::sign_in_limits::SignInLimits::new(
+        limiter,
+        config.sign_in.clone(),
+    ))
 }
 
 /// `fittrack admin create`: a new ADMIN account, or an existing account
@@ -98,7 +114,7 @@ pub async fn create_admin(
 ) -> anyhow::Result<domain::model::User> {
     let db = storage::connect(&config.database_url()).await?;
     let issuer = Arc::new(TokenIssuer::from_config(config)?);
-    let accounts = Accounts::new(db, issuer, config.lockout.clone());
+    let accounts = Accounts::new(db, issuer, sign_in_limits(config).await?);
     accounts
         .create_or_promote_admin(email, password)
         .await

@@ -49,7 +49,16 @@ impl ActivityQuery {
     }
 
     /// Your activities, newest `startTime` first. `first` is capped at 100.
-    #[graphql(guard = "Authenticated")]
+    #[graphql(
+        guard = "Authenticated",
+        complexity = "fittrack_kit::schema::page_complexity(first, child_complexity)",
+        directive = fittrack_kit::schema::list_size::apply(
+            None,
+            Some(vec!["first".into()]),
+            Some(vec!["edges".into(), "nodes".into()]),
+            Some(false)
+        )
+    )]
     async fn my_activities(
         &self,
         ctx: &Context<'_>,

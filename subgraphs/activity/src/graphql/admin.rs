@@ -21,7 +21,16 @@ pub struct AdminActivityQuery;
 #[Object]
 impl AdminActivityQuery {
     /// Every user's activities (or one user's), newest first. Admins only.
-    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    #[graphql(
+        guard = "RoleGuard(Role::Admin)",
+        complexity = "fittrack_kit::schema::page_complexity(first, child_complexity)",
+        directive = fittrack_kit::schema::list_size::apply(
+            None,
+            Some(vec!["first".into()]),
+            Some(vec!["edges".into(), "nodes".into()]),
+            Some(false)
+        )
+    )]
     async fn activities(
         &self,
         ctx: &Context<'_>,

@@ -67,6 +67,15 @@ fn may_see(ctx: &Context<'_>, user: &UserRef) -> async_graphql::Result<uuid::Uui
 #[ComplexObject]
 impl UserRef {
     /// This user's activities, newest first (the user themself or an admin).
+    #[graphql(
+        complexity = "fittrack_kit::schema::page_complexity(first, child_complexity)",
+        directive = fittrack_kit::schema::list_size::apply(
+            None,
+            Some(vec!["first".into()]),
+            Some(vec!["edges".into(), "nodes".into()]),
+            Some(false)
+        )
+    )]
     async fn activities(
         &self,
         ctx: &Context<'_>,

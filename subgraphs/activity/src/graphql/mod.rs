@@ -34,7 +34,8 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubsc
         QueryRoot::default(),
         MutationRoot::default(),
         EmptySubscription,
-        2_000,
+        // Lists multiply by `first` (kit::schema::page_complexity): a full 100-item page of activities with every field is ~2 600.
+        10_000,
     )
 }
 

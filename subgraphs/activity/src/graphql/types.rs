@@ -259,12 +259,16 @@ pub struct ActivityStats {
     pub total_calories_burned: i64,
     pub average_duration_minutes: f64,
     pub average_calories_burned: f64,
+    // At most one entry per activity type.
+    #[graphql(directive = fittrack_kit::schema::list_size::apply(Some(12), None, None, None))]
     pub by_type: Vec<ActivityTypeStats>,
     /// Consecutive active days up to today (or yesterday), whole history.
     pub current_streak_days: i64,
     /// Longest run of consecutive active days, whole history.
     pub longest_streak_days: i64,
     /// The last 12 weeks, oldest first, the current week last.
+    // Always 12 weeks.
+    #[graphql(directive = fittrack_kit::schema::list_size::apply(Some(12), None, None, None))]
     pub weekly_trend: Vec<WeeklyActivityTotals>,
 }
 
@@ -293,5 +297,7 @@ pub struct PlatformActivityStats {
     pub average_calories_burned: f64,
     /// Activities that started in the last 24 hours.
     pub activities_last_24_hours: i64,
+    // At most one entry per activity type.
+    #[graphql(directive = fittrack_kit::schema::list_size::apply(Some(12), None, None, None))]
     pub by_type: Vec<ActivityTypeStats>,
 }

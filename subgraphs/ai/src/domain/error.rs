@@ -10,6 +10,8 @@ pub enum AiError {
         message: String,
     },
     NotFound(&'static str),
+    /// A per-user limit is spent (seconds until it admits again).
+    RateLimited(u64),
     Internal(anyhow::Error),
 }
 
@@ -33,6 +35,10 @@ impl From<anyhow::Error> for AiError {
 impl From<AiError> for ApiError {
     fn from(error: AiError) -> Self {
         match error {
+            AiError::RateLimited(retry_after_secs) => ApiError::rate_limited(
+                format!("Too many plan requests; try again in {retry_after_secs} s"),
+                retry_after_secs,
+            ),
             AiError::InvalidInput { field, message } => {
                 ApiError::bad_input(field, format!("{field}: {message}"))
             }

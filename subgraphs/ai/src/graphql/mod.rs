@@ -170,7 +170,16 @@ impl RecommendationQuery {
     }
 
     /// Your recommendations, newest first.
-    #[graphql(guard = "Authenticated")]
+    #[graphql(
+        guard = "Authenticated",
+        complexity = "fittrack_kit::schema::page_complexity(first, child_complexity)",
+        directive = fittrack_kit::schema::list_size::apply(
+            None,
+            Some(vec!["first".into()]),
+            Some(vec!["edges".into(), "nodes".into()]),
+            Some(false)
+        )
+    )]
     async fn my_recommendations(
         &self,
         ctx: &Context<'_>,
@@ -207,7 +216,16 @@ impl RecommendationQuery {
     }
 
     /// Your plans, newest date first.
-    #[graphql(guard = "Authenticated")]
+    #[graphql(
+        guard = "Authenticated",
+        complexity = "fittrack_kit::schema::page_complexity(first, child_complexity)",
+        directive = fittrack_kit::schema::list_size::apply(
+            None,
+            Some(vec!["first".into()]),
+            Some(vec!["edges".into(), "nodes".into()]),
+            Some(false)
+        )
+    )]
     async fn daily_plans(
         &self,
         ctx: &Context<'_>,
@@ -241,7 +259,16 @@ impl RecommendationQuery {
     }
 
     /// Jobs the worker gave up on, oldest first. Admins only.
-    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    #[graphql(
+        guard = "RoleGuard(Role::Admin)",
+        complexity = "fittrack_kit::schema::page_complexity(first, child_complexity)",
+        directive = fittrack_kit::schema::list_size::apply(
+            None,
+            Some(vec!["first".into()]),
+            None,
+            Some(false)
+        )
+    )]
     async fn dead_letters(
         &self,
         ctx: &Context<'_>,
@@ -297,6 +324,15 @@ impl ActivityRef {
 #[ComplexObject]
 impl UserRef {
     /// This user's recommendations, newest first (the user themself or an admin).
+    #[graphql(
+        complexity = "fittrack_kit::schema::page_complexity(first, child_complexity)",
+        directive = fittrack_kit::schema::list_size::apply(
+            None,
+            Some(vec!["first".into()]),
+            Some(vec!["edges".into(), "nodes".into()]),
+            Some(false)
+        )
+    )]
     async fn recommendations(
         &self,
         ctx: &Context<'_>,
@@ -335,7 +371,10 @@ pub struct PlanMutation;
 impl PlanMutation {
     /// Your plan for `date`: the stored one, unless `regenerate`. Written by
     /// Gemini, or by the rules when Gemini is unavailable.
-    #[graphql(guard = "Authenticated")]
+    #[graphql(
+        guard = "Authenticated",
+        directive = fittrack_kit::schema::cost::apply(50)
+    )]
     async fn generate_daily_plan(
         &self,
         ctx: &Context<'_>,
@@ -356,6 +395,15 @@ impl PlanMutation {
             return Err(AiError::invalid("date", "must be within a year of today").into());
         }
         let ai = ctx.data::<AiContext>()?;
+        // Counted before anything is read or generated: aliases count too.
+        if let Err(limit) = ai
+            .coach
+            .admit_plan(viewer.id)
+            .await
+            .map_err(ApiError::Internal)?
+        {
+            return Err(AiError::RateLimited(limit.retry_after_secs).into());
+        }
         if !regenerate {
             if let Some(plan) = ai
                 .store
@@ -417,12 +465,24 @@ pub struct RecommendationSubscription;
 
 #[Subscription(name = "Subscription")]
 impl RecommendationSubscription {
-    /// Your new recommendations, as the worker writes them.
+    /// Your new recommendations, as the worker writes them. At most
+    /// 10 open at once per user (`RATE_LIMITED` past that).
     async fn recommendation_added(
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = RecommendationObject>> {
         let viewer = ctx.current_user()?.clone();
+        // Held by the stream: given back however the subscription ends.
+        let slot = open_subscriptions()
+            .try_open(viewer.id, MAX_SUBSCRIPTIONS_PER_USER)
+            .ok_or_else(|| {
+                ApiError::rate_limited(
+                    format!(
+                        "At most {MAX_SUBSCRIPTIONS_PER_USER} live subscriptions per user; close one first"
+                    ),
+                    5,
+                )
+            })?;
         let bus = ctx.data::<AiContext>()?.bus.clone();
         // Ends the stream once the viewer's access is revoked (banned,
         // deactivated, deleted …).
@@ -442,8 +502,21 @@ impl RecommendationSubscription {
         Ok(bus
             .subscribe(user_id)
             .take_until(Box::pin(revoked))
-            .map(RecommendationObject::from))
+            .map(move |recommendation| {
+                let _held = &slot;
+                RecommendationObject::from(recommendation)
+            }))
     }
+}
+
+/// Live subscriptions one user may hold on one AI replica: a phone, a browser
+/// tab or two, with room to spare; a loop opening them is bounded.
+pub const MAX_SUBSCRIPTIONS_PER_USER: usize = 10;
+
+fn open_subscriptions() -> &'static fittrack_kit::ratelimit::OpenSlots<uuid::Uuid> {
+    static OPEN: std::sync::OnceLock<fittrack_kit::ratelimit::OpenSlots<uuid::Uuid>> =
+        std::sync::OnceLock::new();
+    OPEN.get_or_init(Default::default)
 }
 
 #[derive(MergedObject, Default)]
@@ -461,7 +534,8 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Recommenda
         QueryRoot::default(),
         MutationRoot::default(),
         RecommendationSubscription,
-        2_000,
+        // Lists multiply by `first` (kit::schema::page_complexity): a full 100-item page of recommendations with every field is ~2 600.
+        10_000,
     )
     .enable_subscription_in_federation()
 }

@@ -10,13 +10,11 @@ use super::{
     error::{UserError, UserResult},
     model::{AccountStatus, FitnessGoal, Gender, User},
     password,
+    sign_in_limits::SignInLimits,
     tokens::{hash_refresh, TokenIssuer},
     validation::{normalize_email, normalize_name, normalize_username, validate_password},
 };
-use crate::{
-    config::LockoutConfig,
-    storage::{NewRefreshToken, NewUser, ProfileChanges, UserStore},
-};
+use crate::storage::{NewRefreshToken, NewUser, ProfileChanges, UserStore};
 
 pub struct Registration {
     pub email: String,
@@ -60,17 +58,21 @@ pub type ErasureQueues = Vec<Arc<dyn fittrack_kit::queue::JobQueue>>;
 pub struct Accounts {
     store: UserStore,
     issuer: Arc<TokenIssuer>,
-    lockout: LockoutConfig,
+    sign_in_limits: SignInLimits,
     erasure: ErasureQueues,
     revocations: Option<Arc<dyn fittrack_kit::revocation::Revocations>>,
 }
 
 impl Accounts {
-    pub fn new(db: DatabaseConnection, issuer: Arc<TokenIssuer>, lockout: LockoutConfig) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        issuer: Arc<TokenIssuer>,
+        sign_in_limits: SignInLimits,
+    ) -> Self {
         Self {
             store: UserStore::new(db),
             issuer,
-            lockout,
+            sign_in_limits,
             erasure: Vec::new(),
             revocations: None,
         }
@@ -95,7 +97,7 @@ impl Accounts {
         &self.store
     }
 
-    pub async fn register(&self, input: Registration) -> UserResult<Session> {
+    pub async fn register(&self, input: Registration, client_address: &str) -> UserResult<Session> {
         let email = normalize_email(&input.email)?;
         validate_password(&input.password, "password")?;
         let username = input
@@ -114,6 +116,7 @@ impl Accounts {
             .map(|n| normalize_name(n, "lastName"))
             .transpose()?;
 
+        self.sign_in_limits.admit_sign_up(client_address).await?;
         if self.store.email_taken(&email).await? {
             return Err(UserError::EmailTaken);
         }
@@ -151,43 +154,44 @@ fn classify_conflict(error: anyhow::Error) -> UserError {
 }
 
 impl Accounts {
-    pub async fn login(&self, email: &str, password: String) -> UserResult<Session> {
-        let user = self.authenticate(email, password).await?;
+    /// Signs in from `client_address` (the key of the guessing limits).
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        client_address: &str,
+    ) -> UserResult<Session> {
+        let user = self.authenticate(email, password, client_address).await?;
         let user = self.usable(user).await?;
         self.signed_in(user).await
     }
 
-    /// Checks credentials (with lockout), whatever the account's status. Unknown
-    /// email and wrong password cost the same and look the same.
-    async fn authenticate(&self, email: &str, password: String) -> UserResult<User> {
-        let now = Utc::now();
+    /// Checks credentials, whatever the account's status. Each call is one
+    /// attempt against the sign-in limits, counted before the password is
+    /// verified (see `sign_in_limits`). Unknown email and wrong password cost
+    /// the same and look the same.
+    async fn authenticate(
+        &self,
+        email: &str,
+        password: String,
+        client_address: &str,
+    ) -> UserResult<User> {
         let Ok(email) = normalize_email(email) else {
             password::verify_dummy(password).await?;
             return Err(UserError::InvalidCredentials);
         };
+        self.sign_in_limits.admit(&email, client_address).await?;
         let Some((user, stored_hash)) = self.store.find_by_email(&email).await? else {
             password::verify_dummy(password).await?;
             return Err(UserError::InvalidCredentials);
         };
-        if let Some(until) = user.locked_until.filter(|until| *until > now) {
-            return Err(UserError::AccountLocked(until));
-        }
         if !password::verify(password, stored_hash).await? {
-            let locked = self
-                .store
-                .record_failed_login(
-                    user.id,
-                    now,
-                    Duration::seconds(self.lockout.window_secs),
-                    self.lockout.max_failed_attempts,
-                    Duration::seconds(self.lockout.lock_secs),
-                )
-                .await?;
-            if locked {
-                tracing::warn!(user_id = %user.id, "account locked after repeated failed sign-ins");
-            }
+            tracing::info!(user_id = %user.id, "failed sign-in");
             return Err(UserError::InvalidCredentials);
         }
+        self.sign_in_limits
+            .succeeded(&email, client_address)
+            .await?;
         Ok(user)
     }
 
@@ -230,8 +234,13 @@ impl Accounts {
 
     /// Undoes a self-deactivation with the account's credentials; banned or
     /// suspended accounts stay refused.
-    pub async fn reactivate_self(&self, email: &str, password: String) -> UserResult<Session> {
-        let mut user = self.authenticate(email, password).await?;
+    pub async fn reactivate_self(
+        &self,
+        email: &str,
+        password: String,
+        client_address: &str,
+    ) -> UserResult<Session> {
+        let mut user = self.authenticate(email, password, client_address).await?;
         if user.account_status == AccountStatus::Deactivated {
             self.store
                 .set_status(user.id, AccountStatus::Active, None, Utc::now())
@@ -247,9 +256,15 @@ impl Accounts {
     /// for every subgraph holding user data *before* the row goes: if the
     /// announcement fails nothing is deleted and the caller can retry; once it
     /// is queued, erasure happens even if this process dies.
-    pub async fn delete_self(&self, id: Uuid, password: String) -> UserResult<()> {
+    pub async fn delete_self(
+        &self,
+        id: Uuid,
+        password: String,
+        client_address: &str,
+    ) -> UserResult<()> {
         let user = self.user(id).await?;
-        self.authenticate(&user.email, password).await?;
+        self.authenticate(&user.email, password, client_address)
+            .await?;
         let event =
             serde_json::to_string(&fittrack_kit::events::UserEvent::UserDeleted { user_id: id })
                 .map_err(anyhow::Error::from)?;
@@ -376,15 +391,19 @@ impl Accounts {
     pub async fn create_or_promote_admin(&self, email: &str, password: String) -> UserResult<User> {
         let normalized = normalize_email(email)?;
         let user = match self.store.find_by_email(&normalized).await? {
-            Some(_) => self.authenticate(&normalized, password).await?,
+            // The operator at the console: limited like any other address.
+            Some(_) => self.authenticate(&normalized, password, "cli").await?,
             None => {
-                self.register(Registration {
-                    email: normalized,
-                    password,
-                    username: None,
-                    first_name: None,
-                    last_name: None,
-                })
+                self.register(
+                    Registration {
+                        email: normalized,
+                        password,
+                        username: None,
+                        first_name: None,
+                        last_name: None,
+                    },
+                    "cli",
+                )
                 .await?
                 .user
             }

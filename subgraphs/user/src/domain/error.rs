@@ -1,6 +1,5 @@
 //! Everything the user subgraph can refuse, mapped onto client error codes.
 
-use chrono::{DateTime, Utc};
 use fittrack_kit::{ApiError, ErrorCode};
 
 use super::model::AccountStatus;
@@ -15,7 +14,12 @@ pub enum UserError {
     },
     /// Unknown email and wrong password look the same to the caller.
     InvalidCredentials,
-    AccountLocked(DateTime<Utc>),
+    /// Too many attempts on this account from everywhere (seconds to wait).
+    AccountLocked(u64),
+    /// Too many attempts from this address (seconds to wait).
+    SignInThrottled(u64),
+    /// Every password-hashing slot is busy (seconds to wait).
+    Busy(u64),
     AccountUnavailable(AccountStatus),
     EmailTaken,
     UsernameTaken,
@@ -54,12 +58,21 @@ impl From<UserError> for ApiError {
             UserError::InvalidCredentials => {
                 ApiError::new(ErrorCode::Unauthenticated, "Invalid email or password")
             }
-            UserError::AccountLocked(until) => ApiError::new(
-                ErrorCode::AccountLocked,
-                format!(
-                    "Too many failed sign-in attempts; try again after {}",
-                    until.to_rfc3339()
+            UserError::AccountLocked(retry_after_secs) => ApiError::Client {
+                code: ErrorCode::AccountLocked,
+                message: format!(
+                    "Too many sign-in attempts on this account; try again in {retry_after_secs} s"
                 ),
+                field: None,
+                retry_after_secs: Some(retry_after_secs),
+            },
+            UserError::SignInThrottled(retry_after_secs) => ApiError::rate_limited(
+                format!("Too many sign-in attempts; try again in {retry_after_secs} s"),
+                retry_after_secs,
+            ),
+            UserError::Busy(retry_after_secs) => ApiError::unavailable(
+                "Too many sign-ins at once; please retry shortly",
+                retry_after_secs,
             ),
             UserError::AccountUnavailable(status) => match status {
                 AccountStatus::Banned => {
@@ -76,11 +89,13 @@ impl From<UserError> for ApiError {
                 code: ErrorCode::Conflict,
                 message: "An account with this email already exists".into(),
                 field: Some("email".into()),
+                retry_after_secs: None,
             },
             UserError::UsernameTaken => ApiError::Client {
                 code: ErrorCode::Conflict,
                 message: "This username is taken".into(),
                 field: Some("username".into()),
+                retry_after_secs: None,
             },
             UserError::InvalidRefreshToken => ApiError::new(
                 ErrorCode::Unauthenticated,

@@ -4,5 +4,6 @@ pub mod accounts;
 pub mod error;
 pub mod model;
 pub mod password;
+pub mod sign_in_limits;
 pub mod tokens;
 pub mod validation;

@@ -1,13 +1,47 @@
 //! Argon2id password hashing (m = 19 MiB, t = 2, p = 1, the OWASP baseline), run on
 //! the blocking pool so sign-ins never stall the async workers.
+//!
+//! At most one hash per core runs at a time ([`HASHING_SLOTS`]): more would only
+//! share the same cores, make every sign-in slower and take 19 MiB each. A
+//! sign-in that cannot get a slot within [`SLOT_WAIT`] is refused with
+//! `SERVICE_UNAVAILABLE` and a retry hint instead of queueing without bound, so
+//! a storm of sign-ins never starves the rest of the service.
 
-use std::sync::OnceLock;
+use std::{sync::OnceLock, time::Duration};
 
 use anyhow::Context as _;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use super::error::UserError;
 use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
     Algorithm, Argon2, Params, Version,
 };
+
+/// How long a sign-in waits for a hashing slot before it is refused.
+pub const SLOT_WAIT: Duration = Duration::from_secs(2);
+
+/// Hashes that may run at once: one per core.
+fn hashing_slots() -> &'static Semaphore {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| Semaphore::new(hashing_slot_count()))
+}
+
+/// The number of hashing slots (one per core).
+pub fn hashing_slot_count() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+async fn slot() -> Result<SemaphorePermit<'static>, UserError> {
+    match tokio::time::timeout(SLOT_WAIT, hashing_slots().acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(closed)) => Err(UserError::Internal(closed.into())),
+        Err(_) => {
+            tracing::warn!("every password-hashing slot busy; sign-in refused");
+            Err(UserError::Busy(1))
+        }
+    }
+}
 
 fn hasher() -> anyhow::Result<Argon2<'static>> {
     let params =
@@ -15,7 +49,8 @@ fn hasher() -> anyhow::Result<Argon2<'static>> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-pub async fn hash(password: String) -> anyhow::Result<String> {
+pub async fn hash(password: String) -> Result<String, UserError> {
+    let _slot = slot().await?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         hasher()?
@@ -25,10 +60,12 @@ pub async fn hash(password: String) -> anyhow::Result<String> {
     })
     .await
     .context("password hashing task")?
+    .map_err(UserError::Internal)
 }
 
 /// True when `password` matches `stored`. A malformed stored hash is an error.
-pub async fn verify(password: String, stored: String) -> anyhow::Result<bool> {
+pub async fn verify(password: String, stored: String) -> Result<bool, UserError> {
+    let _slot = slot().await?;
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
         Ok(hasher()?
@@ -37,11 +74,12 @@ pub async fn verify(password: String, stored: String) -> anyhow::Result<bool> {
     })
     .await
     .context("password verification task")?
+    .map_err(UserError::Internal)
 }
 
 /// Verifies against a throw-away hash so an unknown email costs as much as a wrong
 /// password (no user enumeration by timing).
-pub async fn verify_dummy(password: String) -> anyhow::Result<()> {
+pub async fn verify_dummy(password: String) -> Result<(), UserError> {
     static DUMMY: OnceLock<String> = OnceLock::new();
     let stored = match DUMMY.get() {
         Some(stored) => stored.clone(),
@@ -59,13 +97,42 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_use_argon2id_params() -> anyhow::Result<()> {
-        let stored = hash("correct horse".into()).await?;
+        let stored = hash("correct horse".into())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         assert!(
             stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{stored}"
         );
-        assert!(verify("correct horse".into(), stored.clone()).await?);
-        assert!(!verify("wrong horse".into(), stored).await?);
+        let verify = |password: &'static str, stored: String| async move {
+            verify(password.into(), stored)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))
+        };
+        assert!(verify("correct horse", stored.clone()).await?);
+        assert!(!verify("wrong horse", stored).await?);
         Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_storm_of_hashes_is_refused_once_the_slots_stay_busy() {
+        // Far more hashes than the cores can do within SLOT_WAIT: some must be
+        // refused with a retry hint, none may fail otherwise.
+        let count = hashing_slot_count() * 200;
+        let tasks: Vec<_> = (0..count)
+            .map(|_| tokio::spawn(hash("correct horse".into())))
+            .collect();
+        let (mut hashed, mut busy) = (0, 0);
+        for task in tasks {
+            match task.await.expect("task") {
+                Ok(_) => hashed += 1,
+                Err(UserError::Busy(secs)) => {
+                    assert!(secs >= 1);
+                    busy += 1;
+                }
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(hashed > 0 && busy > 0, "hashed {hashed}, refused {busy}");
     }
 }

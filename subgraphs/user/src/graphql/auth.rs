@@ -10,6 +10,9 @@ pub struct AuthMutation;
 #[Object]
 impl AuthMutation {
     /// Creates an account and signs it in.
+    #[graphql(
+        directive = fittrack_kit::schema::cost::apply(50)
+    )]
     async fn register(
         &self,
         ctx: &Context<'_>,
@@ -17,18 +20,26 @@ impl AuthMutation {
     ) -> async_graphql::Result<AuthPayload> {
         let accounts = ctx.data::<Accounts>()?;
         let session = accounts
-            .register(Registration {
-                email: input.email,
-                password: input.password,
-                username: input.username,
-                first_name: input.first_name,
-                last_name: input.last_name,
-            })
+            .register(
+                Registration {
+                    email: input.email,
+                    password: input.password,
+                    username: input.username,
+                    first_name: input.first_name,
+                    last_name: input.last_name,
+                },
+                client_address(ctx),
+            )
             .await?;
         Ok(session.into())
     }
 
-    /// Signs in. Five failures within 15 minutes lock the account for 15 minutes.
+    /// Signs in. Attempts are limited per client address, per account and
+    /// address, and per account (`RATE_LIMITED` / `ACCOUNT_LOCKED` with
+    /// `extensions.retryAfterSeconds`); every aliased `login` is one attempt.
+    #[graphql(
+        directive = fittrack_kit::schema::cost::apply(50)
+    )]
     async fn login(
         &self,
         ctx: &Context<'_>,
@@ -36,7 +47,10 @@ impl AuthMutation {
         password: String,
     ) -> async_graphql::Result<AuthPayload> {
         let accounts = ctx.data::<Accounts>()?;
-        Ok(accounts.login(&email, password).await?.into())
+        Ok(accounts
+            .login(&email, password, client_address(ctx))
+            .await?
+            .into())
     }
 
     /// Trades a refresh token for a new access token and a new refresh token. Each
@@ -63,4 +77,10 @@ impl AuthMutation {
             .map_err(ApiError::from)?;
         Ok(true)
     }
+}
+
+/// The caller's address as the server resolved it (`kit::client_address`).
+pub(crate) fn client_address<'a>(ctx: &'a Context<'_>) -> &'a str {
+    ctx.data_opt::<fittrack_kit::server::ClientIp>()
+        .map_or("unknown", |ip| ip.key())
 }

@@ -96,7 +96,10 @@ impl LifecycleMutation {
 
     /// Deletes your account for good, with everything every subgraph holds
     /// about you (activities, recommendations, plans). Needs your password.
-    #[graphql(guard = "Authenticated")]
+    #[graphql(
+        guard = "Authenticated",
+        directive = fittrack_kit::schema::cost::apply(50)
+    )]
     async fn delete_my_account(
         &self,
         ctx: &Context<'_>,
@@ -104,7 +107,7 @@ impl LifecycleMutation {
     ) -> async_graphql::Result<bool> {
         let viewer = ctx.current_user()?;
         ctx.data::<Accounts>()?
-            .delete_self(viewer.id, password)
+            .delete_self(viewer.id, password, super::auth::client_address(ctx))
             .await?;
         Ok(true)
     }
@@ -136,6 +139,9 @@ impl LifecycleMutation {
     }
 
     /// Reactivates an account you deactivated, and signs you in.
+    #[graphql(
+        directive = fittrack_kit::schema::cost::apply(50)
+    )]
     async fn reactivate_my_account(
         &self,
         ctx: &Context<'_>,
@@ -143,6 +149,9 @@ impl LifecycleMutation {
         password: String,
     ) -> async_graphql::Result<AuthPayload> {
         let accounts = ctx.data::<Accounts>()?;
-        Ok(accounts.reactivate_self(&email, password).await?.into())
+        Ok(accounts
+            .reactivate_self(&email, password, super::auth::client_address(ctx))
+            .await?
+            .into())
     }
 }

@@ -28,7 +28,11 @@ pub struct UserPlatformStats {
     pub total: i64,
     pub active: i64,
     pub new_last_7_days: i64,
+    // One entry per account status.
+    #[graphql(directive = fittrack_kit::schema::list_size::apply(Some(4), None, None, None))]
     pub by_status: Vec<CountByKey>,
+    // One entry per role.
+    #[graphql(directive = fittrack_kit::schema::list_size::apply(Some(2), None, None, None))]
     pub by_role: Vec<CountByKey>,
 }
 
@@ -81,7 +85,15 @@ impl PlatformStats {
     }
 
     /// New accounts per day over the last `days` days (1–366), oldest first.
-    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    #[graphql(
+        guard = "RoleGuard(Role::Admin)",
+        directive = fittrack_kit::schema::list_size::apply(
+            None,
+            Some(vec!["days".into()]),
+            None,
+            Some(false)
+        )
+    )]
     async fn user_growth(
         &self,
         ctx: &Context<'_>,

@@ -1,10 +1,9 @@
 use anyhow::Context as _;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::{
-    sea_query::{Expr, SimpleExpr},
+    sea_query::Expr,
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect, SqlErr,
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, SqlErr,
 };
 use uuid::Uuid;
 
@@ -344,48 +343,6 @@ impl UserStore {
             .all(&self.db)
             .await
             .context("reading sign-up times")
-    }
-
-    /// Counts a failed sign-in atomically (a fresh window starts when the last one is
-    /// over) and locks the account once `max_attempts` failures fall in one window.
-    /// Returns whether the account is now locked.
-    pub async fn record_failed_login(
-        &self,
-        id: Uuid,
-        now: DateTime<Utc>,
-        window: Duration,
-        max_attempts: i32,
-        lock_for: Duration,
-    ) -> anyhow::Result<bool> {
-        let window_over = Condition::any()
-            .add(users::Column::FailedLoginWindowStart.is_null())
-            .add(users::Column::FailedLoginWindowStart.lt(now - window));
-        let attempts: SimpleExpr = Expr::case(window_over.clone(), 1)
-            .finally(Expr::col(users::Column::FailedLoginAttempts).add(1))
-            .into();
-        let window_start: SimpleExpr = Expr::case(window_over, Expr::value(now))
-            .finally(Expr::col(users::Column::FailedLoginWindowStart))
-            .into();
-        users::Entity::update_many()
-            .col_expr(users::Column::FailedLoginAttempts, attempts)
-            .col_expr(users::Column::FailedLoginWindowStart, window_start)
-            .filter(users::Column::Id.eq(id))
-            .exec(&self.db)
-            .await
-            .context("counting a failed sign-in")?;
-        let locked = users::Entity::update_many()
-            .col_expr(users::Column::LockedUntil, Expr::value(now + lock_for))
-            .col_expr(users::Column::FailedLoginAttempts, Expr::value(0))
-            .col_expr(
-                users::Column::FailedLoginWindowStart,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(users::Column::Id.eq(id))
-            .filter(users::Column::FailedLoginAttempts.gte(max_attempts))
-            .exec(&self.db)
-            .await
-            .context("locking an account")?;
-        Ok(locked.rows_affected > 0)
     }
 
     pub async fn record_successful_login(

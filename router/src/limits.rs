@@ -1,0 +1,444 @@
+//! `fittrack_limits`: who is calling, and how often they may.
+//!
+//! - **Client address** ([`LimitsPlugin::on_http_request`]): the TCP peer, or what
+//!   the configured trusted proxies wrote in `X-Forwarded-For`
+//!   (`fittrack_kit::client_address`). The request's `X-Forwarded-For` is
+//!   replaced by that one address and `X-Real-IP` is dropped, so what the
+//!   subgraphs receive (router.yaml propagates `x-forwarded-for`) is ours,
+//!   never a client's claim.
+//! - **Request rate** ([`LimitsPlugin::on_execute`], after the JWT is verified):
+//!   per signed-in user over all operations, per client address for anonymous
+//!   traffic. Refusals are `RATE_LIMITED` with `extensions.retryAfterSeconds`,
+//!   HTTP 429 and `Retry-After`; every response carries the IETF draft's
+//!   `RateLimit-Policy` and `RateLimit` headers.
+//! - **WebSocket connections**: new connections per client address per minute,
+//!   and open connections per client address at once (per router process: the
+//!   slot rides in the upgrade request, which lives as long as the connection).
+//! - **Cost refusals** get the estimate and the maximum in `extensions`
+//!   (hive-router puts them in `X-Cost-Estimated`/`X-Cost-Max` headers only).
+//!
+//! Counted in Redis when `REDIS_URL` is set (shared by router replicas), in
+//! process otherwise. If Redis cannot be reached the request goes through
+//! (logged): losing the limiter must not take the API down with it.
+
+use std::{net::IpAddr, str::FromStr, sync::Arc};
+
+use fittrack_kit::{
+    client_address::TrustedProxies,
+    ratelimit::{Decision, OpenSlots, Quota, RateLimiter},
+};
+use hive_router::{
+    async_trait,
+    executor::{
+        hooks::{
+            on_execute::{OnExecuteStartHookPayload, OnExecuteStartHookResult},
+            on_http_request::{OnHttpRequestHookFuture, OnHttpRequestHookPayload},
+            on_plugin_init::{OnPluginInitPayload, OnPluginInitResult},
+        },
+        plugin_trait::{EndHookPayload, RouterPlugin, StartHookPayload},
+    },
+    http::StatusCode,
+    ntex::{
+        http::{
+            body::{Body, ResponseBody},
+            header::{HeaderName, HeaderValue, AUTHORIZATION, UPGRADE},
+            HeaderMap,
+        },
+        util::Bytes,
+    },
+    GraphQLError,
+};
+use serde::Deserialize;
+use tokio::sync::OnceCell;
+
+/// Name under `plugins:` in `router.yaml`.
+pub const FITTRACK_LIMITS: &str = "fittrack_limits";
+
+/// `plugins.fittrack_limits.config`; each quota can be replaced from the
+/// environment as `LIMIT/SECONDS` (`FITTRACK_LIMIT_PER_USER=100/60`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Operations per signed-in user. Env: `FITTRACK_LIMIT_PER_USER`.
+    pub per_user: Quota,
+    /// Operations per client address without a token. Env: `FITTRACK_LIMIT_PER_ADDRESS`.
+    pub per_address: Quota,
+    /// New WebSocket connections per client address. Env: `FITTRACK_LIMIT_WS_PER_ADDRESS`.
+    pub websocket_connects_per_address: Quota,
+    /// WebSocket connections one client address may hold open at once (per
+    /// router process). Env: `FITTRACK_LIMIT_WS_OPEN_PER_ADDRESS`.
+    pub websocket_open_per_address: usize,
+    /// Proxies whose `X-Forwarded-For` is believed. Env: `FITTRACK_TRUSTED_PROXIES`.
+    /// Default: none (the peer is the client).
+    pub trusted_proxies: Option<TrustedProxies>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            per_user: Quota::per_minute(100),
+            per_address: Quota::per_minute(100),
+            websocket_connects_per_address: Quota::per_minute(30),
+            websocket_open_per_address: 20,
+            trusted_proxies: None,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The environment's overrides on top of the file.
+    fn with_env(mut self) -> Result<Self, String> {
+        let quota = |name: &str, current: Quota| -> Result<Quota, String> {
+            match std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
+                Some(text) => parse_quota(&text).map_err(|e| format!("{name}: {e}")),
+                None => Ok(current),
+            }
+        };
+        self.per_user = quota("FITTRACK_LIMIT_PER_USER", self.per_user)?;
+        self.per_address = quota("FITTRACK_LIMIT_PER_ADDRESS", self.per_address)?;
+        self.websocket_connects_per_address = quota(
+            "FITTRACK_LIMIT_WS_PER_ADDRESS",
+            self.websocket_connects_per_address,
+        )?;
+        if let Some(text) = std::env::var("FITTRACK_LIMIT_WS_OPEN_PER_ADDRESS")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            self.websocket_open_per_address = text
+                .trim()
+                .parse()
+                .map_err(|_| "FITTRACK_LIMIT_WS_OPEN_PER_ADDRESS: a whole number".to_owned())?;
+        }
+        if let Some(text) = std::env::var("FITTRACK_TRUSTED_PROXIES")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            self.trusted_proxies = Some(
+                TrustedProxies::from_str(&text)
+                    .map_err(|e| format!("FITTRACK_TRUSTED_PROXIES: {e}"))?,
+            );
+        }
+        Ok(self)
+    }
+}
+
+/// `100/60` (100 per 60 s) or `100` (per minute).
+fn parse_quota(text: &str) -> Result<Quota, String> {
+    let (limit, period) = text.split_once('/').unwrap_or((text, "60"));
+    let limit: u32 = limit
+        .trim()
+        .parse()
+        .map_err(|_| "limit must be a whole number")?;
+    let period: u64 = period
+        .trim()
+        .parse()
+        .map_err(|_| "period must be seconds")?;
+    if limit == 0 || period == 0 {
+        return Err("limit and period must be positive".into());
+    }
+    Ok(Quota {
+        limit,
+        period: std::time::Duration::from_secs(period),
+    })
+}
+
+pub struct LimitsPlugin {
+    config: LimitsConfig,
+    trusted: TrustedProxies,
+    redis_url: Option<String>,
+    limiter: OnceCell<Arc<dyn RateLimiter>>,
+    max_cost: Option<u64>,
+    /// WebSocket connections open per client address in this process.
+    open_connections: OpenSlots<IpAddr>,
+}
+
+/// The client address the request was given (plugin context).
+struct ClientAddress(IpAddr);
+
+/// The rate-limit decision for this request (plugin context), for the headers.
+struct RateDecision {
+    decision: Decision,
+    quota: Quota,
+}
+
+impl LimitsPlugin {
+    /// Connects on first use: `on_plugin_init` is synchronous, and Redis
+    /// clients belong to the runtime that serves requests.
+    async fn limiter(&self) -> anyhow::Result<&Arc<dyn RateLimiter>> {
+        self.limiter
+            .get_or_try_init(|| {
+                fittrack_kit::ratelimit::connect(self.redis_url.as_deref(), "fittrack:ratelimit:")
+            })
+            .await
+    }
+
+    async fn check(&self, key: &str, quota: Quota) -> Option<Decision> {
+        let outcome = match self.limiter().await {
+            Ok(limiter) => limiter.check(key, quota, 1).await,
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(decision) => Some(decision),
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "rate limiter unavailable; request allowed"
+                );
+                None
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl RouterPlugin for LimitsPlugin {
+    type Config = LimitsConfig;
+
+    fn plugin_name() -> &'static str {
+        FITTRACK_LIMITS
+    }
+
+    fn on_plugin_init(payload: OnPluginInitPayload<Self>) -> OnPluginInitResult<Self> {
+        let config = payload.config()?.with_env()?;
+        let max_cost = payload
+            .router_config()
+            .demand_control
+            .as_ref()
+            .filter(|dc| dc.enabled)
+            .map(|dc| dc.operation_cost.max);
+        payload.initialize_plugin(Self {
+            trusted: config
+                .trusted_proxies
+                .clone()
+                .unwrap_or_else(TrustedProxies::none),
+            config,
+            redis_url: std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()),
+            limiter: OnceCell::new(),
+            max_cost,
+            open_connections: OpenSlots::default(),
+        })
+    }
+
+    fn on_http_request<'req>(
+        &'req self,
+        mut payload: OnHttpRequestHookPayload<'req>,
+    ) -> OnHttpRequestHookFuture<'req> {
+        Box::pin(async move {
+            let request = &mut payload.router_http_request;
+            let peer = request
+                .peer_addr()
+                .map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip());
+            let forwarded: Vec<String> = request
+                .headers()
+                .get_all("x-forwarded-for")
+                .filter_map(|v| v.to_str().ok().map(str::to_owned))
+                .collect();
+            let client = self
+                .trusted
+                .client_address(peer, forwarded.iter().map(String::as_str));
+            let headers = request.headers_mut();
+            headers.remove("x-real-ip");
+            if let Ok(value) = HeaderValue::from_str(&client.to_string()) {
+                headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+            }
+            let is_websocket = headers
+                .get(UPGRADE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+            payload.context.insert(ClientAddress(client));
+
+            if is_websocket {
+                let quota = self.config.websocket_connects_per_address;
+                if let Some(decision) = self.check(&format!("ws:ip:{client}"), quota).await {
+                    if !decision.allowed {
+                        let response = refusal(&decision, quota);
+                        return payload.end_with_response(response);
+                    }
+                }
+                let max_open = self.config.websocket_open_per_address;
+                let Some(guard) = self.open_connections.try_open(client, max_open) else {
+                    tracing::info!(%client, max_open, "WebSocket refused: too many open from one address");
+                    let decision = Decision {
+                        allowed: false,
+                        limit: u32::try_from(max_open).unwrap_or(u32::MAX),
+                        remaining: 0,
+                        reset_after: std::time::Duration::from_secs(60),
+                        retry_after: std::time::Duration::from_secs(60),
+                    };
+                    return payload.end_with_response(refusal(&decision, quota));
+                };
+                payload.router_http_request.extensions_mut().insert(guard);
+            }
+
+            let max_cost = self.max_cost;
+            payload.on_end(move |mut end| {
+                if let Some(rate) = end.context.get_ref::<RateDecision>() {
+                    let headers = end.response.headers_mut();
+                    for (name, value) in rate_headers(&rate.decision, rate.quota) {
+                        headers.insert(name, value);
+                    }
+                }
+                if let Some(max) = max_cost {
+                    explain_cost_refusal(&mut end.response, max);
+                }
+                end.proceed()
+            })
+        })
+    }
+
+    async fn on_execute<'exec>(
+        &'exec self,
+        payload: OnExecuteStartHookPayload<'exec>,
+    ) -> OnExecuteStartHookResult<'exec> {
+        let authenticated = payload
+            .request_context
+            .read()
+            .map(|context| context.authentication().jwt_status() == Some(&true))
+            .unwrap_or(false);
+        // The JWT layer has verified this token, so its subject is the caller.
+        let user = authenticated
+            .then(|| verified_subject(payload.router_http_request.headers))
+            .flatten();
+        let (key, quota) = match user {
+            Some(user) => (format!("api:user:{user}"), self.config.per_user),
+            None => {
+                let address = payload
+                    .context
+                    .get_ref::<ClientAddress>()
+                    .map_or_else(|| "unknown".to_owned(), |a| a.0.to_string());
+                (format!("api:ip:{address}"), self.config.per_address)
+            }
+        };
+        let Some(decision) = self.check(&key, quota).await else {
+            return payload.proceed();
+        };
+        payload.context.insert(RateDecision { decision, quota });
+        if decision.allowed {
+            return payload.proceed();
+        }
+        tracing::info!(key, "operation refused: rate limit");
+        payload.end_with_graphql_error(rate_limited_error(&decision), StatusCode::TOO_MANY_REQUESTS)
+    }
+}
+
+fn rate_limited_error(decision: &Decision) -> GraphQLError {
+    let secs = decision.retry_after_secs();
+    let mut error = GraphQLError::from_message_and_code(
+        format!("Too many requests; try again in {secs} s"),
+        "RATE_LIMITED",
+    );
+    error.extensions.set(
+        "retryAfterSeconds".into(),
+        hive_router::sonic_rs::json!(secs),
+    );
+    error
+}
+
+/// `RateLimit-Policy: 100;w=60` and `RateLimit: limit=100, remaining=42, reset=17`
+/// (draft-ietf-httpapi-ratelimit-headers), plus `Retry-After` on refusals.
+fn rate_headers(decision: &Decision, quota: Quota) -> Vec<(HeaderName, HeaderValue)> {
+    let mut headers = Vec::with_capacity(3);
+    let reset = decision.reset_after.as_secs();
+    let values = [
+        ("ratelimit-policy", quota.policy()),
+        (
+            "ratelimit",
+            format!(
+                "limit={}, remaining={}, reset={reset}",
+                decision.limit, decision.remaining
+            ),
+        ),
+    ];
+    for (name, value) in values {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.push((HeaderName::from_static(name), value));
+        }
+    }
+    if !decision.allowed {
+        headers.push((
+            HeaderName::from_static("retry-after"),
+            HeaderValue::from(decision.retry_after_secs()),
+        ));
+    }
+    headers
+}
+
+/// A refusal before any GraphQL is read (WebSocket upgrades).
+fn refusal(decision: &Decision, quota: Quota) -> hive_router::ntex::http::Response {
+    use hive_router::executor::plugin_trait::FromGraphQLErrorToResponse;
+    let mut response = hive_router::ntex::http::Response::from_graphql_error_to_response(
+        rate_limited_error(decision),
+        StatusCode::TOO_MANY_REQUESTS,
+    );
+    for (name, value) in rate_headers(decision, quota) {
+        response.headers_mut().insert(name, value);
+    }
+    response
+}
+
+/// The `sub` claim of the bearer token (already verified by the JWT layer).
+fn verified_subject(headers: &HeaderMap) -> Option<String> {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?;
+    let claims = URL_SAFE_NO_PAD
+        .decode(token.trim().split('.').nth(1)?)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&claims).ok()?;
+    claims["sub"].as_str().map(str::to_owned)
+}
+
+/// hive-router refuses an over-budget operation with `COST_ESTIMATED_TOO_EXPENSIVE`
+/// and the figures only in headers; clients read errors, so they go in there too.
+fn explain_cost_refusal(response: &mut hive_router::ntex::web::WebResponse, max: u64) {
+    let estimated = response
+        .headers()
+        .get("x-cost-estimated")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(estimated) = estimated.filter(|estimated| *estimated > max) else {
+        return;
+    };
+    let ResponseBody::Body(Body::Bytes(bytes)) = response.response().body() else {
+        return;
+    };
+    let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return;
+    };
+    let Some(errors) = body["errors"].as_array_mut() else {
+        return;
+    };
+    for error in errors {
+        if error["extensions"]["code"] == "COST_ESTIMATED_TOO_EXPENSIVE" {
+            error["message"] = format!(
+                "Operation too expensive: estimated cost {estimated} exceeds the maximum {max}; \
+                 ask for fewer items (smaller `first`) or fewer nested lists"
+            )
+            .into();
+            error["extensions"]["estimatedCost"] = estimated.into();
+            error["extensions"]["maxCost"] = max.into();
+        }
+    }
+    if let Ok(text) = serde_json::to_vec(&body) {
+        *response.response_mut() = std::mem::replace(
+            response.response_mut(),
+            hive_router::ntex::http::Response::new(StatusCode::OK),
+        )
+        .set_body(Body::Bytes(Bytes::from(text)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotas_parse_from_the_environment_form() {
+        assert_eq!(parse_quota("100/60"), Ok(Quota::per_minute(100)));
+        assert_eq!(parse_quota("5"), Ok(Quota::per_minute(5)));
+        assert!(parse_quota("0/60").is_err());
+        assert!(parse_quota("many").is_err());
+    }
+}

@@ -1,0 +1,140 @@
+//! How many password guesses anyone gets, and why nobody can lock out a user.
+//!
+//! Every check that takes a password (`login`, `reactivateMyAccount`,
+//! `deleteMyAccount`) counts one attempt *before* the password is verified,
+//! against three limits ([`SignInLimits::admit`]):
+//!
+//! 1. **per client address**, whatever the account: one address cannot spray
+//!    passwords over many accounts (aliases count: each aliased `login` is an
+//!    attempt);
+//! 2. **per (account, address)** in two tiers (a short burst, then a daily
+//!    allowance), so one address guessing one account slows down more and more;
+//!    a successful sign-in clears it, so the owner never accumulates anything;
+//! 3. **per account**, over all addresses: a ceiling far above what a person
+//!    reaches, against distributed guessing.
+//!
+//! Limits 1 and 2 refuse only the guessing address (`RATE_LIMITED`): the owner,
+//! signing in from anywhere else, is not affected, which is what makes the
+//! lockout no weapon. Only limit 3 refuses everyone (`ACCOUNT_LOCKED`, with a
+//! retry time), and reaching it takes many addresses and hours.
+//!
+//! Counting first and verifying after means parallel wrong attempts can never
+//! get more guesses than the quota between them (the check is atomic).
+
+use std::sync::Arc;
+
+use fittrack_kit::ratelimit::{Quota, RateLimiter};
+use serde::{Deserialize, Serialize};
+
+use super::error::{UserError, UserResult};
+
+/// The configured quotas (`[user.sign_in]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SignInLimitsConfig {
+    pub per_address: Quota,
+    pub per_account_address: Quota,
+    pub per_account_address_daily: Quota,
+    pub per_account: Quota,
+    /// New accounts per client address (each costs an argon2 hash and a row).
+    pub sign_ups_per_address: Quota,
+}
+
+impl Default for SignInLimitsConfig {
+    fn default() -> Self {
+        Self {
+            per_address: Quota::per_minute(20),
+            per_account_address: Quota {
+                limit: 10,
+                period: std::time::Duration::from_secs(15 * 60),
+            },
+            per_account_address_daily: Quota::per_day(30),
+            per_account: Quota::per_hour(200),
+            sign_ups_per_address: Quota::per_hour(20),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct SignInLimits {
+    limiter: Arc<dyn RateLimiter>,
+    config: SignInLimitsConfig,
+}
+
+impl SignInLimits {
+    pub fn new(limiter: Arc<dyn RateLimiter>, config: SignInLimitsConfig) -> Self {
+        Self { limiter, config }
+    }
+
+    /// Counts one attempt on `account` (a normalised email, known or not) from
+    /// `address`; refuses it when any limit is spent.
+    pub async fn admit(&self, account: &str, address: &str) -> UserResult<()> {
+        let checks = [
+            (format!("signin:ip:{address}"), self.config.per_address),
+            (
+                format!("signin:pair:{account}:{address}"),
+                self.config.per_account_address,
+            ),
+            (
+                format!("signin:pair-day:{account}:{address}"),
+                self.config.per_account_address_daily,
+            ),
+        ];
+        for (key, quota) in checks {
+            let decision = self.limiter.check(&key, quota, 1).await?;
+            if !decision.allowed {
+                tracing::warn!(key, "sign-in attempts refused: rate limit");
+                return Err(UserError::SignInThrottled(decision.retry_after_secs()));
+            }
+        }
+        let decision = self
+            .limiter
+            .check(
+                &format!("signin:account:{account}"),
+                self.config.per_account,
+                1,
+            )
+            .await?;
+        if !decision.allowed {
+            tracing::warn!(
+                account,
+                "sign-in refused for everyone: account ceiling reached"
+            );
+            return Err(UserError::AccountLocked(decision.retry_after_secs()));
+        }
+        Ok(())
+    }
+
+    /// Counts one sign-up from `address`.
+    pub async fn admit_sign_up(&self, address: &str) -> UserResult<()> {
+        let decision = self
+            .limiter
+            .check(
+                &format!("signup:ip:{address}"),
+                self.config.sign_ups_per_address,
+                1,
+            )
+            .await?;
+        if !decision.allowed {
+            return Err(UserError::SignInThrottled(decision.retry_after_secs()));
+        }
+        Ok(())
+    }
+
+    /// The right password: this address's failures on the account are forgiven.
+    pub async fn succeeded(&self, account: &str, address: &str) -> UserResult<()> {
+        self.limiter
+            .reset(
+                &format!("signin:pair:{account}:{address}"),
+                self.config.per_account_address,
+            )
+            .await?;
+        self.limiter
+            .reset(
+                &format!("signin:pair-day:{account}:{address}"),
+                self.config.per_account_address_daily,
+            )
+            .await?;
+        Ok(())
+    }
+}
