@@ -1,5 +1,5 @@
 //! Account flows through the real router: register, login, me, profile, refresh
-//! rotation, reuse detection, logout, lockout, validation.
+//! rotation, reuse detection, logout, validation (sign-in limits: tests/abuse.rs).
 
 mod support;
 
@@ -191,27 +191,6 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     )
     .await
     .assert_code("UNAUTHENTICATED");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_failures_lock_the_account() {
-    let stack = Stack::start().await;
-    let (email, _) = stack.register("lock").await;
-    let (bystander, _) = stack.register("bystander").await;
-    for attempt in 1..=5 {
-        let failed = stack.login(&email, "wrong password").await;
-        assert_eq!(
-            failed.code(),
-            Some("UNAUTHENTICATED"),
-            "attempt {attempt}: {:?}",
-            failed.body
-        );
-    }
-    // Even the right password is refused while locked.
-    let locked = stack.login(&email, PASSWORD).await;
-    locked.assert_code("ACCOUNT_LOCKED");
-    // Locks are per account.
-    stack.login(&bystander, PASSWORD).await.assert_ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -147,6 +147,9 @@ pub struct LimitsPlugin {
     trusted: TrustedProxies,
     redis_url: Option<String>,
     limiter: OnceCell<Arc<dyn RateLimiter>>,
+    /// `FITTRACK_RATE_LIMITS=off` stops counting (limits enforced elsewhere, or
+    /// a benchmark's baseline); the client address is still resolved.
+    counting: bool,
     max_cost: Option<u64>,
     /// WebSocket connections open per client address in this process.
     open_connections: OpenSlots<IpAddr>,
@@ -173,6 +176,9 @@ impl LimitsPlugin {
     }
 
     async fn check(&self, key: &str, quota: Quota) -> Option<Decision> {
+        if !self.counting {
+            return None;
+        }
         let outcome = match self.limiter().await {
             Ok(limiter) => limiter.check(key, quota, 1).await,
             Err(error) => Err(error),
@@ -214,6 +220,8 @@ impl RouterPlugin for LimitsPlugin {
             config,
             redis_url: std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()),
             limiter: OnceCell::new(),
+            counting: !std::env::var("FITTRACK_RATE_LIMITS")
+                .is_ok_and(|v| v.trim().eq_ignore_ascii_case("off")),
             max_cost,
             open_connections: OpenSlots::default(),
         })

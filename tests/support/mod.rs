@@ -136,6 +136,7 @@ impl Stack {
             verifier,
             fittrack_activity::graphql::DEFAULT_LOADER_DELAY,
             fittrack_kit::cache::local_dashboard(),
+            &fittrack_kit::config::HttpConfig::on_port(0),
         );
         let activity_events = activity_service.events.clone();
         let (_, activity) = serve_in_process(activity_service.router, stopped.clone()).await;
@@ -153,7 +154,11 @@ impl Stack {
         )
         .expect("verifier");
         ai_verifier.use_revocations(fittrack_kit::revocation::MemoryRevocations::shared());
-        let ai_service = fittrack_ai::build_with(ai_context.clone(), ai_verifier);
+        let ai_service = fittrack_ai::build_with(
+            ai_context.clone(),
+            ai_verifier,
+            &fittrack_kit::config::HttpConfig::on_port(0),
+        );
         let worker = ai_service.worker.clone();
         let (_, ai) = serve_in_process(ai_service.router, stopped.clone()).await;
 
@@ -318,8 +323,11 @@ impl Stack {
 pub enum Limits {
     /// Far above anything a test does: every test speaks from 127.0.0.1 and,
     /// on Redis, shares the counters with every other test running at once.
+    /// The router still trusts `X-Forwarded-For` from loopback (as behind a
+    /// local load balancer), so tests can speak as other addresses.
     Relaxed,
-    /// What ships (router.yaml and the config defaults).
+    /// What ships (router.yaml and the config defaults), behind a local load
+    /// balancer (loopback trusted).
     Production,
 }
 
@@ -361,6 +369,7 @@ impl Limits {
         match self {
             Limits::Production => &[("FITTRACK_TRUSTED_PROXIES", "127.0.0.1,::1")],
             Limits::Relaxed => &[
+                ("FITTRACK_TRUSTED_PROXIES", "127.0.0.1,::1"),
                 ("FITTRACK_LIMIT_PER_USER", "1000000/60"),
                 ("FITTRACK_LIMIT_PER_ADDRESS", "1000000/60"),
                 ("FITTRACK_LIMIT_WS_PER_ADDRESS", "1000000/60"),

@@ -71,6 +71,7 @@ pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
         verifier,
         Duration::from_millis(config.loader_delay_ms),
         platform_stats,
+        &config.http,
     ))
 }
 
@@ -81,6 +82,7 @@ pub fn build_with(
     verifier: Arc<JwtVerifier>,
     loader_delay: Duration,
     platform_stats: graphql::admin::PlatformStatsCache,
+    http: &fittrack_kit::config::HttpConfig,
 ) -> ActivityService {
     let events = EventPublisher::new(queue.clone(), store.clone());
     let activities = Activities::new(store.clone(), events.clone());
@@ -88,6 +90,7 @@ pub fn build_with(
     let ready_store = store.clone();
     let ready_queue = queue.clone();
     let router = SubgraphApp::new(schema, verifier)
+        .http(http)
         .readiness("activity store", move || {
             let store = ready_store.clone();
             async move { store.ping().await.map_err(|e| format!("{e:#}")) }

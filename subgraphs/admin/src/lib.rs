@@ -37,6 +37,7 @@ pub async fn build_with(
     let schema = graphql::build_schema(store.clone(), directory);
     let ping = store.clone();
     let router = SubgraphApp::new(schema, verifier)
+        .http(&config.http)
         .readiness("admin database", move || {
             let store = ping.clone();
             async move { store.db().ping().await.map_err(|e| e.to_string()) }

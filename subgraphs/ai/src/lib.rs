@@ -80,11 +80,15 @@ pub async fn build(config: &AiConfig) -> anyhow::Result<AiService> {
     verifier.use_revocations(
         fittrack_kit::revocation::connect(config.redis_url.as_ref().map(|u| u.expose())).await?,
     );
-    Ok(build_with(context, verifier))
+    Ok(build_with(context, verifier, &config.http))
 }
 
 /// Builds the subgraph around given parts (tests pass fakes and fixed keys).
-pub fn build_with(context: AiContext, verifier: Arc<JwtVerifier>) -> AiService {
+pub fn build_with(
+    context: AiContext,
+    verifier: Arc<JwtVerifier>,
+    http: &fittrack_kit::config::HttpConfig,
+) -> AiService {
     let worker = Worker::new(
         context.store.clone(),
         context.coach.clone(),
@@ -94,6 +98,7 @@ pub fn build_with(context: AiContext, verifier: Arc<JwtVerifier>) -> AiService {
     let ready_store = context.store.clone();
     let ready_queue = context.queue.clone();
     let router = SubgraphApp::new(schema, verifier)
+        .http(http)
         .readiness("ai store", move || {
             let store = ready_store.clone();
             async move { store.ping().await.map_err(|e| format!("{e:#}")) }

@@ -7,14 +7,18 @@
 //!   line and in masked internal errors;
 //! - the caller's token checked before execution, `CurrentUser` in the context.
 
-use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::{IpAddr, SocketAddr},
+    pin::Pin,
+    sync::Arc,
+    time::Duration,
+};
 
 use async_graphql::{
     http::GraphiQLSource, parser::types::OperationType, Data, ObjectType, Schema, SubscriptionType,
 };
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
-use std::net::SocketAddr;
-
 use axum::{
     extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State, WebSocketUpgrade},
     http::{header, HeaderMap, HeaderName, StatusCode},
@@ -44,11 +48,7 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id"
 pub struct ClientIp(pub Option<String>);
 
 impl ClientIp {
-    pub fn resolve(
-        peer: Option<std::net::IpAddr>,
-        headers: &HeaderMap,
-        trusted: &crate::client_address::TrustedProxies,
-    ) -> Self {
+    pub fn resolve(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &TrustedProxies) -> Self {
         Self(peer.map(|peer| {
             let forwarded = headers
                 .get_all("x-forwarded-for")
@@ -250,7 +250,7 @@ fn finish_errors(mut response: async_graphql::Response, request_id: &str) -> Gra
 
 async fn execute<Q, M, S>(
     state: &AppState<Q, M, S>,
-    peer: Option<std::net::IpAddr>,
+    peer: Option<IpAddr>,
     headers: &HeaderMap,
     request: async_graphql::Request,
 ) -> GraphQLResponse
