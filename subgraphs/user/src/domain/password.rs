@@ -1,45 +1,98 @@
 //! Argon2id password hashing (m = 19 MiB, t = 2, p = 1, the OWASP baseline), run on
 //! the blocking pool so sign-ins never stall the async workers.
 //!
-//! At most one hash per core runs at a time ([`HASHING_SLOTS`]): more would only
+//! At most one hash per core runs at a time ([`HashingSlots`]): more would only
 //! share the same cores, make every sign-in slower and take 19 MiB each. A
 //! sign-in that cannot get a slot within [`SLOT_WAIT`] is refused with
 //! `SERVICE_UNAVAILABLE` and a retry hint instead of queueing without bound, so
-//! a storm of sign-ins never starves the rest of the service.
+//! a storm of sign-ins never starves the rest of the service. The slot travels
+//! with the work onto the blocking pool, so a caller that gives up does not
+//! free it while the hash still runs.
 
-use std::{sync::OnceLock, time::Duration};
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use anyhow::Context as _;
-use tokio::sync::{Semaphore, SemaphorePermit};
-
-use super::error::UserError;
 use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
     Algorithm, Argon2, Params, Version,
 };
+use tokio::sync::Semaphore;
+
+use super::error::UserError;
 
 /// How long a sign-in waits for a hashing slot before it is refused.
 pub const SLOT_WAIT: Duration = Duration::from_secs(2);
 
-/// Hashes that may run at once: one per core.
-fn hashing_slots() -> &'static Semaphore {
-    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
-    SLOTS.get_or_init(|| Semaphore::new(hashing_slot_count()))
+/// Bounded argon2 work: `count` at once, waiting at most `wait` for a turn.
+#[derive(Clone)]
+pub struct HashingSlots {
+    slots: Arc<Semaphore>,
+    wait: Duration,
 }
 
-/// The number of hashing slots (one per core).
-pub fn hashing_slot_count() -> usize {
-    std::thread::available_parallelism().map_or(2, usize::from)
-}
-
-async fn slot() -> Result<SemaphorePermit<'static>, UserError> {
-    match tokio::time::timeout(SLOT_WAIT, hashing_slots().acquire()).await {
-        Ok(Ok(permit)) => Ok(permit),
-        Ok(Err(closed)) => Err(UserError::Internal(closed.into())),
-        Err(_) => {
-            tracing::warn!("every password-hashing slot busy; sign-in refused");
-            Err(UserError::Busy(1))
+impl HashingSlots {
+    pub fn new(count: usize, wait: Duration) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(count.max(1))),
+            wait,
         }
+    }
+
+    /// The process's slots: one per core.
+    pub fn shared() -> &'static HashingSlots {
+        static SHARED: OnceLock<HashingSlots> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(2, usize::from);
+            HashingSlots::new(cores, SLOT_WAIT)
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+    ) -> Result<T, UserError> {
+        let permit = match tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await
+        {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(closed)) => return Err(UserError::Internal(closed.into())),
+            Err(_) => {
+                tracing::warn!("every password-hashing slot busy; sign-in refused");
+                return Err(UserError::Busy(self.wait.as_secs().max(1)));
+            }
+        };
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .context(what)?
+        .map_err(UserError::Internal)
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, UserError> {
+        self.run("password hashing task", move || {
+            let salt = SaltString::generate(&mut OsRng);
+            hasher()?
+                .hash_password(password.as_bytes(), &salt)
+                .map(|hash| hash.to_string())
+                .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
+        })
+        .await
+    }
+
+    pub async fn verify(&self, password: String, stored: String) -> Result<bool, UserError> {
+        self.run("password verification task", move || {
+            let parsed =
+                PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+            Ok(hasher()?
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok())
+        })
+        .await
     }
 }
 
@@ -50,31 +103,12 @@ fn hasher() -> anyhow::Result<Argon2<'static>> {
 }
 
 pub async fn hash(password: String) -> Result<String, UserError> {
-    let _slot = slot().await?;
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        hasher()?
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
-    })
-    .await
-    .context("password hashing task")?
-    .map_err(UserError::Internal)
+    HashingSlots::shared().hash(password).await
 }
 
 /// True when `password` matches `stored`. A malformed stored hash is an error.
 pub async fn verify(password: String, stored: String) -> Result<bool, UserError> {
-    let _slot = slot().await?;
-    tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
-        Ok(hasher()?
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
-    })
-    .await
-    .context("password verification task")?
-    .map_err(UserError::Internal)
+    HashingSlots::shared().verify(password, stored).await
 }
 
 /// Verifies against a throw-away hash so an unknown email costs as much as a wrong
@@ -116,11 +150,15 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_storm_of_hashes_is_refused_once_the_slots_stay_busy() {
-        // Far more hashes than the cores can do within SLOT_WAIT: some must be
-        // refused with a retry hint, none may fail otherwise.
-        let count = hashing_slot_count() * 200;
-        let tasks: Vec<_> = (0..count)
-            .map(|_| tokio::spawn(hash("correct horse".into())))
+        // Far more hashes than two slots can do within SLOT_WAIT: some must be
+        // refused with a retry hint, none may fail otherwise. (Slots of its
+        // own: the process's are shared with the other tests.)
+        let slots = HashingSlots::new(2, SLOT_WAIT);
+        let tasks: Vec<_> = (0..400)
+            .map(|_| {
+                let slots = slots.clone();
+                tokio::spawn(async move { slots.hash("correct horse".into()).await })
+            })
             .collect();
         let (mut hashed, mut busy) = (0, 0);
         for task in tasks {
