@@ -176,12 +176,7 @@ impl AdminQuery {
     #[graphql(
         guard = "RoleGuard(Role::Admin)",
         complexity = "fittrack_kit::schema::page_complexity(first, child_complexity)",
-        directive = fittrack_kit::schema::list_size::apply(
-            None,
-            Some(vec!["first".into()]),
-            Some(vec!["edges".into(), "nodes".into()]),
-            Some(false)
-        )
+        directive = fittrack_kit::schema::connection_size::apply()
     )]
     async fn audit_logs(
         &self,

@@ -35,6 +35,36 @@ pub fn list_size(
 ) {
 }
 
+/// `@listSize` for a Relay connection sliced by `first` (its `edges` and
+/// `nodes` are the page): `#[graphql(directive = connection_size::apply())]`.
+/// Written by hand rather than by `TypeDirective` so call sites carry no
+/// arguments; it registers and renders as `list_size`.
+#[allow(non_camel_case_types)]
+pub struct connection_size;
+
+impl async_graphql::TypeDirective for connection_size {
+    fn name(&self) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("listSize")
+    }
+
+    fn register(&self, registry: &mut async_graphql::registry::Registry) {
+        async_graphql::TypeDirective::register(&list_size, registry);
+    }
+}
+
+impl async_graphql::registry::location_traits::Directive_At_FIELD_DEFINITION for connection_size {}
+
+impl connection_size {
+    pub fn apply() -> async_graphql::registry::MetaDirectiveInvocation {
+        list_size::apply(
+            None,
+            Some(vec!["first".into()]),
+            Some(vec!["edges".into(), "nodes".into()]),
+            Some(false),
+        )
+    }
+}
+
 // `@cost(weight:)`: a field that costs more than the default (a password check,
 // a model call).
 #[async_graphql::TypeDirective(name = "cost", location = "FieldDefinition")]

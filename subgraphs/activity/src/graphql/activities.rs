@@ -52,12 +52,7 @@ impl ActivityQuery {
     #[graphql(
         guard = "Authenticated",
         complexity = "fittrack_kit::schema::page_complexity(first, child_complexity)",
-        directive = fittrack_kit::schema::list_size::apply(
-            None,
-            Some(vec!["first".into()]),
-            Some(vec!["edges".into(), "nodes".into()]),
-            Some(false)
-        )
+        directive = fittrack_kit::schema::connection_size::apply()
     )]
     async fn my_activities(
         &self,

@@ -69,12 +69,7 @@ impl UserRef {
     /// This user's activities, newest first (the user themself or an admin).
     #[graphql(
         complexity = "fittrack_kit::schema::page_complexity(first, child_complexity)",
-        directive = fittrack_kit::schema::list_size::apply(
-            None,
-            Some(vec!["first".into()]),
-            Some(vec!["edges".into(), "nodes".into()]),
-            Some(false)
-        )
+        directive = fittrack_kit::schema::connection_size::apply()
     )]
     async fn activities(
         &self,

@@ -173,12 +173,7 @@ impl RecommendationQuery {
     #[graphql(
         guard = "Authenticated",
         complexity = "fittrack_kit::schema::page_complexity(first, child_complexity)",
-        directive = fittrack_kit::schema::list_size::apply(
-            None,
-            Some(vec!["first".into()]),
-            Some(vec!["edges".into(), "nodes".into()]),
-            Some(false)
-        )
+        directive = fittrack_kit::schema::connection_size::apply()
     )]
     async fn my_recommendations(
         &self,
@@ -219,12 +214,7 @@ impl RecommendationQuery {
     #[graphql(
         guard = "Authenticated",
         complexity = "fittrack_kit::schema::page_complexity(first, child_complexity)",
-        directive = fittrack_kit::schema::list_size::apply(
-            None,
-            Some(vec!["first".into()]),
-            Some(vec!["edges".into(), "nodes".into()]),
-            Some(false)
-        )
+        directive = fittrack_kit::schema::connection_size::apply()
     )]
     async fn daily_plans(
         &self,
@@ -326,12 +316,7 @@ impl UserRef {
     /// This user's recommendations, newest first (the user themself or an admin).
     #[graphql(
         complexity = "fittrack_kit::schema::page_complexity(first, child_complexity)",
-        directive = fittrack_kit::schema::list_size::apply(
-            None,
-            Some(vec!["first".into()]),
-            Some(vec!["edges".into(), "nodes".into()]),
-            Some(false)
-        )
+        directive = fittrack_kit::schema::connection_size::apply()
     )]
     async fn recommendations(
         &self,
