@@ -227,19 +227,18 @@ fn aliased_logins(emails: &[String], password: &str) -> String {
     format!("mutation {{ {fields} }}")
 }
 
+/// The aliased sign-ins of [`aliased_logins`], as `address`.
+async fn sign_in(stack: &Stack, emails: &[String], password: &str, address: &str) -> Reply {
+    let query = aliased_logins(emails, password);
+    post(&stack.router, &query, json!({}), None, address).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aliased_password_spraying_stops_at_the_per_address_count() {
     let stack = Stack::start_with_production_limits(None, &[]).await;
     let address = random_address();
     let emails: Vec<String> = (0..25).map(|_| unique_email("sprayed")).collect();
-    let reply = post(
-        &stack.router,
-        &aliased_logins(&emails, "Winter2026!"),
-        json!({}),
-        None,
-        &address,
-    )
-    .await;
+    let reply = sign_in(&stack, &emails, "Winter2026!", &address).await;
     let codes = reply.codes();
     assert_eq!(codes.len(), 25, "{}", reply.body);
     let tried = codes.iter().filter(|c| *c == "UNAUTHENTICATED").count();
@@ -255,23 +254,9 @@ async fn aliased_password_spraying_stops_at_the_per_address_count() {
     assert!((1..=60).contains(&retry), "{retry}");
 
     // The next request from that address gets no further guess; another address does.
-    let again = post(
-        &stack.router,
-        &aliased_logins(&emails[..1], "x"),
-        json!({}),
-        None,
-        &address,
-    )
-    .await;
+    let again = sign_in(&stack, &emails[..1], "x", &address).await;
     assert_eq!(again.codes(), ["RATE_LIMITED"]);
-    let elsewhere = post(
-        &stack.router,
-        &aliased_logins(&emails[..1], "x"),
-        json!({}),
-        None,
-        &random_address(),
-    )
-    .await;
+    let elsewhere = sign_in(&stack, &emails[..1], "x", &random_address()).await;
     assert_eq!(elsewhere.codes(), ["UNAUTHENTICATED"]);
 }
 
@@ -282,52 +267,24 @@ async fn a_stranger_cannot_lock_a_user_out() {
     let attacker = random_address();
     let guesses: Vec<String> = (0..10).map(|_| victim.clone()).collect();
     // 10 guesses per (account, address), then nothing more from that address.
-    let first = post(
-        &stack.router,
-        &aliased_logins(&guesses, "guess-1"),
-        json!({}),
-        None,
-        &attacker,
-    )
-    .await;
+    let first = sign_in(&stack, &guesses, "guess-1", &attacker).await;
     assert!(
         first.codes().iter().all(|c| c == "UNAUTHENTICATED"),
         "{:?}",
         first.codes()
     );
-    let second = post(
-        &stack.router,
-        &aliased_logins(&guesses, "guess-2"),
-        json!({}),
-        None,
-        &attacker,
-    )
-    .await;
+    let second = sign_in(&stack, &guesses, "guess-2", &attacker).await;
     assert!(
         second.codes().iter().all(|c| c == "RATE_LIMITED"),
         "{:?}",
         second.codes()
     );
     // Even the right password, from the attacker's address, waits.
-    let right = post(
-        &stack.router,
-        &aliased_logins(&guesses[..1], PASSWORD),
-        json!({}),
-        None,
-        &attacker,
-    )
-    .await;
+    let right = sign_in(&stack, &guesses[..1], PASSWORD, &attacker).await;
     assert_eq!(right.codes(), ["RATE_LIMITED"]);
 
     // The owner, from anywhere else, signs in as usual.
-    let owner = post(
-        &stack.router,
-        &aliased_logins(&guesses[..1], PASSWORD),
-        json!({}),
-        None,
-        &random_address(),
-    )
-    .await;
+    let owner = sign_in(&stack, &guesses[..1], PASSWORD, &random_address()).await;
     assert!(owner.errors().is_empty(), "{}", owner.body);
     assert!(owner.body["data"]["l0"]["accessToken"].is_string());
 }
@@ -339,28 +296,14 @@ async fn only_a_distributed_attack_reaches_the_account_ceiling() {
     let guesses: Vec<String> = (0..10).map(|_| victim.clone()).collect();
     // 200 attempts per hour from everywhere: 20 addresses × 10 guesses.
     for _ in 0..20 {
-        let reply = post(
-            &stack.router,
-            &aliased_logins(&guesses, "guess"),
-            json!({}),
-            None,
-            &random_address(),
-        )
-        .await;
+        let reply = sign_in(&stack, &guesses, "guess", &random_address()).await;
         assert!(
             reply.codes().iter().all(|c| c == "UNAUTHENTICATED"),
             "{:?}",
             reply.codes()
         );
     }
-    let locked = post(
-        &stack.router,
-        &aliased_logins(&guesses[..1], PASSWORD),
-        json!({}),
-        None,
-        &random_address(),
-    )
-    .await;
+    let locked = sign_in(&stack, &guesses[..1], PASSWORD, &random_address()).await;
     assert_eq!(locked.codes(), ["ACCOUNT_LOCKED"], "{}", locked.body);
     assert!(locked.errors()[0]["extensions"]["retryAfterSeconds"]
         .as_u64()

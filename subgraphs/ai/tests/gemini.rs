@@ -52,6 +52,17 @@ fn answer(text: &str, finish: &str) -> ResponseTemplate {
     }))
 }
 
+/// A fake Gemini that answers every call with `text`.
+async fn answering(text: &str) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(answer(text, "STOP"))
+        .mount(&server)
+        .await;
+    server
+}
+
 fn activity() -> ActivitySummary {
     ActivitySummary {
         activity_id: uuid::Uuid::new_v4(),
@@ -291,12 +302,7 @@ async fn the_token_bucket_spaces_calls_once_the_burst_is_spent() {
 
 #[tokio::test]
 async fn an_empty_bucket_gives_way_to_the_rules_instead_of_waiting() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(PATH))
-        .respond_with(answer(&advice().to_string(), "STOP"))
-        .mount(&server)
-        .await;
+    let server = answering(&advice().to_string()).await;
     // One call a minute, and no patience for the next token.
     let coach = Coach::new(
         GeminiClient::new(GeminiConfig {
@@ -321,12 +327,7 @@ async fn an_empty_bucket_gives_way_to_the_rules_instead_of_waiting() {
 
 #[tokio::test]
 async fn answers_that_do_not_parse_never_open_the_breaker() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(PATH))
-        .respond_with(answer("{not json", "STOP"))
-        .mount(&server)
-        .await;
+    let server = answering("{not json").await;
     // The breaker opens after 2 failures; a user whose notes steer the model
     // into nonsense 10 times must not switch everyone to the rules.
     let coach = Coach::new(GeminiClient::new(config(&server)).expect("client"));
@@ -344,12 +345,7 @@ async fn a_users_gemini_budget_is_theirs_alone() {
     use fittrack_ai::coach::AiLimitsConfig;
     use fittrack_kit::ratelimit::{MemoryRateLimiter, Quota};
 
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(PATH))
-        .respond_with(answer(&advice().to_string(), "STOP"))
-        .mount(&server)
-        .await;
+    let server = answering(&advice().to_string()).await;
     let coach = Coach::with_limits(
         GeminiClient::new(config(&server)).expect("client"),
         Arc::new(MemoryRateLimiter::default()),

@@ -299,16 +299,10 @@ where
             .into_response();
     }
     let headers = request.headers().clone();
-    let graphql_request =
-        match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
-            request,
-            &(),
-        )
-        .await
-        {
-            Ok(request) => request.into_inner(),
-            Err(rejection) => return rejection.into_response(),
-        };
+    let graphql_request = match read_graphql_request(request).await {
+        Ok(request) => request,
+        Err(rejection) => return rejection,
+    };
     let peer = peer.map(|axum::Extension(ConnectInfo(addr))| addr.ip());
     execute(&state, peer, &headers, graphql_request)
         .await
@@ -347,17 +341,10 @@ where
         )
         .into_response();
     }
-    let request = Request::from_parts(parts, body);
-    let graphql_request =
-        match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
-            request,
-            &(),
-        )
-        .await
-        {
-            Ok(request) => request.into_inner(),
-            Err(rejection) => return rejection.into_response(),
-        };
+    let graphql_request = match read_graphql_request(Request::from_parts(parts, body)).await {
+        Ok(request) => request,
+        Err(rejection) => return rejection,
+    };
     if !is_query_only(&graphql_request.query) {
         return (
             StatusCode::METHOD_NOT_ALLOWED,
@@ -370,6 +357,15 @@ where
     execute(&state, peer, &headers, graphql_request)
         .await
         .into_response()
+}
+
+/// The GraphQL request in an HTTP request (query string or body), or the
+/// response that says why there is none.
+async fn read_graphql_request(request: Request) -> Result<async_graphql::Request, Response> {
+    GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(request, &())
+        .await
+        .map(GraphQLRequest::into_inner)
+        .map_err(IntoResponse::into_response)
 }
 
 /// GET must not change state: only documents made of queries run over GET.
