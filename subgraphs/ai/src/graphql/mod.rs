@@ -526,12 +526,18 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Recommenda
 }
 
 pub fn build_schema(context: AiContext) -> AiSchema {
+    build_schema_with(context, LOADER_DELAY)
+}
+
+/// As [`build_schema`], with the dataloaders gathering keys for `loader_delay`
+/// (the batching test widens it so a slow, cold debug run cannot split a batch).
+pub fn build_schema_with(context: AiContext, loader_delay: Duration) -> AiSchema {
     let store = context.store.clone();
     builder()
         .data(
-            DataLoader::new(RecommendationLoader(store.clone()), tokio::spawn).delay(LOADER_DELAY),
+            DataLoader::new(RecommendationLoader(store.clone()), tokio::spawn).delay(loader_delay),
         )
-        .data(DataLoader::new(UserRecommendationsLoader(store), tokio::spawn).delay(LOADER_DELAY))
+        .data(DataLoader::new(UserRecommendationsLoader(store), tokio::spawn).delay(loader_delay))
         .data(context)
         .finish()
 }
