@@ -261,6 +261,18 @@ async fn aliased_password_spraying_stops_at_the_per_address_count() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_emails_count_as_attempts_too() {
+    let stack = Stack::start_with_production_limits(None, &[]).await;
+    let emails: Vec<String> = (0..25).map(|i| format!("not-an-email-{i}")).collect();
+    let reply = sign_in(&stack, &emails, "guess", &random_address()).await;
+    let codes = reply.codes();
+    let tried = codes.iter().filter(|c| *c == "UNAUTHENTICATED").count();
+    let limited = codes.iter().filter(|c| *c == "RATE_LIMITED").count();
+    // They all count as one "account" for the address: 10 guesses, then none.
+    assert_eq!((tried, limited), (10, 15), "{codes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stranger_cannot_lock_a_user_out() {
     let stack = Stack::start_with_production_limits(None, &[]).await;
     let (victim, _) = stack.register("victim").await;
@@ -428,20 +440,6 @@ async fn anonymous_requests_are_limited_per_address_and_a_forged_address_is_not_
     );
 }
 
-async fn fake_gemini() -> wiremock::MockServer {
-    use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
-    let server = MockServer::start().await;
-    let advice = json!({"summary": "Good session.", "highlights": ["Consistent"],
-        "improvements": ["Stretch"], "nextWorkout": "Easy 30 min", "safetyNotes": ["Hydrate"]});
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "candidates": [{"content": {"parts": [{"text": advice.to_string()}]}, "finishReason": "STOP"}]
-        })))
-        .mount(&server)
-        .await;
-    server
-}
-
 async fn recommendation_sources(stack: &Stack, token: &str, expected: usize) -> Vec<String> {
     let query = "{ myRecommendations(first: 100) { nodes { source } } }";
     for _ in 0..200 {
@@ -464,7 +462,7 @@ async fn recommendation_sources(stack: &Stack, token: &str, expected: usize) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_users_burst_spends_only_their_own_gemini_budget() {
-    let gemini = fake_gemini().await;
+    let gemini = support::fake_gemini().await;
     let config = fittrack_ai::gemini::GeminiConfig {
         api_key: Some(fittrack_kit::config::Secret::new("fake")),
         base_url: gemini.uri(),

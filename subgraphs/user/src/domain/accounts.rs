@@ -24,6 +24,9 @@ pub struct Registration {
     pub last_name: Option<String>,
 }
 
+/// The sign-in limits' account key for an email that is not one.
+const MALFORMED_EMAIL_KEY: &str = "(malformed)";
+
 /// Contact messages one sender may send per hour.
 pub const CONTACT_MESSAGES_PER_HOUR: u64 = 5;
 
@@ -177,6 +180,11 @@ impl Accounts {
         client_address: &str,
     ) -> UserResult<User> {
         let Ok(email) = normalize_email(email) else {
+            // Counted too (under one shared key): it costs a verification,
+            // and aliases of malformed emails must not spray for free.
+            self.sign_in_limits
+                .admit(MALFORMED_EMAIL_KEY, client_address)
+                .await?;
             password::verify_dummy(password).await?;
             return Err(UserError::InvalidCredentials);
         };
