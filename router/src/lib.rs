@@ -61,12 +61,7 @@ impl RouterPlugin for RejectInvalidTokens {
         if !presented {
             return payload.proceed();
         }
-        let authenticated = payload
-            .request_context
-            .read()
-            .map(|context| context.authentication().jwt_status() == Some(&true))
-            .unwrap_or(false);
-        if authenticated {
+        if token_verified(&payload) {
             payload.proceed()
         } else {
             payload.end_with_graphql_error(
@@ -78,6 +73,15 @@ impl RouterPlugin for RejectInvalidTokens {
             )
         }
     }
+}
+
+/// Whether the JWT layer accepted this request's token.
+pub(crate) fn token_verified(payload: &OnExecuteStartHookPayload<'_>) -> bool {
+    payload
+        .request_context
+        .read()
+        .map(|context| context.authentication().jwt_status() == Some(&true))
+        .unwrap_or(false)
 }
 
 /// Our plugins, for `router_entrypoint`.

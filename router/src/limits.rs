@@ -259,7 +259,7 @@ impl RouterPlugin for LimitsPlugin {
                 let quota = self.config.websocket_connects_per_address;
                 if let Some(decision) = self.check(&format!("ws:ip:{client}"), quota).await {
                     if !decision.allowed {
-                        let response = refusal(&decision, quota);
+                        let response = refusal(&decision, Some(quota));
                         return payload.end_with_response(response);
                     }
                 }
@@ -273,7 +273,7 @@ impl RouterPlugin for LimitsPlugin {
                         reset_after: std::time::Duration::from_secs(60),
                         retry_after: std::time::Duration::from_secs(60),
                     };
-                    return payload.end_with_response(refusal(&decision, quota));
+                    return payload.end_with_response(refusal(&decision, None));
                 };
                 payload.router_http_request.extensions_mut().insert(guard);
             }
@@ -298,13 +298,8 @@ impl RouterPlugin for LimitsPlugin {
         &'exec self,
         payload: OnExecuteStartHookPayload<'exec>,
     ) -> OnExecuteStartHookResult<'exec> {
-        let authenticated = payload
-            .request_context
-            .read()
-            .map(|context| context.authentication().jwt_status() == Some(&true))
-            .unwrap_or(false);
         // The JWT layer has verified this token, so its subject is the caller.
-        let user = authenticated
+        let user = crate::token_verified(&payload)
             .then(|| verified_subject(payload.router_http_request.headers))
             .flatten();
         let (key, quota) = match user {
@@ -372,13 +367,22 @@ fn rate_headers(decision: &Decision, quota: Quota) -> Vec<(HeaderName, HeaderVal
 }
 
 /// A refusal before any GraphQL is read (WebSocket upgrades).
-fn refusal(decision: &Decision, quota: Quota) -> hive_router::ntex::http::Response {
+/// `quota`: the rate that refused it, for the `RateLimit` headers; `None` for the
+/// open-connection cap, which is no rate (only `Retry-After` then).
+fn refusal(decision: &Decision, quota: Option<Quota>) -> hive_router::ntex::http::Response {
     use hive_router::executor::plugin_trait::FromGraphQLErrorToResponse;
     let mut response = hive_router::ntex::http::Response::from_graphql_error_to_response(
         rate_limited_error(decision),
         StatusCode::TOO_MANY_REQUESTS,
     );
-    for (name, value) in rate_headers(decision, quota) {
+    let headers = match quota {
+        Some(quota) => rate_headers(decision, quota),
+        None => vec![(
+            HeaderName::from_static("retry-after"),
+            HeaderValue::from(decision.retry_after_secs()),
+        )],
+    };
+    for (name, value) in headers {
         response.headers_mut().insert(name, value);
     }
     response
