@@ -24,31 +24,17 @@ use futures_util::StreamExt;
 use serde_json::json;
 use support::{gql, Stack, WsSubscription};
 use uuid::Uuid;
-use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 const JOBS: usize = 1_000;
 const ROUTED_EVENTS: usize = 200;
 const SUBSCRIBER_STEPS: [usize; 3] = [250, 1_000, 2_000];
-
-async fn fake_gemini() -> MockServer {
-    let server = MockServer::start().await;
-    let advice = json!({"summary": "Nice.", "highlights": ["a"], "improvements": ["b"],
-                        "nextWorkout": "rest", "safetyNotes": ["c"]});
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "candidates": [{"content": {"parts": [{"text": advice.to_string()}]}, "finishReason": "STOP"}]
-        })))
-        .mount(&server)
-        .await;
-    server
-}
 
 fn gemini_config(server: &MockServer) -> GeminiConfig {
     GeminiConfig {
         api_key: Some(Secret::new("bench")),
         base_url: server.uri(),
         calls_per_minute: 1_000_000,
-        max_bucket_wait_ms: 2_000,
         ..GeminiConfig::default()
     }
 }
@@ -120,7 +106,7 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let gemini = fake_gemini().await;
+        let gemini = support::fake_gemini().await;
         let (jobs_per_second, stored_p50, stored_p99) = worker_throughput(&gemini).await;
 
         let stack = Stack::start_with(Some(gemini_config(&gemini)), true).await;

@@ -475,6 +475,21 @@ pub async fn ai_context(
     }
 }
 
+/// A fake Gemini that answers every call at once with valid advice.
+pub async fn fake_gemini() -> wiremock::MockServer {
+    use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let advice = json!({"summary": "Good session.", "highlights": ["Consistent"],
+        "improvements": ["Stretch"], "nextWorkout": "Easy 30 min", "safetyNotes": ["Hydrate"]});
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "candidates": [{"content": {"parts": [{"text": advice.to_string()}]}, "finishReason": "STOP"}]
+        })))
+        .mount(&server)
+        .await;
+    server
+}
+
 /// Rules, or Gemini at `gemini`, with these per-user limits (in process).
 pub fn coach(
     gemini: Option<fittrack_ai::gemini::GeminiConfig>,
