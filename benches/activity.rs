@@ -160,6 +160,8 @@ async fn queries_per_join() -> Vec<(usize, u64)> {
         email: "bench@example.com".into(),
         roles: vec![Role::Admin],
         issued_at_ms: 0,
+        session_id: Uuid::new_v4(),
+        expires_at: i64::MAX,
     };
     let query = "query($reps: [_Any!]!) { _entities(representations: $reps) { ... on User { activities(first: 5) { edges { node { id } } } activityStats { count } } } }";
     let mut out = Vec::new();

@@ -62,8 +62,8 @@ impl Default for DevArgs {
 }
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    // Keys, tokens, databases and the outbox live here: owner-only.
+    fittrack_kit::files::create_private_dir(&args.data_dir)?;
     // The web app first (npm may need a minute on the first run); Ctrl-C still works.
     let web_dist = if args.web {
         tokio::select! {
@@ -115,7 +115,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let web = match web_dist {
         None => String::new(),
         Some(Err(error)) => format!("  web app   not built: {error:#}\n"),
-        Some(Ok(dist)) => match crate::web::serve(&dist, args.web_port, stop_rx.clone()).await {
+        Some(Ok(dist)) => match crate::web::serve(
+            &dist,
+            args.web_port,
+            vec![format!("http://127.0.0.1:{}", args.router_port)],
+            stop_rx.clone(),
+        )
+        .await
+        {
             Ok((address, server)) => {
                 tasks.spawn(server);
                 format!(
@@ -125,8 +132,18 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             Err(error) => format!("  web app   not served: {error:#}\n"),
         },
     };
+    let mail = match fittrack_user::UserConfig::load() {
+        Ok(config) if config.mail.smtp_url.is_some() => {
+            "  mail      sent over SMTP_URL\n".to_owned()
+        }
+        Ok(config) => format!(
+            "  mail      written to {} (set SMTP_URL to send it)\n",
+            config.mail.outbox_dir(&config.data_dir).display()
+        ),
+        Err(_) => String::new(),
+    };
     println!(
-        "\nFitTrack is up:\n  router    {api}  (a browser GET opens the router's Laboratory)\n{web}  data      {data}\nCtrl-C stops everything.\n",
+        "\nFitTrack is up:\n  router    {api}  (a browser GET opens the router's Laboratory)\n{web}  data      {data}\n{mail}Ctrl-C stops everything.\n",
         data = args.data_dir.display(),
     );
 

@@ -181,11 +181,20 @@ pub async fn bind(name: SubgraphName, wiring: &Wiring) -> anyhow::Result<BoundSu
                 config.user_internal_url = url.clone();
             }
             let service = fittrack_admin::build(&config).await?;
+            let interval = std::time::Duration::from_millis(config.audit_relay_interval_ms);
+            let (store, directory) = (service.store.clone(), service.directory.clone());
             Ok(BoundSubgraph {
                 id: "admin",
                 listener: listen("admin", &config.http.address()).await?,
+                background: vec![Box::new(move |shutdown| {
+                    Box::pin(fittrack_admin::audit_relay::run(
+                        store,
+                        directory,
+                        interval,
+                        stopped(shutdown),
+                    ))
+                })],
                 app: service.router,
-                background: vec![],
             })
         }
         SubgraphName::Activity => {
@@ -264,6 +273,9 @@ pub async fn run_worker_alone() -> anyhow::Result<()> {
 
 /// `fittrack serve <name>`.
 pub async fn serve_alone(name: SubgraphName) -> anyhow::Result<()> {
+    // One subgraph per process: a revocation recorded here must reach the
+    // others, so it has to go through Redis (building refuses otherwise).
+    fittrack_kit::revocation::declare_separate_process();
     let bound = bind(name, &Wiring::default()).await?;
     tracing::info!(subgraph = bound.id, url = %bound.url()?, "serving");
     let (stop_tx, stop_rx) = watch::channel(false);

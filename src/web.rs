@@ -75,16 +75,31 @@ pub async fn prepare(web_dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Serves `dist` on `port` (0: any free port) until `shutdown`.
+///
+/// `/config.json` tells the app which API endpoints it may use
+/// (`apiOrigins`): the app takes a `?api=` endpoint only from its own origin,
+/// its build-time list or this list, which its own server publishes, so a
+/// crafted link cannot point it (and its tokens) anywhere else.
 pub async fn serve(
     dist: &Path,
     port: u16,
+    api_origins: Vec<String>,
     shutdown: Shutdown,
 ) -> anyhow::Result<(SocketAddr, impl Future<Output = anyhow::Result<()>>)> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("the web app cannot listen on port {port}"))?;
     let address = listener.local_addr()?;
-    let app = axum::Router::new().fallback_service(ServeDir::new(dist));
+    let config = serde_json::json!({ "apiOrigins": api_origins });
+    let app = axum::Router::new()
+        .route(
+            "/config.json",
+            axum::routing::get(move || {
+                let config = config.clone();
+                async move { ([("cache-control", "no-store")], axum::Json(config)) }
+            }),
+        )
+        .fallback_service(ServeDir::new(dist));
     Ok((address, async move {
         fittrack_kit::server::serve(listener, app, stopped(shutdown))
             .await

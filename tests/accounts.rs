@@ -1,10 +1,330 @@
 //! Account flows through the real router: register, login, me, profile, refresh
-//! rotation, reuse detection, logout, validation (sign-in limits: tests/abuse.rs).
+//! rotation, reuse detection, logout, validation, changing and resetting a
+//! password by mail (outbox and a real SMTP server); sign-in limits:
+//! tests/abuse.rs.
 
 mod support;
 
-use serde_json::json;
-use support::{decode_unverified, gql, unique_email, Stack, ME, PASSWORD, REFRESH, REGISTER};
+use std::{path::Path, time::Duration};
+
+use serde_json::{json, Value};
+use support::{
+    decode_unverified, gql, refused_within, unique_email, Stack, CHANGE_PASSWORD, ME, PASSWORD,
+    REFRESH, REGISTER, REQUEST_RESET, RESET_PASSWORD,
+};
+
+const NEW_PASSWORD: &str = "velvet otter marmalade";
+
+fn token_of(auth: &Value) -> String {
+    auth["accessToken"].as_str().expect("token").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_the_password_ends_every_other_session() {
+    let stack = Stack::start().await;
+    let (email, laptop) = stack.register("change").await;
+    let phone = stack.login(&email, PASSWORD).await.data("login").clone();
+    let laptop_token = token_of(&laptop);
+    let change = |current: &str, new: &str| json!({"current": current, "new": new});
+
+    let wrong = gql(
+        &stack.router,
+        CHANGE_PASSWORD,
+        change("not my password", NEW_PASSWORD),
+        Some(&laptop_token),
+    )
+    .await;
+    wrong.assert_code("BAD_USER_INPUT");
+    assert_eq!(wrong.field(), Some("currentPassword"));
+    let weak = gql(
+        &stack.router,
+        CHANGE_PASSWORD,
+        change(PASSWORD, "password2024!"),
+        Some(&laptop_token),
+    )
+    .await;
+    weak.assert_code("BAD_USER_INPUT");
+    assert_eq!(weak.field(), Some("newPassword"));
+    gql(
+        &stack.router,
+        CHANGE_PASSWORD,
+        change(PASSWORD, NEW_PASSWORD),
+        None,
+    )
+    .await
+    .assert_code("UNAUTHENTICATED");
+    // Nothing changed so far: the phone still works.
+    gql(&stack.router, ME, json!({}), Some(&token_of(&phone)))
+        .await
+        .assert_ok();
+
+    let changed = gql(
+        &stack.router,
+        CHANGE_PASSWORD,
+        change(PASSWORD, NEW_PASSWORD),
+        Some(&laptop_token),
+    )
+    .await;
+    changed.assert_ok();
+    let renewed = changed.data("changePassword").clone();
+    // The phone's session is over: its access token within seconds, its
+    // refresh token at once; the laptop's old token too, its new one works.
+    refused_within(&stack.router, ME, &token_of(&phone), Duration::from_secs(5)).await;
+    refused_within(&stack.router, ME, &laptop_token, Duration::from_secs(5)).await;
+    gql(
+        &stack.router,
+        REFRESH,
+        json!({"token": phone["refreshToken"]}),
+        None,
+    )
+    .await
+    .assert_code("UNAUTHENTICATED");
+    gql(&stack.router, ME, json!({}), Some(&token_of(&renewed)))
+        .await
+        .assert_ok();
+    // The same session goes on (same sid), with a working refresh token.
+    assert_eq!(
+        decode_unverified(&token_of(&renewed)).1["sid"],
+        decode_unverified(&laptop_token).1["sid"]
+    );
+    gql(
+        &stack.router,
+        REFRESH,
+        json!({"token": renewed["refreshToken"]}),
+        None,
+    )
+    .await
+    .assert_ok();
+    stack
+        .login(&email, PASSWORD)
+        .await
+        .assert_code("UNAUTHENTICATED");
+    stack.login(&email, NEW_PASSWORD).await.assert_ok();
+}
+
+/// The reset link in a mail: `…#reset-password=<token>`.
+fn reset_token_in(mail: &str) -> String {
+    let decoded = reset_token_decoded(mail);
+    let start = decoded.find("#reset-password=").expect("a reset link") + "#reset-password=".len();
+    decoded[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+/// The body is quoted-printable (the link line is long): soft line breaks
+/// ("=" at the end of a line) go, and "=3D" is "=" (tokens hold no other "=").
+fn reset_token_decoded(mail: &str) -> String {
+    mail.replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=")
+}
+
+async fn mails_in(dir: &Path, count: usize) -> Vec<String> {
+    for _ in 0..100 {
+        let mut mails: Vec<String> = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|entry| entry.ok())
+                    .filter(|entry| entry.path().is_file())
+                    .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if mails.len() >= count {
+            mails.sort();
+            return mails;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {count} mails in {} after 10 s", dir.display());
+}
+
+/// The whole reset flow with the mail read from `mailbox` (a folder of
+/// messages, one file each).
+async fn reset_by_mail(stack: &Stack, mailbox: &Path) {
+    let (email, laptop) = stack.register("forgot").await;
+    let phone = stack.login(&email, PASSWORD).await.data("login").clone();
+
+    // The same answer for a stranger's email; only the real account gets mail.
+    let ghost = gql(
+        &stack.router,
+        REQUEST_RESET,
+        json!({"email": unique_email("ghost")}),
+        None,
+    )
+    .await;
+    let real = gql(&stack.router, REQUEST_RESET, json!({"email": email}), None).await;
+    assert_eq!(ghost.body, real.body);
+    assert_eq!(real.data("requestPasswordReset"), true);
+    let mails = mails_in(mailbox, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        mails_in(mailbox, 1).await.len(),
+        1,
+        "no mail for the unknown email"
+    );
+    let mail = &mails[0];
+    assert!(mail.contains(&format!("To: {email}")), "{mail}");
+    assert!(
+        mail.contains("Subject: Reset your FitTrack password"),
+        "{mail}"
+    );
+    assert!(mail.contains("30 minutes"), "{mail}");
+    let token = reset_token_in(mail);
+    assert_eq!(token.len(), 43, "256 random bits: {token}");
+    let link = format!("http://127.0.0.1:4080/#reset-password={token}");
+    let decoded = reset_token_decoded(mail).replace("\r\n", "\n");
+    assert!(
+        decoded.contains(&format!("{link}\n")),
+        "the link, whole: {mail}"
+    );
+
+    // The new password follows the policy; a refused attempt leaves the link usable.
+    gql(
+        &stack.router,
+        RESET_PASSWORD,
+        json!({"token": token, "new": "password1234"}),
+        None,
+    )
+    .await
+    .assert_code("BAD_USER_INPUT");
+    gql(
+        &stack.router,
+        RESET_PASSWORD,
+        json!({"token": token, "new": NEW_PASSWORD}),
+        None,
+    )
+    .await
+    .assert_ok();
+    // Single use.
+    let again = gql(
+        &stack.router,
+        RESET_PASSWORD,
+        json!({"token": token, "new": "another fine passphrase"}),
+        None,
+    )
+    .await;
+    again.assert_code("BAD_USER_INPUT");
+    assert_eq!(again.field(), Some("token"));
+    gql(
+        &stack.router,
+        RESET_PASSWORD,
+        json!({"token": "made-up", "new": NEW_PASSWORD}),
+        None,
+    )
+    .await
+    .assert_code("BAD_USER_INPUT");
+
+    // Every session ended; the new password signs in, the old one does not.
+    for session in [&laptop, &phone] {
+        refused_within(
+            &stack.router,
+            ME,
+            &token_of(session),
+            Duration::from_secs(5),
+        )
+        .await;
+        gql(
+            &stack.router,
+            REFRESH,
+            json!({"token": session["refreshToken"]}),
+            None,
+        )
+        .await
+        .assert_code("UNAUTHENTICATED");
+    }
+    stack
+        .login(&email, PASSWORD)
+        .await
+        .assert_code("UNAUTHENTICATED");
+    stack.login(&email, NEW_PASSWORD).await.assert_ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_is_reset_with_a_single_use_link_from_the_outbox() {
+    let stack = Stack::start().await;
+    let outbox = stack.data_dir.path().join("outbox");
+    reset_by_mail(&stack, &outbox).await;
+    // The outbox holds secrets: owner-only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        for entry in std::fs::read_dir(&outbox).expect("outbox") {
+            let mode = entry
+                .expect("entry")
+                .metadata()
+                .expect("metadata")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
+
+/// A real SMTP server: aiosmtpd (PyPI) writing each message into a maildir.
+struct SmtpServer {
+    process: std::process::Child,
+    port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn start_smtp_server() -> Option<SmtpServer> {
+    let available = std::process::Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .status()
+        .is_ok_and(|status| status.success());
+    if !available {
+        assert!(
+            std::env::var_os("FITTRACK_REQUIRE_SMTP").is_none(),
+            "SMTP test required but aiosmtpd is missing (python3 -m pip install aiosmtpd)"
+        );
+        eprintln!("SMTP test skipped: python3 -m pip install aiosmtpd");
+        return None;
+    }
+    let maildir = tempfile::tempdir().expect("maildir");
+    let port = support::free_port();
+    let process = std::process::Command::new("python3")
+        .args(["-m", "aiosmtpd", "-n", "-l"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-c", "aiosmtpd.handlers.Mailbox"])
+        // A maildir it creates (with its tmp/, new/ and cur/).
+        .arg(maildir.path().join("mail"))
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("aiosmtpd starts");
+    Some(SmtpServer {
+        process,
+        port,
+        maildir,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_is_reset_with_a_link_mailed_over_smtp() {
+    let Some(smtp) = start_smtp_server() else {
+        return;
+    };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", smtp.port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stack = Stack::start_with_smtp(&format!("smtp://127.0.0.1:{}", smtp.port)).await;
+    reset_by_mail(&stack, &smtp.maildir.path().join("mail/new")).await;
+    assert!(
+        !stack.data_dir.path().join("outbox").exists(),
+        "with SMTP_URL nothing is written to the outbox"
+    );
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_then_login_then_me() {
@@ -216,8 +536,26 @@ async fn bad_registration_input_names_the_field_and_stores_nothing() {
             "email",
         ),
         (json!({"email": email, "password": "short"}), "password"),
+        // 11 characters: under the minimum of 12.
         (
-            json!({"email": email, "password": "x".repeat(129)}),
+            json!({"email": email, "password": "eleven char"}),
+            "password",
+        ),
+        (
+            json!({"email": email, "password": "xyzw".repeat(33)}),
+            "password",
+        ),
+        // Common passwords, also with digits or punctuation around them.
+        (
+            json!({"email": email, "password": "password1234"}),
+            "password",
+        ),
+        (
+            json!({"email": email, "password": "Football2026!"}),
+            "password",
+        ),
+        (
+            json!({"email": email, "password": "aaaaaaaaaaaaaaa"}),
             "password",
         ),
         (
@@ -299,7 +637,7 @@ async fn entity_references_resolve_in_batches_and_hide_private_fields() {
     let (_, ada) = stack.register("ada").await;
     let (_, bob) = stack.register("bob").await;
     let entities =
-        "query($reps: [_Any!]!) { _entities(representations: $reps) { ... on User { id role } } }";
+        "query($reps: [_Any!]!) { _entities(representations: $reps) { ... on User { id username } } }";
     let reps = json!([
         {"__typename": "User", "id": ada["user"]["id"]},
         {"__typename": "User", "id": bob["user"]["id"]},
@@ -349,4 +687,63 @@ async fn me_over_graphql_transport_ws_through_the_router() {
     .expect("operation over WebSocket");
     assert_eq!(payloads.len(), 1);
     assert_eq!(payloads[0]["data"]["me"]["email"], email);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_entity_lookups_see_only_the_public_profile() {
+    let stack = Stack::start().await;
+    let email = unique_email("public");
+    let registered = gql(
+        &stack.router,
+        REGISTER,
+        json!({"input": {"email": email, "password": PASSWORD, "username": format!("ada{}", &uuid_suffix()), "firstName": "Ada", "lastName": "Lovelace"}}),
+        None,
+    )
+    .await;
+    registered.assert_ok();
+    let id = registered.data("register")["user"]["id"].clone();
+    let lookup = |fields: &str| {
+        format!("query($reps: [_Any!]!) {{ _entities(representations: $reps) {{ ... on User {{ {fields} }} }} }}")
+    };
+    let reps = json!({"reps": [{"__typename": "User", "id": id}]});
+
+    // Straight at the user subgraph, with no token: the public profile.
+    let public = gql(
+        &stack.user,
+        &lookup("id username firstName lastName createdAt"),
+        reps.clone(),
+        None,
+    )
+    .await;
+    public.assert_ok();
+    let profile = &public.body["data"]["_entities"][0];
+    assert_eq!(profile["id"], id);
+    assert_eq!(profile["firstName"], "Ada");
+    assert_eq!(profile["lastName"], "Lovelace");
+    assert!(profile["username"].is_string() && profile["createdAt"].is_string());
+
+    // Everything else is refused, field by field.
+    for private in [
+        "email",
+        "role",
+        "accountStatus",
+        "emailVerified",
+        "onboardingCompleted",
+        "gender",
+        "fitnessGoal",
+        "lastLoginAt",
+        "updatedAt",
+    ] {
+        let refused = gql(&stack.user, &lookup(private), reps.clone(), None).await;
+        refused.assert_code("FORBIDDEN");
+        assert!(
+            !refused.body.to_string().contains(&email),
+            "{private} leaked: {:#}",
+            refused.body
+        );
+    }
+}
+
+fn uuid_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
 }

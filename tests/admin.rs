@@ -152,16 +152,183 @@ async fn a_refused_change_leaves_no_audit_entry_and_the_log_cannot_be_rewritten(
     gql(&stack.router, BAN, json!({"id": bob_id}), Some(&admin))
         .await
         .assert_ok();
+    // The service's own connection cannot rewrite history: triggers refuse
+    // changes, and on PostgreSQL its role may only SELECT and INSERT (the
+    // table and its triggers belong to another role).
     let db = stack.admin_store.db();
-    for statement in [
+    let mut refused = vec![
         "UPDATE admin_audit_logs SET action = 'NOTHING'",
         "DELETE FROM admin_audit_logs",
-    ] {
+    ];
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        refused.extend([
+            "TRUNCATE admin_audit_logs",
+            "ALTER TABLE admin_audit_logs DISABLE TRIGGER ALL",
+            "DROP TRIGGER admin_audit_logs_no_change ON admin_audit_logs",
+            "DROP TABLE admin_audit_logs",
+            "GRANT UPDATE ON admin_audit_logs TO PUBLIC",
+        ]);
+    }
+    for statement in refused {
+        let outcome = db.execute_unprepared(statement).await;
+        assert!(outcome.is_err(), "the database allowed: {statement}");
+    }
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let denied = db
+            .execute_unprepared("UPDATE admin_audit_logs SET action = 'NOTHING'")
+            .await
+            .expect_err("refused");
         assert!(
-            db.execute_unprepared(statement).await.is_err(),
-            "the database allowed: {statement}"
+            denied.to_string().contains("permission denied"),
+            "refused by privileges, not only by the trigger: {denied}"
         );
     }
+    // And the entry is still there, once.
+    let logs = gql(
+        &stack.router,
+        LOGS,
+        json!({"filter": {"targetUserId": bob_id}}),
+        Some(&admin),
+    )
+    .await;
+    logs.assert_ok();
+    assert_eq!(
+        logs.data("auditLogs")["edges"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
+/// Entries about `target`, as admins read them, once the outbox relay had
+/// time to run (several of its intervals).
+async fn audit_entries_about(
+    stack: &Stack,
+    admin: &str,
+    target: &Value,
+    expected: usize,
+) -> Vec<Value> {
+    let query = "query($filter: AuditLogFilter) { auditLogs(filter: $filter, first: 50) { edges { node { id action admin { id } target { id } details } } } }";
+    for _ in 0..50 {
+        let logs = gql(
+            &stack.router,
+            query,
+            json!({"filter": {"targetUserId": target}}),
+            Some(admin),
+        )
+        .await;
+        logs.assert_ok();
+        let entries: Vec<Value> = logs.data("auditLogs")["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|edge| edge["node"].clone())
+            .collect();
+        if entries.len() >= expected {
+            // A few more relay rounds must not add a second copy.
+            tokio::time::sleep(support::AUDIT_RELAY_INTERVAL * 3).await;
+            let again = gql(
+                &stack.router,
+                query,
+                json!({"filter": {"targetUserId": target}}),
+                Some(admin),
+            )
+            .await;
+            assert_eq!(
+                again.data("auditLogs")["edges"].as_array().map(Vec::len),
+                Some(expected)
+            );
+            return entries;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {expected} audit entries about {target} after 5 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_whose_admin_subgraph_fails_right_after_is_still_audited() {
+    let stack = Stack::start().await;
+    let (_, admin) = stack.register_admin("root").await;
+    let (_, bob) = stack.register("bob").await;
+    let bob_id = bob["user"]["id"].clone();
+    // What the admin subgraph sends the user subgraph for a ban; here it
+    // "fails" right after (nothing records the entry on its side).
+    let entry_id = uuid::Uuid::now_v7();
+    let internal_token = std::fs::read_to_string(stack.data_dir.path().join("internal-token"))
+        .expect("internal token");
+    let applied = reqwest::Client::new()
+        .post(format!(
+            "{}/internal/accounts/{}/status",
+            stack.user.trim_end_matches("/graphql"),
+            bob_id.as_str().expect("id")
+        ))
+        .header("x-internal-token", internal_token.trim())
+        .json(&json!({
+            "status": "BANNED",
+            "reason": "spam",
+            "audit": {
+                "id": entry_id,
+                "actor_id": uuid::Uuid::new_v4(),
+                "action": "BAN_USER",
+                "target_user_id": bob_id,
+                "details": {"reason": "spam"},
+                "client_ip": "203.0.113.7",
+                "created_at": chrono::Utc::now(),
+            },
+        }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(applied.status().as_u16(), 200);
+    // The change happened …
+    stack
+        .login(bob["user"]["email"].as_str().expect("email"), PASSWORD)
+        .await
+        .assert_code("ACCOUNT_BANNED");
+    // … and its entry reaches the log from the outbox, once.
+    let entries = audit_entries_about(&stack, &admin, &bob_id, 1).await;
+    assert_eq!(entries[0]["id"], entry_id.to_string());
+    assert_eq!(entries[0]["action"], "BAN_USER");
+    assert_eq!(entries[0]["details"]["reason"], "spam");
+
+    // A change through the admin API is recorded by both paths (the
+    // mutation and the relay) and still appears once.
+    gql(
+        &stack.router,
+        "mutation($id: ID!) { reactivateUser(userId: $id) { accountStatus } }",
+        json!({"id": bob_id}),
+        Some(&admin),
+    )
+    .await
+    .assert_ok();
+    audit_entries_about(&stack, &admin, &bob_id, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_created_at_the_console_are_audited() {
+    let stack = Stack::start().await;
+    let (_, admin) = stack.register_admin("root").await;
+    let (email, carol) = stack.register("carol").await;
+    let promoted = std::process::Command::new(env!("CARGO_BIN_EXE_fittrack"))
+        .args(["admin", "create", "--email", &email])
+        .env("FITTRACK_ADMIN_PASSWORD", PASSWORD)
+        .env("FITTRACK_DATA_DIR", stack.data_dir.path())
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("fittrack admin create runs");
+    assert!(
+        promoted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&promoted.stderr)
+    );
+    let entries = audit_entries_about(&stack, &admin, &carol["user"]["id"], 1).await;
+    let entry = &entries[0];
+    assert_eq!(entry["action"], "CHANGE_USER_ROLE");
+    assert!(
+        entry["admin"].is_null(),
+        "the console has no account: {entry:#}"
+    );
+    assert_eq!(entry["details"]["role"], "ADMIN");
+    assert_eq!(entry["details"]["previousRole"], "USER");
+    assert_eq!(entry["details"]["via"], "fittrack admin create");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -105,6 +105,7 @@ async fn one_command_runs_the_stack_and_data_survives_a_restart() {
     assert!(data_dir.path().join("user.db").exists());
     assert!(data_dir.path().join("jwt-signing-key.pem").exists());
     assert!(data_dir.path().join("activity.db").exists());
+    secrets_are_owner_only(data_dir.path());
 
     let second = launch(data_dir.path(), router_port, ports);
     wait_until_up(&health).await;
@@ -131,4 +132,78 @@ async fn one_command_runs_the_stack_and_data_survives_a_restart() {
         "the activity survived the restart"
     );
     assert!(terminate(second).success());
+}
+
+/// The signing key, the internal token and every SQLite database (with its
+/// WAL) in the data directory are readable by their owner only.
+fn secrets_are_owner_only(data_dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let mut checked = Vec::new();
+    for entry in std::fs::read_dir(data_dir).expect("data dir") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let secret = name == "jwt-signing-key.pem"
+            || name == "internal-token"
+            || name.ends_with(".db")
+            || name.ends_with(".db-wal")
+            || name.ends_with(".db-shm");
+        if secret {
+            assert_eq!(mode(&path), 0o600, "{name} is readable by others");
+            checked.push(name);
+        }
+    }
+    for expected in [
+        "jwt-signing-key.pem",
+        "internal-token",
+        "user.db",
+        "activity.db",
+        "ai.db",
+        "admin.db",
+    ] {
+        assert!(
+            checked.iter().any(|n| n == expected),
+            "{expected} not found: {checked:?}"
+        );
+    }
+}
+
+#[test]
+fn a_subgraph_served_alone_refuses_to_keep_revocations_to_itself() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    for subgraph in ["user", "activity", "ai", "admin"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_fittrack"))
+            .args(["serve", subgraph])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("FITTRACK_DATA_DIR", data_dir.path())
+            .env(
+                format!("FITTRACK_{}__HTTP__PORT", subgraph.to_uppercase()),
+                free_port().to_string(),
+            )
+            .env_remove("DATABASE_URL")
+            .env_remove("MONGODB_URI")
+            .env_remove("REDIS_URL")
+            .stdin(Stdio::null())
+            .output()
+            .expect("fittrack runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success(),
+            "{subgraph} started without shared revocations"
+        );
+        assert!(
+            stderr.contains("token revocation must be shared between processes: set REDIS_URL"),
+            "{subgraph}: {stderr}"
+        );
+    }
 }

@@ -352,7 +352,17 @@ async fn the_internal_status_api_bans_and_suspends_and_suspensions_expire() {
     let internal_token = std::fs::read_to_string(token_file).expect("internal token");
     let base = stack.user.trim_end_matches("/graphql").to_owned();
     let client = reqwest::Client::new();
-    let change = |user: &Value, body: Value, with_token: bool| {
+    let change = |user: &Value, mut body: Value, with_token: bool| {
+        // Every change carries the audit entry that records it.
+        body["audit"] = json!({
+            "id": uuid::Uuid::now_v7(),
+            "actor_id": uuid::Uuid::new_v4(),
+            "action": "TEST",
+            "target_user_id": user["user"]["id"],
+            "details": {},
+            "client_ip": null,
+            "created_at": chrono::Utc::now(),
+        });
         let mut request = client
             .post(format!(
                 "{base}/internal/accounts/{}/status",

@@ -370,6 +370,30 @@ async fn deleting_an_activity_removes_its_recommendation() {
     panic!("the recommendation outlived its activity");
 }
 
+/// The subscription's last word: an `UNAUTHENTICATED` error saying why, then
+/// the end (no further events).
+async fn ends_with_session_error(live: &mut WsSubscription, wait: Duration) -> String {
+    let last = live
+        .next(wait)
+        .await
+        .unwrap_or_else(|reason| panic!("no error before the end: {reason}"));
+    let error = &last["errors"][0];
+    assert_eq!(
+        error["extensions"]["code"], "UNAUTHENTICATED",
+        "an error the client acts on: {last:#}"
+    );
+    assert!(
+        last["data"].is_null() || last.get("data").is_none(),
+        "{last:#}"
+    );
+    let after = live.next(Duration::from_secs(3)).await;
+    assert!(
+        after.as_ref().is_err_and(|reason| reason != "timed out"),
+        "the subscription goes on after its session: {after:?}"
+    );
+    error["message"].as_str().unwrap_or_default().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_subscription_ends_when_its_user_is_deactivated() {
     let stack = Stack::start().await;
@@ -384,10 +408,77 @@ async fn an_open_subscription_ends_when_its_user_is_deactivated() {
     )
     .await
     .assert_ok();
-    let ended = live.next(Duration::from_secs(15)).await;
-    let reason = ended.expect_err("the subscription must end, not deliver");
+    let message = ends_with_session_error(&mut live, Duration::from_secs(10)).await;
+    assert!(message.contains("session has ended"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_subscription_ends_at_logout_and_other_sessions_keep_theirs() {
+    let stack = Stack::start().await;
+    let (email, laptop) = stack.register("ada").await;
+    let phone = stack
+        .login(&email, support::PASSWORD)
+        .await
+        .data("login")
+        .clone();
+    let mut laptop_live = subscribe(&stack, &token(&laptop)).await;
+    let mut phone_live = subscribe(&stack, &token(&phone)).await;
+    gql(
+        &stack.router,
+        support::LOGOUT,
+        json!({"token": laptop["refreshToken"]}),
+        Some(&token(&laptop)),
+    )
+    .await
+    .assert_ok();
+    ends_with_session_error(&mut laptop_live, Duration::from_secs(10)).await;
+    // The phone's session still receives its recommendations.
+    log(&stack, &token(&phone), "RUNNING", 30).await;
+    let event = phone_live
+        .next(Duration::from_secs(15))
+        .await
+        .expect("the other session is still live");
+    assert!(event["errors"].is_null(), "{event:#}");
+    assert!(event["data"]["recommendationAdded"]["summary"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_subscription_ends_when_its_token_expires_and_a_fresh_one_resumes() {
+    let stack = Stack::start().await;
+    let (_, ada) = stack.register("ada").await;
+    // The same claims, re-signed to expire in 4 seconds.
+    let (header, mut claims) = support::decode_unverified(&token(&ada));
+    let now = Utc::now().timestamp();
+    claims["iat"] = json!(now);
+    claims["exp"] = json!(now + 4);
+    let key =
+        jsonwebtoken::EncodingKey::from_ed_pem(stack.signing_key_pem().as_bytes()).expect("key");
+    let mut jwt_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    jwt_header.kid = header["kid"].as_str().map(str::to_owned);
+    let short_lived = jsonwebtoken::encode(&jwt_header, &claims, &key).expect("sign");
+
+    let mut live = subscribe(&stack, &short_lived).await;
+    let message = ends_with_session_error(&mut live, Duration::from_secs(10)).await;
+    assert!(message.contains("expired"), "{message}");
+
+    // What a client does next: refresh, subscribe again, and receive.
+    let refreshed = gql(
+        &stack.router,
+        support::REFRESH,
+        json!({"token": ada["refreshToken"]}),
+        None,
+    )
+    .await;
+    refreshed.assert_ok();
+    let fresh = token(refreshed.data("refreshToken"));
+    let mut resumed = subscribe(&stack, &fresh).await;
+    log(&stack, &fresh, "CYCLING", 40).await;
+    let event = resumed
+        .next(Duration::from_secs(15))
+        .await
+        .expect("the new subscription receives");
     assert!(
-        reason != "timed out",
-        "still open 15 s after the revocation"
+        event["data"]["recommendationAdded"]["summary"].is_string(),
+        "{event:#}"
     );
 }

@@ -1,11 +1,19 @@
-//! Every bad-token case is refused, at the router and directly at the subgraph.
+//! Every bad-token case is refused, at the router and directly at every
+//! subgraph; sessions end when they should (logout, refresh-token reuse) at
+//! every subgraph within seconds.
 
 mod support;
+
+use std::time::Duration;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use support::{decode_unverified, gql, Stack, ME};
+use support::{decode_unverified, gql, refused_within, Stack, LOGOUT, ME, REFRESH};
+
+const MY_ACTIVITIES: &str = "{ myActivities(first: 1) { edges { node { id } } } }";
+const MY_RECOMMENDATIONS: &str = "{ myRecommendations(first: 1) { edges { node { id } } } }";
+const AUDIT_LOGS: &str = "{ auditLogs(first: 1) { edges { node { id } } } }";
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -125,6 +133,44 @@ async fn bad_tokens(stack: &Stack) -> Vec<(&'static str, String)> {
             c.as_object_mut().expect("object").remove("exp");
             sign(stack, &kid, &c)
         }),
+        (
+            "not valid yet (nbf in 2 minutes)",
+            sign(stack, &kid, &with(&claims, "nbf", json!(now() + 120))),
+        ),
+        (
+            "issued in the future (iat in 2 minutes)",
+            sign(
+                stack,
+                &kid,
+                &with(
+                    &with(&claims, "iat", json!(now() + 120)),
+                    "exp",
+                    json!(now() + 600),
+                ),
+            ),
+        ),
+        (
+            "lifetime over the maximum (a day)",
+            sign(
+                stack,
+                &kid,
+                &with(
+                    &with(&claims, "iat", json!(now())),
+                    "exp",
+                    json!(now() + 86_400),
+                ),
+            ),
+        ),
+        ("no session id", {
+            let mut c = claims.clone();
+            c.as_object_mut().expect("object").remove("sid");
+            sign(stack, &kid, &c)
+        }),
+        ("no subject", {
+            let mut c = claims.clone();
+            c.as_object_mut().expect("object").remove("sub");
+            sign(stack, &kid, &c)
+        }),
         ("garbage", "not.a.jwt".to_owned()),
     ]
 }
@@ -150,14 +196,136 @@ async fn bad_tokens_are_refused_at_the_router_and_the_subgraph() {
             public.body
         );
 
-        let at_subgraph = gql(&stack.user, ME, json!({}), Some(&token)).await;
-        assert_eq!(
-            at_subgraph.code(),
-            Some("UNAUTHENTICATED"),
-            "subgraph accepted {case}: {:#}",
-            at_subgraph.body
-        );
+        for (name, subgraph) in [
+            ("user", &stack.user),
+            ("activity", &stack.activity),
+            ("ai", &stack.ai),
+            ("admin", &stack.admin),
+        ] {
+            let at_subgraph = gql(subgraph, "{ __typename }", json!({}), Some(&token)).await;
+            assert_eq!(
+                at_subgraph.code(),
+                Some("UNAUTHENTICATED"),
+                "{name} subgraph accepted {case}: {:#}",
+                at_subgraph.body
+            );
+        }
     }
+}
+
+fn token_of(auth: &Value) -> String {
+    auth["accessToken"].as_str().expect("token").to_owned()
+}
+
+fn refresh_of(auth: &Value) -> String {
+    auth["refreshToken"]
+        .as_str()
+        .expect("refresh token")
+        .to_owned()
+}
+
+/// Within a few seconds of the session ending, `token` is refused at every
+/// subgraph (through the router), while `other` (another session) works.
+async fn refused_everywhere(stack: &Stack, token: &str, other: &str) {
+    let within = Duration::from_secs(5);
+    for query in [ME, MY_ACTIVITIES, MY_RECOMMENDATIONS] {
+        let took = refused_within(&stack.router, query, token, within).await;
+        eprintln!("{query}: refused {took:?} after the session ended");
+        gql(&stack.router, query, json!({}), Some(other))
+            .await
+            .assert_ok();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_ends_the_session_and_its_access_tokens_everywhere() {
+    let stack = Stack::start().await;
+    let (email, laptop) = stack.register("logout").await;
+    let phone = stack.login(&email, support::PASSWORD).await;
+    let phone = phone.data("login").clone();
+    let (laptop_token, phone_token) = (token_of(&laptop), token_of(&phone));
+    // The two sign-ins are two sessions.
+    let (_, laptop_claims) = decode_unverified(&laptop_token);
+    let (_, phone_claims) = decode_unverified(&phone_token);
+    assert_ne!(laptop_claims["sid"], phone_claims["sid"]);
+
+    // An admin's session ends at the admin subgraph too.
+    let (admin_auth, admin_token) = stack.register_admin("logout-admin").await;
+    gql(&stack.router, AUDIT_LOGS, json!({}), Some(&admin_token))
+        .await
+        .assert_ok();
+
+    gql(
+        &stack.router,
+        LOGOUT,
+        json!({"token": refresh_of(&laptop)}),
+        Some(&laptop_token),
+    )
+    .await
+    .assert_ok();
+    refused_everywhere(&stack, &laptop_token, &phone_token).await;
+    // The refresh token is gone with it.
+    gql(
+        &stack.router,
+        REFRESH,
+        json!({"token": refresh_of(&laptop)}),
+        None,
+    )
+    .await
+    .assert_code("UNAUTHENTICATED");
+
+    // Logging out with the refresh token alone ends the session too.
+    gql(
+        &stack.router,
+        LOGOUT,
+        json!({"token": refresh_of(&admin_auth)}),
+        None,
+    )
+    .await
+    .assert_ok();
+    refused_within(
+        &stack.router,
+        AUDIT_LOGS,
+        &admin_token,
+        Duration::from_secs(5),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_token_reuse_ends_the_session_for_thief_and_owner() {
+    let stack = Stack::start().await;
+    let (email, first) = stack.register("reuse").await;
+    let other = stack
+        .login(&email, support::PASSWORD)
+        .await
+        .data("login")
+        .clone();
+    // The owner rotates; the thief then replays the old refresh token.
+    let rotated = gql(
+        &stack.router,
+        REFRESH,
+        json!({"token": refresh_of(&first)}),
+        None,
+    )
+    .await;
+    rotated.assert_ok();
+    let rotated = rotated.data("refreshToken").clone();
+    gql(&stack.router, ME, json!({}), Some(&token_of(&rotated)))
+        .await
+        .assert_ok();
+    gql(
+        &stack.router,
+        REFRESH,
+        json!({"token": refresh_of(&first)}),
+        None,
+    )
+    .await
+    .assert_code("UNAUTHENTICATED");
+    // Every access token of that session dies, the rotated one included; the
+    // account's other session is untouched.
+    refused_everywhere(&stack, &token_of(&rotated), &token_of(&other)).await;
+    refused_everywhere(&stack, &token_of(&first), &token_of(&other)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

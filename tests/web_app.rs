@@ -42,12 +42,25 @@ async fn the_web_app_shows_a_recommendation_live_in_a_real_browser() {
         return;
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let (address, server) = fittrack::web::serve(&repo_root().join("clients/web/dist"), 0, stopped)
-        .await
-        .expect("web app served");
+    // The router's port is known before the app is served: the app may only
+    // use the API origins its own server publishes.
+    let router_port = support::free_port();
+    let router_origin = format!("http://127.0.0.1:{router_port}");
+    let (address, server) = fittrack::web::serve(
+        &repo_root().join("clients/web/dist"),
+        0,
+        vec![router_origin.clone()],
+        stopped,
+    )
+    .await
+    .expect("web app served");
     tokio::spawn(server);
     let origin = format!("http://{address}");
-    let stack = Stack::start_with_router_env(&[("FITTRACK_WEB_ORIGINS", origin.as_str())]).await;
+    let stack = Stack::start_with_router_env(&[
+        ("FITTRACK_WEB_ORIGINS", origin.as_str()),
+        ("PORT", &router_port.to_string()),
+    ])
+    .await;
 
     // An admin session for the dashboard screen (the token carries ADMIN).
     let (auth, admin_token) = stack.register_admin("webadmin").await;
@@ -58,6 +71,7 @@ async fn the_web_app_shows_a_recommendation_live_in_a_real_browser() {
         "refreshToken": auth["refreshToken"],
         "accessTokenExpiresAt": (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339(),
         "user": admin_user,
+        "api": router_origin,
     });
 
     let router = stack.router.clone();

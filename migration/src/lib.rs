@@ -7,6 +7,8 @@ mod m20261123_000001_create_users;
 mod m20261123_000002_create_refresh_tokens;
 mod m20261123_000003_create_contact_messages;
 mod m20261123_000004_add_suspended_until;
+mod m20261123_000005_create_password_reset_tokens;
+mod m20261123_000006_create_audit_outbox;
 
 pub struct Migrator;
 
@@ -18,6 +20,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_refresh_tokens::Migration),
             Box::new(m20261123_000003_create_contact_messages::Migration),
             Box::new(m20261123_000004_add_suspended_until::Migration),
+            Box::new(m20261123_000005_create_password_reset_tokens::Migration),
+            Box::new(m20261123_000006_create_audit_outbox::Migration),
         ]
     }
 }

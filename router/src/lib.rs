@@ -4,7 +4,11 @@
 //!   `require_authentication: false`, lets a request with an *invalid* token
 //!   through as anonymous. We want anonymous requests for public fields but a bad
 //!   token refused outright, so it ends any request that carried an
-//!   `Authorization` header the JWT layer did not accept.
+//!   `Authorization` header the JWT layer did not accept. hive-router checks
+//!   the signature, `alg`, `iss`, `aud` and `exp`; the plugin then checks what
+//!   it does not (`nbf`, `iat` not in the future, the lifetime no longer than
+//!   `FITTRACK_MAX_TOKEN_LIFETIME_SECS`, `sub` and `sid` present) with the
+//!   subgraphs' own function, `fittrack_kit::auth::check_times`.
 //! - [`limits::LimitsPlugin`]: the trustworthy client address, rate limits per
 //!   user and per address, WebSocket connection limits, and cost refusals that
 //!   say the cost (see its module).
@@ -34,9 +38,11 @@ use hive_router::{
 /// Name under `plugins:` in `router.yaml`.
 pub const REJECT_INVALID_TOKENS: &str = "reject_invalid_tokens";
 
-/// Refuses requests whose `Authorization` header did not authenticate.
-#[derive(Default)]
-pub struct RejectInvalidTokens;
+/// Refuses requests whose `Authorization` header did not authenticate, or
+/// whose token's claims break our rules.
+pub struct RejectInvalidTokens {
+    max_lifetime_secs: i64,
+}
 
 #[hive_router::async_trait]
 impl RouterPlugin for RejectInvalidTokens {
@@ -47,7 +53,11 @@ impl RouterPlugin for RejectInvalidTokens {
     }
 
     fn on_plugin_init(payload: OnPluginInitPayload<Self>) -> OnPluginInitResult<Self> {
-        payload.initialize_plugin_with_defaults()
+        let max_lifetime_secs = std::env::var("FITTRACK_MAX_TOKEN_LIFETIME_SECS")
+            .ok()
+            .and_then(|secs| secs.trim().parse().ok())
+            .unwrap_or(fittrack_kit::auth::DEFAULT_MAX_LIFETIME_SECS);
+        payload.initialize_plugin(Self { max_lifetime_secs })
     }
 
     async fn on_execute<'exec>(
@@ -61,7 +71,11 @@ impl RouterPlugin for RejectInvalidTokens {
         if !presented {
             return payload.proceed();
         }
-        if token_verified(&payload) {
+        let claims_ok = || {
+            let header = payload.router_http_request.headers.get(AUTHORIZATION)?;
+            claims_acceptable(header.to_str().ok()?, self.max_lifetime_secs).then_some(())
+        };
+        if token_verified(&payload) && claims_ok().is_some() {
             payload.proceed()
         } else {
             payload.end_with_graphql_error(
@@ -73,6 +87,38 @@ impl RouterPlugin for RejectInvalidTokens {
             )
         }
     }
+}
+
+/// The claims hive-router does not check, on a token whose signature it has
+/// verified: times (`nbf`, `iat`, lifetime) and the ids the subgraphs need.
+fn claims_acceptable(authorization: &str, max_lifetime_secs: i64) -> bool {
+    use base64::Engine as _;
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        #[serde(flatten)]
+        times: fittrack_kit::auth::TokenTimes,
+        sub: String,
+        sid: String,
+    }
+    let token = authorization
+        .strip_prefix("Bearer ")
+        .unwrap_or(authorization)
+        .trim();
+    let Some(payload) = token.split('.').nth(1) else {
+        return false;
+    };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
+        return false;
+    };
+    let Ok(claims) = serde_json::from_slice::<Claims>(&bytes) else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    !claims.sub.is_empty()
+        && !claims.sid.is_empty()
+        && fittrack_kit::auth::check_times(claims.times, now, max_lifetime_secs).is_ok()
 }
 
 /// Whether the JWT layer accepted this request's token.

@@ -73,12 +73,17 @@ impl Stack {
         gemini: Option<fittrack_ai::gemini::GeminiConfig>,
         run_worker: bool,
     ) -> Stack {
-        Self::start_full(gemini, run_worker, &[], Limits::Relaxed).await
+        Self::start_full(gemini, run_worker, &[], Limits::Relaxed, None).await
+    }
+
+    /// As [`Stack::start`], with the user subgraph mailing through `smtp_url`.
+    pub async fn start_with_smtp(smtp_url: &str) -> Stack {
+        Self::start_full(None, true, &[], Limits::Relaxed, Some(smtp_url)).await
     }
 
     /// As [`Stack::start`], with extra environment for the router process.
     pub async fn start_with_router_env(router_env: &[(&str, &str)]) -> Stack {
-        Self::start_full(None, true, router_env, Limits::Relaxed).await
+        Self::start_full(None, true, router_env, Limits::Relaxed, None).await
     }
 
     /// The shipped limits (rate limits, sign-in limits, AI budgets), with the
@@ -88,7 +93,7 @@ impl Stack {
         gemini: Option<fittrack_ai::gemini::GeminiConfig>,
         router_env: &[(&str, &str)],
     ) -> Stack {
-        Self::start_full(gemini, true, router_env, Limits::Production).await
+        Self::start_full(gemini, true, router_env, Limits::Production, None).await
     }
 
     async fn start_full(
@@ -96,9 +101,10 @@ impl Stack {
         run_worker: bool,
         router_env: &[(&str, &str)],
         limits: Limits,
+        smtp_url: Option<&str>,
     ) -> Stack {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let config = fittrack_user::UserConfig {
+        let mut config = fittrack_user::UserConfig {
             data_dir: data_dir.path().to_owned(),
             database_url: std::env::var("DATABASE_URL")
                 .ok()
@@ -107,6 +113,7 @@ impl Stack {
             sign_in: limits.sign_in(),
             ..Default::default()
         };
+        config.mail.smtp_url = smtp_url.map(fittrack_kit::config::Secret::new);
         // Deletions are announced on this stack's own erasure queues.
         let erase_activity = activity_queue().await;
         let erase_ai = activity_queue().await;
@@ -163,9 +170,19 @@ impl Stack {
         let (_, ai) = serve_in_process(ai_service.router, stopped.clone()).await;
 
         // The admin subgraph applies changes through the user subgraph's internal API.
+        // On PostgreSQL the admin subgraph runs as a role that may only read
+        // and append to the audit log; the owner role migrates it.
+        let (admin_database_url, admin_owner_url) = match &config.database_url {
+            Some(url) if url.expose().starts_with("postgres") => (
+                Some(audit_app_role_url(url.expose()).await),
+                Some(url.clone()),
+            ),
+            other => (other.clone(), None),
+        };
         let admin_config = fittrack_admin::AdminConfig {
             data_dir: data_dir.path().to_owned(),
-            database_url: config.database_url.clone(),
+            database_url: admin_database_url,
+            database_owner_url: admin_owner_url,
             user_internal_url: format!("http://{user_addr}"),
             ..Default::default()
         };
@@ -183,6 +200,17 @@ impl Stack {
                 .expect("admin subgraph builds")
         };
         let admin_store = admin_service.store.clone();
+        {
+            let mut stop_relay = stopped.clone();
+            tokio::spawn(fittrack_admin::audit_relay::run(
+                admin_store.clone(),
+                admin_service.directory.clone(),
+                AUDIT_RELAY_INTERVAL,
+                async move {
+                    let _ = stop_relay.wait_for(|stopped| *stopped).await;
+                },
+            ));
+        }
         let (_, admin) = serve_in_process(admin_service.router, stopped.clone()).await;
         {
             let (mut stop_a, mut stop_b) = (stopped.clone(), stopped.clone());
@@ -209,7 +237,12 @@ impl Stack {
             ));
         }
 
-        let router_port = free_port();
+        // A test that must know the router's address in advance passes PORT.
+        let router_port = router_env
+            .iter()
+            .find(|(name, _)| *name == "PORT")
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or_else(free_port);
         let router_process = Command::new(env!("CARGO_BIN_EXE_fittrack"))
             .arg("router")
             .current_dir(repo_root())
@@ -318,6 +351,32 @@ impl Stack {
     }
 }
 
+/// How often a test stack's admin subgraph collects the audit outbox.
+pub const AUDIT_RELAY_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The role the admin subgraph uses on PostgreSQL: it may log in, and the
+/// admin subgraph's owner connection grants it the audit log's SELECT and
+/// INSERT (nothing else). Returns `owner_url` with that role as the user.
+pub async fn audit_app_role_url(owner_url: &str) -> fittrack_kit::config::Secret {
+    use sea_orm::ConnectionTrait as _;
+    const ROLE: &str = "fittrack_audit_app";
+    let owner = sea_orm::Database::connect(owner_url)
+        .await
+        .expect("owner connection");
+    owner
+        .execute_unprepared(&format!(
+            "DO $$ BEGIN CREATE ROLE {ROLE} LOGIN; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        ))
+        .await
+        .expect("the audit application role exists");
+    let _ = owner.close().await;
+    let mut url = reqwest::Url::parse(owner_url).expect("a database URL");
+    url.set_username(ROLE).expect("a user name");
+    url.set_password(None).expect("no password");
+    fittrack_kit::config::Secret::new(url.to_string())
+}
+
 /// Which limits a test stack runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limits {
@@ -344,6 +403,8 @@ impl Limits {
                     per_account_address_daily: plenty,
                     per_account: plenty,
                     sign_ups_per_address: plenty,
+                    reset_requests_per_address: plenty,
+                    reset_requests_per_email: plenty,
                 }
             }
         }
@@ -535,6 +596,31 @@ pub fn unique_email(prefix: &str) -> String {
 
 pub const REGISTER: &str = "mutation($input: RegisterInput!) { register(input: $input) { accessToken refreshToken accessTokenExpiresAt user { id email role } } }";
 pub const LOGIN: &str = "mutation($email: String!, $password: String!) { login(email: $email, password: $password) { accessToken refreshToken user { id email } } }";
+pub const LOGOUT: &str = "mutation($token: String!) { logout(refreshToken: $token) }";
+pub const CHANGE_PASSWORD: &str = "mutation($current: String!, $new: String!) { changePassword(currentPassword: $current, newPassword: $new) { accessToken refreshToken user { id } } }";
+pub const REQUEST_RESET: &str = "mutation($email: String!) { requestPasswordReset(email: $email) }";
+pub const RESET_PASSWORD: &str =
+    "mutation($token: String!, $new: String!) { resetPassword(token: $token, newPassword: $new) }";
+
+/// Polls `query` with `token` at `url` until it is refused as
+/// `UNAUTHENTICATED`; how long that took. Panics after `within`.
+pub async fn refused_within(url: &str, query: &str, token: &str, within: Duration) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let response = gql(url, query, json!({}), Some(token)).await;
+        if response.code() == Some("UNAUTHENTICATED") {
+            return started.elapsed();
+        }
+        response.assert_ok();
+        assert!(
+            started.elapsed() < within,
+            "{url} still accepts the token {:?} later",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub const REFRESH: &str = "mutation($token: String!) { refreshToken(refreshToken: $token) { accessToken refreshToken user { id } } }";
 pub const ME: &str =
     "{ me { id email username firstName lastName gender fitnessGoal role accountStatus } }";

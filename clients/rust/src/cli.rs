@@ -4,7 +4,7 @@
 
 use std::{io::Write, path::PathBuf};
 
-use crate::{log_activity, FitTrackClient, Session};
+use crate::{log_activity, ClientError, FitTrackClient, Session};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
@@ -77,8 +77,25 @@ fn activity_type(name: &str) -> anyhow::Result<log_activity::ActivityType> {
     ))?)
 }
 
+/// Saves the session (its tokens are secrets): the file is created readable
+/// by its owner only, from the first byte, and an older one is narrowed.
 fn save(path: &PathBuf, session: &Session) -> anyhow::Result<()> {
-    std::fs::write(path, serde_json::to_vec_pretty(session)?)
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("saving the session to {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(&serde_json::to_vec_pretty(session)?)
         .with_context(|| format!("saving the session to {}", path.display()))
 }
 
@@ -126,19 +143,31 @@ pub async fn run(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result<()> 
             )?;
         }
         Command::Watch { count } => {
-            let mut stream = client.watch_recommendations().await?;
             let mut seen = 0;
-            while let Some(recommendation) = stream.next().await {
-                let r = recommendation?.recommendation_fields;
-                writeln!(
-                    out,
-                    "{} [{:?}] {} Next: {}",
-                    r.activity_id, r.source, r.summary, r.next_workout
-                )?;
-                seen += 1;
-                if count.is_some_and(|n| seen >= n) {
-                    break;
+            'subscribe: loop {
+                let mut stream = Box::pin(client.watch_recommendations().await?);
+                while let Some(recommendation) = stream.next().await {
+                    let r = match recommendation {
+                        Ok(r) => r.recommendation_fields,
+                        // The token expired (or the session ended): refresh
+                        // and subscribe again; a dead session fails here.
+                        Err(ClientError::Api { code, .. }) if code == "UNAUTHENTICATED" => {
+                            client.refresh().await?;
+                            continue 'subscribe;
+                        }
+                        Err(error) => return Err(error.into()),
+                    };
+                    writeln!(
+                        out,
+                        "{} [{:?}] {} Next: {}",
+                        r.activity_id, r.source, r.summary, r.next_workout
+                    )?;
+                    seen += 1;
+                    if count.is_some_and(|n| seen >= n) {
+                        break 'subscribe;
+                    }
                 }
+                break;
             }
         }
     }

@@ -151,10 +151,23 @@ impl FitTrackClient {
 
     /// A valid access token (refreshed when it has under a minute left).
     pub async fn access_token(&self) -> Result<String, ClientError> {
+        self.token_refreshed_within(REFRESH_MARGIN).await
+    }
+
+    /// A new access token now, whatever the old one's time left (the server
+    /// said it ended: an `UNAUTHENTICATED` error on a subscription).
+    pub async fn refresh(&self) -> Result<String, ClientError> {
+        self.token_refreshed_within(std::time::Duration::MAX).await
+    }
+
+    async fn token_refreshed_within(
+        &self,
+        margin: std::time::Duration,
+    ) -> Result<String, ClientError> {
         let mut session = self.session.lock().await;
         let current = session.as_ref().ok_or(ClientError::SignedOut)?;
         let left = current.access_token_expires_at - Utc::now();
-        if left.to_std().unwrap_or_default() > REFRESH_MARGIN {
+        if left.to_std().unwrap_or_default() > margin {
             return Ok(current.access_token.clone());
         }
         let refreshed = self
@@ -221,8 +234,10 @@ impl FitTrackClient {
     }
 
     /// New recommendations for the signed-in user, as the worker writes them.
-    /// The stream ends when the server closes the subscription (for example
-    /// when the account is deactivated).
+    /// When the access token expires or the session is revoked, the last
+    /// item is `ClientError::Api { code: "UNAUTHENTICATED", .. }` and the
+    /// stream ends: [`FitTrackClient::refresh`] and subscribe again (a
+    /// revoked session cannot refresh: sign in again).
     pub async fn watch_recommendations(
         &self,
     ) -> Result<

@@ -46,6 +46,23 @@ try {
     return route.abort();
   });
 
+  // A crafted link cannot point the app (and the password typed into it)
+  // at another server: `?api=` outside the allowed origins is ignored.
+  const crafted = await context.newPage();
+  await crafted.goto(`${appUrl}?api=${encodeURIComponent('https://evil.example/graphql')}`);
+  await crafted.waitForSelector('text=Ignored ?api=https://evil.example/graphql');
+  await crafted.fill('input[name=email]', 'victim@example.com');
+  await crafted.fill('input[name=password]', 'correct horse battery');
+  await crafted.click('button[name=login]');
+  await crafted.waitForTimeout(1000);
+  check(external.length === 0, `the crafted endpoint was called: ${external.join(', ')}`);
+  check(
+    (await crafted.evaluate(() => localStorage.getItem('fittrack.api'))) === null,
+    'the crafted endpoint must not be remembered',
+  );
+  await crafted.screenshot({ path: join(artifacts, '0-crafted-api-refused.png') });
+  await crafted.close();
+
   // Register.
   const feed = await context.newPage();
   feed.on('pageerror', (error) => console.error('page error:', error.message));
@@ -108,6 +125,12 @@ try {
     await page.screenshot({ path: join(artifacts, '6-admin-dashboard.png') });
     await admin.close();
   }
+
+  // Signing out ends the session on the server, not only in the browser.
+  const loggedOut = logger.waitForRequest((r) => (r.postData() ?? '').includes('mutation Logout'));
+  await logger.click('button[name=signout]');
+  await loggedOut;
+  await logger.waitForSelector('button[name=register]');
 
   // The offline GraphiQL renders from local assets only.
   const graphiql = await context.newPage();

@@ -4,16 +4,71 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
-import { RefreshTokenDocument, type SessionUserFragment } from './gql/graphql';
+import { LogoutDocument, RefreshTokenDocument, type SessionUserFragment } from './gql/graphql';
 
-/** Where the router is: `?api=` (remembered), else port 4000 on this host. */
-export function apiUrl(): string {
+// ---- which API the app may talk to -------------------------------------------
+//
+// A crafted link (`?api=https://evil.example/graphql`) must not make the app
+// send a password or a token anywhere else. An endpoint is used only when its
+// origin is allowed: this page's own origin, the default router (port 4000 on
+// this host), the build-time list (VITE_API_ORIGINS, comma-separated), or the
+// list the app's own server publishes at ./config.json. Anything else is
+// ignored (and reported by `rejectedApi`).
+
+const DEFAULT_API = `${location.protocol}//${location.hostname}:4000/graphql`;
+const BUILD_TIME_ORIGINS: string[] = (import.meta.env.VITE_API_ORIGINS ?? '')
+  .split(',')
+  .map((origin: string) => origin.trim())
+  .filter(Boolean);
+
+async function publishedOrigins(): Promise<string[]> {
+  try {
+    const response = await fetch('./config.json', { cache: 'no-store' });
+    if (!response.ok) return [];
+    const config = await response.json();
+    return Array.isArray(config.apiOrigins) ? config.apiOrigins.map(String) : [];
+  } catch {
+    return [];
+  }
+}
+
+function originOf(url: string): string | null {
+  try {
+    const parsed = new URL(url, location.href);
+    return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? parsed.origin : null;
+  } catch {
+    return null;
+  }
+}
+
+let allowedOrigins = new Set([location.origin, originOf(DEFAULT_API)!, ...BUILD_TIME_ORIGINS]);
+let chosenApi = DEFAULT_API;
+let rejected: string | null = null;
+
+/** Decides the endpoint; call once before anything talks to the API. */
+export async function configureApi(): Promise<void> {
+  allowedOrigins = new Set([...allowedOrigins, ...(await publishedOrigins())]);
+  const allowed = (url: string | null) => {
+    const origin = url ? originOf(url) : null;
+    return origin !== null && allowedOrigins.has(origin);
+  };
   const fromQuery = new URLSearchParams(location.search).get('api');
-  if (fromQuery) localStorage.setItem('fittrack.api', fromQuery);
-  return (
-    localStorage.getItem('fittrack.api') ??
-    `${location.protocol}//${location.hostname}:4000/graphql`
-  );
+  if (fromQuery && allowed(fromQuery)) localStorage.setItem('fittrack.api', fromQuery);
+  else if (fromQuery) rejected = fromQuery;
+  const saved = localStorage.getItem('fittrack.api');
+  chosenApi = saved && allowed(saved) ? new URL(saved, location.href).href : DEFAULT_API;
+  // A session belongs to the API that issued it: never replayed elsewhere.
+  if (session && session.api !== originOf(chosenApi)) setSession(null);
+}
+
+/** Where the router is (see `configureApi`). */
+export function apiUrl(): string {
+  return chosenApi;
+}
+
+/** A `?api=` endpoint that was refused, to tell the user. */
+export function rejectedApi(): string | null {
+  return rejected;
 }
 
 export interface Session {
@@ -21,6 +76,8 @@ export interface Session {
   refreshToken: string;
   accessTokenExpiresAt: string;
   user: SessionUserFragment;
+  /** The origin of the API that issued it; set by `setSession`. */
+  api?: string;
 }
 
 /** An error the API reported, with its `extensions.code`. */
@@ -37,6 +94,12 @@ const SESSION_KEY = 'fittrack.session';
 const REFRESH_MARGIN_MS = 60_000;
 
 let session: Session | null = JSON.parse(localStorage.getItem(SESSION_KEY) ?? 'null');
+
+/** This page's session, if any (GraphiQL pre-fills its token only when the
+ * session belongs to the endpoint in use). */
+export function sessionForCurrentApi(): Session | null {
+  return session && session.api === originOf(apiUrl()) ? session : null;
+}
 const listeners = new Set<(s: Session | null) => void>();
 
 export function currentSession(): Session | null {
@@ -48,6 +111,7 @@ export function onSessionChange(listener: (s: Session | null) => void): void {
 }
 
 export function setSession(next: Session | null): void {
+  if (next) next = { ...next, api: originOf(apiUrl()) ?? undefined };
   session = next;
   if (next) localStorage.setItem(SESSION_KEY, JSON.stringify(next));
   else localStorage.removeItem(SESSION_KEY);
@@ -129,21 +193,61 @@ export function subscribe<R, V>(
   onData: (data: R) => void,
   onError: (error: unknown) => void,
 ): () => void {
-  return subscriptions().subscribe<R>(
+  const start = () => subscriptions().subscribe<R>(
     { query: print(document), variables: variables as Record<string, unknown> },
     {
       next: (result) => {
-        if (result.errors?.length) onError(new ApiError(result.errors[0].message, 'SUBSCRIPTION'));
-        else if (result.data) onData(result.data as R);
+        const error = result.errors?.[0];
+        if (error) {
+          const code = String(error.extensions?.code ?? 'SUBSCRIPTION');
+          // The token expired or the session ended: refresh (a dead session
+          // signs out) and subscribe again on a fresh connection.
+          if (code === 'UNAUTHENTICATED' && session) {
+            stop();
+            resubscribe();
+            return;
+          }
+          onError(new ApiError(error.message, code));
+        } else if (result.data) onData(result.data as R);
       },
       error: onError,
       complete: () => {},
     },
   );
+  let stopped = false;
+  let stopCurrent = start();
+  const stop = () => stopCurrent();
+  const resubscribe = () => {
+    forceRefresh()
+      .then(() => {
+        wsClient?.dispose();
+        wsClient = null;
+        if (!stopped) stopCurrent = start();
+      })
+      .catch(onError);
+  };
+  return () => {
+    stopped = true;
+    stopCurrent();
+  };
 }
 
-export function signOut(): void {
+/** Trades the refresh token now, whatever the access token's time left. */
+async function forceRefresh(): Promise<string | null> {
+  if (session) session = { ...session, accessTokenExpiresAt: new Date(0).toISOString() };
+  return accessToken();
+}
+
+/** Ends the session on the server (refresh and access tokens, open
+ * subscriptions), then forgets it here. */
+export async function signOut(): Promise<void> {
+  const ending = session;
   wsClient?.dispose();
   wsClient = null;
   setSession(null);
+  if (ending) {
+    await post(LogoutDocument, { refreshToken: ending.refreshToken }, ending.accessToken).catch(
+      () => {},
+    );
+  }
 }

@@ -3,8 +3,10 @@
 import './style.css';
 import {
   ApiError,
+  configureApi,
   currentSession,
   onSessionChange,
+  rejectedApi,
   request,
   setSession,
   signOut,
@@ -12,6 +14,7 @@ import {
 } from './api';
 import {
   AdminDashboardDocument,
+  ChangePasswordDocument,
   DailyPlanDocument,
   GenerateDailyPlanDocument,
   LogActivityDocument,
@@ -21,6 +24,8 @@ import {
   MyRecommendationsDocument,
   RecommendationAddedDocument,
   RegisterDocument,
+  RequestPasswordResetDocument,
+  ResetPasswordDocument,
   type ActivityType,
   type RecommendationFieldsFragment,
 } from './gql/graphql';
@@ -74,10 +79,20 @@ function authScreen(): HTMLElement {
     type: 'password',
     name: 'password',
     required: true,
-    minLength: 8,
     autocomplete: 'current-password',
   });
   const message = h('p', { className: 'error', role: 'alert' });
+  const refused = rejectedApi();
+  if (refused) message.textContent = `Ignored ?api=${refused}: not an allowed FitTrack endpoint.`;
+  const forgot = async () => {
+    message.textContent = '';
+    try {
+      await request(RequestPasswordResetDocument, { email: email.value });
+      message.textContent = `If ${email.value} has an account, a reset link is on its way.`;
+    } catch (error) {
+      message.textContent = errorText(error);
+    }
+  };
   const submit = async (mode: 'login' | 'register') => {
     message.textContent = '';
     try {
@@ -103,10 +118,81 @@ function authScreen(): HTMLElement {
     h('div', { className: 'row' },
       h('button', { type: 'submit', name: 'login' }, 'Sign in'),
       h('button', { type: 'button', name: 'register', onclick: () => submit('register') }, 'Create account'),
+      h('button', { type: 'button', name: 'forgot', onclick: forgot }, 'Forgot password?'),
+    ),
+    h('p', { className: 'hint' }, 'New passwords: at least 12 characters; a few unrelated words work well.'),
+    message,
+  );
+  return form;
+}
+
+/** The page a mailed reset link opens (`#reset-password=<token>`). */
+function resetScreen(token: string): HTMLElement {
+  const password = h('input', { type: 'password', name: 'new-password', required: true, autocomplete: 'new-password' });
+  const message = h('p', { className: 'error', role: 'alert' });
+  const done = () => {
+    history.replaceState(null, '', location.pathname + location.search);
+    render();
+  };
+  const form = h(
+    'form',
+    {
+      className: 'card',
+      onsubmit: async (e) => {
+        e.preventDefault();
+        message.textContent = '';
+        try {
+          await request(ResetPasswordDocument, { token, newPassword: password.value });
+          alert('Your password is changed and every device is signed out. Sign in with the new password.');
+          done();
+        } catch (error) {
+          message.textContent = errorText(error);
+        }
+      },
+    },
+    h('h1', {}, 'Choose a new password'),
+    field('New password', password),
+    h('div', { className: 'row' },
+      h('button', { type: 'submit', name: 'reset' }, 'Set password'),
+      h('button', { type: 'button', onclick: done }, 'Cancel'),
     ),
     message,
   );
   return form;
+}
+
+// ---- account -----------------------------------------------------------------
+
+function accountScreen(): HTMLElement {
+  const current = h('input', { type: 'password', name: 'current-password', required: true, autocomplete: 'current-password' });
+  const next = h('input', { type: 'password', name: 'new-password', required: true, autocomplete: 'new-password' });
+  const status = h('p', { className: 'status', role: 'status' });
+  return h(
+    'form',
+    {
+      className: 'card',
+      onsubmit: async (e) => {
+        e.preventDefault();
+        status.textContent = '';
+        try {
+          const { changePassword } = await request(ChangePasswordDocument, {
+            currentPassword: current.value,
+            newPassword: next.value,
+          });
+          setSession(changePassword);
+          current.value = next.value = '';
+          status.textContent = 'Password changed. Every other device is signed out.';
+        } catch (error) {
+          status.textContent = errorText(error);
+        }
+      },
+    },
+    h('h2', {}, 'Change password'),
+    field('Current password', current),
+    field('New password', next),
+    h('button', { type: 'submit', name: 'change-password' }, 'Change password'),
+    status,
+  );
 }
 
 // ---- log an activity ---------------------------------------------------------
@@ -347,11 +433,17 @@ const SCREENS = {
   history: ['History', historyScreen],
   feed: ['Feed', feedScreen],
   plan: ['Plan', planScreen],
+  account: ['Account', accountScreen],
   admin: ['Admin', adminScreen],
 } as const;
 type ScreenName = keyof typeof SCREENS;
 
 function render(screen: ScreenName = 'log'): void {
+  const resetToken = new URLSearchParams(location.hash.slice(1)).get('reset-password');
+  if (resetToken) {
+    app.replaceChildren(resetScreen(resetToken));
+    return;
+  }
   const session = currentSession();
   if (!session) {
     stopFeed?.();
@@ -371,10 +463,12 @@ function render(screen: ScreenName = 'log'): void {
       h('button', { type: 'button', className: name === screen ? 'active' : '', dataset: { screen: name }, onclick: () => render(name) }, SCREENS[name][0]),
     ),
     h('span', { className: 'who' }, session.user.email),
-    h('button', { type: 'button', name: 'signout', onclick: signOut }, 'Sign out'),
+    h('button', { type: 'button', name: 'signout', onclick: () => void signOut() }, 'Sign out'),
   );
   app.replaceChildren(nav, SCREENS[screen][1]());
 }
+
+await configureApi();
 
 onSessionChange((session) => {
   // A token refresh keeps the current screen; signing in or out re-renders.

@@ -58,7 +58,11 @@ pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
     .await?;
     let verifier = JwtVerifier::remote(&config.auth);
     verifier.use_revocations(
-        fittrack_kit::revocation::connect(config.redis_url.as_ref().map(|u| u.expose())).await?,
+        fittrack_kit::revocation::connect(
+            config.redis_url.as_ref().map(|u| u.expose()),
+            config.auth.revocation_keep_for(),
+        )
+        .await?,
     );
     let platform_stats = fittrack_kit::cache::dashboard(
         config.redis_url.as_ref().map(|u| u.expose()),

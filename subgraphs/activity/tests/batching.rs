@@ -40,6 +40,8 @@ fn admin() -> CurrentUser {
         email: "root@example.com".into(),
         roles: vec![Role::User, Role::Admin],
         issued_at_ms: 0,
+        session_id: Uuid::new_v4(),
+        expires_at: i64::MAX,
     }
 }
 

@@ -13,6 +13,12 @@ pub struct AdminConfig {
     /// `postgres://…` or `sqlite://…`; unset means SQLite in `data_dir`. Alias:
     /// `DATABASE_URL` (the admin tables live beside the user tables).
     pub database_url: Option<Secret>,
+    /// PostgreSQL only: a separate role that owns the audit log and migrates
+    /// it, leaving `database_url`'s role only `SELECT` and `INSERT` on it.
+    /// Alias: `ADMIN_DATABASE_OWNER_URL`.
+    pub database_owner_url: Option<Secret>,
+    /// How often the user subgraph's audit outbox is collected.
+    pub audit_relay_interval_ms: u64,
     pub auth: AuthConfig,
     /// Base URL of the user subgraph's internal API.
     pub user_internal_url: String,
@@ -29,6 +35,8 @@ impl Default for AdminConfig {
             http: HttpConfig::on_port(4004),
             data_dir: default_data_dir(),
             database_url: None,
+            database_owner_url: None,
+            audit_relay_interval_ms: crate::audit_relay::DEFAULT_INTERVAL.as_millis() as u64,
             auth: AuthConfig::default(),
             user_internal_url: "http://127.0.0.1:4001".into(),
             internal_token: None,
@@ -43,6 +51,7 @@ impl AdminConfig {
             "admin",
             &[
                 ("DATABASE_URL", "database_url"),
+                ("ADMIN_DATABASE_OWNER_URL", "database_owner_url"),
                 ("FITTRACK_INTERNAL_TOKEN", "internal_token"),
                 ("FITTRACK_JWKS_URL", "auth.jwks_url"),
                 ("FITTRACK_USER_INTERNAL_URL", "user_internal_url"),

@@ -10,13 +10,12 @@ use fittrack_kit::{
     server::ClientIp,
     ApiError, Role,
 };
-use sea_orm::TransactionTrait as _;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::{
     store::{AuditEntry, AuditFilter, AuditStore},
-    users::{AccountView, UserDirectory},
+    users::{AccountView, AuditRecord, UserDirectory},
 };
 
 pub const MAX_PAGE: u64 = 100;
@@ -42,7 +41,9 @@ pub const PLATFORM_ID: &str = "platform";
 #[derive(SimpleObject, Clone)]
 pub struct AuditLogEntry {
     pub id: ID,
-    pub admin: UserRef,
+    /// Who acted; null for the operator at the console (`fittrack admin
+    /// create`, whose entries say so in `details.via`).
+    pub admin: Option<UserRef>,
     /// `BAN_USER`, `SUSPEND_USER`, `DEACTIVATE_USER`, `REACTIVATE_USER`, `CHANGE_USER_ROLE`.
     pub action: String,
     pub target: Option<UserRef>,
@@ -55,9 +56,9 @@ impl From<AuditEntry> for AuditLogEntry {
     fn from(e: AuditEntry) -> Self {
         Self {
             id: ID(e.id.to_string()),
-            admin: UserRef {
-                id: ID(e.admin_id.to_string()),
-            },
+            admin: e.admin_id.map(|id| UserRef {
+                id: ID(id.to_string()),
+            }),
             action: e.action,
             target: e.target_user_id.map(|id| UserRef {
                 id: ID(id.to_string()),
@@ -105,10 +106,12 @@ fn reason(reason: Option<String>) -> Result<Option<String>, ApiError> {
     Ok(reason)
 }
 
-/// Applies a change through the user subgraph and records it: the audit entry
-/// is written in a transaction that commits only once the change succeeded, so
-/// no entry claims a change that did not happen.
-async fn moderate<F>(
+/// Applies a change through the user subgraph, which writes the audit entry
+/// in the same transaction as the change (its outbox): a change and its
+/// entry cannot diverge. The entry is then copied into the audit log here
+/// (by id, once); if that fails, the outbox relay (`audit_relay`) copies it
+/// later, so the admin's request still reports the change it made.
+async fn moderate<F, Fut>(
     ctx: &Context<'_>,
     user_id: &ID,
     action: &str,
@@ -116,7 +119,8 @@ async fn moderate<F>(
     apply: F,
 ) -> async_graphql::Result<ModerationResult>
 where
-    F: std::future::Future<Output = Result<AccountView, ApiError>>,
+    F: FnOnce(AuditRecord) -> Fut,
+    Fut: std::future::Future<Output = Result<AccountView, ApiError>>,
 {
     let admin = ctx.current_user()?;
     let target = parse_id(user_id, "userId")?;
@@ -126,34 +130,33 @@ where
         );
     }
     let store = ctx.data::<AuditStore>()?;
-    let entry = AuditEntry {
+    let directory = ctx.data::<UserDirectory>()?;
+    let record = AuditRecord {
         id: Uuid::now_v7(),
-        admin_id: admin.id,
+        actor_id: Some(admin.id),
         action: action.to_owned(),
         target_user_id: Some(target),
         details,
         client_ip: ctx.data_opt::<ClientIp>().and_then(|ip| ip.0.clone()),
         created_at: Utc::now(),
     };
-    let txn = store
-        .db()
-        .begin()
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    store
-        .append(&txn, &entry)
-        .await
-        .map_err(ApiError::Internal)?;
-    let account = match apply.await {
-        Ok(account) => account,
-        Err(error) => {
-            let _ = txn.rollback().await;
-            return Err(error.into());
+    let account = apply(record.clone()).await?;
+    let entry = AuditEntry::from(record);
+    match store.record(&entry).await {
+        Ok(()) => {
+            if let Err(error) = directory.audit_delivered(&[entry.id]).await {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "audit entry recorded; the outbox will be confirmed later"
+                );
+            }
         }
-    };
-    if let Err(error) = txn.commit().await {
-        tracing::error!(action, %target, error = %error, "change applied but its audit entry failed");
-        return Err(ApiError::Internal(error.into()).into());
+        Err(error) => tracing::warn!(
+            action,
+            %target,
+            error = format!("{error:#}"),
+            "change applied; its audit entry waits in the outbox for the relay"
+        ),
     }
     tracing::info!(action, %target, admin = %admin.id, "admin action");
     Ok(ModerationResult {
@@ -328,7 +331,7 @@ impl AdminMutation {
             &user_id,
             "CHANGE_USER_ROLE",
             json!({"role": role}),
-            async { directory.set_role(target, role).await },
+            |audit| async move { directory.set_role(target, role, &audit).await },
         )
         .await
     }
@@ -350,9 +353,9 @@ async fn change_status(
     if let Some(until) = until {
         details["until"] = json!(until);
     }
-    moderate(ctx, &user_id, action, details, async {
+    moderate(ctx, &user_id, action, details, |audit| async move {
         directory
-            .set_status(target, status, until, reason.as_deref())
+            .set_status(target, status, until, reason.as_deref(), &audit)
             .await
     })
     .await

@@ -3,8 +3,8 @@
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait as _, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use sea_orm_migration::MigratorTrait as _;
 use uuid::Uuid;
@@ -34,11 +34,16 @@ pub mod audit_logs {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// The stored `admin_id` of an action taken at the console (`fittrack admin
+/// create`), which has no acting account.
+pub const CONSOLE: Uuid = Uuid::nil();
+
 /// One recorded admin action.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEntry {
     pub id: Uuid,
-    pub admin_id: Uuid,
+    /// `None`: the operator at the console.
+    pub admin_id: Option<Uuid>,
     pub action: String,
     pub target_user_id: Option<Uuid>,
     pub details: serde_json::Value,
@@ -46,11 +51,38 @@ pub struct AuditEntry {
     pub created_at: DateTime<Utc>,
 }
 
+async fn current_role(db: &DatabaseConnection) -> anyhow::Result<String> {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let row = db
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT current_user AS role",
+        ))
+        .await
+        .context("reading the database role")?
+        .context("no database role")?;
+    row.try_get("", "role").context("reading the database role")
+}
+
+impl From<crate::users::AuditRecord> for AuditEntry {
+    fn from(record: crate::users::AuditRecord) -> Self {
+        Self {
+            id: record.id,
+            admin_id: record.actor_id,
+            action: record.action,
+            target_user_id: record.target_user_id,
+            details: record.details,
+            client_ip: record.client_ip,
+            created_at: record.created_at,
+        }
+    }
+}
+
 impl AuditEntry {
     fn from_row(row: audit_logs::Model) -> Self {
         Self {
             id: row.id,
-            admin_id: row.admin_id,
+            admin_id: (row.admin_id != CONSOLE).then_some(row.admin_id),
             action: row.action,
             target_user_id: row.target_user_id,
             details: serde_json::from_str(&row.details).unwrap_or(serde_json::Value::Null),
@@ -76,11 +108,51 @@ pub struct AuditStore {
 
 impl AuditStore {
     /// Connects (SQLite files are created) and migrates.
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    ///
+    /// With `owner_url` (PostgreSQL), the schema belongs to that role: it
+    /// migrates, then grants the application's role (the one of `url`)
+    /// `SELECT` and `INSERT` on the audit log and nothing more. The service
+    /// can then neither change nor delete an entry, nor drop or disable the
+    /// append-only triggers, even if it is compromised.
+    pub async fn connect(url: &str, owner_url: Option<&str>) -> anyhow::Result<Self> {
         let db = fittrack_kit::sqlite::connect_relational(url, "admin database").await?;
-        Migrator::up(&db, None)
-            .await
-            .context("migrating the admin database")?;
+        match owner_url {
+            Some(owner_url) => {
+                let owner =
+                    fittrack_kit::sqlite::connect_relational(owner_url, "admin database (owner)")
+                        .await?;
+                Migrator::up(&owner, None)
+                    .await
+                    .context("migrating the admin database")?;
+                if owner.get_database_backend() == sea_orm::DbBackend::Postgres {
+                    let app_role = current_role(&db).await?;
+                    for statement in [
+                        "REVOKE ALL ON admin_audit_logs FROM PUBLIC".to_owned(),
+                        format!(
+                            "GRANT SELECT, INSERT ON admin_audit_logs TO \"{}\"",
+                            app_role.replace('"', "\"\"")
+                        ),
+                    ] {
+                        owner
+                            .execute_unprepared(&statement)
+                            .await
+                            .with_context(|| format!("granting the audit log: {statement}"))?;
+                    }
+                }
+                let _ = owner.close().await;
+            }
+            None => {
+                Migrator::up(&db, None)
+                    .await
+                    .context("migrating the admin database")?;
+                if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+                    tracing::warn!(
+                        "the audit log belongs to the service's own database role, which could \
+                         rewrite it: set ADMIN_DATABASE_OWNER_URL to a separate owner role"
+                    );
+                }
+            }
+        }
         Ok(Self { db })
     }
 
@@ -88,30 +160,31 @@ impl AuditStore {
         &self.db
     }
 
-    pub async fn begin(&self) -> anyhow::Result<DatabaseTransaction> {
-        self.db.begin().await.context("starting a transaction")
-    }
-
-    /// Writes `entry` inside `txn` (committed by the caller once the action it
-    /// records has happened).
-    pub async fn append(
-        &self,
-        txn: &DatabaseTransaction,
-        entry: &AuditEntry,
-    ) -> anyhow::Result<()> {
-        audit_logs::Entity::insert(audit_logs::ActiveModel {
+    /// Writes `entry` unless an entry with its id is there already (the
+    /// outbox relay and the mutation may both deliver it): an insert only,
+    /// never an update.
+    pub async fn record(&self, entry: &AuditEntry) -> anyhow::Result<()> {
+        use sea_orm::sea_query::OnConflict;
+        let inserted = audit_logs::Entity::insert(audit_logs::ActiveModel {
             id: Set(entry.id),
-            admin_id: Set(entry.admin_id),
+            admin_id: Set(entry.admin_id.unwrap_or(CONSOLE)),
             action: Set(entry.action.clone()),
             target_user_id: Set(entry.target_user_id),
             details: Set(entry.details.to_string()),
             client_ip: Set(entry.client_ip.clone()),
             created_at: Set(entry.created_at),
         })
-        .exec(txn)
-        .await
-        .context("writing an audit entry")?;
-        Ok(())
+        .on_conflict(
+            OnConflict::column(audit_logs::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec(&self.db)
+        .await;
+        match inserted {
+            Ok(_) | Err(sea_orm::DbErr::RecordNotInserted) => Ok(()),
+            Err(error) => Err(anyhow::Error::new(error).context("writing an audit entry")),
+        }
     }
 
     /// Newest first, strictly after `after`.

@@ -5,9 +5,23 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use fittrack_kit::{config::Secret, ApiError, ErrorCode, Role};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
+
+/// An audit entry as the user subgraph keeps it in its outbox (written with
+/// the change it records).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AuditRecord {
+    pub id: Uuid,
+    /// `None`: the operator at the console (`fittrack admin create`).
+    pub actor_id: Option<Uuid>,
+    pub action: String,
+    pub target_user_id: Option<Uuid>,
+    pub details: serde_json::Value,
+    pub client_ip: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct AccountView {
@@ -18,6 +32,7 @@ pub struct AccountView {
     pub suspended_until: Option<DateTime<Utc>>,
 }
 
+#[derive(Clone)]
 pub struct UserDirectory {
     base_url: String,
     token: Secret,
@@ -42,26 +57,66 @@ impl UserDirectory {
         })
     }
 
+    /// Changes the status; `audit` is written with the change, in one
+    /// transaction of the user subgraph.
     pub async fn set_status(
         &self,
         user: Uuid,
         status: &str,
         until: Option<DateTime<Utc>>,
         reason: Option<&str>,
+        audit: &AuditRecord,
     ) -> Result<AccountView, ApiError> {
         self.post(
             &format!("/internal/accounts/{user}/status"),
-            json!({"status": status, "until": until, "reason": reason}),
+            json!({"status": status, "until": until, "reason": reason, "audit": audit}),
         )
         .await
     }
 
-    pub async fn set_role(&self, user: Uuid, role: Role) -> Result<AccountView, ApiError> {
+    pub async fn set_role(
+        &self,
+        user: Uuid,
+        role: Role,
+        audit: &AuditRecord,
+    ) -> Result<AccountView, ApiError> {
         self.post(
             &format!("/internal/accounts/{user}/role"),
-            json!({"role": role}),
+            json!({"role": role, "audit": audit}),
         )
         .await
+    }
+
+    /// Audit entries the user subgraph has not seen delivered, oldest first.
+    pub async fn pending_audit(&self, limit: u64) -> anyhow::Result<Vec<AuditRecord>> {
+        self.http
+            .get(format!(
+                "{}/internal/audit-outbox?limit={limit}",
+                self.base_url
+            ))
+            .header("x-internal-token", self.token.expose())
+            .send()
+            .await
+            .context("collecting the audit outbox")?
+            .error_for_status()
+            .context("collecting the audit outbox")?
+            .json()
+            .await
+            .context("reading the audit outbox")
+    }
+
+    /// These entries are in the audit log now.
+    pub async fn audit_delivered(&self, ids: &[Uuid]) -> anyhow::Result<()> {
+        self.http
+            .post(format!("{}/internal/audit-outbox/delivered", self.base_url))
+            .header("x-internal-token", self.token.expose())
+            .json(&json!({ "ids": ids }))
+            .send()
+            .await
+            .context("confirming audit entries")?
+            .error_for_status()
+            .context("confirming audit entries")?;
+        Ok(())
     }
 
     async fn post(&self, path: &str, body: serde_json::Value) -> Result<AccountView, ApiError> {

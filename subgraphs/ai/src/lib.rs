@@ -78,7 +78,11 @@ pub async fn build(config: &AiConfig) -> anyhow::Result<AiService> {
     let context = connect(config).await?;
     let verifier = JwtVerifier::remote(&config.auth);
     verifier.use_revocations(
-        fittrack_kit::revocation::connect(config.redis_url.as_ref().map(|u| u.expose())).await?,
+        fittrack_kit::revocation::connect(
+            config.redis_url.as_ref().map(|u| u.expose()),
+            config.auth.revocation_keep_for(),
+        )
+        .await?,
     );
     Ok(build_with(context, verifier, &config.http))
 }

@@ -165,6 +165,8 @@ async fn joins_cost_one_query_per_level_for_1_10_and_100_references() {
         email: "root@example.com".into(),
         roles: vec![Role::Admin],
         issued_at_ms: 0,
+        session_id: Uuid::new_v4(),
+        expires_at: i64::MAX,
     };
     let query = "query($reps: [_Any!]!) { _entities(representations: $reps) { ... on Activity { recommendation { summary } } ... on User { recommendations(first: 3) { edges { node { id } } } } } }";
     let mut counts = Vec::new();

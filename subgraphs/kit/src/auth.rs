@@ -1,9 +1,11 @@
 //! Access-token verification and the signed-in caller.
 //!
 //! Tokens are issued by the user subgraph (EdDSA, `kid` in the header) and checked
-//! here with the algorithm pinned, `iss`/`aud` required, ≤ 30 s clock leeway, and the
-//! key looked up by `kid` in a JWKS that is cached and refetched on an unknown `kid`
-//! at most once a minute.
+//! here with the algorithm pinned and every registered claim checked (RFC 7519,
+//! RFC 8725): `iss`, `aud`, `exp`, `nbf`, `iat` not in the future, a lifetime no
+//! longer than configured ([`check_times`], ≤ 30 s clock leeway), a session id;
+//! then revocations (per user, per session). The key is looked up by `kid` in a
+//! JWKS that is cached and refetched on an unknown `kid` at most once a minute.
 
 use std::{
     collections::HashMap,
@@ -45,8 +47,14 @@ pub struct AccessClaims {
     pub iss: String,
     pub aud: String,
     pub iat: i64,
+    /// Not before: the issue time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     pub exp: i64,
     pub jti: String,
+    /// The session (one per sign-in, kept across refreshes): logout and
+    /// reuse detection revoke it.
+    pub sid: String,
     /// Issue time in milliseconds: revocation cut-offs compare against it
     /// (`iat` has whole seconds only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,6 +69,11 @@ pub struct CurrentUser {
     pub roles: Vec<Role>,
     /// When the token was issued (epoch ms), for revocation checks.
     pub issued_at_ms: i64,
+    /// The sign-in session the token belongs to.
+    pub session_id: Uuid,
+    /// When the token stops working (epoch seconds): long-lived operations
+    /// (subscriptions) end then.
+    pub expires_at: i64,
 }
 
 impl CurrentUser {
@@ -89,12 +102,21 @@ pub enum TokenError {
     Rejected(String),
     #[error("claims are invalid: {0}")]
     BadClaims(String),
-    #[error("token was revoked (account no longer active)")]
+    #[error("token was revoked (session ended or account no longer usable)")]
     Revoked,
+    #[error("revocations cannot be read: {0}")]
+    RevocationsUnavailable(String),
 }
 
 impl From<TokenError> for ApiError {
     fn from(error: TokenError) -> Self {
+        if let TokenError::RevocationsUnavailable(_) = error {
+            tracing::warn!(reason = %error, "privileged token refused: revocations unknown");
+            return ApiError::unavailable(
+                "Signed-in administration is unavailable for a moment; try again shortly",
+                5,
+            );
+        }
         tracing::info!(reason = %error, "access token refused");
         ApiError::new(
             ErrorCode::Unauthenticated,
@@ -117,6 +139,8 @@ enum KeySource {
 /// Verifies access tokens. Cheap to clone behind an `Arc`; share one per process.
 pub struct JwtVerifier {
     validation: Validation,
+    /// The longest lifetime (`exp - iat`) a token may claim.
+    max_lifetime_secs: i64,
     keys: RwLock<HashMap<String, DecodingKey>>,
     source: KeySource,
     revocations: std::sync::OnceLock<Arc<dyn crate::revocation::Revocations>>,
@@ -126,6 +150,7 @@ impl JwtVerifier {
     fn validation(issuer: &str, audience: &str) -> Validation {
         let mut validation = Validation::new(SIGNING_ALGORITHM);
         validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
@@ -136,6 +161,7 @@ impl JwtVerifier {
     pub fn remote(config: &AuthConfig) -> Arc<Self> {
         Arc::new(Self {
             validation: Self::validation(&config.issuer, &config.audience),
+            max_lifetime_secs: config.max_token_lifetime_secs,
             keys: RwLock::new(HashMap::new()),
             source: KeySource::Remote {
                 url: config.jwks_url.clone(),
@@ -149,10 +175,23 @@ impl JwtVerifier {
         })
     }
 
-    /// A verifier over a fixed key set.
+    /// A verifier over a fixed key set, accepting tokens that live at most
+    /// [`DEFAULT_MAX_LIFETIME_SECS`].
     pub fn fixed(jwks: &JwkSet, issuer: &str, audience: &str) -> anyhow::Result<Arc<Self>> {
+        Self::fixed_with_lifetime(jwks, issuer, audience, DEFAULT_MAX_LIFETIME_SECS)
+    }
+
+    /// A verifier over a fixed key set, accepting tokens that live at most
+    /// `max_lifetime_secs`.
+    pub fn fixed_with_lifetime(
+        jwks: &JwkSet,
+        issuer: &str,
+        audience: &str,
+        max_lifetime_secs: i64,
+    ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
             validation: Self::validation(issuer, audience),
+            max_lifetime_secs,
             keys: RwLock::new(decoding_keys(jwks)?),
             source: KeySource::Fixed,
             revocations: Default::default(),
@@ -177,36 +216,63 @@ impl JwtVerifier {
         let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
             .map_err(|e| TokenError::Rejected(e.to_string()))?;
         let claims = data.claims;
+        check_times(
+            TokenTimes {
+                iat: claims.iat,
+                nbf: claims.nbf,
+                exp: claims.exp,
+            },
+            chrono::Utc::now().timestamp(),
+            self.max_lifetime_secs,
+        )?;
         let id = Uuid::parse_str(&claims.sub)
             .map_err(|_| TokenError::BadClaims("sub is not a user id".into()))?;
+        let session_id = Uuid::parse_str(&claims.sid)
+            .map_err(|_| TokenError::BadClaims("sid is not a session id".into()))?;
         let issued_at_ms = claims.iat_ms.unwrap_or(claims.iat.saturating_mul(1000));
-        if self.is_revoked_at(id, issued_at_ms).await {
-            return Err(TokenError::Revoked);
-        }
-        Ok(CurrentUser {
+        let user = CurrentUser {
             id,
             email: claims.email,
             roles: claims.roles,
             issued_at_ms,
-        })
-    }
-
-    /// Whether the caller's token has been revoked since it was verified (for
-    /// long-lived operations such as subscriptions).
-    pub async fn is_revoked(&self, user: &CurrentUser) -> bool {
-        self.is_revoked_at(user.id, user.issued_at_ms).await
-    }
-
-    async fn is_revoked_at(&self, user_id: Uuid, issued_at_ms: i64) -> bool {
-        let Some(revocations) = self.revocations.get() else {
-            return false;
+            session_id,
+            expires_at: claims.exp,
         };
-        match revocations.cutoff(user_id).await {
-            Ok(cutoff) => cutoff.is_some_and(|cutoff| issued_at_ms < cutoff),
-            // Fail open: without the list, tokens still expire within 15 min.
+        self.check_revocations(&user).await?;
+        Ok(user)
+    }
+
+    /// Whether the caller's token still works: not expired, not revoked (for
+    /// long-lived operations such as subscriptions).
+    pub async fn still_valid(&self, user: &CurrentUser) -> Result<(), SessionEnded> {
+        if chrono::Utc::now().timestamp() >= user.expires_at {
+            return Err(SessionEnded::Expired);
+        }
+        match self.check_revocations(user).await {
+            Err(TokenError::Revoked) => Err(SessionEnded::Revoked),
+            // A passing outage does not end an open subscription.
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses a revoked token. When revocations cannot be read, admin
+    /// tokens are refused (fail closed: a revoked admin must not keep
+    /// moderating) and other tokens pass (fail open: they expire within the
+    /// configured lifetime, and one Redis outage must not sign everyone out).
+    async fn check_revocations(&self, user: &CurrentUser) -> Result<(), TokenError> {
+        let Some(revocations) = self.revocations.get() else {
+            return Ok(());
+        };
+        match revocations.state(user.id, user.session_id).await {
+            Ok(state) if state.refuses(user.issued_at_ms) => Err(TokenError::Revoked),
+            Ok(_) => Ok(()),
             Err(error) => {
                 tracing::warn!(error = format!("{error:#}"), "revocation lookup failed");
-                false
+                if user.is_admin() {
+                    Err(TokenError::RevocationsUnavailable(format!("{error:#}")))
+                } else {
+                    Ok(())
+                }
             }
         }
     }
@@ -259,6 +325,60 @@ impl JwtVerifier {
                 Err(_) => false,
             },
         }
+    }
+}
+
+/// The longest lifetime a token may claim by default: the user subgraph's
+/// default access-token lifetime (15 min).
+pub const DEFAULT_MAX_LIFETIME_SECS: i64 = 15 * 60;
+
+/// The time claims of a token (epoch seconds).
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct TokenTimes {
+    pub iat: i64,
+    pub nbf: Option<i64>,
+    pub exp: i64,
+}
+
+/// Checks the time claims against `now` (RFC 7519 §4.1.4-6, RFC 8725 §3.10):
+/// not expired, not before `nbf`, not issued in the future, and not living
+/// longer than `max_lifetime_secs`, all with [`LEEWAY_SECS`] of clock skew.
+/// The router applies the same function (`fittrack-router`).
+pub fn check_times(times: TokenTimes, now: i64, max_lifetime_secs: i64) -> Result<(), TokenError> {
+    let leeway = LEEWAY_SECS as i64;
+    if times.exp <= now - leeway {
+        return Err(TokenError::BadClaims("expired".into()));
+    }
+    if times.nbf.is_some_and(|nbf| nbf > now + leeway) {
+        return Err(TokenError::BadClaims("not valid yet (nbf)".into()));
+    }
+    if times.iat > now + leeway {
+        return Err(TokenError::BadClaims("issued in the future (iat)".into()));
+    }
+    if times.exp - times.iat > max_lifetime_secs {
+        return Err(TokenError::BadClaims(format!(
+            "lifetime {} s exceeds the maximum {max_lifetime_secs} s",
+            times.exp - times.iat
+        )));
+    }
+    Ok(())
+}
+
+/// Why an open subscription's token stopped working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnded {
+    /// The token's `exp` passed: refresh it and subscribe again.
+    Expired,
+    /// The session was ended (logout, password change, moderation …).
+    Revoked,
+}
+
+impl From<SessionEnded> for ApiError {
+    fn from(ended: SessionEnded) -> Self {
+        ApiError::unauthenticated(match ended {
+            SessionEnded::Expired => "Your access token expired: refresh it and subscribe again",
+            SessionEnded::Revoked => "Your session has ended: sign in again",
+        })
     }
 }
 
@@ -334,4 +454,47 @@ impl Guard for RoleGuard {
             Err(ApiError::forbidden().into())
         }
     }
+}
+
+/// How often an open subscription re-checks its token's revocations.
+pub const SESSION_POLL: Duration = Duration::from_secs(2);
+
+/// Ends `items` when the subscriber's session does: at the token's expiry,
+/// or within [`SESSION_POLL`] of a revocation (logout, password change,
+/// moderation …). The last item is then an `UNAUTHENTICATED` error that says
+/// which, so the client can refresh (or sign in) and subscribe again, instead
+/// of being left listening to a stream that went quiet.
+pub fn until_session_ends<T, S>(
+    items: S,
+    verifier: Option<Arc<JwtVerifier>>,
+    subscriber: CurrentUser,
+) -> impl futures_util::Stream<Item = async_graphql::Result<T>> + Send
+where
+    T: Send + 'static,
+    S: futures_util::Stream<Item = T> + Send + 'static,
+{
+    use futures_util::StreamExt as _;
+    let ended = async move {
+        let left = subscriber.expires_at - chrono::Utc::now().timestamp();
+        let expiry = tokio::time::sleep(Duration::from_secs(left.max(0) as u64));
+        tokio::pin!(expiry);
+        loop {
+            tokio::select! {
+                () = &mut expiry => return SessionEnded::Expired,
+                () = tokio::time::sleep(SESSION_POLL) => {
+                    if let Some(verifier) = &verifier {
+                        if let Err(ended) = verifier.still_valid(&subscriber).await {
+                            return ended;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    // Shared: the items stop when it fires, then it gives the last word.
+    let ended = futures_util::FutureExt::shared(Box::pin(ended));
+    items.map(Ok).take_until(ended.clone()).chain(
+        futures_util::stream::once(ended)
+            .map(|ended| Err(async_graphql::Error::from(ApiError::from(ended)))),
+    )
 }

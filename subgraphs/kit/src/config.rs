@@ -119,6 +119,24 @@ pub struct AuthConfig {
     pub jwks_url: String,
     pub issuer: String,
     pub audience: String,
+    /// Tokens claiming a longer lifetime (`exp - iat`) are refused; keep it
+    /// equal to the user subgraph's `jwt.access_ttl_secs`.
+    #[serde(default = "default_max_token_lifetime_secs")]
+    pub max_token_lifetime_secs: i64,
+}
+
+fn default_max_token_lifetime_secs() -> i64 {
+    crate::auth::DEFAULT_MAX_LIFETIME_SECS
+}
+
+impl AuthConfig {
+    /// How long a revocation must be kept: as long as a token may live, plus
+    /// the clock leeway.
+    pub fn revocation_keep_for(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.max_token_lifetime_secs.max(0) as u64 + crate::auth::LEEWAY_SECS,
+        )
+    }
 }
 
 pub const DEFAULT_ISSUER: &str = "https://fittrack.local/user";
@@ -130,21 +148,18 @@ impl Default for AuthConfig {
             jwks_url: "http://127.0.0.1:4001/.well-known/jwks.json".into(),
             issuer: DEFAULT_ISSUER.into(),
             audience: DEFAULT_AUDIENCE.into(),
+            max_token_lifetime_secs: default_max_token_lifetime_secs(),
         }
     }
 }
 
 /// A secret kept in `path`, created there (random, owner-only) on first use.
 pub fn load_or_create_secret(path: &std::path::Path) -> anyhow::Result<Secret> {
-    use anyhow::Context as _;
     if let Ok(existing) = std::fs::read_to_string(path) {
         let existing = existing.trim();
         if !existing.is_empty() {
             return Ok(Secret::new(existing));
         }
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let token: String = {
         use std::fmt::Write as _;
@@ -154,12 +169,7 @@ pub fn load_or_create_secret(path: &std::path::Path) -> anyhow::Result<Secret> {
             out
         })
     };
-    std::fs::write(path, &token).with_context(|| format!("writing {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
+    crate::files::write_private(path, token.as_bytes())?;
     Ok(Secret::new(token))
 }
 

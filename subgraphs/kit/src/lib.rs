@@ -10,6 +10,7 @@ pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod queue;
 pub mod ratelimit;
 pub mod redis;

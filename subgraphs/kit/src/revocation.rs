@@ -1,10 +1,19 @@
 //! Revoking access tokens before they expire.
 //!
-//! When an account stops being usable (deactivated, banned, deleted …) the user
-//! subgraph records a cut-off time for it; every subgraph's `JwtVerifier`
-//! refuses that user's tokens issued before the cut-off. Lookups are cached for
-//! at most [`CACHE_TTL`], so a revocation reaches every subgraph within that
-//! time (Redis when configured; in-process when everything runs in one process).
+//! Two kinds of revocation, both checked by every subgraph's `JwtVerifier`:
+//! - a **user cut-off**: the user's tokens issued before it stop working
+//!   (ban, suspension, deactivation, deletion, role change, password change or
+//!   reset);
+//! - a **revoked session**: every token carrying that session id (`sid`, one
+//!   per sign-in, kept across refreshes) stops working (logout, refresh-token
+//!   reuse, another session's password change).
+//!
+//! Entries live as long as a token issued before them could (`keep_for`: the
+//! configured access-token lifetime plus the clock leeway), in Redis when
+//! configured, else in process. A process serving part of the system alone
+//! must share them through Redis ([`connect`] refuses otherwise).
+//! Lookups are cached for at most [`CACHE_TTL`], so a revocation reaches every
+//! subgraph within that time.
 
 use std::{
     collections::HashMap,
@@ -19,69 +28,154 @@ use fred::prelude::KeysInterface;
 use uuid::Uuid;
 
 /// How stale a subgraph's view of revocations may be.
-pub const CACHE_TTL: Duration = Duration::from_secs(30);
-/// Cut-offs are kept as long as a token issued before them could live.
-pub const KEEP_FOR: Duration = Duration::from_secs(15 * 60 + 60);
-const KEY_PREFIX: &str = "fittrack:revoked:";
+pub const CACHE_TTL: Duration = Duration::from_secs(2);
+const USER_PREFIX: &str = "fittrack:revoked:";
+const SESSION_PREFIX: &str = "fittrack:revoked-session:";
+
+/// What is revoked for one token's user and session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RevocationState {
+    /// Tokens of the user issued before this (epoch milliseconds) are refused.
+    pub user_cutoff_ms: Option<i64>,
+    /// The session itself was ended.
+    pub session_revoked: bool,
+}
+
+impl RevocationState {
+    /// Whether a token of this user and session issued at `issued_at_ms` is refused.
+    pub fn refuses(&self, issued_at_ms: i64) -> bool {
+        self.session_revoked
+            || self
+                .user_cutoff_ms
+                .is_some_and(|cutoff| issued_at_ms < cutoff)
+    }
+}
 
 #[async_trait]
 pub trait Revocations: Send + Sync + 'static {
     /// Tokens of `user_id` issued before `at` stop working.
-    async fn revoke(&self, user_id: Uuid, at: DateTime<Utc>) -> anyhow::Result<()>;
-    /// The user's cut-off (epoch milliseconds), if any.
-    async fn cutoff(&self, user_id: Uuid) -> anyhow::Result<Option<i64>>;
+    async fn revoke_user(&self, user_id: Uuid, at: DateTime<Utc>) -> anyhow::Result<()>;
+    /// Tokens of the session `session_id` stop working.
+    async fn revoke_session(&self, session_id: Uuid) -> anyhow::Result<()>;
+    /// What is revoked for this user and session (one round trip).
+    async fn state(&self, user_id: Uuid, session_id: Uuid) -> anyhow::Result<RevocationState>;
 }
 
-/// In-process cut-offs, shared by every subgraph of the process.
-#[derive(Default)]
+/// In-process entries, shared by every subgraph of the process.
 pub struct MemoryRevocations {
-    cutoffs: Mutex<HashMap<Uuid, i64>>,
+    keep_for_secs: std::sync::atomic::AtomicU64,
+    entries: Mutex<HashMap<String, (i64, Instant)>>,
 }
+
+impl Default for MemoryRevocations {
+    fn default() -> Self {
+        Self::new(DEFAULT_KEEP_FOR)
+    }
+}
+
+/// The default access-token lifetime (15 min) plus the clock leeway.
+pub const DEFAULT_KEEP_FOR: Duration = Duration::from_secs(15 * 60 + crate::auth::LEEWAY_SECS);
 
 impl MemoryRevocations {
+    pub fn new(keep_for: Duration) -> Self {
+        Self {
+            keep_for_secs: keep_for.as_secs().into(),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn keep_for(&self) -> Duration {
+        Duration::from_secs(
+            self.keep_for_secs
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// The shared list keeps entries as long as the longest-lived tokens of
+    /// any subgraph in the process need.
+    pub fn keep_at_least(&self, keep_for: Duration) {
+        self.keep_for_secs
+            .fetch_max(keep_for.as_secs(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The one list of this process (what `fittrack dev` and the tests share).
     pub fn shared() -> Arc<MemoryRevocations> {
         static SHARED: OnceLock<Arc<MemoryRevocations>> = OnceLock::new();
         SHARED.get_or_init(Default::default).clone()
+    }
+
+    fn put(&self, key: String, value: i64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() > 100_000 {
+            let keep_for = self.keep_for();
+            entries.retain(|_, (_, at)| at.elapsed() < keep_for);
+        }
+        let entry = entries.entry(key).or_insert((i64::MIN, Instant::now()));
+        *entry = (entry.0.max(value), Instant::now());
+    }
+
+    fn get(&self, key: &str) -> Option<i64> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(key)
+            .filter(|(_, at)| at.elapsed() < self.keep_for())
+            .map(|(value, _)| *value)
     }
 }
 
 #[async_trait]
 impl Revocations for MemoryRevocations {
-    async fn revoke(&self, user_id: Uuid, at: DateTime<Utc>) -> anyhow::Result<()> {
-        let mut cutoffs = self.cutoffs.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = cutoffs.entry(user_id).or_insert(i64::MIN);
-        *entry = (*entry).max(at.timestamp_millis());
+    async fn revoke_user(&self, user_id: Uuid, at: DateTime<Utc>) -> anyhow::Result<()> {
+        self.put(format!("{USER_PREFIX}{user_id}"), at.timestamp_millis());
         Ok(())
     }
 
-    async fn cutoff(&self, user_id: Uuid) -> anyhow::Result<Option<i64>> {
-        let cutoffs = self.cutoffs.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(cutoffs.get(&user_id).copied())
+    async fn revoke_session(&self, session_id: Uuid) -> anyhow::Result<()> {
+        self.put(format!("{SESSION_PREFIX}{session_id}"), 1);
+        Ok(())
+    }
+
+    async fn state(&self, user_id: Uuid, session_id: Uuid) -> anyhow::Result<RevocationState> {
+        Ok(RevocationState {
+            user_cutoff_ms: self.get(&format!("{USER_PREFIX}{user_id}")),
+            session_revoked: self.get(&format!("{SESSION_PREFIX}{session_id}")).is_some(),
+        })
     }
 }
 
-/// Cut-offs in Redis (`fittrack:revoked:<user>`), expiring with the tokens.
+/// Entries in Redis (`fittrack:revoked:<user>`, `fittrack:revoked-session:<sid>`),
+/// expiring with the tokens they refuse.
 pub struct RedisRevocations {
     client: fred::clients::Client,
+    keep_for: Duration,
 }
 
 impl RedisRevocations {
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, keep_for: Duration) -> anyhow::Result<Self> {
         Ok(Self {
             client: crate::redis::connect(url).await?,
+            keep_for,
         })
+    }
+
+    fn expiry(&self) -> Option<fred::types::Expiration> {
+        Some(fred::types::Expiration::EX(
+            self.keep_for.as_secs().max(1) as i64
+        ))
     }
 }
 
 #[async_trait]
 impl Revocations for RedisRevocations {
-    async fn revoke(&self, user_id: Uuid, at: DateTime<Utc>) -> anyhow::Result<()> {
+    async fn revoke_user(&self, user_id: Uuid, at: DateTime<Utc>) -> anyhow::Result<()> {
+        // A later cut-off only ever moves forward (GREATEST in a script would be
+        // exact; two revocations within the same millisecond need no order).
         let _: () = self
             .client
             .set(
-                format!("{KEY_PREFIX}{user_id}"),
+                format!("{USER_PREFIX}{user_id}"),
                 at.timestamp_millis(),
-                Some(fred::types::Expiration::EX(KEEP_FOR.as_secs() as i64)),
+                self.expiry(),
                 None,
                 false,
             )
@@ -90,11 +184,34 @@ impl Revocations for RedisRevocations {
         Ok(())
     }
 
-    async fn cutoff(&self, user_id: Uuid) -> anyhow::Result<Option<i64>> {
-        self.client
-            .get(format!("{KEY_PREFIX}{user_id}"))
+    async fn revoke_session(&self, session_id: Uuid) -> anyhow::Result<()> {
+        let _: () = self
+            .client
+            .set(
+                format!("{SESSION_PREFIX}{session_id}"),
+                1,
+                self.expiry(),
+                None,
+                false,
+            )
             .await
-            .context("reading a token revocation")
+            .context("recording a session revocation")?;
+        Ok(())
+    }
+
+    async fn state(&self, user_id: Uuid, session_id: Uuid) -> anyhow::Result<RevocationState> {
+        let (cutoff, session): (Option<i64>, Option<i64>) = self
+            .client
+            .mget(vec![
+                format!("{USER_PREFIX}{user_id}"),
+                format!("{SESSION_PREFIX}{session_id}"),
+            ])
+            .await
+            .context("reading token revocations")?;
+        Ok(RevocationState {
+            user_cutoff_ms: cutoff,
+            session_revoked: session.is_some(),
+        })
     }
 }
 
@@ -102,7 +219,7 @@ impl Revocations for RedisRevocations {
 pub struct CachedRevocations {
     inner: Arc<dyn Revocations>,
     ttl: Duration,
-    cache: Mutex<HashMap<Uuid, (Option<i64>, Instant)>>,
+    cache: Mutex<HashMap<(Uuid, Uuid), (RevocationState, Instant)>>,
 }
 
 impl CachedRevocations {
@@ -113,45 +230,79 @@ impl CachedRevocations {
             cache: Mutex::new(HashMap::new()),
         }
     }
+
+    fn forget(&self, matches: impl Fn(&(Uuid, Uuid)) -> bool) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|key, _| !matches(key));
+    }
 }
 
 #[async_trait]
 impl Revocations for CachedRevocations {
-    async fn revoke(&self, user_id: Uuid, at: DateTime<Utc>) -> anyhow::Result<()> {
-        self.inner.revoke(user_id, at).await?;
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&user_id);
+    async fn revoke_user(&self, user_id: Uuid, at: DateTime<Utc>) -> anyhow::Result<()> {
+        self.inner.revoke_user(user_id, at).await?;
+        self.forget(|(user, _)| *user == user_id);
         Ok(())
     }
 
-    async fn cutoff(&self, user_id: Uuid) -> anyhow::Result<Option<i64>> {
-        if let Some((cutoff, at)) = self
+    async fn revoke_session(&self, session_id: Uuid) -> anyhow::Result<()> {
+        self.inner.revoke_session(session_id).await?;
+        self.forget(|(_, session)| *session == session_id);
+        Ok(())
+    }
+
+    async fn state(&self, user_id: Uuid, session_id: Uuid) -> anyhow::Result<RevocationState> {
+        let key = (user_id, session_id);
+        if let Some((state, at)) = self
             .cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&user_id)
+            .get(&key)
         {
             if at.elapsed() < self.ttl {
-                return Ok(*cutoff);
+                return Ok(*state);
             }
         }
-        let cutoff = self.inner.cutoff(user_id).await?;
+        let state = self.inner.state(user_id, session_id).await?;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 100_000 {
             cache.retain(|_, (_, at)| at.elapsed() < self.ttl);
         }
-        cache.insert(user_id, (cutoff, Instant::now()));
-        Ok(cutoff)
+        cache.insert(key, (state, Instant::now()));
+        Ok(state)
     }
 }
 
-/// Redis when a URL is configured, else the in-process list; cached.
-pub async fn connect(redis_url: Option<&str>) -> anyhow::Result<Arc<dyn Revocations>> {
+static SEPARATE_PROCESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Declares that this process serves part of the system alone (`fittrack
+/// serve`, `fittrack worker`): revocations must then be shared through Redis,
+/// since one kept here would never reach the other processes.
+pub fn declare_separate_process() {
+    SEPARATE_PROCESS.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Redis when a URL is configured, else the in-process list (refused in a
+/// separate process, see [`declare_separate_process`]); cached for
+/// [`CACHE_TTL`]. `keep_for` is how long an entry must outlive its revocation:
+/// the access-token lifetime plus the leeway.
+pub async fn connect(
+    redis_url: Option<&str>,
+    keep_for: Duration,
+) -> anyhow::Result<Arc<dyn Revocations>> {
     let inner: Arc<dyn Revocations> = match redis_url {
-        Some(url) => Arc::new(RedisRevocations::connect(url).await?),
-        None => MemoryRevocations::shared(),
+        Some(url) => Arc::new(RedisRevocations::connect(url, keep_for).await?),
+        None if SEPARATE_PROCESS.load(std::sync::atomic::Ordering::SeqCst) => anyhow::bail!(
+            "token revocation must be shared between processes: set REDIS_URL \
+             (`fittrack serve` runs one subgraph per process; `fittrack dev` runs them all in one)"
+        ),
+        None => {
+            let shared = MemoryRevocations::shared();
+            shared.keep_at_least(keep_for);
+            shared
+        }
     };
     Ok(Arc::new(CachedRevocations::new(inner, CACHE_TTL)))
 }

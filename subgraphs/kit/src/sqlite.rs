@@ -23,11 +23,10 @@ pub async fn connect_relational(url: &str, what: &str) -> anyhow::Result<Databas
 pub async fn open(url: &str, schema: &[&str], what: &str) -> anyhow::Result<DatabaseConnection> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         let file = path.split('?').next().unwrap_or(path);
-        if let Some(dir) = std::path::Path::new(file).parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating data directory {}", dir.display()))?;
-            }
+        // Created owner-only before SQLite opens it (its -wal and -shm files
+        // take the database file's mode).
+        if !file.is_empty() && file != ":memory:" {
+            crate::files::ensure_private_file(std::path::Path::new(file))?;
         }
     }
     let mut options = ConnectOptions::new(url.to_owned());

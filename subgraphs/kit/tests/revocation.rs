@@ -1,21 +1,26 @@
-//! Token revocation lists: in-process and Redis keep the latest cut-off; the
-//! cache serves a stale answer for at most its TTL and sees its own writes.
+//! Token revocation lists: in-process and Redis keep the latest cut-off per
+//! user and the ended sessions, for as long as configured; the cache serves a
+//! stale answer for at most its TTL and sees its own writes.
 
 use std::{sync::Arc, time::Duration};
 
 use chrono::{TimeZone, Utc};
 use fittrack_kit::revocation::{
-    CachedRevocations, MemoryRevocations, RedisRevocations, Revocations,
+    CachedRevocations, MemoryRevocations, RedisRevocations, RevocationState, Revocations,
 };
 use uuid::Uuid;
 
-async fn backends() -> Vec<(&'static str, Arc<dyn Revocations>)> {
+async fn backends(keep_for: Duration) -> Vec<(&'static str, Arc<dyn Revocations>)> {
     let mut out: Vec<(&'static str, Arc<dyn Revocations>)> =
-        vec![("memory", Arc::new(MemoryRevocations::default()))];
+        vec![("memory", Arc::new(MemoryRevocations::new(keep_for)))];
     match std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
         Some(url) => out.push((
             "redis",
-            Arc::new(RedisRevocations::connect(&url).await.expect("redis")),
+            Arc::new(
+                RedisRevocations::connect(&url, keep_for)
+                    .await
+                    .expect("redis"),
+            ),
         )),
         None => eprintln!("REDIS_URL unset: Redis revocation test skipped"),
     }
@@ -23,18 +28,60 @@ async fn backends() -> Vec<(&'static str, Arc<dyn Revocations>)> {
 }
 
 #[tokio::test]
-async fn a_revocation_is_a_cutoff_time_per_user() {
-    for (backend, list) in backends().await {
+async fn a_user_cutoff_and_a_session_are_revoked_separately() {
+    for (backend, list) in backends(Duration::from_secs(60)).await {
         let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
-        assert_eq!(list.cutoff(ada).await.expect("cutoff"), None, "{backend}");
-        let at = Utc.timestamp_millis_opt(1_780_000_000_123).unwrap();
-        list.revoke(ada, at).await.expect("revoke");
+        let (phone, laptop) = (Uuid::new_v4(), Uuid::new_v4());
         assert_eq!(
-            list.cutoff(ada).await.expect("cutoff"),
+            list.state(ada, phone).await.expect("state"),
+            RevocationState::default(),
+            "{backend}"
+        );
+        let at = Utc.timestamp_millis_opt(1_780_000_000_123).unwrap();
+        list.revoke_user(ada, at).await.expect("revoke");
+        list.revoke_session(laptop).await.expect("revoke");
+        let phone_state = list.state(ada, phone).await.expect("state");
+        assert_eq!(
+            phone_state.user_cutoff_ms,
             Some(1_780_000_000_123),
             "{backend}"
         );
-        assert_eq!(list.cutoff(bob).await.expect("cutoff"), None, "{backend}");
+        assert!(!phone_state.session_revoked, "{backend}");
+        assert!(
+            phone_state.refuses(1_780_000_000_122),
+            "{backend}: before the cut-off"
+        );
+        assert!(
+            !phone_state.refuses(1_780_000_000_123),
+            "{backend}: issued at the cut-off"
+        );
+        let laptop_state = list.state(bob, laptop).await.expect("state");
+        assert_eq!(laptop_state.user_cutoff_ms, None, "{backend}");
+        assert!(
+            laptop_state.refuses(i64::MAX),
+            "{backend}: a revoked session refuses all"
+        );
+    }
+}
+
+#[tokio::test]
+async fn entries_live_as_long_as_the_tokens_they_refuse() {
+    for (backend, list) in backends(Duration::from_secs(1)).await {
+        let (ada, session) = (Uuid::new_v4(), Uuid::new_v4());
+        list.revoke_user(ada, Utc::now()).await.expect("revoke");
+        list.revoke_session(session).await.expect("revoke");
+        assert!(
+            list.state(ada, session)
+                .await
+                .expect("state")
+                .session_revoked
+        );
+        tokio::time::sleep(Duration::from_millis(2_100)).await;
+        assert_eq!(
+            list.state(ada, session).await.expect("state"),
+            RevocationState::default(),
+            "{backend}: gone once no token it refuses can be alive"
+        );
     }
 }
 
@@ -43,18 +90,38 @@ async fn the_cache_is_stale_for_at_most_its_ttl_and_sees_its_own_writes() {
     let shared: Arc<dyn Revocations> = Arc::new(MemoryRevocations::default());
     let here = CachedRevocations::new(shared.clone(), Duration::from_millis(300));
     let elsewhere = CachedRevocations::new(shared, Duration::from_millis(300));
-    let ada = Uuid::new_v4();
-    assert_eq!(here.cutoff(ada).await.expect("cutoff"), None);
-
-    elsewhere.revoke(ada, Utc::now()).await.expect("revoke");
+    let (ada, session) = (Uuid::new_v4(), Uuid::new_v4());
     assert!(
-        elsewhere.cutoff(ada).await.expect("cutoff").is_some(),
+        !here
+            .state(ada, session)
+            .await
+            .expect("state")
+            .session_revoked
+    );
+
+    elsewhere.revoke_session(session).await.expect("revoke");
+    assert!(
+        elsewhere
+            .state(ada, session)
+            .await
+            .expect("state")
+            .session_revoked,
         "own write seen"
     );
-    assert_eq!(here.cutoff(ada).await.expect("cutoff"), None, "cached");
+    assert!(
+        !here
+            .state(ada, session)
+            .await
+            .expect("state")
+            .session_revoked,
+        "cached"
+    );
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert!(
-        here.cutoff(ada).await.expect("cutoff").is_some(),
+        here.state(ada, session)
+            .await
+            .expect("state")
+            .session_revoked,
         "seen after the TTL"
     );
 }

@@ -23,6 +23,42 @@ pub struct UserConfig {
     /// Shared secret of the internal (service-to-service) API. Alias:
     /// `FITTRACK_INTERNAL_TOKEN`; unset means generated once into the data dir.
     pub internal_token: Option<Secret>,
+    /// Password-reset mail (`[user.mail]`).
+    pub mail: MailConfig,
+}
+
+/// Where mail goes and what its links point at.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MailConfig {
+    /// `smtp://host:port`, `smtp://…?tls=required` or `smtps://user:pass@host`.
+    /// Alias: `SMTP_URL`. Unset: mail is written to `outbox_dir`.
+    pub smtp_url: Option<Secret>,
+    /// The sender. Alias: `SMTP_FROM`.
+    pub from: String,
+    /// The web app, where reset links point. Alias: `FITTRACK_WEB_URL`.
+    pub web_app_url: String,
+    /// Where mail is written without SMTP; default `<data_dir>/outbox`.
+    pub outbox_dir: Option<PathBuf>,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            from: "FitTrack <no-reply@fittrack.local>".into(),
+            web_app_url: "http://127.0.0.1:4080/".into(),
+            outbox_dir: None,
+        }
+    }
+}
+
+impl MailConfig {
+    pub fn outbox_dir(&self, data_dir: &std::path::Path) -> PathBuf {
+        self.outbox_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("outbox"))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +85,7 @@ impl Default for UserConfig {
             sign_in: Default::default(),
             redis_url: None,
             internal_token: None,
+            mail: MailConfig::default(),
         }
     }
 }
@@ -76,6 +113,9 @@ impl UserConfig {
                 ("JWT_SIGNING_KEY", "jwt.signing_key_pem"),
                 ("REDIS_URL", "redis_url"),
                 ("FITTRACK_INTERNAL_TOKEN", "internal_token"),
+                ("SMTP_URL", "mail.smtp_url"),
+                ("SMTP_FROM", "mail.from"),
+                ("FITTRACK_WEB_URL", "mail.web_app_url"),
             ],
         )
         .map_err(|e| anyhow::anyhow!("invalid user config: {e}"))
@@ -101,6 +141,14 @@ impl UserConfig {
                 fittrack_kit::config::load_or_create_secret(&self.data_dir.join("internal-token"))
             }
         }
+    }
+
+    /// How long a revocation must be kept: the access-token lifetime plus the
+    /// verifiers' clock leeway.
+    pub fn revocation_keep_for(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.jwt.access_ttl_secs.max(0) as u64 + fittrack_kit::auth::LEEWAY_SECS,
+        )
     }
 
     pub fn signing_key_file(&self) -> PathBuf {

@@ -1,6 +1,8 @@
 //! Service-to-service API of the user subgraph, on its own paths (the router
 //! only forwards `/graphql`, so none of this is reachable through it). The
-//! admin subgraph changes account status and roles here; account status stays
+//! admin subgraph changes account status and roles here, each with the audit
+//! entry that records it (written in the same transaction, into the outbox),
+//! and collects undelivered entries from the outbox. Account status stays
 //! owned by this subgraph. Callers authenticate with the shared internal token.
 
 use axum::{
@@ -18,7 +20,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     accounts::Accounts,
-    model::{AccountStatus, User},
+    model::{AccountStatus, AuditRecord, User},
 };
 
 pub const TOKEN_HEADER: &str = "x-internal-token";
@@ -29,12 +31,29 @@ pub struct StatusChange {
     pub status: String,
     pub until: Option<DateTime<Utc>>,
     pub reason: Option<String>,
+    /// The entry recording this change (required: every moderation is audited).
+    pub audit: AuditRecord,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RoleChange {
     pub role: Role,
+    pub audit: AuditRecord,
 }
+
+/// Entries the admin subgraph now holds.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Delivered {
+    pub ids: Vec<Uuid>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PendingQuery {
+    pub limit: Option<u64>,
+}
+
+/// At most this many outbox entries per collection.
+pub const MAX_PENDING: u64 = 500;
 
 /// What the admin subgraph learns about the account it changed.
 #[derive(Debug, Serialize, Deserialize)]
@@ -68,6 +87,8 @@ pub fn routes(accounts: Accounts, token: Secret) -> Router {
     Router::new()
         .route("/internal/accounts/{id}/status", post(change_status))
         .route("/internal/accounts/{id}/role", post(change_role))
+        .route("/internal/audit-outbox", axum::routing::get(pending_audit))
+        .route("/internal/audit-outbox/delivered", post(audit_delivered))
         .with_state(InternalState { accounts, token })
 }
 
@@ -120,7 +141,7 @@ async fn change_status(
     };
     match state
         .accounts
-        .set_status_by_admin(id, status, change.until, change.reason)
+        .set_status_by_admin(id, status, change.until, change.reason, Some(change.audit))
         .await
     {
         Ok(user) => Json(AccountView::from(user)).into_response(),
@@ -137,8 +158,44 @@ async fn change_role(
     if !authorized(&state, &headers) {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    match state.accounts.set_role_by_admin(id, change.role).await {
+    match state
+        .accounts
+        .set_role_by_admin(id, change.role, change.audit)
+        .await
+    {
         Ok(user) => Json(AccountView::from(user)).into_response(),
+        Err(error) => refuse(error.into()),
+    }
+}
+
+async fn pending_audit(
+    State(state): State<InternalState>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<PendingQuery>,
+) -> axum::response::Response {
+    if !authorized(&state, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let limit = query.limit.unwrap_or(100).clamp(1, MAX_PENDING);
+    match state.accounts.pending_audit(limit).await {
+        Ok(entries) => Json(entries).into_response(),
+        Err(error) => refuse(error.into()),
+    }
+}
+
+async fn audit_delivered(
+    State(state): State<InternalState>,
+    headers: HeaderMap,
+    Json(delivered): Json<Delivered>,
+) -> axum::response::Response {
+    if !authorized(&state, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    if delivered.ids.len() as u64 > MAX_PENDING {
+        return refuse(ApiError::bad_input("ids", "too many ids at once"));
+    }
+    match state.accounts.audit_delivered(&delivered.ids).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => refuse(error.into()),
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod graphql;
 pub mod internal;
+pub mod mail;
 pub mod storage;
 
 use std::sync::Arc;
@@ -54,13 +55,25 @@ pub async fn build_with(
 ) -> anyhow::Result<UserService> {
     let db = storage::connect(&config.database_url()).await?;
     let issuer = Arc::new(TokenIssuer::from_config(config)?);
-    let verifier = JwtVerifier::fixed(issuer.jwks(), &config.jwt.issuer, &config.jwt.audience)?;
-    let revocations =
-        fittrack_kit::revocation::connect(config.redis_url.as_ref().map(|u| u.expose())).await?;
+    let verifier = JwtVerifier::fixed_with_lifetime(
+        issuer.jwks(),
+        &config.jwt.issuer,
+        &config.jwt.audience,
+        config.jwt.access_ttl_secs,
+    )?;
+    let revocations = fittrack_kit::revocation::connect(
+        config.redis_url.as_ref().map(|u| u.expose()),
+        config.revocation_keep_for(),
+    )
+    .await?;
     verifier.use_revocations(revocations.clone());
     let accounts = Accounts::new(db.clone(), issuer.clone(), sign_in_limits(config).await?)
         .with_erasure_queues(erasure)
-        .with_revocations(revocations);
+        .with_revocations(revocations)
+        .with_mailer(
+            mail::from_config(&config.mail, &config.data_dir)?,
+            config.mail.web_app_url.clone(),
+        );
     let internal_routes = internal::routes(accounts.clone(), config.internal_token()?);
     let user_stats = fittrack_kit::cache::dashboard(
         config.redis_url.as_ref().map(|u| u.expose()),

@@ -35,8 +35,6 @@ pub const MAX_PAGE: usize = 100;
 pub const DEFAULT_PAGE: usize = 20;
 /// How long dataloaders gather keys before one batched store query.
 pub const LOADER_DELAY: Duration = Duration::from_millis(5);
-/// How often an open subscription re-checks that its token is not revoked.
-pub const REVOCATION_POLL: Duration = Duration::from_secs(2);
 
 pub type RecommendationConnection =
     Connection<String, RecommendationObject, EmptyFields, EmptyFields>;
@@ -455,7 +453,8 @@ impl RecommendationSubscription {
     async fn recommendation_added(
         &self,
         ctx: &Context<'_>,
-    ) -> async_graphql::Result<impl Stream<Item = RecommendationObject>> {
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<RecommendationObject>>>
+    {
         let viewer = ctx.current_user()?.clone();
         // Held by the stream: given back however the subscription ends.
         let slot = open_subscriptions()
@@ -469,28 +468,16 @@ impl RecommendationSubscription {
                 )
             })?;
         let bus = ctx.data::<AiContext>()?.bus.clone();
-        // Ends the stream once the viewer's access is revoked (banned,
-        // deactivated, deleted …).
         let verifier = ctx.data_opt::<Arc<fittrack_kit::JwtVerifier>>().cloned();
-        let user_id = viewer.id;
-        let revoked = async move {
-            let Some(verifier) = verifier else {
-                return std::future::pending().await;
-            };
-            loop {
-                tokio::time::sleep(REVOCATION_POLL).await;
-                if verifier.is_revoked(&viewer).await {
-                    return;
-                }
-            }
-        };
-        Ok(bus
-            .subscribe(user_id)
-            .take_until(Box::pin(revoked))
-            .map(move |recommendation| {
-                let _held = &slot;
-                RecommendationObject::from(recommendation)
-            }))
+        let items = bus.subscribe(viewer.id).map(move |recommendation| {
+            let _held = &slot;
+            RecommendationObject::from(recommendation)
+        });
+        // Ends with an error the client acts on when the token expires or
+        // the session is revoked (logout, ban, password change …).
+        Ok(fittrack_kit::auth::until_session_ends(
+            items, verifier, viewer,
+        ))
     }
 }
 

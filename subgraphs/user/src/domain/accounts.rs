@@ -8,11 +8,13 @@ use uuid::Uuid;
 
 use super::{
     error::{UserError, UserResult},
-    model::{AccountStatus, FitnessGoal, Gender, User},
+    model::{AccountStatus, AuditRecord, FitnessGoal, Gender, User},
     password,
+    password_policy::check_new_password,
+    password_reset::{reset_link, reset_mail, Mailer, ResetToken, RESET_LINK_TTL},
     sign_in_limits::SignInLimits,
     tokens::{hash_refresh, TokenIssuer},
-    validation::{normalize_email, normalize_name, normalize_username, validate_password},
+    validation::{normalize_email, normalize_name, normalize_username},
 };
 use crate::storage::{NewRefreshToken, NewUser, ProfileChanges, UserStore};
 
@@ -64,6 +66,14 @@ pub struct Accounts {
     sign_in_limits: SignInLimits,
     erasure: ErasureQueues,
     revocations: Option<Arc<dyn fittrack_kit::revocation::Revocations>>,
+    mail: Option<ResetMail>,
+}
+
+/// How reset links go out.
+#[derive(Clone)]
+struct ResetMail {
+    mailer: Arc<dyn Mailer>,
+    web_app_url: String,
 }
 
 impl Accounts {
@@ -78,7 +88,17 @@ impl Accounts {
             sign_in_limits,
             erasure: Vec::new(),
             revocations: None,
+            mail: None,
         }
+    }
+
+    /// Sends password-reset links through `mailer`, pointing at `web_app_url`.
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>, web_app_url: String) -> Self {
+        self.mail = Some(ResetMail {
+            mailer,
+            web_app_url,
+        });
+        self
     }
 
     /// Where access tokens of accounts that stop being usable are revoked.
@@ -102,7 +122,7 @@ impl Accounts {
 
     pub async fn register(&self, input: Registration, client_address: &str) -> UserResult<Session> {
         let email = normalize_email(&input.email)?;
-        validate_password(&input.password, "password")?;
+        check_new_password(&input.password, &email, "password")?;
         let username = input
             .username
             .as_deref()
@@ -230,12 +250,13 @@ impl Accounts {
         let reason = status_reason(reason)?;
         let user = self.user(id).await?;
         ensure_active(&user)?;
+        self.revoke_user_tokens(id).await?;
         let now = Utc::now();
         self.store
             .set_status(id, AccountStatus::Deactivated, reason, now)
             .await?;
         let revoked = self.store.revoke_all_refresh_tokens(id, now).await?;
-        self.revoke_access_tokens(id).await?;
+        self.revoke_user_tokens_again(id).await;
         tracing::info!(user_id = %id, revoked, "account deactivated by its owner");
         self.user(id).await
     }
@@ -273,14 +294,16 @@ impl Accounts {
         let user = self.user(id).await?;
         self.authenticate(&user.email, password, client_address)
             .await?;
+        // Revoke first: no token of the account works while it is erased.
+        self.revoke_user_tokens(id).await?;
         let event =
             serde_json::to_string(&fittrack_kit::events::UserEvent::UserDeleted { user_id: id })
                 .map_err(anyhow::Error::from)?;
         for queue in &self.erasure {
             queue.enqueue(&event).await?;
         }
-        self.store.delete_user(id).await?;
-        self.revoke_access_tokens(id).await?;
+        self.store.delete_user(id, &user.email).await?;
+        self.revoke_user_tokens_again(id).await;
         tracing::info!(user_id = %id, queues = self.erasure.len(), "account deleted; erasure requested");
         Ok(())
     }
@@ -303,14 +326,16 @@ impl Accounts {
     }
 
     /// An administrator's status change (applied for the admin subgraph over
-    /// the internal API). Leaving ACTIVE ends every session and revokes access
-    /// tokens at once.
+    /// the internal API), with its audit entry written in the same
+    /// transaction. Leaving ACTIVE revokes access tokens first (nothing
+    /// changes if that fails) and ends every session.
     pub async fn set_status_by_admin(
         &self,
         id: Uuid,
         status: AccountStatus,
         until: Option<chrono::DateTime<Utc>>,
         reason: Option<String>,
+        audit: Option<AuditRecord>,
     ) -> UserResult<User> {
         let now = Utc::now();
         match (status, until) {
@@ -323,30 +348,73 @@ impl Accounts {
         }
         let reason = status_reason(reason)?;
         self.user(id).await?;
+        let leaving_active = status != AccountStatus::Active;
+        if leaving_active {
+            self.revoke_user_tokens(id).await?;
+        }
         self.store
-            .set_status_until(id, status, until, reason, now)
+            .moderate_status(id, status, until, reason, now, audit)
             .await?;
-        if status != AccountStatus::Active {
-            self.store.revoke_all_refresh_tokens(id, now).await?;
-            self.revoke_access_tokens(id).await?;
+        if leaving_active {
+            self.revoke_user_tokens_again(id).await;
         }
         tracing::info!(user_id = %id, status = status.as_str(), "account status changed by an admin");
         self.user(id).await
     }
 
-    pub async fn set_role_by_admin(&self, id: Uuid, role: fittrack_kit::Role) -> UserResult<User> {
+    /// An administrator's role change, audited in the same transaction.
+    pub async fn set_role_by_admin(
+        &self,
+        id: Uuid,
+        role: fittrack_kit::Role,
+        audit: AuditRecord,
+    ) -> UserResult<User> {
         self.user(id).await?;
-        self.store.set_role(id, role).await?;
         // Tokens carry roles: make the user sign in again to get the new ones.
-        self.store.revoke_all_refresh_tokens(id, Utc::now()).await?;
-        self.revoke_access_tokens(id).await?;
+        self.revoke_user_tokens(id).await?;
+        self.store.change_role(id, role, Utc::now(), audit).await?;
+        self.revoke_user_tokens_again(id).await;
         self.user(id).await
     }
 
-    /// Access tokens already handed out stop working at every subgraph.
-    async fn revoke_access_tokens(&self, id: Uuid) -> UserResult<()> {
+    /// Audit entries the admin subgraph has not confirmed yet.
+    pub async fn pending_audit(&self, limit: u64) -> UserResult<Vec<AuditRecord>> {
+        Ok(self.store.pending_audit(limit).await?)
+    }
+
+    pub async fn audit_delivered(&self, ids: &[Uuid]) -> UserResult<()> {
+        Ok(self.store.mark_audit_delivered(ids, Utc::now()).await?)
+    }
+
+    /// Every access token of the user handed out until now stops working at
+    /// every subgraph. Called *before* a security change, so that when
+    /// revocations cannot be written the change is not made (fail closed).
+    async fn revoke_user_tokens(&self, id: Uuid) -> UserResult<()> {
         if let Some(revocations) = &self.revocations {
-            revocations.revoke(id, Utc::now()).await?;
+            revocations
+                .revoke_user(id, Utc::now())
+                .await
+                .map_err(UserError::RevocationUnavailable)?;
+        }
+        Ok(())
+    }
+
+    /// After the change, once more: a token issued between the first
+    /// revocation and the change (a sign-in racing a ban) dies too. The change
+    /// is made by then, so a failure is only logged.
+    async fn revoke_user_tokens_again(&self, id: Uuid) {
+        if let Err(error) = self.revoke_user_tokens(id).await {
+            tracing::error!(user_id = %id, error = ?fittrack_kit::ApiError::from(error), "second revocation failed");
+        }
+    }
+
+    /// Every access token of the session stops working at every subgraph.
+    async fn revoke_session_tokens(&self, session_id: Uuid) -> UserResult<()> {
+        if let Some(revocations) = &self.revocations {
+            revocations
+                .revoke_session(session_id)
+                .await
+                .map_err(UserError::RevocationUnavailable)?;
         }
         Ok(())
     }
@@ -395,29 +463,49 @@ impl Accounts {
     }
 
     /// Bootstrap (`fittrack admin create`): a new account with the ADMIN role,
-    /// or an existing one promoted (its password must match).
+    /// or an existing one promoted (its password must match). Audited like
+    /// any role change, with no acting admin (the operator at the console).
     pub async fn create_or_promote_admin(&self, email: &str, password: String) -> UserResult<User> {
         let normalized = normalize_email(email)?;
-        let user = match self.store.find_by_email(&normalized).await? {
+        let (user, created) = match self.store.find_by_email(&normalized).await? {
             // The operator at the console: limited like any other address.
-            Some(_) => self.authenticate(&normalized, password, "cli").await?,
+            Some(_) => (
+                self.authenticate(&normalized, password, "cli").await?,
+                false,
+            ),
             None => {
-                self.register(
-                    Registration {
-                        email: normalized,
-                        password,
-                        username: None,
-                        first_name: None,
-                        last_name: None,
-                    },
-                    "cli",
-                )
-                .await?
-                .user
+                let session = self
+                    .register(
+                        Registration {
+                            email: normalized,
+                            password,
+                            username: None,
+                            first_name: None,
+                            last_name: None,
+                        },
+                        "cli",
+                    )
+                    .await?;
+                (session.user, true)
             }
         };
+        let now = Utc::now();
+        let audit = AuditRecord {
+            id: Uuid::now_v7(),
+            actor_id: None,
+            action: "CHANGE_USER_ROLE".into(),
+            target_user_id: Some(user.id),
+            details: serde_json::json!({
+                "role": "ADMIN",
+                "previousRole": if created { serde_json::Value::Null } else { serde_json::json!(user.role) },
+                "accountCreated": created,
+                "via": "fittrack admin create",
+            }),
+            client_ip: None,
+            created_at: now,
+        };
         self.store
-            .set_role(user.id, fittrack_kit::Role::Admin)
+            .change_role(user.id, fittrack_kit::Role::Admin, now, audit)
             .await?;
         tracing::info!(user_id = %user.id, "granted the ADMIN role");
         self.user(user.id).await
@@ -458,19 +546,109 @@ impl Accounts {
     }
 
     async fn reject_reuse(&self, family_id: Uuid, user_id: Uuid) -> UserResult<Session> {
+        // The session's access tokens too: the thief's as well as the owner's.
+        self.revoke_session_tokens(family_id).await?;
         let revoked = self.store.revoke_family(family_id, Utc::now()).await?;
         tracing::warn!(%user_id, %family_id, revoked, "refresh token reuse detected; family revoked");
         Err(UserError::InvalidRefreshToken)
     }
 
-    /// Ends the session the refresh token belongs to. Unknown tokens are not an
-    /// error: logging out twice is fine.
-    pub async fn logout(&self, token: &str) -> UserResult<()> {
-        if let Some(record) = self.store.find_refresh_token(&hash_refresh(token)).await? {
-            self.store
-                .revoke_family(record.family_id, Utc::now())
-                .await?;
+    /// Ends the session the refresh token belongs to, and the caller's own
+    /// session when signed in: its refresh tokens and, within seconds at every
+    /// subgraph, its access tokens. Unknown tokens are not an error: logging
+    /// out twice is fine.
+    pub async fn logout(&self, token: &str, caller_session: Option<Uuid>) -> UserResult<()> {
+        let record = self.store.find_refresh_token(&hash_refresh(token)).await?;
+        let sessions = record
+            .as_ref()
+            .map(|record| record.family_id)
+            .into_iter()
+            .chain(caller_session);
+        for session in sessions {
+            self.revoke_session_tokens(session).await?;
+            self.store.revoke_family(session, Utc::now()).await?;
         }
+        Ok(())
+    }
+
+    /// Changes the caller's password (the current one must match, counted as
+    /// a sign-in attempt). Every other session ends; this one goes on with the
+    /// new tokens returned (its older tokens are refused from now on).
+    pub async fn change_password(
+        &self,
+        caller: &fittrack_kit::CurrentUser,
+        current_password: String,
+        new_password: String,
+        client_address: &str,
+    ) -> UserResult<Session> {
+        let user = self.user(caller.id).await?;
+        check_new_password(&new_password, &user.email, "newPassword")?;
+        let user = self
+            .authenticate(&user.email, current_password, client_address)
+            .await
+            .map_err(|error| match error {
+                UserError::InvalidCredentials => {
+                    UserError::invalid("currentPassword", "is not your current password")
+                }
+                other => other,
+            })?;
+        let user = self.usable(user).await?;
+        let password_hash = password::hash(new_password).await?;
+        self.revoke_user_tokens(user.id).await?;
+        self.store
+            .change_password(user.id, password_hash, Utc::now())
+            .await?;
+        tracing::info!(user_id = %user.id, "password changed; other sessions ended");
+        self.start_session(user, caller.session_id).await
+    }
+
+    /// Mails a single-use reset link to `email` if it has an account. The
+    /// answer is the same either way, and so is its timing: the lookup and
+    /// the mail happen after the answer.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        client_address: &str,
+    ) -> UserResult<()> {
+        let email = normalize_email(email)?;
+        self.sign_in_limits
+            .admit_reset_request(&email, client_address)
+            .await?;
+        let Some(mail) = self.mail.clone() else {
+            return Err(UserError::Internal(anyhow::anyhow!(
+                "password reset requested but no mailer is configured"
+            )));
+        };
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(error) = send_reset_link(&store, &mail, &email).await {
+                tracing::error!(error = format!("{error:#}"), "password-reset mail not sent");
+            }
+        });
+        Ok(())
+    }
+
+    /// Sets a new password with a reset link's token: the link is used up
+    /// (of two concurrent uses one wins) and every session ends.
+    pub async fn reset_password(&self, token: &str, new_password: String) -> UserResult<()> {
+        let record = self
+            .store
+            .find_password_reset(&hash_refresh(token.trim()))
+            .await?
+            .filter(|record| record.used_at.is_none() && record.expires_at > Utc::now())
+            .ok_or(UserError::InvalidResetToken)?;
+        let user = self.user(record.user_id).await?;
+        check_new_password(&new_password, &user.email, "newPassword")?;
+        let password_hash = password::hash(new_password).await?;
+        self.revoke_user_tokens(user.id).await?;
+        if !self
+            .store
+            .complete_password_reset(record.id, user.id, password_hash, Utc::now())
+            .await?
+        {
+            return Err(UserError::InvalidResetToken);
+        }
+        tracing::info!(user_id = %user.id, "password reset; every session ended");
         Ok(())
     }
 
@@ -517,7 +695,7 @@ impl Accounts {
 
     async fn start_session(&self, user: User, family_id: Uuid) -> UserResult<Session> {
         let now = Utc::now();
-        let access = self.issuer.issue_access(&user, now)?;
+        let access = self.issuer.issue_access(&user, family_id, now)?;
         let refresh = self.issuer.new_refresh(now);
         self.store
             .insert_refresh_token(NewRefreshToken {
@@ -534,6 +712,23 @@ impl Accounts {
             user,
         })
     }
+}
+
+/// Stores a reset link for the account of `email`, if any, and mails it.
+async fn send_reset_link(store: &UserStore, mail: &ResetMail, email: &str) -> anyhow::Result<()> {
+    let Some((user, _)) = store.find_by_email(email).await? else {
+        tracing::info!("password reset requested for an unknown email");
+        return Ok(());
+    };
+    let token = ResetToken::generate();
+    let now = Utc::now();
+    store
+        .insert_password_reset(user.id, token.hash, now + RESET_LINK_TTL, now)
+        .await?;
+    let link = reset_link(&mail.web_app_url, &token.token);
+    mail.mailer.send(reset_mail(&user.email, &link)).await?;
+    tracing::info!(user_id = %user.id, "password-reset link sent");
+    Ok(())
 }
 
 /// A status change's reason: trimmed, blank means none, at most 500 characters.

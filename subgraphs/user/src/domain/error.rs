@@ -24,6 +24,12 @@ pub enum UserError {
     EmailTaken,
     UsernameTaken,
     InvalidRefreshToken,
+    /// A password-reset link that is unknown, used or expired.
+    InvalidResetToken,
+    /// Too many password-reset requests (seconds to wait).
+    ResetThrottled(u64),
+    /// Token revocations cannot be written: security changes fail closed.
+    RevocationUnavailable(anyhow::Error),
     NotFound,
     Forbidden,
     RateLimited,
@@ -70,6 +76,24 @@ impl From<UserError> for ApiError {
                 format!("Too many sign-in attempts; try again in {retry_after_secs} s"),
                 retry_after_secs,
             ),
+            UserError::ResetThrottled(retry_after_secs) => ApiError::rate_limited(
+                format!("Too many password-reset requests; try again in {retry_after_secs} s"),
+                retry_after_secs,
+            ),
+            UserError::InvalidResetToken => ApiError::bad_input(
+                "token",
+                "This password-reset link is invalid, used or expired; request a new one",
+            ),
+            UserError::RevocationUnavailable(error) => {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "token revocations cannot be written"
+                );
+                ApiError::unavailable(
+                    "Sessions cannot be ended right now, so nothing was changed; try again shortly",
+                    5,
+                )
+            }
             UserError::Busy(retry_after_secs) => ApiError::unavailable(
                 "Too many sign-ins at once; please retry shortly",
                 retry_after_secs,

@@ -4,6 +4,8 @@ pub mod accounts;
 pub mod error;
 pub mod model;
 pub mod password;
+pub mod password_policy;
+pub mod password_reset;
 pub mod sign_in_limits;
 pub mod tokens;
 pub mod validation;

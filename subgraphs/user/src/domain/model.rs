@@ -76,3 +76,17 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+/// An audit entry for the admin subgraph's log, kept in this subgraph's
+/// outbox with the change it records (see `storage::UserStore::pending_audit`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AuditRecord {
+    pub id: Uuid,
+    /// The admin who acted; `None` for the operator at the console.
+    pub actor_id: Option<Uuid>,
+    pub action: String,
+    pub target_user_id: Option<Uuid>,
+    pub details: serde_json::Value,
+    pub client_ip: Option<String>,
+    pub created_at: DateTime<Utc>,
+}

@@ -38,6 +38,11 @@ pub struct SignInLimitsConfig {
     pub per_account: Quota,
     /// New accounts per client address (each costs an argon2 hash and a row).
     pub sign_ups_per_address: Quota,
+    /// Password-reset requests per client address, and per email address
+    /// (known or not, so the refusal says nothing about the account): no
+    /// one's mailbox is flooded.
+    pub reset_requests_per_address: Quota,
+    pub reset_requests_per_email: Quota,
 }
 
 impl Default for SignInLimitsConfig {
@@ -51,6 +56,8 @@ impl Default for SignInLimitsConfig {
             per_account_address_daily: Quota::per_day(30),
             per_account: Quota::per_hour(200),
             sign_ups_per_address: Quota::per_hour(20),
+            reset_requests_per_address: Quota::per_hour(10),
+            reset_requests_per_email: Quota::per_hour(3),
         }
     }
 }
@@ -117,6 +124,26 @@ impl SignInLimits {
             .await?;
         if !decision.allowed {
             return Err(UserError::SignInThrottled(decision.retry_after_secs()));
+        }
+        Ok(())
+    }
+
+    /// Counts one password-reset request for `email` from `address`.
+    pub async fn admit_reset_request(&self, email: &str, address: &str) -> UserResult<()> {
+        for (key, quota) in [
+            (
+                format!("reset:ip:{address}"),
+                self.config.reset_requests_per_address,
+            ),
+            (
+                format!("reset:email:{email}"),
+                self.config.reset_requests_per_email,
+            ),
+        ] {
+            let decision = self.limiter.check(&key, quota, 1).await?;
+            if !decision.allowed {
+                return Err(UserError::ResetThrottled(decision.retry_after_secs()));
+            }
         }
         Ok(())
     }

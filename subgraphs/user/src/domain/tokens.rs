@@ -108,7 +108,18 @@ impl TokenIssuer {
         &self.jwks
     }
 
-    pub fn issue_access(&self, user: &User, now: DateTime<Utc>) -> anyhow::Result<AccessToken> {
+    /// How long access tokens live (what verifiers accept as the maximum).
+    pub fn access_ttl(&self) -> Duration {
+        self.access_ttl
+    }
+
+    /// An access token of `user` in the sign-in session `session_id`.
+    pub fn issue_access(
+        &self,
+        user: &User,
+        session_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<AccessToken> {
         let expires_at = now + self.access_ttl;
         let claims = AccessClaims {
             sub: user.id.to_string(),
@@ -117,8 +128,10 @@ impl TokenIssuer {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             iat: now.timestamp(),
+            nbf: Some(now.timestamp()),
             exp: expires_at.timestamp(),
             jti: Uuid::new_v4().to_string(),
+            sid: session_id.to_string(),
             iat_ms: Some(now.timestamp_millis()),
         };
         let mut header = Header::new(SIGNING_ALGORITHM);
@@ -159,29 +172,10 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<SigningKey> {
     let pem = key
         .to_pkcs8_pem(Default::default())
         .map_err(|e| anyhow::anyhow!("encoding a new signing key: {e}"))?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    write_private(path, pem.as_bytes())
+    fittrack_kit::files::write_private(path, pem.as_bytes())
         .with_context(|| format!("writing signing key {}", path.display()))?;
     tracing::info!(path = %path.display(), "generated a new JWT signing key");
     Ok(key)
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::{io::Write, os::unix::fs::OpenOptionsExt};
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, bytes)
 }
 
 #[cfg(test)]

@@ -2,8 +2,6 @@
 
 use super::error::{UserError, UserResult};
 
-pub const PASSWORD_MIN: usize = 8;
-pub const PASSWORD_MAX: usize = 128;
 const EMAIL_MAX: usize = 255;
 const NAME_MAX: usize = 100;
 const USERNAME_MIN: usize = 3;
@@ -26,18 +24,6 @@ pub fn normalize_email(raw: &str) -> UserResult<String> {
         return Err(invalid());
     }
     Ok(email)
-}
-
-/// 8–128 characters (counted as characters, not bytes).
-pub fn validate_password(password: &str, field: &'static str) -> UserResult<()> {
-    let length = password.chars().count();
-    if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&length) {
-        return Err(UserError::invalid(
-            field,
-            format!("must be {PASSWORD_MIN} to {PASSWORD_MAX} characters"),
-        ));
-    }
-    Ok(())
 }
 
 /// Trimmed, 1–100 characters, no control characters.
@@ -96,16 +82,6 @@ mod tests {
         ] {
             assert!(normalize_email(bad).is_err(), "{bad:?} accepted");
         }
-    }
-
-    #[test]
-    fn password_length_bounds() {
-        assert!(validate_password("1234567", "password").is_err());
-        assert!(validate_password("12345678", "password").is_ok());
-        assert!(validate_password(&"x".repeat(128), "password").is_ok());
-        assert!(validate_password(&"x".repeat(129), "password").is_err());
-        // Characters, not bytes.
-        assert!(validate_password("ééééééé", "password").is_err());
     }
 
     #[test]

@@ -1,5 +1,8 @@
 use async_graphql::{Context, Object};
-use fittrack_kit::ApiError;
+use fittrack_kit::{
+    auth::{Authenticated, ContextAuthExt},
+    ApiError,
+};
 
 use super::types::{AuthPayload, RegisterInput};
 use crate::domain::accounts::{Accounts, Registration};
@@ -64,17 +67,75 @@ impl AuthMutation {
         Ok(accounts.refresh(&refresh_token).await?.into())
     }
 
-    /// Ends the session of this refresh token.
+    /// Ends the session of this refresh token (and the caller's, when signed
+    /// in): its refresh tokens at once, its access tokens at every service
+    /// within seconds, and its open subscriptions with them.
     async fn logout(
         &self,
         ctx: &Context<'_>,
         refresh_token: String,
     ) -> async_graphql::Result<bool> {
         let accounts = ctx.data::<Accounts>()?;
+        let caller_session = ctx.current_user_opt().map(|user| user.session_id);
         accounts
-            .logout(&refresh_token)
+            .logout(&refresh_token, caller_session)
             .await
             .map_err(ApiError::from)?;
+        Ok(true)
+    }
+
+    /// Changes your password (`currentPassword` must match; counted like a
+    /// sign-in attempt). Every other session ends; this one continues with
+    /// the tokens returned, and its older tokens stop working.
+    #[graphql(
+        guard = "Authenticated",
+        directive = fittrack_kit::schema::cost::apply(50)
+    )]
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        current_password: String,
+        new_password: String,
+    ) -> async_graphql::Result<AuthPayload> {
+        let accounts = ctx.data::<Accounts>()?;
+        let caller = ctx.current_user()?;
+        Ok(accounts
+            .change_password(caller, current_password, new_password, client_address(ctx))
+            .await?
+            .into())
+    }
+
+    /// Mails a single-use link (valid 30 minutes) to reset the password of
+    /// this email's account. Answers `true` whether or not the account
+    /// exists; limited per client address and per email (`RATE_LIMITED`).
+    #[graphql(
+        directive = fittrack_kit::schema::cost::apply(50)
+    )]
+    async fn request_password_reset(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+    ) -> async_graphql::Result<bool> {
+        let accounts = ctx.data::<Accounts>()?;
+        accounts
+            .request_password_reset(&email, client_address(ctx))
+            .await?;
+        Ok(true)
+    }
+
+    /// Sets a new password with the token from a reset link. The link is
+    /// used up and every session of the account ends: sign in again.
+    #[graphql(
+        directive = fittrack_kit::schema::cost::apply(50)
+    )]
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        new_password: String,
+    ) -> async_graphql::Result<bool> {
+        let accounts = ctx.data::<Accounts>()?;
+        accounts.reset_password(&token, new_password).await?;
         Ok(true)
     }
 }

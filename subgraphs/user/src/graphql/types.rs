@@ -10,8 +10,11 @@ use crate::domain::{
     model::{self, AccountStatus, FitnessGoal, Gender},
 };
 
-/// A FitTrack account. Private fields (email, status, profile details) are visible
-/// to the account itself and to admins only.
+/// A FitTrack account. Its public profile is `id`, `username`, `firstName`,
+/// `lastName` and `createdAt`: what anyone (an anonymous `_entities` lookup
+/// included) may see. Every other field (email, role, status, profile
+/// details) is visible to the account itself and to admins only (`FORBIDDEN`
+/// otherwise).
 #[derive(SimpleObject)]
 #[graphql(complex, shareable = false)]
 pub struct User {
@@ -19,7 +22,6 @@ pub struct User {
     pub username: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
-    pub role: Role,
     pub created_at: DateTime<Utc>,
     #[graphql(skip)]
     pub inner: model::User,
@@ -35,7 +37,6 @@ impl User {
             username: inner.username.clone(),
             first_name: inner.first_name.clone(),
             last_name: inner.last_name.clone(),
-            role: inner.role,
             created_at: inner.created_at,
             inner,
             owner_view,
@@ -59,6 +60,11 @@ impl User {
 impl User {
     async fn email(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
         self.private(ctx, self.inner.email.as_str())
+    }
+
+    /// Who is an admin is not public: admins are whom attackers aim at.
+    async fn role(&self, ctx: &Context<'_>) -> async_graphql::Result<Role> {
+        self.private(ctx, self.inner.role)
     }
 
     async fn account_status(&self, ctx: &Context<'_>) -> async_graphql::Result<AccountStatus> {
@@ -118,7 +124,8 @@ impl From<Session> for AuthPayload {
 #[derive(InputObject)]
 pub struct RegisterInput {
     pub email: String,
-    /// 8 to 128 characters.
+    /// 12 to 128 characters, not a commonly used password (a few unrelated
+    /// words make a good one).
     pub password: String,
     pub username: Option<String>,
     pub first_name: Option<String>,

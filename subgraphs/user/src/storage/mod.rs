@@ -9,7 +9,8 @@ use fittrack_migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 
 pub use store::{
-    NewRefreshToken, NewUser, ProfileChanges, RefreshTokenRecord, UniqueViolation, UserStore,
+    NewRefreshToken, NewUser, PasswordResetRecord, ProfileChanges, RefreshTokenRecord,
+    UniqueViolation, UserStore,
 };
 
 /// Opens the database (creating the SQLite file's folder if needed) and migrates it.

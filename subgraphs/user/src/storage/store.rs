@@ -3,12 +3,15 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     sea_query::Expr,
     ActiveValue::{NotSet, Set},
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, SqlErr,
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, SqlErr, TransactionTrait,
 };
 use uuid::Uuid;
 
-use super::entities::{contact_messages, refresh_tokens, users};
-use crate::domain::model::{AccountStatus, FitnessGoal, Gender, User};
+use super::entities::{
+    audit_outbox, contact_messages, password_reset_tokens, refresh_tokens, users,
+};
+use crate::domain::model::{AccountStatus, AuditRecord, FitnessGoal, Gender, User};
 use fittrack_kit::Role;
 
 /// What registration stores.
@@ -45,6 +48,15 @@ pub struct RefreshTokenRecord {
     pub expires_at: DateTime<Utc>,
     pub used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A stored password-reset link (its token only as a hash).
+#[derive(Debug, Clone)]
+pub struct PasswordResetRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
 }
 
 /// A unique constraint refused a write.
@@ -214,37 +226,94 @@ impl UserStore {
         reason: Option<String>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        let active = status == AccountStatus::Active;
-        let model = users::ActiveModel {
-            id: Set(id),
-            account_status: Set(status.as_str().into()),
-            suspended_until: Set(until),
-            deactivated_at: Set((!active).then_some(now)),
-            deactivation_reason: Set(if active { None } else { reason }),
-            updated_at: Set(now),
-            ..Default::default()
-        };
-        users::Entity::update(model)
-            .exec(&self.db)
-            .await
-            .context("changing an account's status")?;
+        write_status(&self.db, id, status, until, reason, now).await
+    }
+
+    /// A moderation change in one transaction: the status, the end of every
+    /// refresh token when the account leaves ACTIVE, and the audit entry.
+    pub async fn moderate_status(
+        &self,
+        id: Uuid,
+        status: AccountStatus,
+        until: Option<DateTime<Utc>>,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+        audit: Option<AuditRecord>,
+    ) -> anyhow::Result<()> {
+        let tx = self.db.begin().await.context("starting a transaction")?;
+        write_status(&tx, id, status, until, reason, now).await?;
+        if status != AccountStatus::Active {
+            revoke_refresh_tokens(&tx, id, now).await?;
+        }
+        if let Some(audit) = audit {
+            insert_audit(&tx, audit).await?;
+        }
+        tx.commit().await.context("committing a status change")?;
         Ok(())
     }
 
-    pub async fn set_role(&self, id: Uuid, role: Role) -> anyhow::Result<()> {
-        let model = users::ActiveModel {
-            id: Set(id),
-            role: Set(match role {
-                Role::Admin => "ADMIN".into(),
-                Role::User => "USER".into(),
-            }),
-            updated_at: Set(Utc::now()),
-            ..Default::default()
-        };
-        users::Entity::update(model)
-            .exec(&self.db)
+    /// A role change in one transaction: the role, the end of every refresh
+    /// token (tokens carry roles), and the audit entry.
+    pub async fn change_role(
+        &self,
+        id: Uuid,
+        role: Role,
+        now: DateTime<Utc>,
+        audit: AuditRecord,
+    ) -> anyhow::Result<()> {
+        let tx = self.db.begin().await.context("starting a transaction")?;
+        let updated = users::Entity::update_many()
+            .col_expr(users::Column::Role, Expr::value(role_str(role)))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(id))
+            .exec(&tx)
             .await
             .context("changing a role")?;
+        anyhow::ensure!(updated.rows_affected == 1, "user {id} not found");
+        revoke_refresh_tokens(&tx, id, now).await?;
+        insert_audit(&tx, audit).await?;
+        tx.commit().await.context("committing a role change")?;
+        Ok(())
+    }
+
+    /// Audit entries not yet delivered to the admin subgraph, oldest first.
+    pub async fn pending_audit(&self, limit: u64) -> anyhow::Result<Vec<AuditRecord>> {
+        let rows = audit_outbox::Entity::find()
+            .filter(audit_outbox::Column::DeliveredAt.is_null())
+            .order_by_asc(audit_outbox::Column::CreatedAt)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .context("reading the audit outbox")?;
+        Ok(rows
+            .into_iter()
+            .map(|row| AuditRecord {
+                id: row.id,
+                actor_id: row.actor_id,
+                action: row.action,
+                target_user_id: row.target_user_id,
+                details: serde_json::from_str(&row.details).unwrap_or(serde_json::Value::Null),
+                client_ip: row.client_ip,
+                created_at: row.created_at,
+            })
+            .collect())
+    }
+
+    /// The admin subgraph has these entries in its log.
+    pub async fn mark_audit_delivered(
+        &self,
+        ids: &[Uuid],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        audit_outbox::Entity::update_many()
+            .col_expr(audit_outbox::Column::DeliveredAt, Expr::value(now))
+            .filter(audit_outbox::Column::Id.is_in(ids.to_vec()))
+            .exec(&self.db)
+            .await
+            .context("marking audit entries delivered")?;
         Ok(())
     }
 
@@ -254,33 +323,40 @@ impl UserStore {
         user_id: Uuid,
         now: DateTime<Utc>,
     ) -> anyhow::Result<u64> {
-        let revoked = refresh_tokens::Entity::update_many()
-            .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now))
-            .filter(refresh_tokens::Column::UserId.eq(user_id))
-            .filter(refresh_tokens::Column::RevokedAt.is_null())
-            .exec(&self.db)
-            .await
-            .context("revoking a user's sessions")?;
-        Ok(revoked.rows_affected)
+        revoke_refresh_tokens(&self.db, user_id, now).await
     }
 
     /// Removes the account and its sessions for good.
-    pub async fn delete_user(&self, id: Uuid) -> anyhow::Result<()> {
-        // Messages carry the sender's name and email: they go too.
+    pub async fn delete_user(&self, id: Uuid, email: &str) -> anyhow::Result<()> {
+        let tx = self.db.begin().await.context("starting a transaction")?;
+        // Messages carry the sender's name and email: theirs go, and so do
+        // those sent anonymously from the same address.
         contact_messages::Entity::delete_many()
-            .filter(contact_messages::Column::UserId.eq(id))
-            .exec(&self.db)
+            .filter(
+                contact_messages::Column::UserId
+                    .eq(id)
+                    .or(contact_messages::Column::Email.eq(email)),
+            )
+            .exec(&tx)
             .await
             .context("deleting a user's contact messages")?;
         refresh_tokens::Entity::delete_many()
             .filter(refresh_tokens::Column::UserId.eq(id))
-            .exec(&self.db)
+            .exec(&tx)
             .await
             .context("deleting a user's sessions")?;
+        password_reset_tokens::Entity::delete_many()
+            .filter(password_reset_tokens::Column::UserId.eq(id))
+            .exec(&tx)
+            .await
+            .context("deleting a user's password resets")?;
         users::Entity::delete_by_id(id)
-            .exec(&self.db)
+            .exec(&tx)
             .await
             .context("deleting a user")?;
+        tx.commit()
+            .await
+            .context("committing an account deletion")?;
         Ok(())
     }
 
@@ -429,6 +505,189 @@ impl UserStore {
             .context("revoking a refresh token family")?;
         Ok(result.rows_affected)
     }
+}
+
+impl UserStore {
+    /// Replaces the password and ends every refresh token of the user, in one
+    /// transaction (the caller then starts a new session if it keeps one).
+    pub async fn change_password(
+        &self,
+        user_id: Uuid,
+        password_hash: String,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let tx = self.db.begin().await.context("starting a transaction")?;
+        set_password_hash(&tx, user_id, password_hash, now).await?;
+        revoke_refresh_tokens(&tx, user_id, now).await?;
+        tx.commit().await.context("committing a password change")?;
+        Ok(())
+    }
+
+    pub async fn insert_password_reset(
+        &self,
+        user_id: Uuid,
+        token_hash: String,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        password_reset_tokens::Entity::insert(password_reset_tokens::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(user_id),
+            token_hash: Set(token_hash),
+            expires_at: Set(expires_at),
+            created_at: Set(now),
+            used_at: Set(None),
+        })
+        .exec(&self.db)
+        .await
+        .context("storing a password reset")?;
+        Ok(())
+    }
+
+    pub async fn find_password_reset(
+        &self,
+        token_hash: &str,
+    ) -> anyhow::Result<Option<PasswordResetRecord>> {
+        Ok(password_reset_tokens::Entity::find()
+            .filter(password_reset_tokens::Column::TokenHash.eq(token_hash))
+            .one(&self.db)
+            .await
+            .context("looking up a password reset")?
+            .map(|row| PasswordResetRecord {
+                id: row.id,
+                user_id: row.user_id,
+                expires_at: row.expires_at,
+                used_at: row.used_at,
+            }))
+    }
+
+    /// Uses the reset `reset_id` if it is still unused and unexpired: sets the
+    /// password, uses up every other reset link of the user and ends every
+    /// refresh token, all in one transaction. Whether it was used here (of two
+    /// concurrent uses exactly one wins).
+    pub async fn complete_password_reset(
+        &self,
+        reset_id: Uuid,
+        user_id: Uuid,
+        password_hash: String,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let tx = self.db.begin().await.context("starting a transaction")?;
+        let claimed = password_reset_tokens::Entity::update_many()
+            .col_expr(password_reset_tokens::Column::UsedAt, Expr::value(now))
+            .filter(password_reset_tokens::Column::Id.eq(reset_id))
+            .filter(password_reset_tokens::Column::UsedAt.is_null())
+            .filter(password_reset_tokens::Column::ExpiresAt.gt(now))
+            .exec(&tx)
+            .await
+            .context("claiming a password reset")?;
+        if claimed.rows_affected != 1 {
+            return Ok(false);
+        }
+        password_reset_tokens::Entity::update_many()
+            .col_expr(password_reset_tokens::Column::UsedAt, Expr::value(now))
+            .filter(password_reset_tokens::Column::UserId.eq(user_id))
+            .filter(password_reset_tokens::Column::UsedAt.is_null())
+            .exec(&tx)
+            .await
+            .context("using up other password resets")?;
+        set_password_hash(&tx, user_id, password_hash, now).await?;
+        revoke_refresh_tokens(&tx, user_id, now).await?;
+        tx.commit().await.context("committing a password reset")?;
+        Ok(true)
+    }
+
+    /// Reset links requested for the user since `since` (a mailbox is not
+    /// flooded by repeated requests).
+    pub async fn count_password_resets_since(
+        &self,
+        user_id: Uuid,
+        since: DateTime<Utc>,
+    ) -> anyhow::Result<u64> {
+        password_reset_tokens::Entity::find()
+            .filter(password_reset_tokens::Column::UserId.eq(user_id))
+            .filter(password_reset_tokens::Column::CreatedAt.gte(since))
+            .count(&self.db)
+            .await
+            .context("counting password resets")
+    }
+}
+
+async fn write_status(
+    db: &impl sea_orm::ConnectionTrait,
+    id: Uuid,
+    status: AccountStatus,
+    until: Option<DateTime<Utc>>,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let active = status == AccountStatus::Active;
+    let model = users::ActiveModel {
+        id: Set(id),
+        account_status: Set(status.as_str().into()),
+        suspended_until: Set(until),
+        deactivated_at: Set((!active).then_some(now)),
+        deactivation_reason: Set(if active { None } else { reason }),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    users::Entity::update(model)
+        .exec(db)
+        .await
+        .context("changing an account's status")?;
+    Ok(())
+}
+
+async fn insert_audit(
+    db: &impl sea_orm::ConnectionTrait,
+    audit: AuditRecord,
+) -> anyhow::Result<()> {
+    audit_outbox::Entity::insert(audit_outbox::ActiveModel {
+        id: Set(audit.id),
+        actor_id: Set(audit.actor_id),
+        action: Set(audit.action),
+        target_user_id: Set(audit.target_user_id),
+        details: Set(audit.details.to_string()),
+        client_ip: Set(audit.client_ip),
+        created_at: Set(audit.created_at),
+        delivered_at: Set(None),
+    })
+    .exec(db)
+    .await
+    .context("writing an audit entry to the outbox")?;
+    Ok(())
+}
+
+async fn set_password_hash(
+    db: &impl sea_orm::ConnectionTrait,
+    user_id: Uuid,
+    password_hash: String,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let updated = users::Entity::update_many()
+        .col_expr(users::Column::PasswordHash, Expr::value(password_hash))
+        .col_expr(users::Column::UpdatedAt, Expr::value(now))
+        .filter(users::Column::Id.eq(user_id))
+        .exec(db)
+        .await
+        .context("setting a password")?;
+    anyhow::ensure!(updated.rows_affected == 1, "user {user_id} not found");
+    Ok(())
+}
+
+async fn revoke_refresh_tokens(
+    db: &impl sea_orm::ConnectionTrait,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> anyhow::Result<u64> {
+    let revoked = refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now))
+        .filter(refresh_tokens::Column::UserId.eq(user_id))
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .exec(db)
+        .await
+        .context("revoking a user's sessions")?;
+    Ok(revoked.rows_affected)
 }
 
 fn unique_or_other(error: sea_orm::DbErr) -> anyhow::Error {

@@ -1,0 +1,198 @@
+//! The verifier's rules that need no running service: revocations fail
+//! closed for admins and open for everyone else, a revoked session is refused
+//! while the account's other sessions work, and the time claims are checked.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use chrono::{DateTime, Utc};
+use ed25519_dalek::{pkcs8::EncodePrivateKey, SigningKey};
+use fittrack_kit::{
+    auth::{AccessClaims, TokenError},
+    revocation::{MemoryRevocations, RevocationState, Revocations},
+    ApiError, ErrorCode, JwtVerifier, Role,
+};
+use jsonwebtoken::{
+    jwk::{
+        AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, JwkSet, OctetKeyPairParameters,
+        OctetKeyPairType,
+    },
+    EncodingKey, Header,
+};
+use uuid::Uuid;
+
+const ISSUER: &str = "https://issuer.test";
+const AUDIENCE: &str = "api.test";
+
+struct Keys {
+    encoding: EncodingKey,
+    jwks: JwkSet,
+}
+
+fn keys() -> Keys {
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let der = key.to_pkcs8_der().expect("der");
+    let jwk = Jwk {
+        common: CommonParameters {
+            key_id: Some("k1".into()),
+            ..Default::default()
+        },
+        algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+            key_type: OctetKeyPairType::OctetKeyPair,
+            curve: EllipticCurve::Ed25519,
+            x: URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes()),
+        }),
+    };
+    Keys {
+        encoding: EncodingKey::from_ed_der(der.as_bytes()),
+        jwks: JwkSet { keys: vec![jwk] },
+    }
+}
+
+fn token(keys: &Keys, user: Uuid, session: Uuid, roles: Vec<Role>) -> String {
+    let now = Utc::now().timestamp();
+    let claims = AccessClaims {
+        sub: user.to_string(),
+        email: "ada@example.com".into(),
+        roles,
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+        iat: now,
+        nbf: Some(now),
+        exp: now + 600,
+        jti: Uuid::new_v4().to_string(),
+        sid: session.to_string(),
+        iat_ms: Some(Utc::now().timestamp_millis()),
+    };
+    let mut header = Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some("k1".into());
+    jsonwebtoken::encode(&header, &claims, &keys.encoding).expect("sign")
+}
+
+/// Revocations that cannot be read or written (Redis down).
+struct Unreachable;
+
+#[async_trait]
+impl Revocations for Unreachable {
+    async fn revoke_user(&self, _: Uuid, _: DateTime<Utc>) -> anyhow::Result<()> {
+        anyhow::bail!("connection refused")
+    }
+    async fn revoke_session(&self, _: Uuid) -> anyhow::Result<()> {
+        anyhow::bail!("connection refused")
+    }
+    async fn state(&self, _: Uuid, _: Uuid) -> anyhow::Result<RevocationState> {
+        anyhow::bail!("connection refused")
+    }
+}
+
+#[tokio::test]
+async fn without_revocations_admin_tokens_are_refused_and_user_tokens_pass() {
+    let keys = keys();
+    let verifier = JwtVerifier::fixed(&keys.jwks, ISSUER, AUDIENCE).expect("verifier");
+    verifier.use_revocations(Arc::new(Unreachable));
+    let user = token(&keys, Uuid::new_v4(), Uuid::new_v4(), vec![Role::User]);
+    verifier
+        .verify(&user)
+        .await
+        .expect("a user's token passes (fail open)");
+
+    let admin = token(
+        &keys,
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        vec![Role::User, Role::Admin],
+    );
+    let refused = verifier.verify(&admin).await.expect_err("fail closed");
+    assert!(matches!(refused, TokenError::RevocationsUnavailable(_)));
+    let error = ApiError::from(refused);
+    assert_eq!(
+        error.code(),
+        ErrorCode::ServiceUnavailable,
+        "retry, not sign in again"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_session_is_refused_and_the_other_sessions_work() {
+    let keys = keys();
+    let verifier = JwtVerifier::fixed(&keys.jwks, ISSUER, AUDIENCE).expect("verifier");
+    let revocations = Arc::new(MemoryRevocations::default());
+    verifier.use_revocations(revocations.clone());
+    let (ada, laptop, phone) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let on_laptop = token(&keys, ada, laptop, vec![Role::User]);
+    let on_phone = token(&keys, ada, phone, vec![Role::User]);
+    let user = verifier.verify(&on_laptop).await.expect("valid");
+    assert_eq!(user.session_id, laptop);
+
+    revocations.revoke_session(laptop).await.expect("revoked");
+    assert!(matches!(
+        verifier.verify(&on_laptop).await,
+        Err(TokenError::Revoked)
+    ));
+    assert_eq!(
+        verifier.still_valid(&user).await,
+        Err(fittrack_kit::auth::SessionEnded::Revoked)
+    );
+    verifier
+        .verify(&on_phone)
+        .await
+        .expect("the other session works");
+}
+
+#[test]
+fn time_claims_are_checked_with_the_leeway() {
+    use fittrack_kit::auth::{check_times, TokenTimes, LEEWAY_SECS};
+    let now = 1_800_000_000;
+    let leeway = LEEWAY_SECS as i64;
+    let ok = TokenTimes {
+        iat: now,
+        nbf: Some(now),
+        exp: now + 900,
+    };
+    check_times(ok, now, 900).expect("valid");
+    for (case, times) in [
+        (
+            "expired",
+            TokenTimes {
+                exp: now - leeway - 1,
+                ..ok
+            },
+        ),
+        (
+            "nbf ahead",
+            TokenTimes {
+                nbf: Some(now + leeway + 1),
+                ..ok
+            },
+        ),
+        (
+            "iat ahead",
+            TokenTimes {
+                iat: now + leeway + 1,
+                exp: now + 900,
+                ..ok
+            },
+        ),
+        (
+            "too long",
+            TokenTimes {
+                exp: now + 901,
+                ..ok
+            },
+        ),
+    ] {
+        assert!(check_times(times, now, 900).is_err(), "{case} accepted");
+    }
+    // Within the leeway: a clock slightly ahead or behind.
+    check_times(
+        TokenTimes {
+            iat: now + leeway,
+            nbf: Some(now + leeway),
+            exp: now + leeway + 900,
+        },
+        now,
+        900,
+    )
+    .expect("skew tolerated");
+}

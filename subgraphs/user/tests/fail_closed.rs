@@ -1,0 +1,113 @@
+//! Security changes fail closed: when token revocations cannot be written
+//! (Redis down), nothing changes and the caller is told to retry
+//! (`SERVICE_UNAVAILABLE`), rather than the change taking effect while the
+//! account's access tokens keep working.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use fittrack_kit::{
+    revocation::{RevocationState, Revocations},
+    ApiError, ErrorCode,
+};
+use fittrack_user::domain::{
+    accounts::{Accounts, Registration},
+    model::AccountStatus,
+    sign_in_limits::SignInLimits,
+    tokens::TokenIssuer,
+};
+use uuid::Uuid;
+
+struct Unreachable;
+
+#[async_trait]
+impl Revocations for Unreachable {
+    async fn revoke_user(&self, _: Uuid, _: DateTime<Utc>) -> anyhow::Result<()> {
+        anyhow::bail!("connection refused")
+    }
+    async fn revoke_session(&self, _: Uuid) -> anyhow::Result<()> {
+        anyhow::bail!("connection refused")
+    }
+    async fn state(&self, _: Uuid, _: Uuid) -> anyhow::Result<RevocationState> {
+        anyhow::bail!("connection refused")
+    }
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+#[tokio::test]
+async fn without_revocations_no_security_change_is_made() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = fittrack_user::storage::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("user.db").display()
+    ))
+    .await
+    .expect("database");
+    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let issuer = Arc::new(
+        TokenIssuer::new(
+            &key,
+            "i",
+            "a",
+            chrono::Duration::minutes(15),
+            chrono::Duration::days(7),
+        )
+        .expect("issuer"),
+    );
+    let limiter = Arc::new(fittrack_kit::ratelimit::MemoryRateLimiter::default());
+    let accounts = Accounts::new(db, issuer, SignInLimits::new(limiter, Default::default()))
+        .with_revocations(Arc::new(Unreachable));
+    let session = accounts
+        .register(
+            Registration {
+                email: "ada@example.com".into(),
+                password: PASSWORD.into(),
+                username: None,
+                first_name: None,
+                last_name: None,
+            },
+            "127.0.0.1",
+        )
+        .await
+        .map_err(ApiError::from)
+        .expect("registered");
+    let id = session.user.id;
+    let unavailable = |result: Result<_, fittrack_user::domain::error::UserError>, what: &str| {
+        let error = ApiError::from(
+            result
+                .err()
+                .unwrap_or_else(|| panic!("{what} went through")),
+        );
+        assert_eq!(error.code(), ErrorCode::ServiceUnavailable, "{what}");
+    };
+
+    unavailable(
+        accounts.deactivate_self(id, None).await.map(drop),
+        "deactivation",
+    );
+    unavailable(
+        accounts
+            .set_status_by_admin(id, AccountStatus::Banned, None, None, None)
+            .await
+            .map(drop),
+        "a ban",
+    );
+    unavailable(
+        accounts.logout(&session.refresh_token, None).await,
+        "logout",
+    );
+    // Nothing changed: the account is active and its session still refreshes.
+    let user = accounts
+        .user(id)
+        .await
+        .map_err(ApiError::from)
+        .expect("user");
+    assert_eq!(user.account_status, AccountStatus::Active);
+    accounts
+        .refresh(&session.refresh_token)
+        .await
+        .map_err(ApiError::from)
+        .expect("the session was not half-ended");
+}
