@@ -147,7 +147,11 @@ async fn queries_per_join() -> Vec<(usize, u64)> {
     let store: Arc<dyn ActivityStore> = Arc::new(store);
     let queue: Arc<dyn JobQueue> = Arc::new(MemoryJobQueue::new("bench", QueueOptions::default()));
     let schema = build_schema(
-        Activities::new(store.clone(), EventPublisher::new(queue, store.clone())),
+        Activities::new(
+            store.clone(),
+            EventPublisher::new(queue, store.clone()),
+            fittrack_kit::erasure::MemoryErasedUsers::shared(),
+        ),
         DEFAULT_LOADER_DELAY,
         fittrack_kit::cache::local_dashboard(),
     );

@@ -206,6 +206,7 @@ pub async fn bind(name: SubgraphName, wiring: &Wiring) -> anyhow::Result<BoundSu
             let events = service.events.clone();
             let sweep = config.events.clone();
             let eraser_store = service.store.clone();
+            let (event_queue, marks) = (service.queue.clone(), service.erased.clone());
             let erasure = erasure_queue(
                 config.redis_url.as_ref().map(|u| u.expose()),
                 fittrack_kit::events::USER_DELETED_ACTIVITY_QUEUE,
@@ -223,6 +224,8 @@ pub async fn bind(name: SubgraphName, wiring: &Wiring) -> anyhow::Result<BoundSu
                         Box::pin(fittrack_activity::events::run_eraser(
                             eraser_store,
                             erasure,
+                            event_queue,
+                            marks,
                             stopped(shutdown),
                         ))
                     }),
@@ -252,7 +255,8 @@ pub async fn run_worker_alone() -> anyhow::Result<()> {
         context.store.clone(),
         context.coach.clone(),
         context.bus.clone(),
-    );
+    )
+    .with_erasure_marks(context.erased.clone(), context.queue.clone());
     tracing::info!(concurrency = config.worker.concurrency, "worker running");
     tokio::spawn(fittrack_ai::breakers::report_until(
         context.breakers.clone(),

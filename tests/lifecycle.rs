@@ -416,3 +416,203 @@ async fn the_internal_status_api_bans_and_suspends_and_suspensions_expire() {
     let back = stack.login(&bob_email, PASSWORD).await;
     back.assert_ok();
 }
+
+/// Rows of `table` whose `column` is `value`, straight from the user database.
+async fn user_db_count(stack: &Stack, table: &str, column: &str, value: &str) -> i64 {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let url = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rw",
+                stack.data_dir.path().join("user.db").display()
+            )
+        });
+    let db = sea_orm::Database::connect(&url)
+        .await
+        .expect("user database");
+    let backend = db.get_database_backend();
+    let placeholder = if backend == sea_orm::DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    let row = db
+        .query_one(Statement::from_sql_and_values(
+            backend,
+            format!("SELECT COUNT(*) AS n FROM {table} WHERE {column} = {placeholder}"),
+            [value.into()],
+        ))
+        .await
+        .expect("count")
+        .expect("a row");
+    let _ = db.close().await;
+    row.try_get::<i64>("", "n").expect("n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_account_while_it_is_in_use_leaves_nothing_behind() {
+    use std::time::Duration;
+
+    use fittrack_activity::storage::PageQuery;
+    use support::WsSubscription;
+
+    let stack = Stack::start().await;
+    let (email, ada) = stack.register("ada").await;
+    let ada_id: uuid::Uuid = ada["user"]["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
+    let ada_token = token(&ada).to_owned();
+    // A message sent anonymously with her address, and one signed in.
+    let message =
+        json!({"name": "Ada", "email": email, "subject": "Hi", "message": "About my data"});
+    contact(&stack, "203.0.113.9", None, message.clone())
+        .await
+        .assert_ok();
+    contact(&stack, "203.0.113.9", Some(&ada_token), message)
+        .await
+        .assert_ok();
+    assert_eq!(
+        user_db_count(&stack, "contact_messages", "email", &email).await,
+        2
+    );
+    // A dead letter holding her data (an event the worker cannot read).
+    stack
+        .activity_queue
+        .enqueue(
+            &json!({"type": "ActivityLogged", "userId": ada_id, "notes": "Ada's knee"}).to_string(),
+        )
+        .await
+        .expect("enqueued");
+    let concerns_ada =
+        move |payload: &str| fittrack_kit::erasure::payload_concerns(payload, ada_id);
+    for _ in 0..100 {
+        let dead = stack
+            .activity_queue
+            .dead_letters(1000)
+            .await
+            .expect("dead letters");
+        if dead.iter().any(|d| concerns_ada(&d.payload)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Her live feed is open.
+    let mut live = WsSubscription::open(
+        &stack.router_ws(),
+        json!({"Authorization": format!("Bearer {ada_token}")}),
+        "subscription { recommendationAdded { activityId } }",
+    )
+    .await
+    .expect("subscribed");
+
+    // Workouts keep coming in while she deletes her account.
+    let router = stack.router.clone();
+    let logger = tokio::spawn({
+        let token = ada_token.clone();
+        async move {
+            let log = "mutation($input: LogActivityInput!) { logActivity(input: $input) { id } }";
+            let mut saved = 0;
+            for _ in 0..40 {
+                let input = json!({"input": {"type": "RUNNING", "durationMinutes": 30, "caloriesBurned": 300,
+                                             "startTime": chrono::Utc::now().to_rfc3339(), "notes": "Ada's run"}});
+                if gql(&router, log, input, Some(&token))
+                    .await
+                    .errors()
+                    .is_empty()
+                {
+                    saved += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            saved
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gql(
+        &stack.router,
+        "mutation($password: String!) { deleteMyAccount(password: $password) }",
+        json!({"password": PASSWORD}),
+        Some(&ada_token),
+    )
+    .await
+    .assert_ok();
+    let saved = logger.await.expect("logger");
+    assert!(saved > 0, "some workouts were logged before the deletion");
+
+    // The feed was told, and ended (recommendations of workouts logged
+    // before the deletion may come first).
+    loop {
+        let next = live
+            .next(Duration::from_secs(10))
+            .await
+            .expect("the feed ends with an error, not silently");
+        if next["errors"].is_array() {
+            assert_eq!(next["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+            break;
+        }
+    }
+
+    // Once the erasers ran, and with time for any job in flight to finish:
+    // nothing of hers anywhere.
+    let ai = stack.ai_context.store.clone();
+    let left = || async {
+        let activities = stack
+            .activity_store
+            .page(&PageQuery {
+                user_id: Some(ada_id),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .expect("page")
+            .len();
+        let recommendations = ai
+            .recommendations_page(ada_id, None, 1000)
+            .await
+            .expect("page")
+            .len();
+        let projection = ai
+            .recent_activities(ada_id, 1000)
+            .await
+            .expect("recent")
+            .len();
+        let dead = stack
+            .activity_queue
+            .dead_letters(10_000)
+            .await
+            .expect("dead letters")
+            .iter()
+            .filter(|d| concerns_ada(&d.payload))
+            .count();
+        activities + recommendations + projection + dead
+    };
+    let mut settled = false;
+    for _ in 0..100 {
+        if left().await == 0 {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(settled, "something of the deleted user is left");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(left().await, 0, "work in flight brought something back");
+    // No queued job of hers either (purging finds nothing to remove).
+    assert_eq!(
+        stack
+            .activity_queue
+            .purge(&concerns_ada)
+            .await
+            .expect("purge"),
+        0
+    );
+    assert_eq!(user_db_count(&stack, "users", "email", &email).await, 0);
+    assert_eq!(
+        user_db_count(&stack, "contact_messages", "email", &email).await,
+        0
+    );
+}

@@ -217,6 +217,8 @@ impl Stack {
             tokio::spawn(fittrack_activity::events::run_eraser(
                 activity_store.clone(),
                 erase_activity,
+                activity_queue.clone(),
+                fittrack_kit::erasure::MemoryErasedUsers::shared(),
                 async move {
                     let _ = stop_a.wait_for(|stopped| *stopped).await;
                 },
@@ -533,6 +535,7 @@ pub async fn ai_context(
         queue,
         dashboard: fittrack_kit::cache::local_dashboard(),
         breakers: fittrack_ai::breakers::BreakerBoard::local(),
+        erased: fittrack_kit::erasure::MemoryErasedUsers::shared(),
     }
 }
 

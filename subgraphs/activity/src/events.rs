@@ -166,20 +166,30 @@ impl EventPublisher {
 pub async fn run_eraser(
     store: Arc<dyn ActivityStore>,
     queue: Arc<dyn JobQueue>,
+    events: Arc<dyn JobQueue>,
+    marks: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     fittrack_kit::queue::run_consumer(
         queue,
         fittrack_kit::queue::ConsumerOptions::new("activity-eraser", 2),
         move |job| {
-            let store = store.clone();
+            let (store, events, marks) = (store.clone(), events.clone(), marks.clone());
             async move {
                 let fittrack_kit::events::UserEvent::UserDeleted { user_id } =
                     serde_json::from_str(&job.payload).map_err(|e| {
                         fittrack_kit::queue::Permanent(format!("unreadable user event: {e}"))
                     })?;
+                // Mark first: a request or job in flight for the user undoes
+                // its own write after this (kit::erasure).
+                marks.mark(user_id).await?;
+                // The user's activity events, waiting or dead-lettered,
+                // carry their workouts: they go too.
+                let purged = events
+                    .purge(&|payload| fittrack_kit::erasure::payload_concerns(payload, user_id))
+                    .await?;
                 let erased = store.delete_user(user_id).await?;
-                tracing::info!(%user_id, erased, "erased a deleted user's activities");
+                tracing::info!(%user_id, erased, purged, "erased a deleted user's activities and queued events");
                 Ok(())
             }
         },

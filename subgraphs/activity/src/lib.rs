@@ -30,6 +30,8 @@ pub struct ActivityService {
     pub router: Router,
     pub store: Arc<dyn ActivityStore>,
     pub queue: Arc<dyn JobQueue>,
+    /// Erasure marks (the eraser sets them, `logActivity` checks them).
+    pub erased: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
     pub events: EventPublisher,
 }
 
@@ -69,17 +71,21 @@ pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
         "dashboard:activities",
     )
     .await?;
-    Ok(build_with(
+    let erased =
+        fittrack_kit::erasure::connect(config.redis_url.as_ref().map(|u| u.expose())).await?;
+    Ok(build_with_erasures(
         store,
         queue,
         verifier,
         Duration::from_millis(config.loader_delay_ms),
         platform_stats,
         &config.http,
+        erased,
     ))
 }
 
-/// Builds the subgraph around given parts (tests pass counting stores, fixed keys).
+/// Builds the subgraph around given parts (tests pass counting stores, fixed
+/// keys), with the process's own erasure marks.
 pub fn build_with(
     store: Arc<dyn ActivityStore>,
     queue: Arc<dyn JobQueue>,
@@ -88,8 +94,28 @@ pub fn build_with(
     platform_stats: graphql::admin::PlatformStatsCache,
     http: &fittrack_kit::config::HttpConfig,
 ) -> ActivityService {
+    build_with_erasures(
+        store,
+        queue,
+        verifier,
+        loader_delay,
+        platform_stats,
+        http,
+        fittrack_kit::erasure::MemoryErasedUsers::shared(),
+    )
+}
+
+fn build_with_erasures(
+    store: Arc<dyn ActivityStore>,
+    queue: Arc<dyn JobQueue>,
+    verifier: Arc<JwtVerifier>,
+    loader_delay: Duration,
+    platform_stats: graphql::admin::PlatformStatsCache,
+    http: &fittrack_kit::config::HttpConfig,
+    erased: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
+) -> ActivityService {
     let events = EventPublisher::new(queue.clone(), store.clone());
-    let activities = Activities::new(store.clone(), events.clone());
+    let activities = Activities::new(store.clone(), events.clone(), erased.clone());
     let schema = graphql::build_schema(activities, loader_delay, platform_stats);
     let ready_store = store.clone();
     let ready_queue = queue.clone();
@@ -108,6 +134,7 @@ pub fn build_with(
         router,
         store,
         queue,
+        erased,
         events,
     }
 }

@@ -73,7 +73,11 @@ async fn user_joins_cost_the_same_store_queries_for_1_10_and_100_users() {
     // A generous window: this test is about batching, not about how fast a
     // debug build resolves 100 entities.
     let schema = build_schema(
-        Activities::new(store.clone(), EventPublisher::new(queue, store.clone())),
+        Activities::new(
+            store.clone(),
+            EventPublisher::new(queue, store.clone()),
+            fittrack_kit::erasure::MemoryErasedUsers::shared(),
+        ),
         Duration::from_millis(50),
         fittrack_kit::cache::local_dashboard(),
     );
@@ -181,6 +185,12 @@ impl JobQueue for FlakyQueue {
     async fn dead_letters(&self, limit: usize) -> anyhow::Result<Vec<DeadLetter>> {
         self.inner.dead_letters(limit).await
     }
+    async fn purge(
+        &self,
+        matches: &(dyn for<'p> Fn(&'p str) -> bool + Send + Sync),
+    ) -> anyhow::Result<usize> {
+        self.inner.purge(matches).await
+    }
     async fn replay(&self, id: &str) -> anyhow::Result<Option<String>> {
         self.inner.replay(id).await
     }
@@ -201,7 +211,11 @@ async fn an_activity_saved_while_the_queue_is_down_gets_its_event_from_the_sweep
         down: AtomicBool::new(true),
     });
     let events = EventPublisher::new(queue.clone(), store.clone());
-    let activities = Activities::new(store.clone(), events.clone());
+    let activities = Activities::new(
+        store.clone(),
+        events.clone(),
+        fittrack_kit::erasure::MemoryErasedUsers::shared(),
+    );
     let owner = Uuid::new_v4();
 
     let raw = fittrack_activity::domain::validation::RawActivity {

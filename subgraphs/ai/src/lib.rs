@@ -64,6 +64,7 @@ pub async fn connect(config: &AiConfig) -> anyhow::Result<AiContext> {
     ));
     let dashboard = fittrack_kit::cache::dashboard(redis.as_deref(), "dashboard:ai").await?;
     let breakers = breakers::BreakerBoard::connect(redis.as_deref()).await?;
+    let erased = fittrack_kit::erasure::connect(redis.as_deref()).await?;
     Ok(AiContext {
         store,
         coach,
@@ -71,6 +72,7 @@ pub async fn connect(config: &AiConfig) -> anyhow::Result<AiContext> {
         queue,
         dashboard,
         breakers,
+        erased,
     })
 }
 
@@ -97,7 +99,8 @@ pub fn build_with(
         context.store.clone(),
         context.coach.clone(),
         context.bus.clone(),
-    );
+    )
+    .with_erasure_marks(context.erased.clone(), context.queue.clone());
     let schema = graphql::build_schema(context.clone());
     let ready_store = context.store.clone();
     let ready_queue = context.queue.clone();

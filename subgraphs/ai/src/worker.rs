@@ -57,6 +57,12 @@ pub struct Worker {
     store: Arc<dyn AiStore>,
     coach: Arc<Coach>,
     bus: Arc<dyn RecommendationBus>,
+    /// Deleted users, and the event queue their queued events are purged
+    /// from (kit::erasure).
+    erasure: Option<(
+        Arc<dyn fittrack_kit::erasure::ErasedUsers>,
+        Arc<dyn JobQueue>,
+    )>,
 }
 
 impl Worker {
@@ -65,7 +71,30 @@ impl Worker {
         coach: Arc<Coach>,
         bus: Arc<dyn RecommendationBus>,
     ) -> Self {
-        Self { store, coach, bus }
+        Self {
+            store,
+            coach,
+            bus,
+            erasure: None,
+        }
+    }
+
+    /// Checks `marks` so work in flight for a deleted user leaves nothing
+    /// behind; the eraser purges the user's events from `events`.
+    pub fn with_erasure_marks(
+        mut self,
+        marks: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
+        events: Arc<dyn JobQueue>,
+    ) -> Self {
+        self.erasure = Some((marks, events));
+        self
+    }
+
+    async fn is_erased(&self, user_id: Uuid) -> anyhow::Result<bool> {
+        match &self.erasure {
+            Some((marks, _)) => marks.is_erased(user_id).await,
+            None => Ok(false),
+        }
     }
 
     /// Handles one queue payload. `Permanent` errors go straight to the
@@ -105,8 +134,11 @@ impl Worker {
 
     async fn recommend(&self, activity: ActivitySummary) -> anyhow::Result<()> {
         // Events of one activity may be handled out of order by different
-        // consumers: an already deleted activity gets nothing.
-        if self.store.is_forgotten(activity.activity_id).await? {
+        // consumers: an already deleted activity gets nothing, nor does a
+        // deleted user.
+        if self.store.is_forgotten(activity.activity_id).await?
+            || self.is_erased(activity.user_id).await?
+        {
             return Ok(());
         }
         self.store.remember_activity(&activity).await?;
@@ -148,6 +180,12 @@ impl Worker {
                 self.store.forget_activity(stored.activity_id).await?;
                 return Ok(());
             }
+            // The account was erased meanwhile: written first, checked after
+            // (kit::erasure), so either the eraser saw this or we see it.
+            if self.is_erased(stored.user_id).await? {
+                self.store.forget_user(stored.user_id).await?;
+                return Ok(());
+            }
             if let Err(error) = self.bus.publish(&stored).await {
                 // Stored and readable; only the live push is lost.
                 tracing::warn!(
@@ -167,17 +205,29 @@ impl Worker {
         shutdown: impl Future<Output = ()> + Send,
     ) {
         let store = self.store.clone();
+        let erasure = self.erasure.clone();
         run_consumer(
             queue,
             ConsumerOptions::new("ai-eraser", 2),
             move |job| {
-                let store = store.clone();
+                let (store, erasure) = (store.clone(), erasure.clone());
                 async move {
                     let fittrack_kit::events::UserEvent::UserDeleted { user_id } =
                         serde_json::from_str(&job.payload)
                             .map_err(|e| Permanent(format!("unreadable user event: {e}")))?;
+                    let mut purged = 0;
+                    if let Some((marks, events)) = &erasure {
+                        // Mark first (kit::erasure), then purge the user's
+                        // queued and dead-lettered events, then delete.
+                        marks.mark(user_id).await?;
+                        purged = events
+                            .purge(&|payload| {
+                                fittrack_kit::erasure::payload_concerns(payload, user_id)
+                            })
+                            .await?;
+                    }
                     store.forget_user(user_id).await?;
-                    tracing::info!(%user_id, "erased a deleted user's AI data");
+                    tracing::info!(%user_id, purged, "erased a deleted user's AI data");
                     Ok(())
                 }
             },

@@ -133,6 +133,7 @@ async fn joins_cost_one_query_per_level_for_1_10_and_100_references() {
         queue: Arc::new(MemoryJobQueue::new("batching", QueueOptions::default())),
         dashboard: fittrack_kit::cache::local_dashboard(),
         breakers: fittrack_ai::breakers::BreakerBoard::local(),
+        erased: fittrack_kit::erasure::MemoryErasedUsers::shared(),
     };
     // What is counted is queries per batch, not how fast a cold debug build
     // resolves 200 representations: a window no machine outruns.

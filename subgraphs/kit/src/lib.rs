@@ -8,6 +8,7 @@ pub mod cache;
 pub mod client_address;
 pub mod config;
 pub mod cursor;
+pub mod erasure;
 pub mod error;
 pub mod events;
 pub mod files;

@@ -284,6 +284,11 @@ pub fn declare_separate_process() {
     SEPARATE_PROCESS.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
+/// Whether [`declare_separate_process`] was called.
+pub fn is_separate_process() -> bool {
+    SEPARATE_PROCESS.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Redis when a URL is configured, else the in-process list (refused in a
 /// separate process, see [`declare_separate_process`]); cached for
 /// [`CACHE_TTL`]. `keep_for` is how long an entry must outlive its revocation:
@@ -294,7 +299,7 @@ pub async fn connect(
 ) -> anyhow::Result<Arc<dyn Revocations>> {
     let inner: Arc<dyn Revocations> = match redis_url {
         Some(url) => Arc::new(RedisRevocations::connect(url, keep_for).await?),
-        None if SEPARATE_PROCESS.load(std::sync::atomic::Ordering::SeqCst) => anyhow::bail!(
+        None if is_separate_process() => anyhow::bail!(
             "token revocation must be shared between processes: set REDIS_URL \
              (`fittrack serve` runs one subgraph per process; `fittrack dev` runs them all in one)"
         ),

@@ -277,3 +277,52 @@ async fn the_consumer_runs_n_handlers_at_once_and_dead_letters_failures() {
         assert_eq!(peak.load(Ordering::SeqCst), 4, "{backend:?}: concurrency");
     }
 }
+
+#[tokio::test]
+async fn purge_removes_matching_waiting_in_flight_and_dead_jobs_only() {
+    for backend in Backend::available() {
+        let queue = backend.queue(1).await;
+        // A dead letter of Ada's, one of hers in flight, one waiting; Bob's stay.
+        queue.enqueue("ada:dead").await.expect("enqueue");
+        let delivered = queue.receive("a", 1, NO_WAIT).await.expect("receive");
+        queue
+            .dead_letter(&delivered[0], "failed")
+            .await
+            .expect("dead letter");
+        queue.enqueue("ada:in-flight").await.expect("enqueue");
+        let in_flight = queue.receive("a", 1, NO_WAIT).await.expect("receive");
+        assert_eq!(in_flight[0].payload, "ada:in-flight");
+        for payload in ["bob:1", "ada:waiting", "bob:2"] {
+            queue.enqueue(payload).await.expect("enqueue");
+        }
+
+        let purged = queue
+            .purge(&|payload: &str| payload.starts_with("ada:"))
+            .await
+            .expect("purge");
+        assert_eq!(purged, 3, "{backend:?}");
+        assert!(
+            queue.dead_letters(10).await.expect("dlq").is_empty(),
+            "{backend:?}"
+        );
+        assert_eq!(
+            queue.stats().await.expect("stats"),
+            QueueStats {
+                waiting: 2,
+                in_flight: 0,
+                dead_letters: 0
+            },
+            "{backend:?}"
+        );
+        // The consumer that held Ada's job acks it harmlessly.
+        queue.ack(&in_flight[0].id).await.expect("ack");
+        let left = queue.receive("a", 10, NO_WAIT).await.expect("receive");
+        let payloads: Vec<_> = left.iter().map(|d| d.payload.as_str()).collect();
+        assert_eq!(payloads, ["bob:1", "bob:2"], "{backend:?}");
+        // An expired in-flight job of Ada's would have come back: it does not.
+        tokio::time::sleep(VISIBILITY + Duration::from_millis(100)).await;
+        for delivery in queue.receive("a", 10, NO_WAIT).await.expect("receive") {
+            assert!(!delivery.payload.starts_with("ada:"), "{backend:?}");
+        }
+    }
+}

@@ -70,6 +70,9 @@ pub async fn build_with(
     let accounts = Accounts::new(db.clone(), issuer.clone(), sign_in_limits(config).await?)
         .with_erasure_queues(erasure)
         .with_revocations(revocations)
+        .with_erasure_marks(
+            fittrack_kit::erasure::connect(config.redis_url.as_ref().map(|u| u.expose())).await?,
+        )
         .with_mailer(
             mail::from_config(&config.mail, &config.data_dir)?,
             config.mail.web_app_url.clone(),

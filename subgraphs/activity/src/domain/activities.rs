@@ -53,6 +53,7 @@ pub struct ActivityPatch {
 pub struct Activities {
     store: Arc<dyn ActivityStore>,
     events: EventPublisher,
+    erased: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
 }
 
 pub fn page_size(first: Option<i32>) -> ActivityResult<u32> {
@@ -64,8 +65,16 @@ pub fn page_size(first: Option<i32>) -> ActivityResult<u32> {
 }
 
 impl Activities {
-    pub fn new(store: Arc<dyn ActivityStore>, events: EventPublisher) -> Self {
-        Self { store, events }
+    pub fn new(
+        store: Arc<dyn ActivityStore>,
+        events: EventPublisher,
+        erased: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
+    ) -> Self {
+        Self {
+            store,
+            events,
+            erased,
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn ActivityStore> {
@@ -95,13 +104,18 @@ impl Activities {
             updated_at: now,
             event_enqueued: false,
         };
-        match self.store.insert(activity).await? {
-            Inserted::New(activity) => {
-                self.events.activity_logged(&activity).await;
-                Ok(activity)
-            }
-            Inserted::Existing(activity) => Ok(activity),
+        let activity = match self.store.insert(activity).await? {
+            Inserted::New(activity) => activity,
+            Inserted::Existing(activity) => return Ok(activity),
+        };
+        // Written first, checked after (see kit::erasure): a deletion that
+        // raced this request is either seen here or saw the row.
+        if self.erased.is_erased(owner).await? {
+            self.store.delete_user(owner).await?;
+            return Err(ActivityError::AccountErased);
         }
+        self.events.activity_logged(&activity).await;
+        Ok(activity)
     }
 
     /// The activity if the viewer may see it (owner or admin).

@@ -11,6 +11,8 @@ pub enum ActivityError {
     },
     /// Missing, or someone else's: callers cannot tell the two apart.
     NotFound,
+    /// The account was deleted while the request was in flight.
+    AccountErased,
     Internal(anyhow::Error),
 }
 
@@ -38,6 +40,9 @@ impl From<ActivityError> for ApiError {
                 ApiError::bad_input(field, format!("{field}: {message}"))
             }
             ActivityError::NotFound => ApiError::new(ErrorCode::NotFound, "Activity not found"),
+            ActivityError::AccountErased => {
+                ApiError::unauthenticated("This account was deleted; nothing was saved")
+            }
             ActivityError::Internal(error) => ApiError::Internal(error),
         }
     }

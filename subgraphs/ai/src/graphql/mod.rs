@@ -52,6 +52,8 @@ pub struct AiContext {
     pub dashboard: platform::AiStatsCache,
     /// Breaker states reported by every process calling Gemini.
     pub breakers: Arc<crate::breakers::BreakerBoard>,
+    /// Deleted users (kit::erasure): the worker undoes work done for them.
+    pub erased: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
 }
 
 fn page_size(first: Option<i32>) -> Result<usize, AiError> {

@@ -221,6 +221,20 @@ impl JobQueue for MemoryJobQueue {
         Ok(self.state().dead.values().take(limit).cloned().collect())
     }
 
+    async fn purge(
+        &self,
+        matches: &(dyn for<'p> Fn(&'p str) -> bool + Send + Sync),
+    ) -> anyhow::Result<usize> {
+        let mut state = self.state();
+        let before = state.ready.len() + state.in_flight.len() + state.dead.len();
+        state.ready.retain(|job| !matches(&job.payload));
+        state
+            .in_flight
+            .retain(|_, flight| !matches(&flight.job.payload));
+        state.dead.retain(|_, dead| !matches(&dead.payload));
+        Ok(before - (state.ready.len() + state.in_flight.len() + state.dead.len()))
+    }
+
     async fn replay(&self, dead_letter_id: &str) -> anyhow::Result<Option<String>> {
         let Ok(key) = dead_letter_id.parse::<u64>() else {
             return Ok(None);

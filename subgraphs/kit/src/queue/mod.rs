@@ -101,6 +101,14 @@ pub trait JobQueue: Send + Sync + 'static {
     /// Puts a dead letter back on the queue as a fresh job; the new job id, or
     /// `None` when no such dead letter exists.
     async fn replay(&self, dead_letter_id: &str) -> anyhow::Result<Option<String>>;
+    /// Removes every job (waiting or in flight) and dead letter whose payload
+    /// `matches`; how many. For erasure: queued payloads of a deleted user go.
+    /// A consumer still working on a removed job finishes it (its ack then
+    /// does nothing), so handlers must also check for erasure themselves.
+    async fn purge(
+        &self,
+        matches: &(dyn for<'p> Fn(&'p str) -> bool + Send + Sync),
+    ) -> anyhow::Result<usize>;
     /// Counts of waiting, in-flight and dead-lettered jobs.
     async fn stats(&self) -> anyhow::Result<QueueStats>;
     /// Cheap reachability probe, for `/ready`.

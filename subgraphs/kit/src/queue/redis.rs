@@ -321,6 +321,53 @@ impl JobQueue for RedisJobQueue {
             .collect())
     }
 
+    async fn purge(
+        &self,
+        matches: &(dyn for<'p> Fn(&'p str) -> bool + Send + Sync),
+    ) -> anyhow::Result<usize> {
+        const PAGE: usize = 500;
+        let mut purged = 0;
+        for (key, dead) in [(self.key.clone(), false), (self.dlq_key.clone(), true)] {
+            let mut start = "-".to_owned();
+            loop {
+                let reply = self
+                    .call(
+                        "XRANGE",
+                        vec![
+                            key.clone(),
+                            start.clone(),
+                            "+".into(),
+                            "COUNT".into(),
+                            PAGE.to_string(),
+                        ],
+                    )
+                    .await?;
+                let entries = parse_entries(reply);
+                let read = entries.len();
+                for (id, fields) in entries {
+                    if fields
+                        .get("payload")
+                        .is_some_and(|payload| matches(payload))
+                    {
+                        if dead {
+                            self.call("XDEL", vec![key.clone(), id.clone()]).await?;
+                        } else {
+                            // XACK too: a pending entry must leave the group's list.
+                            self.remove(&id).await?;
+                        }
+                        purged += 1;
+                    }
+                    // Exclusive start (Redis 6.2+): the page after this entry.
+                    start = format!("({id}");
+                }
+                if read < PAGE {
+                    break;
+                }
+            }
+        }
+        Ok(purged)
+    }
+
     async fn replay(&self, dead_letter_id: &str) -> anyhow::Result<Option<String>> {
         let reply = self
             .call(

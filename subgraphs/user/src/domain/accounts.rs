@@ -66,6 +66,7 @@ pub struct Accounts {
     sign_in_limits: SignInLimits,
     erasure: ErasureQueues,
     revocations: Option<Arc<dyn fittrack_kit::revocation::Revocations>>,
+    erasure_marks: Option<Arc<dyn fittrack_kit::erasure::ErasedUsers>>,
     mail: Option<ResetMail>,
 }
 
@@ -88,8 +89,19 @@ impl Accounts {
             sign_in_limits,
             erasure: Vec::new(),
             revocations: None,
+            erasure_marks: None,
             mail: None,
         }
+    }
+
+    /// Marks deleted users here first (kit::erasure), so work in flight for
+    /// them elsewhere undoes itself.
+    pub fn with_erasure_marks(
+        mut self,
+        marks: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
+    ) -> Self {
+        self.erasure_marks = Some(marks);
+        self
     }
 
     /// Sends password-reset links through `mailer`, pointing at `web_app_url`.
@@ -294,8 +306,15 @@ impl Accounts {
         let user = self.user(id).await?;
         self.authenticate(&user.email, password, client_address)
             .await?;
-        // Revoke first: no token of the account works while it is erased.
+        // Revoke first: no token of the account works while it is erased;
+        // then mark it erased, so a request or job in flight undoes itself.
         self.revoke_user_tokens(id).await?;
+        if let Some(marks) = &self.erasure_marks {
+            marks
+                .mark(id)
+                .await
+                .map_err(UserError::RevocationUnavailable)?;
+        }
         let event =
             serde_json::to_string(&fittrack_kit::events::UserEvent::UserDeleted { user_id: id })
                 .map_err(anyhow::Error::from)?;
