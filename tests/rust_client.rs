@@ -96,6 +96,19 @@ async fn the_cli_signs_up_watches_and_logs_a_workout() {
     .expect("register");
     assert!(String::from_utf8_lossy(&out).contains(&email));
     assert!(session.exists(), "the session is saved for the next run");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&session)
+            .expect("session file")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the saved tokens are readable by their owner only"
+        );
+    }
 
     // `watch` in one "terminal", `log-activity` in another (same saved session).
     let watch = cli(&["watch", "--count", "1"]);
