@@ -223,7 +223,7 @@ impl AdminQuery {
             .data::<AuditStore>()?
             .page(&filter, after, limit + 1)
             .await
-            .map_err(ApiError::Internal)?;
+            .map_err(ApiError::from)?;
         let has_next = entries.len() as u64 > limit;
         entries.truncate(limit as usize);
         let mut connection = Connection::new(after.is_some(), has_next);

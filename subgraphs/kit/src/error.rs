@@ -65,9 +65,88 @@ pub enum ApiError {
 }
 
 impl From<anyhow::Error> for ApiError {
+    /// A dependency that cannot be reached is `SERVICE_UNAVAILABLE` with a
+    /// retry hint (logged, the cause not shown); anything else is internal.
     fn from(error: anyhow::Error) -> Self {
-        Self::Internal(error)
+        match dependency_outage(&error) {
+            Some(dependency) => {
+                tracing::warn!(
+                    dependency,
+                    error = format!("{error:#}"),
+                    "dependency unavailable"
+                );
+                Self::unavailable(
+                    format!("A service FitTrack depends on ({dependency}) is not reachable right now; try again shortly"),
+                    DEPENDENCY_RETRY_AFTER_SECS,
+                )
+            }
+            None => Self::Internal(error),
+        }
     }
+}
+
+/// What clients are told to wait when a dependency is down.
+pub const DEPENDENCY_RETRY_AFTER_SECS: u64 = 5;
+
+/// Which dependency `error` says is unreachable (connection refused or
+/// dropped, no connection within its timeout, a command that timed out),
+/// if that is what it is: "database", "Redis" or "MongoDB".
+pub fn dependency_outage(error: &anyhow::Error) -> Option<&'static str> {
+    use sea_orm::{error::ConnAcquireErr, sqlx, DbErr, RuntimeErr};
+    for cause in error.chain() {
+        if let Some(db) = cause.downcast_ref::<DbErr>() {
+            let unreachable = match db {
+                DbErr::ConnectionAcquire(
+                    ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed,
+                ) => true,
+                DbErr::Conn(RuntimeErr::SqlxError(error))
+                | DbErr::Exec(RuntimeErr::SqlxError(error))
+                | DbErr::Query(RuntimeErr::SqlxError(error)) => matches!(
+                    error,
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::WorkerCrashed
+                ),
+                DbErr::Conn(_) => true,
+                _ => false,
+            };
+            if unreachable {
+                return Some("database");
+            }
+        }
+        if let Some(sqlx_error) = cause.downcast_ref::<sea_orm::sqlx::Error>() {
+            if matches!(
+                sqlx_error,
+                sea_orm::sqlx::Error::Io(_)
+                    | sea_orm::sqlx::Error::PoolTimedOut
+                    | sea_orm::sqlx::Error::PoolClosed
+            ) {
+                return Some("database");
+            }
+        }
+        if let Some(redis) = cause.downcast_ref::<fred::error::Error>() {
+            use fred::error::ErrorKind;
+            if matches!(
+                redis.kind(),
+                ErrorKind::IO | ErrorKind::Timeout | ErrorKind::Canceled
+            ) {
+                return Some("Redis");
+            }
+        }
+        if let Some(mongo) = cause.downcast_ref::<mongodb::error::Error>() {
+            use mongodb::error::ErrorKind;
+            if matches!(
+                mongo.kind.as_ref(),
+                ErrorKind::ServerSelection { .. }
+                    | ErrorKind::Io(_)
+                    | ErrorKind::ConnectionPoolCleared { .. }
+            ) {
+                return Some("MongoDB");
+            }
+        }
+    }
+    None
 }
 
 impl ApiError {
@@ -122,6 +201,30 @@ impl ApiError {
 
     pub fn not_found(what: &str) -> Self {
         Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    /// As `From<anyhow::Error>`, for an error shared by several callers (a
+    /// dataloader's batch): same classification, the chain kept as text.
+    pub fn from_shared(error: &std::sync::Arc<anyhow::Error>) -> Self {
+        match dependency_outage(error) {
+            Some(dependency) => Self::outage(dependency, error),
+            None => Self::Internal(anyhow::anyhow!("{error:#}")),
+        }
+    }
+
+    /// `dependency` is down: logged with its cause, `SERVICE_UNAVAILABLE`.
+    fn outage(dependency: &'static str, error: &anyhow::Error) -> Self {
+        tracing::warn!(
+            dependency,
+            error = format!("{error:#}"),
+            "dependency unavailable"
+        );
+        Self::unavailable(
+            format!(
+                "A service FitTrack depends on ({dependency}) is not reachable right now; try again shortly"
+            ),
+            DEPENDENCY_RETRY_AFTER_SECS,
+        )
     }
 
     pub fn code(&self) -> ErrorCode {
@@ -182,6 +285,42 @@ mod tests {
             ApiError::Internal(anyhow::anyhow!("relation \"users\" does not exist")).into();
         assert_eq!(err.message, INTERNAL_MESSAGE);
         assert_eq!(code_of(&err), "\"INTERNAL_SERVER_ERROR\"");
+    }
+
+    #[test]
+    fn unreachable_dependencies_are_service_unavailable_with_a_retry_hint() {
+        let outages = [
+            anyhow::Error::new(sea_orm::DbErr::ConnectionAcquire(
+                sea_orm::error::ConnAcquireErr::Timeout,
+            ))
+            .context("reading a user"),
+            anyhow::Error::new(fred::error::Error::new(
+                fred::error::ErrorKind::Timeout,
+                "Request timed out.",
+            ))
+            .context("redis XADD on activity-events"),
+            anyhow::Error::new(fred::error::Error::new(
+                fred::error::ErrorKind::IO,
+                "Connection refused",
+            )),
+        ];
+        for outage in outages {
+            let error = ApiError::from(outage);
+            assert_eq!(error.code(), ErrorCode::ServiceUnavailable);
+            let error: async_graphql::Error = error.into();
+            assert!(
+                !error.message.contains("timed out"),
+                "causes stay in the logs"
+            );
+            assert!(error
+                .extensions
+                .as_ref()
+                .is_some_and(|e| e.get("retryAfterSeconds").is_some()));
+        }
+        let other = ApiError::from(anyhow::Error::new(sea_orm::DbErr::RecordNotFound(
+            "x".into(),
+        )));
+        assert_eq!(other.code(), ErrorCode::InternalServerError);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod erasure;
 pub mod error;
 pub mod events;
 pub mod files;
+pub mod mongo;
 pub mod queue;
 pub mod ratelimit;
 pub mod redis;

@@ -1,12 +1,33 @@
 //! Redis clients (fred): the one place `REDIS_URL` becomes a connection, for the
 //! queue, revocations, caches, the recommendation bus and breaker reports.
+//!
+//! Every client reconnects for ever with a capped exponential backoff
+//! ([`reconnect_policy`]): one Redis restart must not be an outage until
+//! FitTrack itself restarts. Commands are bounded ([`COMMAND_TIMEOUT`]), so
+//! while Redis is away callers get an error at once instead of a hang; a
+//! connection that stops answering (a black hole, no FIN) is dropped after
+//! [`UNRESPONSIVE_AFTER`] and reconnected.
+
+use std::time::Duration;
 
 use anyhow::Context as _;
 use fred::{
     clients::Client,
-    prelude::{ClientLike, Config},
+    prelude::{ClientLike, Config, ReconnectPolicy},
     types::{Builder, ClusterHash, CustomCommand},
 };
+
+/// How long one ordinary command may take (blocking reads set their own).
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a new connection (TCP + handshake) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// A connection with a command outstanding this long is considered dead.
+pub const UNRESPONSIVE_AFTER: Duration = Duration::from_secs(5);
+
+/// Retry for ever: 100 ms, doubling, at most 2 s apart (plus jitter).
+pub fn reconnect_policy() -> ReconnectPolicy {
+    ReconnectPolicy::new_exponential(0, 100, 2_000, 2)
+}
 
 /// A connected client.
 pub async fn connect(url: &str) -> anyhow::Result<Client> {
@@ -14,16 +35,38 @@ pub async fn connect(url: &str) -> anyhow::Result<Client> {
 }
 
 /// Two connections with the same settings: the second for commands that hold
-/// their connection (blocking reads, pub/sub subscriptions).
+/// their connection (blocking reads, pub/sub subscriptions), so it has no
+/// default command timeout (a blocking read waits on purpose).
 pub async fn connect_pair(url: &str) -> anyhow::Result<(Client, Client)> {
-    let config = Config::from_url(url).context("invalid REDIS_URL")?;
-    let client = Builder::from_config(config)
+    let client = builder(url, COMMAND_TIMEOUT)?
         .build()
         .context("building the Redis client")?;
-    let second = client.clone_new();
+    let second = builder(url, Duration::ZERO)?
+        .build()
+        .context("building the Redis client")?;
     client.init().await.context("connecting to Redis")?;
     second.init().await.context("connecting to Redis")?;
     Ok((client, second))
+}
+
+fn builder(url: &str, command_timeout: Duration) -> anyhow::Result<Builder> {
+    let config = Config::from_url(url).context("invalid REDIS_URL")?;
+    let mut builder = Builder::from_config(config);
+    builder
+        .set_policy(reconnect_policy())
+        .with_connection_config(|connection| {
+            connection.connection_timeout = CONNECT_TIMEOUT;
+            connection.internal_command_timeout = CONNECT_TIMEOUT;
+            // A command caught by a dropped connection is tried once more on
+            // the next one, not three times (each bounded by the timeout).
+            connection.max_command_attempts = 2;
+            connection.unresponsive.max_timeout = Some(UNRESPONSIVE_AFTER);
+            connection.unresponsive.interval = Duration::from_secs(1);
+        })
+        .with_performance_config(|performance| {
+            performance.default_command_timeout = command_timeout;
+        });
+    Ok(builder)
 }
 
 /// A command fred has no typed method for, keyed by its first argument.

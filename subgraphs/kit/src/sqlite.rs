@@ -5,6 +5,9 @@
 use anyhow::Context as _;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 
+/// How long opening a connection, or waiting for one from the pool, may take.
+pub const DATABASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// SQLite through [`open`] (no schema: the caller migrates), any other URL
 /// (PostgreSQL) as it is.
 pub async fn connect_relational(url: &str, what: &str) -> anyhow::Result<DatabaseConnection> {
@@ -12,7 +15,13 @@ pub async fn connect_relational(url: &str, what: &str) -> anyhow::Result<Databas
         return open(url, &[], what).await;
     }
     let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false);
+    // Bounded, so that while the server is away a request fails within
+    // seconds (SERVICE_UNAVAILABLE, kit::error) instead of hanging; the
+    // pool opens new connections by itself once it is back.
+    options
+        .sqlx_logging(false)
+        .connect_timeout(DATABASE_TIMEOUT)
+        .acquire_timeout(DATABASE_TIMEOUT);
     Database::connect(options)
         .await
         .with_context(|| format!("connecting to the {what}"))

@@ -43,7 +43,7 @@ impl From<ActivityError> for ApiError {
             ActivityError::AccountErased => {
                 ApiError::unauthenticated("This account was deleted; nothing was saved")
             }
-            ActivityError::Internal(error) => ApiError::Internal(error),
+            ActivityError::Internal(error) => ApiError::from(error),
         }
     }
 }

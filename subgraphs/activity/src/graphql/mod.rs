@@ -89,5 +89,5 @@ fn parse_offset(minutes: i32) -> Result<i32, ActivityError> {
 }
 
 fn internal(error: Arc<anyhow::Error>) -> ApiError {
-    ApiError::Internal(anyhow::anyhow!("{error:#}"))
+    ApiError::from_shared(&error)
 }

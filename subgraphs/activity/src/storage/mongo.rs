@@ -14,7 +14,7 @@ use mongodb::{
     bson::{self, doc, Bson, Document},
     error::{ErrorKind, WriteFailure},
     options::IndexOptions,
-    Client, Collection, IndexModel,
+    Collection, IndexModel,
 };
 use uuid::Uuid;
 
@@ -37,9 +37,7 @@ impl MongoActivityStore {
     /// Connects to `uri` and makes sure the indexes exist. `database` is normally
     /// [`DATABASE`]; tests pass their own to stay isolated.
     pub async fn connect(uri: &str, database: &str) -> anyhow::Result<Self> {
-        let client = Client::with_uri_str(uri)
-            .await
-            .context("connecting to MongoDB")?;
+        let client = fittrack_kit::mongo::client(uri).await?;
         let activities = client.database(database).collection::<Document>(COLLECTION);
         let indexes = [
             IndexModel::builder()

@@ -45,7 +45,7 @@ impl From<AiError> for ApiError {
             AiError::NotFound(what) => {
                 ApiError::new(ErrorCode::NotFound, format!("{what} not found"))
             }
-            AiError::Internal(error) => ApiError::Internal(error),
+            AiError::Internal(error) => ApiError::from(error),
         }
     }
 }

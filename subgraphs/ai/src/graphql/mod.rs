@@ -65,7 +65,7 @@ fn page_size(first: Option<i32>) -> Result<usize, AiError> {
 }
 
 fn internal(error: Arc<anyhow::Error>) -> ApiError {
-    ApiError::Internal(anyhow::anyhow!("{error:#}"))
+    ApiError::from_shared(&error)
 }
 
 fn recommendation_connection(
@@ -189,7 +189,7 @@ impl RecommendationQuery {
             .store
             .recommendations_page(viewer.id, after, limit + 1)
             .await
-            .map_err(ApiError::Internal)?;
+            .map_err(ApiError::from)?;
         Ok(recommendation_connection(items, limit, after.is_some()))
     }
 
@@ -206,7 +206,7 @@ impl RecommendationQuery {
             .store
             .daily_plan(viewer.id, date)
             .await
-            .map_err(ApiError::Internal)?;
+            .map_err(ApiError::from)?;
         Ok(plan.map(Into::into))
     }
 
@@ -236,7 +236,7 @@ impl RecommendationQuery {
             .store
             .daily_plans_page(viewer.id, before, limit + 1)
             .await
-            .map_err(ApiError::Internal)?;
+            .map_err(ApiError::from)?;
         let has_next = plans.len() > limit;
         plans.truncate(limit);
         let mut connection = Connection::new(before.is_some(), has_next);
@@ -270,7 +270,7 @@ impl RecommendationQuery {
             .queue
             .dead_letters(limit)
             .await
-            .map_err(ApiError::Internal)?;
+            .map_err(ApiError::from)?;
         Ok(letters.into_iter().map(Into::into).collect())
     }
 
@@ -336,7 +336,7 @@ impl UserRef {
                 .store
                 .recommendations_page(user_id, Some(after), limit + 1)
                 .await
-                .map_err(ApiError::Internal)?;
+                .map_err(ApiError::from)?;
             return Ok(recommendation_connection(items, limit, true));
         }
         let items = ctx
@@ -385,7 +385,7 @@ impl PlanMutation {
             .coach
             .admit_plan(viewer.id)
             .await
-            .map_err(ApiError::Internal)?
+            .map_err(ApiError::from)?
         {
             return Err(AiError::RateLimited(limit.retry_after_secs).into());
         }
@@ -394,7 +394,7 @@ impl PlanMutation {
                 .store
                 .daily_plan(viewer.id, date)
                 .await
-                .map_err(ApiError::Internal)?
+                .map_err(ApiError::from)?
             {
                 return Ok(plan.into());
             }
@@ -403,7 +403,7 @@ impl PlanMutation {
             .store
             .recent_activities(viewer.id, crate::worker::HISTORY_FOR_PROMPT)
             .await
-            .map_err(ApiError::Internal)?;
+            .map_err(ApiError::from)?;
         let (source, content) = ai.coach.plan(date, goal.as_deref(), &history).await;
         let plan = DailyPlan {
             id: Uuid::now_v7(),
@@ -418,7 +418,7 @@ impl PlanMutation {
             .store
             .save_daily_plan(plan, regenerate)
             .await
-            .map_err(ApiError::Internal)?;
+            .map_err(ApiError::from)?;
         Ok(saved.into_inner().into())
     }
 
@@ -432,12 +432,7 @@ impl PlanMutation {
         let queue = &ctx.data::<AiContext>()?.queue;
         let mut replayed = Vec::new();
         for id in ids {
-            if queue
-                .replay(&id)
-                .await
-                .map_err(ApiError::Internal)?
-                .is_some()
-            {
+            if queue.replay(&id).await.map_err(ApiError::from)?.is_some() {
                 replayed.push(id);
             }
         }

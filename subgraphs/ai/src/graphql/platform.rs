@@ -74,7 +74,7 @@ impl PlatformStats {
             .dashboard
             .get_or_try(|| compute(context))
             .await
-            .map_err(ApiError::Internal)?)
+            .map_err(ApiError::from)?)
     }
 }
 

@@ -79,6 +79,28 @@ impl RedisJobQueue {
         }
     }
 
+    /// Expired in-flight jobs first, then new ones (see `JobQueue::receive`).
+    async fn receive_from_group(
+        &self,
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> anyhow::Result<Vec<Delivery>> {
+        let mut jobs = self.reclaim(consumer, max).await?;
+        if jobs.len() < max {
+            // Only block when there is nothing to return already.
+            let wait = if jobs.is_empty() {
+                wait
+            } else {
+                Duration::ZERO
+            };
+            // Never block past the next possible redelivery by much.
+            let wait = wait.min(self.options.visibility_timeout);
+            jobs.extend(self.read_new(consumer, max - jobs.len(), wait).await?);
+        }
+        Ok(jobs)
+    }
+
     async fn call(&self, name: &'static str, args: Vec<String>) -> anyhow::Result<Value> {
         self.client
             .custom(command(name), args)
@@ -197,8 +219,15 @@ impl RedisJobQueue {
             args.extend(["BLOCK".into(), wait_ms.to_string()]);
         }
         args.extend(["STREAMS".into(), self.key.clone(), ">".into()]);
+        // Bounded even on the blocking connection: a black-holed read fails
+        // a little after its own BLOCK time, and the consumer retries.
+        let options = fred::types::config::Options {
+            timeout: Some(wait + crate::redis::COMMAND_TIMEOUT),
+            ..Default::default()
+        };
         let reply: Value = self
             .blocking
+            .with_options(&options)
             .custom(
                 CustomCommand::new_static("XREADGROUP", ClusterHash::FirstKey, wait_ms > 0),
                 args,
@@ -261,19 +290,18 @@ impl JobQueue for RedisJobQueue {
         if max == 0 {
             return Ok(vec![]);
         }
-        let mut jobs = self.reclaim(consumer, max).await?;
-        if jobs.len() < max {
-            // Only block when there is nothing to return already.
-            let wait = if jobs.is_empty() {
-                wait
-            } else {
-                Duration::ZERO
-            };
-            // Never block past the next possible redelivery by much.
-            let wait = wait.min(self.options.visibility_timeout);
-            jobs.extend(self.read_new(consumer, max - jobs.len(), wait).await?);
+        match self.receive_from_group(consumer, max, wait).await {
+            // Redis came back without our data (restarted without
+            // persistence, or the key was removed): the group is gone. Create
+            // it again from the start of the stream, so jobs enqueued since
+            // are delivered, and read once more.
+            Err(error) if format!("{error:#}").contains("NOGROUP") => {
+                tracing::warn!(queue = %self.key, "consumer group missing; creating it again");
+                self.ensure_group().await?;
+                self.receive_from_group(consumer, max, wait).await
+            }
+            other => other,
         }
-        Ok(jobs)
     }
 
     async fn ack(&self, id: &str) -> anyhow::Result<()> {

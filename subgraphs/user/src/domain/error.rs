@@ -127,7 +127,7 @@ impl From<UserError> for ApiError {
             ),
             UserError::NotFound => ApiError::not_found("User"),
             UserError::Forbidden => ApiError::forbidden(),
-            UserError::Internal(error) => ApiError::Internal(error),
+            UserError::Internal(error) => ApiError::from(error),
         }
     }
 }

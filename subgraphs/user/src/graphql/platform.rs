@@ -81,7 +81,7 @@ impl PlatformStats {
         Ok(cache
             .get_or_try(|| compute(accounts))
             .await
-            .map_err(ApiError::Internal)?)
+            .map_err(ApiError::from)?)
     }
 
     /// New accounts per day over the last `days` days (1–366), oldest first.
@@ -113,7 +113,7 @@ impl PlatformStats {
             .store()
             .created_since(since)
             .await
-            .map_err(ApiError::Internal)?;
+            .map_err(ApiError::from)?;
         let mut counts: BTreeMap<NaiveDate, i64> = (0..i64::from(days))
             .map(|d| (first + chrono::Duration::days(d), 0))
             .collect();

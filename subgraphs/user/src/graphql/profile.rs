@@ -50,7 +50,7 @@ impl ProfileQuery {
         let user = loader
             .load_one(id)
             .await
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e:#}")))?;
+            .map_err(|e| ApiError::from_shared(&e))?;
         Ok(user.map(|user| User::new(user, false)))
     }
 }
