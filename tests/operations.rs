@@ -314,3 +314,80 @@ async fn every_client_operation_costs_well_under_the_router_budget() {
     }
     assert!(costs.len() >= 20, "{costs:?}");
 }
+
+/// GraphQL over HTTP, the MUST rules on content negotiation: `Accept:
+/// application/json` gets `application/json` (200 even for a request error),
+/// `application/graphql-response+json` gets that type and a 4xx status for a
+/// request error; a body that is not a GraphQL request is 400 with a GraphQL
+/// error; a type nobody serves is 406 (subgraphs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_negotiation_follows_graphql_over_http() {
+    let stack = Stack::start().await;
+    let client = reqwest::Client::new();
+    let post = |url: String, accept: Option<&'static str>, body: String| {
+        let mut request = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        async move {
+            let response = request.send().await.expect("sent");
+            let status = response.status().as_u16();
+            let media = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let body = response.text().await.expect("body");
+            (status, media, body)
+        }
+    };
+    let valid = json!({"query": "{ __typename }"}).to_string();
+    let invalid = json!({"query": "{ nope }"}).to_string();
+    let everyone = [
+        ("router", stack.router.clone()),
+        ("user", stack.user.clone()),
+        ("activity", stack.activity.clone()),
+        ("ai", stack.ai.clone()),
+        ("admin", stack.admin.clone()),
+    ];
+    for (name, url) in &everyone {
+        let (status, media, body) =
+            post(url.clone(), Some("application/json"), valid.clone()).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        assert!(media.starts_with("application/json"), "{name}: {media}");
+        let (_, media, _) = post(
+            url.clone(),
+            Some("application/graphql-response+json"),
+            valid.clone(),
+        )
+        .await;
+        assert!(
+            media.starts_with("application/graphql-response+json"),
+            "{name}: {media}"
+        );
+    }
+    for (name, url) in &everyone[1..] {
+        let (status, media, body) =
+            post(url.clone(), Some("application/json"), invalid.clone()).await;
+        assert_eq!(status, 200, "{name}: application/json keeps 200: {body}");
+        assert!(media.starts_with("application/json"), "{name}: {media}");
+        let (status, _, body) = post(
+            url.clone(),
+            Some("application/graphql-response+json"),
+            invalid.clone(),
+        )
+        .await;
+        assert_eq!(status, 400, "{name}: a request error is 4xx: {body}");
+        let (status, _, body) = post(url.clone(), None, "{not json".into()).await;
+        assert_eq!(status, 400, "{name}");
+        let parsed: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|_| panic!("{name}: not JSON: {body}"));
+        assert_eq!(parsed["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+        let (status, _, _) = post(url.clone(), Some("application/xml"), valid.clone()).await;
+        assert_eq!(status, 406, "{name}");
+    }
+}

@@ -199,15 +199,112 @@ async fn caller_from_value(verifier: &JwtVerifier, value: &str) -> Result<Curren
     Ok(verifier.verify(token.trim()).await?)
 }
 
-fn error_response(error: ApiError) -> GraphQLResponse {
+fn error_response(error: ApiError) -> async_graphql::Response {
     let error: async_graphql::Error = error.into();
-    async_graphql::Response::from_errors(vec![error.into_server_error(Default::default())]).into()
+    async_graphql::Response::from_errors(vec![error.into_server_error(Default::default())])
+}
+
+/// The response format a request accepts (GraphQL over HTTP, "Accept").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResponseMedia {
+    /// `application/graphql-response+json`: request errors get a 4xx status.
+    GraphQLResponse,
+    /// `application/json` (also for no `Accept`, or `*/*`, as the spec
+    /// says): always 200 for a well-formed request.
+    Json,
+}
+
+impl ResponseMedia {
+    const GRAPHQL_RESPONSE: &'static str = "application/graphql-response+json";
+
+    /// The format to answer in; `None` when the client accepts neither
+    /// (406).
+    fn negotiate(headers: &HeaderMap) -> Option<Self> {
+        let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+            return Some(Self::Json);
+        };
+        let types: Vec<String> = accept
+            .split(',')
+            .filter_map(|part| part.split(';').next())
+            .map(|media| media.trim().to_ascii_lowercase())
+            .collect();
+        if types.iter().any(|t| t == Self::GRAPHQL_RESPONSE) {
+            Some(Self::GraphQLResponse)
+        } else if types
+            .iter()
+            .any(|t| t == "application/json" || t == "application/*" || t == "*/*")
+        {
+            Some(Self::Json)
+        } else {
+            None
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::GraphQLResponse => Self::GRAPHQL_RESPONSE,
+            Self::Json => "application/json",
+        }
+    }
+
+    /// The HTTP response for `response`. A request error (nothing executed:
+    /// every error lacks a path and there is no data) is 400, or 401 when
+    /// it is about the token, under `application/graphql-response+json`.
+    fn respond(self, response: async_graphql::Response) -> Response {
+        let request_error = response.data == async_graphql::Value::Null
+            && !response.errors.is_empty()
+            && response.errors.iter().all(|e| e.path.is_empty());
+        let status = match self {
+            Self::GraphQLResponse if request_error => {
+                let unauthenticated = response.errors.iter().any(|e| {
+                    e.extensions.as_ref().and_then(|x| x.get("code"))
+                        == Some(&async_graphql::Value::from(
+                            ErrorCode::Unauthenticated.as_str(),
+                        ))
+                });
+                if unauthenticated {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::BAD_REQUEST
+                }
+            }
+            _ => StatusCode::OK,
+        };
+        let mut http = GraphQLResponse::from(response).into_response();
+        *http.status_mut() = status;
+        http.headers_mut().insert(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static(self.content_type()),
+        );
+        http
+    }
+
+    /// A body that is not a GraphQL request: 400, as a GraphQL error.
+    fn malformed(self, why: &str) -> Response {
+        let mut http = self.respond(error_response(ApiError::bad_input(
+            "request",
+            format!("Not a GraphQL request: {why}"),
+        )));
+        *http.status_mut() = StatusCode::BAD_REQUEST;
+        http
+    }
+}
+
+fn not_acceptable() -> Response {
+    (
+        StatusCode::NOT_ACCEPTABLE,
+        "Responses are application/graphql-response+json or application/json",
+    )
+        .into_response()
 }
 
 /// Gives every error a code (request errors: `BAD_USER_INPUT`; uncoded field
 /// errors: masked as internal) and adds the request id to internal errors so
 /// support can find the log line.
-fn finish_errors(mut response: async_graphql::Response, request_id: &str) -> GraphQLResponse {
+fn finish_errors(
+    mut response: async_graphql::Response,
+    request_id: &str,
+) -> async_graphql::Response {
     for error in &mut response.errors {
         // Errors about the request itself (no path: a variable of the wrong
         // type, an unknown enum value, a query over the limits) carry no code
@@ -245,7 +342,7 @@ fn finish_errors(mut response: async_graphql::Response, request_id: &str) -> Gra
                 .set("requestId", request_id);
         }
     }
-    response.into()
+    response
 }
 
 async fn execute<Q, M, S>(
@@ -253,7 +350,7 @@ async fn execute<Q, M, S>(
     peer: Option<IpAddr>,
     headers: &HeaderMap,
     request: async_graphql::Request,
-) -> GraphQLResponse
+) -> async_graphql::Response
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
@@ -299,14 +396,15 @@ where
             .into_response();
     }
     let headers = request.headers().clone();
+    let Some(media) = ResponseMedia::negotiate(&headers) else {
+        return not_acceptable();
+    };
     let graphql_request = match read_graphql_request(request).await {
         Ok(request) => request,
-        Err(rejection) => return rejection,
+        Err(unreadable) => return unreadable.respond(media),
     };
     let peer = peer.map(|axum::Extension(ConnectInfo(addr))| addr.ip());
-    execute(&state, peer, &headers, graphql_request)
-        .await
-        .into_response()
+    media.respond(execute(&state, peer, &headers, graphql_request).await)
 }
 
 async fn graphql_get<Q, M, S>(
@@ -341,9 +439,12 @@ where
         )
         .into_response();
     }
+    let Some(media) = ResponseMedia::negotiate(&headers) else {
+        return not_acceptable();
+    };
     let graphql_request = match read_graphql_request(Request::from_parts(parts, body)).await {
         Ok(request) => request,
-        Err(rejection) => return rejection,
+        Err(unreadable) => return unreadable.respond(media),
     };
     if !is_query_only(&graphql_request.query) {
         return (
@@ -354,18 +455,40 @@ where
             .into_response();
     }
     let peer = peer.map(|axum::Extension(ConnectInfo(addr))| addr.ip());
-    execute(&state, peer, &headers, graphql_request)
-        .await
-        .into_response()
+    media.respond(execute(&state, peer, &headers, graphql_request).await)
 }
 
 /// The GraphQL request in an HTTP request (query string or body), or the
 /// response that says why there is none.
-async fn read_graphql_request(request: Request) -> Result<async_graphql::Request, Response> {
+async fn read_graphql_request(request: Request) -> Result<async_graphql::Request, Unreadable> {
+    use async_graphql::ParseRequestError;
     GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(request, &())
         .await
         .map(GraphQLRequest::into_inner)
-        .map_err(IntoResponse::into_response)
+        .map_err(|rejection| match rejection.0 {
+            ParseRequestError::PayloadTooLarge => Unreadable::TooLarge,
+            // A body cut off by `http.max_body_bytes` (no Content-Length).
+            ParseRequestError::Io(error) if error.to_string().contains("length limit") => {
+                Unreadable::TooLarge
+            }
+            ParseRequestError::InvalidRequest(error) => Unreadable::Malformed(error.to_string()),
+            other => Unreadable::Malformed(other.to_string()),
+        })
+}
+
+/// Why an HTTP request holds no GraphQL request.
+enum Unreadable {
+    TooLarge,
+    Malformed(String),
+}
+
+impl Unreadable {
+    fn respond(self, media: ResponseMedia) -> Response {
+        match self {
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+            Self::Malformed(why) => media.malformed(&why),
+        }
+    }
 }
 
 /// GET must not change state: only documents made of queries run over GET.
@@ -514,8 +637,32 @@ mod tests {
 
     fn finished(error: async_graphql::ServerError) -> serde_json::Value {
         let response = async_graphql::Response::from_errors(vec![error]);
-        let GraphQLResponse(batch) = finish_errors(response, "req-1");
-        serde_json::to_value(&batch).expect("json")["errors"][0].clone()
+        let response = finish_errors(response, "req-1");
+        serde_json::to_value(&response).expect("json")["errors"][0].clone()
+    }
+
+    #[test]
+    fn the_response_format_follows_accept() {
+        let negotiate = |accept: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(accept) = accept {
+                headers.insert(header::ACCEPT, accept.parse().expect("header"));
+            }
+            ResponseMedia::negotiate(&headers)
+        };
+        assert_eq!(negotiate(None), Some(ResponseMedia::Json));
+        assert_eq!(
+            negotiate(Some("application/json")),
+            Some(ResponseMedia::Json)
+        );
+        assert_eq!(negotiate(Some("*/*")), Some(ResponseMedia::Json));
+        assert_eq!(
+            negotiate(Some(
+                "application/graphql-response+json, application/json;q=0.9"
+            )),
+            Some(ResponseMedia::GraphQLResponse)
+        );
+        assert_eq!(negotiate(Some("application/xml")), None);
     }
 
     #[test]
