@@ -391,3 +391,111 @@ async fn content_negotiation_follows_graphql_over_http() {
         assert_eq!(status, 406, "{name}");
     }
 }
+
+/// graphql-transport-ws at the router: a ping is answered with a pong; a
+/// message that breaks the protocol closes the socket with the protocol's
+/// code (4400 invalid message, 4401 subscribe before the ack, 4409 a
+/// duplicate subscription id, 4429 a second `connection_init`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphql_transport_ws_close_codes_at_the_router() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+
+    let stack = Stack::start().await;
+    let (_, ada) = stack.register("ws").await;
+    let token = ada["accessToken"].as_str().expect("token").to_owned();
+    let open = || async {
+        let mut request = stack.router_ws().into_client_request().expect("request");
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().expect("header"),
+        );
+        tokio_tungstenite::connect_async(request)
+            .await
+            .expect("connected")
+            .0
+    };
+    let text = |value: serde_json::Value| Message::Text(value.to_string().into());
+    let init =
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}});
+    let subscribe = |id: &str| json!({"id": id, "type": "subscribe", "payload": {"query": "subscription { recommendationAdded { id } }"}});
+    // The next message within 5 s: its JSON, or the close code.
+    async fn next<S>(socket: &mut S) -> Result<serde_json::Value, u16>
+    where
+        S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+    {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+                .await
+                .expect("an answer within 5 s");
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    return Ok(serde_json::from_str(&text).expect("json"))
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Err(frame.map_or(1005, |f| u16::from(f.code)))
+                }
+                Some(Ok(_)) => continue,
+                _ => return Err(1006),
+            }
+        }
+    }
+
+    // Ping → pong, after the ack.
+    let mut socket = open().await;
+    socket.send(text(init.clone())).await.expect("sent");
+    assert_eq!(
+        next(&mut socket).await.expect("ack")["type"],
+        "connection_ack"
+    );
+    socket
+        .send(text(json!({"type": "ping"})))
+        .await
+        .expect("sent");
+    assert_eq!(next(&mut socket).await.expect("pong")["type"], "pong");
+
+    // A duplicate subscription id: 4409.
+    socket.send(text(subscribe("1"))).await.expect("sent");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    socket.send(text(subscribe("1"))).await.expect("sent");
+    loop {
+        match next(&mut socket).await {
+            Ok(_) => continue,
+            Err(code) => {
+                assert_eq!(code, 4409, "duplicate subscription id");
+                break;
+            }
+        }
+    }
+
+    for (case, messages, code) in [
+        ("not JSON", vec![Message::Text("{nope".into())], 4400),
+        (
+            "an unknown type",
+            vec![text(json!({"type": "hello"}))],
+            4400,
+        ),
+        (
+            "subscribe before connection_init",
+            vec![text(subscribe("1"))],
+            4401,
+        ),
+        (
+            "connection_init twice",
+            vec![text(init.clone()), text(init.clone())],
+            4429,
+        ),
+    ] {
+        let mut socket = open().await;
+        for message in messages {
+            socket.send(message).await.expect("sent");
+        }
+        let closed = loop {
+            match next(&mut socket).await {
+                Ok(_) => continue,
+                Err(code) => break code,
+            }
+        };
+        assert_eq!(closed, code, "{case}");
+    }
+}
