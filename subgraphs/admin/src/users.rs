@@ -5,23 +5,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use fittrack_kit::{config::Secret, ApiError, ErrorCode, Role};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-/// An audit entry as the user subgraph keeps it in its outbox (written with
-/// the change it records).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct AuditRecord {
-    pub id: Uuid,
-    /// `None`: the operator at the console (`fittrack admin create`).
-    pub actor_id: Option<Uuid>,
-    pub action: String,
-    pub target_user_id: Option<Uuid>,
-    pub details: serde_json::Value,
-    pub client_ip: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
+pub use fittrack_kit::audit::AuditRecord;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct AccountView {

@@ -3,6 +3,7 @@
 //!
 //! Kept deliberately small: anything domain-specific belongs to a subgraph.
 
+pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod client_address;

@@ -3,6 +3,8 @@
 //! (`SERVICE_UNAVAILABLE`), rather than the change taking effect while the
 //! account's access tokens keep working.
 
+mod common;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -11,12 +13,7 @@ use fittrack_kit::{
     revocation::{RevocationState, Revocations},
     ApiError, ErrorCode,
 };
-use fittrack_user::domain::{
-    accounts::{Accounts, Registration},
-    model::AccountStatus,
-    sign_in_limits::SignInLimits,
-    tokens::TokenIssuer,
-};
+use fittrack_user::domain::model::AccountStatus;
 use uuid::Uuid;
 
 struct Unreachable;
@@ -34,8 +31,6 @@ impl Revocations for Unreachable {
     }
 }
 
-const PASSWORD: &str = "correct horse battery";
-
 #[tokio::test]
 async fn without_revocations_no_security_change_is_made() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -45,31 +40,9 @@ async fn without_revocations_no_security_change_is_made() {
     ))
     .await
     .expect("database");
-    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-    let issuer = Arc::new(
-        TokenIssuer::new(
-            &key,
-            "i",
-            "a",
-            chrono::Duration::minutes(15),
-            chrono::Duration::days(7),
-        )
-        .expect("issuer"),
-    );
-    let limiter = Arc::new(fittrack_kit::ratelimit::MemoryRateLimiter::default());
-    let accounts = Accounts::new(db, issuer, SignInLimits::new(limiter, Default::default()))
-        .with_revocations(Arc::new(Unreachable));
+    let accounts = common::accounts(db).with_revocations(Arc::new(Unreachable));
     let session = accounts
-        .register(
-            Registration {
-                email: "ada@example.com".into(),
-                password: PASSWORD.into(),
-                username: None,
-                first_name: None,
-                last_name: None,
-            },
-            "127.0.0.1",
-        )
+        .register(common::registration("ada@example.com"), "127.0.0.1")
         .await
         .map_err(ApiError::from)
         .expect("registered");

@@ -7,22 +7,16 @@
 //! free port) so that the shared one is never stopped; skipped where that is
 //! not possible, required in CI (`FITTRACK_REQUIRE_POSTGRES_SERVER`).
 
+mod common;
+
 use std::{
     path::{Path, PathBuf},
     process::Command,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
+use common::PASSWORD;
 use fittrack_kit::{ApiError, ErrorCode};
-use fittrack_user::domain::{
-    accounts::{Accounts, Registration},
-    sign_in_limits::SignInLimits,
-    tokens::TokenIssuer,
-};
-
-const PASSWORD: &str = "correct horse battery";
-
 fn pg_bin() -> Option<PathBuf> {
     let root = Path::new("/usr/lib/postgresql");
     let mut versions: Vec<PathBuf> = std::fs::read_dir(root)
@@ -118,28 +112,9 @@ async fn a_postgresql_restart_is_service_unavailable_then_recovers_by_itself() {
     let db = fittrack_user::storage::connect(&server.url())
         .await
         .expect("database");
-    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-    let issuer = Arc::new(
-        TokenIssuer::new(
-            &key,
-            "i",
-            "a",
-            chrono::Duration::minutes(15),
-            chrono::Duration::days(7),
-        )
-        .expect("issuer"),
-    );
-    let limiter = Arc::new(fittrack_kit::ratelimit::MemoryRateLimiter::default());
-    let accounts = Accounts::new(db, issuer, SignInLimits::new(limiter, Default::default()));
-    let registration = |email: &str| Registration {
-        email: email.into(),
-        password: PASSWORD.into(),
-        username: None,
-        first_name: None,
-        last_name: None,
-    };
+    let accounts = common::accounts(db);
     accounts
-        .register(registration("ada@example.com"), "127.0.0.1")
+        .register(common::registration("ada@example.com"), "127.0.0.1")
         .await
         .map_err(ApiError::from)
         .expect("registered");
@@ -153,7 +128,7 @@ async fn a_postgresql_restart_is_service_unavailable_then_recovers_by_itself() {
         .map_err(ApiError::from)
         .expect_err("no database");
     let register = accounts
-        .register(registration("bob@example.com"), "127.0.0.1")
+        .register(common::registration("bob@example.com"), "127.0.0.1")
         .await
         .map(drop)
         .map_err(ApiError::from)
@@ -185,7 +160,7 @@ async fn a_postgresql_restart_is_service_unavailable_then_recovers_by_itself() {
     }
     // The sign-up that failed left nothing: the address is free.
     accounts
-        .register(registration("bob@example.com"), "127.0.0.1")
+        .register(common::registration("bob@example.com"), "127.0.0.1")
         .await
         .map_err(ApiError::from)
         .expect("bob's account was not half-written");

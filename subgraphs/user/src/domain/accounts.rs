@@ -13,7 +13,7 @@ use super::{
     password_policy::check_new_password,
     password_reset::{reset_link, reset_mail, Mailer, ResetToken, RESET_LINK_TTL},
     sign_in_limits::SignInLimits,
-    tokens::{hash_refresh, TokenIssuer},
+    tokens::{hash_token, TokenIssuer},
     validation::{normalize_email, normalize_name, normalize_username},
 };
 use crate::storage::{NewRefreshToken, NewUser, ProfileChanges, UserStore};
@@ -536,7 +536,7 @@ impl Accounts {
         let now = Utc::now();
         let record = self
             .store
-            .find_refresh_token(&hash_refresh(token))
+            .find_refresh_token(&hash_token(token))
             .await?
             .ok_or(UserError::InvalidRefreshToken)?;
         if record.used_at.is_some() || record.revoked_at.is_some() {
@@ -577,7 +577,7 @@ impl Accounts {
     /// subgraph, its access tokens. Unknown tokens are not an error: logging
     /// out twice is fine.
     pub async fn logout(&self, token: &str, caller_session: Option<Uuid>) -> UserResult<()> {
-        let record = self.store.find_refresh_token(&hash_refresh(token)).await?;
+        let record = self.store.find_refresh_token(&hash_token(token)).await?;
         let sessions = record
             .as_ref()
             .map(|record| record.family_id)
@@ -652,7 +652,7 @@ impl Accounts {
     pub async fn reset_password(&self, token: &str, new_password: String) -> UserResult<()> {
         let record = self
             .store
-            .find_password_reset(&hash_refresh(token.trim()))
+            .find_password_reset(&hash_token(token.trim()))
             .await?
             .filter(|record| record.used_at.is_none() && record.expires_at > Utc::now())
             .ok_or(UserError::InvalidResetToken)?;

@@ -79,14 +79,4 @@ pub struct User {
 
 /// An audit entry for the admin subgraph's log, kept in this subgraph's
 /// outbox with the change it records (see `storage::UserStore::pending_audit`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AuditRecord {
-    pub id: Uuid,
-    /// The admin who acted; `None` for the operator at the console.
-    pub actor_id: Option<Uuid>,
-    pub action: String,
-    pub target_user_id: Option<Uuid>,
-    pub details: serde_json::Value,
-    pub client_ip: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
+pub use fittrack_kit::audit::AuditRecord;

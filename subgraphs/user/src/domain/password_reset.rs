@@ -39,7 +39,7 @@ impl ResetToken {
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let token = URL_SAFE_NO_PAD.encode(bytes);
         Self {
-            hash: super::tokens::hash_refresh(&token),
+            hash: super::tokens::hash_token(&token),
             token,
         }
     }

@@ -146,15 +146,16 @@ impl TokenIssuer {
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let token = URL_SAFE_NO_PAD.encode(bytes);
         RefreshToken {
-            hash: hash_refresh(&token),
+            hash: hash_token(&token),
             token,
             expires_at: now + self.refresh_ttl,
         }
     }
 }
 
-/// Refresh tokens are 256 random bits, so a plain SHA-256 is a safe lookup key.
-pub fn hash_refresh(token: &str) -> String {
+/// The stored form of an opaque token (refresh tokens, password-reset links):
+/// they are 256 random bits, so a plain SHA-256 is a safe lookup key.
+pub fn hash_token(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -201,7 +202,7 @@ mod tests {
         let a = issuer.new_refresh(now);
         let b = issuer.new_refresh(now);
         assert_ne!(a.token, b.token);
-        assert_eq!(a.hash, hash_refresh(&a.token));
+        assert_eq!(a.hash, hash_token(&a.token));
         assert_ne!(a.hash, a.token);
         assert_eq!(a.expires_at, now + Duration::days(7));
     }
