@@ -5,8 +5,7 @@
 //! Results go to BENCHMARKS.md by hand; this prints a Markdown table.
 
 mod common;
-#[path = "../tests/support/mod.rs"]
-mod support;
+use fittrack_testkit as support;
 
 use std::{
     sync::{atomic::Ordering, Arc},
@@ -149,7 +148,7 @@ async fn queries_per_join() -> Vec<(usize, u64)> {
     let schema = build_schema(
         Activities::new(
             store.clone(),
-            EventPublisher::new(queue, store.clone()),
+            Arc::new(EventPublisher::new(queue, store.clone())),
             fittrack_kit::erasure::MemoryErasedUsers::shared(),
         ),
         DEFAULT_LOADER_DELAY,

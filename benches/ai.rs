@@ -4,22 +4,17 @@
 //! the router (with memory per subscriber). Prints Markdown for BENCHMARKS.md.
 
 mod common;
-#[path = "../tests/support/mod.rs"]
-mod support;
+use fittrack_testkit as support;
 
 use std::{
     collections::HashMap,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
 use chrono::Utc;
 use common::percentile_ms;
 use fittrack_ai::gemini::GeminiConfig;
-use fittrack_kit::{
-    config::Secret,
-    queue::{memory::MemoryJobQueue, JobQueue, QueueOptions},
-};
+use fittrack_kit::config::Secret;
 use futures_util::StreamExt;
 use serde_json::json;
 use support::{gql, Stack, WsSubscription};
@@ -52,25 +47,28 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Enqueue → stored (seen on the bus) for JOBS events, worker concurrency 4.
+/// Enqueue → stored (seen on the bus) for JOBS events, worker concurrency 4:
+/// the AI subgraph as `fittrack worker` builds it (API off), in process.
 async fn worker_throughput(gemini: &MockServer) -> (f64, f64, f64) {
     let dir = tempfile::tempdir().expect("dir");
-    let queue: Arc<dyn JobQueue> =
-        Arc::new(MemoryJobQueue::new("bench-ai", QueueOptions::default()));
-    let context = support::ai_context(dir.path(), queue.clone(), Some(gemini_config(gemini))).await;
+    let mut config = fittrack_ai::AiConfig {
+        data_dir: dir.path().to_owned(),
+        namespace: format!("bench-{}", Uuid::new_v4().simple()),
+        gemini: gemini_config(gemini),
+        limits: support::Limits::Relaxed.ai(),
+        api: false,
+        ..Default::default()
+    };
+    config.worker.concurrency = 4;
+    config.worker.consumer_name = Some("bench".into());
+    let ai = fittrack_ai::build(&config)
+        .await
+        .expect("AI subgraph builds");
+    let (queue, bus) = (ai.context.queue.clone(), ai.context.bus.clone());
     let user = Uuid::new_v4();
-    let mut stored = context.bus.subscribe(user);
-    let worker = fittrack_ai::worker::Worker::new(
-        context.store.clone(),
-        context.coach.clone(),
-        context.bus.clone(),
-    );
-    tokio::spawn(worker.run(
-        queue.clone(),
-        "bench".into(),
-        4,
-        std::future::pending::<()>(),
-    ));
+    let mut stored = bus.subscribe(user);
+    let stop = fittrack_kit::service::CancellationToken::new();
+    ai.service.bind().await.expect("binds").spawn(stop.clone());
 
     let mut enqueued_at = HashMap::new();
     let started = Instant::now();
@@ -93,6 +91,7 @@ async fn worker_throughput(gemini: &MockServer) -> (f64, f64, f64) {
         }
     }
     let jobs_per_second = JOBS as f64 / started.elapsed().as_secs_f64();
+    stop.cancel();
     (
         jobs_per_second,
         percentile_ms(&mut latencies, 0.5),

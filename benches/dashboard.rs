@@ -6,8 +6,7 @@
 //! Results go to BENCHMARKS.md by hand; this prints Markdown tables.
 
 mod common;
-#[path = "../tests/support/mod.rs"]
-mod support;
+use fittrack_testkit as support;
 
 use std::{
     sync::Arc,

@@ -10,8 +10,7 @@
 //! 4. how long each attack of the issue takes to be answered now.
 
 mod common;
-#[path = "../tests/support/mod.rs"]
-mod support;
+use fittrack_testkit as support;
 
 use std::{
     sync::{

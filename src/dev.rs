@@ -7,11 +7,12 @@ use std::{
 };
 
 use anyhow::Context as _;
-use tokio::{process::Command, sync::watch};
+use fittrack_kit::service::CancellationToken;
+use tokio::process::Command;
 
 use crate::{
     compose::{compose_supergraph, exported_sdl, SupergraphConfig},
-    subgraphs::{bind, Wiring, SUBGRAPHS},
+    subgraphs::{build, Wiring, SUBGRAPHS},
 };
 
 #[derive(clap::Args)]
@@ -73,15 +74,17 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     let mut router_env = vec![];
 
     let mut wiring = Wiring::default();
     // SUBGRAPHS lists `user` first, so its JWKS URL is known before the others bind.
     for spec in SUBGRAPHS {
-        let bound = bind(spec.name, &wiring).await?;
-        let url = bound.url()?;
+        let bound = build(spec.name, &wiring).await?.bind().await?;
+        let url = bound
+            .graphql_url()
+            .with_context(|| format!("the {} subgraph serves no API", spec.id))?;
         println!("  {:<8} subgraph  {url}", spec.id);
         router_env.push((
             format!("FITTRACK_{}_URL", spec.id.to_uppercase()),
@@ -93,7 +96,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             wiring.jwks_url = Some(jwks_url);
             wiring.user_base_url = Some(url.trim_end_matches("/graphql").to_owned());
         }
-        tasks.spawn(bound.serve(stop_rx.clone()));
+        tasks.spawn(bound.run(stop.clone()));
     }
 
     let supergraph = compose_current(&args.supergraph_config)?;
@@ -119,7 +122,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             &dist,
             args.web_port,
             vec![format!("http://127.0.0.1:{}", args.router_port)],
-            stop_rx.clone(),
+            stop.clone(),
         )
         .await
         {
@@ -154,7 +157,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     };
 
     println!("stopping…");
-    let _ = stop_tx.send(true);
+    stop.cancel();
     stop_router(&mut router).await;
     let _ = tokio::time::timeout(Duration::from_secs(10), async {
         while tasks.join_next().await.is_some() {}

@@ -12,7 +12,7 @@ use anyhow::{bail, Context as _};
 use tokio::process::Command;
 use tower_http::services::ServeDir;
 
-use crate::subgraphs::{stopped, Shutdown};
+use fittrack_kit::service::CancellationToken;
 
 /// What the build reads; a change to any of them triggers a rebuild.
 const SOURCES: &[&str] = &[
@@ -84,7 +84,7 @@ pub async fn serve(
     dist: &Path,
     port: u16,
     api_origins: Vec<String>,
-    shutdown: Shutdown,
+    shutdown: CancellationToken,
 ) -> anyhow::Result<(SocketAddr, impl Future<Output = anyhow::Result<()>>)> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -101,7 +101,7 @@ pub async fn serve(
         )
         .fallback_service(ServeDir::new(dist));
     Ok((address, async move {
-        fittrack_kit::server::serve(listener, app, stopped(shutdown))
+        fittrack_kit::server::serve(listener, app, shutdown.cancelled_owned())
             .await
             .context("web app server stopped")
     }))

@@ -144,18 +144,37 @@ pub async fn run(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result<()> 
         }
         Command::Watch { count } => {
             let mut seen = 0;
+            let mut pause = Reconnect::default();
             'subscribe: loop {
-                let mut stream = Box::pin(client.watch_recommendations().await?);
+                let mut stream = match client.watch_recommendations().await {
+                    Ok(stream) => Box::pin(stream),
+                    // The router is down or restarting: try again, more slowly each time.
+                    Err(error @ ClientError::Transport(_)) => {
+                        eprintln!("cannot subscribe ({error}); retrying");
+                        pause.wait().await;
+                        continue;
+                    }
+                    Err(error) => return Err(error.into()),
+                };
                 while let Some(recommendation) = stream.next().await {
                     let r = match recommendation {
-                        Ok(r) => r.recommendation_fields,
+                        Ok(r) => {
+                            pause = Reconnect::default();
+                            r.recommendation_fields
+                        }
                         // The token expired (or the session ended): refresh
                         // and subscribe again; a dead session fails here.
                         Err(ClientError::Api { code, .. }) if code == "UNAUTHENTICATED" => {
                             client.refresh().await?;
                             continue 'subscribe;
                         }
-                        Err(error) => return Err(error.into()),
+                        // The connection dropped or the subgraph behind the
+                        // router went away: say so, and subscribe again.
+                        Err(error) => {
+                            eprintln!("subscription interrupted ({error}); resubscribing");
+                            pause.wait().await;
+                            continue 'subscribe;
+                        }
                     };
                     writeln!(
                         out,
@@ -167,7 +186,10 @@ pub async fn run(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result<()> 
                         break 'subscribe;
                     }
                 }
-                break;
+                // The server completed the stream without an error (a router
+                // shutting down): a watch goes on until it is stopped.
+                eprintln!("subscription ended by the server; resubscribing");
+                pause.wait().await;
             }
         }
     }
@@ -176,4 +198,21 @@ pub async fn run(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result<()> 
         save(&cli.session, &session)?;
     }
     Ok(())
+}
+
+/// The pause before subscribing again: 250 ms, doubling up to 5 s, back to
+/// 250 ms once a recommendation arrives.
+struct Reconnect(std::time::Duration);
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Self(std::time::Duration::from_millis(250))
+    }
+}
+
+impl Reconnect {
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(std::time::Duration::from_secs(5));
+    }
 }

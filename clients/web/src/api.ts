@@ -177,7 +177,11 @@ export function subscriptions(): Client {
   wsClient ??= createClient({
     url: apiUrl().replace(/^http/, 'ws'),
     lazy: true,
-    retryAttempts: 5,
+    // A router restart or a dropped network closes the socket: reconnect for
+    // as long as the page is open (graphql-ws backs off on its own), and the
+    // subscriptions resume on the new connection.
+    retryAttempts: Infinity,
+    shouldRetry: () => true,
     connectionParams: async () => {
       const token = await accessToken();
       return token ? { Authorization: `Bearer ${token}` } : {};
@@ -186,37 +190,68 @@ export function subscriptions(): Client {
   return wsClient;
 }
 
-/** Subscribes with a typed document; returns the function that ends it. */
+/** First pause before subscribing again after the server ended a stream. */
+const FIRST_PAUSE_MS = 500;
+
+/** Subscribes with a typed document; returns the function that ends it.
+ * It lasts until that function is called: a stream the server ends is
+ * subscribed again (after `onError`, when it ended with an error). */
 export function subscribe<R, V>(
   document: TypedDocumentNode<R, V>,
   variables: V,
   onData: (data: R) => void,
   onError: (error: unknown) => void,
 ): () => void {
-  const start = () => subscriptions().subscribe<R>(
-    { query: print(document), variables: variables as Record<string, unknown> },
-    {
-      next: (result) => {
-        const error = result.errors?.[0];
-        if (error) {
-          const code = String(error.extensions?.code ?? 'SUBSCRIPTION');
-          // The token expired or the session ended: refresh (a dead session
-          // signs out) and subscribe again on a fresh connection.
-          if (code === 'UNAUTHENTICATED' && session) {
-            stop();
-            resubscribe();
-            return;
+  // Which subscription is current: one ended on purpose (to resubscribe
+  // with a fresh token) must not also be restarted by its `complete`.
+  let generation = 0;
+  const start = () => {
+    const mine = ++generation;
+    return subscriptions().subscribe<R>(
+      { query: print(document), variables: variables as Record<string, unknown> },
+      {
+        next: (result) => {
+          const error = result.errors?.[0];
+          if (error) {
+            const code = String(error.extensions?.code ?? 'SUBSCRIPTION');
+            // The token expired or the session ended: refresh (a dead session
+            // signs out) and subscribe again on a fresh connection.
+            if (code === 'UNAUTHENTICATED' && session) {
+              generation++;
+              stop();
+              resubscribe();
+              return;
+            }
+            onError(new ApiError(error.message, code));
+          } else if (result.data) {
+            pause = FIRST_PAUSE_MS;
+            onData(result.data as R);
           }
-          onError(new ApiError(error.message, code));
-        } else if (result.data) onData(result.data as R);
+        },
+        // The server ended the stream (the subgraph behind the router went
+        // away, an error it could not recover from): say so and subscribe
+        // again, so the page is never silently deaf.
+        error: (error) => {
+          onError(error);
+          if (mine === generation) again();
+        },
+        complete: () => {
+          if (mine === generation) again();
+        },
       },
-      error: onError,
-      complete: () => {},
-    },
-  );
+    );
+  };
   let stopped = false;
+  let pause = FIRST_PAUSE_MS;
   let stopCurrent = start();
   const stop = () => stopCurrent();
+  const again = () => {
+    if (stopped) return;
+    setTimeout(() => {
+      if (!stopped) stopCurrent = start();
+    }, pause);
+    pause = Math.min(pause * 2, 5_000);
+  };
   const resubscribe = () => {
     forceRefresh()
       .then(() => {

@@ -361,7 +361,7 @@ function feedScreen(): HTMLElement {
   };
   stopFeed?.();
   stopFeed = subscribe(RecommendationAddedDocument, {}, (data) => show(data.recommendationAdded, true),
-    (error) => (status.textContent = `Live updates stopped: ${errorText(error)}`));
+    (error) => (status.textContent = `Live updates interrupted (${errorText(error)}); reconnecting…`));
   request(MyRecommendationsDocument, { first: 20 })
     .then(({ myRecommendations }) => myRecommendations.edges.forEach(({ node }) => show(node, false)))
     .catch((error) => (status.textContent = errorText(error)));

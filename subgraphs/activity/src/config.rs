@@ -6,6 +6,13 @@ use fittrack_kit::{
 };
 use serde::{Deserialize, Serialize};
 
+/// How long a dataloader collects keys before it queries, by default.
+/// async-graphql's 1 ms is shorter than resolving a 100-entity `_entities`
+/// batch can take, which splits the batch into several queries.
+pub const DEFAULT_LOADER_DELAY: Duration = Duration::from_millis(5);
+/// The MongoDB database, unless configured.
+pub const DEFAULT_MONGODB_DATABASE: &str = "activity_db";
+
 /// Configuration of the activity subgraph (`[activity]` in the config file,
 /// `FITTRACK_ACTIVITY__…` in the environment).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -19,10 +26,33 @@ pub struct ActivityConfig {
     pub mongodb_database: String,
     /// `redis://…` for the event queue; unset means in-process. Alias: `REDIS_URL`.
     pub redis_url: Option<Secret>,
+    /// The namespace of every Redis key, stream and channel (and in-process
+    /// queue name); one per deployment. Alias: `FITTRACK_NAMESPACE`.
+    pub namespace: String,
     pub auth: AuthConfig,
     pub events: EventsConfig,
     /// How long dataloaders gather keys before one batched store query.
     pub loader_delay_ms: u64,
+    pub tasks: ActivityTasks,
+}
+
+/// The background work a process of this subgraph runs beside its API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ActivityTasks {
+    /// Re-publishes events that never reached the queue.
+    pub sweeper: bool,
+    /// Deletes the activities of deleted accounts.
+    pub eraser: bool,
+}
+
+impl Default for ActivityTasks {
+    fn default() -> Self {
+        Self {
+            sweeper: true,
+            eraser: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,11 +77,13 @@ impl Default for ActivityConfig {
             http: HttpConfig::on_port(4002),
             data_dir: default_data_dir(),
             mongodb_uri: None,
-            mongodb_database: crate::storage::mongo::DATABASE.into(),
+            mongodb_database: DEFAULT_MONGODB_DATABASE.into(),
             redis_url: None,
+            namespace: fittrack_kit::shared::DEFAULT_NAMESPACE.into(),
             auth: AuthConfig::default(),
             events: EventsConfig::default(),
-            loader_delay_ms: crate::graphql::DEFAULT_LOADER_DELAY.as_millis() as u64,
+            loader_delay_ms: DEFAULT_LOADER_DELAY.as_millis() as u64,
+            tasks: ActivityTasks::default(),
         }
     }
 }
@@ -59,8 +91,8 @@ impl Default for ActivityConfig {
 impl Default for EventsConfig {
     fn default() -> Self {
         Self {
-            queue: crate::events::QUEUE.into(),
-            group: crate::events::CONSUMER_GROUP.into(),
+            queue: fittrack_kit::events::ACTIVITY_EVENTS_QUEUE.into(),
+            group: fittrack_kit::events::ACTIVITY_EVENTS_GROUP.into(),
             queue_options: QueueOptions::default(),
             sweep_interval_secs: 30,
             sweep_grace_secs: 60,
@@ -80,24 +112,29 @@ impl EventsConfig {
 }
 
 impl ActivityConfig {
+    /// Redis (when configured) and this deployment's namespace in it.
+    pub fn shared(&self) -> fittrack_kit::shared::SharedState {
+        fittrack_kit::shared::SharedState::new(self.redis_url.clone(), &self.namespace)
+    }
+
     /// Defaults → `fittrack.toml` `[activity]` → environment.
     pub fn load() -> anyhow::Result<Self> {
         fittrack_kit::config::load(
             "activity",
             &[
                 ("MONGODB_URI", "mongodb_uri"),
-                ("REDIS_URL", "redis_url"),
                 ("FITTRACK_JWKS_URL", "auth.jwks_url"),
             ],
         )
-        .map_err(|e| anyhow::anyhow!("invalid activity config: {e}"))
     }
 
-    /// SQLite file of the embedded store.
-    pub fn embedded_url(&self) -> String {
-        format!(
-            "sqlite://{}?mode=rwc",
-            self.data_dir.join("activity.db").display()
+    /// MongoDB when `mongodb_uri` is set, else `activity.db` in the data directory.
+    pub fn store(&self) -> fittrack_kit::backend::StoreBackend {
+        fittrack_kit::backend::StoreBackend::select(
+            self.mongodb_uri.as_ref(),
+            &self.mongodb_database,
+            &self.data_dir,
+            "activity.db",
         )
     }
 }

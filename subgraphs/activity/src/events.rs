@@ -9,59 +9,46 @@
 
 use std::{future::Future, sync::Arc};
 
-use chrono::{DateTime, Utc};
-use fittrack_kit::queue::JobQueue;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use chrono::Utc;
+use fittrack_kit::{
+    events::{ActivityEvent, EventMetrics},
+    queue::JobQueue,
+};
+
+use async_trait::async_trait;
 
 use crate::{
     config::EventsConfig,
-    domain::model::{Activity, ActivityType, Metrics},
-    storage::ActivityStore,
+    domain::{
+        model::Activity,
+        ports::{ActivityEvents, ActivityStore},
+    },
 };
 
-/// Default queue name for activity events.
-pub const QUEUE: &str = "activity-events";
-/// Default consumer group (the AI worker).
-pub const CONSUMER_GROUP: &str = "ai-worker";
-
-/// What goes on the queue, as JSON tagged by `event`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event")]
-pub enum ActivityEvent {
-    #[serde(rename_all = "camelCase")]
-    ActivityLogged {
-        activity_id: Uuid,
-        user_id: Uuid,
-        #[serde(rename = "type")]
-        activity_type: ActivityType,
-        duration_minutes: i32,
-        calories_burned: i32,
-        start_time: DateTime<Utc>,
-        metrics: Metrics,
-    },
-    #[serde(rename_all = "camelCase")]
-    ActivityDeleted { activity_id: Uuid, user_id: Uuid },
+/// The events of one activity, in the shared contract (`kit::events`).
+fn logged(activity: &Activity) -> ActivityEvent {
+    let metrics = &activity.metrics;
+    ActivityEvent::ActivityLogged {
+        activity_id: activity.id,
+        user_id: activity.user_id,
+        activity_type: activity.activity_type.as_str().to_owned(),
+        duration_minutes: activity.duration_minutes,
+        calories_burned: activity.calories_burned,
+        start_time: activity.start_time,
+        metrics: EventMetrics {
+            distance_km: metrics.distance_km,
+            average_heart_rate: metrics.average_heart_rate,
+            max_heart_rate: metrics.max_heart_rate,
+            steps: metrics.steps,
+            custom: metrics.custom.clone(),
+        },
+    }
 }
 
-impl ActivityEvent {
-    pub fn logged(activity: &Activity) -> Self {
-        Self::ActivityLogged {
-            activity_id: activity.id,
-            user_id: activity.user_id,
-            activity_type: activity.activity_type,
-            duration_minutes: activity.duration_minutes,
-            calories_burned: activity.calories_burned,
-            start_time: activity.start_time,
-            metrics: activity.metrics.clone(),
-        }
-    }
-
-    pub fn deleted(activity: &Activity) -> Self {
-        Self::ActivityDeleted {
-            activity_id: activity.id,
-            user_id: activity.user_id,
-        }
+fn deleted(activity: &Activity) -> ActivityEvent {
+    ActivityEvent::ActivityDeleted {
+        activity_id: activity.id,
+        user_id: activity.user_id,
     }
 }
 
@@ -85,7 +72,7 @@ impl EventPublisher {
     /// whether both steps succeeded.
     pub async fn activity_logged(&self, activity: &Activity) -> bool {
         let result = async {
-            self.enqueue(&ActivityEvent::logged(activity)).await?;
+            self.enqueue(&logged(activity)).await?;
             self.store.mark_event_enqueued(activity.id).await
         }
         .await;
@@ -105,7 +92,7 @@ impl EventPublisher {
     /// Enqueues `ActivityDeleted`. The activity is gone, so there is nothing to
     /// sweep later: a failure is logged loudly.
     pub async fn activity_deleted(&self, activity: &Activity) {
-        if let Err(error) = self.enqueue(&ActivityEvent::deleted(activity)).await {
+        if let Err(error) = self.enqueue(&deleted(activity)).await {
             tracing::error!(
                 activity = %activity.id,
                 error = format!("{error:#}"),
@@ -161,6 +148,17 @@ impl EventPublisher {
     }
 }
 
+#[async_trait]
+impl ActivityEvents for EventPublisher {
+    async fn logged(&self, activity: &Activity) -> bool {
+        self.activity_logged(activity).await
+    }
+
+    async fn deleted(&self, activity: &Activity) {
+        self.activity_deleted(activity).await
+    }
+}
+
 /// Erases a deleted user's activities, from the user subgraph's `UserDeleted`
 /// events, until `shutdown`.
 pub async fn run_eraser(
@@ -201,17 +199,33 @@ pub async fn run_eraser(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::model::{ActivityType, Metrics};
 
     #[test]
-    fn events_serialize_with_camel_case_fields_and_a_tag() {
-        let event = ActivityEvent::ActivityDeleted {
-            activity_id: Uuid::nil(),
-            user_id: Uuid::nil(),
+    fn a_logged_activity_carries_its_type_and_metrics_in_the_shared_contract() {
+        let now = Utc::now();
+        let activity = Activity {
+            id: uuid::Uuid::now_v7(),
+            user_id: uuid::Uuid::new_v4(),
+            activity_type: ActivityType::Cycling,
+            duration_minutes: 60,
+            calories_burned: 500,
+            start_time: now,
+            notes: None,
+            metrics: Metrics {
+                distance_km: Some(20.5),
+                steps: Some(10),
+                ..Default::default()
+            },
+            idempotency_key: None,
+            created_at: now,
+            updated_at: now,
+            event_enqueued: false,
         };
-        let json = serde_json::to_value(&event).expect("json");
-        assert_eq!(json["event"], "ActivityDeleted");
-        assert!(json.get("activityId").is_some());
-        let back: ActivityEvent = serde_json::from_value(json).expect("parse");
-        assert_eq!(back, event);
+        let json = serde_json::to_value(logged(&activity)).expect("json");
+        assert_eq!(json["event"], "ActivityLogged");
+        assert_eq!(json["type"], "CYCLING");
+        assert_eq!(json["metrics"]["distanceKm"], 20.5);
+        assert_eq!(json["metrics"]["steps"], 10);
     }
 }

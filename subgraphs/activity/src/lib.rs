@@ -13,21 +13,24 @@ pub mod storage;
 
 use std::{sync::Arc, time::Duration};
 
-use axum::Router;
 use fittrack_kit::{
+    backend::StoreBackend,
     queue::{self, JobQueue},
     server::SubgraphApp,
+    service::Service,
     JwtVerifier,
 };
 
 pub use config::ActivityConfig;
 use domain::activities::Activities;
+use domain::ports::ActivityStore;
 use events::EventPublisher;
-use storage::ActivityStore;
 
-/// A built activity subgraph, ready to be served.
+/// The activity subgraph as built from its config: the process to run, and
+/// the parts tests and benches look into.
 pub struct ActivityService {
-    pub router: Router,
+    /// The API and the background tasks (sweeper, eraser).
+    pub service: Service,
     pub store: Arc<dyn ActivityStore>,
     pub queue: Arc<dyn JobQueue>,
     /// Erasure marks (the eraser sets them, `logActivity` checks them).
@@ -37,101 +40,93 @@ pub struct ActivityService {
 
 /// Opens the configured store (MongoDB, else embedded SQLite).
 pub async fn open_store(config: &ActivityConfig) -> anyhow::Result<Arc<dyn ActivityStore>> {
-    Ok(match &config.mongodb_uri {
-        Some(uri) => Arc::new(
-            storage::mongo::MongoActivityStore::connect(uri.expose(), &config.mongodb_database)
-                .await?,
-        ),
-        None => {
-            Arc::new(storage::embedded::EmbeddedActivityStore::open(&config.embedded_url()).await?)
+    Ok(match config.store() {
+        StoreBackend::Mongo { uri, database } => {
+            Arc::new(storage::mongo::MongoActivityStore::connect(uri.expose(), &database).await?)
+        }
+        StoreBackend::Embedded { url } => {
+            Arc::new(storage::embedded::EmbeddedActivityStore::open(&url).await?)
         }
     })
 }
 
-/// Builds the subgraph from config: store, queue, JWT verification.
+/// The composition root: connects what the config names (store, queues,
+/// Redis-backed caches and marks, JWT verification) and assembles the service.
 pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
+    let shared = config.shared();
     let store = open_store(config).await?;
     let queue = queue::connect(
-        config.redis_url.as_ref().map(|u| u.expose()),
+        &shared,
         &config.events.queue,
         &config.events.group,
         config.events.queue_options.clone(),
     )
     .await?;
-    let verifier = JwtVerifier::remote(&config.auth);
-    verifier.use_revocations(
-        fittrack_kit::revocation::connect(
-            config.redis_url.as_ref().map(|u| u.expose()),
-            config.auth.revocation_keep_for(),
-        )
-        .await?,
-    );
-    let platform_stats = fittrack_kit::cache::dashboard(
-        config.redis_url.as_ref().map(|u| u.expose()),
-        "dashboard:activities",
+    let erasure = queue::connect(
+        &shared,
+        fittrack_kit::events::USER_DELETED_ACTIVITY_QUEUE,
+        fittrack_kit::events::ERASURE_GROUP,
+        Default::default(),
     )
     .await?;
-    let erased =
-        fittrack_kit::erasure::connect(config.redis_url.as_ref().map(|u| u.expose())).await?;
-    Ok(build_with_erasures(
-        store,
-        queue,
-        verifier,
-        Duration::from_millis(config.loader_delay_ms),
-        platform_stats,
-        &config.http,
-        erased,
+    let verifier = JwtVerifier::for_subgraph(&config.auth, &shared).await?;
+    let platform_stats = fittrack_kit::cache::dashboard(&shared, "dashboard:activities").await?;
+    let erased = fittrack_kit::erasure::connect(&shared).await?;
+    Ok(assemble(
+        config,
+        Parts {
+            store,
+            queue,
+            erasure,
+            verifier,
+            platform_stats,
+            erased,
+        },
     ))
 }
 
-/// Builds the subgraph around given parts (tests pass counting stores, fixed
-/// keys), with the process's own erasure marks.
-pub fn build_with(
-    store: Arc<dyn ActivityStore>,
-    queue: Arc<dyn JobQueue>,
-    verifier: Arc<JwtVerifier>,
-    loader_delay: Duration,
-    platform_stats: graphql::admin::PlatformStatsCache,
-    http: &fittrack_kit::config::HttpConfig,
-) -> ActivityService {
-    build_with_erasures(
-        store,
-        queue,
-        verifier,
-        loader_delay,
-        platform_stats,
-        http,
-        fittrack_kit::erasure::MemoryErasedUsers::shared(),
-    )
+/// What [`build`] connects; tests that count store calls substitute a part.
+pub struct Parts {
+    pub store: Arc<dyn ActivityStore>,
+    /// Where `ActivityLogged` / `ActivityDeleted` go.
+    pub queue: Arc<dyn JobQueue>,
+    /// Where the user subgraph announces deleted accounts.
+    pub erasure: Arc<dyn JobQueue>,
+    pub verifier: Arc<JwtVerifier>,
+    pub platform_stats: graphql::admin::PlatformStatsCache,
+    pub erased: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
 }
 
-fn build_with_erasures(
-    store: Arc<dyn ActivityStore>,
-    queue: Arc<dyn JobQueue>,
-    verifier: Arc<JwtVerifier>,
-    loader_delay: Duration,
-    platform_stats: graphql::admin::PlatformStatsCache,
-    http: &fittrack_kit::config::HttpConfig,
-    erased: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
-) -> ActivityService {
+/// The service from its parts: the GraphQL app with its readiness checks,
+/// and the background tasks the config switches on.
+pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
+    let (store, queue, erased) = (parts.store, parts.queue, parts.erased);
     let events = EventPublisher::new(queue.clone(), store.clone());
-    let activities = Activities::new(store.clone(), events.clone(), erased.clone());
-    let schema = graphql::build_schema(activities, loader_delay, platform_stats);
-    let ready_store = store.clone();
-    let ready_queue = queue.clone();
-    let router = SubgraphApp::new(schema, verifier)
-        .http(http)
-        .readiness("activity store", move || {
-            let store = ready_store.clone();
-            async move { store.ping().await.map_err(|e| format!("{e:#}")) }
-        })
-        .readiness("event queue", move || {
-            let queue = ready_queue.clone();
-            async move { queue.ping().await.map_err(|e| format!("{e:#}")) }
-        })
+    let activities = Activities::new(store.clone(), Arc::new(events.clone()), erased.clone());
+    let schema = graphql::build_schema(
+        activities,
+        Duration::from_millis(config.loader_delay_ms),
+        parts.platform_stats,
+    );
+    let router = SubgraphApp::new(schema, parts.verifier)
+        .http(&config.http)
+        .ready_when("activity store", store.clone(), |store| store.ping())
+        .ready_when("event queue", queue.clone(), |queue| queue.ping())
         .into_router();
+    let sweeper = (events.clone(), config.events.clone());
+    let eraser = (store.clone(), queue.clone(), erased.clone());
+    let service = Service::new("activity")
+        .api(router, config.http.address())
+        .task("sweeper", config.tasks.sweeper, move |token| {
+            let (events, sweep) = sweeper;
+            events.run_sweeper(sweep, token.cancelled_owned())
+        })
+        .task("eraser", config.tasks.eraser, move |token| {
+            let (store, events, marks) = eraser;
+            events::run_eraser(store, parts.erasure, events, marks, token.cancelled_owned())
+        });
     ActivityService {
-        router,
+        service,
         store,
         queue,
         erased,

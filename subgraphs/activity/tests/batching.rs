@@ -75,7 +75,7 @@ async fn user_joins_cost_the_same_store_queries_for_1_10_and_100_users() {
     let schema = build_schema(
         Activities::new(
             store.clone(),
-            EventPublisher::new(queue, store.clone()),
+            Arc::new(EventPublisher::new(queue, store.clone())),
             fittrack_kit::erasure::MemoryErasedUsers::shared(),
         ),
         Duration::from_millis(50),
@@ -213,7 +213,7 @@ async fn an_activity_saved_while_the_queue_is_down_gets_its_event_from_the_sweep
     let events = EventPublisher::new(queue.clone(), store.clone());
     let activities = Activities::new(
         store.clone(),
-        events.clone(),
+        Arc::new(events.clone()),
         fittrack_kit::erasure::MemoryErasedUsers::shared(),
     );
     let owner = Uuid::new_v4();

@@ -14,31 +14,29 @@ use fittrack_activity::{
 use serde_json::json;
 use uuid::Uuid;
 
-/// Every backend available here, each fresh and empty.
-async fn stores() -> Vec<(
+/// The backend's name, a fresh and empty store, and its files (kept until the end).
+type StoreUnderTest = (
     &'static str,
     Arc<dyn ActivityStore>,
     Option<tempfile::TempDir>,
-)> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
-    let embedded = EmbeddedActivityStore::open(&url).await.expect("embedded");
-    let mut out: Vec<(
-        &'static str,
-        Arc<dyn ActivityStore>,
-        Option<tempfile::TempDir>,
-    )> = vec![("embedded", Arc::new(embedded), Some(dir))];
-    match std::env::var("MONGODB_URI").ok().filter(|u| !u.is_empty()) {
-        Some(uri) => {
-            let database = format!("contract_{}", Uuid::new_v4().simple());
-            let mongo = MongoActivityStore::connect(&uri, &database)
-                .await
-                .expect("mongodb");
-            out.push(("mongodb", Arc::new(mongo), None));
-        }
-        None => eprintln!("MONGODB_URI unset: MongoDB store contract skipped"),
+);
+
+/// `mongodb` only where `MONGODB_URI` is set (CI points it at nx-27017).
+async fn store_under_test(backend: &'static str) -> Option<StoreUnderTest> {
+    if backend == "embedded" {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+        let embedded = EmbeddedActivityStore::open(&url).await.expect("embedded");
+        return Some((backend, Arc::new(embedded), Some(dir)));
     }
-    out
+    let uri = std::env::var("MONGODB_URI")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let database = format!("contract_{}", Uuid::new_v4().simple());
+    let mongo = MongoActivityStore::connect(&uri, &database)
+        .await
+        .expect("mongodb");
+    Some((backend, Arc::new(mongo), None))
 }
 
 fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
@@ -71,401 +69,396 @@ async fn insert_new(store: &dyn ActivityStore, a: Activity) -> Activity {
     }
 }
 
-#[tokio::test]
-async fn insert_and_read_back_every_field() {
-    for (backend, store, _dir) in stores().await {
-        let user = Uuid::new_v4();
-        let mut a = activity(user, ActivityType::Running, at(2026, 3, 1, 7, 30), 45);
-        a.notes = Some("felt great".into());
-        a.metrics = Metrics {
-            distance_km: Some(10.5),
-            average_heart_rate: Some(150),
-            max_heart_rate: Some(180),
-            steps: Some(12_000),
-            custom: Some(
-                json!({"shoes": "pegasus", "splits": [5.1, 5.0], "weather": {"temp": 12}}),
-            ),
-        };
-        a.idempotency_key = Some("k-1".into());
-        let stored = insert_new(store.as_ref(), a.clone()).await;
-        assert_eq!(stored, a, "{backend}");
-        let read = store.get_many(&[a.id, Uuid::new_v4()]).await.expect("get");
-        assert_eq!(read, vec![a], "{backend}");
-    }
+async fn insert_and_read_back_every_field((backend, store, _dir): StoreUnderTest) {
+    let user = Uuid::new_v4();
+    let mut a = activity(user, ActivityType::Running, at(2026, 3, 1, 7, 30), 45);
+    a.notes = Some("felt great".into());
+    a.metrics = Metrics {
+        distance_km: Some(10.5),
+        average_heart_rate: Some(150),
+        max_heart_rate: Some(180),
+        steps: Some(12_000),
+        custom: Some(json!({"shoes": "pegasus", "splits": [5.1, 5.0], "weather": {"temp": 12}})),
+    };
+    a.idempotency_key = Some("k-1".into());
+    let stored = insert_new(store.as_ref(), a.clone()).await;
+    assert_eq!(stored, a, "{backend}");
+    let read = store.get_many(&[a.id, Uuid::new_v4()]).await.expect("get");
+    assert_eq!(read, vec![a], "{backend}");
 }
 
-#[tokio::test]
-async fn idempotency_keys_are_per_user() {
-    for (backend, store, _dir) in stores().await {
-        let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
-        let start = at(2026, 3, 1, 7, 0);
-        let mut first = activity(ada, ActivityType::Yoga, start, 30);
-        first.idempotency_key = Some("same".into());
-        let first = insert_new(store.as_ref(), first).await;
+async fn idempotency_keys_are_per_user((backend, store, _dir): StoreUnderTest) {
+    let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let start = at(2026, 3, 1, 7, 0);
+    let mut first = activity(ada, ActivityType::Yoga, start, 30);
+    first.idempotency_key = Some("same".into());
+    let first = insert_new(store.as_ref(), first).await;
 
-        let mut retry = activity(ada, ActivityType::Yoga, start, 99);
-        retry.idempotency_key = Some("same".into());
-        match store.insert(retry).await.expect("insert") {
-            Inserted::Existing(existing) => assert_eq!(existing, first, "{backend}"),
-            other => panic!("{backend}: retry stored a copy: {other:?}"),
-        }
+    let mut retry = activity(ada, ActivityType::Yoga, start, 99);
+    retry.idempotency_key = Some("same".into());
+    match store.insert(retry).await.expect("insert") {
+        Inserted::Existing(existing) => assert_eq!(existing, first, "{backend}"),
+        other => panic!("{backend}: retry stored a copy: {other:?}"),
+    }
 
-        let mut bobs = activity(bob, ActivityType::Yoga, start, 30);
-        bobs.idempotency_key = Some("same".into());
-        insert_new(store.as_ref(), bobs).await;
-        // Keyless activities never collide.
-        insert_new(store.as_ref(), activity(ada, ActivityType::Yoga, start, 30)).await;
-        insert_new(store.as_ref(), activity(ada, ActivityType::Yoga, start, 30)).await;
+    let mut bobs = activity(bob, ActivityType::Yoga, start, 30);
+    bobs.idempotency_key = Some("same".into());
+    insert_new(store.as_ref(), bobs).await;
+    // Keyless activities never collide.
+    insert_new(store.as_ref(), activity(ada, ActivityType::Yoga, start, 30)).await;
+    insert_new(store.as_ref(), activity(ada, ActivityType::Yoga, start, 30)).await;
 
+    let page = store
+        .page(&PageQuery {
+            user_id: Some(ada),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("page");
+    assert_eq!(page.len(), 3, "{backend}");
+}
+
+async fn update_and_delete_only_touch_the_owners_activity((backend, store, _dir): StoreUnderTest) {
+    let (owner, stranger) = (Uuid::new_v4(), Uuid::new_v4());
+    let a = insert_new(
+        store.as_ref(),
+        activity(owner, ActivityType::Cycling, at(2026, 3, 2, 8, 0), 60),
+    )
+    .await;
+    let fields = ActivityFields {
+        activity_type: ActivityType::Hiking,
+        duration_minutes: 90,
+        calories_burned: 700,
+        start_time: at(2026, 3, 2, 9, 0),
+        notes: Some("changed".into()),
+        metrics: Metrics {
+            steps: Some(9000),
+            ..Default::default()
+        },
+    };
+    let now = at(2026, 3, 3, 0, 0);
+    assert_eq!(
+        store
+            .update(stranger, a.id, &fields, now)
+            .await
+            .expect("update"),
+        None,
+        "{backend}"
+    );
+    let updated = store
+        .update(owner, a.id, &fields, now)
+        .await
+        .expect("update")
+        .expect("owner may update");
+    assert_eq!(updated.activity_type, ActivityType::Hiking, "{backend}");
+    assert_eq!(updated.duration_minutes, 90);
+    assert_eq!(updated.notes.as_deref(), Some("changed"));
+    assert_eq!(updated.metrics.steps, Some(9000));
+    assert_eq!(updated.updated_at, now);
+    assert_eq!(updated.created_at, a.created_at);
+    assert_eq!(
+        store.get_many(&[a.id]).await.expect("get"),
+        vec![updated.clone()]
+    );
+
+    assert_eq!(
+        store.delete(stranger, a.id).await.expect("delete"),
+        None,
+        "{backend}"
+    );
+    assert_eq!(
+        store.delete(owner, a.id).await.expect("delete"),
+        Some(updated),
+        "{backend}"
+    );
+    assert_eq!(store.delete(owner, a.id).await.expect("delete"), None);
+    assert!(store.get_many(&[a.id]).await.expect("get").is_empty());
+}
+
+async fn pages_are_newest_first_with_stable_cursors_and_filters(
+    (backend, store, _dir): StoreUnderTest,
+) {
+    let user = Uuid::new_v4();
+    let other = Uuid::new_v4();
+    let mut all = Vec::new();
+    for i in 0..7u32 {
+        let kind = if i % 2 == 0 {
+            ActivityType::Running
+        } else {
+            ActivityType::Swimming
+        };
+        all.push(
+            insert_new(
+                store.as_ref(),
+                activity(user, kind, at(2026, 4, 1 + i, 6, 0), 30),
+            )
+            .await,
+        );
+    }
+    // Two activities at the same instant: ties break by id.
+    let same = at(2026, 4, 3, 6, 0);
+    all.push(insert_new(store.as_ref(), activity(user, ActivityType::Yoga, same, 20)).await);
+    insert_new(
+        store.as_ref(),
+        activity(other, ActivityType::Running, at(2026, 4, 5, 6, 0), 30),
+    )
+    .await;
+
+    let mut expected = all.clone();
+    expected.sort_by_key(|a| std::cmp::Reverse((a.start_time, a.id)));
+
+    let mut seen = Vec::new();
+    let mut after: Option<Cursor> = None;
+    loop {
         let page = store
             .page(&PageQuery {
-                user_id: Some(ada),
-                limit: 10,
-                ..Default::default()
+                user_id: Some(user),
+                filter: ActivityFilter::default(),
+                after,
+                limit: 3,
             })
             .await
             .expect("page");
-        assert_eq!(page.len(), 3, "{backend}");
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(Cursor::of);
+        seen.extend(page);
     }
+    assert_eq!(
+        seen.iter().map(|a| a.id).collect::<Vec<_>>(),
+        expected.iter().map(|a| a.id).collect::<Vec<_>>(),
+        "{backend}: pagination order"
+    );
+
+    let filtered = store
+        .page(&PageQuery {
+            user_id: Some(user),
+            filter: ActivityFilter {
+                types: vec![ActivityType::Running],
+                from: Some(at(2026, 4, 2, 0, 0)),
+                to: Some(at(2026, 4, 7, 6, 0)),
+            },
+            after: None,
+            limit: 10,
+        })
+        .await
+        .expect("page");
+    let days: Vec<u32> = filtered
+        .iter()
+        .map(|a| {
+            a.start_time
+                .date_naive()
+                .format("%d")
+                .to_string()
+                .parse()
+                .expect("day")
+        })
+        .collect();
+    assert_eq!(days, vec![5, 3], "{backend}: type + [from, to) filter");
+
+    let everyone = store
+        .page(&PageQuery {
+            user_id: None,
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("page");
+    assert_eq!(everyone.len(), 9, "{backend}");
 }
 
-#[tokio::test]
-async fn update_and_delete_only_touch_the_owners_activity() {
-    for (backend, store, _dir) in stores().await {
-        let (owner, stranger) = (Uuid::new_v4(), Uuid::new_v4());
-        let a = insert_new(
-            store.as_ref(),
-            activity(owner, ActivityType::Cycling, at(2026, 3, 2, 8, 0), 60),
-        )
-        .await;
-        let fields = ActivityFields {
-            activity_type: ActivityType::Hiking,
-            duration_minutes: 90,
-            calories_burned: 700,
-            start_time: at(2026, 3, 2, 9, 0),
-            notes: Some("changed".into()),
-            metrics: Metrics {
-                steps: Some(9000),
+async fn first_pages_batch_many_users_in_one_call((backend, store, _dir): StoreUnderTest) {
+    let users: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    for (n, user) in users.iter().enumerate() {
+        for day in 0..(n as u32 + 1) * 2 {
+            insert_new(
+                store.as_ref(),
+                activity(*user, ActivityType::Walking, at(2026, 5, 1 + day, 7, 0), 20),
+            )
+            .await;
+        }
+    }
+    let lonely = Uuid::new_v4();
+    let mut ids = users.clone();
+    ids.push(lonely);
+    let pages = store
+        .first_pages(&ids, &ActivityFilter::default(), 3)
+        .await
+        .expect("first pages");
+    assert_eq!(pages.get(&users[0]).map(Vec::len), Some(2), "{backend}");
+    assert_eq!(pages.get(&users[1]).map(Vec::len), Some(3), "{backend}");
+    assert_eq!(pages.get(&users[2]).map(Vec::len), Some(3), "{backend}");
+    assert!(pages.get(&lonely).is_none_or(Vec::is_empty), "{backend}");
+    let newest = &pages[&users[2]];
+    assert_eq!(
+        newest[0].start_time,
+        at(2026, 5, 6, 7, 0),
+        "{backend}: newest first"
+    );
+    assert!(newest
+        .windows(2)
+        .all(|w| w[0].start_time >= w[1].start_time));
+    assert!(newest.iter().all(|a| a.user_id == users[2]));
+}
+
+async fn totals_per_type_and_per_local_day_are_aggregated_by_the_store(
+    (backend, store, _dir): StoreUnderTest,
+) {
+    let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    // 23:30 UTC on the 1st is the 2nd in UTC+01:00.
+    insert_new(
+        store.as_ref(),
+        activity(ada, ActivityType::Running, at(2026, 6, 1, 23, 30), 30),
+    )
+    .await;
+    insert_new(
+        store.as_ref(),
+        activity(ada, ActivityType::Running, at(2026, 6, 2, 7, 0), 40),
+    )
+    .await;
+    insert_new(
+        store.as_ref(),
+        activity(ada, ActivityType::Yoga, at(2026, 6, 4, 7, 0), 60),
+    )
+    .await;
+    insert_new(
+        store.as_ref(),
+        activity(bob, ActivityType::Cycling, at(2026, 6, 2, 7, 0), 90),
+    )
+    .await;
+
+    let mut totals = store
+        .type_totals(Some(&[ada, bob]), &ActivityFilter::default())
+        .await
+        .expect("totals");
+    totals.sort_by_key(|t| (t.user_id == bob, t.activity_type));
+    let summary: Vec<_> = totals
+        .iter()
+        .map(|t| {
+            (
+                t.user_id,
+                t.activity_type,
+                t.count,
+                t.duration_minutes,
+                t.calories_burned,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (ada, ActivityType::Running, 2, 70, 700),
+            (ada, ActivityType::Yoga, 1, 60, 600),
+            (bob, ActivityType::Cycling, 1, 90, 900),
+        ],
+        "{backend}"
+    );
+
+    let ranged = store
+        .type_totals(
+            Some(&[ada]),
+            &ActivityFilter {
+                from: Some(at(2026, 6, 2, 0, 0)),
                 ..Default::default()
             },
-        };
-        let now = at(2026, 3, 3, 0, 0);
-        assert_eq!(
-            store
-                .update(stranger, a.id, &fields, now)
-                .await
-                .expect("update"),
-            None,
-            "{backend}"
-        );
-        let updated = store
-            .update(owner, a.id, &fields, now)
-            .await
-            .expect("update")
-            .expect("owner may update");
-        assert_eq!(updated.activity_type, ActivityType::Hiking, "{backend}");
-        assert_eq!(updated.duration_minutes, 90);
-        assert_eq!(updated.notes.as_deref(), Some("changed"));
-        assert_eq!(updated.metrics.steps, Some(9000));
-        assert_eq!(updated.updated_at, now);
-        assert_eq!(updated.created_at, a.created_at);
-        assert_eq!(
-            store.get_many(&[a.id]).await.expect("get"),
-            vec![updated.clone()]
-        );
+        )
+        .await
+        .expect("totals");
+    assert_eq!(ranged.iter().map(|t| t.count).sum::<i64>(), 2, "{backend}");
 
-        assert_eq!(
-            store.delete(stranger, a.id).await.expect("delete"),
-            None,
-            "{backend}"
-        );
-        assert_eq!(
-            store.delete(owner, a.id).await.expect("delete"),
-            Some(updated),
-            "{backend}"
-        );
-        assert_eq!(store.delete(owner, a.id).await.expect("delete"), None);
-        assert!(store.get_many(&[a.id]).await.expect("get").is_empty());
-    }
+    let platform = store
+        .type_totals(None, &ActivityFilter::default())
+        .await
+        .expect("totals");
+    let platform_count: i64 = platform.iter().map(|t| t.count).sum();
+    assert_eq!(platform_count, 4, "{backend}");
+    let kinds: HashSet<_> = platform.iter().map(|t| t.activity_type).collect();
+    assert_eq!(kinds.len(), platform.len(), "{backend}: one row per type");
+
+    let plus_one = FixedOffset::east_opt(3600).expect("offset");
+    let daily = store
+        .daily_totals(&[ada, bob], plus_one)
+        .await
+        .expect("daily");
+    let mut ada_days: Vec<(NaiveDate, i64, i64)> = daily[&ada]
+        .iter()
+        .map(|d| (d.day, d.count, d.duration_minutes))
+        .collect();
+    ada_days.sort();
+    let day = |d| NaiveDate::from_ymd_opt(2026, 6, d).expect("date");
+    assert_eq!(
+        ada_days,
+        vec![(day(2), 2, 70), (day(4), 1, 60)],
+        "{backend}"
+    );
+    assert_eq!(daily[&bob].len(), 1, "{backend}");
+
+    let utc = store
+        .daily_totals(&[ada], FixedOffset::east_opt(0).expect("utc"))
+        .await
+        .expect("daily");
+    assert_eq!(
+        utc[&ada].len(),
+        3,
+        "{backend}: in UTC the late run is on the 1st"
+    );
 }
 
-#[tokio::test]
-async fn pages_are_newest_first_with_stable_cursors_and_filters() {
-    for (backend, store, _dir) in stores().await {
-        let user = Uuid::new_v4();
-        let other = Uuid::new_v4();
-        let mut all = Vec::new();
-        for i in 0..7u32 {
-            let kind = if i % 2 == 0 {
-                ActivityType::Running
-            } else {
-                ActivityType::Swimming
-            };
-            all.push(
-                insert_new(
-                    store.as_ref(),
-                    activity(user, kind, at(2026, 4, 1 + i, 6, 0), 30),
-                )
-                .await,
-            );
-        }
-        // Two activities at the same instant: ties break by id.
-        let same = at(2026, 4, 3, 6, 0);
-        all.push(insert_new(store.as_ref(), activity(user, ActivityType::Yoga, same, 20)).await);
-        insert_new(
-            store.as_ref(),
-            activity(other, ActivityType::Running, at(2026, 4, 5, 6, 0), 30),
-        )
-        .await;
+async fn unconfirmed_events_are_found_until_marked((backend, store, _dir): StoreUnderTest) {
+    let user = Uuid::new_v4();
+    let old = insert_new(
+        store.as_ref(),
+        activity(user, ActivityType::Other, at(2026, 1, 1, 0, 0), 10),
+    )
+    .await;
+    let mut recent = activity(user, ActivityType::Other, Utc::now(), 10);
+    recent.created_at = Utc::now();
+    insert_new(store.as_ref(), recent).await;
 
-        let mut expected = all.clone();
-        expected.sort_by_key(|a| std::cmp::Reverse((a.start_time, a.id)));
+    let cutoff = Utc::now() - Duration::minutes(1);
+    let pending = store.pending_events(cutoff, 10).await.expect("pending");
+    assert_eq!(
+        pending.iter().map(|a| a.id).collect::<Vec<_>>(),
+        vec![old.id],
+        "{backend}"
+    );
+    // The cut-off is inclusive: a zero grace period finds this instant's activity.
+    let at_creation = store
+        .pending_events(old.created_at, 10)
+        .await
+        .expect("pending");
+    assert_eq!(
+        at_creation.iter().map(|a| a.id).collect::<Vec<_>>(),
+        vec![old.id],
+        "{backend}"
+    );
 
-        let mut seen = Vec::new();
-        let mut after: Option<Cursor> = None;
-        loop {
-            let page = store
-                .page(&PageQuery {
-                    user_id: Some(user),
-                    filter: ActivityFilter::default(),
-                    after,
-                    limit: 3,
-                })
-                .await
-                .expect("page");
-            if page.is_empty() {
-                break;
-            }
-            after = page.last().map(Cursor::of);
-            seen.extend(page);
-        }
-        assert_eq!(
-            seen.iter().map(|a| a.id).collect::<Vec<_>>(),
-            expected.iter().map(|a| a.id).collect::<Vec<_>>(),
-            "{backend}: pagination order"
-        );
-
-        let filtered = store
-            .page(&PageQuery {
-                user_id: Some(user),
-                filter: ActivityFilter {
-                    types: vec![ActivityType::Running],
-                    from: Some(at(2026, 4, 2, 0, 0)),
-                    to: Some(at(2026, 4, 7, 6, 0)),
-                },
-                after: None,
-                limit: 10,
-            })
+    store.mark_event_enqueued(old.id).await.expect("mark");
+    assert!(
+        store
+            .pending_events(cutoff, 10)
             .await
-            .expect("page");
-        let days: Vec<u32> = filtered
-            .iter()
-            .map(|a| {
-                a.start_time
-                    .date_naive()
-                    .format("%d")
-                    .to_string()
-                    .parse()
-                    .expect("day")
-            })
-            .collect();
-        assert_eq!(days, vec![5, 3], "{backend}: type + [from, to) filter");
-
-        let everyone = store
-            .page(&PageQuery {
-                user_id: None,
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .expect("page");
-        assert_eq!(everyone.len(), 9, "{backend}");
-    }
+            .expect("pending")
+            .is_empty(),
+        "{backend}"
+    );
+    let read = store.get_many(&[old.id]).await.expect("get");
+    assert!(read[0].event_enqueued, "{backend}");
+    store.ping().await.expect("ping");
 }
 
-#[tokio::test]
-async fn first_pages_batch_many_users_in_one_call() {
-    for (backend, store, _dir) in stores().await {
-        let users: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
-        for (n, user) in users.iter().enumerate() {
-            for day in 0..(n as u32 + 1) * 2 {
-                insert_new(
-                    store.as_ref(),
-                    activity(*user, ActivityType::Walking, at(2026, 5, 1 + day, 7, 0), 20),
-                )
-                .await;
-            }
-        }
-        let lonely = Uuid::new_v4();
-        let mut ids = users.clone();
-        ids.push(lonely);
-        let pages = store
-            .first_pages(&ids, &ActivityFilter::default(), 3)
-            .await
-            .expect("first pages");
-        assert_eq!(pages.get(&users[0]).map(Vec::len), Some(2), "{backend}");
-        assert_eq!(pages.get(&users[1]).map(Vec::len), Some(3), "{backend}");
-        assert_eq!(pages.get(&users[2]).map(Vec::len), Some(3), "{backend}");
-        assert!(pages.get(&lonely).is_none_or(Vec::is_empty), "{backend}");
-        let newest = &pages[&users[2]];
-        assert_eq!(
-            newest[0].start_time,
-            at(2026, 5, 6, 7, 0),
-            "{backend}: newest first"
-        );
-        assert!(newest
-            .windows(2)
-            .all(|w| w[0].start_time >= w[1].start_time));
-        assert!(newest.iter().all(|a| a.user_id == users[2]));
-    }
-}
-
-#[tokio::test]
-async fn totals_per_type_and_per_local_day_are_aggregated_by_the_store() {
-    for (backend, store, _dir) in stores().await {
-        let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
-        // 23:30 UTC on the 1st is the 2nd in UTC+01:00.
-        insert_new(
-            store.as_ref(),
-            activity(ada, ActivityType::Running, at(2026, 6, 1, 23, 30), 30),
-        )
-        .await;
-        insert_new(
-            store.as_ref(),
-            activity(ada, ActivityType::Running, at(2026, 6, 2, 7, 0), 40),
-        )
-        .await;
-        insert_new(
-            store.as_ref(),
-            activity(ada, ActivityType::Yoga, at(2026, 6, 4, 7, 0), 60),
-        )
-        .await;
-        insert_new(
-            store.as_ref(),
-            activity(bob, ActivityType::Cycling, at(2026, 6, 2, 7, 0), 90),
-        )
-        .await;
-
-        let mut totals = store
-            .type_totals(Some(&[ada, bob]), &ActivityFilter::default())
-            .await
-            .expect("totals");
-        totals.sort_by_key(|t| (t.user_id == bob, t.activity_type));
-        let summary: Vec<_> = totals
-            .iter()
-            .map(|t| {
-                (
-                    t.user_id,
-                    t.activity_type,
-                    t.count,
-                    t.duration_minutes,
-                    t.calories_burned,
-                )
-            })
-            .collect();
-        assert_eq!(
-            summary,
-            vec![
-                (ada, ActivityType::Running, 2, 70, 700),
-                (ada, ActivityType::Yoga, 1, 60, 600),
-                (bob, ActivityType::Cycling, 1, 90, 900),
-            ],
-            "{backend}"
-        );
-
-        let ranged = store
-            .type_totals(
-                Some(&[ada]),
-                &ActivityFilter {
-                    from: Some(at(2026, 6, 2, 0, 0)),
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("totals");
-        assert_eq!(ranged.iter().map(|t| t.count).sum::<i64>(), 2, "{backend}");
-
-        let platform = store
-            .type_totals(None, &ActivityFilter::default())
-            .await
-            .expect("totals");
-        let platform_count: i64 = platform.iter().map(|t| t.count).sum();
-        assert_eq!(platform_count, 4, "{backend}");
-        let kinds: HashSet<_> = platform.iter().map(|t| t.activity_type).collect();
-        assert_eq!(kinds.len(), platform.len(), "{backend}: one row per type");
-
-        let plus_one = FixedOffset::east_opt(3600).expect("offset");
-        let daily = store
-            .daily_totals(&[ada, bob], plus_one)
-            .await
-            .expect("daily");
-        let mut ada_days: Vec<(NaiveDate, i64, i64)> = daily[&ada]
-            .iter()
-            .map(|d| (d.day, d.count, d.duration_minutes))
-            .collect();
-        ada_days.sort();
-        let day = |d| NaiveDate::from_ymd_opt(2026, 6, d).expect("date");
-        assert_eq!(
-            ada_days,
-            vec![(day(2), 2, 70), (day(4), 1, 60)],
-            "{backend}"
-        );
-        assert_eq!(daily[&bob].len(), 1, "{backend}");
-
-        let utc = store
-            .daily_totals(&[ada], FixedOffset::east_opt(0).expect("utc"))
-            .await
-            .expect("daily");
-        assert_eq!(
-            utc[&ada].len(),
-            3,
-            "{backend}: in UTC the late run is on the 1st"
-        );
-    }
-}
-
-#[tokio::test]
-async fn unconfirmed_events_are_found_until_marked() {
-    for (backend, store, _dir) in stores().await {
-        let user = Uuid::new_v4();
-        let old = insert_new(
-            store.as_ref(),
-            activity(user, ActivityType::Other, at(2026, 1, 1, 0, 0), 10),
-        )
-        .await;
-        let mut recent = activity(user, ActivityType::Other, Utc::now(), 10);
-        recent.created_at = Utc::now();
-        insert_new(store.as_ref(), recent).await;
-
-        let cutoff = Utc::now() - Duration::minutes(1);
-        let pending = store.pending_events(cutoff, 10).await.expect("pending");
-        assert_eq!(
-            pending.iter().map(|a| a.id).collect::<Vec<_>>(),
-            vec![old.id],
-            "{backend}"
-        );
-        // The cut-off is inclusive: a zero grace period finds this instant's activity.
-        let at_creation = store
-            .pending_events(old.created_at, 10)
-            .await
-            .expect("pending");
-        assert_eq!(
-            at_creation.iter().map(|a| a.id).collect::<Vec<_>>(),
-            vec![old.id],
-            "{backend}"
-        );
-
-        store.mark_event_enqueued(old.id).await.expect("mark");
-        assert!(
-            store
-                .pending_events(cutoff, 10)
-                .await
-                .expect("pending")
-                .is_empty(),
-            "{backend}"
-        );
-        let read = store.get_many(&[old.id]).await.expect("get");
-        assert!(read[0].event_enqueued, "{backend}");
-        store.ping().await.expect("ping");
-    }
+fittrack_kit::backend_contracts! {
+    setup: store_under_test,
+    backends: [embedded, mongodb],
+    contracts: [
+        insert_and_read_back_every_field,
+        idempotency_keys_are_per_user,
+        update_and_delete_only_touch_the_owners_activity,
+        pages_are_newest_first_with_stable_cursors_and_filters,
+        first_pages_batch_many_users_in_one_call,
+        totals_per_type_and_per_local_day_are_aggregated_by_the_store,
+        unconfirmed_events_are_found_until_marked,
+    ],
 }

@@ -27,6 +27,24 @@ pub struct AdminConfig {
     pub internal_token: Option<Secret>,
     /// Where token revocations are read (as the other subgraphs). Alias: `REDIS_URL`.
     pub redis_url: Option<Secret>,
+    /// The namespace of every Redis key, stream and channel (and in-process
+    /// queue name); one per deployment. Alias: `FITTRACK_NAMESPACE`.
+    pub namespace: String,
+    pub tasks: AdminTasks,
+}
+
+/// The background work a process of this subgraph runs beside its API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AdminTasks {
+    /// Records the audit entries the user subgraph wrote into its outbox.
+    pub audit_relay: bool,
+}
+
+impl Default for AdminTasks {
+    fn default() -> Self {
+        Self { audit_relay: true }
+    }
 }
 
 impl Default for AdminConfig {
@@ -36,16 +54,24 @@ impl Default for AdminConfig {
             data_dir: default_data_dir(),
             database_url: None,
             database_owner_url: None,
-            audit_relay_interval_ms: crate::audit_relay::DEFAULT_INTERVAL.as_millis() as u64,
+            audit_relay_interval_ms: crate::domain::audit_relay::DEFAULT_INTERVAL.as_millis()
+                as u64,
             auth: AuthConfig::default(),
             user_internal_url: "http://127.0.0.1:4001".into(),
             internal_token: None,
             redis_url: None,
+            namespace: fittrack_kit::shared::DEFAULT_NAMESPACE.into(),
+            tasks: AdminTasks::default(),
         }
     }
 }
 
 impl AdminConfig {
+    /// Redis (when configured) and this deployment's namespace in it.
+    pub fn shared(&self) -> fittrack_kit::shared::SharedState {
+        fittrack_kit::shared::SharedState::new(self.redis_url.clone(), &self.namespace)
+    }
+
     pub fn load() -> anyhow::Result<Self> {
         fittrack_kit::config::load(
             "admin",
@@ -55,10 +81,8 @@ impl AdminConfig {
                 ("FITTRACK_INTERNAL_TOKEN", "internal_token"),
                 ("FITTRACK_JWKS_URL", "auth.jwks_url"),
                 ("FITTRACK_USER_INTERNAL_URL", "user_internal_url"),
-                ("REDIS_URL", "redis_url"),
             ],
         )
-        .map_err(|e| anyhow::anyhow!("invalid admin config: {e}"))
     }
 
     pub fn database_url(&self) -> String {

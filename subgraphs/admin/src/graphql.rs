@@ -1,24 +1,23 @@
 //! The admin API. Every field requires the ADMIN role.
 
 use async_graphql::{
-    connection::{Connection, Edge, EmptyFields},
+    connection::{Connection, EmptyFields},
     Context, EmptySubscription, InputObject, Json, MergedObject, Object, Schema, SimpleObject, ID,
 };
 use chrono::{DateTime, Utc};
 use fittrack_kit::{
     auth::{ContextAuthExt, RoleGuard},
+    pagination::Page,
     server::ClientIp,
     ApiError, Role,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{
-    store::{AuditEntry, AuditFilter, AuditStore},
-    users::{AccountView, AuditRecord, UserDirectory},
+use crate::domain::{
+    model::{AuditEntry, AuditFilter},
+    moderation::{Moderated, Moderation, Moderator, StatusChange},
 };
-
-pub const MAX_PAGE: u64 = 100;
 
 /// A `User` as seen from here: its key (the user subgraph resolves the rest).
 #[derive(SimpleObject, Clone)]
@@ -93,81 +92,26 @@ fn parse_id(id: &ID, field: &'static str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::bad_input(field, format!("{field}: not a valid id")))
 }
 
-fn reason(reason: Option<String>) -> Result<Option<String>, ApiError> {
-    let reason = reason
-        .map(|r| r.trim().to_owned())
-        .filter(|r| !r.is_empty());
-    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
-        return Err(ApiError::bad_input(
-            "reason",
-            "reason: must be at most 500 characters",
-        ));
-    }
-    Ok(reason)
+/// The signed-in admin, as the audit record names them.
+fn moderator(ctx: &Context<'_>) -> async_graphql::Result<Moderator> {
+    Ok(Moderator {
+        id: ctx.current_user()?.id,
+        client_ip: ctx.data_opt::<ClientIp>().and_then(|ip| ip.0.clone()),
+    })
 }
 
-/// Applies a change through the user subgraph, which writes the audit entry
-/// in the same transaction as the change (its outbox): a change and its
-/// entry cannot diverge. The entry is then copied into the audit log here
-/// (by id, once); if that fails, the outbox relay (`audit_relay`) copies it
-/// later, so the admin's request still reports the change it made.
-async fn moderate<F, Fut>(
-    ctx: &Context<'_>,
-    user_id: &ID,
-    action: &str,
-    details: Value,
-    apply: F,
-) -> async_graphql::Result<ModerationResult>
-where
-    F: FnOnce(AuditRecord) -> Fut,
-    Fut: std::future::Future<Output = Result<AccountView, ApiError>>,
-{
-    let admin = ctx.current_user()?;
-    let target = parse_id(user_id, "userId")?;
-    if target == admin.id {
-        return Err(
-            ApiError::bad_input("userId", "userId: admins cannot moderate themselves").into(),
-        );
-    }
-    let store = ctx.data::<AuditStore>()?;
-    let directory = ctx.data::<UserDirectory>()?;
-    let record = AuditRecord {
-        id: Uuid::now_v7(),
-        actor_id: Some(admin.id),
-        action: action.to_owned(),
-        target_user_id: Some(target),
-        details,
-        client_ip: ctx.data_opt::<ClientIp>().and_then(|ip| ip.0.clone()),
-        created_at: Utc::now(),
-    };
-    let account = apply(record.clone()).await?;
-    let entry = AuditEntry::from(record);
-    match store.record(&entry).await {
-        Ok(()) => {
-            if let Err(error) = directory.audit_delivered(&[entry.id]).await {
-                tracing::warn!(
-                    error = format!("{error:#}"),
-                    "audit entry recorded; the outbox will be confirmed later"
-                );
-            }
+impl From<Moderated> for ModerationResult {
+    fn from(Moderated { account, entry }: Moderated) -> Self {
+        Self {
+            user: UserRef {
+                id: ID(account.id.to_string()),
+            },
+            account_status: account.status,
+            role: account.role,
+            suspended_until: account.suspended_until,
+            audit_entry: entry.into(),
         }
-        Err(error) => tracing::warn!(
-            action,
-            %target,
-            error = format!("{error:#}"),
-            "change applied; its audit entry waits in the outbox for the relay"
-        ),
     }
-    tracing::info!(action, %target, admin = %admin.id, "admin action");
-    Ok(ModerationResult {
-        user: UserRef {
-            id: ID(account.id.to_string()),
-        },
-        account_status: account.status,
-        role: account.role,
-        suspended_until: account.suspended_until,
-        audit_entry: entry.into(),
-    })
 }
 
 #[derive(Default)]
@@ -204,36 +148,19 @@ impl AdminQuery {
             from: filter.from,
             to: filter.to,
         };
-        let limit = match first {
-            Some(n) if n < 0 => {
-                return Err(ApiError::bad_input("first", "first: must not be negative").into())
-            }
-            Some(n) => (n as u64).min(MAX_PAGE),
-            None => 20,
-        };
-        let after = after
-            .as_deref()
-            .map(|text| {
-                fittrack_kit::cursor::decode(text).ok_or_else(|| {
-                    ApiError::bad_input("after", "after: not a cursor returned by this API")
-                })
-            })
-            .transpose()?;
-        let mut entries = ctx
-            .data::<AuditStore>()?
-            .page(&filter, after, limit + 1)
+        let limit = fittrack_kit::pagination::page_size(first)?;
+        let after = fittrack_kit::pagination::decode_after(after.as_deref())?;
+        let entries = ctx
+            .data::<Moderation>()?
+            .log()
+            .page(&filter, after, limit as u64 + 1)
             .await
             .map_err(ApiError::from)?;
-        let has_next = entries.len() as u64 > limit;
-        entries.truncate(limit as usize);
-        let mut connection = Connection::new(after.is_some(), has_next);
-        connection.edges.extend(entries.into_iter().map(|e| {
-            Edge::new(
-                fittrack_kit::cursor::encode(e.created_at, e.id),
-                AuditLogEntry::from(e),
-            )
-        }));
-        Ok(connection)
+        Ok(Page::from_overfetch(entries, limit).into_connection(
+            after.is_some(),
+            |e| fittrack_kit::cursor::encode(e.created_at, e.id),
+            AuditLogEntry::from,
+        ))
     }
 
     /// The admin dashboard: users, activities and AI figures, each part from
@@ -272,7 +199,7 @@ impl AdminMutation {
         user_id: ID,
         reason: Option<String>,
     ) -> async_graphql::Result<ModerationResult> {
-        change_status(ctx, user_id, "BAN_USER", "BANNED", None, reason).await
+        change_status(ctx, &user_id, StatusChange::Ban, reason).await
     }
 
     /// Suspends an account until `until` (then it works again on its own).
@@ -284,15 +211,7 @@ impl AdminMutation {
         until: DateTime<Utc>,
         reason: Option<String>,
     ) -> async_graphql::Result<ModerationResult> {
-        change_status(
-            ctx,
-            user_id,
-            "SUSPEND_USER",
-            "SUSPENDED",
-            Some(until),
-            reason,
-        )
-        .await
+        change_status(ctx, &user_id, StatusChange::Suspend { until }, reason).await
     }
 
     /// Deactivates an account on its owner's behalf.
@@ -303,7 +222,7 @@ impl AdminMutation {
         user_id: ID,
         reason: Option<String>,
     ) -> async_graphql::Result<ModerationResult> {
-        change_status(ctx, user_id, "DEACTIVATE_USER", "DEACTIVATED", None, reason).await
+        change_status(ctx, &user_id, StatusChange::Deactivate, reason).await
     }
 
     /// Makes a banned, suspended or deactivated account usable again.
@@ -313,7 +232,7 @@ impl AdminMutation {
         ctx: &Context<'_>,
         user_id: ID,
     ) -> async_graphql::Result<ModerationResult> {
-        change_status(ctx, user_id, "REACTIVATE_USER", "ACTIVE", None, None).await
+        change_status(ctx, &user_id, StatusChange::Reactivate, None).await
     }
 
     /// Grants or withdraws the ADMIN role (the user signs in again to use it).
@@ -324,41 +243,28 @@ impl AdminMutation {
         user_id: ID,
         role: Role,
     ) -> async_graphql::Result<ModerationResult> {
-        let directory = ctx.data::<UserDirectory>()?;
         let target = parse_id(&user_id, "userId")?;
-        moderate(
-            ctx,
-            &user_id,
-            "CHANGE_USER_ROLE",
-            json!({"role": role}),
-            |audit| async move { directory.set_role(target, role, &audit).await },
-        )
-        .await
+        let moderated = ctx
+            .data::<Moderation>()?
+            .change_role(&moderator(ctx)?, target, role)
+            .await?;
+        Ok(moderated.into())
     }
 }
 
-/// A status change through the user subgraph, audited.
+/// A status change through the moderation use case.
 async fn change_status(
     ctx: &Context<'_>,
-    user_id: ID,
-    action: &str,
-    status: &'static str,
-    until: Option<DateTime<Utc>>,
-    reason_text: Option<String>,
+    user_id: &ID,
+    change: StatusChange,
+    reason: Option<String>,
 ) -> async_graphql::Result<ModerationResult> {
-    let reason = reason(reason_text)?;
-    let directory = ctx.data::<UserDirectory>()?;
-    let target = parse_id(&user_id, "userId")?;
-    let mut details = json!({"reason": reason});
-    if let Some(until) = until {
-        details["until"] = json!(until);
-    }
-    moderate(ctx, &user_id, action, details, |audit| async move {
-        directory
-            .set_status(target, status, until, reason.as_deref(), &audit)
-            .await
-    })
-    .await
+    let target = parse_id(user_id, "userId")?;
+    let moderated = ctx
+        .data::<Moderation>()?
+        .change_status(&moderator(ctx)?, target, change, reason)
+        .await?;
+    Ok(moderated.into())
 }
 
 #[derive(MergedObject, Default)]
@@ -381,8 +287,8 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubsc
     )
 }
 
-pub fn build_schema(store: AuditStore, directory: UserDirectory) -> AdminSchema {
-    builder().data(store).data(directory).finish()
+pub fn build_schema(moderation: Moderation) -> AdminSchema {
+    builder().data(moderation).finish()
 }
 
 pub fn sdl() -> String {

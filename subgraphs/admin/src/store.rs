@@ -1,6 +1,7 @@
 //! The append-only audit log.
 
 use anyhow::Context as _;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait as _, DatabaseConnection,
@@ -9,7 +10,13 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait as _;
 use uuid::Uuid;
 
-use crate::migrations::Migrator;
+use crate::{
+    domain::{
+        model::{AuditEntry, AuditFilter},
+        ports::AuditLog,
+    },
+    migrations::Migrator,
+};
 
 pub mod audit_logs {
     use sea_orm::entity::prelude::*;
@@ -38,19 +45,6 @@ pub mod audit_logs {
 /// create`), which has no acting account.
 pub const CONSOLE: Uuid = Uuid::nil();
 
-/// One recorded admin action.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuditEntry {
-    pub id: Uuid,
-    /// `None`: the operator at the console.
-    pub admin_id: Option<Uuid>,
-    pub action: String,
-    pub target_user_id: Option<Uuid>,
-    pub details: serde_json::Value,
-    pub client_ip: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
-
 async fn current_role(db: &DatabaseConnection) -> anyhow::Result<String> {
     use sea_orm::{ConnectionTrait as _, Statement};
     let row = db
@@ -64,41 +58,16 @@ async fn current_role(db: &DatabaseConnection) -> anyhow::Result<String> {
     row.try_get("", "role").context("reading the database role")
 }
 
-impl From<crate::users::AuditRecord> for AuditEntry {
-    fn from(record: crate::users::AuditRecord) -> Self {
-        Self {
-            id: record.id,
-            admin_id: record.actor_id,
-            action: record.action,
-            target_user_id: record.target_user_id,
-            details: record.details,
-            client_ip: record.client_ip,
-            created_at: record.created_at,
-        }
+fn entry_from_row(row: audit_logs::Model) -> AuditEntry {
+    AuditEntry {
+        id: row.id,
+        admin_id: (row.admin_id != CONSOLE).then_some(row.admin_id),
+        action: row.action,
+        target_user_id: row.target_user_id,
+        details: serde_json::from_str(&row.details).unwrap_or(serde_json::Value::Null),
+        client_ip: row.client_ip,
+        created_at: row.created_at,
     }
-}
-
-impl AuditEntry {
-    fn from_row(row: audit_logs::Model) -> Self {
-        Self {
-            id: row.id,
-            admin_id: (row.admin_id != CONSOLE).then_some(row.admin_id),
-            action: row.action,
-            target_user_id: row.target_user_id,
-            details: serde_json::from_str(&row.details).unwrap_or(serde_json::Value::Null),
-            client_ip: row.client_ip,
-            created_at: row.created_at,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
-    pub admin_id: Option<Uuid>,
-    pub target_user_id: Option<Uuid>,
-    pub action: Option<String>,
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone)]
@@ -159,11 +128,14 @@ impl AuditStore {
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
     }
+}
 
+#[async_trait]
+impl AuditLog for AuditStore {
     /// Writes `entry` unless an entry with its id is there already (the
     /// outbox relay and the mutation may both deliver it): an insert only,
     /// never an update.
-    pub async fn record(&self, entry: &AuditEntry) -> anyhow::Result<()> {
+    async fn record(&self, entry: &AuditEntry) -> anyhow::Result<()> {
         use sea_orm::sea_query::OnConflict;
         let inserted = audit_logs::Entity::insert(audit_logs::ActiveModel {
             id: Set(entry.id),
@@ -188,7 +160,7 @@ impl AuditStore {
     }
 
     /// Newest first, strictly after `after`.
-    pub async fn page(
+    async fn page(
         &self,
         filter: &AuditFilter,
         after: Option<(DateTime<Utc>, Uuid)>,
@@ -229,6 +201,6 @@ impl AuditStore {
             .all(&self.db)
             .await
             .context("reading the audit log")?;
-        Ok(rows.into_iter().map(AuditEntry::from_row).collect())
+        Ok(rows.into_iter().map(entry_from_row).collect())
     }
 }

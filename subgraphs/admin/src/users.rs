@@ -3,22 +3,17 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use fittrack_kit::{config::Secret, ApiError, ErrorCode, Role};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-pub use fittrack_kit::audit::AuditRecord;
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct AccountView {
-    pub id: Uuid,
-    pub email: String,
-    pub status: String,
-    pub role: Role,
-    pub suspended_until: Option<DateTime<Utc>>,
-}
+use crate::domain::{
+    model::{AccountView, AuditRecord},
+    ports::AccountDirectory,
+};
 
 #[derive(Clone)]
 pub struct UserDirectory {
@@ -32,6 +27,8 @@ struct Refusal {
     code: String,
     message: String,
     field: Option<String>,
+    #[serde(rename = "retryAfterSeconds")]
+    retry_after_secs: Option<u64>,
 }
 
 impl UserDirectory {
@@ -45,9 +42,47 @@ impl UserDirectory {
         })
     }
 
+    async fn post(&self, path: &str, body: serde_json::Value) -> Result<AccountView, ApiError> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .header("x-internal-token", self.token.expose())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|error| {
+                tracing::warn!(error = %error, "the user subgraph is out of reach");
+                ApiError::unavailable("The account service is out of reach; try again shortly", 5)
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response
+                .json()
+                .await
+                .context("reading the user subgraph's answer")?);
+        }
+        // The user subgraph's refusal, passed on with its code.
+        match response.json::<Refusal>().await {
+            Ok(refusal) if status.as_u16() != 500 => Err(ApiError::Client {
+                // Passed on as it is: a database outage over there is
+                // SERVICE_UNAVAILABLE here too, not a conflict.
+                code: ErrorCode::parse(&refusal.code).unwrap_or(ErrorCode::Conflict),
+                message: refusal.message,
+                field: refusal.field,
+                retry_after_secs: refusal.retry_after_secs,
+            }),
+            _ => Err(ApiError::Internal(anyhow::anyhow!(
+                "user subgraph answered {status}"
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl AccountDirectory for UserDirectory {
     /// Changes the status; `audit` is written with the change, in one
     /// transaction of the user subgraph.
-    pub async fn set_status(
+    async fn set_status(
         &self,
         user: Uuid,
         status: &str,
@@ -62,7 +97,7 @@ impl UserDirectory {
         .await
     }
 
-    pub async fn set_role(
+    async fn set_role(
         &self,
         user: Uuid,
         role: Role,
@@ -76,7 +111,7 @@ impl UserDirectory {
     }
 
     /// Audit entries the user subgraph has not seen delivered, oldest first.
-    pub async fn pending_audit(&self, limit: u64) -> anyhow::Result<Vec<AuditRecord>> {
+    async fn pending_audit(&self, limit: u64) -> anyhow::Result<Vec<AuditRecord>> {
         self.http
             .get(format!(
                 "{}/internal/audit-outbox?limit={limit}",
@@ -94,7 +129,7 @@ impl UserDirectory {
     }
 
     /// These entries are in the audit log now.
-    pub async fn audit_delivered(&self, ids: &[Uuid]) -> anyhow::Result<()> {
+    async fn audit_delivered(&self, ids: &[Uuid]) -> anyhow::Result<()> {
         self.http
             .post(format!("{}/internal/audit-outbox/delivered", self.base_url))
             .header("x-internal-token", self.token.expose())
@@ -105,42 +140,5 @@ impl UserDirectory {
             .error_for_status()
             .context("confirming audit entries")?;
         Ok(())
-    }
-
-    async fn post(&self, path: &str, body: serde_json::Value) -> Result<AccountView, ApiError> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .header("x-internal-token", self.token.expose())
-            .json(&body)
-            .send()
-            .await
-            .context("calling the user subgraph")?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response
-                .json()
-                .await
-                .context("reading the user subgraph's answer")?);
-        }
-        // The user subgraph's refusal, passed on with its code.
-        match response.json::<Refusal>().await {
-            Ok(refusal) if status.as_u16() != 500 => {
-                let code = match refusal.code.as_str() {
-                    "NOT_FOUND" => ErrorCode::NotFound,
-                    "BAD_USER_INPUT" => ErrorCode::BadUserInput,
-                    _ => ErrorCode::Conflict,
-                };
-                Err(ApiError::Client {
-                    code,
-                    message: refusal.message,
-                    field: refusal.field,
-                    retry_after_secs: None,
-                })
-            }
-            _ => Err(ApiError::Internal(anyhow::anyhow!(
-                "user subgraph answered {status}"
-            ))),
-        }
     }
 }

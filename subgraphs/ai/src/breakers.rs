@@ -14,9 +14,10 @@ use fittrack_kit::redis::command;
 use fred::prelude::{ClientLike, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::{coach::Coach, gemini::BreakerStatus};
+use crate::{coach::Coach, domain::model::BreakerStatus};
 
-const KEY: &str = "fittrack:ai:breakers";
+/// The hash of reports: `<namespace>:ai:breakers`.
+const KEY: &str = "ai:breakers";
 pub const REPORT_EVERY: Duration = Duration::from_secs(10);
 pub const FRESH_FOR: Duration = Duration::from_secs(45);
 /// Reports older than this are deleted when read (instances that went away).
@@ -30,7 +31,8 @@ struct Report {
 
 /// Where breaker states are shared (`None`: this process only).
 pub struct BreakerBoard {
-    redis: Option<fred::clients::Client>,
+    /// The client and the hash's key.
+    redis: Option<(fred::clients::Client, String)>,
 }
 
 /// Open beats half-open beats closed beats disabled.
@@ -53,17 +55,17 @@ impl BreakerBoard {
         Arc::new(Self { redis: None })
     }
 
-    pub async fn connect(redis_url: Option<&str>) -> anyhow::Result<Arc<Self>> {
-        let Some(url) = redis_url else {
+    pub async fn connect(shared: &fittrack_kit::shared::SharedState) -> anyhow::Result<Arc<Self>> {
+        let Some(url) = shared.redis_url() else {
             return Ok(Self::local());
         };
         Ok(Arc::new(Self {
-            redis: Some(fittrack_kit::redis::connect(url).await?),
+            redis: Some((fittrack_kit::redis::connect(url).await?, shared.key(KEY))),
         }))
     }
 
     pub async fn report(&self, instance: &str, state: BreakerStatus) -> anyhow::Result<()> {
-        let Some(client) = &self.redis else {
+        let Some((client, key)) = &self.redis else {
             return Ok(());
         };
         let report = serde_json::to_string(&Report {
@@ -73,7 +75,7 @@ impl BreakerBoard {
         let _: Value = client
             .custom(
                 command("HSET"),
-                vec![KEY.to_owned(), instance.to_owned(), report],
+                vec![key.clone(), instance.to_owned(), report],
             )
             .await
             .context("reporting the breaker state")?;
@@ -82,11 +84,11 @@ impl BreakerBoard {
 
     /// States other processes reported recently.
     pub async fn reported(&self) -> anyhow::Result<Vec<BreakerStatus>> {
-        let Some(client) = &self.redis else {
+        let Some((client, key)) = &self.redis else {
             return Ok(vec![]);
         };
         let all: HashMap<String, String> = client
-            .custom::<Value, _>(command("HGETALL"), vec![KEY.to_owned()])
+            .custom::<Value, _>(command("HGETALL"), vec![key.clone()])
             .await
             .context("reading breaker states")?
             .convert()?;
@@ -99,7 +101,7 @@ impl BreakerBoard {
                 Ok(r) if age(&r) <= FORGET_AFTER => {}
                 _ => {
                     let _: Result<Value, _> = client
-                        .custom(command("HDEL"), vec![KEY.to_owned(), instance])
+                        .custom(command("HDEL"), vec![key.clone(), instance])
                         .await;
                 }
             }
@@ -152,23 +154,25 @@ mod tests {
             eprintln!("REDIS_URL unset: Redis breaker board test skipped");
             return;
         };
-        let board = BreakerBoard::connect(Some(&url)).await.expect("redis");
+        let shared = fittrack_kit::shared::SharedState::new(
+            Some(fittrack_kit::config::Secret::new(url)),
+            &format!("test-{}", uuid::Uuid::new_v4().simple()),
+        );
+        let board = BreakerBoard::connect(&shared).await.expect("redis");
         let instance = format!("test-{}", uuid::Uuid::new_v4());
         board
             .report(&instance, BreakerStatus::HalfOpen)
             .await
             .expect("report");
-        let other = BreakerBoard::connect(Some(&url)).await.expect("redis");
+        let other = BreakerBoard::connect(&shared).await.expect("redis");
         assert!(other
             .reported()
             .await
             .expect("read")
             .contains(&BreakerStatus::HalfOpen));
-        let _: Value = other
-            .redis
-            .as_ref()
-            .expect("redis")
-            .custom(command("HDEL"), vec![KEY.to_owned(), instance])
+        let (client, key) = other.redis.as_ref().expect("redis");
+        let _: Value = client
+            .custom(command("HDEL"), vec![key.clone(), instance])
             .await
             .expect("cleanup");
     }

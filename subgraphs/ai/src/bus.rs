@@ -2,10 +2,17 @@
 //!
 //! Every AI replica keeps one local broadcast channel that its WebSocket
 //! subscribers read (filtered to their user). With Redis, the worker publishes
-//! to the per-user channel `fittrack:recommendations:<userId>` and every replica
-//! pattern-subscribes to `fittrack:recommendations:*` and forwards into its local
+//! to the per-user channel `<namespace>:recommendations:<userId>` and every replica
+//! pattern-subscribes to `<namespace>:recommendations:*` and forwards into its local
 //! channel, so a subscriber gets the event whichever process produced it.
 //! Without Redis the worker writes to the local channel directly.
+//!
+//! Pub/sub keeps nothing for a subscriber that is away: whatever is published
+//! while a replica's Redis connection is down never reaches it. So when that
+//! connection drops, and again when it is back, every stream of the replica
+//! ends (`Fanout::Interrupted`); the GraphQL subscription tells its client
+//! (`SERVICE_UNAVAILABLE`), which subscribes again and finds what it missed in
+//! `myRecommendations`. A subscriber is never left silently deaf.
 
 use std::sync::Arc;
 
@@ -18,27 +25,35 @@ use uuid::Uuid;
 
 use crate::domain::model::Recommendation;
 
-pub const CHANNEL_PREFIX: &str = "fittrack:recommendations:";
+/// Channels: `<namespace>:recommendations:<userId>`.
+const CHANNEL_INFIX: &str = "recommendations:";
 const LOCAL_CAPACITY: usize = 1024;
 
-#[async_trait]
-pub trait RecommendationBus: Send + Sync + 'static {
-    async fn publish(&self, recommendation: &Recommendation) -> anyhow::Result<()>;
-    /// New recommendations of `user_id`, from now on.
-    fn subscribe(&self, user_id: Uuid) -> BoxStream<'static, Recommendation>;
+pub use crate::domain::ports::RecommendationBus;
+
+/// What the local channel carries.
+#[derive(Clone)]
+enum Fanout {
+    Recommendation(Arc<Recommendation>),
+    /// Something may have been lost: every stream ends.
+    Interrupted,
 }
 
 fn filtered(
-    receiver: broadcast::Receiver<Arc<Recommendation>>,
+    receiver: broadcast::Receiver<Fanout>,
     user_id: Uuid,
 ) -> BoxStream<'static, Recommendation> {
     stream::unfold(receiver, move |mut receiver| async move {
         loop {
             match receiver.recv().await {
-                Ok(r) if r.user_id == user_id => return Some(((*r).clone(), receiver)),
-                Ok(_) => continue,
+                Ok(Fanout::Recommendation(r)) if r.user_id == user_id => {
+                    return Some(((*r).clone(), receiver))
+                }
+                Ok(Fanout::Recommendation(_)) => continue,
+                Ok(Fanout::Interrupted) => return None,
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "a slow subscriber missed recommendations");
+                    return None;
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
@@ -49,7 +64,7 @@ fn filtered(
 
 /// In-process fan-out (embedded default).
 pub struct LocalBus {
-    sender: broadcast::Sender<Arc<Recommendation>>,
+    sender: broadcast::Sender<Fanout>,
 }
 
 impl Default for LocalBus {
@@ -64,7 +79,9 @@ impl Default for LocalBus {
 impl RecommendationBus for LocalBus {
     async fn publish(&self, recommendation: &Recommendation) -> anyhow::Result<()> {
         // No subscribers is fine.
-        let _ = self.sender.send(Arc::new(recommendation.clone()));
+        let _ = self
+            .sender
+            .send(Fanout::Recommendation(Arc::new(recommendation.clone())));
         Ok(())
     }
 
@@ -77,17 +94,24 @@ impl RecommendationBus for LocalBus {
 pub struct RedisBus {
     publisher: fred::clients::Client,
     local: LocalBus,
+    channel_prefix: String,
 }
 
 impl RedisBus {
+    /// In the default namespace.
     pub async fn connect(url: &str) -> anyhow::Result<Arc<Self>> {
+        Self::connect_in(fittrack_kit::shared::DEFAULT_NAMESPACE, url).await
+    }
+
+    pub async fn connect_in(namespace: &str, url: &str) -> anyhow::Result<Arc<Self>> {
         let (publisher, subscriber) = fittrack_kit::redis::connect_pair(url).await?;
         let bus = Arc::new(Self {
             publisher,
             local: LocalBus::default(),
+            channel_prefix: format!("{namespace}:{CHANNEL_INFIX}"),
         });
 
-        let pattern = format!("{CHANNEL_PREFIX}*");
+        let pattern = format!("{}*", bus.channel_prefix);
         // Forward every message into the local channel.
         let sender = bus.local.sender.clone();
         let mut messages = subscriber.message_rx();
@@ -101,7 +125,7 @@ impl RedisBus {
                             .map(|text| serde_json::from_str::<Recommendation>(&text));
                         match parsed {
                             Some(Ok(r)) => {
-                                let _ = sender.send(Arc::new(r));
+                                let _ = sender.send(Fanout::Recommendation(Arc::new(r)));
                             }
                             _ => {
                                 tracing::warn!(channel = %message.channel, "unreadable recommendation message")
@@ -115,15 +139,28 @@ impl RedisBus {
                 }
             }
         });
-        // Subscriptions do not survive a reconnect: renew them.
+        // Subscriptions do not survive a reconnect: renew them, and end every
+        // stream, since what was published meanwhile is gone.
         let mut reconnects = subscriber.reconnect_rx();
         let resubscriber = subscriber.clone();
         let again = pattern.clone();
+        let interrupt = bus.local.sender.clone();
         tokio::spawn(async move {
             while reconnects.recv().await.is_ok() {
                 if let Err(error) = resubscriber.psubscribe(again.clone()).await {
                     tracing::error!(error = %error, "re-subscribing to recommendations failed");
                 }
+                let _ = interrupt.send(Fanout::Interrupted);
+            }
+        });
+        // Tell the streams as soon as the connection is lost, not only once
+        // it is back.
+        let mut errors = subscriber.error_rx();
+        let interrupt = bus.local.sender.clone();
+        tokio::spawn(async move {
+            while let Ok(error) = errors.recv().await {
+                tracing::warn!(error = %error.0, "recommendation bus connection lost");
+                let _ = interrupt.send(Fanout::Interrupted);
             }
         });
         subscriber
@@ -137,7 +174,7 @@ impl RedisBus {
 #[async_trait]
 impl RecommendationBus for RedisBus {
     async fn publish(&self, recommendation: &Recommendation) -> anyhow::Result<()> {
-        let channel = format!("{CHANNEL_PREFIX}{}", recommendation.user_id);
+        let channel = format!("{}{}", self.channel_prefix, recommendation.user_id);
         let _: i64 = self
             .publisher
             .publish(channel, serde_json::to_string(recommendation)?)

@@ -14,9 +14,13 @@ use fittrack_kit::ratelimit::{MemoryRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use async_trait::async_trait;
+
 use crate::{
     domain::{
         model::{ActivitySummary, Advice, PlanContent, Source},
+        model_output::{validate_advice, validate_plan},
+        ports::{AdviceError, Advisor, PlanLimitReached},
         prompt, rules,
     },
     gemini::{GeminiClient, GeminiError},
@@ -49,64 +53,6 @@ impl Default for AiLimitsConfig {
             plans_per_day: Quota::per_day(100),
         }
     }
-}
-
-/// A refused `generateDailyPlan`: seconds until the user may ask again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PlanLimitReached {
-    pub retry_after_secs: u64,
-}
-
-const MAX_ITEMS: usize = 10;
-const MAX_TEXT: usize = 2_000;
-
-fn check_text(field: &str, text: &str) -> Result<(), GeminiError> {
-    if text.trim().is_empty() || text.chars().count() > MAX_TEXT {
-        return Err(GeminiError::InvalidOutput(format!(
-            "{field} is empty or too long"
-        )));
-    }
-    Ok(())
-}
-
-fn check_list(field: &str, items: &[String]) -> Result<(), GeminiError> {
-    if items.len() > MAX_ITEMS {
-        return Err(GeminiError::InvalidOutput(format!(
-            "{field} has too many items"
-        )));
-    }
-    items.iter().try_for_each(|item| check_text(field, item))
-}
-
-/// Structured output can still be nonsense: empty or enormous fields are refused.
-pub fn validate_advice(advice: Advice) -> Result<Advice, GeminiError> {
-    check_text("summary", &advice.summary)?;
-    check_text("nextWorkout", &advice.next_workout)?;
-    check_list("highlights", &advice.highlights)?;
-    check_list("improvements", &advice.improvements)?;
-    check_list("safetyNotes", &advice.safety_notes)?;
-    Ok(advice)
-}
-
-pub fn validate_plan(plan: PlanContent) -> Result<PlanContent, GeminiError> {
-    check_text("focus", &plan.focus)?;
-    check_text("rationale", &plan.rationale)?;
-    check_list("nutritionTips", &plan.nutrition_tips)?;
-    if plan.sessions.is_empty() || plan.sessions.len() > MAX_ITEMS {
-        return Err(GeminiError::InvalidOutput(
-            "sessions must hold 1 to 10 items".into(),
-        ));
-    }
-    for session in &plan.sessions {
-        if !(1..=1440).contains(&session.duration_minutes)
-            || !["LOW", "MODERATE", "HIGH"].contains(&session.intensity.as_str())
-        {
-            return Err(GeminiError::InvalidOutput(
-                "a session is out of range".into(),
-            ));
-        }
-    }
-    Ok(plan)
 }
 
 impl Coach {
@@ -203,7 +149,7 @@ impl Coach {
                     prompt::advice_schema(),
                 )
                 .await
-                .and_then(validate_advice)
+                .and_then(|advice| validate_advice(advice).map_err(GeminiError::InvalidOutput))
         };
         match answer {
             Ok(advice) => Ok((Source::Gemini, advice)),
@@ -228,7 +174,7 @@ impl Coach {
                 prompt::plan_schema(),
             )
             .await
-            .and_then(validate_plan);
+            .and_then(|plan| validate_plan(plan).map_err(GeminiError::InvalidOutput));
         match answer {
             Ok(plan) => (Source::Gemini, plan),
             Err(error) => {
@@ -238,5 +184,37 @@ impl Coach {
                 (Source::Rules, rules::plan(date, goal, history))
             }
         }
+    }
+}
+
+/// The domain's advisor: Gemini within each user's budget, else the rules.
+/// A refused request (400/401/403/404) is `Rejected` (dead-lettered at once);
+/// any other Gemini failure is `Failed` (the queue retries).
+#[async_trait]
+impl Advisor for Coach {
+    async fn advise(
+        &self,
+        activity: &ActivitySummary,
+        history: &[ActivitySummary],
+    ) -> Result<(Source, Advice), AdviceError> {
+        Coach::advise(self, activity, history)
+            .await
+            .map_err(|error| match error {
+                GeminiError::Rejected { .. } => AdviceError::Rejected(error.to_string()),
+                other => AdviceError::Failed(anyhow::Error::new(other)),
+            })
+    }
+
+    async fn plan(
+        &self,
+        date: NaiveDate,
+        goal: Option<&str>,
+        history: &[ActivitySummary],
+    ) -> (Source, PlanContent) {
+        Coach::plan(self, date, goal, history).await
+    }
+
+    async fn admit_plan(&self, user_id: Uuid) -> anyhow::Result<Result<(), PlanLimitReached>> {
+        Coach::admit_plan(self, user_id).await
     }
 }

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::gemini::GeminiConfig;
 
+/// The MongoDB database, unless configured.
+pub const DEFAULT_MONGODB_DATABASE: &str = "ai_db";
+
 /// Configuration of the AI subgraph and its worker (`[ai]` in the config file,
 /// `FITTRACK_AI__…` in the environment).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,12 +25,43 @@ pub struct AiConfig {
     /// `redis://…` for the event queue and pub/sub; unset means in-process.
     /// Alias: `REDIS_URL`.
     pub redis_url: Option<Secret>,
+    /// The namespace of every Redis key, stream and channel (and in-process
+    /// queue name); one per deployment. Alias: `FITTRACK_NAMESPACE`.
+    pub namespace: String,
     pub auth: AuthConfig,
     /// The API key also comes from `GEMINI_API_KEY`.
     pub gemini: GeminiConfig,
     /// Per-user Gemini budget and plan limits.
     pub limits: crate::coach::AiLimitsConfig,
     pub worker: WorkerConfig,
+    /// Serve the GraphQL API; `fittrack worker` switches it off.
+    pub api: bool,
+    pub tasks: AiTasks,
+}
+
+/// The background work a process of this subgraph runs (beside its API, or
+/// alone in `fittrack worker`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AiTasks {
+    /// The recommendation worker. Off in `fittrack serve ai` when workers run
+    /// apart (`fittrack worker`), so that killing one does not take
+    /// subscriptions down with it.
+    pub worker: bool,
+    /// Deletes what this subgraph holds about deleted accounts.
+    pub eraser: bool,
+    /// Shares this process's Gemini breaker state on the dashboard (Redis).
+    pub breaker_reports: bool,
+}
+
+impl Default for AiTasks {
+    fn default() -> Self {
+        Self {
+            worker: true,
+            eraser: true,
+            breaker_reports: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,12 +83,15 @@ impl Default for AiConfig {
             http: HttpConfig::on_port(4003),
             data_dir: default_data_dir(),
             mongodb_uri: None,
-            mongodb_database: crate::storage::mongo::DATABASE.into(),
+            mongodb_database: DEFAULT_MONGODB_DATABASE.into(),
             redis_url: None,
+            namespace: fittrack_kit::shared::DEFAULT_NAMESPACE.into(),
             auth: AuthConfig::default(),
             gemini: GeminiConfig::default(),
             limits: Default::default(),
             worker: WorkerConfig::default(),
+            api: true,
+            tasks: AiTasks::default(),
         }
     }
 }
@@ -63,8 +100,8 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             concurrency: 4,
-            queue: "activity-events".into(),
-            group: "ai-worker".into(),
+            queue: fittrack_kit::events::ACTIVITY_EVENTS_QUEUE.into(),
+            group: fittrack_kit::events::ACTIVITY_EVENTS_GROUP.into(),
             queue_options: QueueOptions::default(),
             consumer_name: None,
         }
@@ -80,24 +117,30 @@ impl WorkerConfig {
 }
 
 impl AiConfig {
+    /// Redis (when configured) and this deployment's namespace in it.
+    pub fn shared(&self) -> fittrack_kit::shared::SharedState {
+        fittrack_kit::shared::SharedState::new(self.redis_url.clone(), &self.namespace)
+    }
+
     /// Defaults → `fittrack.toml` `[ai]` → environment.
     pub fn load() -> anyhow::Result<Self> {
         fittrack_kit::config::load(
             "ai",
             &[
                 ("MONGODB_URI", "mongodb_uri"),
-                ("REDIS_URL", "redis_url"),
                 ("GEMINI_API_KEY", "gemini.api_key"),
                 ("FITTRACK_JWKS_URL", "auth.jwks_url"),
             ],
         )
-        .map_err(|e| anyhow::anyhow!("invalid ai config: {e}"))
     }
 
-    pub fn embedded_url(&self) -> String {
-        format!(
-            "sqlite://{}?mode=rwc",
-            self.data_dir.join("ai.db").display()
+    /// MongoDB when `mongodb_uri` is set, else `ai.db` in the data directory.
+    pub fn store(&self) -> fittrack_kit::backend::StoreBackend {
+        fittrack_kit::backend::StoreBackend::select(
+            self.mongodb_uri.as_ref(),
+            &self.mongodb_database,
+            &self.data_dir,
+            "ai.db",
         )
     }
 }

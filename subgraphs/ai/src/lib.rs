@@ -18,40 +18,45 @@ pub mod worker;
 
 use std::sync::Arc;
 
-use axum::Router;
-use fittrack_kit::{queue, server::SubgraphApp, JwtVerifier};
+use fittrack_kit::{
+    backend::StoreBackend, queue, server::SubgraphApp, service::Service, JwtVerifier,
+};
 
 use bus::{LocalBus, RecommendationBus, RedisBus};
 pub use config::AiConfig;
+use domain::{ports::AiStore, recommendations::Recommender};
 use graphql::AiContext;
-use storage::AiStore;
 use worker::Worker;
 
-/// A built AI subgraph and the worker sharing its store, Gemini client and bus.
+/// The AI subgraph as built from its config: the process to run (API,
+/// worker, eraser, breaker reports, each switchable), and the parts tests and
+/// benches look into.
 pub struct AiService {
-    pub router: Router,
+    pub service: Service,
     pub context: AiContext,
     pub worker: Worker,
 }
 
 /// Store, queue, Gemini client and bus from config.
 pub async fn connect(config: &AiConfig) -> anyhow::Result<AiContext> {
-    let store: Arc<dyn AiStore> = match &config.mongodb_uri {
-        Some(uri) => Arc::new(
-            storage::mongo::MongoAiStore::connect(uri.expose(), &config.mongodb_database).await?,
-        ),
-        None => Arc::new(storage::embedded::EmbeddedAiStore::open(&config.embedded_url()).await?),
+    let store: Arc<dyn AiStore> = match config.store() {
+        StoreBackend::Mongo { uri, database } => {
+            Arc::new(storage::mongo::MongoAiStore::connect(uri.expose(), &database).await?)
+        }
+        StoreBackend::Embedded { url } => {
+            Arc::new(storage::embedded::EmbeddedAiStore::open(&url).await?)
+        }
     };
-    let redis = config.redis_url.as_ref().map(|u| u.expose().to_owned());
+    let shared = config.shared();
     let queue = queue::connect(
-        redis.as_deref(),
+        &shared,
         &config.worker.queue,
         &config.worker.group,
         config.worker.queue_options.clone(),
     )
     .await?;
-    let bus: Arc<dyn RecommendationBus> = match &redis {
-        Some(url) => RedisBus::connect(url).await?,
+    let bus: Arc<dyn RecommendationBus> = match shared.redis_url() {
+        Some(url) => RedisBus::connect_in(shared.namespace(), url).await?,
         None => Arc::new(LocalBus::default()),
     };
     if config.gemini.api_key.is_none() {
@@ -59,12 +64,12 @@ pub async fn connect(config: &AiConfig) -> anyhow::Result<AiContext> {
     }
     let coach = Arc::new(coach::Coach::with_limits(
         gemini::GeminiClient::new(config.gemini.clone())?,
-        fittrack_kit::ratelimit::connect(redis.as_deref(), "fittrack:ratelimit:").await?,
+        fittrack_kit::ratelimit::connect(shared.redis_url(), &shared.key("ratelimit:")).await?,
         config.limits.clone(),
     ));
-    let dashboard = fittrack_kit::cache::dashboard(redis.as_deref(), "dashboard:ai").await?;
-    let breakers = breakers::BreakerBoard::connect(redis.as_deref()).await?;
-    let erased = fittrack_kit::erasure::connect(redis.as_deref()).await?;
+    let dashboard = fittrack_kit::cache::dashboard(&shared, "dashboard:ai").await?;
+    let breakers = breakers::BreakerBoard::connect(&shared).await?;
+    let erased = fittrack_kit::erasure::connect(&shared).await?;
     Ok(AiContext {
         store,
         coach,
@@ -76,47 +81,91 @@ pub async fn connect(config: &AiConfig) -> anyhow::Result<AiContext> {
     })
 }
 
+/// The composition root: connects what the config names and assembles the
+/// service. `fittrack worker` is this with `api = false`.
 pub async fn build(config: &AiConfig) -> anyhow::Result<AiService> {
+    let shared = config.shared();
     let context = connect(config).await?;
-    let verifier = JwtVerifier::remote(&config.auth);
-    verifier.use_revocations(
-        fittrack_kit::revocation::connect(
-            config.redis_url.as_ref().map(|u| u.expose()),
-            config.auth.revocation_keep_for(),
-        )
-        .await?,
-    );
-    Ok(build_with(context, verifier, &config.http))
+    let erasure = queue::connect(
+        &shared,
+        fittrack_kit::events::USER_DELETED_AI_QUEUE,
+        fittrack_kit::events::ERASURE_GROUP,
+        Default::default(),
+    )
+    .await?;
+    // A worker-only process verifies no tokens (and keeps no revocations).
+    let verifier = if config.api {
+        JwtVerifier::for_subgraph(&config.auth, &shared).await?
+    } else {
+        JwtVerifier::remote(&config.auth)
+    };
+    Ok(assemble(
+        config,
+        Parts {
+            context,
+            erasure,
+            verifier,
+        },
+    ))
 }
 
-/// Builds the subgraph around given parts (tests pass fakes and fixed keys).
-pub fn build_with(
-    context: AiContext,
-    verifier: Arc<JwtVerifier>,
-    http: &fittrack_kit::config::HttpConfig,
-) -> AiService {
+/// What [`build`] connects; tests substitute a part (a fake coach, say).
+pub struct Parts {
+    pub context: AiContext,
+    /// Where the user subgraph announces deleted accounts.
+    pub erasure: Arc<dyn queue::JobQueue>,
+    pub verifier: Arc<JwtVerifier>,
+}
+
+/// The service from its parts: the GraphQL app (when `config.api`) and the
+/// background tasks the config switches on, sharing one store, coach and bus.
+pub fn assemble(config: &AiConfig, parts: Parts) -> AiService {
+    let Parts {
+        context,
+        erasure,
+        verifier,
+    } = parts;
     let worker = Worker::new(
-        context.store.clone(),
-        context.coach.clone(),
-        context.bus.clone(),
-    )
-    .with_erasure_marks(context.erased.clone(), context.queue.clone());
-    let schema = graphql::build_schema(context.clone());
-    let ready_store = context.store.clone();
-    let ready_queue = context.queue.clone();
-    let router = SubgraphApp::new(schema, verifier)
-        .http(http)
-        .readiness("ai store", move || {
-            let store = ready_store.clone();
-            async move { store.ping().await.map_err(|e| format!("{e:#}")) }
+        Recommender::new(
+            context.store.clone(),
+            context.coach.clone(),
+            context.bus.clone(),
+        )
+        .with_erasure_marks(context.erased.clone(), context.queue.clone()),
+    );
+    let mut service = Service::new("ai");
+    if config.api {
+        let schema = graphql::build_schema(context.clone());
+        let router = SubgraphApp::new(schema, verifier)
+            .http(&config.http)
+            .ready_when("ai store", context.store.clone(), |store| store.ping())
+            .ready_when("event queue", context.queue.clone(), |queue| queue.ping())
+            .into_router();
+        service = service.api(router, config.http.address());
+    }
+    let consumer = config.worker.consumer_name();
+    let (queue, concurrency) = (context.queue.clone(), config.worker.concurrency);
+    let recommender = (worker.clone(), consumer.clone());
+    let eraser = worker.clone();
+    let reports = (context.breakers.clone(), context.coach.clone(), consumer);
+    let service = service
+        .task("worker", config.tasks.worker, move |token| {
+            let (worker, consumer) = recommender;
+            worker.run(queue, consumer, concurrency, token.cancelled_owned())
         })
-        .readiness("event queue", move || {
-            let queue = ready_queue.clone();
-            async move { queue.ping().await.map_err(|e| format!("{e:#}")) }
+        .task("eraser", config.tasks.eraser, move |token| {
+            eraser.run_eraser(erasure, token.cancelled_owned())
         })
-        .into_router();
+        .task(
+            "breaker reports",
+            config.tasks.breaker_reports,
+            move |token| {
+                let (board, coach, instance) = reports;
+                breakers::report_until(board, coach, instance, token.cancelled_owned())
+            },
+        );
     AiService {
-        router,
+        service,
         context,
         worker,
     }

@@ -29,51 +29,59 @@ fn recommendation(user: Uuid) -> Recommendation {
     }
 }
 
-/// (publishing replica, subscribing replica) pairs available here.
-async fn replicas() -> Vec<(
+/// The backend's name, a publishing replica and a subscribing replica.
+type Replicas = (
     &'static str,
     Arc<dyn RecommendationBus>,
     Arc<dyn RecommendationBus>,
-)> {
-    let local: Arc<dyn RecommendationBus> = Arc::new(LocalBus::default());
-    let mut out = vec![("local", local.clone(), local)];
-    match std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
-        Some(url) => {
-            let a: Arc<dyn RecommendationBus> = RedisBus::connect(&url).await.expect("redis");
-            let b: Arc<dyn RecommendationBus> = RedisBus::connect(&url).await.expect("redis");
-            out.push(("redis, across replicas", a, b));
-        }
-        None => eprintln!("REDIS_URL unset: Redis bus test skipped"),
+);
+
+/// In-process: one bus for both; Redis (where `REDIS_URL` is set): two
+/// connections, as two replicas have.
+async fn replicas_under_test(backend: &'static str) -> Option<Replicas> {
+    if backend == "local" {
+        let local: Arc<dyn RecommendationBus> = Arc::new(LocalBus::default());
+        return Some((backend, local.clone(), local));
     }
-    out
+    let url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty())?;
+    let a: Arc<dyn RecommendationBus> = RedisBus::connect(&url).await.expect("redis");
+    let b: Arc<dyn RecommendationBus> = RedisBus::connect(&url).await.expect("redis");
+    Some(("redis, across replicas", a, b))
 }
 
-#[tokio::test]
-async fn subscribers_get_their_own_recommendations_from_any_replica() {
-    for (backend, publisher, subscriber) in replicas().await {
-        let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
-        let mut ada_stream = subscriber.subscribe(ada);
-        let mut bob_stream = subscriber.subscribe(bob);
-        let for_bob = recommendation(bob);
-        let for_ada = recommendation(ada);
-        publisher.publish(&for_bob).await.expect("publish");
-        publisher.publish(&for_ada).await.expect("publish");
+async fn subscribers_get_their_own_recommendations_from_any_replica(
+    (backend, publisher, subscriber): Replicas,
+) {
+    let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut ada_stream = subscriber.subscribe(ada);
+    let mut bob_stream = subscriber.subscribe(bob);
+    let for_bob = recommendation(bob);
+    let for_ada = recommendation(ada);
+    publisher.publish(&for_bob).await.expect("publish");
+    publisher.publish(&for_ada).await.expect("publish");
 
-        let got = tokio::time::timeout(Duration::from_secs(5), ada_stream.next())
+    let got = tokio::time::timeout(Duration::from_secs(5), ada_stream.next())
+        .await
+        .unwrap_or_else(|_| panic!("{backend}: nothing for ada"))
+        .expect("open");
+    assert_eq!(got, for_ada, "{backend}: ada gets only hers");
+    let got = tokio::time::timeout(Duration::from_secs(5), bob_stream.next())
+        .await
+        .unwrap_or_else(|_| panic!("{backend}: nothing for bob"))
+        .expect("open");
+    assert_eq!(got, for_bob, "{backend}");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), ada_stream.next())
             .await
-            .unwrap_or_else(|_| panic!("{backend}: nothing for ada"))
-            .expect("open");
-        assert_eq!(got, for_ada, "{backend}: ada gets only hers");
-        let got = tokio::time::timeout(Duration::from_secs(5), bob_stream.next())
-            .await
-            .unwrap_or_else(|_| panic!("{backend}: nothing for bob"))
-            .expect("open");
-        assert_eq!(got, for_bob, "{backend}");
-        assert!(
-            tokio::time::timeout(Duration::from_millis(300), ada_stream.next())
-                .await
-                .is_err(),
-            "{backend}: ada got more than hers"
-        );
-    }
+            .is_err(),
+        "{backend}: ada got more than hers"
+    );
+}
+
+fittrack_kit::backend_contracts! {
+    setup: replicas_under_test,
+    backends: [local, redis],
+    contracts: [
+        subscribers_get_their_own_recommendations_from_any_replica,
+    ],
 }

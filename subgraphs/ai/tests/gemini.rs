@@ -384,7 +384,10 @@ async fn a_users_gemini_budget_is_theirs_alone() {
 async fn a_rejected_call_sends_the_job_straight_to_the_dead_letter_queue() {
     use std::sync::Arc;
 
-    use fittrack_ai::{bus::LocalBus, storage::embedded::EmbeddedAiStore, worker::Worker};
+    use fittrack_ai::{
+        bus::LocalBus, domain::recommendations::Recommender, storage::embedded::EmbeddedAiStore,
+        worker::Worker,
+    };
     use fittrack_kit::queue::{memory::MemoryJobQueue, JobQueue, QueueOptions};
 
     let server = MockServer::start().await;
@@ -403,13 +406,13 @@ async fn a_rejected_call_sends_the_job_straight_to_the_dead_letter_queue() {
     ))
     .await
     .expect("store");
-    let worker = Worker::new(
+    let worker = Worker::new(Recommender::new(
         Arc::new(store),
         Arc::new(Coach::new(
             GeminiClient::new(config(&server)).expect("client"),
         )),
         Arc::new(LocalBus::default()),
-    );
+    ));
     let queue: Arc<dyn JobQueue> = Arc::new(MemoryJobQueue::new(
         "rejected",
         QueueOptions {

@@ -15,26 +15,23 @@ use fittrack_ai::{
 };
 use uuid::Uuid;
 
-async fn stores() -> Vec<(&'static str, Arc<dyn AiStore>, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().expect("dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("ai.db").display());
-    let mut out: Vec<(&'static str, Arc<dyn AiStore>, Option<tempfile::TempDir>)> = vec![(
-        "embedded",
-        Arc::new(EmbeddedAiStore::open(&url).await.expect("embedded")),
-        Some(dir),
-    )];
-    match std::env::var("MONGODB_URI").ok().filter(|u| !u.is_empty()) {
-        Some(uri) => {
-            let db = format!("ai_contract_{}", Uuid::new_v4().simple());
-            out.push((
-                "mongodb",
-                Arc::new(MongoAiStore::connect(&uri, &db).await.expect("mongodb")),
-                None,
-            ));
-        }
-        None => eprintln!("MONGODB_URI unset: MongoDB AI store contract skipped"),
+/// The backend's name, a fresh and empty store, and its files (kept until the end).
+type StoreUnderTest = (&'static str, Arc<dyn AiStore>, Option<tempfile::TempDir>);
+
+/// `mongodb` only where `MONGODB_URI` is set (CI points it at nx-27017).
+async fn store_under_test(backend: &'static str) -> Option<StoreUnderTest> {
+    if backend == "embedded" {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("ai.db").display());
+        let store = EmbeddedAiStore::open(&url).await.expect("embedded");
+        return Some((backend, Arc::new(store), Some(dir)));
     }
-    out
+    let uri = std::env::var("MONGODB_URI")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let db = format!("ai_contract_{}", Uuid::new_v4().simple());
+    let store = MongoAiStore::connect(&uri, &db).await.expect("mongodb");
+    Some((backend, Arc::new(store), None))
 }
 
 fn summary(user: Uuid, minutes_ago: i64) -> ActivitySummary {
@@ -93,205 +90,206 @@ fn plan(user: Uuid, date: NaiveDate, focus: &str) -> DailyPlan {
     }
 }
 
-#[tokio::test]
-async fn the_projection_keeps_the_newest_activities_per_user() {
-    for (backend, store, _dir) in stores().await {
-        let user = Uuid::new_v4();
-        let mut logged = Vec::new();
-        for minutes_ago in (0..(RECENT_ACTIVITIES_KEPT as i64 + 5)).rev() {
-            let a = summary(user, minutes_ago);
-            store.remember_activity(&a).await.expect("remember");
-            logged.push(a);
-        }
-        // Remembering twice is an upsert.
-        store
-            .remember_activity(&logged[logged.len() - 1])
-            .await
-            .expect("again");
-        let recent = store.recent_activities(user, 100).await.expect("recent");
-        assert_eq!(recent.len(), RECENT_ACTIVITIES_KEPT, "{backend}");
-        assert_eq!(
-            recent[0],
-            logged[logged.len() - 1],
-            "{backend}: newest first"
-        );
-        assert!(store
-            .recent_activities(Uuid::new_v4(), 5)
-            .await
-            .expect("none")
-            .is_empty());
+async fn the_projection_keeps_the_newest_activities_per_user(
+    (backend, store, _dir): StoreUnderTest,
+) {
+    let user = Uuid::new_v4();
+    let mut logged = Vec::new();
+    for minutes_ago in (0..(RECENT_ACTIVITIES_KEPT as i64 + 5)).rev() {
+        let a = summary(user, minutes_ago);
+        store.remember_activity(&a).await.expect("remember");
+        logged.push(a);
+    }
+    // Remembering twice is an upsert.
+    store
+        .remember_activity(&logged[logged.len() - 1])
+        .await
+        .expect("again");
+    let recent = store.recent_activities(user, 100).await.expect("recent");
+    assert_eq!(recent.len(), RECENT_ACTIVITIES_KEPT, "{backend}");
+    assert_eq!(
+        recent[0],
+        logged[logged.len() - 1],
+        "{backend}: newest first"
+    );
+    assert!(store
+        .recent_activities(Uuid::new_v4(), 5)
+        .await
+        .expect("none")
+        .is_empty());
 
-        let gone = logged[logged.len() - 1].clone();
+    let gone = logged[logged.len() - 1].clone();
+    store
+        .save_recommendation(recommendation(user, gone.activity_id, 1))
+        .await
+        .expect("save");
+    assert!(
         store
-            .save_recommendation(recommendation(user, gone.activity_id, 1))
-            .await
-            .expect("save");
-        assert!(
-            store
-                .forget_activity(gone.activity_id)
-                .await
-                .expect("forget"),
-            "{backend}"
-        );
-        assert!(!store
             .forget_activity(gone.activity_id)
             .await
-            .expect("forget"));
-        assert_eq!(
-            store.recent_activities(user, 1).await.expect("recent")[0],
-            logged[logged.len() - 2]
-        );
-        assert!(store
-            .recommendations_for_activities(&[gone.activity_id])
+            .expect("forget"),
+        "{backend}"
+    );
+    assert!(!store
+        .forget_activity(gone.activity_id)
+        .await
+        .expect("forget"));
+    assert_eq!(
+        store.recent_activities(user, 1).await.expect("recent")[0],
+        logged[logged.len() - 2]
+    );
+    assert!(store
+        .recommendations_for_activities(&[gone.activity_id])
+        .await
+        .expect("get")
+        .is_empty());
+}
+
+async fn one_recommendation_per_activity_paged_newest_first(
+    (backend, store, _dir): StoreUnderTest,
+) {
+    let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut mine = Vec::new();
+    for seconds in 0..5 {
+        let r = recommendation(ada, Uuid::new_v4(), seconds);
+        assert!(matches!(
+            store.save_recommendation(r.clone()).await.expect("save"),
+            Saved::New(_)
+        ));
+        mine.push(r);
+    }
+    store
+        .save_recommendation(recommendation(bob, Uuid::new_v4(), 0))
+        .await
+        .expect("save");
+    // A second one for the same activity is refused; the first stays.
+    let duplicate = recommendation(ada, mine[0].activity_id, 99);
+    match store.save_recommendation(duplicate).await.expect("save") {
+        Saved::Existing(existing) => assert_eq!(existing, mine[0], "{backend}"),
+        other => panic!("{backend}: stored a second recommendation: {other:?}"),
+    }
+
+    let found = store
+        .recommendations_for_activities(&[mine[1].activity_id, mine[2].activity_id, Uuid::new_v4()])
+        .await
+        .expect("by activity");
+    assert_eq!(found.len(), 2, "{backend}");
+
+    let first = store
+        .recommendations_page(ada, None, 3)
+        .await
+        .expect("page");
+    assert_eq!(
+        first.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![mine[4].id, mine[3].id, mine[2].id],
+        "{backend}"
+    );
+    let after = RecommendationCursor {
+        created_at: first[2].created_at,
+        id: first[2].id,
+    };
+    let rest = store
+        .recommendations_page(ada, Some(after), 10)
+        .await
+        .expect("page");
+    assert_eq!(
+        rest.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![mine[1].id, mine[0].id],
+        "{backend}"
+    );
+
+    let pages = store
+        .first_recommendation_pages(&[ada, bob, Uuid::new_v4()], 2)
+        .await
+        .expect("pages");
+    assert_eq!(
+        pages[&ada].iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![mine[4].id, mine[3].id],
+        "{backend}"
+    );
+    assert_eq!(pages[&bob].len(), 1, "{backend}");
+
+    let gemini = Recommendation {
+        source: Source::Gemini,
+        ..recommendation(bob, Uuid::new_v4(), 1)
+    };
+    store.save_recommendation(gemini).await.expect("save");
+    let counts = store.recommendation_counts().await.expect("counts");
+    assert_eq!(counts.get(&Source::Rules), Some(&6), "{backend}");
+    assert_eq!(counts.get(&Source::Gemini), Some(&1), "{backend}");
+}
+
+async fn one_plan_per_user_and_date_unless_replaced((backend, store, _dir): StoreUnderTest) {
+    let user = Uuid::new_v4();
+    let day = |d| NaiveDate::from_ymd_opt(2026, 11, d).expect("date");
+    let first = store
+        .save_daily_plan(plan(user, day(20), "first"), false)
+        .await
+        .expect("save");
+    let Saved::New(first) = first else {
+        panic!("{backend}: not new")
+    };
+    match store
+        .save_daily_plan(plan(user, day(20), "second"), false)
+        .await
+        .expect("save")
+    {
+        Saved::Existing(existing) => assert_eq!(existing.content.focus, "first", "{backend}"),
+        other => panic!("{backend}: replaced without asking: {other:?}"),
+    }
+    let replaced = store
+        .save_daily_plan(plan(user, day(20), "third"), true)
+        .await
+        .expect("replace")
+        .into_inner();
+    assert_eq!(replaced.content.focus, "third", "{backend}");
+    assert_eq!(
+        replaced.id, first.id,
+        "{backend}: a regenerated plan keeps its id"
+    );
+    assert_eq!(
+        store
+            .daily_plan(user, day(20))
             .await
             .expect("get")
-            .is_empty());
-    }
-}
+            .map(|p| p.content.focus),
+        Some("third".into())
+    );
+    assert_eq!(store.daily_plan(user, day(21)).await.expect("get"), None);
 
-#[tokio::test]
-async fn one_recommendation_per_activity_paged_newest_first() {
-    for (backend, store, _dir) in stores().await {
-        let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
-        let mut mine = Vec::new();
-        for seconds in 0..5 {
-            let r = recommendation(ada, Uuid::new_v4(), seconds);
-            assert!(matches!(
-                store.save_recommendation(r.clone()).await.expect("save"),
-                Saved::New(_)
-            ));
-            mine.push(r);
-        }
-        store
-            .save_recommendation(recommendation(bob, Uuid::new_v4(), 0))
-            .await
-            .expect("save");
-        // A second one for the same activity is refused; the first stays.
-        let duplicate = recommendation(ada, mine[0].activity_id, 99);
-        match store.save_recommendation(duplicate).await.expect("save") {
-            Saved::Existing(existing) => assert_eq!(existing, mine[0], "{backend}"),
-            other => panic!("{backend}: stored a second recommendation: {other:?}"),
-        }
-
-        let found = store
-            .recommendations_for_activities(&[
-                mine[1].activity_id,
-                mine[2].activity_id,
-                Uuid::new_v4(),
-            ])
-            .await
-            .expect("by activity");
-        assert_eq!(found.len(), 2, "{backend}");
-
-        let first = store
-            .recommendations_page(ada, None, 3)
-            .await
-            .expect("page");
-        assert_eq!(
-            first.iter().map(|r| r.id).collect::<Vec<_>>(),
-            vec![mine[4].id, mine[3].id, mine[2].id],
-            "{backend}"
-        );
-        let after = RecommendationCursor {
-            created_at: first[2].created_at,
-            id: first[2].id,
-        };
-        let rest = store
-            .recommendations_page(ada, Some(after), 10)
-            .await
-            .expect("page");
-        assert_eq!(
-            rest.iter().map(|r| r.id).collect::<Vec<_>>(),
-            vec![mine[1].id, mine[0].id],
-            "{backend}"
-        );
-
-        let pages = store
-            .first_recommendation_pages(&[ada, bob, Uuid::new_v4()], 2)
-            .await
-            .expect("pages");
-        assert_eq!(
-            pages[&ada].iter().map(|r| r.id).collect::<Vec<_>>(),
-            vec![mine[4].id, mine[3].id],
-            "{backend}"
-        );
-        assert_eq!(pages[&bob].len(), 1, "{backend}");
-
-        let gemini = Recommendation {
-            source: Source::Gemini,
-            ..recommendation(bob, Uuid::new_v4(), 1)
-        };
-        store.save_recommendation(gemini).await.expect("save");
-        let counts = store.recommendation_counts().await.expect("counts");
-        assert_eq!(counts.get(&Source::Rules), Some(&6), "{backend}");
-        assert_eq!(counts.get(&Source::Gemini), Some(&1), "{backend}");
-    }
-}
-
-#[tokio::test]
-async fn one_plan_per_user_and_date_unless_replaced() {
-    for (backend, store, _dir) in stores().await {
-        let user = Uuid::new_v4();
-        let day = |d| NaiveDate::from_ymd_opt(2026, 11, d).expect("date");
-        let first = store
-            .save_daily_plan(plan(user, day(20), "first"), false)
-            .await
-            .expect("save");
-        let Saved::New(first) = first else {
-            panic!("{backend}: not new")
-        };
-        match store
-            .save_daily_plan(plan(user, day(20), "second"), false)
-            .await
-            .expect("save")
-        {
-            Saved::Existing(existing) => assert_eq!(existing.content.focus, "first", "{backend}"),
-            other => panic!("{backend}: replaced without asking: {other:?}"),
-        }
-        let replaced = store
-            .save_daily_plan(plan(user, day(20), "third"), true)
-            .await
-            .expect("replace")
-            .into_inner();
-        assert_eq!(replaced.content.focus, "third", "{backend}");
-        assert_eq!(
-            replaced.id, first.id,
-            "{backend}: a regenerated plan keeps its id"
-        );
-        assert_eq!(
+    store
+        .save_daily_plan(plan(user, day(21), "a"), false)
+        .await
+        .expect("save");
+    store
+        .save_daily_plan(plan(user, day(22), "b"), false)
+        .await
+        .expect("save");
+    let dates = |plans: Vec<DailyPlan>| plans.into_iter().map(|p| p.date).collect::<Vec<_>>();
+    assert_eq!(
+        dates(store.daily_plans_page(user, None, 2).await.expect("page")),
+        vec![day(22), day(21)],
+        "{backend}"
+    );
+    assert_eq!(
+        dates(
             store
-                .daily_plan(user, day(20))
+                .daily_plans_page(user, Some(day(21)), 5)
                 .await
-                .expect("get")
-                .map(|p| p.content.focus),
-            Some("third".into())
-        );
-        assert_eq!(store.daily_plan(user, day(21)).await.expect("get"), None);
+                .expect("page")
+        ),
+        vec![day(20)],
+        "{backend}"
+    );
+    store.ping().await.expect("ping");
+}
 
-        store
-            .save_daily_plan(plan(user, day(21), "a"), false)
-            .await
-            .expect("save");
-        store
-            .save_daily_plan(plan(user, day(22), "b"), false)
-            .await
-            .expect("save");
-        let dates = |plans: Vec<DailyPlan>| plans.into_iter().map(|p| p.date).collect::<Vec<_>>();
-        assert_eq!(
-            dates(store.daily_plans_page(user, None, 2).await.expect("page")),
-            vec![day(22), day(21)],
-            "{backend}"
-        );
-        assert_eq!(
-            dates(
-                store
-                    .daily_plans_page(user, Some(day(21)), 5)
-                    .await
-                    .expect("page")
-            ),
-            vec![day(20)],
-            "{backend}"
-        );
-        store.ping().await.expect("ping");
-    }
+fittrack_kit::backend_contracts! {
+    setup: store_under_test,
+    backends: [embedded, mongodb],
+    contracts: [
+        the_projection_keeps_the_newest_activities_per_user,
+        one_recommendation_per_activity_paged_newest_first,
+        one_plan_per_user_and_date_unless_replaced,
+    ],
 }

@@ -26,8 +26,7 @@ use crate::{config::AuthConfig, error::ApiError, ErrorCode};
 
 /// The only algorithm FitTrack signs with, so the only one it accepts.
 pub const SIGNING_ALGORITHM: Algorithm = Algorithm::EdDSA;
-/// Tolerated clock skew when checking `exp`/`iat`.
-pub const LEEWAY_SECS: u64 = 30;
+pub use crate::config::{DEFAULT_MAX_LIFETIME_SECS, LEEWAY_SECS};
 /// Minimum time between two JWKS fetches triggered by unknown `kid`s.
 pub const JWKS_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -173,6 +172,21 @@ impl JwtVerifier {
             },
             revocations: Default::default(),
         })
+    }
+
+    /// What every subgraph but the user subgraph verifies with: the user
+    /// subgraph's keys (fetched from `auth.jwks_url`) and the revocations in
+    /// `shared`, read at most `auth.revocation_cache_ms` stale.
+    pub async fn for_subgraph(
+        auth: &crate::config::AuthConfig,
+        shared: &crate::shared::SharedState,
+    ) -> anyhow::Result<Arc<Self>> {
+        let verifier = Self::remote(auth);
+        verifier.use_revocations(
+            crate::revocation::connect(shared, auth.revocation_keep_for(), auth.revocation_cache())
+                .await?,
+        );
+        Ok(verifier)
     }
 
     /// A verifier over a fixed key set, accepting tokens that live at most
@@ -328,10 +342,6 @@ impl JwtVerifier {
     }
 }
 
-/// The longest lifetime a token may claim by default: the user subgraph's
-/// default access-token lifetime (15 min).
-pub const DEFAULT_MAX_LIFETIME_SECS: i64 = 15 * 60;
-
 /// The time claims of a token (epoch seconds).
 #[derive(Debug, Clone, Copy, Deserialize)]
 pub struct TokenTimes {
@@ -463,7 +473,8 @@ pub const SESSION_POLL: Duration = Duration::from_secs(2);
 /// or within [`SESSION_POLL`] of a revocation (logout, password change,
 /// moderation …). The last item is then an `UNAUTHENTICATED` error that says
 /// which, so the client can refresh (or sign in) and subscribe again, instead
-/// of being left listening to a stream that went quiet.
+/// of being left listening to a stream that went quiet. When `items` run out
+/// first, the stream ends with them (their last item says why).
 pub fn until_session_ends<T, S>(
     items: S,
     verifier: Option<Arc<JwtVerifier>>,
@@ -471,7 +482,7 @@ pub fn until_session_ends<T, S>(
 ) -> impl futures_util::Stream<Item = async_graphql::Result<T>> + Send
 where
     T: Send + 'static,
-    S: futures_util::Stream<Item = T> + Send + 'static,
+    S: futures_util::Stream<Item = async_graphql::Result<T>> + Send + 'static,
 {
     use futures_util::StreamExt as _;
     let ended = async move {
@@ -491,10 +502,16 @@ where
             }
         }
     };
-    // Shared: the items stop when it fires, then it gives the last word.
-    let ended = futures_util::FutureExt::shared(Box::pin(ended));
-    items.map(Ok).take_until(ended.clone()).chain(
-        futures_util::stream::once(ended)
-            .map(|ended| Err(async_graphql::Error::from(ApiError::from(ended)))),
-    )
+    // Whichever comes first: the items running out (their own last word
+    // included) ends the stream; the session ending cuts the items short and
+    // has the last word.
+    let state = Some((Box::pin(items), Box::pin(ended)));
+    futures_util::stream::unfold(state, |state| async move {
+        let (mut items, mut ended) = state?;
+        tokio::select! {
+            biased;
+            why = &mut ended => Some((Err(async_graphql::Error::from(ApiError::from(why))), None)),
+            item = items.next() => item.map(|item| (item, Some((items, ended)))),
+        }
+    })
 }

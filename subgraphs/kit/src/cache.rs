@@ -13,7 +13,8 @@ use fred::prelude::KeysInterface;
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::Mutex;
 
-const KEY_PREFIX: &str = "fittrack:cache:";
+/// Keys are `<namespace>:cache:<name>`.
+const KEY_INFIX: &str = "cache:";
 
 /// How long each subgraph's part of the admin dashboard is cached.
 pub const DASHBOARD_TTL: Duration = Duration::from_secs(60);
@@ -25,11 +26,11 @@ pub fn local_dashboard<T: Clone + Serialize + DeserializeOwned>() -> std::sync::
 
 /// A dashboard-part cache shared through Redis under `name` when configured.
 pub async fn dashboard<T: Clone + Serialize + DeserializeOwned>(
-    redis_url: Option<&str>,
+    shared: &crate::shared::SharedState,
     name: &str,
 ) -> anyhow::Result<std::sync::Arc<TtlCache<T>>> {
     Ok(std::sync::Arc::new(
-        TtlCache::connect(redis_url, name, DASHBOARD_TTL).await?,
+        TtlCache::connect(shared, name, DASHBOARD_TTL).await?,
     ))
 }
 
@@ -54,14 +55,14 @@ impl<T: Clone + Serialize + DeserializeOwned> TtlCache<T> {
     /// Shared through Redis under `fittrack:cache:<name>` when `redis_url` is
     /// set; in-process otherwise.
     pub async fn connect(
-        redis_url: Option<&str>,
+        shared: &crate::shared::SharedState,
         name: &str,
         ttl: Duration,
     ) -> anyhow::Result<Self> {
         let mut cache = Self::new(ttl);
-        if let Some(url) = redis_url {
+        if let Some(url) = shared.redis_url() {
             let client = crate::redis::connect(url).await?;
-            cache.redis = Some((client, format!("{KEY_PREFIX}{name}")));
+            cache.redis = Some((client, shared.key(&format!("{KEY_INFIX}{name}"))));
         }
         Ok(cache)
     }
@@ -160,9 +161,13 @@ mod tests {
         };
         let name = format!("test-{}", uuid::Uuid::new_v4());
         let ttl = Duration::from_secs(1);
+        let shared = crate::shared::SharedState::new(
+            Some(crate::config::Secret::new(url)),
+            crate::shared::DEFAULT_NAMESPACE,
+        );
         let cache = |name: String| {
-            let url = url.clone();
-            async move { TtlCache::<i32>::connect(Some(&url), &name, ttl).await }
+            let shared = shared.clone();
+            async move { TtlCache::<i32>::connect(&shared, &name, ttl).await }
         };
         runs_once_per_ttl(cache(name.clone()).await.expect("redis")).await;
 

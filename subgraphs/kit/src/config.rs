@@ -20,11 +20,20 @@ pub fn config_file() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("fittrack.toml"))
 }
 
+/// Plain variables every service reads, like `FITTRACK_DATA_DIR`: one Redis
+/// and one namespace per deployment.
+const DEPLOYMENT_ALIASES: &[(&str, &str)] = &[
+    ("REDIS_URL", "redis_url"),
+    ("FITTRACK_NAMESPACE", "namespace"),
+];
+
 /// Loads `section` of the layered config into `T`.
 ///
 /// `aliases` maps plain environment variables onto keys of the section, e.g.
-/// `("DATABASE_URL", "database_url")`; they win over the file, like the prefixed ones.
-pub fn load<T>(section: &str, aliases: &[(&str, &str)]) -> Result<T, Box<figment::Error>>
+/// `("DATABASE_URL", "database_url")`; they win over the file, like the prefixed
+/// ones. `REDIS_URL`, `FITTRACK_NAMESPACE` and `FITTRACK_DATA_DIR` are mapped
+/// for every section.
+pub fn load<T>(section: &str, aliases: &[(&str, &str)]) -> anyhow::Result<T>
 where
     T: Serialize + DeserializeOwned + Default,
 {
@@ -32,21 +41,22 @@ where
         .merge(Serialized::default(section, T::default()))
         .merge(Toml::file(config_file()))
         .merge(Env::prefixed("FITTRACK_").split("__"));
-    // FITTRACK_DATA_DIR is global: every section reads it.
     if let Ok(data_dir) = std::env::var("FITTRACK_DATA_DIR") {
         figment = figment.merge(Serialized::default(
             &format!("{section}.data_dir"),
             data_dir,
         ));
     }
-    for (var, key) in aliases {
+    for (var, key) in DEPLOYMENT_ALIASES.iter().chain(aliases) {
         if let Ok(value) = std::env::var(var) {
             if !value.is_empty() {
                 figment = figment.merge(Serialized::default(&format!("{section}.{key}"), value));
             }
         }
     }
-    figment.extract_inner(section).map_err(Box::new)
+    figment
+        .extract_inner(section)
+        .map_err(|e| anyhow::anyhow!("invalid {section} config: {e}"))
 }
 
 /// A value that must never reach a log line: `Debug` and `Display` print a placeholder.
@@ -123,19 +133,37 @@ pub struct AuthConfig {
     /// equal to the user subgraph's `jwt.access_ttl_secs`.
     #[serde(default = "default_max_token_lifetime_secs")]
     pub max_token_lifetime_secs: i64,
+    /// How stale this subgraph's view of revocations may be (lookups are
+    /// cached this long; 0 reads every time).
+    #[serde(default = "default_revocation_cache_ms")]
+    pub revocation_cache_ms: u64,
 }
 
+/// Tolerated clock skew when checking `exp`/`iat`.
+pub const LEEWAY_SECS: u64 = 30;
+/// The longest lifetime a token may claim by default: the user subgraph's
+/// default access-token lifetime (15 min).
+pub const DEFAULT_MAX_LIFETIME_SECS: i64 = 15 * 60;
+/// How stale a subgraph's view of revocations may be by default.
+pub const DEFAULT_REVOCATION_CACHE_MS: u64 = 2_000;
+
 fn default_max_token_lifetime_secs() -> i64 {
-    crate::auth::DEFAULT_MAX_LIFETIME_SECS
+    DEFAULT_MAX_LIFETIME_SECS
+}
+
+fn default_revocation_cache_ms() -> u64 {
+    DEFAULT_REVOCATION_CACHE_MS
 }
 
 impl AuthConfig {
     /// How long a revocation must be kept: as long as a token may live, plus
     /// the clock leeway.
     pub fn revocation_keep_for(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(
-            self.max_token_lifetime_secs.max(0) as u64 + crate::auth::LEEWAY_SECS,
-        )
+        std::time::Duration::from_secs(self.max_token_lifetime_secs.max(0) as u64 + LEEWAY_SECS)
+    }
+
+    pub fn revocation_cache(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.revocation_cache_ms)
     }
 }
 
@@ -149,6 +177,7 @@ impl Default for AuthConfig {
             issuer: DEFAULT_ISSUER.into(),
             audience: DEFAULT_AUDIENCE.into(),
             max_token_lifetime_secs: default_max_token_lifetime_secs(),
+            revocation_cache_ms: default_revocation_cache_ms(),
         }
     }
 }

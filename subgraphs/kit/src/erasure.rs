@@ -26,7 +26,8 @@ use uuid::Uuid;
 
 /// How long an erasure is remembered.
 pub const KEEP_FOR: Duration = Duration::from_secs(7 * 24 * 60 * 60);
-const KEY_PREFIX: &str = "fittrack:erased:";
+/// Keys: `<namespace>:erased:<user>`.
+const KEY_INFIX: &str = "erased:";
 
 #[async_trait]
 pub trait ErasedUsers: Send + Sync + 'static {
@@ -68,6 +69,13 @@ impl ErasedUsers for MemoryErasedUsers {
 
 pub struct RedisErasedUsers {
     client: fred::clients::Client,
+    namespace: String,
+}
+
+impl RedisErasedUsers {
+    fn key(&self, user_id: Uuid) -> String {
+        format!("{}:{KEY_INFIX}{user_id}", self.namespace)
+    }
 }
 
 #[async_trait]
@@ -76,7 +84,7 @@ impl ErasedUsers for RedisErasedUsers {
         let _: () = self
             .client
             .set(
-                format!("{KEY_PREFIX}{user_id}"),
+                self.key(user_id),
                 1,
                 Some(fred::types::Expiration::EX(KEEP_FOR.as_secs() as i64)),
                 None,
@@ -90,7 +98,7 @@ impl ErasedUsers for RedisErasedUsers {
     async fn is_erased(&self, user_id: Uuid) -> anyhow::Result<bool> {
         let found: Option<i64> = self
             .client
-            .get(format!("{KEY_PREFIX}{user_id}"))
+            .get(self.key(user_id))
             .await
             .context("reading an erasure mark")?;
         Ok(found.is_some())
@@ -99,10 +107,11 @@ impl ErasedUsers for RedisErasedUsers {
 
 /// Redis when a URL is configured, else the in-process set (refused in a
 /// separate process, as for revocations).
-pub async fn connect(redis_url: Option<&str>) -> anyhow::Result<Arc<dyn ErasedUsers>> {
-    match redis_url {
+pub async fn connect(shared: &crate::shared::SharedState) -> anyhow::Result<Arc<dyn ErasedUsers>> {
+    match shared.redis_url() {
         Some(url) => Ok(Arc::new(RedisErasedUsers {
             client: crate::redis::connect(url).await?,
+            namespace: shared.namespace().to_owned(),
         })),
         None if crate::revocation::is_separate_process() => {
             anyhow::bail!("erasure marks must be shared between processes: set REDIS_URL")

@@ -23,7 +23,57 @@ pub enum ErrorCode {
     InternalServerError,
 }
 
+/// Input the client must change: which argument, and what is wrong with it.
+/// Every subgraph's domain error carries this one type; clients see
+/// `BAD_USER_INPUT` with `extensions.field` and the message `<field>: <message>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidInput {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl InvalidInput {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<InvalidInput> for ApiError {
+    fn from(InvalidInput { field, message }: InvalidInput) -> Self {
+        ApiError::bad_input(field, format!("{field}: {message}"))
+    }
+}
+
+impl From<InvalidInput> for async_graphql::Error {
+    fn from(invalid: InvalidInput) -> Self {
+        ApiError::from(invalid).into()
+    }
+}
+
 impl ErrorCode {
+    pub const ALL: [ErrorCode; 12] = [
+        Self::Unauthenticated,
+        Self::Forbidden,
+        Self::BadUserInput,
+        Self::NotFound,
+        Self::Conflict,
+        Self::AccountLocked,
+        Self::AccountBanned,
+        Self::AccountSuspended,
+        Self::AccountDeactivated,
+        Self::RateLimited,
+        Self::ServiceUnavailable,
+        Self::InternalServerError,
+    ];
+
+    /// The code an `extensions.code` names (another service's refusal, passed on).
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|known| known.as_str() == code)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Unauthenticated => "UNAUTHENTICATED",

@@ -1,11 +1,60 @@
-//! Events that cross subgraphs on the queue backbone, and where they go.
+//! Events that cross subgraphs on the queue backbone, and where they go: the
+//! one definition both producer and consumer compile against.
 //!
-//! The user subgraph enqueues `UserDeleted` on one queue per erasing subgraph
-//! (a queue hands each job to one consumer group, so fan-out is one queue per
-//! consumer); each subgraph erases what it holds about that user.
+//! - The activity subgraph enqueues [`ActivityEvent`]s on
+//!   [`ACTIVITY_EVENTS_QUEUE`]; the AI worker consumes them as
+//!   [`ACTIVITY_EVENTS_GROUP`].
+//! - The user subgraph enqueues `UserDeleted` on one queue per erasing subgraph
+//!   (a queue hands each job to one consumer group, so fan-out is one queue
+//!   per consumer); each subgraph erases what it holds about that user.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+/// Where activity events go.
+pub const ACTIVITY_EVENTS_QUEUE: &str = "activity-events";
+/// The consumer group reading them (the AI worker).
+pub const ACTIVITY_EVENTS_GROUP: &str = "ai-worker";
+
+/// What goes on the activity event queue, as JSON tagged by `event`.
+/// Consumers ignore fields they do not know, so fields may be added.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event")]
+pub enum ActivityEvent {
+    #[serde(rename_all = "camelCase")]
+    ActivityLogged {
+        activity_id: Uuid,
+        user_id: Uuid,
+        /// `RUNNING`, `CYCLING`, … (the activity subgraph's `ActivityType`).
+        #[serde(rename = "type")]
+        activity_type: String,
+        duration_minutes: i32,
+        calories_burned: i32,
+        start_time: DateTime<Utc>,
+        #[serde(default)]
+        metrics: EventMetrics,
+    },
+    #[serde(rename_all = "camelCase")]
+    ActivityDeleted { activity_id: Uuid, user_id: Uuid },
+}
+
+/// The measured values of a logged workout.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventMetrics {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance_km: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub average_heart_rate: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_heart_rate: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<i64>,
+    /// Free-form JSON the user attached (validated by the activity subgraph).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom: Option<serde_json::Value>,
+}
 
 /// Erasure queue of the activity subgraph.
 pub const USER_DELETED_ACTIVITY_QUEUE: &str = "user-deleted.activity";
@@ -20,4 +69,42 @@ pub enum UserEvent {
     /// The account is gone: erase everything about `user_id`.
     #[serde(rename_all = "camelCase")]
     UserDeleted { user_id: Uuid },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_events_are_tagged_camel_case_json_and_read_back() {
+        let deleted = ActivityEvent::ActivityDeleted {
+            activity_id: Uuid::nil(),
+            user_id: Uuid::nil(),
+        };
+        let json = serde_json::to_value(&deleted).expect("json");
+        assert_eq!(json["event"], "ActivityDeleted");
+        assert!(json.get("activityId").is_some());
+        assert_eq!(
+            serde_json::from_value::<ActivityEvent>(json).expect("parse"),
+            deleted
+        );
+    }
+
+    #[test]
+    fn a_logged_event_without_metrics_or_with_unknown_fields_is_read() {
+        let payload = r#"{"event":"ActivityLogged","activityId":"00000000-0000-0000-0000-000000000000",
+            "userId":"00000000-0000-0000-0000-000000000000","type":"RUNNING","durationMinutes":30,
+            "caloriesBurned":300,"startTime":"2026-01-01T00:00:00Z","addedLater":1}"#;
+        let event: ActivityEvent = serde_json::from_str(payload).expect("parse");
+        let ActivityEvent::ActivityLogged {
+            activity_type,
+            metrics,
+            ..
+        } = event
+        else {
+            panic!("ActivityLogged expected");
+        };
+        assert_eq!(activity_type, "RUNNING");
+        assert_eq!(metrics, EventMetrics::default());
+    }
 }

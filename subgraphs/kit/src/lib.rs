@@ -5,21 +5,26 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backend;
 pub mod cache;
 pub mod client_address;
 pub mod config;
+pub mod contract;
 pub mod cursor;
 pub mod erasure;
 pub mod error;
 pub mod events;
 pub mod files;
 pub mod mongo;
+pub mod pagination;
 pub mod queue;
 pub mod ratelimit;
 pub mod redis;
 pub mod revocation;
 pub mod schema;
 pub mod server;
+pub mod service;
+pub mod shared;
 pub mod sqlite;
 pub mod telemetry;
 

@@ -28,9 +28,10 @@ use fred::prelude::KeysInterface;
 use uuid::Uuid;
 
 /// How stale a subgraph's view of revocations may be.
-pub const CACHE_TTL: Duration = Duration::from_secs(2);
-const USER_PREFIX: &str = "fittrack:revoked:";
-const SESSION_PREFIX: &str = "fittrack:revoked-session:";
+pub const CACHE_TTL: Duration = Duration::from_millis(crate::config::DEFAULT_REVOCATION_CACHE_MS);
+/// Keys: `<namespace>:revoked:<user>` and `<namespace>:revoked-session:<sid>`.
+const USER_INFIX: &str = "revoked:";
+const SESSION_INFIX: &str = "revoked-session:";
 
 /// What is revoked for one token's user and session.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,7 +75,7 @@ impl Default for MemoryRevocations {
 }
 
 /// The default access-token lifetime (15 min) plus the clock leeway.
-pub const DEFAULT_KEEP_FOR: Duration = Duration::from_secs(15 * 60 + crate::auth::LEEWAY_SECS);
+pub const DEFAULT_KEEP_FOR: Duration = Duration::from_secs(15 * 60 + crate::config::LEEWAY_SECS);
 
 impl MemoryRevocations {
     pub fn new(keep_for: Duration) -> Self {
@@ -126,36 +127,55 @@ impl MemoryRevocations {
 #[async_trait]
 impl Revocations for MemoryRevocations {
     async fn revoke_user(&self, user_id: Uuid, at: DateTime<Utc>) -> anyhow::Result<()> {
-        self.put(format!("{USER_PREFIX}{user_id}"), at.timestamp_millis());
+        self.put(format!("{USER_INFIX}{user_id}"), at.timestamp_millis());
         Ok(())
     }
 
     async fn revoke_session(&self, session_id: Uuid) -> anyhow::Result<()> {
-        self.put(format!("{SESSION_PREFIX}{session_id}"), 1);
+        self.put(format!("{SESSION_INFIX}{session_id}"), 1);
         Ok(())
     }
 
     async fn state(&self, user_id: Uuid, session_id: Uuid) -> anyhow::Result<RevocationState> {
         Ok(RevocationState {
-            user_cutoff_ms: self.get(&format!("{USER_PREFIX}{user_id}")),
-            session_revoked: self.get(&format!("{SESSION_PREFIX}{session_id}")).is_some(),
+            user_cutoff_ms: self.get(&format!("{USER_INFIX}{user_id}")),
+            session_revoked: self.get(&format!("{SESSION_INFIX}{session_id}")).is_some(),
         })
     }
 }
 
-/// Entries in Redis (`fittrack:revoked:<user>`, `fittrack:revoked-session:<sid>`),
-/// expiring with the tokens they refuse.
+/// Entries in Redis (`<namespace>:revoked:<user>`,
+/// `<namespace>:revoked-session:<sid>`), expiring with the tokens they refuse.
 pub struct RedisRevocations {
     client: fred::clients::Client,
     keep_for: Duration,
+    namespace: String,
 }
 
 impl RedisRevocations {
+    /// In the default namespace.
     pub async fn connect(url: &str, keep_for: Duration) -> anyhow::Result<Self> {
+        Self::connect_in(crate::shared::DEFAULT_NAMESPACE, url, keep_for).await
+    }
+
+    pub async fn connect_in(
+        namespace: &str,
+        url: &str,
+        keep_for: Duration,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             client: crate::redis::connect(url).await?,
             keep_for,
+            namespace: namespace.to_owned(),
         })
+    }
+
+    fn user_key(&self, user_id: Uuid) -> String {
+        format!("{}:{USER_INFIX}{user_id}", self.namespace)
+    }
+
+    fn session_key(&self, session_id: Uuid) -> String {
+        format!("{}:{SESSION_INFIX}{session_id}", self.namespace)
     }
 
     fn expiry(&self) -> Option<fred::types::Expiration> {
@@ -173,7 +193,7 @@ impl Revocations for RedisRevocations {
         let _: () = self
             .client
             .set(
-                format!("{USER_PREFIX}{user_id}"),
+                self.user_key(user_id),
                 at.timestamp_millis(),
                 self.expiry(),
                 None,
@@ -187,13 +207,7 @@ impl Revocations for RedisRevocations {
     async fn revoke_session(&self, session_id: Uuid) -> anyhow::Result<()> {
         let _: () = self
             .client
-            .set(
-                format!("{SESSION_PREFIX}{session_id}"),
-                1,
-                self.expiry(),
-                None,
-                false,
-            )
+            .set(self.session_key(session_id), 1, self.expiry(), None, false)
             .await
             .context("recording a session revocation")?;
         Ok(())
@@ -202,10 +216,7 @@ impl Revocations for RedisRevocations {
     async fn state(&self, user_id: Uuid, session_id: Uuid) -> anyhow::Result<RevocationState> {
         let (cutoff, session): (Option<i64>, Option<i64>) = self
             .client
-            .mget(vec![
-                format!("{USER_PREFIX}{user_id}"),
-                format!("{SESSION_PREFIX}{session_id}"),
-            ])
+            .mget(vec![self.user_key(user_id), self.session_key(session_id)])
             .await
             .context("reading token revocations")?;
         Ok(RevocationState {
@@ -291,14 +302,17 @@ pub fn is_separate_process() -> bool {
 
 /// Redis when a URL is configured, else the in-process list (refused in a
 /// separate process, see [`declare_separate_process`]); cached for
-/// [`CACHE_TTL`]. `keep_for` is how long an entry must outlive its revocation:
-/// the access-token lifetime plus the leeway.
+/// `cache_for` ([`CACHE_TTL`] by default). `keep_for` is how long an entry must
+/// outlive its revocation: the access-token lifetime plus the leeway.
 pub async fn connect(
-    redis_url: Option<&str>,
+    shared: &crate::shared::SharedState,
     keep_for: Duration,
+    cache_for: Duration,
 ) -> anyhow::Result<Arc<dyn Revocations>> {
-    let inner: Arc<dyn Revocations> = match redis_url {
-        Some(url) => Arc::new(RedisRevocations::connect(url, keep_for).await?),
+    let inner: Arc<dyn Revocations> = match shared.redis_url() {
+        Some(url) => {
+            Arc::new(RedisRevocations::connect_in(shared.namespace(), url, keep_for).await?)
+        }
         None if is_separate_process() => anyhow::bail!(
             "token revocation must be shared between processes: set REDIS_URL \
              (`fittrack serve` runs one subgraph per process; `fittrack dev` runs them all in one)"
@@ -309,5 +323,5 @@ pub async fn connect(
             shared
         }
     };
-    Ok(Arc::new(CachedRevocations::new(inner, CACHE_TTL)))
+    Ok(Arc::new(CachedRevocations::new(inner, cache_for)))
 }

@@ -124,6 +124,23 @@ where
         self
     }
 
+    /// Adds a dependency that `/ready` checks with `ping` (a store's or a
+    /// queue's own probe): `.ready_when("event queue", queue, |q| q.ping())`.
+    pub fn ready_when<T, F>(self, name: &'static str, dependency: Arc<T>, ping: F) -> Self
+    where
+        T: ?Sized + Send + Sync + 'static,
+        F: for<'a> Fn(&'a T) -> futures_util::future::BoxFuture<'a, anyhow::Result<()>>
+            + Send
+            + Sync
+            + Copy
+            + 'static,
+    {
+        self.readiness(name, move || {
+            let dependency = dependency.clone();
+            async move { ping(&dependency).await.map_err(|e| format!("{e:#}")) }
+        })
+    }
+
     /// Adds routes of the subgraph's own (e.g. the JWKS endpoint).
     pub fn merge(mut self, routes: Router) -> Self {
         self.extra = self.extra.merge(routes);

@@ -20,6 +20,9 @@ pub struct UserConfig {
     pub sign_in: crate::domain::sign_in_limits::SignInLimitsConfig,
     /// `redis://…` for the erasure queues; unset means in-process. Alias: `REDIS_URL`.
     pub redis_url: Option<Secret>,
+    /// The namespace of every Redis key, stream and channel (and in-process
+    /// queue name); one per deployment. Alias: `FITTRACK_NAMESPACE`.
+    pub namespace: String,
     /// Shared secret of the internal (service-to-service) API. Alias:
     /// `FITTRACK_INTERNAL_TOKEN`; unset means generated once into the data dir.
     pub internal_token: Option<Secret>,
@@ -84,6 +87,7 @@ impl Default for UserConfig {
             jwt: JwtConfig::default(),
             sign_in: Default::default(),
             redis_url: None,
+            namespace: fittrack_kit::shared::DEFAULT_NAMESPACE.into(),
             internal_token: None,
             mail: MailConfig::default(),
         }
@@ -104,6 +108,11 @@ impl Default for JwtConfig {
 }
 
 impl UserConfig {
+    /// Redis (when configured) and this deployment's namespace in it.
+    pub fn shared(&self) -> fittrack_kit::shared::SharedState {
+        fittrack_kit::shared::SharedState::new(self.redis_url.clone(), &self.namespace)
+    }
+
     /// Defaults → `fittrack.toml` `[user]` → environment.
     pub fn load() -> anyhow::Result<Self> {
         fittrack_kit::config::load(
@@ -111,14 +120,12 @@ impl UserConfig {
             &[
                 ("DATABASE_URL", "database_url"),
                 ("JWT_SIGNING_KEY", "jwt.signing_key_pem"),
-                ("REDIS_URL", "redis_url"),
                 ("FITTRACK_INTERNAL_TOKEN", "internal_token"),
                 ("SMTP_URL", "mail.smtp_url"),
                 ("SMTP_FROM", "mail.from"),
                 ("FITTRACK_WEB_URL", "mail.web_app_url"),
             ],
         )
-        .map_err(|e| anyhow::anyhow!("invalid user config: {e}"))
     }
 
     /// The database to use: the configured URL, else SQLite in the data directory.

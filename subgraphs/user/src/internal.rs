@@ -108,6 +108,8 @@ fn refuse(error: ApiError) -> axum::response::Response {
         fittrack_kit::ErrorCode::NotFound => StatusCode::NOT_FOUND,
         fittrack_kit::ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
         fittrack_kit::ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        fittrack_kit::ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        fittrack_kit::ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::CONFLICT,
     };
     let body = match &error {
@@ -115,9 +117,10 @@ fn refuse(error: ApiError) -> axum::response::Response {
             code,
             message,
             field,
-            ..
+            retry_after_secs,
         } => {
-            json!({"code": code.as_str(), "message": message, "field": field})
+            json!({"code": code.as_str(), "message": message, "field": field,
+                   "retryAfterSeconds": retry_after_secs})
         }
         ApiError::Internal(source) => {
             tracing::error!(error = format!("{source:#}"), "internal API failure");

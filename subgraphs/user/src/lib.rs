@@ -7,29 +7,31 @@ pub mod config;
 pub mod domain;
 pub mod graphql;
 pub mod internal;
+pub mod keys;
 pub mod mail;
 pub mod storage;
 
 use std::sync::Arc;
 
 use axum::{routing::get, Json, Router};
-use fittrack_kit::{server::SubgraphApp, JwtVerifier};
+use fittrack_kit::{server::SubgraphApp, service::Service, JwtVerifier};
 use sea_orm::DatabaseConnection;
 
 pub use config::UserConfig;
 use domain::{accounts::Accounts, tokens::TokenIssuer};
 
-/// A built user subgraph, ready to be served.
+/// The user subgraph as built from its config: the process to run (its API;
+/// it has no background work), and the parts tests look into.
 pub struct UserService {
-    pub router: Router,
+    pub service: Service,
     pub db: DatabaseConnection,
     pub issuer: Arc<TokenIssuer>,
 }
 
-/// Connects storage (running migrations), loads or creates the signing key, and
-/// builds the HTTP app.
+/// The composition root: connects storage (running migrations), loads or
+/// creates the signing key, and builds the HTTP app.
 pub async fn build(config: &UserConfig) -> anyhow::Result<UserService> {
-    let redis = config.redis_url.as_ref().map(|u| u.expose().to_owned());
+    let shared = config.shared();
     let mut erasure = Vec::new();
     for name in [
         fittrack_kit::events::USER_DELETED_ACTIVITY_QUEUE,
@@ -37,7 +39,7 @@ pub async fn build(config: &UserConfig) -> anyhow::Result<UserService> {
     ] {
         erasure.push(
             fittrack_kit::queue::connect(
-                redis.as_deref(),
+                &shared,
                 name,
                 fittrack_kit::events::ERASURE_GROUP,
                 Default::default(),
@@ -45,16 +47,8 @@ pub async fn build(config: &UserConfig) -> anyhow::Result<UserService> {
             .await?,
         );
     }
-    build_with(config, erasure).await
-}
-
-/// As [`build`], announcing deletions on the given queues (tests isolate them).
-pub async fn build_with(
-    config: &UserConfig,
-    erasure: domain::accounts::ErasureQueues,
-) -> anyhow::Result<UserService> {
     let db = storage::connect(&config.database_url()).await?;
-    let issuer = Arc::new(TokenIssuer::from_config(config)?);
+    let issuer = Arc::new(keys::token_issuer(config)?);
     let verifier = JwtVerifier::fixed_with_lifetime(
         issuer.jwks(),
         &config.jwt.issuer,
@@ -62,27 +56,23 @@ pub async fn build_with(
         config.jwt.access_ttl_secs,
     )?;
     let revocations = fittrack_kit::revocation::connect(
-        config.redis_url.as_ref().map(|u| u.expose()),
+        &shared,
         config.revocation_keep_for(),
+        fittrack_kit::revocation::CACHE_TTL,
     )
     .await?;
     verifier.use_revocations(revocations.clone());
-    let accounts = Accounts::new(db.clone(), issuer.clone(), sign_in_limits(config).await?)
+    let store = Arc::new(storage::SqlUserStore::new(db.clone()));
+    let accounts = Accounts::new(store, issuer.clone(), sign_in_limits(config).await?)
         .with_erasure_queues(erasure)
         .with_revocations(revocations)
-        .with_erasure_marks(
-            fittrack_kit::erasure::connect(config.redis_url.as_ref().map(|u| u.expose())).await?,
-        )
+        .with_erasure_marks(fittrack_kit::erasure::connect(&shared).await?)
         .with_mailer(
             mail::from_config(&config.mail, &config.data_dir)?,
             config.mail.web_app_url.clone(),
         );
     let internal_routes = internal::routes(accounts.clone(), config.internal_token()?);
-    let user_stats = fittrack_kit::cache::dashboard(
-        config.redis_url.as_ref().map(|u| u.expose()),
-        "dashboard:users",
-    )
-    .await?;
+    let user_stats = fittrack_kit::cache::dashboard(&shared, "dashboard:users").await?;
     let schema = graphql::build_schema(accounts, user_stats);
 
     let jwks = issuer.jwks().clone();
@@ -103,18 +93,20 @@ pub async fn build_with(
             async move { db.ping().await.map_err(|e| e.to_string()) }
         })
         .into_router();
-    Ok(UserService { router, db, issuer })
+    Ok(UserService {
+        service: Service::new("user").api(router, config.http.address()),
+        db,
+        issuer,
+    })
 }
 
 /// The sign-in limits, counted in Redis when configured (shared by replicas).
 async fn sign_in_limits(
     config: &UserConfig,
 ) -> anyhow::Result<domain::sign_in_limits::SignInLimits> {
-    let limiter = fittrack_kit::ratelimit::connect(
-        config.redis_url.as_ref().map(|u| u.expose()),
-        "fittrack:ratelimit:",
-    )
-    .await?;
+    let shared = config.shared();
+    let limiter =
+        fittrack_kit::ratelimit::connect(shared.redis_url(), &shared.key("ratelimit:")).await?;
     Ok(domain::sign_in_limits::SignInLimits::new(
         limiter,
         config.sign_in.clone(),
@@ -129,8 +121,9 @@ pub async fn create_admin(
     password: String,
 ) -> anyhow::Result<domain::model::User> {
     let db = storage::connect(&config.database_url()).await?;
-    let issuer = Arc::new(TokenIssuer::from_config(config)?);
-    let accounts = Accounts::new(db, issuer, sign_in_limits(config).await?);
+    let issuer = Arc::new(keys::token_issuer(config)?);
+    let store = Arc::new(storage::SqlUserStore::new(db));
+    let accounts = Accounts::new(store, issuer, sign_in_limits(config).await?);
     accounts
         .create_or_promote_admin(email, password)
         .await

@@ -9,33 +9,13 @@ use uuid::Uuid;
 use super::{
     error::{ActivityError, ActivityResult},
     model::{Activity, ActivityFilter, Cursor},
+    ports::{ActivityEvents, ActivityStore, Inserted, PageQuery},
     stats::{self, ActivityStats},
     validation::{self, RawActivity},
 };
-use crate::{
-    events::EventPublisher,
-    storage::{ActivityStore, Inserted, PageQuery},
-};
-
-/// Largest page a client may ask for.
-pub const MAX_PAGE: u32 = 100;
-pub const DEFAULT_PAGE: u32 = 20;
 
 /// A page of activities plus whether more follow.
-#[derive(Debug, Clone)]
-pub struct Page {
-    pub items: Vec<Activity>,
-    pub has_next: bool,
-}
-
-impl Page {
-    /// Splits `limit + 1` fetched rows into a page and a has-next flag.
-    pub fn from_overfetch(mut items: Vec<Activity>, limit: u32) -> Self {
-        let has_next = items.len() > limit as usize;
-        items.truncate(limit as usize);
-        Self { items, has_next }
-    }
-}
+pub type Page = fittrack_kit::pagination::Page<Activity>;
 
 /// Partial update: `None` keeps the current value.
 #[derive(Debug, Clone, Default)]
@@ -52,22 +32,19 @@ pub struct ActivityPatch {
 #[derive(Clone)]
 pub struct Activities {
     store: Arc<dyn ActivityStore>,
-    events: EventPublisher,
+    events: Arc<dyn ActivityEvents>,
     erased: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
 }
 
 pub fn page_size(first: Option<i32>) -> ActivityResult<u32> {
-    match first {
-        None => Ok(DEFAULT_PAGE),
-        Some(n) if n < 0 => Err(ActivityError::invalid("first", "must not be negative")),
-        Some(n) => Ok((n as u32).min(MAX_PAGE)),
-    }
+    // At most MAX_PAGE_SIZE (100): fits.
+    Ok(fittrack_kit::pagination::page_size(first)? as u32)
 }
 
 impl Activities {
     pub fn new(
         store: Arc<dyn ActivityStore>,
-        events: EventPublisher,
+        events: Arc<dyn ActivityEvents>,
         erased: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
     ) -> Self {
         Self {
@@ -114,7 +91,7 @@ impl Activities {
             self.store.delete_user(owner).await?;
             return Err(ActivityError::AccountErased);
         }
-        self.events.activity_logged(&activity).await;
+        self.events.logged(&activity).await;
         Ok(activity)
     }
 
@@ -159,7 +136,7 @@ impl Activities {
             .delete(owner, id)
             .await?
             .ok_or(ActivityError::NotFound)?;
-        self.events.activity_deleted(&deleted).await;
+        self.events.deleted(&deleted).await;
         Ok(deleted)
     }
 
@@ -180,7 +157,7 @@ impl Activities {
                 limit: limit + 1,
             })
             .await?;
-        Ok(Page::from_overfetch(items, limit))
+        Ok(Page::from_overfetch(items, limit as usize))
     }
 
     /// Stats of several users at once: two store queries whatever their number.

@@ -1,14 +1,11 @@
 //! Everything the activity subgraph can refuse, mapped onto client error codes.
 
-use fittrack_kit::{ApiError, ErrorCode};
+use fittrack_kit::{error::InvalidInput, ApiError, ErrorCode};
 
 /// Not `Display` on purpose (see `fittrack_kit::ApiError`).
 #[derive(Debug)]
 pub enum ActivityError {
-    InvalidInput {
-        field: &'static str,
-        message: String,
-    },
+    InvalidInput(InvalidInput),
     /// Missing, or someone else's: callers cannot tell the two apart.
     NotFound,
     /// The account was deleted while the request was in flight.
@@ -20,10 +17,13 @@ pub type ActivityResult<T> = Result<T, ActivityError>;
 
 impl ActivityError {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::InvalidInput {
-            field,
-            message: message.into(),
-        }
+        Self::InvalidInput(InvalidInput::new(field, message))
+    }
+}
+
+impl From<InvalidInput> for ActivityError {
+    fn from(invalid: InvalidInput) -> Self {
+        Self::InvalidInput(invalid)
     }
 }
 
@@ -36,9 +36,7 @@ impl From<anyhow::Error> for ActivityError {
 impl From<ActivityError> for ApiError {
     fn from(error: ActivityError) -> Self {
         match error {
-            ActivityError::InvalidInput { field, message } => {
-                ApiError::bad_input(field, format!("{field}: {message}"))
-            }
+            ActivityError::InvalidInput(invalid) => invalid.into(),
             ActivityError::NotFound => ApiError::new(ErrorCode::NotFound, "Activity not found"),
             ActivityError::AccountErased => {
                 ApiError::unauthenticated("This account was deleted; nothing was saved")

@@ -3,5 +3,6 @@
 pub mod activities;
 pub mod error;
 pub mod model;
+pub mod ports;
 pub mod stats;
 pub mod validation;

@@ -187,7 +187,7 @@ mod tests {
 
     fn field_of(result: ActivityResult<ActivityFields>) -> &'static str {
         match result {
-            Err(ActivityError::InvalidInput { field, .. }) => field,
+            Err(ActivityError::InvalidInput(invalid)) => invalid.field,
             other => panic!("expected invalid input, got {other:?}"),
         }
     }

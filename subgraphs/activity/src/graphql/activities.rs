@@ -1,7 +1,7 @@
 //! A signed-in user's own activities.
 
 use async_graphql::{
-    connection::{Connection, Edge, EmptyFields},
+    connection::{Connection, EmptyFields},
     dataloader::DataLoader,
     Context, Object, ID,
 };
@@ -25,13 +25,11 @@ pub type ActivityConnection = Connection<String, ActivityObject, EmptyFields, Em
 
 /// Turns a page into a Relay connection.
 pub fn connection(page: Page, has_previous: bool) -> ActivityConnection {
-    let mut connection = Connection::new(has_previous, page.has_next);
-    connection.edges.extend(
-        page.items
-            .into_iter()
-            .map(|a| Edge::new(cursor::encode(&Cursor::of(&a)), ActivityObject::from(a))),
-    );
-    connection
+    page.into_connection(
+        has_previous,
+        |activity| cursor::encode(&Cursor::of(activity)),
+        ActivityObject::from,
+    )
 }
 
 #[derive(Default)]

@@ -66,7 +66,7 @@ impl AdminActivityQuery {
 /// Platform totals, the last 24 hours and the split by type: two aggregations
 /// in the store.
 pub async fn platform_stats(
-    store: &dyn crate::storage::ActivityStore,
+    store: &dyn crate::domain::ports::ActivityStore,
 ) -> anyhow::Result<PlatformActivityStats> {
     let all_time = ActivityFilter::default();
     let last_day = ActivityFilter {

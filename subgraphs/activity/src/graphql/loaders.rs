@@ -10,14 +10,12 @@ use async_graphql::dataloader::Loader;
 use chrono::FixedOffset;
 use uuid::Uuid;
 
-use crate::{
-    domain::{
-        activities::{Activities, Page},
-        error::ActivityError,
-        model::{Activity, ActivityFilter},
-        stats::ActivityStats,
-    },
-    storage::ActivityStore,
+use crate::domain::{
+    activities::{Activities, Page},
+    error::ActivityError,
+    model::{Activity, ActivityFilter},
+    ports::ActivityStore,
+    stats::ActivityStats,
 };
 
 type LoadError = Arc<anyhow::Error>;
@@ -92,7 +90,7 @@ impl Loader<FirstPageKey> for FirstPageLoader {
                         filter: filter.clone(),
                         limit,
                     },
-                    Page::from_overfetch(items, limit),
+                    Page::from_overfetch(items, limit as usize),
                 );
             }
         }

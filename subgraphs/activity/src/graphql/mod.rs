@@ -39,10 +39,7 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubsc
     )
 }
 
-/// How long a dataloader collects keys before it queries, by default.
-/// async-graphql's 1 ms is shorter than resolving a 100-entity `_entities`
-/// batch can take, which splits the batch into several queries.
-pub const DEFAULT_LOADER_DELAY: Duration = Duration::from_millis(5);
+pub use crate::config::DEFAULT_LOADER_DELAY;
 
 fn loader<T: Send + Sync + 'static>(inner: T, delay: Duration) -> DataLoader<T> {
     DataLoader::new(inner, tokio::spawn).delay(delay)

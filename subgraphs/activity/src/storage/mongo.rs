@@ -24,7 +24,6 @@ use crate::domain::{
     stats::DailyTotals,
 };
 
-pub const DATABASE: &str = "activity_db";
 pub const COLLECTION: &str = "activities";
 const DUPLICATE_KEY: i32 = 11000;
 const MILLIS_PER_DAY: i64 = 24 * 60 * 60 * 1000;

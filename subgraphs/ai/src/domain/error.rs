@@ -1,14 +1,11 @@
 //! Everything the AI subgraph can refuse, mapped onto client error codes.
 
-use fittrack_kit::{ApiError, ErrorCode};
+use fittrack_kit::{error::InvalidInput, ApiError, ErrorCode};
 
 /// Not `Display` on purpose (see `fittrack_kit::ApiError`).
 #[derive(Debug)]
 pub enum AiError {
-    InvalidInput {
-        field: &'static str,
-        message: String,
-    },
+    InvalidInput(InvalidInput),
     NotFound(&'static str),
     /// A per-user limit is spent (seconds until it admits again).
     RateLimited(u64),
@@ -19,10 +16,13 @@ pub type AiResult<T> = Result<T, AiError>;
 
 impl AiError {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::InvalidInput {
-            field,
-            message: message.into(),
-        }
+        Self::InvalidInput(InvalidInput::new(field, message))
+    }
+}
+
+impl From<InvalidInput> for AiError {
+    fn from(invalid: InvalidInput) -> Self {
+        Self::InvalidInput(invalid)
     }
 }
 
@@ -39,9 +39,7 @@ impl From<AiError> for ApiError {
                 format!("Too many plan requests; try again in {retry_after_secs} s"),
                 retry_after_secs,
             ),
-            AiError::InvalidInput { field, message } => {
-                ApiError::bad_input(field, format!("{field}: {message}"))
-            }
+            AiError::InvalidInput(invalid) => invalid.into(),
             AiError::NotFound(what) => {
                 ApiError::new(ErrorCode::NotFound, format!("{what} not found"))
             }

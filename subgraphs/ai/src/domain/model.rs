@@ -33,6 +33,20 @@ impl Source {
     }
 }
 
+/// The Gemini circuit breaker's state, as the admin dashboard shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BreakerStatus {
+    /// No `GEMINI_API_KEY`: every recommendation comes from the rules.
+    Disabled,
+    /// Calls go to Gemini.
+    Closed,
+    /// Too many failures: the rules answer until the cool-down ends.
+    Open,
+    /// Cool-down over: the next call is a trial.
+    HalfOpen,
+}
+
 /// The coaching content of a recommendation (Gemini's structured output).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,7 +7,7 @@ use fittrack_kit::{auth::RoleGuard, cache::TtlCache, ApiError, Role};
 use serde::{Deserialize, Serialize};
 
 use super::AiContext;
-use crate::{domain::model::Source, gemini::BreakerStatus};
+use crate::domain::model::{BreakerStatus, Source};
 
 /// Recommendation and pipeline figures.
 #[derive(SimpleObject, Clone, Serialize, Deserialize)]

@@ -89,7 +89,7 @@ pub struct DailyPlanObject {
     pub goal: Option<String>,
     pub source: Source,
     pub focus: String,
-    // A plan holds 1 to 10 sessions (coach::validate_plan).
+    // A plan holds 1 to 10 sessions (domain::model_output::validate_plan).
     #[graphql(directive = fittrack_kit::schema::list_size::apply(Some(10), None, None, None))]
     pub sessions: Vec<PlanSession>,
     pub nutrition_tips: Vec<String>,

@@ -21,7 +21,6 @@ use uuid::Uuid;
 use super::{AiStore, RecommendationCursor, Saved, RECENT_ACTIVITIES_KEPT};
 use crate::domain::model::{ActivitySummary, DailyPlan, Recommendation, Source};
 
-pub const DATABASE: &str = "ai_db";
 const DUPLICATE_KEY: i32 = 11000;
 
 pub struct MongoAiStore {

@@ -117,16 +117,19 @@ pub trait JobQueue: Send + Sync + 'static {
 
 /// The queue a service should use: Redis Streams when a URL is configured,
 /// else the process-wide in-memory queue of that name (shared by every
-/// subgraph and worker running in the same process, as `fittrack dev` does).
+/// subgraph and worker running in the same process, as `fittrack dev` does);
+/// in the namespace of `shared` either way.
 pub async fn connect(
-    redis_url: Option<&str>,
+    shared: &crate::shared::SharedState,
     name: &str,
     group: &str,
     options: QueueOptions,
 ) -> anyhow::Result<Arc<dyn JobQueue>> {
-    Ok(match redis_url {
-        Some(url) => Arc::new(redis::RedisJobQueue::connect(url, name, group, options).await?),
-        None => memory::MemoryJobQueue::shared(name, options),
+    Ok(match shared.redis_url() {
+        Some(url) => Arc::new(
+            redis::RedisJobQueue::connect_in(shared.namespace(), url, name, group, options).await?,
+        ),
+        None => memory::MemoryJobQueue::shared(&shared.key(name), options),
     })
 }
 

@@ -4,8 +4,10 @@
 //! - enqueue: `XADD <key> * payload …`
 //! - receive: `XAUTOCLAIM` jobs idle longer than the visibility timeout (their
 //!   delivery counts read back with `XPENDING`), then `XREADGROUP … >` for new ones
-//! - ack: `XACK` + `XDEL` (one group per stream, so an acked entry is garbage)
-//! - dead letters: `XADD <key>:dlq`, listed with `XRANGE`, replayed with `XADD` + `XDEL`
+//! - ack: `XACK` + `XDEL` in one script (one group per stream, so an acked entry
+//!   is garbage)
+//! - dead letters: `XADD <key>:dlq` with the ack in one script, listed with
+//!   `XRANGE`, replayed with `XADD` + `XDEL`
 
 use std::{collections::HashMap, time::Duration};
 
@@ -21,8 +23,20 @@ use crate::redis::command;
 
 use super::{DeadLetter, Delivery, JobQueue, QueueOptions, QueueStats};
 
-/// Key prefix of every queue stream.
-pub const KEY_PREFIX: &str = "fittrack:queue:";
+/// Every queue stream is `<namespace>:queue:<name>` (see `kit::shared`).
+const KEY_INFIX: &str = ":queue:";
+
+/// XACK and XDEL as one step (a script runs atomically): a worker killed
+/// between the two would leave an acknowledged job in the stream, never
+/// delivered again and counted as waiting for ever.
+const ACK_AND_DELETE: &str =
+    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) return redis.call('XDEL', KEYS[1], ARGV[2])";
+
+/// The dead letter written (fields from ARGV[3]) and the job removed as one
+/// step: a crash in between would dead-letter it twice.
+const DEAD_LETTER: &str = "redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3)) \
+     redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) \
+     return redis.call('XDEL', KEYS[1], ARGV[2])";
 
 pub struct RedisJobQueue {
     name: String,
@@ -37,14 +51,25 @@ pub struct RedisJobQueue {
 }
 
 impl RedisJobQueue {
+    /// The queue `name` in the default namespace.
     pub async fn connect(
         url: &str,
         name: &str,
         group: &str,
         options: QueueOptions,
     ) -> anyhow::Result<Self> {
+        Self::connect_in(crate::shared::DEFAULT_NAMESPACE, url, name, group, options).await
+    }
+
+    pub async fn connect_in(
+        namespace: &str,
+        url: &str,
+        name: &str,
+        group: &str,
+        options: QueueOptions,
+    ) -> anyhow::Result<Self> {
         let (client, blocking) = crate::redis::connect_pair(url).await?;
-        let key = format!("{KEY_PREFIX}{name}");
+        let key = format!("{namespace}{KEY_INFIX}{name}");
         let queue = Self {
             name: name.to_owned(),
             dlq_key: format!("{key}:dlq"),
@@ -246,12 +271,16 @@ impl RedisJobQueue {
 
     async fn remove(&self, id: &str) -> anyhow::Result<()> {
         self.call(
-            "XACK",
-            vec![self.key.clone(), self.group.clone(), id.to_owned()],
+            "EVAL",
+            vec![
+                ACK_AND_DELETE.into(),
+                "1".into(),
+                self.key.clone(),
+                self.group.clone(),
+                id.to_owned(),
+            ],
         )
         .await?;
-        self.call("XDEL", vec![self.key.clone(), id.to_owned()])
-            .await?;
         Ok(())
     }
 }
@@ -310,10 +339,14 @@ impl JobQueue for RedisJobQueue {
 
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> anyhow::Result<()> {
         self.call(
-            "XADD",
+            "EVAL",
             vec![
+                DEAD_LETTER.into(),
+                "2".into(),
+                self.key.clone(),
                 self.dlq_key.clone(),
-                "*".into(),
+                self.group.clone(),
+                delivery.id.clone(),
                 "job_id".into(),
                 delivery.id.clone(),
                 "payload".into(),
@@ -327,7 +360,7 @@ impl JobQueue for RedisJobQueue {
             ],
         )
         .await?;
-        self.remove(&delivery.id).await
+        Ok(())
     }
 
     async fn dead_letters(&self, limit: usize) -> anyhow::Result<Vec<DeadLetter>> {

@@ -1,6 +1,6 @@
 //! Everything the user subgraph can refuse, mapped onto client error codes.
 
-use fittrack_kit::{ApiError, ErrorCode};
+use fittrack_kit::{error::InvalidInput, ApiError, ErrorCode};
 
 use super::model::AccountStatus;
 
@@ -8,10 +8,7 @@ use super::model::AccountStatus;
 /// goes through the conversion below and gets its code.
 #[derive(Debug)]
 pub enum UserError {
-    InvalidInput {
-        field: &'static str,
-        message: String,
-    },
+    InvalidInput(InvalidInput),
     /// Unknown email and wrong password look the same to the caller.
     InvalidCredentials,
     /// Too many attempts on this account from everywhere (seconds to wait).
@@ -36,6 +33,12 @@ pub enum UserError {
     Internal(anyhow::Error),
 }
 
+impl From<InvalidInput> for UserError {
+    fn from(invalid: InvalidInput) -> Self {
+        Self::InvalidInput(invalid)
+    }
+}
+
 impl From<anyhow::Error> for UserError {
     fn from(error: anyhow::Error) -> Self {
         Self::Internal(error)
@@ -44,19 +47,14 @@ impl From<anyhow::Error> for UserError {
 
 impl UserError {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::InvalidInput {
-            field,
-            message: message.into(),
-        }
+        Self::InvalidInput(InvalidInput::new(field, message))
     }
 }
 
 impl From<UserError> for ApiError {
     fn from(error: UserError) -> Self {
         match error {
-            UserError::InvalidInput { field, message } => {
-                ApiError::bad_input(field, format!("{field}: {message}"))
-            }
+            UserError::InvalidInput(invalid) => invalid.into(),
             UserError::RateLimited => ApiError::new(
                 ErrorCode::RateLimited,
                 "Too many messages from you in the last hour; please try again later",

@@ -78,5 +78,5 @@ pub struct User {
 }
 
 /// An audit entry for the admin subgraph's log, kept in this subgraph's
-/// outbox with the change it records (see `storage::UserStore::pending_audit`).
+/// outbox with the change it records (see `ports::LifecycleRecords::pending_audit`).
 pub use fittrack_kit::audit::AuditRecord;

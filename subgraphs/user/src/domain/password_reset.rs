@@ -1,7 +1,7 @@
 //! Password reset by email: what the link is and what the mail says. The
 //! flows themselves are `Accounts::request_password_reset` and
 //! `Accounts::reset_password`; the mail goes out through a [`Mailer`]
-//! (`crate::mail`: SMTP, or files in the data directory's outbox).
+//! (the `mail` module: SMTP, or files in the data directory's outbox).
 //!
 //! A link carries 256 random bits; only their SHA-256 is stored, so a leaked
 //! database holds no usable link. It works once and for [`RESET_LINK_TTL`].
@@ -21,7 +21,7 @@ pub struct OutgoingMail {
     pub text: String,
 }
 
-/// Sends mail. The domain owns the trait; `crate::mail` implements it.
+/// Sends mail. The domain owns the trait; the `mail` module implements it.
 #[async_trait]
 pub trait Mailer: Send + Sync + 'static {
     async fn send(&self, mail: OutgoingMail) -> anyhow::Result<()>;

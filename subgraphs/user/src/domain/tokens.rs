@@ -1,18 +1,13 @@
 //! Access tokens (EdDSA JWTs) and opaque refresh tokens.
 //!
-//! The Ed25519 signing key comes from config; in embedded mode it is generated once
-//! and kept in the data directory so tokens survive restarts. Its public half is
-//! published as a JWKS with a `kid` derived from the key itself.
-
-use std::path::Path;
+//! The issuer signs with an Ed25519 key it is given (the `keys` module loads
+//! it from config or the data directory). Its public half is published as a
+//! JWKS with a `kid` derived from the key itself.
 
 use anyhow::Context as _;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use chrono::{DateTime, Duration, Utc};
-use ed25519_dalek::{
-    pkcs8::{DecodePrivateKey, EncodePrivateKey},
-    SigningKey,
-};
+use ed25519_dalek::{pkcs8::EncodePrivateKey, SigningKey};
 use fittrack_kit::auth::{AccessClaims, SIGNING_ALGORITHM};
 use jsonwebtoken::{
     jwk::{
@@ -26,7 +21,6 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::model::User;
-use crate::config::UserConfig;
 
 pub struct TokenIssuer {
     encoding_key: EncodingKey,
@@ -52,22 +46,6 @@ pub struct RefreshToken {
 }
 
 impl TokenIssuer {
-    pub fn from_config(config: &UserConfig) -> anyhow::Result<Self> {
-        let signing_key = match &config.jwt.signing_key_pem {
-            Some(pem) => SigningKey::from_pkcs8_pem(pem.expose()).map_err(|e| {
-                anyhow::anyhow!("jwt.signing_key_pem is not an Ed25519 PKCS#8 key: {e}")
-            })?,
-            None => load_or_create_key(&config.signing_key_file())?,
-        };
-        Self::new(
-            &signing_key,
-            &config.jwt.issuer,
-            &config.jwt.audience,
-            Duration::seconds(config.jwt.access_ttl_secs),
-            Duration::seconds(config.jwt.refresh_ttl_secs),
-        )
-    }
-
     pub fn new(
         signing_key: &SigningKey,
         issuer: &str,
@@ -162,36 +140,9 @@ pub fn hash_token(token: &str) -> String {
         .collect()
 }
 
-fn load_or_create_key(path: &Path) -> anyhow::Result<SigningKey> {
-    if path.exists() {
-        let pem = std::fs::read_to_string(path)
-            .with_context(|| format!("reading signing key {}", path.display()))?;
-        return SigningKey::from_pkcs8_pem(&pem)
-            .map_err(|e| anyhow::anyhow!("{} is not an Ed25519 PKCS#8 key: {e}", path.display()));
-    }
-    let key = SigningKey::generate(&mut rand::rngs::OsRng);
-    let pem = key
-        .to_pkcs8_pem(Default::default())
-        .map_err(|e| anyhow::anyhow!("encoding a new signing key: {e}"))?;
-    fittrack_kit::files::write_private(path, pem.as_bytes())
-        .with_context(|| format!("writing signing key {}", path.display()))?;
-    tracing::info!(path = %path.display(), "generated a new JWT signing key");
-    Ok(key)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn generated_key_is_reused_across_restarts() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("key.pem");
-        let first = load_or_create_key(&path)?;
-        let second = load_or_create_key(&path)?;
-        assert_eq!(first.to_bytes(), second.to_bytes());
-        Ok(())
-    }
 
     #[test]
     fn refresh_tokens_are_random_and_hashed() {

@@ -3,15 +3,17 @@ use std::collections::HashMap;
 use async_graphql::dataloader::Loader;
 use uuid::Uuid;
 
-use crate::{domain::model::User, storage::UserStore};
+use std::sync::Arc;
+
+use crate::domain::{model::User, ports::UserStore};
 
 /// Batches user look-ups (federation `_entities`, nested fields) into one query.
 pub struct UserLoader {
-    store: UserStore,
+    store: Arc<dyn UserStore>,
 }
 
 impl UserLoader {
-    pub fn new(store: UserStore) -> Self {
+    pub fn new(store: Arc<dyn UserStore>) -> Self {
         Self { store }
     }
 }

@@ -25,7 +25,11 @@ pub fn accounts(db: sea_orm::DatabaseConnection) -> Accounts {
         .expect("issuer"),
     );
     let limiter = Arc::new(fittrack_kit::ratelimit::MemoryRateLimiter::default());
-    Accounts::new(db, issuer, SignInLimits::new(limiter, Default::default()))
+    Accounts::new(
+        Arc::new(fittrack_user::storage::SqlUserStore::new(db)),
+        issuer,
+        SignInLimits::new(limiter, Default::default()),
+    )
 }
 
 /// A sign-up of `email` with [`PASSWORD`].

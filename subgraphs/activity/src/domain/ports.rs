@@ -1,0 +1,103 @@
+//! What the activity domain needs from the outside, as traits it owns: where
+//! activities are kept ([`ActivityStore`], implemented in `storage`) and where
+//! what happens to them is announced ([`ActivityEvents`], implemented by the
+//! queue publisher in `events`).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, FixedOffset, Utc};
+use uuid::Uuid;
+
+use super::{
+    model::{Activity, ActivityFields, ActivityFilter, Cursor, TypeTotals},
+    stats::DailyTotals,
+};
+
+/// Outcome of an insert carrying an idempotency key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inserted {
+    New(Activity),
+    /// The key was used before by this user: the first activity, nothing stored.
+    Existing(Activity),
+}
+
+impl Inserted {
+    pub fn activity(&self) -> &Activity {
+        match self {
+            Self::New(a) | Self::Existing(a) => a,
+        }
+    }
+}
+
+/// A page request: newest `start_time` first, strictly after `after`.
+#[derive(Debug, Clone, Default)]
+pub struct PageQuery {
+    /// `None`: every user (admin listings).
+    pub user_id: Option<Uuid>,
+    pub filter: ActivityFilter,
+    pub after: Option<Cursor>,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait ActivityStore: Send + Sync + 'static {
+    /// Stores a new activity, unless `(user_id, idempotency_key)` already exists.
+    async fn insert(&self, activity: Activity) -> anyhow::Result<Inserted>;
+    /// Activities by id (any owner; callers check access), in no particular order.
+    async fn get_many(&self, ids: &[Uuid]) -> anyhow::Result<Vec<Activity>>;
+    /// Replaces the editable fields if `owner` owns it; the updated activity.
+    async fn update(
+        &self,
+        owner: Uuid,
+        id: Uuid,
+        fields: &ActivityFields,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Activity>>;
+    /// Deletes if `owner` owns it; the deleted activity.
+    async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>>;
+    /// One page (at most `limit` items).
+    async fn page(&self, query: &PageQuery) -> anyhow::Result<Vec<Activity>>;
+    /// The first `limit` activities of each user (filtered), in one round trip.
+    async fn first_pages(
+        &self,
+        user_ids: &[Uuid],
+        filter: &ActivityFilter,
+        limit: u32,
+    ) -> anyhow::Result<HashMap<Uuid, Vec<Activity>>>;
+    /// Per (user, type) totals within `filter`; `None` users means everyone.
+    async fn type_totals(
+        &self,
+        user_ids: Option<&[Uuid]>,
+        filter: &ActivityFilter,
+    ) -> anyhow::Result<Vec<TypeTotals>>;
+    /// Per (user, local day) totals over all history, days in `offset`.
+    async fn daily_totals(
+        &self,
+        user_ids: &[Uuid],
+        offset: FixedOffset,
+    ) -> anyhow::Result<HashMap<Uuid, Vec<DailyTotals>>>;
+    /// Records that the activity's `ActivityLogged` event is on the queue.
+    async fn mark_event_enqueued(&self, id: Uuid) -> anyhow::Result<()>;
+    /// Activities whose event was never confirmed, created at or before `before`
+    /// (inclusive, so a zero grace period also finds this millisecond's activity).
+    async fn pending_events(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<Activity>>;
+    /// Erases every activity of a user (account deletion); how many.
+    async fn delete_user(&self, user_id: Uuid) -> anyhow::Result<u64>;
+    /// Cheap liveness probe of the backend, for `/ready`.
+    async fn ping(&self) -> anyhow::Result<()>;
+}
+
+/// Announces logged and deleted activities to other subgraphs.
+#[async_trait]
+pub trait ActivityEvents: Send + Sync + 'static {
+    /// Announces a new activity; whether the announcement is confirmed (when
+    /// it is not, it is announced again later: delivery is at least once).
+    async fn logged(&self, activity: &Activity) -> bool;
+    /// Announces a deleted activity.
+    async fn deleted(&self, activity: &Activity);
+}

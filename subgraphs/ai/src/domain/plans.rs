@@ -1,0 +1,82 @@
+//! Daily plans: one per user and date, written by the advisor on request
+//! (`generateDailyPlan`), limited per user, kept unless regenerated.
+
+use std::sync::Arc;
+
+use chrono::{NaiveDate, Utc};
+use uuid::Uuid;
+
+use super::{
+    error::{AiError, AiResult},
+    model::DailyPlan,
+    ports::{Advisor, AiStore},
+    recommendations::HISTORY_FOR_PROMPT,
+};
+
+/// The longest goal a user may give.
+const MAX_GOAL_CHARS: usize = 200;
+/// How far from today a plan's date may be.
+const MAX_DAYS_AWAY: i64 = 366;
+
+#[derive(Clone)]
+pub struct Planner {
+    store: Arc<dyn AiStore>,
+    advisor: Arc<dyn Advisor>,
+}
+
+impl Planner {
+    pub fn new(store: Arc<dyn AiStore>, advisor: Arc<dyn Advisor>) -> Self {
+        Self { store, advisor }
+    }
+
+    /// `user_id`'s plan for `date`: the stored one unless `regenerate`, else a
+    /// new one from the advisor (which falls back to the rules). Every call
+    /// counts against the user's plan limits, before anything is read.
+    pub async fn plan_for(
+        &self,
+        user_id: Uuid,
+        date: NaiveDate,
+        goal: Option<String>,
+        regenerate: bool,
+    ) -> AiResult<DailyPlan> {
+        let goal = goal.map(|g| g.trim().to_owned()).filter(|g| !g.is_empty());
+        if goal
+            .as_ref()
+            .is_some_and(|g| g.chars().count() > MAX_GOAL_CHARS)
+        {
+            return Err(AiError::invalid("goal", "must be at most 200 characters"));
+        }
+        let today = Utc::now().date_naive();
+        if (date - today).num_days().abs() > MAX_DAYS_AWAY {
+            return Err(AiError::invalid("date", "must be within a year of today"));
+        }
+        // Counted before anything is read or generated: aliases count too.
+        if let Err(limit) = self.advisor.admit_plan(user_id).await? {
+            return Err(AiError::RateLimited(limit.retry_after_secs));
+        }
+        if !regenerate {
+            if let Some(plan) = self.store.daily_plan(user_id, date).await? {
+                return Ok(plan);
+            }
+        }
+        let history = self
+            .store
+            .recent_activities(user_id, HISTORY_FOR_PROMPT)
+            .await?;
+        let (source, content) = self.advisor.plan(date, goal.as_deref(), &history).await;
+        let plan = DailyPlan {
+            id: Uuid::now_v7(),
+            user_id,
+            date,
+            goal,
+            source,
+            content,
+            created_at: Utc::now(),
+        };
+        Ok(self
+            .store
+            .save_daily_plan(plan, regenerate)
+            .await?
+            .into_inner())
+    }
+}

@@ -1,0 +1,183 @@
+//! An account's lifecycle: deactivation and reactivation by its owner,
+//! deletion, moderation by admins (with its audit outbox).
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::{Accounts, Session};
+use crate::domain::{
+    error::{UserError, UserResult},
+    model::{AccountStatus, AuditRecord, User},
+};
+
+impl Accounts {
+    /// The account if it may be used now; a suspension whose time is over ends
+    /// here, on the account's next sign-in or refresh.
+    pub(super) async fn usable(&self, user: User) -> UserResult<User> {
+        let now = Utc::now();
+        if user.account_status == AccountStatus::Suspended
+            && user.suspended_until.is_some_and(|until| until <= now)
+        {
+            self.store
+                .set_status(user.id, AccountStatus::Active, None, now)
+                .await?;
+            tracing::info!(user_id = %user.id, "suspension over");
+            return self.user(user.id).await;
+        }
+        ensure_active(&user)?;
+        Ok(user)
+    }
+
+    /// Soft delete by the owner: sign-in is refused (`ACCOUNT_DEACTIVATED`)
+    /// until `reactivate_self`, and every session ends now.
+    pub async fn deactivate_self(&self, id: Uuid, reason: Option<String>) -> UserResult<User> {
+        let reason = status_reason(reason)?;
+        let user = self.user(id).await?;
+        ensure_active(&user)?;
+        self.revoke_user_tokens(id).await?;
+        let now = Utc::now();
+        self.store
+            .set_status(id, AccountStatus::Deactivated, reason, now)
+            .await?;
+        let revoked = self.store.revoke_all_refresh_tokens(id, now).await?;
+        self.revoke_user_tokens_again(id).await;
+        tracing::info!(user_id = %id, revoked, "account deactivated by its owner");
+        self.user(id).await
+    }
+
+    /// Undoes a self-deactivation with the account's credentials; banned or
+    /// suspended accounts stay refused.
+    pub async fn reactivate_self(
+        &self,
+        email: &str,
+        password: String,
+        client_address: &str,
+    ) -> UserResult<Session> {
+        let mut user = self.authenticate(email, password, client_address).await?;
+        if user.account_status == AccountStatus::Deactivated {
+            self.store
+                .set_status(user.id, AccountStatus::Active, None, Utc::now())
+                .await?;
+            tracing::info!(user_id = %user.id, "account reactivated by its owner");
+            user = self.user(user.id).await?;
+        }
+        ensure_active(&user)?;
+        self.signed_in(user).await
+    }
+
+    /// Hard delete by the owner, password required. `UserDeleted` is enqueued
+    /// for every subgraph holding user data *before* the row goes: if the
+    /// announcement fails nothing is deleted and the caller can retry; once it
+    /// is queued, erasure happens even if this process dies.
+    pub async fn delete_self(
+        &self,
+        id: Uuid,
+        password: String,
+        client_address: &str,
+    ) -> UserResult<()> {
+        let user = self.user(id).await?;
+        self.authenticate(&user.email, password, client_address)
+            .await?;
+        // Revoke first: no token of the account works while it is erased;
+        // then mark it erased, so a request or job in flight undoes itself.
+        self.revoke_user_tokens(id).await?;
+        if let Some(marks) = &self.erasure_marks {
+            marks
+                .mark(id)
+                .await
+                .map_err(UserError::RevocationUnavailable)?;
+        }
+        let event =
+            serde_json::to_string(&fittrack_kit::events::UserEvent::UserDeleted { user_id: id })
+                .map_err(anyhow::Error::from)?;
+        for queue in &self.erasure {
+            queue.enqueue(&event).await?;
+        }
+        self.store.delete_user(id, &user.email).await?;
+        self.revoke_user_tokens_again(id).await;
+        tracing::info!(user_id = %id, queues = self.erasure.len(), "account deleted; erasure requested");
+        Ok(())
+    }
+
+    /// An administrator's status change (applied for the admin subgraph over
+    /// the internal API), with its audit entry written in the same
+    /// transaction. Leaving ACTIVE revokes access tokens first (nothing
+    /// changes if that fails) and ends every session.
+    pub async fn set_status_by_admin(
+        &self,
+        id: Uuid,
+        status: AccountStatus,
+        until: Option<chrono::DateTime<Utc>>,
+        reason: Option<String>,
+        audit: Option<AuditRecord>,
+    ) -> UserResult<User> {
+        let now = Utc::now();
+        match (status, until) {
+            (AccountStatus::Suspended, Some(until)) if until > now => {}
+            (AccountStatus::Suspended, _) => {
+                return Err(UserError::invalid("until", "must be in the future"))
+            }
+            (_, Some(_)) => return Err(UserError::invalid("until", "only applies to suspensions")),
+            _ => {}
+        }
+        let reason = status_reason(reason)?;
+        self.user(id).await?;
+        let leaving_active = status != AccountStatus::Active;
+        if leaving_active {
+            self.revoke_user_tokens(id).await?;
+        }
+        self.store
+            .moderate_status(id, status, until, reason, now, audit)
+            .await?;
+        if leaving_active {
+            self.revoke_user_tokens_again(id).await;
+        }
+        tracing::info!(user_id = %id, status = status.as_str(), "account status changed by an admin");
+        self.user(id).await
+    }
+
+    /// An administrator's role change, audited in the same transaction.
+    pub async fn set_role_by_admin(
+        &self,
+        id: Uuid,
+        role: fittrack_kit::Role,
+        audit: AuditRecord,
+    ) -> UserResult<User> {
+        self.user(id).await?;
+        // Tokens carry roles: make the user sign in again to get the new ones.
+        self.revoke_user_tokens(id).await?;
+        self.store.change_role(id, role, Utc::now(), audit).await?;
+        self.revoke_user_tokens_again(id).await;
+        self.user(id).await
+    }
+
+    /// Audit entries the admin subgraph has not confirmed yet.
+    pub async fn pending_audit(&self, limit: u64) -> UserResult<Vec<AuditRecord>> {
+        Ok(self.store.pending_audit(limit).await?)
+    }
+
+    pub async fn audit_delivered(&self, ids: &[Uuid]) -> UserResult<()> {
+        Ok(self.store.mark_audit_delivered(ids, Utc::now()).await?)
+    }
+}
+
+/// A status change's reason: trimmed, blank means none, at most 500 characters.
+fn status_reason(reason: Option<String>) -> UserResult<Option<String>> {
+    let reason = reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+        return Err(UserError::invalid(
+            "reason",
+            "must be at most 500 characters",
+        ));
+    }
+    Ok(reason)
+}
+
+fn ensure_active(user: &User) -> UserResult<()> {
+    match user.account_status {
+        AccountStatus::Active => Ok(()),
+        other => Err(UserError::AccountUnavailable(other)),
+    }
+}

@@ -1,0 +1,552 @@
+//! The whole system for a test: every subgraph built by its own composition
+//! root (`fittrack_<name>::build`) from test configuration, served in this
+//! process on free ports, and the real router binary (`fittrack router`) in
+//! front.
+//!
+//! What a test changes is configuration only: a temporary data directory,
+//! port 0, a namespace of its own on the shared Redis (queues, caches,
+//! channels), fresh MongoDB databases, Gemini at a fake, relaxed or shipped
+//! limits, the router's environment. The backends are those the environment
+//! names (`DATABASE_URL`, `REDIS_URL`, `MONGODB_URI`), else the embedded ones.
+
+use std::{
+    net::TcpListener as StdListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::Duration,
+};
+
+use fittrack_kit::{
+    config::{AuthConfig, HttpConfig, Secret},
+    queue::{JobQueue, QueueOptions},
+    service::{CancellationToken, Service},
+};
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+use crate::client::{decode_unverified, gql, unique_email, wait_until_up, GqlResponse, PASSWORD};
+use crate::client::{LOGIN, REGISTER};
+
+/// Migrations of concurrently starting stacks must not race on one PostgreSQL.
+static MIGRATION_LOCK: Mutex<()> = Mutex::const_new(());
+
+/// How often a test stack's admin subgraph collects the audit outbox.
+pub const AUDIT_RELAY_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The repository (router config, committed supergraph, web app).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+/// The `fittrack` binary next to the running test or bench (Cargo builds a
+/// package's binaries before its tests and benches); `FITTRACK_BIN` overrides.
+pub fn fittrack_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("FITTRACK_BIN") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().expect("the running test binary");
+    // target/<profile>/deps/<test>-<hash> → target/<profile>/fittrack
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("a Cargo target directory");
+    profile_dir.join(format!("fittrack{}", std::env::consts::EXE_SUFFIX))
+}
+
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Test queues redeliver quickly and give up after three deliveries.
+pub fn test_queue_options() -> QueueOptions {
+    QueueOptions {
+        visibility_timeout: Duration::from_millis(800),
+        max_deliveries: 3,
+    }
+}
+
+/// A service named by the environment (`DATABASE_URL`, …), if set.
+fn from_env(name: &str) -> Option<Secret> {
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.is_empty())
+        .map(Secret::new)
+}
+
+/// Which limits a test stack runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limits {
+    /// Far above anything a test does: every test speaks from 127.0.0.1 and,
+    /// on Redis, shares the router's counters with every other test running
+    /// at once. The router still trusts `X-Forwarded-For` from loopback (as
+    /// behind a local load balancer), so tests can speak as other addresses.
+    Relaxed,
+    /// What ships (router.yaml and the config defaults), behind a local load
+    /// balancer (loopback trusted).
+    Production,
+}
+
+impl Limits {
+    pub fn sign_in(self) -> fittrack_user::domain::sign_in_limits::SignInLimitsConfig {
+        use fittrack_kit::ratelimit::Quota;
+        match self {
+            Limits::Production => Default::default(),
+            Limits::Relaxed => {
+                let plenty = Quota::per_minute(1_000_000);
+                fittrack_user::domain::sign_in_limits::SignInLimitsConfig {
+                    per_address: plenty,
+                    per_account_address: plenty,
+                    per_account_address_daily: plenty,
+                    per_account: plenty,
+                    sign_ups_per_address: plenty,
+                    reset_requests_per_address: plenty,
+                    reset_requests_per_email: plenty,
+                }
+            }
+        }
+    }
+
+    pub fn ai(self) -> fittrack_ai::coach::AiLimitsConfig {
+        use fittrack_kit::ratelimit::Quota;
+        match self {
+            Limits::Production => Default::default(),
+            Limits::Relaxed => {
+                let plenty = Quota::per_minute(1_000_000);
+                fittrack_ai::coach::AiLimitsConfig {
+                    gemini_per_user_minute: plenty,
+                    gemini_per_user_day: plenty,
+                    plans_per_minute: plenty,
+                    plans_per_day: plenty,
+                }
+            }
+        }
+    }
+
+    fn router_env(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Limits::Production => &[("FITTRACK_TRUSTED_PROXIES", "127.0.0.1,::1")],
+            Limits::Relaxed => &[
+                ("FITTRACK_TRUSTED_PROXIES", "127.0.0.1,::1"),
+                ("FITTRACK_LIMIT_PER_USER", "1000000/60"),
+                ("FITTRACK_LIMIT_PER_ADDRESS", "1000000/60"),
+                ("FITTRACK_LIMIT_WS_PER_ADDRESS", "1000000/60"),
+                ("FITTRACK_LIMIT_WS_OPEN_PER_ADDRESS", "1000000"),
+            ],
+        }
+    }
+}
+
+/// What a test may change about its stack: configuration, nothing else.
+#[derive(Debug, Clone)]
+pub struct StackBuilder {
+    gemini: Option<fittrack_ai::gemini::GeminiConfig>,
+    run_worker: bool,
+    router_env: Vec<(String, String)>,
+    limits: Limits,
+    smtp_url: Option<String>,
+}
+
+impl Default for StackBuilder {
+    fn default() -> Self {
+        Self {
+            gemini: None,
+            run_worker: true,
+            router_env: Vec::new(),
+            limits: Limits::Relaxed,
+            smtp_url: None,
+        }
+    }
+}
+
+impl StackBuilder {
+    /// Gemini at this (fake) server instead of the rules.
+    pub fn gemini(mut self, gemini: Option<fittrack_ai::gemini::GeminiConfig>) -> Self {
+        self.gemini = gemini;
+        self
+    }
+
+    /// Whether the AI subgraph runs its recommendation worker.
+    pub fn worker(mut self, run: bool) -> Self {
+        self.run_worker = run;
+        self
+    }
+
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Password-reset mail over SMTP at `url`.
+    pub fn smtp(mut self, url: &str) -> Self {
+        self.smtp_url = Some(url.to_owned());
+        self
+    }
+
+    /// Extra environment for the router process (`PORT` fixes its port).
+    pub fn router_env(mut self, env: &[(&str, &str)]) -> Self {
+        self.router_env
+            .extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        self
+    }
+
+    /// Builds every subgraph through its composition root, serves them and
+    /// the router, and waits until the router is ready.
+    pub async fn start(self) -> Stack {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let dir = data_dir.path().to_owned();
+        // This stack's own keys, streams and channels on a shared Redis.
+        let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
+        let redis_url = from_env("REDIS_URL");
+        let database_url = from_env("DATABASE_URL");
+        let mongodb_uri = from_env("MONGODB_URI");
+        let stop = CancellationToken::new();
+
+        let mut user_config = fittrack_user::UserConfig {
+            http: HttpConfig::on_port(0),
+            data_dir: dir.clone(),
+            database_url: database_url.clone(),
+            sign_in: self.limits.sign_in(),
+            redis_url: redis_url.clone(),
+            namespace: namespace.clone(),
+            ..Default::default()
+        };
+        user_config.mail.smtp_url = self.smtp_url.clone().map(Secret::new);
+        let user_service = {
+            let _guard = MIGRATION_LOCK.lock().await;
+            fittrack_user::build(&user_config)
+                .await
+                .expect("user subgraph builds")
+        };
+        let user_bound = user_service.service.bind().await.expect("binds");
+        let user_addr = user_bound.local_addr().expect("an API");
+        let user = format!("http://{user_addr}/graphql");
+        user_bound.spawn(stop.clone());
+
+        // The other subgraphs fetch the user subgraph's keys, and read
+        // revocations uncached so tests see one at once (production: 2 s).
+        let auth = AuthConfig {
+            jwks_url: format!("http://{user_addr}/.well-known/jwks.json"),
+            revocation_cache_ms: 0,
+            ..Default::default()
+        };
+
+        let mut activity_config = fittrack_activity::ActivityConfig {
+            http: HttpConfig::on_port(0),
+            data_dir: dir.clone(),
+            mongodb_uri: mongodb_uri.clone(),
+            mongodb_database: format!("activity_test_{}", uuid::Uuid::new_v4().simple()),
+            redis_url: redis_url.clone(),
+            namespace: namespace.clone(),
+            auth: auth.clone(),
+            ..Default::default()
+        };
+        activity_config.events.queue_options = test_queue_options();
+        let activity_service = fittrack_activity::build(&activity_config)
+            .await
+            .expect("activity subgraph builds");
+
+        let mut ai_config = fittrack_ai::AiConfig {
+            http: HttpConfig::on_port(0),
+            data_dir: dir.clone(),
+            mongodb_uri,
+            mongodb_database: format!("ai_test_{}", uuid::Uuid::new_v4().simple()),
+            redis_url: redis_url.clone(),
+            namespace: namespace.clone(),
+            auth: auth.clone(),
+            gemini: self.gemini.clone().unwrap_or_default(),
+            limits: self.limits.ai(),
+            ..Default::default()
+        };
+        ai_config.worker.queue_options = test_queue_options();
+        ai_config.worker.consumer_name = Some("test-worker".into());
+        ai_config.tasks.worker = self.run_worker;
+        let ai_service = fittrack_ai::build(&ai_config)
+            .await
+            .expect("AI subgraph builds");
+
+        // On PostgreSQL the admin subgraph runs as a role that may only read
+        // and append to the audit log; the owner role migrates it.
+        let (admin_database_url, admin_owner_url) = match &database_url {
+            Some(url) if url.expose().starts_with("postgres") => (
+                Some(audit_app_role_url(url.expose()).await),
+                Some(url.clone()),
+            ),
+            other => (other.clone(), None),
+        };
+        let admin_config = fittrack_admin::AdminConfig {
+            http: HttpConfig::on_port(0),
+            data_dir: dir.clone(),
+            database_url: admin_database_url,
+            database_owner_url: admin_owner_url,
+            audit_relay_interval_ms: AUDIT_RELAY_INTERVAL.as_millis() as u64,
+            auth,
+            user_internal_url: format!("http://{user_addr}"),
+            redis_url,
+            namespace,
+            ..Default::default()
+        };
+        let admin_service = {
+            let _guard = MIGRATION_LOCK.lock().await;
+            fittrack_admin::build(&admin_config)
+                .await
+                .expect("admin subgraph builds")
+        };
+
+        let activity = serve(activity_service.service, &stop).await;
+        let ai = serve(ai_service.service, &stop).await;
+        let admin = serve(admin_service.service, &stop).await;
+
+        // A test that must know the router's address in advance passes PORT.
+        let router_port = self
+            .router_env
+            .iter()
+            .find(|(name, _)| name == "PORT")
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or_else(free_port);
+        let router_process = Command::new(fittrack_binary())
+            .arg("router")
+            .current_dir(repo_root())
+            .env(
+                "ROUTER_CONFIG_FILE_PATH",
+                repo_root().join("router/router.yaml"),
+            )
+            .env(
+                "SUPERGRAPH_FILE_PATH",
+                repo_root().join("schema/supergraph.graphql"),
+            )
+            .env("PORT", router_port.to_string())
+            .env("FITTRACK_USER_URL", &user)
+            .env("FITTRACK_ACTIVITY_URL", &activity)
+            .env("FITTRACK_AI_URL", &ai)
+            .env("FITTRACK_ADMIN_URL", &admin)
+            .env(
+                "FITTRACK_JWKS_URL",
+                format!("http://{user_addr}/.well-known/jwks.json"),
+            )
+            .env(
+                "LOG_LEVEL",
+                std::env::var("ROUTER_LOG_LEVEL").unwrap_or_else(|_| "error".into()),
+            )
+            .envs(self.limits.router_env().iter().copied())
+            .envs(
+                self.router_env
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("router starts");
+        let stack = Stack {
+            router: format!("http://127.0.0.1:{router_port}/graphql"),
+            user,
+            activity,
+            activity_store: activity_service.store,
+            activity_queue: activity_service.queue,
+            activity_events: activity_service.events,
+            ai,
+            ai_context: ai_service.context,
+            worker: ai_service.worker,
+            admin,
+            admin_store: admin_service.store,
+            data_dir,
+            router_process,
+            stop,
+        };
+        // Ready, not merely alive: the supergraph is loaded (else NO_SUPERGRAPH_AVAILABLE).
+        wait_until_up(&format!("http://127.0.0.1:{router_port}/readiness")).await;
+        stack
+    }
+}
+
+/// Binds `service` and runs it until `stop`; its GraphQL URL.
+async fn serve(service: Service, stop: &CancellationToken) -> String {
+    let bound = service.bind().await.expect("binds");
+    let url = bound.graphql_url().expect("an API");
+    bound.spawn(stop.clone());
+    url
+}
+
+/// A running stack. Dropping it stops the router and every subgraph.
+pub struct Stack {
+    /// Router GraphQL endpoint.
+    pub router: String,
+    /// User subgraph GraphQL endpoint (bypassing the router).
+    pub user: String,
+    /// Activity subgraph GraphQL endpoint (bypassing the router).
+    pub activity: String,
+    pub activity_store: Arc<dyn fittrack_activity::storage::ActivityStore>,
+    pub activity_queue: Arc<dyn JobQueue>,
+    pub activity_events: fittrack_activity::events::EventPublisher,
+    /// AI subgraph GraphQL endpoint (bypassing the router).
+    pub ai: String,
+    pub ai_context: fittrack_ai::graphql::AiContext,
+    /// The recommendation worker (running unless started without it).
+    pub worker: fittrack_ai::worker::Worker,
+    /// Admin subgraph GraphQL endpoint (bypassing the router).
+    pub admin: String,
+    pub admin_store: fittrack_admin::store::AuditStore,
+    pub data_dir: tempfile::TempDir,
+    router_process: Child,
+    stop: CancellationToken,
+}
+
+impl Stack {
+    pub fn builder() -> StackBuilder {
+        StackBuilder::default()
+    }
+
+    /// Every subgraph (embedded stores in a temp dir, or the real services
+    /// the environment names), the recommendation worker (rules, no Gemini)
+    /// and the router binary, ready.
+    pub async fn start() -> Stack {
+        Self::builder().start().await
+    }
+
+    /// As [`Stack::start`], with Gemini at a fake server and/or no worker.
+    pub async fn start_with(
+        gemini: Option<fittrack_ai::gemini::GeminiConfig>,
+        run_worker: bool,
+    ) -> Stack {
+        Self::builder()
+            .gemini(gemini)
+            .worker(run_worker)
+            .start()
+            .await
+    }
+
+    /// As [`Stack::start`], with the user subgraph mailing through `smtp_url`.
+    pub async fn start_with_smtp(smtp_url: &str) -> Stack {
+        Self::builder().smtp(smtp_url).start().await
+    }
+
+    /// As [`Stack::start`], with extra environment for the router process.
+    pub async fn start_with_router_env(router_env: &[(&str, &str)]) -> Stack {
+        Self::builder().router_env(router_env).start().await
+    }
+
+    /// The shipped limits (rate limits, sign-in limits, AI budgets), with the
+    /// router trusting `X-Forwarded-For` from loopback so a test can speak as
+    /// several client addresses.
+    pub async fn start_with_production_limits(
+        gemini: Option<fittrack_ai::gemini::GeminiConfig>,
+        router_env: &[(&str, &str)],
+    ) -> Stack {
+        Self::builder()
+            .gemini(gemini)
+            .router_env(router_env)
+            .limits(Limits::Production)
+            .start()
+            .await
+    }
+
+    /// The router process (benchmarks read its memory).
+    pub fn router_pid(&self) -> u32 {
+        self.router_process.id()
+    }
+
+    pub fn router_ws(&self) -> String {
+        self.router.replacen("http://", "ws://", 1)
+    }
+
+    /// The signing key the user subgraph generated for this stack (to forge tokens).
+    pub fn signing_key_pem(&self) -> String {
+        std::fs::read_to_string(self.data_dir.path().join("jwt-signing-key.pem")).expect("key file")
+    }
+
+    /// A registered user whose token carries the ADMIN role, signed with the
+    /// stack's real key (nothing promotes users to admin through the API).
+    pub async fn register_admin(&self, prefix: &str) -> (Value, String) {
+        let (_, auth) = self.register(prefix).await;
+        let token = auth["accessToken"].as_str().expect("token");
+        let (header, mut claims) = decode_unverified(token);
+        claims["roles"] = json!(["USER", "ADMIN"]);
+        let key =
+            jsonwebtoken::EncodingKey::from_ed_pem(self.signing_key_pem().as_bytes()).expect("key");
+        let mut jwt_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        jwt_header.kid = header["kid"].as_str().map(str::to_owned);
+        let admin = jsonwebtoken::encode(&jwt_header, &claims, &key).expect("sign");
+        (auth, admin)
+    }
+
+    /// Signs in through the router.
+    pub async fn login(&self, email: &str, password: &str) -> GqlResponse {
+        gql(
+            &self.router,
+            LOGIN,
+            json!({"email": email, "password": password}),
+            None,
+        )
+        .await
+    }
+
+    /// Registers a fresh user through the router; returns (email, auth payload).
+    pub async fn register(&self, prefix: &str) -> (String, Value) {
+        let email = unique_email(prefix);
+        let response = gql(
+            &self.router,
+            REGISTER,
+            json!({"input": {"email": email, "password": PASSWORD}}),
+            None,
+        )
+        .await;
+        let payload = response.data("register").clone();
+        assert!(
+            payload["accessToken"].is_string(),
+            "register failed: {response:?}"
+        );
+        (email, payload)
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.router_process.kill();
+        let _ = self.router_process.wait();
+        self.stop.cancel();
+    }
+}
+
+/// The role the admin subgraph uses on PostgreSQL: it may log in, and the
+/// admin subgraph's owner connection grants it the audit log's SELECT and
+/// INSERT (nothing else). Returns `owner_url` with that role as the user.
+pub async fn audit_app_role_url(owner_url: &str) -> Secret {
+    use sea_orm::ConnectionTrait as _;
+    const ROLE: &str = "fittrack_audit_app";
+    let owner = sea_orm::Database::connect(owner_url)
+        .await
+        .expect("owner connection");
+    owner
+        .execute_unprepared(&format!(
+            "DO $$ BEGIN CREATE ROLE {ROLE} LOGIN; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        ))
+        .await
+        .expect("the audit application role exists");
+    let _ = owner.close().await;
+    let mut url = reqwest::Url::parse(owner_url).expect("a database URL");
+    url.set_username(ROLE).expect("a user name");
+    url.set_password(None).expect("no password");
+    Secret::new(url.to_string())
+}
+
+/// A fake Gemini that answers every call at once with valid advice.
+pub async fn fake_gemini() -> wiremock::MockServer {
+    use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let advice = json!({"summary": "Good session.", "highlights": ["Consistent"],
+        "improvements": ["Stretch"], "nextWorkout": "Easy 30 min", "safetyNotes": ["Hydrate"]});
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "candidates": [{"content": {"parts": [{"text": advice.to_string()}]}, "finishReason": "STOP"}]
+        })))
+        .mount(&server)
+        .await;
+    server
+}

@@ -1,0 +1,468 @@
+//! The admin subgraph through the router: moderation applied by the user
+//! subgraph, recorded in an append-only audit log; nothing for non-admins.
+
+use fittrack_testkit as support;
+
+use serde_json::{json, Value};
+use support::{gql, Stack, PASSWORD};
+
+fn token(auth: &Value) -> &str {
+    auth["accessToken"].as_str().expect("token")
+}
+
+const BAN: &str = "mutation($id: ID!, $reason: String) { banUser(userId: $id, reason: $reason) { accountStatus user { id email } auditEntry { action target { id } admin { id } details clientIp } } }";
+const LOGS: &str = "query($filter: AuditLogFilter) { auditLogs(filter: $filter, first: 10) { edges { node { action target { id } details } } } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_admins_get_forbidden_on_every_admin_field() {
+    let stack = Stack::start().await;
+    let (_, ada) = stack.register("ada").await;
+    let (_, bob) = stack.register("bob").await;
+    let bob_id = bob["user"]["id"].clone();
+    let until = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    for (query, variables) in [
+        (LOGS, json!({})),
+        (BAN, json!({"id": bob_id})),
+        ("mutation($id: ID!, $until: DateTime!) { suspendUser(userId: $id, until: $until) { accountStatus } }", json!({"id": bob_id, "until": until})),
+        ("mutation($id: ID!) { deactivateUser(userId: $id) { accountStatus } }", json!({"id": bob_id})),
+        ("mutation($id: ID!) { reactivateUser(userId: $id) { accountStatus } }", json!({"id": bob_id})),
+        ("mutation($id: ID!) { changeUserRole(userId: $id, role: ADMIN) { role } }", json!({"id": bob_id})),
+    ] {
+        gql(&stack.router, query, variables, Some(token(&ada)))
+            .await
+            .assert_code("FORBIDDEN");
+    }
+    gql(&stack.router, LOGS, json!({}), None)
+        .await
+        .assert_code("UNAUTHENTICATED");
+    // Nothing happened to Bob.
+    stack
+        .login(bob["user"]["email"].as_str().expect("email"), PASSWORD)
+        .await
+        .assert_ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_takes_effect_at_once_and_is_audited() {
+    let stack = Stack::start().await;
+    let (admin_auth, admin) = stack.register_admin("root").await;
+    let admin_id = admin_auth["user"]["id"].clone();
+    let (bob_email, bob) = stack.register("bob").await;
+    let bob_id = bob["user"]["id"].clone();
+
+    let response = reqwest::Client::new()
+        .post(&stack.router)
+        .bearer_auth(&admin)
+        .header("x-forwarded-for", "203.0.113.50")
+        .json(&json!({"query": BAN, "variables": {"id": bob_id, "reason": "spam"}}))
+        .send()
+        .await
+        .expect("sent");
+    let banned: Value = response.json().await.expect("json");
+    assert!(banned["errors"].is_null(), "{banned:#}");
+    let result = &banned["data"]["banUser"];
+    assert_eq!(result["accountStatus"], "BANNED");
+    assert_eq!(
+        result["user"]["email"],
+        bob_email.as_str(),
+        "joined from the user subgraph"
+    );
+    assert_eq!(result["auditEntry"]["action"], "BAN_USER");
+    assert_eq!(result["auditEntry"]["target"]["id"], bob_id);
+    assert_eq!(result["auditEntry"]["admin"]["id"], admin_id);
+    assert_eq!(result["auditEntry"]["details"]["reason"], "spam");
+    assert_eq!(result["auditEntry"]["clientIp"], "203.0.113.50");
+
+    // Bob's next request, and his next sign-in, are refused.
+    gql(&stack.router, "{ me { id } }", json!({}), Some(token(&bob)))
+        .await
+        .assert_code("UNAUTHENTICATED");
+    stack
+        .login(&bob_email, PASSWORD)
+        .await
+        .assert_code("ACCOUNT_BANNED");
+
+    gql(
+        &stack.router,
+        "mutation($id: ID!) { reactivateUser(userId: $id) { accountStatus } }",
+        json!({"id": bob_id}),
+        Some(&admin),
+    )
+    .await
+    .assert_ok();
+    stack.login(&bob_email, PASSWORD).await.assert_ok();
+
+    let logs = gql(
+        &stack.router,
+        LOGS,
+        json!({"filter": {"targetUserId": bob_id}}),
+        Some(&admin),
+    )
+    .await;
+    logs.assert_ok();
+    let actions: Vec<&str> = logs.data("auditLogs")["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"]["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(actions, vec!["REACTIVATE_USER", "BAN_USER"], "newest first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_change_leaves_no_audit_entry_and_the_log_cannot_be_rewritten() {
+    use sea_orm::ConnectionTrait as _;
+
+    let stack = Stack::start().await;
+    let (_, admin) = stack.register_admin("root").await;
+    let (_, bob) = stack.register("bob").await;
+    let bob_id = bob["user"]["id"].clone();
+
+    let past = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let refused = gql(
+        &stack.router,
+        "mutation($id: ID!, $until: DateTime!) { suspendUser(userId: $id, until: $until) { accountStatus } }",
+        json!({"id": bob_id, "until": past}),
+        Some(&admin),
+    )
+    .await;
+    refused.assert_code("BAD_USER_INPUT");
+    assert_eq!(refused.field(), Some("until"));
+    gql(
+        &stack.router,
+        BAN,
+        json!({"id": uuid::Uuid::new_v4()}),
+        Some(&admin),
+    )
+    .await
+    .assert_code("NOT_FOUND");
+    let logs = gql(&stack.router, LOGS, json!({}), Some(&admin)).await;
+    logs.assert_ok();
+    let mine: Vec<_> = logs.data("auditLogs")["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .filter(|e| e["node"]["target"]["id"] == bob_id)
+        .collect();
+    assert!(
+        mine.is_empty(),
+        "no entry claims a change that did not happen"
+    );
+
+    gql(&stack.router, BAN, json!({"id": bob_id}), Some(&admin))
+        .await
+        .assert_ok();
+    // The service's own connection cannot rewrite history: triggers refuse
+    // changes, and on PostgreSQL its role may only SELECT and INSERT (the
+    // table and its triggers belong to another role).
+    let db = stack.admin_store.db();
+    let mut refused = vec![
+        "UPDATE admin_audit_logs SET action = 'NOTHING'",
+        "DELETE FROM admin_audit_logs",
+    ];
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        refused.extend([
+            "TRUNCATE admin_audit_logs",
+            "ALTER TABLE admin_audit_logs DISABLE TRIGGER ALL",
+            "DROP TRIGGER admin_audit_logs_no_change ON admin_audit_logs",
+            "DROP TABLE admin_audit_logs",
+        ]);
+    }
+    for statement in refused {
+        let outcome = db.execute_unprepared(statement).await;
+        assert!(outcome.is_err(), "the database allowed: {statement}");
+    }
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // Granting itself more only draws a warning ("no privileges were
+        // granted"): the update below is still refused.
+        let _ = db
+            .execute_unprepared("GRANT UPDATE ON admin_audit_logs TO PUBLIC")
+            .await;
+        let denied = db
+            .execute_unprepared("UPDATE admin_audit_logs SET action = 'NOTHING'")
+            .await
+            .expect_err("refused");
+        assert!(
+            denied.to_string().contains("permission denied"),
+            "refused by privileges, not only by the trigger: {denied}"
+        );
+    }
+    // And the entry is still there, once.
+    let logs = gql(
+        &stack.router,
+        LOGS,
+        json!({"filter": {"targetUserId": bob_id}}),
+        Some(&admin),
+    )
+    .await;
+    logs.assert_ok();
+    assert_eq!(
+        logs.data("auditLogs")["edges"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
+/// Entries about `target`, as admins read them, once the outbox relay had
+/// time to run (several of its intervals).
+async fn audit_entries_about(
+    stack: &Stack,
+    admin: &str,
+    target: &Value,
+    expected: usize,
+) -> Vec<Value> {
+    let query = "query($filter: AuditLogFilter) { auditLogs(filter: $filter, first: 50) { edges { node { id action admin { id } target { id } details } } } }";
+    for _ in 0..50 {
+        let logs = gql(
+            &stack.router,
+            query,
+            json!({"filter": {"targetUserId": target}}),
+            Some(admin),
+        )
+        .await;
+        logs.assert_ok();
+        let entries: Vec<Value> = logs.data("auditLogs")["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|edge| edge["node"].clone())
+            .collect();
+        if entries.len() >= expected {
+            // A few more relay rounds must not add a second copy.
+            tokio::time::sleep(support::AUDIT_RELAY_INTERVAL * 3).await;
+            let again = gql(
+                &stack.router,
+                query,
+                json!({"filter": {"targetUserId": target}}),
+                Some(admin),
+            )
+            .await;
+            assert_eq!(
+                again.data("auditLogs")["edges"].as_array().map(Vec::len),
+                Some(expected)
+            );
+            return entries;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {expected} audit entries about {target} after 5 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_whose_admin_subgraph_fails_right_after_is_still_audited() {
+    let stack = Stack::start().await;
+    let (_, admin) = stack.register_admin("root").await;
+    let (_, bob) = stack.register("bob").await;
+    let bob_id = bob["user"]["id"].clone();
+    // What the admin subgraph sends the user subgraph for a ban; here it
+    // "fails" right after (nothing records the entry on its side).
+    let entry_id = uuid::Uuid::now_v7();
+    let internal_token = std::fs::read_to_string(stack.data_dir.path().join("internal-token"))
+        .expect("internal token");
+    let applied = reqwest::Client::new()
+        .post(format!(
+            "{}/internal/accounts/{}/status",
+            stack.user.trim_end_matches("/graphql"),
+            bob_id.as_str().expect("id")
+        ))
+        .header("x-internal-token", internal_token.trim())
+        .json(&json!({
+            "status": "BANNED",
+            "reason": "spam",
+            "audit": {
+                "id": entry_id,
+                "actor_id": uuid::Uuid::new_v4(),
+                "action": "BAN_USER",
+                "target_user_id": bob_id,
+                "details": {"reason": "spam"},
+                "client_ip": "203.0.113.7",
+                "created_at": chrono::Utc::now(),
+            },
+        }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(applied.status().as_u16(), 200);
+    // The change happened …
+    stack
+        .login(bob["user"]["email"].as_str().expect("email"), PASSWORD)
+        .await
+        .assert_code("ACCOUNT_BANNED");
+    // … and its entry reaches the log from the outbox, once.
+    let entries = audit_entries_about(&stack, &admin, &bob_id, 1).await;
+    assert_eq!(entries[0]["id"], entry_id.to_string());
+    assert_eq!(entries[0]["action"], "BAN_USER");
+    assert_eq!(entries[0]["details"]["reason"], "spam");
+
+    // A change through the admin API is recorded by both paths (the
+    // mutation and the relay) and still appears once.
+    gql(
+        &stack.router,
+        "mutation($id: ID!) { reactivateUser(userId: $id) { accountStatus } }",
+        json!({"id": bob_id}),
+        Some(&admin),
+    )
+    .await
+    .assert_ok();
+    audit_entries_about(&stack, &admin, &bob_id, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_created_at_the_console_are_audited() {
+    let stack = Stack::start().await;
+    let (_, admin) = stack.register_admin("root").await;
+    let (email, carol) = stack.register("carol").await;
+    let promoted = std::process::Command::new(env!("CARGO_BIN_EXE_fittrack"))
+        .args(["admin", "create", "--email", &email])
+        .env("FITTRACK_ADMIN_PASSWORD", PASSWORD)
+        .env("FITTRACK_DATA_DIR", stack.data_dir.path())
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("fittrack admin create runs");
+    assert!(
+        promoted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&promoted.stderr)
+    );
+    let entries = audit_entries_about(&stack, &admin, &carol["user"]["id"], 1).await;
+    let entry = &entries[0];
+    assert_eq!(entry["action"], "CHANGE_USER_ROLE");
+    assert!(
+        entry["admin"].is_null(),
+        "the console has no account: {entry:#}"
+    );
+    assert_eq!(entry["details"]["role"], "ADMIN");
+    assert_eq!(entry["details"]["previousRole"], "USER");
+    assert_eq!(entry["details"]["via"], "fittrack admin create");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_federated_and_matches_the_data() {
+    let stack = Stack::start().await;
+    let (_, admin) = stack.register_admin("root").await;
+    let (_, ada) = stack.register("ada").await;
+    let (_, bob) = stack.register("bob").await;
+    let log = "mutation($input: LogActivityInput!) { logActivity(input: $input) { id } }";
+    let mut logged = Vec::new();
+    for (user, kind, calories) in [
+        (&ada, "RUNNING", 300),
+        (&ada, "YOGA", 100),
+        (&bob, "RUNNING", 200),
+    ] {
+        let input = json!({"input": {"type": kind, "durationMinutes": 30, "caloriesBurned": calories,
+                                     "startTime": chrono::Utc::now().to_rfc3339()}});
+        let response = gql(&stack.router, log, input, Some(token(user))).await;
+        response.assert_ok();
+        let id = response.data("logActivity")["id"].clone();
+        logged.push((token(user).to_owned(), id));
+    }
+    // The worker has written every recommendation before the dashboard is read.
+    let recommendation = "query($id: ID!) { recommendation(activityId: $id) { id } }";
+    for (owner, id) in &logged {
+        let mut waited = 0;
+        while gql(
+            &stack.router,
+            recommendation,
+            json!({"id": id}),
+            Some(owner),
+        )
+        .await
+        .data("recommendation")
+        .is_null()
+        {
+            waited += 1;
+            assert!(waited < 100, "no recommendation for {id} within 10 s");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    gql(
+        &stack.router,
+        BAN,
+        json!({"id": bob["user"]["id"]}),
+        Some(&admin),
+    )
+    .await
+    .assert_ok();
+
+    let dashboard = gql(
+        &stack.router,
+        "{ adminDashboard { id users { total active newLast7Days byStatus { key count } byRole { key count } } userGrowth(days: 7) { date count } activities { totalActivities activitiesLast24Hours averageCaloriesBurned byType { type count } } ai { recommendationsTotal recommendationsFromRules rulesShare queueWaiting queueInFlight deadLetters breakerState } } }",
+        json!({}),
+        Some(&admin),
+    )
+    .await;
+    dashboard.assert_ok();
+    let d = dashboard.data("adminDashboard");
+    // Activities: this stack's own store, so exact.
+    assert_eq!(d["activities"]["totalActivities"], 3);
+    assert_eq!(d["activities"]["activitiesLast24Hours"], 3);
+    assert_eq!(d["activities"]["averageCaloriesBurned"], 200.0);
+    assert_eq!(
+        d["activities"]["byType"],
+        json!([{"type": "RUNNING", "count": 2}, {"type": "YOGA", "count": 1}])
+    );
+    // AI: this stack's own store and queue; no Gemini key, so all rules.
+    let ai = &d["ai"];
+    assert_eq!(ai["recommendationsTotal"], 3, "{ai}");
+    assert_eq!(ai["recommendationsFromRules"], 3, "{ai}");
+    assert_eq!(ai["rulesShare"], 1.0, "{ai}");
+    assert_eq!(ai["queueWaiting"], 0, "{ai}");
+    assert!(
+        ai["queueInFlight"].as_i64().expect("in flight") <= 3,
+        "{ai}"
+    );
+    assert_eq!(ai["deadLetters"], 0, "{ai}");
+    assert_eq!(ai["breakerState"], "DISABLED", "{ai}");
+    // Users: exact on the embedded database; at least ours on a shared one.
+    let growth: i64 = d["userGrowth"]
+        .as_array()
+        .expect("days")
+        .iter()
+        .map(|day| day["count"].as_i64().expect("count"))
+        .sum();
+    assert_eq!(d["userGrowth"].as_array().map(Vec::len), Some(7));
+    let banned = d["users"]["byStatus"]
+        .as_array()
+        .expect("statuses")
+        .iter()
+        .find(|s| s["key"] == "BANNED")
+        .map(|s| s["count"].as_i64().expect("count"))
+        .unwrap_or(0);
+    if std::env::var("DATABASE_URL").is_err() {
+        assert_eq!(d["users"]["total"], 3);
+        assert_eq!(d["users"]["active"], 2);
+        assert_eq!(d["users"]["newLast7Days"], 3);
+        assert_eq!(banned, 1);
+        assert_eq!(growth, 3);
+    } else {
+        assert!(d["users"]["total"].as_i64().expect("total") >= 3);
+        assert!(banned >= 1);
+        assert!(growth >= 3);
+    }
+
+    // Each part is cached for 60 s: a new activity shows up only after that.
+    let input = json!({"input": {"type": "CYCLING", "durationMinutes": 10, "caloriesBurned": 50,
+                                 "startTime": chrono::Utc::now().to_rfc3339()}});
+    gql(&stack.router, log, input, Some(token(&ada)))
+        .await
+        .assert_ok();
+    let again = gql(
+        &stack.router,
+        "{ adminDashboard { activities { totalActivities } } }",
+        json!({}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(
+        again.data("adminDashboard")["activities"]["totalActivities"],
+        3
+    );
+
+    gql(
+        &stack.router,
+        "{ adminDashboard { id } }",
+        json!({}),
+        Some(token(&ada)),
+    )
+    .await
+    .assert_code("FORBIDDEN");
+}

@@ -1,0 +1,210 @@
+//! `fittrack` with no arguments brings the whole stack up on embedded defaults,
+//! keeps data across restarts, serves GraphiQL, and stops cleanly on SIGTERM.
+
+use fittrack_testkit as support;
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::json;
+use support::{free_port, gql, unique_email, wait_until_up, LOGIN, PASSWORD, REGISTER};
+
+fn launch(data_dir: &std::path::Path, router_port: u16, ports: (u16, u16, u16, u16)) -> Child {
+    let (user_port, activity_port, ai_port, admin_port) = ports;
+    Command::new(env!("CARGO_BIN_EXE_fittrack"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("FITTRACK_DATA_DIR", data_dir)
+        .env("FITTRACK_ROUTER_PORT", router_port.to_string())
+        .env("FITTRACK_USER__HTTP__PORT", user_port.to_string())
+        .env("FITTRACK_ACTIVITY__HTTP__PORT", activity_port.to_string())
+        .env("FITTRACK_AI__HTTP__PORT", ai_port.to_string())
+        .env("FITTRACK_ADMIN__HTTP__PORT", admin_port.to_string())
+        // The web app has its own browser test; here it would only cost an npm build.
+        .env("FITTRACK_WEB", "false")
+        .env_remove("GEMINI_API_KEY")
+        // Embedded defaults: no real services, whatever the caller's environment says.
+        .env_remove("DATABASE_URL")
+        .env_remove("MONGODB_URI")
+        .env_remove("REDIS_URL")
+        .env("LOG_LEVEL", "error")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("fittrack starts")
+}
+
+fn terminate(mut child: Child) -> std::process::ExitStatus {
+    use nix::{sys::signal, unistd::Pid};
+    signal::kill(Pid::from_raw(child.id() as i32), signal::Signal::SIGTERM).expect("signal");
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("fittrack did not stop within 30 s of SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_command_runs_the_stack_and_data_survives_a_restart() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let (router_port, ports) = (
+        free_port(),
+        (free_port(), free_port(), free_port(), free_port()),
+    );
+    let router = format!("http://127.0.0.1:{router_port}/graphql");
+    let health = format!("http://127.0.0.1:{router_port}/readiness");
+
+    let first = launch(data_dir.path(), router_port, ports);
+    wait_until_up(&health).await;
+    let email = unique_email("persist");
+    let registered = gql(
+        &router,
+        REGISTER,
+        json!({"input": {"email": email, "password": PASSWORD}}),
+        None,
+    )
+    .await;
+    registered.assert_ok();
+    let token = registered.data("register")["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    // The activity subgraph checks tokens against the user subgraph's JWKS,
+    // wherever the launcher put it.
+    gql(
+        &router,
+        "mutation($input: LogActivityInput!) { logActivity(input: $input) { id } }",
+        json!({"input": {"type": "YOGA", "durationMinutes": 30, "caloriesBurned": 120,
+                         "startTime": chrono::Utc::now().to_rfc3339()}}),
+        Some(&token),
+    )
+    .await
+    .assert_ok();
+
+    // A browser GET shows the GraphiQL/Laboratory page.
+    let page = reqwest::Client::new()
+        .get(&router)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("GET /graphql");
+    assert!(page.status().is_success());
+    assert!(page
+        .text()
+        .await
+        .expect("html")
+        .to_lowercase()
+        .contains("<html"));
+
+    assert!(terminate(first).success(), "clean exit on SIGTERM");
+    assert!(data_dir.path().join("user.db").exists());
+    assert!(data_dir.path().join("jwt-signing-key.pem").exists());
+    assert!(data_dir.path().join("activity.db").exists());
+    secrets_are_owner_only(data_dir.path());
+
+    let second = launch(data_dir.path(), router_port, ports);
+    wait_until_up(&health).await;
+    let login = gql(
+        &router,
+        LOGIN,
+        json!({"email": email, "password": PASSWORD}),
+        None,
+    )
+    .await;
+    login.assert_ok();
+    let token = login.data("login")["accessToken"].as_str().expect("token");
+    let mine = gql(
+        &router,
+        "{ me { activities { edges { node { type } } } } }",
+        json!({}),
+        Some(token),
+    )
+    .await;
+    mine.assert_ok();
+    assert_eq!(
+        mine.data("me")["activities"]["edges"][0]["node"]["type"],
+        "YOGA",
+        "the activity survived the restart"
+    );
+    assert!(terminate(second).success());
+}
+
+/// The signing key, the internal token and every SQLite database (with its
+/// WAL) in the data directory are readable by their owner only.
+fn secrets_are_owner_only(data_dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let mut checked = Vec::new();
+    for entry in std::fs::read_dir(data_dir).expect("data dir") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let secret = name == "jwt-signing-key.pem"
+            || name == "internal-token"
+            || name.ends_with(".db")
+            || name.ends_with(".db-wal")
+            || name.ends_with(".db-shm");
+        if secret {
+            assert_eq!(mode(&path), 0o600, "{name} is readable by others");
+            checked.push(name);
+        }
+    }
+    for expected in [
+        "jwt-signing-key.pem",
+        "internal-token",
+        "user.db",
+        "activity.db",
+        "ai.db",
+        "admin.db",
+    ] {
+        assert!(
+            checked.iter().any(|n| n == expected),
+            "{expected} not found: {checked:?}"
+        );
+    }
+}
+
+#[test]
+fn a_subgraph_served_alone_refuses_to_keep_revocations_to_itself() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    for subgraph in ["user", "activity", "ai", "admin"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_fittrack"))
+            .args(["serve", subgraph])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("FITTRACK_DATA_DIR", data_dir.path())
+            .env(
+                format!("FITTRACK_{}__HTTP__PORT", subgraph.to_uppercase()),
+                free_port().to_string(),
+            )
+            .env_remove("DATABASE_URL")
+            .env_remove("MONGODB_URI")
+            .env_remove("REDIS_URL")
+            .stdin(Stdio::null())
+            .output()
+            .expect("fittrack runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success(),
+            "{subgraph} started without shared revocations"
+        );
+        assert!(
+            // Revocations or erasure marks, whichever the subgraph builds first.
+            stderr.contains("must be shared between processes: set REDIS_URL"),
+            "{subgraph}: {stderr}"
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! The typed Rust client (clients/rust) against the real router: the main
+//! mobile flow — sign up, watch live recommendations, log a workout, see the
+//! recommendation arrive — plus token refresh and typed errors.
+
+use fittrack_testkit as support;
+
+use std::time::Duration;
+
+use fittrack_client::{log_activity, me, FitTrackClient, Me, Session};
+use futures_util::StreamExt;
+use support::{unique_email, Stack, PASSWORD};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_log_a_workout_and_receive_its_recommendation_live() {
+    let stack = Stack::start().await;
+    let client = FitTrackClient::new(&stack.router);
+    let email = unique_email("mobile");
+    let session = client.register(&email, PASSWORD).await.expect("register");
+    assert_eq!(session.email, email);
+
+    let mut feed = client.watch_recommendations().await.expect("subscribe");
+    // Let the router open its upstream subscription before events flow.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let logged = client
+        .log_activity(log_activity::LogActivityInput {
+            type_: log_activity::ActivityType::RUNNING,
+            duration_minutes: 45,
+            calories_burned: 420,
+            start_time: chrono::Utc::now(),
+            notes: Some("tempo run".into()),
+            metrics: None,
+            idempotency_key: None,
+        })
+        .await
+        .expect("log activity");
+    assert_eq!(logged.duration_minutes, 45);
+
+    let recommendation = tokio::time::timeout(Duration::from_secs(15), feed.next())
+        .await
+        .expect("a recommendation within 15 s")
+        .expect("stream open")
+        .expect("recommendation");
+    assert_eq!(recommendation.recommendation_fields.activity_id, logged.id);
+    assert!(!recommendation.recommendation_fields.summary.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiring_token_is_refreshed_and_api_errors_carry_their_code() {
+    let stack = Stack::start().await;
+    let email = unique_email("refresh");
+    let session = FitTrackClient::new(&stack.router)
+        .register(&email, PASSWORD)
+        .await
+        .expect("register");
+
+    // A saved session whose access token is about to expire.
+    let stale = Session {
+        access_token_expires_at: chrono::Utc::now(),
+        ..session.clone()
+    };
+    let client = FitTrackClient::new(&stack.router).with_session(stale);
+    let me = client.run::<Me>(me::Variables).await.expect("me").me;
+    assert_eq!(me.email, email);
+    let refreshed = client.session().await.expect("session");
+    assert_ne!(refreshed.refresh_token, session.refresh_token, "rotated");
+    assert!(refreshed.access_token_expires_at > chrono::Utc::now());
+
+    let wrong = FitTrackClient::new(&stack.router)
+        .login(&email, "not the password")
+        .await
+        .expect_err("wrong password accepted");
+    assert_eq!(wrong.code(), Some("UNAUTHENTICATED"), "{wrong}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_signs_up_watches_and_logs_a_workout() {
+    use clap::Parser;
+    use fittrack_client::cli::{run, Cli};
+
+    let stack = Stack::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let session = dir.path().join("session.json");
+    let cli = |args: &[&str]| {
+        let mut argv = vec!["fittrack-cli", "--endpoint", &stack.router, "--session"];
+        argv.push(session.to_str().expect("utf-8 path"));
+        argv.extend(args);
+        Cli::try_parse_from(argv).expect("valid arguments")
+    };
+    let email = unique_email("cli");
+    let mut out = Vec::new();
+    run(
+        cli(&["register", "--email", &email, "--password", PASSWORD]),
+        &mut out,
+    )
+    .await
+    .expect("register");
+    assert!(String::from_utf8_lossy(&out).contains(&email));
+    assert!(session.exists(), "the session is saved for the next run");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&session)
+            .expect("session file")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the saved tokens are readable by their owner only"
+        );
+    }
+
+    // `watch` in one "terminal", `log-activity` in another (same saved session).
+    let watch = cli(&["watch", "--count", "1"]);
+    let watcher = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        run(watch, &mut seen).await.map(|()| seen)
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut logged = Vec::new();
+    run(
+        cli(&[
+            "log-activity",
+            "--type",
+            "cycling",
+            "--minutes",
+            "50",
+            "--calories",
+            "500",
+        ]),
+        &mut logged,
+    )
+    .await
+    .expect("log activity");
+    let logged = String::from_utf8_lossy(&logged).into_owned();
+    assert!(
+        logged.starts_with("logged CYCLING 50 min, 500 kcal: "),
+        "{logged}"
+    );
+    let activity_id = logged.trim().rsplit(' ').next().expect("id").to_owned();
+
+    let seen = tokio::time::timeout(Duration::from_secs(15), watcher)
+        .await
+        .expect("a recommendation within 15 s")
+        .expect("watch task")
+        .expect("watch");
+    let seen = String::from_utf8_lossy(&seen).into_owned();
+    assert!(seen.starts_with(&activity_id), "{seen}");
+
+    // Bad input comes back as the API's error code.
+    let error = run(
+        cli(&[
+            "log-activity",
+            "--type",
+            "pogo",
+            "--minutes",
+            "5",
+            "--calories",
+            "1",
+        ]),
+        &mut Vec::new(),
+    )
+    .await
+    .expect_err("unknown activity type accepted");
+    assert!(format!("{error:#}").contains("BAD_USER_INPUT"), "{error:#}");
+}

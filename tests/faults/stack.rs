@@ -1,0 +1,356 @@
+//! FitTrack as production runs it: every subgraph its own `fittrack serve`
+//! process, the recommendation workers apart (`fittrack worker`), the router
+//! (`fittrack router`), all on the harness's own PostgreSQL, Redis and
+//! nx-27017. Two links go through fault proxies: router → activity subgraph,
+//! and activity subgraph → Redis.
+
+use std::{
+    collections::BTreeMap,
+    fs::OpenOptions,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use super::{
+    backends::{Backends, Unavailable},
+    proxy::FaultProxy,
+    support::{free_port, repo_root, wait_until_up},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Service {
+    User,
+    Activity,
+    Ai,
+    Admin,
+    Worker(u8),
+    Router,
+}
+
+impl Service {
+    fn name(self) -> String {
+        match self {
+            Service::User => "user".into(),
+            Service::Activity => "activity".into(),
+            Service::Ai => "ai".into(),
+            Service::Admin => "admin".into(),
+            Service::Worker(n) => format!("worker-{n}"),
+            Service::Router => "router".into(),
+        }
+    }
+}
+
+pub const WORKERS: u8 = 2;
+/// How long a job a worker took and never acknowledged (it was killed) waits
+/// before another worker gets it.
+pub const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(2);
+/// The router gives up on a subgraph after this (`traffic_shaping.all.request_timeout`).
+pub const SUBGRAPH_TIMEOUT: Duration = Duration::from_secs(4);
+
+pub struct FaultStack {
+    pub dir: tempfile::TempDir,
+    pub backends: Backends,
+    ports: BTreeMap<Service, u16>,
+    children: BTreeMap<Service, Child>,
+    /// router → activity subgraph.
+    pub activity_link: FaultProxy,
+    /// activity subgraph → Redis.
+    pub activity_redis_link: FaultProxy,
+}
+
+impl FaultStack {
+    pub async fn start() -> Result<Self, Unavailable> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(dir.path().join("logs")).map_err(|e| e.to_string())?;
+        let backends = Backends::start(dir.path()).await?;
+        let mut ports = BTreeMap::new();
+        for service in [
+            Service::User,
+            Service::Activity,
+            Service::Ai,
+            Service::Admin,
+            Service::Router,
+        ] {
+            ports.insert(service, free_port());
+        }
+        let activity_link = FaultProxy::start(
+            "activity",
+            &format!("127.0.0.1:{}", ports[&Service::Activity]),
+        )
+        .await;
+        let activity_redis_link = FaultProxy::start(
+            "activity-redis",
+            &format!("127.0.0.1:{}", backends.redis.port),
+        )
+        .await;
+        let mut stack = Self {
+            dir,
+            backends,
+            ports,
+            children: BTreeMap::new(),
+            activity_link,
+            activity_redis_link,
+        };
+        for service in [
+            Service::User,
+            Service::Activity,
+            Service::Ai,
+            Service::Admin,
+        ] {
+            stack.start_service(service).await;
+        }
+        for n in 0..WORKERS {
+            stack.start_service(Service::Worker(n)).await;
+        }
+        stack.start_service(Service::Router).await;
+        Ok(stack)
+    }
+
+    pub fn router(&self) -> String {
+        format!("http://127.0.0.1:{}/graphql", self.ports[&Service::Router])
+    }
+
+    pub fn router_ws(&self) -> String {
+        format!("ws://127.0.0.1:{}/graphql", self.ports[&Service::Router])
+    }
+
+    fn url(&self, service: Service) -> String {
+        format!("http://127.0.0.1:{}", self.ports[&service])
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn command(&self, service: Service) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fittrack"));
+        command
+            .current_dir(repo_root())
+            .env("FITTRACK_DATA_DIR", self.data_dir())
+            .env("RUST_LOG", "warn")
+            .env("LOG_LEVEL", "warn")
+            .env_remove("GEMINI_API_KEY")
+            .env_remove("DATABASE_URL")
+            .env_remove("MONGODB_URI")
+            .env("REDIS_URL", self.backends.redis.url())
+            .env(
+                "FITTRACK_JWKS_URL",
+                format!("{}/.well-known/jwks.json", self.url(Service::User)),
+            );
+        match service {
+            Service::User => {
+                command
+                    .args(["serve", "user"])
+                    .env("DATABASE_URL", self.backends.postgres.url())
+                    .env(
+                        "FITTRACK_USER__HTTP__PORT",
+                        self.ports[&service].to_string(),
+                    );
+                // Every simulated user signs in from 127.0.0.1.
+                for limit in [
+                    "PER_ADDRESS",
+                    "PER_ACCOUNT_ADDRESS",
+                    "PER_ACCOUNT_ADDRESS_DAILY",
+                    "PER_ACCOUNT",
+                    "SIGN_UPS_PER_ADDRESS",
+                ] {
+                    command.env(format!("FITTRACK_USER__SIGN_IN__{limit}__LIMIT"), "1000000");
+                }
+            }
+            Service::Activity => {
+                command
+                    .args(["serve", "activity"])
+                    .env("MONGODB_URI", self.backends.mongo.url())
+                    .env(
+                        "REDIS_URL",
+                        format!("redis://{}", self.activity_redis_link.address()),
+                    )
+                    .env(
+                        "FITTRACK_ACTIVITY__HTTP__PORT",
+                        self.ports[&service].to_string(),
+                    )
+                    .env("FITTRACK_ACTIVITY__EVENTS__SWEEP_INTERVAL_SECS", "1")
+                    .env("FITTRACK_ACTIVITY__EVENTS__SWEEP_GRACE_SECS", "3");
+            }
+            Service::Ai => {
+                command
+                    .args(["serve", "ai"])
+                    .env("MONGODB_URI", self.backends.mongo.url())
+                    .env("FITTRACK_AI__HTTP__PORT", self.ports[&service].to_string())
+                    .env("FITTRACK_AI__TASKS__WORKER", "false");
+            }
+            Service::Worker(n) => {
+                command
+                    .arg("worker")
+                    .env("MONGODB_URI", self.backends.mongo.url())
+                    .env("FITTRACK_AI__WORKER__CONSUMER_NAME", format!("worker-{n}"))
+                    .env(
+                        "FITTRACK_AI__WORKER__QUEUE_OPTIONS__VISIBILITY_TIMEOUT",
+                        VISIBILITY_TIMEOUT.as_millis().to_string(),
+                    );
+            }
+            Service::Admin => {
+                command
+                    .args(["serve", "admin"])
+                    .env("DATABASE_URL", self.backends.postgres.url())
+                    .env(
+                        "FITTRACK_ADMIN__HTTP__PORT",
+                        self.ports[&service].to_string(),
+                    )
+                    .env("FITTRACK_USER_INTERNAL_URL", self.url(Service::User))
+                    .env("FITTRACK_ADMIN__AUDIT_RELAY_INTERVAL_MS", "200");
+            }
+            Service::Router => {
+                command
+                    .arg("router")
+                    .env(
+                        "ROUTER_CONFIG_FILE_PATH",
+                        repo_root().join("router/router.yaml"),
+                    )
+                    .env(
+                        "SUPERGRAPH_FILE_PATH",
+                        repo_root().join("schema/supergraph.graphql"),
+                    )
+                    .env("PORT", self.ports[&service].to_string())
+                    .env(
+                        "FITTRACK_USER_URL",
+                        format!("{}/graphql", self.url(Service::User)),
+                    )
+                    .env(
+                        "FITTRACK_ACTIVITY_URL",
+                        format!("http://{}/graphql", self.activity_link.address()),
+                    )
+                    .env(
+                        "FITTRACK_AI_URL",
+                        format!("{}/graphql", self.url(Service::Ai)),
+                    )
+                    .env(
+                        "FITTRACK_ADMIN_URL",
+                        format!("{}/graphql", self.url(Service::Admin)),
+                    )
+                    .env(
+                        "FITTRACK_SUBGRAPH_TIMEOUT",
+                        format!("{}s", SUBGRAPH_TIMEOUT.as_secs()),
+                    )
+                    .env("FITTRACK_TRUSTED_PROXIES", "127.0.0.1,::1")
+                    .env("FITTRACK_LIMIT_PER_USER", "1000000/60")
+                    .env("FITTRACK_LIMIT_PER_ADDRESS", "1000000/60")
+                    .env("FITTRACK_LIMIT_WS_PER_ADDRESS", "1000000/60")
+                    .env("FITTRACK_LIMIT_WS_OPEN_PER_ADDRESS", "1000000");
+            }
+        }
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(
+                self.dir
+                    .path()
+                    .join("logs")
+                    .join(format!("{}.log", service.name())),
+            )
+            .expect("log file");
+        command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log);
+        command
+    }
+
+    /// Starts `service` and waits until it answers `/health` (workers: at once).
+    pub async fn start_service(&mut self, service: Service) {
+        let child = self.command(service).spawn().expect("fittrack starts");
+        self.children.insert(service, child);
+        if let Some(port) = self.ports.get(&service) {
+            // The router is ready once its supergraph is loaded.
+            let probe = if service == Service::Router {
+                "readiness"
+            } else {
+                "health"
+            };
+            wait_until_up(&format!("http://127.0.0.1:{port}/{probe}")).await;
+        }
+    }
+
+    /// `kill -9`: no drain, no goodbye to clients or the queue.
+    pub fn kill(&mut self, service: Service) {
+        if let Some(mut child) = self.children.remove(&service) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub async fn restart(&mut self, service: Service) {
+        self.kill(service);
+        self.start_service(service).await;
+    }
+
+    /// Fails the test if a process exited on its own (a crash the harness did
+    /// not cause), naming its log.
+    pub fn assert_all_running(&mut self) {
+        for (service, child) in &mut self.children {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = self
+                    .dir
+                    .path()
+                    .join("logs")
+                    .join(format!("{}.log", service.name()));
+                panic!(
+                    "{} exited by itself ({status}):\n{}",
+                    service.name(),
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
+            }
+        }
+    }
+
+    /// `fittrack admin create` against the stack's database; (email, password).
+    pub fn create_admin(&self) -> (String, String) {
+        let email = super::support::unique_email("fault-admin");
+        let password = super::support::PASSWORD.to_owned();
+        let status = Command::new(env!("CARGO_BIN_EXE_fittrack"))
+            .current_dir(repo_root())
+            .args(["admin", "create", "--email", &email])
+            .env("FITTRACK_ADMIN_PASSWORD", &password)
+            .env("FITTRACK_DATA_DIR", self.data_dir())
+            .env("DATABASE_URL", self.backends.postgres.url())
+            .env("REDIS_URL", self.backends.redis.url())
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .status()
+            .expect("fittrack admin create runs");
+        assert!(status.success(), "admin created");
+        (email, password)
+    }
+
+    /// The activity event queue as the workers see it.
+    pub async fn queue(&self) -> std::sync::Arc<dyn fittrack_kit::queue::JobQueue> {
+        fittrack_kit::queue::connect(
+            &fittrack_kit::shared::SharedState::new(
+                Some(fittrack_kit::config::Secret::new(self.backends.redis.url())),
+                fittrack_kit::shared::DEFAULT_NAMESPACE,
+            ),
+            "activity-events",
+            "ai-worker",
+            Default::default(),
+        )
+        .await
+        .expect("queue")
+    }
+}
+
+impl Drop for FaultStack {
+    fn drop(&mut self) {
+        let services: Vec<Service> = self.children.keys().copied().collect();
+        for service in services {
+            self.kill(service);
+        }
+        if std::thread::panicking() || std::env::var_os("FITTRACK_FAULT_KEEP_LOGS").is_some() {
+            let kept = self.dir.path().to_path_buf();
+            eprintln!("fault harness logs: {}", kept.join("logs").display());
+            // Keep the folder for a post-mortem.
+            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+            let _ = dir.keep();
+        }
+    }
+}
