@@ -10,6 +10,7 @@ mod accounts;
 mod activities;
 mod admin;
 mod architecture;
+mod input;
 mod launcher;
 mod lifecycle;
 mod operations;

@@ -335,6 +335,18 @@ fn finish_errors(
                 .extensions
                 .get_or_insert_with(Default::default)
                 .set("code", ErrorCode::BadUserInput.as_str());
+        } else if let Some(message) = (!has_code)
+            .then(|| input_coercion_message(&error.message, field_of(&error.path)))
+            .flatten()
+        {
+            // An argument that did not coerce to its type (a malformed date,
+            // say) is found while the field resolves, so it has a path; it is
+            // still the caller's to fix, not a fault of ours.
+            error.message = message;
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("code", ErrorCode::BadUserInput.as_str());
         } else if !has_code {
             // A field error that did not go through `ApiError`: nothing says its
             // message is fit for clients (the router passes messages through).
@@ -360,6 +372,56 @@ fn finish_errors(
         }
     }
     response
+}
+
+/// async-graphql's own messages for a value that does not coerce to its
+/// input type: a scalar that does not parse (`Failed to parse "DateTime": …`),
+/// a value of the wrong kind (`Expected input type "Int", found …`), an
+/// unknown enum value or input field. They reach [`finish_errors`] without a
+/// code and, for field arguments, with the field's path, so they would be
+/// masked as internal errors; they are the caller's to fix.
+///
+/// Returns the message the client gets: the field, what was wrong, and the
+/// form the value must take.
+fn input_coercion_message(message: &str, field: Option<&str>) -> Option<String> {
+    const PREFIXES: [&str; 3] = [
+        "Failed to parse \"",
+        "Expected input type \"",
+        "Invalid value for argument",
+    ];
+    let rest = PREFIXES
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix).map(|rest| (prefix, rest)))?;
+    // The type named first is the innermost one that failed.
+    let type_name = if rest.0.ends_with('"') {
+        rest.1.split('"').next().unwrap_or_default()
+    } else {
+        ""
+    };
+    let expected = match type_name {
+        "DateTime" => {
+            " Expected an RFC 3339 date-time with an offset, such as 2026-11-30T07:00:00Z."
+        }
+        "NaiveDate" => " Expected a calendar date YYYY-MM-DD, such as 2026-11-30.",
+        "Int" => " Expected a whole number between -2147483648 and 2147483647.",
+        "Float" => " Expected a finite number.",
+        "Boolean" => " Expected true or false.",
+        "String" | "ID" => " Expected a string.",
+        _ => "",
+    };
+    let message = message.trim_end_matches('.');
+    Some(match field {
+        Some(field) => format!("Invalid input for `{field}`: {message}.{expected}"),
+        None => format!("Invalid input: {message}.{expected}"),
+    })
+}
+
+/// The innermost field of an error's path: the field whose argument failed.
+fn field_of(path: &[async_graphql::PathSegment]) -> Option<&str> {
+    path.iter().rev().find_map(|segment| match segment {
+        async_graphql::PathSegment::Field(name) => Some(name.as_str()),
+        async_graphql::PathSegment::Index(_) => None,
+    })
 }
 
 async fn execute<Q, M, S>(
@@ -441,7 +503,8 @@ where
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if is_upgrade {
-        return websocket(state, &mut parts).await;
+        let peer = peer.map(|axum::Extension(ConnectInfo(addr))| addr.ip());
+        return websocket(state, peer, &mut parts).await;
     }
     let wants_html = headers
         .get(header::ACCEPT)
@@ -522,6 +585,7 @@ fn is_query_only(query: &str) -> bool {
 
 async fn websocket<Q, M, S>(
     state: Arc<AppState<Q, M, S>>,
+    peer: Option<IpAddr>,
     parts: &mut axum::http::request::Parts,
 ) -> Response
 where
@@ -543,19 +607,29 @@ where
         Ok(user) => user,
         Err(_) => return StatusCode::UNAUTHORIZED.into_response(),
     };
+    let request_id = request_id(&parts.headers);
     let mut data = Data::default();
-    data.insert(RequestId(request_id(&parts.headers)));
+    data.insert(RequestId(request_id.clone()));
+    // The same address rules as over HTTP (sign-in limits key on it).
+    data.insert(ClientIp::resolve(
+        peer,
+        &parts.headers,
+        &state.trusted_proxies,
+    ));
     // Long-lived operations (subscriptions) re-check revocation with it.
     data.insert(state.verifier.clone());
     if let Some(user) = header_user {
         data.insert(user);
     }
-    let schema = state.schema.clone();
+    let executor = FinishedErrors {
+        schema: state.schema.clone(),
+        request_id: request_id.into(),
+    };
     let verifier = state.verifier.clone();
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
+            GraphQLWebSocket::new(socket, executor, protocol)
                 .with_data(data)
                 .on_connection_init(move |payload| async move {
                     let mut data = Data::default();
@@ -570,6 +644,50 @@ where
                 .keepalive_timeout(Duration::from_secs(60))
                 .serve()
         })
+}
+
+/// The schema as the WebSocket serves it: every response, and every item of
+/// a stream, has its errors finished as over HTTP ([`finish_errors`]: codes,
+/// masking, the request id).
+struct FinishedErrors<Q, M, S> {
+    schema: Schema<Q, M, S>,
+    request_id: Arc<str>,
+}
+
+impl<Q, M, S> Clone for FinishedErrors<Q, M, S> {
+    fn clone(&self) -> Self {
+        Self {
+            schema: self.schema.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
+impl<Q, M, S> async_graphql::Executor for FinishedErrors<Q, M, S>
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    fn execute(
+        &self,
+        request: async_graphql::Request,
+    ) -> impl Future<Output = async_graphql::Response> + Send {
+        let this = self.clone();
+        async move { finish_errors(this.schema.execute(request).await, &this.request_id) }
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
+        use futures_util::StreamExt as _;
+        let request_id = self.request_id.clone();
+        async_graphql::Executor::execute_stream(&self.schema, request, session_data)
+            .map(move |response| finish_errors(response, &request_id))
+            .boxed()
+    }
 }
 
 /// `{"Authorization": "Bearer …"}` (any case), or `{"token": "…"}`.
@@ -697,6 +815,33 @@ mod tests {
         assert_eq!(field_error["message"], crate::error::INTERNAL_MESSAGE);
         assert_eq!(field_error["extensions"]["code"], "INTERNAL_SERVER_ERROR");
         assert_eq!(field_error["extensions"]["requestId"], "req-1");
+    }
+
+    #[test]
+    fn arguments_that_do_not_coerce_are_bad_input_naming_field_and_form() {
+        let mut bad_date = async_graphql::ServerError::new(
+            "Failed to parse \"DateTime\": input is out of range (occurred while parsing \"LogActivityInput\")",
+            None,
+        );
+        bad_date.path = vec![async_graphql::PathSegment::Field("logActivity".into())];
+        let bad_date = finished(bad_date);
+        assert_eq!(bad_date["extensions"]["code"], "BAD_USER_INPUT");
+        let message = bad_date["message"].as_str().expect("message");
+        assert!(message.contains("`logActivity`"), "{message}");
+        assert!(message.contains("input is out of range"), "{message}");
+        assert!(message.contains("RFC 3339"), "{message}");
+        assert!(bad_date["extensions"].get("requestId").is_none());
+
+        let mut bad_day = async_graphql::ServerError::new(
+            "Failed to parse \"NaiveDate\": premature end of input",
+            None,
+        );
+        bad_day.path = vec![async_graphql::PathSegment::Field("dailyPlan".into())];
+        let bad_day = finished(bad_day);
+        assert_eq!(bad_day["extensions"]["code"], "BAD_USER_INPUT");
+        assert!(bad_day["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("YYYY-MM-DD")));
     }
 
     #[test]
