@@ -2,10 +2,14 @@
 //!
 //! - **Client address** ([`LimitsPlugin::on_http_request`]): the TCP peer, or what
 //!   the configured trusted proxies wrote in `X-Forwarded-For`
-//!   (`fittrack_kit::client_address`). The request's `X-Forwarded-For` is
-//!   replaced by that one address and `X-Real-IP` is dropped, so what the
-//!   subgraphs receive (router.yaml propagates `x-forwarded-for`) is ours,
-//!   never a client's claim.
+//!   (`fittrack_kit::client_address`), resolved once per HTTP request or
+//!   WebSocket upgrade and kept in the plugin context, which every operation
+//!   of a WebSocket connection shares. [`LimitsPlugin::on_subgraph_execute`]
+//!   writes it as the only `X-Forwarded-For` of every subgraph request, HTTP
+//!   and WebSocket operations alike; router.yaml propagates no client
+//!   `X-Forwarded-For`, and hive-router's headers built from a
+//!   `connection_init` payload lose theirs here, so a client's claim never
+//!   reaches a subgraph.
 //! - **Request rate** ([`LimitsPlugin::on_execute`], after the JWT is verified):
 //!   per signed-in user over all operations, per client address for anonymous
 //!   traffic. Refusals are `RATE_LIMITED` with `extensions.retryAfterSeconds`,
@@ -34,6 +38,9 @@ use hive_router::{
             on_execute::{OnExecuteStartHookPayload, OnExecuteStartHookResult},
             on_http_request::{OnHttpRequestHookFuture, OnHttpRequestHookPayload},
             on_plugin_init::{OnPluginInitPayload, OnPluginInitResult},
+            on_subgraph_execute::{
+                OnSubgraphExecuteStartHookPayload, OnSubgraphExecuteStartHookResult,
+            },
         },
         plugin_trait::{EndHookPayload, RouterPlugin, StartHookPayload},
     },
@@ -321,6 +328,27 @@ impl RouterPlugin for LimitsPlugin {
         }
         tracing::info!(key, "operation refused: rate limit");
         payload.end_with_graphql_error(rate_limited_error(&decision), StatusCode::TOO_MANY_REQUESTS)
+    }
+
+    /// Every subgraph request says who the client is, in our words only.
+    async fn on_subgraph_execute<'exec>(
+        &'exec self,
+        mut payload: OnSubgraphExecuteStartHookPayload<'exec>,
+    ) -> OnSubgraphExecuteStartHookResult<'exec> {
+        let client = payload.context.get_ref::<ClientAddress>().map(|a| a.0);
+        let headers = &mut payload.execution_request.headers;
+        for name in ["x-forwarded-for", "x-real-ip", "forwarded"] {
+            headers.remove(name);
+        }
+        let value =
+            client.and_then(|c| hive_router::http::HeaderValue::from_str(&c.to_string()).ok());
+        if let Some(value) = value {
+            headers.insert(
+                hive_router::http::HeaderName::from_static("x-forwarded-for"),
+                value,
+            );
+        }
+        payload.proceed()
     }
 }
 

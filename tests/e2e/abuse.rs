@@ -301,6 +301,89 @@ async fn a_stranger_cannot_lock_a_user_out() {
     assert!(owner.body["data"]["l0"]["accessToken"].is_string());
 }
 
+/// The aliased sign-ins of [`aliased_logins`] as one graphql-transport-ws
+/// operation, on a connection opened as `address` whose `connection_init`
+/// payload claims to come from `claimed` (hive-router turns that payload into
+/// the operation's headers). The error codes, in order.
+async fn ws_sign_in(
+    stack: &Stack,
+    emails: &[String],
+    password: &str,
+    address: &str,
+    claimed: &str,
+) -> Vec<String> {
+    let mut socket = open_ws(stack, address).await.expect("open");
+    let send = |value: Value| Message::Text(value.to_string().into());
+    let init = json!({"type": "connection_init", "payload": {
+        "x-forwarded-for": claimed, "x-real-ip": claimed, "forwarded": format!("for={claimed}")}});
+    socket.send(send(init)).await.expect("init");
+    let subscribe = json!({"id": "1", "type": "subscribe",
+                           "payload": {"query": aliased_logins(emails, password)}});
+    socket.send(send(subscribe)).await.expect("subscribe");
+    let mut codes = Vec::new();
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), socket.next())
+            .await
+            .expect("an answer within 20 s")
+            .expect("socket open")
+            .expect("message");
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let message: Value = serde_json::from_str(&text).expect("json");
+        match message["type"].as_str() {
+            Some("next") => codes.extend(
+                message["payload"]["errors"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_owned)),
+            ),
+            Some("complete") => return codes,
+            Some("error") => panic!("operation refused: {message}"),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_address_in_connection_init_gets_no_extra_guesses() {
+    let stack = Stack::start_with_production_limits(None, &[]).await;
+    let (victim, _) = stack.register("ws-victim").await;
+    let attacker = random_address();
+    let guesses: Vec<String> = (0..10).map(|_| victim.clone()).collect();
+    // Five connections from one address, each claiming another one: the
+    // account-and-address limit (10) holds across all of them.
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        codes.extend(ws_sign_in(&stack, &guesses, "wrong", &attacker, &random_address()).await);
+    }
+    let tried = codes.iter().filter(|c| *c == "UNAUTHENTICATED").count();
+    let limited = codes.iter().filter(|c| *c == "RATE_LIMITED").count();
+    assert_eq!((tried, limited), (10, 40), "{codes:?}");
+
+    // The per-address limit (20 a minute) holds too, over other accounts.
+    let sprayer = random_address();
+    let emails: Vec<String> = (0..25).map(|_| unique_email("ws-sprayed")).collect();
+    let mut codes = Vec::new();
+    for _ in 0..2 {
+        codes.extend(ws_sign_in(&stack, &emails, "Winter2026!", &sprayer, &random_address()).await);
+    }
+    let tried = codes.iter().filter(|c| *c == "UNAUTHENTICATED").count();
+    assert_eq!(tried, 20, "{codes:?}");
+
+    // The owner, from their own address, signs in as usual.
+    let owner = ws_sign_in(
+        &stack,
+        &guesses[..1],
+        PASSWORD,
+        &random_address(),
+        &attacker,
+    )
+    .await;
+    assert!(owner.is_empty(), "{owner:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_a_distributed_attack_reaches_the_account_ceiling() {
     let stack = Stack::start_with_production_limits(None, &[]).await;
