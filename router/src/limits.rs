@@ -28,7 +28,7 @@
 use std::{net::IpAddr, str::FromStr, sync::Arc};
 
 use fittrack_kit::{
-    client_address::TrustedProxies,
+    client_address::{limit_key, TrustedProxies},
     ratelimit::{Decision, OpenSlots, Quota, RateLimiter},
 };
 use hive_router::{
@@ -78,6 +78,9 @@ pub struct LimitsConfig {
     /// Proxies whose `X-Forwarded-For` is believed. Env: `FITTRACK_TRUSTED_PROXIES`.
     /// Default: none (the peer is the client).
     pub trusted_proxies: Option<TrustedProxies>,
+    /// IPv6 clients are limited by their network of this many bits (a /64
+    /// is one subscriber's). Env: `FITTRACK_IPV6_PREFIX`.
+    pub ipv6_prefix: u8,
 }
 
 impl Default for LimitsConfig {
@@ -88,6 +91,7 @@ impl Default for LimitsConfig {
             websocket_connects_per_address: Quota::per_minute(30),
             websocket_open_per_address: 20,
             trusted_proxies: None,
+            ipv6_prefix: fittrack_kit::client_address::DEFAULT_IPV6_PREFIX,
         }
     }
 }
@@ -115,6 +119,17 @@ impl LimitsConfig {
                 .trim()
                 .parse()
                 .map_err(|_| "FITTRACK_LIMIT_WS_OPEN_PER_ADDRESS: a whole number".to_owned())?;
+        }
+        if let Some(text) = std::env::var("FITTRACK_IPV6_PREFIX")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            self.ipv6_prefix = text
+                .trim()
+                .parse()
+                .ok()
+                .filter(|bits| (1..=128).contains(bits))
+                .ok_or_else(|| "FITTRACK_IPV6_PREFIX: bits from 1 to 128".to_owned())?;
         }
         if let Some(text) = std::env::var("FITTRACK_TRUSTED_PROXIES")
             .ok()
@@ -159,7 +174,8 @@ pub struct LimitsPlugin {
     counting: bool,
     max_cost: Option<u64>,
     /// WebSocket connections open per client address in this process.
-    open_connections: OpenSlots<IpAddr>,
+    /// Keyed like the rate limits (an IPv6 client by its network).
+    open_connections: OpenSlots<String>,
 }
 
 /// The client address the request was given (plugin context).
@@ -261,17 +277,19 @@ impl RouterPlugin for LimitsPlugin {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
             payload.context.insert(ClientAddress(client));
+            // What limits count it under: an IPv6 client by its network.
+            let network = limit_key(client, self.config.ipv6_prefix);
 
             if is_websocket {
                 let quota = self.config.websocket_connects_per_address;
-                if let Some(decision) = self.check(&format!("ws:ip:{client}"), quota).await {
+                if let Some(decision) = self.check(&format!("ws:ip:{network}"), quota).await {
                     if !decision.allowed {
                         let response = refusal(&decision, Some(quota));
                         return payload.end_with_response(response);
                     }
                 }
                 let max_open = self.config.websocket_open_per_address;
-                let Some(guard) = self.open_connections.try_open(client, max_open) else {
+                let Some(guard) = self.open_connections.try_open(network, max_open) else {
                     tracing::info!(%client, max_open, "WebSocket refused: too many open from one address");
                     let decision = Decision {
                         allowed: false,
@@ -312,10 +330,10 @@ impl RouterPlugin for LimitsPlugin {
         let (key, quota) = match user {
             Some(user) => (format!("api:user:{user}"), self.config.per_user),
             None => {
-                let address = payload
-                    .context
-                    .get_ref::<ClientAddress>()
-                    .map_or_else(|| "unknown".to_owned(), |a| a.0.to_string());
+                let address = payload.context.get_ref::<ClientAddress>().map_or_else(
+                    || "unknown".to_owned(),
+                    |a| limit_key(a.0, self.config.ipv6_prefix),
+                );
                 (format!("api:ip:{address}"), self.config.per_address)
             }
         };

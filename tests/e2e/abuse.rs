@@ -384,6 +384,51 @@ async fn a_forged_address_in_connection_init_gets_no_extra_guesses() {
     assert!(owner.is_empty(), "{owner:?}");
 }
 
+/// A random /64 of the documentation range, and an address inside it.
+fn random_ipv6_network() -> impl Fn() -> String {
+    let network: [u16; 2] = rand::random();
+    move || {
+        let host: [u16; 4] = rand::random();
+        format!(
+            "2001:db8:{:x}:{:x}:{:x}:{:x}:{:x}:{:x}",
+            network[0], network[1], host[0], host[1], host[2], host[3]
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_ipv6_addresses_inside_a_64_gets_no_extra_guesses() {
+    let stack = Stack::start_with_production_limits(None, &[]).await;
+    let emails: Vec<String> = (0..25).map(|_| unique_email("v6-sprayed")).collect();
+
+    // Over HTTP: two requests of 25 guesses, each from a new address of one /64.
+    let in_network = random_ipv6_network();
+    let mut codes = Vec::new();
+    for _ in 0..2 {
+        codes.extend(
+            sign_in(&stack, &emails, "Winter2026!", &in_network())
+                .await
+                .codes(),
+        );
+    }
+    let tried = codes.iter().filter(|c| *c == "UNAUTHENTICATED").count();
+    assert_eq!(tried, 20, "HTTP: {codes:?}");
+
+    // Over the WebSocket, from another /64: the same.
+    let in_network = random_ipv6_network();
+    let mut codes = Vec::new();
+    for _ in 0..2 {
+        let address = in_network();
+        codes.extend(ws_sign_in(&stack, &emails, "Winter2026!", &address, &address).await);
+    }
+    let tried = codes.iter().filter(|c| *c == "UNAUTHENTICATED").count();
+    assert_eq!(tried, 20, "WebSocket: {codes:?}");
+
+    // Another /64 is another client.
+    let elsewhere = sign_in(&stack, &emails[..1], "x", &random_ipv6_network()()).await;
+    assert_eq!(elsewhere.codes(), ["UNAUTHENTICATED"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_a_distributed_attack_reaches_the_account_ceiling() {
     let stack = Stack::start_with_production_limits(None, &[]).await;

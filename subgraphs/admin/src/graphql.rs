@@ -96,7 +96,7 @@ fn parse_id(id: &ID, field: &'static str) -> Result<Uuid, ApiError> {
 fn moderator(ctx: &Context<'_>) -> async_graphql::Result<Moderator> {
     Ok(Moderator {
         id: ctx.current_user()?.id,
-        client_ip: ctx.data_opt::<ClientIp>().and_then(|ip| ip.0.clone()),
+        client_ip: ctx.data_opt::<ClientIp>().and_then(ClientIp::address),
     })
 }
 

@@ -104,6 +104,20 @@ fn parse_net(item: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("not an address or CIDR block: {item:?}"))
 }
 
+/// IPv6 addresses are limited by their /64 unless configured otherwise: a
+/// subscriber is handed at least a /64, so rotating inside one buys nothing.
+pub const DEFAULT_IPV6_PREFIX: u8 = 64;
+
+/// The key rate limits count `address` under: an IPv4 address alone, an IPv6
+/// address by its network of `ipv6_prefix` bits (`2001:db8:1:2::/64`).
+pub fn limit_key(address: IpAddr, ipv6_prefix: u8) -> String {
+    match canonical(address) {
+        IpAddr::V6(v6) => ipnet::Ipv6Net::new(v6, ipv6_prefix.min(128))
+            .map_or_else(|_| v6.to_string(), |net| net.trunc().to_string()),
+        v4 => v4.to_string(),
+    }
+}
+
 /// `203.0.113.7`, `[2001:db8::1]:443`, `203.0.113.7:5000` (some proxies add ports).
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     if let Ok(address) = IpAddr::from_str(hop) {
@@ -153,6 +167,18 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().expect("address")
+    }
+
+    #[test]
+    fn ipv6_clients_are_limited_by_their_network() {
+        assert_eq!(limit_key(ip("203.0.113.7"), 64), "203.0.113.7");
+        assert_eq!(limit_key(ip("::ffff:203.0.113.7"), 64), "203.0.113.7");
+        let a = limit_key(ip("2001:db8:1:2::a"), 64);
+        assert_eq!(a, "2001:db8:1:2::/64");
+        assert_eq!(limit_key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"), 64), a);
+        assert_ne!(limit_key(ip("2001:db8:1:3::a"), 64), a);
+        assert_eq!(limit_key(ip("2001:db8:1:3::a"), 48), "2001:db8:1::/48");
+        assert_eq!(limit_key(ip("2001:db8::1"), 128), "2001:db8::1/128");
     }
 
     #[test]

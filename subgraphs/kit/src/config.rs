@@ -98,6 +98,14 @@ pub struct HttpConfig {
     /// Larger request bodies are refused with 413.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// IPv6 clients are limited by their network of this many bits
+    /// (`kit::client_address::limit_key`). Default: 64.
+    #[serde(default = "default_ipv6_prefix")]
+    pub ipv6_prefix: u8,
+}
+
+fn default_ipv6_prefix() -> u8 {
+    crate::client_address::DEFAULT_IPV6_PREFIX
 }
 
 /// A GraphQL request of ours is a few KiB; 1 MiB leaves room for big variables.
@@ -114,6 +122,7 @@ impl HttpConfig {
             port,
             trusted_proxies: Default::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            ipv6_prefix: default_ipv6_prefix(),
         }
     }
 

@@ -42,25 +42,49 @@ use crate::{
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The client's address: the peer, or what trusted proxies (the router) say
-/// in `X-Forwarded-For` (see [`crate::client_address`]). `None` only when the
-/// app is driven without a socket (in-process tests).
+/// in `X-Forwarded-For` (see [`crate::client_address`]). No address only when
+/// the app is driven without a socket (in-process tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientIp(pub Option<String>);
+pub struct ClientIp {
+    address: Option<IpAddr>,
+    /// What rate limits count it under (IPv6 by network).
+    key: String,
+}
 
 impl ClientIp {
-    pub fn resolve(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &TrustedProxies) -> Self {
-        Self(peer.map(|peer| {
+    pub fn resolve(
+        peer: Option<IpAddr>,
+        headers: &HeaderMap,
+        trusted: &TrustedProxies,
+        ipv6_prefix: u8,
+    ) -> Self {
+        let address = peer.map(|peer| {
             let forwarded = headers
                 .get_all("x-forwarded-for")
                 .iter()
                 .filter_map(|v| v.to_str().ok());
-            trusted.client_address(peer, forwarded).to_string()
-        }))
+            trusted.client_address(peer, forwarded)
+        });
+        Self::new(address, ipv6_prefix)
     }
 
-    /// The key rate limits use: the address, or `unknown`.
+    pub fn new(address: Option<IpAddr>, ipv6_prefix: u8) -> Self {
+        let key = address.map_or_else(
+            || "unknown".to_owned(),
+            |address| crate::client_address::limit_key(address, ipv6_prefix),
+        );
+        Self { address, key }
+    }
+
+    /// The address itself (audit entries, contact messages).
+    pub fn address(&self) -> Option<String> {
+        self.address.map(|address| address.to_string())
+    }
+
+    /// The key rate limits use: the address (an IPv6 one by its network), or
+    /// `unknown`.
     pub fn key(&self) -> &str {
-        self.0.as_deref().unwrap_or("unknown")
+        &self.key
     }
 }
 
@@ -79,6 +103,7 @@ pub struct SubgraphApp<Q, M, S> {
     checks: Vec<(&'static str, ReadinessCheck)>,
     extra: Router,
     trusted_proxies: TrustedProxies,
+    ipv6_prefix: u8,
     max_body_bytes: usize,
 }
 
@@ -87,6 +112,7 @@ struct AppState<Q, M, S> {
     verifier: Arc<JwtVerifier>,
     checks: Vec<(&'static str, ReadinessCheck)>,
     trusted_proxies: TrustedProxies,
+    ipv6_prefix: u8,
 }
 
 impl<Q, M, S> SubgraphApp<Q, M, S>
@@ -102,6 +128,7 @@ where
             checks: Vec::new(),
             extra: Router::new(),
             trusted_proxies: TrustedProxies::default(),
+            ipv6_prefix: crate::client_address::DEFAULT_IPV6_PREFIX,
             max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
         }
     }
@@ -109,6 +136,7 @@ where
     /// Who may say where a request came from, and how large a body may be.
     pub fn http(mut self, config: &crate::config::HttpConfig) -> Self {
         self.trusted_proxies = config.trusted_proxies.clone();
+        self.ipv6_prefix = config.ipv6_prefix;
         self.max_body_bytes = config.max_body_bytes;
         self
     }
@@ -153,6 +181,7 @@ where
             verifier: self.verifier,
             checks: self.checks,
             trusted_proxies: self.trusted_proxies,
+            ipv6_prefix: self.ipv6_prefix,
         });
         Router::new()
             .route(
@@ -439,7 +468,12 @@ where
     let mut request = request
         .data(RequestId(request_id.clone()))
         .data(state.verifier.clone())
-        .data(ClientIp::resolve(peer, headers, &state.trusted_proxies));
+        .data(ClientIp::resolve(
+            peer,
+            headers,
+            &state.trusted_proxies,
+            state.ipv6_prefix,
+        ));
     match caller_from_header(&state.verifier, headers).await {
         Ok(Some(user)) => request = request.data(user),
         Ok(None) => {}
@@ -615,6 +649,7 @@ where
         peer,
         &parts.headers,
         &state.trusted_proxies,
+        state.ipv6_prefix,
     ));
     // Long-lived operations (subscriptions) re-check revocation with it.
     data.insert(state.verifier.clone());

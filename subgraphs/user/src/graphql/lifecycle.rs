@@ -122,7 +122,7 @@ impl LifecycleMutation {
         let sender = ctx.current_user_opt().map(|user| user.id);
         let client_ip = ctx
             .data_opt::<fittrack_kit::server::ClientIp>()
-            .and_then(|ip| ip.0.clone());
+            .map(|ip| ip.key().to_owned());
         ctx.data::<Accounts>()?
             .submit_contact_message(
                 ContactMessage {
