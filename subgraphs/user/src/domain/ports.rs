@@ -107,11 +107,20 @@ pub trait SessionRecords: Send + Sync + 'static {
         &self,
         token_hash: &str,
     ) -> anyhow::Result<Option<RefreshTokenRecord>>;
-    /// Marks a token used if nobody else did first: exactly one of two concurrent
-    /// rotations wins, the other is treated as reuse.
-    async fn claim_refresh_token(&self, id: Uuid, now: DateTime<Utc>) -> anyhow::Result<bool>;
+    /// Rotation, in one transaction serialised with every revocation of the
+    /// user's tokens: marks `used` used if it is still neither used nor
+    /// revoked, and stores `next`. `false`, with nothing stored, when another
+    /// rotation won or the token's family or user was revoked first; a
+    /// revocation that comes after sees `next` and revokes it too.
+    async fn rotate_refresh_token(
+        &self,
+        used: Uuid,
+        next: NewRefreshToken,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
+    /// Ends one session (serialised with rotations, as above).
     async fn revoke_family(&self, family_id: Uuid, now: DateTime<Utc>) -> anyhow::Result<u64>;
-    /// Ends every session of a user.
+    /// Ends every session of a user (serialised with rotations, as above).
     async fn revoke_all_refresh_tokens(
         &self,
         user_id: Uuid,

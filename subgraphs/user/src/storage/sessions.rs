@@ -11,7 +11,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    entities::{password_reset_tokens, refresh_tokens},
+    entities::{password_reset_tokens, refresh_tokens, users},
     revoke_refresh_tokens, set_password_hash, SqlUserStore,
 };
 use crate::domain::ports::{
@@ -21,21 +21,7 @@ use crate::domain::ports::{
 #[async_trait]
 impl SessionRecords for SqlUserStore {
     async fn insert_refresh_token(&self, new: NewRefreshToken) -> anyhow::Result<()> {
-        let model = refresh_tokens::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            user_id: Set(new.user_id),
-            family_id: Set(new.family_id),
-            token_hash: Set(new.token_hash),
-            expires_at: Set(new.expires_at),
-            created_at: Set(Utc::now()),
-            used_at: Set(None),
-            revoked_at: Set(None),
-        };
-        refresh_tokens::Entity::insert(model)
-            .exec(&self.db)
-            .await
-            .context("storing a refresh token")?;
-        Ok(())
+        insert_refresh_token(&self.db, new).await
     }
 
     async fn find_refresh_token(
@@ -57,26 +43,50 @@ impl SessionRecords for SqlUserStore {
             }))
     }
 
-    async fn claim_refresh_token(&self, id: Uuid, now: DateTime<Utc>) -> anyhow::Result<bool> {
-        let result = refresh_tokens::Entity::update_many()
+    async fn rotate_refresh_token(
+        &self,
+        used: Uuid,
+        next: NewRefreshToken,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let tx = self.db.begin().await.context("starting a transaction")?;
+        lock_user(&tx, next.user_id).await?;
+        let claimed = refresh_tokens::Entity::update_many()
             .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
-            .filter(refresh_tokens::Column::Id.eq(id))
+            .filter(refresh_tokens::Column::Id.eq(used))
             .filter(refresh_tokens::Column::UsedAt.is_null())
             .filter(refresh_tokens::Column::RevokedAt.is_null())
-            .exec(&self.db)
+            .exec(&tx)
             .await
             .context("claiming a refresh token")?;
-        Ok(result.rows_affected == 1)
+        if claimed.rows_affected != 1 {
+            // Dropping the transaction rolls it back.
+            return Ok(false);
+        }
+        insert_refresh_token(&tx, next).await?;
+        tx.commit().await.context("committing a rotation")?;
+        Ok(true)
     }
 
     async fn revoke_family(&self, family_id: Uuid, now: DateTime<Utc>) -> anyhow::Result<u64> {
+        let owner = refresh_tokens::Entity::find()
+            .filter(refresh_tokens::Column::FamilyId.eq(family_id))
+            .one(&self.db)
+            .await
+            .context("finding a session's owner")?;
+        let Some(owner) = owner else {
+            return Ok(0);
+        };
+        let tx = self.db.begin().await.context("starting a transaction")?;
+        lock_user(&tx, owner.user_id).await?;
         let result = refresh_tokens::Entity::update_many()
             .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now))
             .filter(refresh_tokens::Column::FamilyId.eq(family_id))
             .filter(refresh_tokens::Column::RevokedAt.is_null())
-            .exec(&self.db)
+            .exec(&tx)
             .await
             .context("revoking a refresh token family")?;
+        tx.commit().await.context("committing a revocation")?;
         Ok(result.rows_affected)
     }
 
@@ -85,7 +95,11 @@ impl SessionRecords for SqlUserStore {
         user_id: Uuid,
         now: DateTime<Utc>,
     ) -> anyhow::Result<u64> {
-        revoke_refresh_tokens(&self.db, user_id, now).await
+        let tx = self.db.begin().await.context("starting a transaction")?;
+        lock_user(&tx, user_id).await?;
+        let revoked = revoke_refresh_tokens(&tx, user_id, now).await?;
+        tx.commit().await.context("committing a revocation")?;
+        Ok(revoked)
     }
 
     async fn change_password(
@@ -183,4 +197,44 @@ impl SessionRecords for SqlUserStore {
             .await
             .context("counting password resets")
     }
+}
+
+async fn insert_refresh_token(
+    db: &impl sea_orm::ConnectionTrait,
+    new: NewRefreshToken,
+) -> anyhow::Result<()> {
+    let model = refresh_tokens::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(new.user_id),
+        family_id: Set(new.family_id),
+        token_hash: Set(new.token_hash),
+        expires_at: Set(new.expires_at),
+        created_at: Set(Utc::now()),
+        used_at: Set(None),
+        revoked_at: Set(None),
+    };
+    refresh_tokens::Entity::insert(model)
+        .exec(db)
+        .await
+        .context("storing a refresh token")?;
+    Ok(())
+}
+
+/// Holds the user's row until the transaction ends, so that rotations and
+/// revocations of the user's tokens (and password and status changes, which
+/// update that row) run one after another. On PostgreSQL a revocation's
+/// UPDATE would otherwise not see a token a concurrent rotation inserts.
+/// SQLite has one writer at a time and no row locks: there a transaction
+/// holds the database from its first write, which comes next.
+async fn lock_user(tx: &sea_orm::DatabaseTransaction, user_id: Uuid) -> anyhow::Result<()> {
+    use sea_orm::{ConnectionTrait as _, DbBackend, QuerySelect as _};
+    if tx.get_database_backend() == DbBackend::Sqlite {
+        return Ok(());
+    }
+    users::Entity::find_by_id(user_id)
+        .lock_exclusive()
+        .one(tx)
+        .await
+        .context("locking a user's sessions")?;
+    Ok(())
 }

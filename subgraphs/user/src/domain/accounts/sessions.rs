@@ -14,27 +14,40 @@ use crate::domain::{
 
 impl Accounts {
     pub(super) async fn start_session(&self, user: User, family_id: Uuid) -> UserResult<Session> {
+        let (session, refresh) = self.session_tokens(user, family_id)?;
+        self.store.insert_refresh_token(refresh).await?;
+        Ok(session)
+    }
+
+    /// A session's tokens, and the refresh token's record to store.
+    fn session_tokens(
+        &self,
+        user: User,
+        family_id: Uuid,
+    ) -> UserResult<(Session, NewRefreshToken)> {
         let now = Utc::now();
         let access = self.issuer.issue_access(&user, family_id, now)?;
         let refresh = self.issuer.new_refresh(now);
-        self.store
-            .insert_refresh_token(NewRefreshToken {
-                user_id: user.id,
-                family_id,
-                token_hash: refresh.hash,
-                expires_at: refresh.expires_at,
-            })
-            .await?;
-        Ok(Session {
+        let record = NewRefreshToken {
+            user_id: user.id,
+            family_id,
+            token_hash: refresh.hash,
+            expires_at: refresh.expires_at,
+        };
+        let session = Session {
             access_token: access.token,
             access_token_expires_at: access.expires_at,
             refresh_token: refresh.token,
             user,
-        })
+        };
+        Ok((session, record))
     }
 
     /// Rotates a refresh token. Presenting one that was already used (or revoked)
     /// revokes its whole family: a stolen token dies with the legitimate one.
+    /// Claiming the old token and storing the next are one transaction that
+    /// loses to a logout, password change, reset or ban of the same user
+    /// (`SessionRecords::rotate_refresh_token`), so no rotation outlives one.
     pub async fn refresh(&self, token: &str) -> UserResult<Session> {
         let now = Utc::now();
         let record = self
@@ -48,10 +61,6 @@ impl Accounts {
         if record.expires_at <= now {
             return Err(UserError::InvalidRefreshToken);
         }
-        if !self.store.claim_refresh_token(record.id, now).await? {
-            // Someone rotated it between our read and our write.
-            return self.reject_reuse(record.family_id, record.user_id).await;
-        }
         let user = self
             .store
             .find_by_id(record.user_id)
@@ -64,7 +73,16 @@ impl Accounts {
                 return Err(error);
             }
         };
-        self.start_session(user, record.family_id).await
+        let (session, next) = self.session_tokens(user, record.family_id)?;
+        if !self
+            .store
+            .rotate_refresh_token(record.id, next, now)
+            .await?
+        {
+            // Rotated by someone else, or revoked, since our read.
+            return self.reject_reuse(record.family_id, record.user_id).await;
+        }
+        Ok(session)
     }
 
     pub(super) async fn reject_reuse(&self, family_id: Uuid, user_id: Uuid) -> UserResult<Session> {
