@@ -129,6 +129,17 @@ impl Limits {
         }
     }
 
+    pub fn activity(self) -> fittrack_activity::config::ActivityLimits {
+        use fittrack_kit::ratelimit::Quota;
+        match self {
+            Limits::Production => Default::default(),
+            Limits::Relaxed => fittrack_activity::config::ActivityLimits {
+                writes_per_minute: Quota::per_minute(1_000_000),
+                writes_per_day: Quota::per_minute(1_000_000),
+            },
+        }
+    }
+
     fn router_env(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Limits::Production => &[("FITTRACK_TRUSTED_PROXIES", "127.0.0.1,::1")],
@@ -245,6 +256,7 @@ impl StackBuilder {
             redis_url: redis_url.clone(),
             namespace: namespace.clone(),
             auth: auth.clone(),
+            limits: self.limits.activity(),
             ..Default::default()
         };
         activity_config.events.queue_options = test_queue_options();

@@ -429,6 +429,85 @@ async fn rotating_ipv6_addresses_inside_a_64_gets_no_extra_guesses() {
     assert_eq!(elsewhere.codes(), ["UNAUTHENTICATED"]);
 }
 
+/// `count` aliased `logActivity` in one mutation.
+fn aliased_logs(count: usize) -> String {
+    let fields: String = (0..count)
+        .map(|i| {
+            format!(
+                "w{i}: logActivity(input: {{type: RUNNING, durationMinutes: 30, caloriesBurned: 300, startTime: \"{}\"}}) {{ id }} ",
+                Utc::now().to_rfc3339()
+            )
+        })
+        .collect();
+    format!("mutation {{ {fields} }}")
+}
+
+/// How many of a response's errors are `RATE_LIMITED`. (A refused
+/// `logActivity: Activity!` nulls `data` whole, so what was written is
+/// counted by reading it back.)
+fn rate_limited(body: &Value) -> usize {
+    body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["extensions"]["code"] == "RATE_LIMITED")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliased_writes_count_one_each_over_http_and_websocket() {
+    let stack = Stack::start_with_production_limits(None, &[]).await;
+    // Over HTTP: 30 aliased writes, twice; the quota is 20 a minute.
+    let (_, auth) = stack.register("aliased-writes").await;
+    let writer = token(&auth);
+    let first = post(
+        &stack.router,
+        &aliased_logs(30),
+        json!({}),
+        Some(&writer),
+        "10.1.1.1",
+    )
+    .await;
+    assert_eq!(rate_limited(&first.body), 10, "{}", first.body);
+    assert_eq!(my_activity_count(&stack, &writer).await, 20);
+    let limited = first
+        .errors()
+        .into_iter()
+        .find(|e| e["extensions"]["code"] == "RATE_LIMITED")
+        .expect("a refusal");
+    assert!(limited["extensions"]["retryAfterSeconds"]
+        .as_u64()
+        .is_some_and(|s| s > 0));
+    let second = post(
+        &stack.router,
+        &aliased_logs(30),
+        json!({}),
+        Some(&writer),
+        "10.1.1.1",
+    )
+    .await;
+    assert_eq!(rate_limited(&second.body), 30, "{}", second.body);
+    assert_eq!(my_activity_count(&stack, &writer).await, 20);
+
+    // Over the WebSocket, another user: the same quota.
+    let (_, auth) = stack.register("aliased-writes-ws").await;
+    let writer = token(&auth);
+    let mut refused = 0;
+    for _ in 0..2 {
+        let payloads = support::ws_operation(
+            &stack.router_ws(),
+            json!({"Authorization": format!("Bearer {writer}")}),
+            &aliased_logs(30),
+            json!({}),
+        )
+        .await
+        .expect("operation over WebSocket");
+        refused += rate_limited(&payloads[0]);
+    }
+    assert_eq!(refused, 40);
+    assert_eq!(my_activity_count(&stack, &writer).await, 20);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_a_distributed_attack_reaches_the_account_ceiling() {
     let stack = Stack::start_with_production_limits(None, &[]).await;

@@ -171,7 +171,16 @@ impl FaultStack {
                         self.ports[&service].to_string(),
                     )
                     .env("FITTRACK_ACTIVITY__EVENTS__SWEEP_INTERVAL_SECS", "1")
-                    .env("FITTRACK_ACTIVITY__EVENTS__SWEEP_GRACE_SECS", "3");
+                    .env("FITTRACK_ACTIVITY__EVENTS__SWEEP_GRACE_SECS", "3")
+                    // The load logs far more than a person does.
+                    .env(
+                        "FITTRACK_ACTIVITY__LIMITS__WRITES_PER_MINUTE__LIMIT",
+                        "1000000",
+                    )
+                    .env(
+                        "FITTRACK_ACTIVITY__LIMITS__WRITES_PER_DAY__LIMIT",
+                        "1000000",
+                    );
             }
             Service::Ai => {
                 command

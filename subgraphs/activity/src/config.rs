@@ -3,6 +3,7 @@ use std::{path::PathBuf, time::Duration};
 use fittrack_kit::{
     config::{default_data_dir, AuthConfig, HttpConfig, Secret},
     queue::QueueOptions,
+    ratelimit::Quota,
 };
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +35,28 @@ pub struct ActivityConfig {
     /// How long dataloaders gather keys before one batched store query.
     pub loader_delay_ms: u64,
     pub tasks: ActivityTasks,
+    pub limits: ActivityLimits,
+}
+
+/// Per-user quotas on writes (`logActivity`, `updateActivity`,
+/// `deleteActivity` together), each aliased field counted
+/// (`FITTRACK_ACTIVITY__LIMITS__WRITES_PER_MINUTE__LIMIT=…`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ActivityLimits {
+    pub writes_per_minute: Quota,
+    pub writes_per_day: Quota,
+}
+
+impl Default for ActivityLimits {
+    fn default() -> Self {
+        // A person logs a few workouts a day and fixes a few; a script that
+        // aliases 30 writes into each of 100 operations a minute does not.
+        Self {
+            writes_per_minute: Quota::per_minute(20),
+            writes_per_day: Quota::per_day(500),
+        }
+    }
 }
 
 /// The background work a process of this subgraph runs beside its API.
@@ -84,6 +107,7 @@ impl Default for ActivityConfig {
             events: EventsConfig::default(),
             loader_delay_ms: DEFAULT_LOADER_DELAY.as_millis() as u64,
             tasks: ActivityTasks::default(),
+            limits: ActivityLimits::default(),
         }
     }
 }

@@ -72,6 +72,8 @@ pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
     let verifier = JwtVerifier::for_subgraph(&config.auth, &shared).await?;
     let platform_stats = fittrack_kit::cache::dashboard(&shared, "dashboard:activities").await?;
     let erased = fittrack_kit::erasure::connect(&shared).await?;
+    let limiter =
+        fittrack_kit::ratelimit::connect(shared.redis_url(), &shared.key("ratelimit:")).await?;
     Ok(assemble(
         config,
         Parts {
@@ -81,6 +83,7 @@ pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
             verifier,
             platform_stats,
             erased,
+            limiter,
         },
     ))
 }
@@ -95,6 +98,8 @@ pub struct Parts {
     pub verifier: Arc<JwtVerifier>,
     pub platform_stats: graphql::admin::PlatformStatsCache,
     pub erased: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
+    /// Counts the per-user write quotas (`ActivityLimits`).
+    pub limiter: Arc<dyn fittrack_kit::ratelimit::RateLimiter>,
 }
 
 /// The service from its parts: the GraphQL app with its readiness checks,
@@ -107,6 +112,7 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
         activities,
         Duration::from_millis(config.loader_delay_ms),
         parts.platform_stats,
+        graphql::WriteQuota::new(parts.limiter, &config.limits),
     );
     let router = SubgraphApp::new(schema, parts.verifier)
         .http(&config.http)

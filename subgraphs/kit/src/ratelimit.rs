@@ -340,6 +340,64 @@ impl<K: std::hash::Hash + Eq + Clone + Send + 'static> Drop for OpenSlot<K> {
     }
 }
 
+/// A per-user quota on one kind of field (the writes of a subgraph, say),
+/// checked in the field's resolver so that each aliased field counts one: the
+/// router counts operations, and 30 aliases in one operation are 30 writes.
+/// Each window (per minute, per day, …) must admit the call.
+#[derive(Clone)]
+pub struct UserQuota {
+    limiter: Arc<dyn RateLimiter>,
+    name: &'static str,
+    windows: Vec<Quota>,
+}
+
+impl UserQuota {
+    pub fn new(
+        limiter: Arc<dyn RateLimiter>,
+        name: &'static str,
+        windows: impl IntoIterator<Item = Quota>,
+    ) -> Self {
+        Self {
+            limiter,
+            name,
+            windows: windows.into_iter().collect(),
+        }
+    }
+
+    /// Counts one call of `user`'s; `RATE_LIMITED` with the wait past any
+    /// window. A limiter that cannot be reached admits (logged): losing Redis
+    /// may cost a limit for a while, never a user's write.
+    pub async fn admit(&self, user: uuid::Uuid) -> Result<(), crate::ApiError> {
+        for quota in &self.windows {
+            let key = format!("quota:{}:{}:{user}", self.name, quota.period.as_secs());
+            match self.limiter.check(&key, *quota, 1).await {
+                Ok(decision) if decision.allowed => {}
+                Ok(decision) => {
+                    let secs = decision.retry_after_secs();
+                    return Err(crate::ApiError::rate_limited(
+                        format!(
+                            "Too many {} ({} per {} s); try again in {secs} s",
+                            self.name.replace('-', " "),
+                            quota.limit,
+                            quota.period.as_secs()
+                        ),
+                        secs,
+                    ));
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        quota = self.name,
+                        error = format!("{error:#}"),
+                        "rate limiter unavailable; call admitted"
+                    );
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

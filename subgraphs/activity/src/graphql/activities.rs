@@ -15,6 +15,7 @@ use super::{
         ActivityFilterInput, ActivityObject, ActivityStats, LogActivityInput, StatsRangeInput,
         UpdateActivityInput,
     },
+    WriteQuota,
 };
 use crate::domain::{
     activities::{page_size, Activities, Page},
@@ -41,6 +42,7 @@ impl ActivityQuery {
     #[graphql(guard = "Authenticated")]
     async fn activity(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ActivityObject> {
         let viewer = ctx.current_user()?;
+        ctx.data::<WriteQuota>()?.admit(viewer.id).await?;
         let id = parse_id(&id, "id")?;
         let activity = ctx.data::<Activities>()?.get(viewer, id).await?;
         Ok(activity.into())
@@ -113,6 +115,7 @@ impl ActivityMutation {
         input: LogActivityInput,
     ) -> async_graphql::Result<ActivityObject> {
         let viewer = ctx.current_user()?;
+        ctx.data::<WriteQuota>()?.admit(viewer.id).await?;
         let (raw, key) = input.into_parts();
         let activity = ctx.data::<Activities>()?.log(viewer.id, raw, key).await?;
         Ok(activity.into())
@@ -139,6 +142,7 @@ impl ActivityMutation {
     #[graphql(guard = "Authenticated")]
     async fn delete_activity(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         let viewer = ctx.current_user()?;
+        ctx.data::<WriteQuota>()?.admit(viewer.id).await?;
         let id = parse_id(&id, "id")?;
         let deleted = ctx.data::<Activities>()?.delete(viewer.id, id).await?;
         Ok(ID(deleted.id.to_string()))

@@ -45,10 +45,41 @@ fn loader<T: Send + Sync + 'static>(inner: T, delay: Duration) -> DataLoader<T> 
     DataLoader::new(inner, tokio::spawn).delay(delay)
 }
 
+/// The per-user quota every activity write counts against, each aliased
+/// field one (`kit::ratelimit::UserQuota`).
+#[derive(Clone)]
+pub struct WriteQuota(fittrack_kit::ratelimit::UserQuota);
+
+impl WriteQuota {
+    pub fn new(
+        limiter: Arc<dyn fittrack_kit::ratelimit::RateLimiter>,
+        limits: &crate::config::ActivityLimits,
+    ) -> Self {
+        Self(fittrack_kit::ratelimit::UserQuota::new(
+            limiter,
+            "activity-writes",
+            [limits.writes_per_minute, limits.writes_per_day],
+        ))
+    }
+
+    /// The default quotas, counted in this process.
+    pub fn in_process() -> Self {
+        Self::new(
+            Arc::new(fittrack_kit::ratelimit::MemoryRateLimiter::default()),
+            &Default::default(),
+        )
+    }
+
+    async fn admit(&self, user: uuid::Uuid) -> Result<(), ApiError> {
+        self.0.admit(user).await
+    }
+}
+
 pub fn build_schema(
     activities: Activities,
     loader_delay: Duration,
     platform_stats: admin::PlatformStatsCache,
+    writes: WriteQuota,
 ) -> ActivitySchema {
     let store = activities.store().clone();
     builder()
@@ -56,6 +87,7 @@ pub fn build_schema(
         .data(loader(FirstPageLoader(store), loader_delay))
         .data(loader(StatsLoader(activities.clone()), loader_delay))
         .data(platform_stats)
+        .data(writes)
         .data(activities)
         .finish()
 }
