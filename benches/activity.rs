@@ -153,7 +153,7 @@ async fn queries_per_join() -> Vec<(usize, u64)> {
         ),
         DEFAULT_LOADER_DELAY,
         fittrack_kit::cache::local_dashboard(),
-        fittrack_activity::graphql::WriteQuota::in_process(),
+        fittrack_activity::graphql::Quotas::in_process(),
     );
     let users: Vec<Uuid> = (0..100).map(|_| Uuid::new_v4()).collect();
     for user in &users {

@@ -136,6 +136,7 @@ impl Limits {
             Limits::Relaxed => fittrack_activity::config::ActivityLimits {
                 writes_per_minute: Quota::per_minute(1_000_000),
                 writes_per_day: Quota::per_minute(1_000_000),
+                stats_per_minute: Quota::per_minute(1_000_000),
             },
         }
     }

@@ -509,6 +509,55 @@ async fn aliased_writes_count_one_each_over_http_and_websocket() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliased_whole_history_stats_are_costed_and_counted() {
+    let stack = Stack::start_with_production_limits(None, &[]).await;
+    let (_, auth) = stack.register("aliased-stats").await;
+    let reader = token(&auth);
+    let aliased = |count: usize| {
+        let fields: String = (0..count)
+            .map(|i| format!("s{i}: myActivityStats {{ count }} "))
+            .collect();
+        format!("{{ {fields} }}")
+    };
+    // 30 whole-history aggregations in one operation cost more than the budget.
+    let refused = post(
+        &stack.router,
+        &aliased(30),
+        json!({}),
+        Some(&reader),
+        "10.2.2.2",
+    )
+    .await;
+    assert_eq!(
+        refused.codes(),
+        ["COST_ESTIMATED_TOO_EXPENSIVE"],
+        "{}",
+        refused.body
+    );
+    // 20 fit; the stats quota (60 a minute) then refuses each further alias.
+    for _ in 0..3 {
+        let reply = post(
+            &stack.router,
+            &aliased(20),
+            json!({}),
+            Some(&reader),
+            "10.2.2.2",
+        )
+        .await;
+        assert!(reply.errors().is_empty(), "{}", reply.body);
+    }
+    let over = post(
+        &stack.router,
+        &aliased(20),
+        json!({}),
+        Some(&reader),
+        "10.2.2.2",
+    )
+    .await;
+    assert_eq!(rate_limited(&over.body), 20, "{}", over.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_a_distributed_attack_reaches_the_account_ceiling() {
     let stack = Stack::start_with_production_limits(None, &[]).await;
     let (victim, _) = stack.register("ceiling").await;

@@ -38,14 +38,17 @@ pub struct ActivityConfig {
     pub limits: ActivityLimits,
 }
 
-/// Per-user quotas on writes (`logActivity`, `updateActivity`,
-/// `deleteActivity` together), each aliased field counted
+/// Per-user quotas, each aliased field counted
 /// (`FITTRACK_ACTIVITY__LIMITS__WRITES_PER_MINUTE__LIMIT=…`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ActivityLimits {
+    /// `logActivity`, `updateActivity` and `deleteActivity` together.
     pub writes_per_minute: Quota,
     pub writes_per_day: Quota,
+    /// Whole-history aggregations (`myActivityStats`, `User.activityStats`)
+    /// a user may ask for.
+    pub stats_per_minute: Quota,
 }
 
 impl Default for ActivityLimits {
@@ -55,6 +58,7 @@ impl Default for ActivityLimits {
         Self {
             writes_per_minute: Quota::per_minute(20),
             writes_per_day: Quota::per_day(500),
+            stats_per_minute: Quota::per_minute(60),
         }
     }
 }

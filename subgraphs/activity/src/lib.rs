@@ -112,7 +112,7 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
         activities,
         Duration::from_millis(config.loader_delay_ms),
         parts.platform_stats,
-        graphql::WriteQuota::new(parts.limiter, &config.limits),
+        graphql::Quotas::new(parts.limiter, &config.limits),
     );
     let router = SubgraphApp::new(schema, parts.verifier)
         .http(&config.http)

@@ -80,7 +80,7 @@ async fn user_joins_cost_the_same_store_queries_for_1_10_and_100_users() {
         ),
         Duration::from_millis(50),
         fittrack_kit::cache::local_dashboard(),
-        fittrack_activity::graphql::WriteQuota::in_process(),
+        fittrack_activity::graphql::Quotas::in_process(),
     );
 
     let users: Vec<Uuid> = (0..100).map(|_| Uuid::new_v4()).collect();

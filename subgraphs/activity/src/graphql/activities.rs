@@ -15,7 +15,7 @@ use super::{
         ActivityFilterInput, ActivityObject, ActivityStats, LogActivityInput, StatsRangeInput,
         UpdateActivityInput,
     },
-    WriteQuota,
+    Quotas,
 };
 use crate::domain::{
     activities::{page_size, Activities, Page},
@@ -42,7 +42,7 @@ impl ActivityQuery {
     #[graphql(guard = "Authenticated")]
     async fn activity(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ActivityObject> {
         let viewer = ctx.current_user()?;
-        ctx.data::<WriteQuota>()?.admit(viewer.id).await?;
+        ctx.data::<Quotas>()?.admit_write(viewer.id).await?;
         let id = parse_id(&id, "id")?;
         let activity = ctx.data::<Activities>()?.get(viewer, id).await?;
         Ok(activity.into())
@@ -78,7 +78,12 @@ impl ActivityQuery {
 
     /// Your statistics over `range` (all time when omitted). Days, streaks and
     /// weeks are counted in `utcOffsetMinutes` (e.g. 120 for UTC+2).
-    #[graphql(guard = "Authenticated")]
+    // A whole-history aggregation: it costs as much as a large page, and
+    // each aliased copy counts against the caller's stats quota.
+    #[graphql(
+        guard = "Authenticated",
+        directive = fittrack_kit::schema::cost::apply(1000)
+    )]
     async fn my_activity_stats(
         &self,
         ctx: &Context<'_>,
@@ -86,6 +91,7 @@ impl ActivityQuery {
         #[graphql(default = 0)] utc_offset_minutes: i32,
     ) -> async_graphql::Result<ActivityStats> {
         let viewer = ctx.current_user()?;
+        ctx.data::<Quotas>()?.admit_stats(viewer.id).await?;
         let offset_seconds = parse_offset(utc_offset_minutes)?;
         let stats = ctx
             .data::<DataLoader<StatsLoader>>()?
@@ -115,7 +121,7 @@ impl ActivityMutation {
         input: LogActivityInput,
     ) -> async_graphql::Result<ActivityObject> {
         let viewer = ctx.current_user()?;
-        ctx.data::<WriteQuota>()?.admit(viewer.id).await?;
+        ctx.data::<Quotas>()?.admit_write(viewer.id).await?;
         let (raw, key) = input.into_parts();
         let activity = ctx.data::<Activities>()?.log(viewer.id, raw, key).await?;
         Ok(activity.into())
@@ -142,7 +148,7 @@ impl ActivityMutation {
     #[graphql(guard = "Authenticated")]
     async fn delete_activity(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         let viewer = ctx.current_user()?;
-        ctx.data::<WriteQuota>()?.admit(viewer.id).await?;
+        ctx.data::<Quotas>()?.admit_write(viewer.id).await?;
         let id = parse_id(&id, "id")?;
         let deleted = ctx.data::<Activities>()?.delete(viewer.id, id).await?;
         Ok(ID(deleted.id.to_string()))

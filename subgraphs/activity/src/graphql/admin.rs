@@ -51,7 +51,11 @@ impl AdminActivityQuery {
     }
 
     /// Platform totals, the last 24 hours, and the split by type. Admins only.
-    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    // Uncached aggregations over every activity: costed as such.
+    #[graphql(
+        guard = "RoleGuard(Role::Admin)",
+        directive = fittrack_kit::schema::cost::apply(1000)
+    )]
     async fn platform_activity_stats(
         &self,
         ctx: &Context<'_>,
@@ -119,7 +123,11 @@ pub type PlatformStatsCache = std::sync::Arc<fittrack_kit::cache::TtlCache<Platf
 #[async_graphql::ComplexObject]
 impl PlatformStats {
     /// Activities: totals, last 24 hours, by type, average calories.
-    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    // Aggregations, cached for a minute: costed as such.
+    #[graphql(
+        guard = "RoleGuard(Role::Admin)",
+        directive = fittrack_kit::schema::cost::apply(100)
+    )]
     async fn activities(&self, ctx: &Context<'_>) -> async_graphql::Result<PlatformActivityStats> {
         let store = ctx.data::<Activities>()?.store().clone();
         let cache = ctx.data::<PlatformStatsCache>()?;

@@ -108,6 +108,10 @@ impl UserRef {
     }
 
     /// This user's statistics (the user themself or an admin).
+    // A whole-history aggregation per user: costed (hive-router 0.2 counts an
+    // entity field 20 times over, so its weight is small), and counted against the
+    // caller's stats quota.
+    #[graphql(directive = fittrack_kit::schema::cost::apply(50))]
     async fn activity_stats(
         &self,
         ctx: &Context<'_>,
@@ -115,6 +119,8 @@ impl UserRef {
         #[graphql(default = 0)] utc_offset_minutes: i32,
     ) -> async_graphql::Result<ActivityStats> {
         let user_id = may_see(ctx, self)?;
+        let viewer = ctx.current_user()?;
+        ctx.data::<super::Quotas>()?.admit_stats(viewer.id).await?;
         let offset_seconds = parse_offset(utc_offset_minutes)?;
         let stats = ctx
             .data::<DataLoader<StatsLoader>>()?

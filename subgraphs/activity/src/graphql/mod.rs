@@ -45,21 +45,28 @@ fn loader<T: Send + Sync + 'static>(inner: T, delay: Duration) -> DataLoader<T> 
     DataLoader::new(inner, tokio::spawn).delay(delay)
 }
 
-/// The per-user quota every activity write counts against, each aliased
-/// field one (`kit::ratelimit::UserQuota`).
+/// The per-user quotas of this subgraph's writes and aggregations, each
+/// aliased field one (`kit::ratelimit::UserQuota`).
 #[derive(Clone)]
-pub struct WriteQuota(fittrack_kit::ratelimit::UserQuota);
+pub struct Quotas {
+    writes: fittrack_kit::ratelimit::UserQuota,
+    stats: fittrack_kit::ratelimit::UserQuota,
+}
 
-impl WriteQuota {
+impl Quotas {
     pub fn new(
         limiter: Arc<dyn fittrack_kit::ratelimit::RateLimiter>,
         limits: &crate::config::ActivityLimits,
     ) -> Self {
-        Self(fittrack_kit::ratelimit::UserQuota::new(
-            limiter,
-            "activity-writes",
-            [limits.writes_per_minute, limits.writes_per_day],
-        ))
+        use fittrack_kit::ratelimit::UserQuota;
+        Self {
+            writes: UserQuota::new(
+                limiter.clone(),
+                "activity-writes",
+                [limits.writes_per_minute, limits.writes_per_day],
+            ),
+            stats: UserQuota::new(limiter, "stats-queries", [limits.stats_per_minute]),
+        }
     }
 
     /// The default quotas, counted in this process.
@@ -70,8 +77,12 @@ impl WriteQuota {
         )
     }
 
-    async fn admit(&self, user: uuid::Uuid) -> Result<(), ApiError> {
-        self.0.admit(user).await
+    async fn admit_write(&self, user: uuid::Uuid) -> Result<(), ApiError> {
+        self.writes.admit(user).await
+    }
+
+    async fn admit_stats(&self, user: uuid::Uuid) -> Result<(), ApiError> {
+        self.stats.admit(user).await
     }
 }
 
@@ -79,7 +90,7 @@ pub fn build_schema(
     activities: Activities,
     loader_delay: Duration,
     platform_stats: admin::PlatformStatsCache,
-    writes: WriteQuota,
+    quotas: Quotas,
 ) -> ActivitySchema {
     let store = activities.store().clone();
     builder()
@@ -87,7 +98,7 @@ pub fn build_schema(
         .data(loader(FirstPageLoader(store), loader_delay))
         .data(loader(StatsLoader(activities.clone()), loader_delay))
         .data(platform_stats)
-        .data(writes)
+        .data(quotas)
         .data(activities)
         .finish()
 }

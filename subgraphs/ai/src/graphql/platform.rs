@@ -67,7 +67,11 @@ pub struct PlatformStats {
 #[ComplexObject]
 impl PlatformStats {
     /// Recommendations, the rules fallback share, the event queue and Gemini's breaker.
-    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    // Aggregations, cached for a minute: costed as such.
+    #[graphql(
+        guard = "RoleGuard(Role::Admin)",
+        directive = fittrack_kit::schema::cost::apply(100)
+    )]
     async fn ai(&self, ctx: &Context<'_>) -> async_graphql::Result<AiPlatformStats> {
         let context = ctx.data::<AiContext>()?;
         Ok(context

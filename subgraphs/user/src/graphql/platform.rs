@@ -74,7 +74,11 @@ async fn compute(accounts: &Accounts) -> anyhow::Result<UserPlatformStats> {
 #[ComplexObject]
 impl PlatformStats {
     /// Accounts: totals, by status and role, sign-ups in the last 7 days.
-    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    // Aggregations, cached for a minute: costed as such.
+    #[graphql(
+        guard = "RoleGuard(Role::Admin)",
+        directive = fittrack_kit::schema::cost::apply(100)
+    )]
     async fn users(&self, ctx: &Context<'_>) -> async_graphql::Result<UserPlatformStats> {
         let accounts = ctx.data::<Accounts>()?;
         let cache = ctx.data::<UserStatsCache>()?;
