@@ -7,6 +7,8 @@ use fittrack_kit::{error::InvalidInput, ApiError, ErrorCode};
 pub enum AiError {
     InvalidInput(InvalidInput),
     NotFound(&'static str),
+    /// The account was deleted (its token may live a few minutes more).
+    AccountDeleted,
     /// A per-user limit is spent (seconds until it admits again).
     RateLimited(u64),
     Internal(anyhow::Error),
@@ -40,6 +42,7 @@ impl From<AiError> for ApiError {
                 retry_after_secs,
             ),
             AiError::InvalidInput(invalid) => invalid.into(),
+            AiError::AccountDeleted => ApiError::unauthenticated("This account has been deleted"),
             AiError::NotFound(what) => {
                 ApiError::new(ErrorCode::NotFound, format!("{what} not found"))
             }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
+use fittrack_kit::erasure::ErasedUsers;
 use uuid::Uuid;
 
 use super::{
@@ -22,11 +23,20 @@ const MAX_DAYS_AWAY: i64 = 366;
 pub struct Planner {
     store: Arc<dyn AiStore>,
     advisor: Arc<dyn Advisor>,
+    erased: Arc<dyn ErasedUsers>,
 }
 
 impl Planner {
-    pub fn new(store: Arc<dyn AiStore>, advisor: Arc<dyn Advisor>) -> Self {
-        Self { store, advisor }
+    pub fn new(
+        store: Arc<dyn AiStore>,
+        advisor: Arc<dyn Advisor>,
+        erased: Arc<dyn ErasedUsers>,
+    ) -> Self {
+        Self {
+            store,
+            advisor,
+            erased,
+        }
     }
 
     /// `user_id`'s plan for `date`: the stored one unless `regenerate`, else a
@@ -54,6 +64,9 @@ impl Planner {
         if let Err(limit) = self.advisor.admit_plan(user_id).await? {
             return Err(AiError::RateLimited(limit.retry_after_secs));
         }
+        if self.erased.is_erased(user_id).await? {
+            return Err(AiError::AccountDeleted);
+        }
         if !regenerate {
             if let Some(plan) = self.store.daily_plan(user_id, date).await? {
                 return Ok(plan);
@@ -73,10 +86,17 @@ impl Planner {
             content,
             created_at: Utc::now(),
         };
-        Ok(self
+        let saved = self
             .store
             .save_daily_plan(plan, regenerate)
             .await?
-            .into_inner())
+            .into_inner();
+        // Erased while we wrote: written first, checked after (kit::erasure),
+        // so either the eraser saw this plan or we see the mark and undo it.
+        if self.erased.is_erased(user_id).await? {
+            self.store.forget_user(user_id).await?;
+            return Err(AiError::AccountDeleted);
+        }
+        Ok(saved)
     }
 }

@@ -96,7 +96,11 @@ pub fn build_schema(context: AiContext) -> AiSchema {
 /// (the batching test widens it so a slow, cold debug run cannot split a batch).
 pub fn build_schema_with(context: AiContext, loader_delay: Duration) -> AiSchema {
     let store = context.store.clone();
-    let planner = Planner::new(context.store.clone(), context.coach.clone());
+    let planner = Planner::new(
+        context.store.clone(),
+        context.coach.clone(),
+        context.erased.clone(),
+    );
     builder()
         .data(planner)
         .data(
