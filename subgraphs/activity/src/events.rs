@@ -170,7 +170,7 @@ pub async fn run_eraser(
 ) {
     fittrack_kit::queue::run_consumer(
         queue,
-        fittrack_kit::queue::ConsumerOptions::new("activity-eraser", 2),
+        fittrack_kit::queue::ConsumerOptions::new("activity-eraser", 2).never_dead_letter(),
         move |job| {
             let (store, events, marks) = (store.clone(), events.clone(), marks.clone());
             async move {

@@ -76,7 +76,7 @@ impl Worker {
         let recommender = self.recommender;
         run_consumer(
             queue,
-            ConsumerOptions::new("ai-eraser", 2),
+            ConsumerOptions::new("ai-eraser", 2).never_dead_letter(),
             move |job| {
                 let recommender = recommender.clone();
                 async move {

@@ -304,6 +304,88 @@ async fn purge_removes_matching_waiting_in_flight_and_dead_jobs_only(backend: Ba
     }
 }
 
+/// Runs a consumer whose handler fails `failures` times with `error`, then
+/// succeeds; returns once the job was acked (or panics after 15 s).
+async fn fail_then_succeed(
+    queue: Arc<dyn JobQueue>,
+    options: ConsumerOptions,
+    failures: usize,
+    error: fn() -> anyhow::Error,
+) {
+    queue.enqueue("job").await.expect("enqueue");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let consumer = {
+        let calls = calls.clone();
+        tokio::spawn(run_consumer(
+            queue.clone(),
+            options,
+            move |_| {
+                let calls = calls.clone();
+                async move {
+                    if calls.fetch_add(1, Ordering::SeqCst) < failures {
+                        return Err(error());
+                    }
+                    Ok(())
+                }
+            },
+            async {
+                let _ = stop_rx.await;
+            },
+        ))
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let stats = queue.stats().await.expect("stats");
+        if calls.load(Ordering::SeqCst) > failures && stats.in_flight == 0 && stats.waiting == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job never acked: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop_tx.send(());
+    consumer.await.expect("consumer stops cleanly");
+}
+
+fn quick(name: &str) -> ConsumerOptions {
+    ConsumerOptions {
+        poll_wait: Duration::from_millis(100),
+        max_outage_backoff: Duration::from_millis(50),
+        ..ConsumerOptions::new(name, 1)
+    }
+}
+
+async fn a_job_failing_on_an_unreachable_dependency_is_retried_until_it_is_back(backend: Backend) {
+    // Two deliveries allowed, four failures while "the database" is away.
+    let queue = backend.queue(2).await;
+    fail_then_succeed(queue.clone(), quick("worker-1"), 4, || {
+        anyhow::Error::new(sea_orm::sqlx::Error::PoolTimedOut).context("saving a recommendation")
+    })
+    .await;
+    assert!(
+        queue.dead_letters(10).await.expect("dlq").is_empty(),
+        "{backend:?}: a good job was dead-lettered during an outage"
+    );
+}
+
+async fn a_never_dead_letter_consumer_retries_past_max_deliveries(backend: Backend) {
+    let queue = backend.queue(2).await;
+    fail_then_succeed(
+        queue.clone(),
+        quick("eraser").never_dead_letter(),
+        4,
+        || anyhow::anyhow!("the store refused the delete"),
+    )
+    .await;
+    assert!(
+        queue.dead_letters(10).await.expect("dlq").is_empty(),
+        "{backend:?}"
+    );
+}
+
 fittrack_kit::backend_contracts! {
     setup: queue_under_test,
     backends: [memory, redis],
@@ -316,5 +398,7 @@ fittrack_kit::backend_contracts! {
         stats_count_waiting_in_flight_and_dead_jobs,
         the_consumer_runs_n_handlers_at_once_and_dead_letters_failures,
         purge_removes_matching_waiting_in_flight_and_dead_jobs_only,
+        a_job_failing_on_an_unreachable_dependency_is_retried_until_it_is_back,
+        a_never_dead_letter_consumer_retries_past_max_deliveries,
     ],
 }

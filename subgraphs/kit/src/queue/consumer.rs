@@ -29,6 +29,13 @@ pub struct ConsumerOptions {
     pub poll_wait: Duration,
     /// How long in-flight handlers get to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// Work that must happen whatever it takes (erasure): a failing job is
+    /// retried for as long as it fails, never dead-lettered, and every failure
+    /// past `max_deliveries` is logged at ERROR for an operator to see.
+    pub never_dead_letter: bool,
+    /// The longest a handler slot waits, after a job failed on an unreachable
+    /// dependency, before it takes more work (from 1 s, doubling).
+    pub max_outage_backoff: Duration,
 }
 
 impl ConsumerOptions {
@@ -38,16 +45,31 @@ impl ConsumerOptions {
             concurrency: concurrency.max(1),
             poll_wait: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
+            never_dead_letter: false,
+            max_outage_backoff: MAX_OUTAGE_BACKOFF,
         }
     }
+
+    /// See [`ConsumerOptions::never_dead_letter`].
+    pub fn never_dead_letter(mut self) -> Self {
+        self.never_dead_letter = true;
+        self
+    }
 }
+
+/// [`ConsumerOptions::max_outage_backoff`] unless set.
+pub const MAX_OUTAGE_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Consumes `queue` until `shutdown` resolves.
 ///
 /// A handler's `Ok` acks the job. An `Err` leaves it unacked, so it comes back
 /// after the visibility timeout (which doubles as the retry delay); on its last
 /// allowed delivery, or at once for a [`Permanent`] error, it goes to the
-/// dead-letter queue with the error as reason.
+/// dead-letter queue with the error as reason. A job that failed because a
+/// dependency is unreachable (`kit::error::dependency_outage`: its store or
+/// Redis down) is never dead-lettered, however often it failed: nothing is
+/// wrong with it. Its slot then backs off (1 s doubling to 30 s) so that a
+/// consumer does not spin through the backlog while the dependency is away.
 pub async fn run_consumer<H, Fut>(
     queue: Arc<dyn JobQueue>,
     options: ConsumerOptions,
@@ -57,6 +79,7 @@ pub async fn run_consumer<H, Fut>(
     H: Fn(Delivery) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
+    let (never_dead_letter, max_backoff) = (options.never_dead_letter, options.max_outage_backoff);
     let handler = Arc::new(handler);
     let slots = Arc::new(Semaphore::new(options.concurrency));
     let mut running = JoinSet::new();
@@ -105,7 +128,11 @@ pub async fn run_consumer<H, Fut>(
             let queue = queue.clone();
             let handler = handler.clone();
             running.spawn(async move {
-                handle(queue.as_ref(), job, handler.as_ref()).await;
+                if let Some(backoff) =
+                    handle(queue.as_ref(), job, handler.as_ref(), never_dead_letter).await
+                {
+                    tokio::time::sleep(backoff.min(max_backoff)).await;
+                }
                 drop(permit);
             });
         }
@@ -126,7 +153,14 @@ pub async fn run_consumer<H, Fut>(
     }
 }
 
-async fn handle<H, Fut>(queue: &dyn JobQueue, job: Delivery, handler: &H)
+/// Runs one job; the time its slot should wait before more work, after a
+/// failure on an unreachable dependency.
+async fn handle<H, Fut>(
+    queue: &dyn JobQueue,
+    job: Delivery,
+    handler: &H,
+    never_dead_letter: bool,
+) -> Option<Duration>
 where
     H: Fn(Delivery) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
@@ -134,8 +168,42 @@ where
     let id = job.id.clone();
     let deliveries = job.deliveries;
     let outcome = handler(job.clone()).await;
+    let mut backoff = None;
     let result = match outcome {
         Ok(()) => queue.ack(&id).await,
+        Err(error) if crate::error::dependency_outage(&error).is_some() => {
+            let dependency = crate::error::dependency_outage(&error).unwrap_or("a dependency");
+            tracing::warn!(
+                queue = queue.name(),
+                job = %id,
+                deliveries,
+                dependency,
+                error = format!("{error:#}"),
+                "job failed on an unreachable dependency; it will be retried until it is back"
+            );
+            backoff = Some(outage_backoff(deliveries));
+            keep_alive(queue, &job).await
+        }
+        Err(error) if never_dead_letter => {
+            if deliveries >= queue.options().max_deliveries {
+                tracing::error!(
+                    queue = queue.name(),
+                    job = %id,
+                    deliveries,
+                    error = format!("{error:#}"),
+                    "job keeps failing; it is retried until it succeeds"
+                );
+            } else {
+                tracing::warn!(
+                    queue = queue.name(),
+                    job = %id,
+                    deliveries,
+                    error = format!("{error:#}"),
+                    "job failed; it will be retried"
+                );
+            }
+            keep_alive(queue, &job).await
+        }
         Err(error)
             if deliveries >= queue.options().max_deliveries
                 || error.downcast_ref::<Permanent>().is_some() =>
@@ -162,5 +230,35 @@ where
     };
     if let Err(error) = result {
         tracing::error!(queue = queue.name(), job = %id, error = format!("{error:#}"), "queue bookkeeping failed");
+    }
+    backoff
+}
+
+/// A job that must not be dead-lettered, before the queue would (its next
+/// delivery the last allowed): put back as a new job, its delivery count
+/// starting again. Enqueued before the old one is acked, so a crash between
+/// the two delivers it twice (handlers are idempotent), never not at all.
+async fn keep_alive(queue: &dyn JobQueue, job: &Delivery) -> anyhow::Result<()> {
+    if job.deliveries + 1 < queue.options().max_deliveries {
+        return Ok(());
+    }
+    queue.enqueue(&job.payload).await?;
+    queue.ack(&job.id).await
+}
+
+/// 1 s after the first failed delivery, doubling, at most [`MAX_OUTAGE_BACKOFF`].
+fn outage_backoff(deliveries: u32) -> Duration {
+    let doublings = deliveries.saturating_sub(1).min(5);
+    (Duration::from_secs(1) * 2u32.pow(doublings)).min(MAX_OUTAGE_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn outage_backoff_doubles_to_thirty_seconds() {
+        let secs: Vec<u64> = (1..=8)
+            .map(|n| super::outage_backoff(n).as_secs())
+            .collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30, 30]);
     }
 }
