@@ -154,10 +154,17 @@ fn main() {
             gql(&stack.router, log, input(), Some(&token)).await.assert_ok();
             let fanned = Instant::now();
             let mut delivered = 0;
+            let mut missed: std::collections::BTreeMap<String, usize> = Default::default();
             for subscriber in &mut subscribers {
-                if subscriber.next(Duration::from_secs(30)).await.is_ok() {
-                    delivered += 1;
+                match subscriber.next(Duration::from_secs(30)).await {
+                    Ok(payload) if payload.get("errors").is_none() => delivered += 1,
+                    Ok(payload) => *missed.entry(format!("next with errors: {}", payload["errors"][0]["message"])).or_default() += 1,
+                    Err(why) => *missed.entry(why.chars().take(160).collect()).or_default() += 1,
                 }
+            }
+            // Why the others did not get it, so a shortfall is explained.
+            for (why, count) in &missed {
+                eprintln!("{target} subscribers: {count} missed the event: {why}");
             }
             rows.push(format!(
                 "| {target} | {delivered} | {:.0} | {router_per:.1} | {stack_per:.1} |",

@@ -124,6 +124,8 @@ impl Limits {
                     gemini_per_user_day: plenty,
                     plans_per_minute: plenty,
                     plans_per_day: plenty,
+                    // The subscription bench holds thousands for one user.
+                    live_subscriptions_per_user: 100_000,
                 }
             }
         }

@@ -32,6 +32,11 @@ pub struct Coach {
     limits: AiLimitsConfig,
 }
 
+/// Live subscriptions one user may hold on one AI replica by default
+/// (`AiLimitsConfig::live_subscriptions_per_user`): a phone, a browser tab or
+/// two, with room to spare; a loop opening them is bounded.
+pub const MAX_SUBSCRIPTIONS_PER_USER: usize = 10;
+
 /// Per-user limits on AI work (`[ai.limits]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -42,6 +47,8 @@ pub struct AiLimitsConfig {
     /// `generateDailyPlan` calls per user, per minute and per day.
     pub plans_per_minute: Quota,
     pub plans_per_day: Quota,
+    /// `recommendationAdded` streams one user may hold open on one replica.
+    pub live_subscriptions_per_user: usize,
 }
 
 impl Default for AiLimitsConfig {
@@ -51,11 +58,17 @@ impl Default for AiLimitsConfig {
             gemini_per_user_day: Quota::per_day(200),
             plans_per_minute: Quota::per_minute(10),
             plans_per_day: Quota::per_day(100),
+            live_subscriptions_per_user: MAX_SUBSCRIPTIONS_PER_USER,
         }
     }
 }
 
 impl Coach {
+    /// The per-user limits this coach applies.
+    pub fn limits(&self) -> &AiLimitsConfig {
+        &self.limits
+    }
+
     /// A coach with the default limits, counted in this process.
     pub fn new(gemini: GeminiClient) -> Self {
         Self::with_limits(

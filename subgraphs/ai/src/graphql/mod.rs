@@ -26,7 +26,7 @@ use crate::{
     domain::{error::AiError, plans::Planner, ports::AiStore},
 };
 use loaders::{RecommendationLoader, UserRecommendationsLoader};
-pub use subscription::{RecommendationSubscription, MAX_SUBSCRIPTIONS_PER_USER};
+pub use subscription::RecommendationSubscription;
 pub use types::*;
 
 /// How long dataloaders gather keys before one batched store query.

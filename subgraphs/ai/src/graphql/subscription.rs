@@ -22,18 +22,18 @@ impl RecommendationSubscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<RecommendationObject>>>
     {
         let viewer = ctx.current_user()?.clone();
+        let context = ctx.data::<AiContext>()?;
+        let max = context.coach.limits().live_subscriptions_per_user;
         // Held by the stream: given back however the subscription ends.
         let slot = open_subscriptions()
-            .try_open(viewer.id, MAX_SUBSCRIPTIONS_PER_USER)
+            .try_open(viewer.id, max)
             .ok_or_else(|| {
                 ApiError::rate_limited(
-                    format!(
-                        "At most {MAX_SUBSCRIPTIONS_PER_USER} live subscriptions per user; close one first"
-                    ),
+                    format!("At most {max} live subscriptions per user; close one first"),
                     5,
                 )
             })?;
-        let bus = ctx.data::<AiContext>()?.bus.clone();
+        let bus = context.bus.clone();
         let verifier = ctx.data_opt::<Arc<fittrack_kit::JwtVerifier>>().cloned();
         let items = bus
             .subscribe(viewer.id)
@@ -57,10 +57,6 @@ impl RecommendationSubscription {
         ))
     }
 }
-
-/// Live subscriptions one user may hold on one AI replica: a phone, a browser
-/// tab or two, with room to spare; a loop opening them is bounded.
-pub const MAX_SUBSCRIPTIONS_PER_USER: usize = 10;
 
 fn open_subscriptions() -> &'static fittrack_kit::ratelimit::OpenSlots<uuid::Uuid> {
     static OPEN: std::sync::OnceLock<fittrack_kit::ratelimit::OpenSlots<uuid::Uuid>> =

@@ -1,6 +1,9 @@
 //! What the user subgraph's domain tests share: accounts over a database,
 //! with a fresh signing key and in-process sign-in limits.
 
+// Each test binary that includes this uses some of it.
+#![allow(dead_code)]
+
 use std::sync::Arc;
 
 use fittrack_user::domain::{
