@@ -1043,3 +1043,44 @@ async fn ordinary_use_never_meets_a_limit() {
     .await;
     assert!(plan.errors().is_empty(), "{}", plan.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entity_lookups_are_bounded_at_every_subgraph() {
+    let stack = Stack::start().await;
+    let query =
+        "query($reps: [_Any!]!) { _entities(representations: $reps) { ... on User { id } } }";
+    let reps = |n: usize| -> Value {
+        (0..n)
+            .map(|_| json!({"__typename": "User", "id": uuid::Uuid::new_v4()}))
+            .collect()
+    };
+    for subgraph in [&stack.user, &stack.activity, &stack.ai] {
+        let within = gql(subgraph, query, json!({"reps": reps(1_000)}), None).await;
+        assert!(
+            within
+                .errors()
+                .iter()
+                .all(|e| e["extensions"]["code"] != "BAD_USER_INPUT"),
+            "{subgraph}: {:?}",
+            within.errors().first()
+        );
+        let over = gql(subgraph, query, json!({"reps": reps(1_001)}), None).await;
+        over.assert_code("BAD_USER_INPUT");
+        assert!(over.errors()[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1001") && m.contains("1000")));
+        // Inline, the same.
+        let inline: String = (0..1_001)
+            .map(|_| format!("{{__typename: \"User\", id: \"{}\"}}", uuid::Uuid::new_v4()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let over = gql(
+            subgraph,
+            &format!("{{ _entities(representations: [{inline}]) {{ ... on User {{ id }} }} }}"),
+            json!({}),
+            None,
+        )
+        .await;
+        over.assert_code("BAD_USER_INPUT");
+    }
+}

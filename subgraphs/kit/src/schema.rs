@@ -95,6 +95,7 @@ where
 {
     let builder = Schema::build(query, mutation, subscription)
         .enable_federation()
+        .extension(BoundedEntities)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(max_complexity);
     if crate::config::is_production() {
@@ -103,6 +104,85 @@ where
     } else {
         builder
     }
+}
+
+/// Representations one `_entities` request may ask for. The router's largest
+/// fetch is a page of 100 (`first` is capped there) below a page of 100,
+/// and those are deduplicated; more is no query of ours.
+pub const MAX_ENTITY_REPRESENTATIONS: usize = 1_000;
+
+/// Refuses an `_entities` field whose `representations` list (inline or in
+/// a variable) is longer than [`MAX_ENTITY_REPRESENTATIONS`]: complexity
+/// does not count list arguments, and each representation is a lookup.
+struct BoundedEntities;
+
+impl async_graphql::extensions::ExtensionFactory for BoundedEntities {
+    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+        std::sync::Arc::new(BoundedEntities)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl async_graphql::extensions::Extension for BoundedEntities {
+    async fn parse_query(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        query: &str,
+        variables: &async_graphql::Variables,
+        next: async_graphql::extensions::NextParseQuery<'_>,
+    ) -> async_graphql::ServerResult<async_graphql::parser::types::ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        for (_, operation) in document.operations.iter() {
+            check_entities(&operation.node.selection_set.node, variables)?;
+        }
+        for fragment in document.fragments.values() {
+            check_entities(&fragment.node.selection_set.node, variables)?;
+        }
+        Ok(document)
+    }
+}
+
+fn check_entities(
+    selections: &async_graphql::parser::types::SelectionSet,
+    variables: &async_graphql::Variables,
+) -> async_graphql::ServerResult<()> {
+    use async_graphql::parser::types::Selection;
+    use async_graphql::Value;
+    for selection in &selections.items {
+        match &selection.node {
+            Selection::Field(field) if field.node.name.node == "_entities" => {
+                // Inline, or in a variable: resolved the same way.
+                let count = field
+                    .node
+                    .get_argument("representations")
+                    .and_then(|value| {
+                        value
+                            .node
+                            .clone()
+                            .into_const_with(|name| variables.get(&name).cloned().ok_or(()))
+                            .ok()
+                    })
+                    .map_or(0, |value| match value {
+                        Value::List(items) => items.len(),
+                        _ => 0,
+                    });
+                if count > MAX_ENTITY_REPRESENTATIONS {
+                    return Err(async_graphql::ServerError::new(
+                        format!(
+                            "Too many representations in `_entities`: {count}, at most {MAX_ENTITY_REPRESENTATIONS}"
+                        ),
+                        Some(selection.pos),
+                    ));
+                }
+            }
+            Selection::Field(field) => check_entities(&field.node.selection_set.node, variables)?,
+            Selection::InlineFragment(fragment) => {
+                check_entities(&fragment.node.selection_set.node, variables)?
+            }
+            Selection::FragmentSpread(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// The Federation 2 SDL of `schema`, as `fittrack compose` exports it.
