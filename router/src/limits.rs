@@ -290,7 +290,11 @@ impl RouterPlugin for LimitsPlugin {
                 }
                 let max_open = self.config.websocket_open_per_address;
                 let Some(guard) = self.open_connections.try_open(network, max_open) else {
-                    tracing::info!(%client, max_open, "WebSocket refused: too many open from one address");
+                    // No address in logs (personal data): the count says enough.
+                    tracing::info!(
+                        max_open,
+                        "WebSocket refused: too many open from one address"
+                    );
                     let decision = Decision {
                         allowed: false,
                         limit: u32::try_from(max_open).unwrap_or(u32::MAX),
@@ -344,7 +348,13 @@ impl RouterPlugin for LimitsPlugin {
         if decision.allowed {
             return payload.proceed();
         }
-        tracing::info!(key, "operation refused: rate limit");
+        // The key names a user or an address: not for logs.
+        let per = if key.starts_with("api:user:") {
+            "user"
+        } else {
+            "address"
+        };
+        tracing::info!(per, "operation refused: rate limit");
         payload.end_with_graphql_error(rate_limited_error(&decision), StatusCode::TOO_MANY_REQUESTS)
     }
 

@@ -17,6 +17,7 @@ pub mod events;
 pub mod files;
 pub mod mongo;
 pub mod pagination;
+pub mod privacy;
 pub mod queue;
 pub mod ratelimit;
 pub mod redis;

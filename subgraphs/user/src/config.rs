@@ -26,6 +26,10 @@ pub struct UserConfig {
     /// Shared secret of the internal (service-to-service) API. Alias:
     /// `FITTRACK_INTERNAL_TOKEN`; unset means generated once into the data dir.
     pub internal_token: Option<Secret>,
+    /// Key of the pseudonyms that stand for emails and client addresses in
+    /// limiter keys and logs (`kit::privacy`). Alias: `FITTRACK_PSEUDONYM_KEY`;
+    /// unset means generated once into the data dir. Replicas share it.
+    pub pseudonym_key: Option<Secret>,
     /// Password-reset mail (`[user.mail]`).
     pub mail: MailConfig,
 }
@@ -89,6 +93,7 @@ impl Default for UserConfig {
             redis_url: None,
             namespace: fittrack_kit::shared::DEFAULT_NAMESPACE.into(),
             internal_token: None,
+            pseudonym_key: None,
             mail: MailConfig::default(),
         }
     }
@@ -121,6 +126,7 @@ impl UserConfig {
                 ("DATABASE_URL", "database_url"),
                 ("JWT_SIGNING_KEY", "jwt.signing_key_pem"),
                 ("FITTRACK_INTERNAL_TOKEN", "internal_token"),
+                ("FITTRACK_PSEUDONYM_KEY", "pseudonym_key"),
                 ("SMTP_URL", "mail.smtp_url"),
                 ("SMTP_FROM", "mail.from"),
                 ("FITTRACK_WEB_URL", "mail.web_app_url"),
@@ -146,6 +152,20 @@ impl UserConfig {
             Some(token) => Ok(token.clone()),
             None => {
                 fittrack_kit::config::load_or_create_secret(&self.data_dir.join("internal-token"))
+            }
+        }
+    }
+
+    /// The pseudonym key: configured, or generated once into the data dir.
+    pub fn pseudonym_key(&self) -> anyhow::Result<Secret> {
+        match self
+            .pseudonym_key
+            .as_ref()
+            .filter(|key| !key.expose().is_empty())
+        {
+            Some(key) => Ok(key.clone()),
+            None => {
+                fittrack_kit::config::load_or_create_secret(&self.data_dir.join("pseudonym-key"))
             }
         }
     }

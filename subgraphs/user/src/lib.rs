@@ -110,6 +110,7 @@ async fn sign_in_limits(
     Ok(domain::sign_in_limits::SignInLimits::new(
         limiter,
         config.sign_in.clone(),
+        fittrack_kit::privacy::Pseudonyms::new(&config.pseudonym_key()?),
     ))
 }
 

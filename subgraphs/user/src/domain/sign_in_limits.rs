@@ -20,10 +20,17 @@
 //!
 //! Counting first and verifying after means parallel wrong attempts can never
 //! get more guesses than the quota between them (the check is atomic).
+//!
+//! Emails and client addresses appear in limiter keys and log lines only as
+//! pseudonyms (`kit::privacy`): a Redis dump or a log says nothing about who
+//! tried to sign in, or from where.
 
 use std::sync::Arc;
 
-use fittrack_kit::ratelimit::{Quota, RateLimiter};
+use fittrack_kit::{
+    privacy::Pseudonyms,
+    ratelimit::{Quota, RateLimiter},
+};
 use serde::{Deserialize, Serialize};
 
 use super::error::{UserError, UserResult};
@@ -66,16 +73,26 @@ impl Default for SignInLimitsConfig {
 pub struct SignInLimits {
     limiter: Arc<dyn RateLimiter>,
     config: SignInLimitsConfig,
+    pseudonyms: Pseudonyms,
 }
 
 impl SignInLimits {
-    pub fn new(limiter: Arc<dyn RateLimiter>, config: SignInLimitsConfig) -> Self {
-        Self { limiter, config }
+    pub fn new(
+        limiter: Arc<dyn RateLimiter>,
+        config: SignInLimitsConfig,
+        pseudonyms: Pseudonyms,
+    ) -> Self {
+        Self {
+            limiter,
+            config,
+            pseudonyms,
+        }
     }
 
     /// Counts one attempt on `account` (a normalised email, known or not) from
     /// `address`; refuses it when any limit is spent.
     pub async fn admit(&self, account: &str, address: &str) -> UserResult<()> {
+        let (account, address) = (&self.pseudonyms.of(account), &self.pseudonyms.of(address));
         let checks = [
             (format!("signin:ip:{address}"), self.config.per_address),
             (
@@ -114,6 +131,7 @@ impl SignInLimits {
 
     /// Counts one sign-up from `address`.
     pub async fn admit_sign_up(&self, address: &str) -> UserResult<()> {
+        let address = &self.pseudonyms.of(address);
         let decision = self
             .limiter
             .check(
@@ -130,6 +148,7 @@ impl SignInLimits {
 
     /// Counts one password-reset request for `email` from `address`.
     pub async fn admit_reset_request(&self, email: &str, address: &str) -> UserResult<()> {
+        let (email, address) = (&self.pseudonyms.of(email), &self.pseudonyms.of(address));
         for (key, quota) in [
             (
                 format!("reset:ip:{address}"),
@@ -150,6 +169,7 @@ impl SignInLimits {
 
     /// The right password: this address's failures on the account are forgiven.
     pub async fn succeeded(&self, account: &str, address: &str) -> UserResult<()> {
+        let (account, address) = (&self.pseudonyms.of(account), &self.pseudonyms.of(address));
         self.limiter
             .reset(
                 &format!("signin:pair:{account}:{address}"),

@@ -16,6 +16,17 @@ pub const PASSWORD: &str = "correct horse battery";
 
 /// `Accounts` over `db` (already migrated), with the default limits.
 pub fn accounts(db: sea_orm::DatabaseConnection) -> Accounts {
+    accounts_counting_with(
+        db,
+        Arc::new(fittrack_kit::ratelimit::MemoryRateLimiter::default()),
+    )
+}
+
+/// As [`accounts`], with sign-in limits counted by `limiter`.
+pub fn accounts_counting_with(
+    db: sea_orm::DatabaseConnection,
+    limiter: Arc<dyn fittrack_kit::ratelimit::RateLimiter>,
+) -> Accounts {
     let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
     let issuer = Arc::new(
         TokenIssuer::new(
@@ -27,11 +38,14 @@ pub fn accounts(db: sea_orm::DatabaseConnection) -> Accounts {
         )
         .expect("issuer"),
     );
-    let limiter = Arc::new(fittrack_kit::ratelimit::MemoryRateLimiter::default());
     Accounts::new(
         Arc::new(fittrack_user::storage::SqlUserStore::new(db)),
         issuer,
-        SignInLimits::new(limiter, Default::default()),
+        SignInLimits::new(
+            limiter,
+            Default::default(),
+            fittrack_kit::privacy::Pseudonyms::new(&fittrack_kit::config::Secret::new("test")),
+        ),
     )
 }
 
