@@ -269,10 +269,10 @@ impl JwtVerifier {
         }
     }
 
-    /// Refuses a revoked token. When revocations cannot be read, admin
-    /// tokens are refused (fail closed: a revoked admin must not keep
-    /// moderating) and other tokens pass (fail open: they expire within the
-    /// configured lifetime, and one Redis outage must not sign everyone out).
+    /// Refuses a revoked token. When revocations cannot be read and no
+    /// recent local copy answers for them (`revocation::CachedRevocations`),
+    /// every token is refused (fail closed): a session ended by logout or a
+    /// ban must never come back because Redis is away.
     async fn check_revocations(&self, user: &CurrentUser) -> Result<(), TokenError> {
         let Some(revocations) = self.revocations.get() else {
             return Ok(());
@@ -282,11 +282,7 @@ impl JwtVerifier {
             Ok(_) => Ok(()),
             Err(error) => {
                 tracing::warn!(error = format!("{error:#}"), "revocation lookup failed");
-                if user.is_admin() {
-                    Err(TokenError::RevocationsUnavailable(format!("{error:#}")))
-                } else {
-                    Ok(())
-                }
+                Err(TokenError::RevocationsUnavailable(format!("{error:#}")))
             }
         }
     }

@@ -227,19 +227,42 @@ impl Revocations for RedisRevocations {
 }
 
 /// Remembers lookups for `ttl`; its own revocations are seen at once.
+///
+/// When the shared store cannot be read (Redis down), it answers from its
+/// local copy of what it last read for that user and session, if that is no
+/// older than `local_copy_for` (the access-token lifetime: an older token has
+/// expired anyway), and logs that it does. Nothing can be revoked while the
+/// store is down (revocations are written first and fail closed), so that
+/// copy is what the store held when it went away. Without a copy the lookup
+/// fails, and the verifier refuses the token (fail closed).
 pub struct CachedRevocations {
     inner: Arc<dyn Revocations>,
     ttl: Duration,
+    local_copy_for: Duration,
     cache: Mutex<HashMap<(Uuid, Uuid), (RevocationState, Instant)>>,
 }
+
+/// How long a local copy may answer for the store, unless configured.
+pub const DEFAULT_LOCAL_COPY_FOR: Duration =
+    Duration::from_secs(crate::config::DEFAULT_MAX_LIFETIME_SECS as u64);
+
+/// Entries kept at most; past it the oldest half goes.
+const MAX_ENTRIES: usize = 100_000;
 
 impl CachedRevocations {
     pub fn new(inner: Arc<dyn Revocations>, ttl: Duration) -> Self {
         Self {
             inner,
             ttl,
+            local_copy_for: DEFAULT_LOCAL_COPY_FOR.max(ttl),
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// See the type's documentation.
+    pub fn with_local_copy_for(mut self, local_copy_for: Duration) -> Self {
+        self.local_copy_for = local_copy_for.max(self.ttl);
+        self
     }
 
     fn forget(&self, matches: impl Fn(&(Uuid, Uuid)) -> bool) {
@@ -276,10 +299,36 @@ impl Revocations for CachedRevocations {
                 return Ok(*state);
             }
         }
-        let state = self.inner.state(user_id, session_id).await?;
+        let state = match self.inner.state(user_id, session_id).await {
+            Ok(state) => state,
+            Err(error) => {
+                let copy = self
+                    .cache
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&key)
+                    .filter(|(_, at)| at.elapsed() < self.local_copy_for)
+                    .map(|(state, at)| (*state, at.elapsed()));
+                let Some((state, age)) = copy else {
+                    return Err(error);
+                };
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    age_secs = age.as_secs(),
+                    "revocations unreadable; answering from the local copy"
+                );
+                return Ok(state);
+            }
+        };
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() > 100_000 {
-            cache.retain(|_, (_, at)| at.elapsed() < self.ttl);
+        if cache.len() > MAX_ENTRIES {
+            cache.retain(|_, (_, at)| at.elapsed() < self.local_copy_for);
+        }
+        if cache.len() > MAX_ENTRIES {
+            let mut ages: Vec<Instant> = cache.values().map(|(_, at)| *at).collect();
+            ages.sort_unstable();
+            let cutoff = ages[ages.len() / 2];
+            cache.retain(|_, (_, at)| *at >= cutoff);
         }
         cache.insert(key, (state, Instant::now()));
         Ok(state)
@@ -323,5 +372,7 @@ pub async fn connect(
             shared
         }
     };
-    Ok(Arc::new(CachedRevocations::new(inner, cache_for)))
+    Ok(Arc::new(
+        CachedRevocations::new(inner, cache_for).with_local_copy_for(keep_for),
+    ))
 }

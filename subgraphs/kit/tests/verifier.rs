@@ -1,6 +1,7 @@
-//! The verifier's rules that need no running service: revocations fail
-//! closed for admins and open for everyone else, a revoked session is refused
-//! while the account's other sessions work, and the time claims are checked.
+//! The verifier's rules that need no running service: revocations that
+//! cannot be read are answered from a recent local copy or fail closed, a
+//! revoked session is refused while the account's other sessions work, and
+//! the time claims are checked.
 
 use std::sync::Arc;
 
@@ -87,30 +88,83 @@ impl Revocations for Unreachable {
 }
 
 #[tokio::test]
-async fn without_revocations_admin_tokens_are_refused_and_user_tokens_pass() {
+async fn without_revocations_every_token_is_refused() {
     let keys = keys();
     let verifier = JwtVerifier::fixed(&keys.jwks, ISSUER, AUDIENCE).expect("verifier");
     verifier.use_revocations(Arc::new(Unreachable));
-    let user = token(&keys, Uuid::new_v4(), Uuid::new_v4(), vec![Role::User]);
-    verifier
-        .verify(&user)
-        .await
-        .expect("a user's token passes (fail open)");
+    for roles in [vec![Role::User], vec![Role::User, Role::Admin]] {
+        let token = token(&keys, Uuid::new_v4(), Uuid::new_v4(), roles);
+        let refused = verifier.verify(&token).await.expect_err("fail closed");
+        assert!(matches!(refused, TokenError::RevocationsUnavailable(_)));
+        let error = ApiError::from(refused);
+        assert_eq!(
+            error.code(),
+            ErrorCode::ServiceUnavailable,
+            "retry, not sign in again"
+        );
+    }
+}
 
-    let admin = token(
-        &keys,
-        Uuid::new_v4(),
-        Uuid::new_v4(),
-        vec![Role::User, Role::Admin],
-    );
-    let refused = verifier.verify(&admin).await.expect_err("fail closed");
-    assert!(matches!(refused, TokenError::RevocationsUnavailable(_)));
-    let error = ApiError::from(refused);
-    assert_eq!(
-        error.code(),
-        ErrorCode::ServiceUnavailable,
-        "retry, not sign in again"
-    );
+/// Readable until `down` is set, then unreachable.
+struct GoesDown {
+    inner: Arc<MemoryRevocations>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl Revocations for GoesDown {
+    async fn revoke_user(&self, user: Uuid, at: DateTime<Utc>) -> anyhow::Result<()> {
+        self.inner.revoke_user(user, at).await
+    }
+    async fn revoke_session(&self, session: Uuid) -> anyhow::Result<()> {
+        self.inner.revoke_session(session).await
+    }
+    async fn state(&self, user: Uuid, session: Uuid) -> anyhow::Result<RevocationState> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            anyhow::bail!("connection refused");
+        }
+        self.inner.state(user, session).await
+    }
+}
+
+#[tokio::test]
+async fn while_revocations_are_unreadable_a_recent_local_copy_answers() {
+    let keys = keys();
+    let verifier = JwtVerifier::fixed(&keys.jwks, ISSUER, AUDIENCE).expect("verifier");
+    let store = Arc::new(GoesDown {
+        inner: Arc::new(MemoryRevocations::default()),
+        down: false.into(),
+    });
+    // No caching of fresh answers (ttl 0): only the outage copy is tested.
+    let cached =
+        fittrack_kit::revocation::CachedRevocations::new(store.clone(), std::time::Duration::ZERO)
+            .with_local_copy_for(std::time::Duration::from_secs(60));
+    verifier.use_revocations(Arc::new(cached));
+
+    let (user, live, ended) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let live_token = token(&keys, user, live, vec![Role::User]);
+    let ended_token = token(&keys, user, ended, vec![Role::User]);
+    verifier
+        .verify(&live_token)
+        .await
+        .expect("seen while readable");
+    store.revoke_session(ended).await.expect("revoke");
+    verifier.verify(&ended_token).await.expect_err("revoked");
+
+    store.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    verifier
+        .verify(&live_token)
+        .await
+        .expect("answered from the local copy");
+    assert!(matches!(
+        verifier.verify(&ended_token).await,
+        Err(TokenError::Revoked)
+    ));
+    let unseen = token(&keys, user, Uuid::new_v4(), vec![Role::User]);
+    assert!(matches!(
+        verifier.verify(&unseen).await,
+        Err(TokenError::RevocationsUnavailable(_))
+    ));
 }
 
 #[tokio::test]
