@@ -59,10 +59,20 @@ async fn onboarding_is_pending_until_completed() {
 async fn a_deactivated_account_cannot_sign_in_until_its_owner_reactivates_it() {
     let stack = Stack::start().await;
     let (email, ada) = stack.register("ada").await;
+    // Not with the token alone: the password too.
+    let deactivate = "mutation($password: String!) { deactivateMyAccount(password: $password, reason: \"taking a break\") { accountStatus } }";
+    gql(
+        &stack.router,
+        deactivate,
+        json!({"password": "not my password"}),
+        Some(token(&ada)),
+    )
+    .await
+    .assert_code("UNAUTHENTICATED");
     let deactivated = gql(
         &stack.router,
-        "mutation { deactivateMyAccount(reason: \"taking a break\") { accountStatus } }",
-        json!({}),
+        deactivate,
+        json!({"password": PASSWORD}),
         Some(token(&ada)),
     )
     .await;

@@ -402,7 +402,10 @@ async fn an_open_subscription_ends_when_its_user_is_deactivated() {
     let mut live = subscribe(&stack, &ada_token).await;
     gql(
         &stack.router,
-        "mutation { deactivateMyAccount { accountStatus } }",
+        &format!(
+            "mutation {{ deactivateMyAccount(password: {:?}) {{ accountStatus }} }}",
+            support::PASSWORD
+        ),
         json!({}),
         Some(&ada_token),
     )

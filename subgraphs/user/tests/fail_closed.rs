@@ -57,7 +57,10 @@ async fn without_revocations_no_security_change_is_made() {
     };
 
     unavailable(
-        accounts.deactivate_self(id, None).await.map(drop),
+        accounts
+            .deactivate_self(id, common::PASSWORD.into(), None, "127.0.0.1")
+            .await
+            .map(drop),
         "deactivation",
     );
     unavailable(

@@ -80,16 +80,26 @@ impl LifecycleMutation {
 
     /// Deactivates your account (a soft delete): every session ends and sign-in
     /// is refused with `ACCOUNT_DEACTIVATED` until `reactivateMyAccount`.
-    #[graphql(guard = "Authenticated")]
+    /// Needs your password.
+    #[graphql(
+        guard = "Authenticated",
+        directive = fittrack_kit::schema::cost::apply(50)
+    )]
     async fn deactivate_my_account(
         &self,
         ctx: &Context<'_>,
+        password: String,
         reason: Option<String>,
     ) -> async_graphql::Result<User> {
         let viewer = ctx.current_user()?;
         let user = ctx
             .data::<Accounts>()?
-            .deactivate_self(viewer.id, reason)
+            .deactivate_self(
+                viewer.id,
+                password,
+                reason,
+                super::auth::client_address(ctx),
+            )
             .await?;
         Ok(User::new(user, true))
     }

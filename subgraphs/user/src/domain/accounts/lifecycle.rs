@@ -30,10 +30,20 @@ impl Accounts {
 
     /// Soft delete by the owner: sign-in is refused (`ACCOUNT_DEACTIVATED`)
     /// until `reactivate_self`, and every session ends now.
-    pub async fn deactivate_self(&self, id: Uuid, reason: Option<String>) -> UserResult<User> {
+    pub async fn deactivate_self(
+        &self,
+        id: Uuid,
+        password: String,
+        reason: Option<String>,
+        client_address: &str,
+    ) -> UserResult<User> {
         let reason = status_reason(reason)?;
         let user = self.user(id).await?;
         ensure_active(&user)?;
+        // A stolen access token alone must not take the account away from
+        // its owner: the password is checked as a sign-in attempt (limited).
+        self.authenticate(&user.email, password, client_address)
+            .await?;
         self.revoke_user_tokens(id).await?;
         let now = Utc::now();
         self.store
