@@ -90,6 +90,7 @@ pub async fn serve(
         .await
         .with_context(|| format!("the web app cannot listen on port {port}"))?;
     let address = listener.local_addr()?;
+    let policy = content_security_policy(&api_origins);
     let config = serde_json::json!({ "apiOrigins": api_origins });
     let app = axum::Router::new()
         .route(
@@ -99,10 +100,72 @@ pub async fn serve(
                 async move { ([("cache-control", "no-store")], axum::Json(config)) }
             }),
         )
-        .fallback_service(ServeDir::new(dist));
+        .fallback_service(ServeDir::new(dist))
+        .layer(axum::middleware::map_response(
+            move |mut response: axum::response::Response| {
+                let policy = policy.clone();
+                async move {
+                    let headers = response.headers_mut();
+                    for (name, value) in [
+                        ("content-security-policy", policy.as_str()),
+                        ("x-content-type-options", "nosniff"),
+                        ("referrer-policy", "no-referrer"),
+                        ("x-frame-options", "DENY"),
+                    ] {
+                        if let Ok(value) = axum::http::HeaderValue::from_str(value) {
+                            headers.insert(name, value);
+                        }
+                    }
+                    response
+                }
+            },
+        ));
     Ok((address, async move {
         fittrack_kit::server::serve(listener, app, shutdown.cancelled_owned())
             .await
             .context("web app server stopped")
     }))
+}
+
+/// A strict Content-Security-Policy: scripts, styles, fonts and images only
+/// from the app's own origin (the build inlines no script; GraphiQL sets
+/// inline styles), network requests only to the app itself and the API
+/// origins it may use (HTTP and WebSocket, under both loopback names), no
+/// framing, no plugins, no `<base>` rewriting.
+fn content_security_policy(api_origins: &[String]) -> String {
+    let mut connect = vec!["'self'".to_owned()];
+    for origin in api_origins {
+        let mut names = vec![origin.clone()];
+        if origin.contains("://127.0.0.1") {
+            names.push(origin.replacen("://127.0.0.1", "://localhost", 1));
+        } else if origin.contains("://localhost") {
+            names.push(origin.replacen("://localhost", "://127.0.0.1", 1));
+        }
+        for name in names {
+            let socket = name
+                .replacen("https://", "wss://", 1)
+                .replacen("http://", "ws://", 1);
+            connect.push(name);
+            connect.push(socket);
+        }
+    }
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; font-src 'self' data:; connect-src {}; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
+        connect.join(" ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_policy_allows_only_the_published_api_origins() {
+        let policy = super::content_security_policy(&["http://127.0.0.1:4000".to_owned()]);
+        assert!(policy.contains(
+            "connect-src 'self' http://127.0.0.1:4000 ws://127.0.0.1:4000 http://localhost:4000 ws://localhost:4000;"
+        ));
+        assert!(policy.contains("script-src 'self';"));
+        assert!(policy.contains("frame-ancestors 'none'"));
+    }
 }

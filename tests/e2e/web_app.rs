@@ -74,6 +74,21 @@ async fn the_web_app_shows_a_recommendation_live_in_a_real_browser() {
         "api": router_origin,
     });
 
+    // The app is served under a strict CSP that lets it reach only its API;
+    // the browser run below proves the app works under it.
+    let page = reqwest::get(format!("{origin}/")).await.expect("index");
+    let policy = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(policy.contains("script-src 'self';"), "{policy}");
+    assert!(
+        policy.contains(&format!("connect-src 'self' {router_origin} ")),
+        "{policy}"
+    );
+
     let router = stack.router.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
