@@ -331,14 +331,18 @@ impl RouterPlugin for LimitsPlugin {
         let user = crate::token_verified(&payload)
             .then(|| verified_subject(payload.router_http_request.headers))
             .flatten();
-        let (key, quota) = match user {
-            Some(user) => (format!("api:user:{user}"), self.config.per_user),
+        let (key, quota, per) = match user {
+            Some(user) => (format!("api:user:{user}"), self.config.per_user, "user"),
             None => {
                 let address = payload.context.get_ref::<ClientAddress>().map_or_else(
                     || "unknown".to_owned(),
                     |a| limit_key(a.0, self.config.ipv6_prefix),
                 );
-                (format!("api:ip:{address}"), self.config.per_address)
+                (
+                    format!("api:ip:{address}"),
+                    self.config.per_address,
+                    "address",
+                )
             }
         };
         let Some(decision) = self.check(&key, quota).await else {
@@ -348,12 +352,7 @@ impl RouterPlugin for LimitsPlugin {
         if decision.allowed {
             return payload.proceed();
         }
-        // The key names a user or an address: not for logs.
-        let per = if key.starts_with("api:user:") {
-            "user"
-        } else {
-            "address"
-        };
+        // Not the key: it names a user or an address.
         tracing::info!(per, "operation refused: rate limit");
         payload.end_with_graphql_error(rate_limited_error(&decision), StatusCode::TOO_MANY_REQUESTS)
     }

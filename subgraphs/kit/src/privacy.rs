@@ -14,7 +14,8 @@ use crate::config::Secret;
 
 #[derive(Clone)]
 pub struct Pseudonyms {
-    key: Vec<u8>,
+    /// Keyed once; each pseudonym starts from a copy.
+    keyed: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for Pseudonyms {
@@ -25,15 +26,16 @@ impl std::fmt::Debug for Pseudonyms {
 
 impl Pseudonyms {
     pub fn new(secret: &Secret) -> Self {
-        Self {
-            key: secret.expose().as_bytes().to_vec(),
-        }
+        // HMAC takes a key of any length: this cannot fail.
+        let keyed = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose().as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        Self { keyed }
     }
 
     /// The pseudonym of `value` (32 hex characters).
     pub fn of(&self, value: &str) -> String {
         use std::fmt::Write as _;
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut mac = self.keyed.clone();
         mac.update(value.as_bytes());
         mac.finalize().into_bytes()[..16]
             .iter()

@@ -418,12 +418,13 @@ fn input_coercion_message(message: &str, field: Option<&str>) -> Option<String> 
         "Expected input type \"",
         "Invalid value for argument",
     ];
-    let rest = PREFIXES
+    let (prefix, after) = PREFIXES
         .iter()
-        .find_map(|prefix| message.strip_prefix(prefix).map(|rest| (prefix, rest)))?;
-    // The type named first is the innermost one that failed.
-    let type_name = if rest.0.ends_with('"') {
-        rest.1.split('"').next().unwrap_or_default()
+        .find_map(|prefix| message.strip_prefix(prefix).map(|after| (prefix, after)))?;
+    // The type named first (right after the opening quote) is the innermost
+    // one that failed.
+    let type_name = if prefix.ends_with('"') {
+        after.split('"').next().unwrap_or_default()
     } else {
         ""
     };

@@ -167,65 +167,35 @@ where
 {
     let id = job.id.clone();
     let deliveries = job.deliveries;
-    let outcome = handler(job.clone()).await;
     let mut backoff = None;
-    let result = match outcome {
+    let result = match handler(job.clone()).await {
         Ok(()) => queue.ack(&id).await,
-        Err(error) if crate::error::dependency_outage(&error).is_some() => {
-            let dependency = crate::error::dependency_outage(&error).unwrap_or("a dependency");
-            tracing::warn!(
-                queue = queue.name(),
-                job = %id,
-                deliveries,
-                dependency,
-                error = format!("{error:#}"),
-                "job failed on an unreachable dependency; it will be retried until it is back"
-            );
-            backoff = Some(outage_backoff(deliveries));
-            keep_alive(queue, &job).await
-        }
-        Err(error) if never_dead_letter => {
-            if deliveries >= queue.options().max_deliveries {
-                tracing::error!(
-                    queue = queue.name(),
-                    job = %id,
-                    deliveries,
-                    error = format!("{error:#}"),
-                    "job keeps failing; it is retried until it succeeds"
-                );
-            } else {
-                tracing::warn!(
-                    queue = queue.name(),
-                    job = %id,
-                    deliveries,
-                    error = format!("{error:#}"),
-                    "job failed; it will be retried"
-                );
-            }
-            keep_alive(queue, &job).await
-        }
-        Err(error)
-            if deliveries >= queue.options().max_deliveries
-                || error.downcast_ref::<Permanent>().is_some() =>
-        {
-            tracing::error!(
-                queue = queue.name(),
-                job = %id,
-                deliveries,
-                error = format!("{error:#}"),
-                "job failed for the last time; dead-lettered"
-            );
-            queue.dead_letter(&job, &format!("{error:#}")).await
-        }
         Err(error) => {
-            tracing::warn!(
-                queue = queue.name(),
-                job = %id,
-                deliveries,
-                error = format!("{error:#}"),
-                "job failed; it will be retried"
-            );
-            Ok(())
+            let last = deliveries >= queue.options().max_deliveries;
+            let reason = format!("{error:#}");
+            if let Some(dependency) = crate::error::dependency_outage(&error) {
+                tracing::warn!(queue = queue.name(), job = %id, deliveries, dependency, error = reason,
+                    "job failed on an unreachable dependency; it will be retried until it is back");
+                backoff = Some(outage_backoff(deliveries));
+                keep_alive(queue, &job).await
+            } else if never_dead_letter {
+                if last {
+                    tracing::error!(queue = queue.name(), job = %id, deliveries, error = reason,
+                        "job keeps failing; it is retried until it succeeds");
+                } else {
+                    tracing::warn!(queue = queue.name(), job = %id, deliveries, error = reason,
+                        "job failed; it will be retried");
+                }
+                keep_alive(queue, &job).await
+            } else if last || error.downcast_ref::<Permanent>().is_some() {
+                tracing::error!(queue = queue.name(), job = %id, deliveries, error = reason,
+                    "job failed for the last time; dead-lettered");
+                queue.dead_letter(&job, &reason).await
+            } else {
+                tracing::warn!(queue = queue.name(), job = %id, deliveries, error = reason,
+                    "job failed; it will be retried");
+                Ok(())
+            }
         }
     };
     if let Err(error) = result {
