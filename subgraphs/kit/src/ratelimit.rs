@@ -340,6 +340,11 @@ impl<K: std::hash::Hash + Eq + Clone + Send + 'static> Drop for OpenSlot<K> {
     }
 }
 
+/// The longest a [`UserQuota`] waits for its limiter before admitting. A
+/// check takes a millisecond; an unreachable Redis would hold the request for
+/// its whole command timeout (2 s), on the path of every logged workout.
+pub const USER_QUOTA_WAIT: Duration = Duration::from_millis(250);
+
 /// A per-user quota on one kind of field (the writes of a subgraph, say),
 /// checked in the field's resolver so that each aliased field counts one: the
 /// router counts operations, and 30 aliases in one operation are 30 writes.
@@ -365,12 +370,20 @@ impl UserQuota {
     }
 
     /// Counts one call of `user`'s; `RATE_LIMITED` with the wait past any
-    /// window. A limiter that cannot be reached admits (logged): losing Redis
-    /// may cost a limit for a while, never a user's write.
+    /// window. A limiter that cannot be reached, or does not answer within
+    /// [`USER_QUOTA_WAIT`], admits (logged): losing Redis may cost a limit for
+    /// a while, never a user's write, nor seconds of waiting on a command
+    /// that will time out.
     pub async fn admit(&self, user: uuid::Uuid) -> Result<(), crate::ApiError> {
         for quota in &self.windows {
             let key = format!("quota:{}:{}:{user}", self.name, quota.period.as_secs());
-            match self.limiter.check(&key, *quota, 1).await {
+            let checked =
+                tokio::time::timeout(USER_QUOTA_WAIT, self.limiter.check(&key, *quota, 1))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(anyhow::anyhow!("no answer within {USER_QUOTA_WAIT:?}"))
+                    });
+            match checked {
                 Ok(decision) if decision.allowed => {}
                 Ok(decision) => {
                     let secs = decision.retry_after_secs();
@@ -401,6 +414,31 @@ impl UserQuota {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Never answers, as a Redis that is away until the command times out.
+    struct Hanging;
+
+    #[async_trait]
+    impl RateLimiter for Hanging {
+        async fn check(&self, _: &str, _: Quota, _: u32) -> anyhow::Result<Decision> {
+            std::future::pending().await
+        }
+        async fn reset(&self, _: &str, _: Quota) -> anyhow::Result<()> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_user_quota_admits_when_its_limiter_does_not_answer_in_time() {
+        let quota = UserQuota::new(Arc::new(Hanging), "writes", [Quota::per_minute(1)]);
+        let started = Instant::now();
+        assert!(quota.admit(uuid::Uuid::new_v4()).await.is_ok());
+        assert!(
+            started.elapsed() < USER_QUOTA_WAIT * 4,
+            "{:?}",
+            started.elapsed()
+        );
+    }
 
     #[test]
     fn open_slots_are_bounded_per_key_and_given_back_on_drop() {
