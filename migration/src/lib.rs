@@ -9,6 +9,7 @@ mod m20261123_000003_create_contact_messages;
 mod m20261123_000004_add_suspended_until;
 mod m20261123_000005_create_password_reset_tokens;
 mod m20261123_000006_create_audit_outbox;
+mod m20261204_000007_create_devices;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_add_suspended_until::Migration),
             Box::new(m20261123_000005_create_password_reset_tokens::Migration),
             Box::new(m20261123_000006_create_audit_outbox::Migration),
+            Box::new(m20261204_000007_create_devices::Migration),
         ]
     }
 }

@@ -105,6 +105,7 @@ impl Limits {
                     per_account_address: plenty,
                     per_account_address_daily: plenty,
                     per_account: plenty,
+                    per_known_device: plenty,
                     sign_ups_per_address: plenty,
                     reset_requests_per_address: plenty,
                     reset_requests_per_email: plenty,

@@ -312,13 +312,24 @@ async fn ws_sign_in(
     address: &str,
     claimed: &str,
 ) -> Vec<String> {
-    let mut socket = open_ws(stack, address).await.expect("open");
+    ws_codes(stack, &aliased_logins(emails, password), address, claimed).await
+}
+
+/// [`ws_codes_at`] on the stack's router.
+async fn ws_codes(stack: &Stack, query: &str, address: &str, claimed: &str) -> Vec<String> {
+    ws_codes_at(&stack.router_ws(), query, address, claimed).await
+}
+
+/// Runs `query` as one graphql-transport-ws operation on a connection to
+/// `url` opened as `address`, claiming `claimed` in `connection_init`; the
+/// error codes.
+async fn ws_codes_at(url: &str, query: &str, address: &str, claimed: &str) -> Vec<String> {
+    let mut socket = open_ws_at(url, address).await.expect("open");
     let send = |value: Value| Message::Text(value.to_string().into());
     let init = json!({"type": "connection_init", "payload": {
         "x-forwarded-for": claimed, "x-real-ip": claimed, "forwarded": format!("for={claimed}")}});
     socket.send(send(init)).await.expect("init");
-    let subscribe = json!({"id": "1", "type": "subscribe",
-                           "payload": {"query": aliased_logins(emails, password)}});
+    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": query}});
     socket.send(send(subscribe)).await.expect("subscribe");
     let mut codes = Vec::new();
     loop {
@@ -344,6 +355,180 @@ async fn ws_sign_in(
             _ => {}
         }
     }
+}
+
+/// One sign-in presenting `device_token`.
+fn device_login(email: &str, password: &str, device_token: &str) -> String {
+    format!(
+        "mutation {{ login(email: {email:?}, password: {password:?}, deviceToken: {device_token:?}) {{ accessToken deviceToken }} }}"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_signs_in_from_a_known_device_during_a_distributed_attack() {
+    let stack = Stack::start_with_production_limits(None, &[]).await;
+    let (victim, auth) = stack.register("known-device").await;
+    let device = auth["deviceToken"]
+        .as_str()
+        .expect("a device token")
+        .to_owned();
+
+    // A thousand wrong passwords from a hundred addresses, half of them over
+    // the WebSocket, ten at a time: the account-wide ceiling (200 an hour)
+    // is spent, and every unknown device is refused.
+    let guesses: Vec<String> = (0..10).map(|_| victim.clone()).collect();
+    let mut codes = Vec::new();
+    for round in 0..10 {
+        let attempts: Vec<_> = (0..10)
+            .map(|i| {
+                let (router, guesses) = (stack.router.clone(), guesses.clone());
+                let ws = stack.router_ws();
+                tokio::spawn(async move {
+                    let address = random_address();
+                    if (round + i) % 2 == 0 {
+                        let query = aliased_logins(&guesses, "guess");
+                        post(&router, &query, json!({}), None, &address)
+                            .await
+                            .codes()
+                    } else {
+                        ws_codes_at(&ws, &aliased_logins(&guesses, "guess"), &address, &address)
+                            .await
+                    }
+                })
+            })
+            .collect();
+        for attempt in attempts {
+            codes.extend(attempt.await.expect("attacker"));
+        }
+    }
+    let verified = codes.iter().filter(|c| *c == "UNAUTHENTICATED").count();
+    let locked = codes.iter().filter(|c| *c == "ACCOUNT_LOCKED").count();
+    assert_eq!(
+        (codes.len(), verified, locked),
+        (1000, 200, 800),
+        "{codes:?}"
+    );
+
+    // The owner on a new device is refused too, and so is a forged token.
+    let unknown = sign_in(&stack, &guesses[..1], PASSWORD, &random_address()).await;
+    assert_eq!(unknown.codes(), ["ACCOUNT_LOCKED"], "{}", unknown.body);
+    let (id, _) = device.split_once('.').expect("id.signature");
+    let forged = format!("{id}.{}", "0".repeat(32));
+    let refused = post(
+        &stack.router,
+        &device_login(&victim, PASSWORD, &forged),
+        json!({}),
+        None,
+        &random_address(),
+    )
+    .await;
+    assert_eq!(refused.codes(), ["ACCOUNT_LOCKED"], "{}", refused.body);
+
+    // From the device they signed up on, over HTTP and over the WebSocket,
+    // the owner signs in as usual, and keeps the device's token.
+    let owner = post(
+        &stack.router,
+        &device_login(&victim, PASSWORD, &device),
+        json!({}),
+        None,
+        &random_address(),
+    )
+    .await;
+    assert!(owner.errors().is_empty(), "{}", owner.body);
+    assert_eq!(owner.body["data"]["login"]["deviceToken"], device.as_str());
+    let address = random_address();
+    let over_ws = ws_codes(
+        &stack,
+        &device_login(&victim, PASSWORD, &device),
+        &address,
+        &address,
+    )
+    .await;
+    assert!(over_ws.is_empty(), "{over_ws:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_device_token_gets_ten_guesses_and_the_device_can_be_revoked() {
+    let stack = Stack::start_with_production_limits(None, &[]).await;
+    let (victim, auth) = stack.register("stolen-device").await;
+    let device = auth["deviceToken"]
+        .as_str()
+        .expect("a device token")
+        .to_owned();
+    let access = token(&auth);
+
+    // Presented from ever new addresses, the token still gets only the
+    // per-device allowance (10 per 15 minutes).
+    let mut codes = Vec::new();
+    for _ in 0..12 {
+        let reply = post(
+            &stack.router,
+            &device_login(&victim, "guess", &device),
+            json!({}),
+            None,
+            &random_address(),
+        )
+        .await;
+        codes.extend(reply.codes());
+    }
+    let verified = codes.iter().filter(|c| *c == "UNAUTHENTICATED").count();
+    let limited = codes.iter().filter(|c| *c == "RATE_LIMITED").count();
+    assert_eq!((verified, limited), (10, 2), "{codes:?}");
+
+    // The owner sees the device and revokes it; its token is then unknown,
+    // and an unknown device from a fresh address signs in as usual.
+    let listed = post(
+        &stack.router,
+        "{ myDevices { id name createdAt lastSignInAt } }",
+        json!({}),
+        Some(&access),
+        &random_address(),
+    )
+    .await;
+    let devices = listed.body["data"]["myDevices"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(devices.len(), 1, "{}", listed.body);
+    let id = devices[0]["id"].as_str().expect("id");
+    assert!(device.starts_with(id));
+    let revoke = "mutation($id: ID!) { revokeDevice(id: $id) }";
+    let revoked = post(
+        &stack.router,
+        revoke,
+        json!({"id": id}),
+        Some(&access),
+        &random_address(),
+    )
+    .await;
+    assert_eq!(
+        revoked.body["data"]["revokeDevice"], true,
+        "{}",
+        revoked.body
+    );
+    let again = post(
+        &stack.router,
+        revoke,
+        json!({"id": id}),
+        Some(&access),
+        &random_address(),
+    )
+    .await;
+    assert_eq!(again.codes(), ["NOT_FOUND"], "{}", again.body);
+
+    let fresh = post(
+        &stack.router,
+        &device_login(&victim, PASSWORD, &device),
+        json!({}),
+        None,
+        &random_address(),
+    )
+    .await;
+    assert!(fresh.errors().is_empty(), "{}", fresh.body);
+    let new_device = fresh.body["data"]["login"]["deviceToken"]
+        .as_str()
+        .expect("a new token");
+    assert_ne!(new_device, device);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -805,14 +990,17 @@ async fn daily_plans_are_limited_per_user_and_aliases_count() {
 }
 
 /// Opens a graphql-transport-ws connection as `address`; the HTTP status on refusal.
-async fn open_ws(
-    stack: &Stack,
-    address: &str,
-) -> Result<
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    u16,
-> {
-    let mut request = stack.router_ws().into_client_request().expect("request");
+type WebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open_ws(stack: &Stack, address: &str) -> Result<WebSocket, u16> {
+    open_ws_at(&stack.router_ws(), address).await
+}
+
+/// A graphql-transport-ws connection to `url` as `address`, or the HTTP
+/// status that refused it.
+async fn open_ws_at(url: &str, address: &str) -> Result<WebSocket, u16> {
+    let mut request = url.into_client_request().expect("request");
     request.headers_mut().insert(
         "sec-websocket-protocol",
         "graphql-transport-ws".parse().expect("h"),

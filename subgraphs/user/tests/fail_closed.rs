@@ -47,6 +47,14 @@ async fn without_revocations_no_security_change_is_made() {
         .map_err(ApiError::from)
         .expect("registered");
     let id = session.user.id;
+    let caller = fittrack_kit::CurrentUser {
+        id,
+        email: session.user.email.clone(),
+        roles: vec![fittrack_kit::Role::User],
+        issued_at_ms: 0,
+        session_id: uuid::Uuid::now_v7(),
+        expires_at: 0,
+    };
     let unavailable = |result: Result<_, fittrack_user::domain::error::UserError>, what: &str| {
         let error = ApiError::from(
             result
@@ -58,7 +66,7 @@ async fn without_revocations_no_security_change_is_made() {
 
     unavailable(
         accounts
-            .deactivate_self(id, common::PASSWORD.into(), None, "127.0.0.1")
+            .deactivate_self(&caller, common::PASSWORD.into(), None, "127.0.0.1")
             .await
             .map(drop),
         "deactivation",

@@ -122,7 +122,7 @@ async fn a_postgresql_restart_is_service_unavailable_then_recovers_by_itself() {
     assert!(server.ctl("stop"), "stopped");
     let down = Instant::now();
     let login = accounts
-        .login("ada@example.com", PASSWORD.into(), "127.0.0.1")
+        .login("ada@example.com", PASSWORD.into(), "127.0.0.1", None, None)
         .await
         .map(drop)
         .map_err(ApiError::from)
@@ -146,7 +146,7 @@ async fn a_postgresql_restart_is_service_unavailable_then_recovers_by_itself() {
     let back = Instant::now();
     loop {
         match accounts
-            .login("ada@example.com", PASSWORD.into(), "127.0.0.1")
+            .login("ada@example.com", PASSWORD.into(), "127.0.0.1", None, None)
             .await
         {
             Ok(_) => break,

@@ -45,10 +45,10 @@ async fn limiter_keys_hold_pseudonyms_never_emails_or_addresses() {
         .map_err(fittrack_kit::ApiError::from)
         .expect("registered");
     let _ = accounts
-        .login(email, "wrong password".into(), address)
+        .login(email, "wrong password".into(), address, None, None)
         .await;
     accounts
-        .login(email, common::PASSWORD.into(), address)
+        .login(email, common::PASSWORD.into(), address, None, None)
         .await
         .map_err(fittrack_kit::ApiError::from)
         .expect("signed in");

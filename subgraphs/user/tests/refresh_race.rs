@@ -40,7 +40,7 @@ async fn refresh_never_outlives_logout(accounts: Arc<Accounts>) {
     let mut survived = 0;
     for round in 0..ROUNDS {
         let session = accounts
-            .login(&email, common::PASSWORD.into(), &address(round))
+            .login(&email, common::PASSWORD.into(), &address(round), None, None)
             .await
             .map_err(fittrack_kit::ApiError::from)
             .expect("signed in");
@@ -91,12 +91,12 @@ async fn refresh_never_outlives_a_password_change(accounts: Arc<Accounts>) {
     for round in 0..ROUNDS / 4 {
         // Two devices: the change is made on one, the other one's session ends.
         let here = accounts
-            .login(&email, password.clone(), &address(round))
+            .login(&email, password.clone(), &address(round), None, None)
             .await
             .map_err(fittrack_kit::ApiError::from)
             .expect("signed in here");
         let other = accounts
-            .login(&email, password.clone(), &address(round))
+            .login(&email, password.clone(), &address(round), None, None)
             .await
             .map_err(fittrack_kit::ApiError::from)
             .expect("signed in elsewhere");

@@ -28,6 +28,8 @@ pub enum UserError {
     /// Token revocations cannot be written: security changes fail closed.
     RevocationUnavailable(anyhow::Error),
     NotFound,
+    /// Not one of the caller's devices.
+    DeviceNotFound,
     Forbidden,
     RateLimited,
     Internal(anyhow::Error),
@@ -124,6 +126,7 @@ impl From<UserError> for ApiError {
                 "Refresh token is invalid, expired or revoked",
             ),
             UserError::NotFound => ApiError::not_found("User"),
+            UserError::DeviceNotFound => ApiError::not_found("Device"),
             UserError::Forbidden => ApiError::forbidden(),
             UserError::Internal(error) => ApiError::from(error),
         }

@@ -1,6 +1,7 @@
 //! Account rules: validation, password hashing, token issuing, sign-in flows.
 
 pub mod accounts;
+pub mod devices;
 pub mod error;
 pub mod model;
 pub mod password;

@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 use fittrack_kit::Role;
 use uuid::Uuid;
 
-use super::model::{AccountStatus, AuditRecord, FitnessGoal, Gender, User};
+use super::{
+    devices::Device,
+    model::{AccountStatus, AuditRecord, FitnessGoal, Gender, User},
+};
 
 /// What registration stores.
 pub struct NewUser {
@@ -226,7 +229,27 @@ pub trait ContactRecords: Send + Sync + 'static {
     ) -> anyhow::Result<bool>;
 }
 
-/// Everything the user domain keeps.
-pub trait UserStore: AccountRecords + SessionRecords + LifecycleRecords + ContactRecords {}
+/// Devices that signed in to an account (`domain::devices`).
+#[async_trait]
+pub trait DeviceRecords: Send + Sync + 'static {
+    async fn find_device(&self, id: Uuid) -> anyhow::Result<Option<Device>>;
+    /// Stores a new device, then forgets the user's least recently used
+    /// devices beyond `keep`.
+    async fn insert_device(&self, device: Device, keep: u64) -> anyhow::Result<()>;
+    async fn touch_device(&self, id: Uuid, now: DateTime<Utc>) -> anyhow::Result<()>;
+    /// The user's devices, most recently used first.
+    async fn devices_of(&self, user_id: Uuid) -> anyhow::Result<Vec<Device>>;
+    /// Forgets one of the user's devices; whether it was theirs.
+    async fn delete_device(&self, user_id: Uuid, id: Uuid) -> anyhow::Result<bool>;
+}
 
-impl<T> UserStore for T where T: AccountRecords + SessionRecords + LifecycleRecords + ContactRecords {}
+/// Everything the user domain keeps.
+pub trait UserStore:
+    AccountRecords + SessionRecords + LifecycleRecords + ContactRecords + DeviceRecords
+{
+}
+
+impl<T> UserStore for T where
+    T: AccountRecords + SessionRecords + LifecycleRecords + ContactRecords + DeviceRecords
+{
+}

@@ -14,9 +14,12 @@
 //!    reaches, against distributed guessing.
 //!
 //! Limits 1 and 2 refuse only the guessing address (`RATE_LIMITED`): the owner,
-//! signing in from anywhere else, is not affected, which is what makes the
-//! lockout no weapon. Only limit 3 refuses everyone (`ACCOUNT_LOCKED`, with a
-//! retry time), and reaching it takes many addresses and hours.
+//! signing in from anywhere else, is not affected. Limit 3 refuses every
+//! *unknown* device (`ACCOUNT_LOCKED`, with a retry time), and reaching it
+//! takes many addresses; a device the account signed in from before
+//! (`domain::devices`, OWASP's device cookies) or a session of the account
+//! skips limits 2 and 3 and is limited on its own instead (`per_device`), so a
+//! distributed attack never locks the owner out of a device they know.
 //!
 //! Counting first and verifying after means parallel wrong attempts can never
 //! get more guesses than the quota between them (the check is atomic).
@@ -43,6 +46,9 @@ pub struct SignInLimitsConfig {
     pub per_account_address: Quota,
     pub per_account_address_daily: Quota,
     pub per_account: Quota,
+    /// Attempts from one known device (or signed-in session) of the account,
+    /// in place of the per-(account, address) and per-account limits.
+    pub per_known_device: Quota,
     /// New accounts per client address (each costs an argon2 hash and a row).
     pub sign_ups_per_address: Quota,
     /// Password-reset requests per client address, and per email address
@@ -62,6 +68,10 @@ impl Default for SignInLimitsConfig {
             },
             per_account_address_daily: Quota::per_day(30),
             per_account: Quota::per_hour(200),
+            per_known_device: Quota {
+                limit: 10,
+                period: std::time::Duration::from_secs(15 * 60),
+            },
             sign_ups_per_address: Quota::per_hour(20),
             reset_requests_per_address: Quota::per_hour(10),
             reset_requests_per_email: Quota::per_hour(3),
@@ -89,10 +99,39 @@ impl SignInLimits {
         }
     }
 
+    /// The deployment's keyed hash (device tokens are signed with it too).
+    pub fn pseudonyms(&self) -> &Pseudonyms {
+        &self.pseudonyms
+    }
+
     /// Counts one attempt on `account` (a normalised email, known or not) from
-    /// `address`; refuses it when any limit is spent.
-    pub async fn admit(&self, account: &str, address: &str) -> UserResult<()> {
+    /// `address`, by `known_device` when the attempt proved one of the
+    /// account's devices or sessions (its key); refuses it when any limit is
+    /// spent.
+    pub async fn admit(
+        &self,
+        account: &str,
+        address: &str,
+        known_device: Option<&str>,
+    ) -> UserResult<()> {
         let (account, address) = (&self.pseudonyms.of(account), &self.pseudonyms.of(address));
+        if let Some(device) = known_device {
+            let checks = [
+                (format!("signin:ip:{address}"), self.config.per_address),
+                (
+                    format!("signin:device:{device}"),
+                    self.config.per_known_device,
+                ),
+            ];
+            for (key, quota) in checks {
+                let decision = self.limiter.check(&key, quota, 1).await?;
+                if !decision.allowed {
+                    tracing::warn!(key, "sign-in attempts refused: rate limit");
+                    return Err(UserError::SignInThrottled(decision.retry_after_secs()));
+                }
+            }
+            return Ok(());
+        }
         let checks = [
             (format!("signin:ip:{address}"), self.config.per_address),
             (
@@ -167,8 +206,22 @@ impl SignInLimits {
         Ok(())
     }
 
-    /// The right password: this address's failures on the account are forgiven.
-    pub async fn succeeded(&self, account: &str, address: &str) -> UserResult<()> {
+    /// The right password: this address's (and this device's) failures on
+    /// the account are forgiven.
+    pub async fn succeeded(
+        &self,
+        account: &str,
+        address: &str,
+        known_device: Option<&str>,
+    ) -> UserResult<()> {
+        if let Some(device) = known_device {
+            self.limiter
+                .reset(
+                    &format!("signin:device:{device}"),
+                    self.config.per_known_device,
+                )
+                .await?;
+        }
         let (account, address) = (&self.pseudonyms.of(account), &self.pseudonyms.of(address));
         self.limiter
             .reset(

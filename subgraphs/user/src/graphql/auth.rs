@@ -40,6 +40,10 @@ impl AuthMutation {
     /// Signs in. Attempts are limited per client address, per account and
     /// address, and per account (`RATE_LIMITED` / `ACCOUNT_LOCKED` with
     /// `extensions.retryAfterSeconds`); every aliased `login` is one attempt.
+    /// Pass the `deviceToken` this client got from its last sign-in to the
+    /// account: its attempts are then limited per device, and never refused
+    /// because others guessed the account's password (`myDevices`).
+    /// `deviceName` names a new device (at most 100 characters).
     #[graphql(
         directive = fittrack_kit::schema::cost::apply(50)
     )]
@@ -48,10 +52,18 @@ impl AuthMutation {
         ctx: &Context<'_>,
         email: String,
         password: String,
+        device_token: Option<String>,
+        device_name: Option<String>,
     ) -> async_graphql::Result<AuthPayload> {
         let accounts = ctx.data::<Accounts>()?;
         Ok(accounts
-            .login(&email, password, client_address(ctx))
+            .login(
+                &email,
+                password,
+                client_address(ctx),
+                device_token.as_deref(),
+                device_name.as_deref(),
+            )
             .await?
             .into())
     }

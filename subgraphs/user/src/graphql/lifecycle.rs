@@ -94,12 +94,7 @@ impl LifecycleMutation {
         let viewer = ctx.current_user()?;
         let user = ctx
             .data::<Accounts>()?
-            .deactivate_self(
-                viewer.id,
-                password,
-                reason,
-                super::auth::client_address(ctx),
-            )
+            .deactivate_self(viewer, password, reason, super::auth::client_address(ctx))
             .await?;
         Ok(User::new(user, true))
     }
@@ -117,7 +112,7 @@ impl LifecycleMutation {
     ) -> async_graphql::Result<bool> {
         let viewer = ctx.current_user()?;
         ctx.data::<Accounts>()?
-            .delete_self(viewer.id, password, super::auth::client_address(ctx))
+            .delete_self(viewer, password, super::auth::client_address(ctx))
             .await?;
         Ok(true)
     }
@@ -148,7 +143,8 @@ impl LifecycleMutation {
         Ok(true)
     }
 
-    /// Reactivates an account you deactivated, and signs you in.
+    /// Reactivates an account you deactivated, and signs you in (with
+    /// `deviceToken` as for `login`).
     #[graphql(
         directive = fittrack_kit::schema::cost::apply(50)
     )]
@@ -157,10 +153,16 @@ impl LifecycleMutation {
         ctx: &Context<'_>,
         email: String,
         password: String,
+        device_token: Option<String>,
     ) -> async_graphql::Result<AuthPayload> {
         let accounts = ctx.data::<Accounts>()?;
         Ok(accounts
-            .reactivate_self(&email, password, super::auth::client_address(ctx))
+            .reactivate_self(
+                &email,
+                password,
+                super::auth::client_address(ctx),
+                device_token.as_deref(),
+            )
             .await?
             .into())
     }

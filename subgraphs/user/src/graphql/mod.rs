@@ -1,6 +1,7 @@
 //! The user subgraph's GraphQL API, one module per domain area, merged.
 
 mod auth;
+mod devices;
 mod lifecycle;
 mod loader;
 pub mod platform;
@@ -18,6 +19,7 @@ pub struct QueryRoot(
     profile::ProfileQuery,
     lifecycle::LifecycleQuery,
     platform::PlatformQuery,
+    devices::DevicesQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -26,6 +28,7 @@ pub struct MutationRoot(
     auth::AuthMutation,
     profile::ProfileMutation,
     lifecycle::LifecycleMutation,
+    devices::DevicesMutation,
 );
 
 pub type UserSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

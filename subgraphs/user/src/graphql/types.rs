@@ -107,6 +107,9 @@ pub struct AuthPayload {
     /// Opaque, single-use token for `refreshToken`; valid 7 days.
     pub refresh_token: String,
     pub access_token_expires_at: DateTime<Utc>,
+    /// Set by a sign-in (`login`, `register`, `reactivateMyAccount`): keep it
+    /// with the client and pass it to the next `login` to this account.
+    pub device_token: Option<String>,
     pub user: User,
 }
 
@@ -116,6 +119,7 @@ impl From<Session> for AuthPayload {
             access_token: session.access_token,
             refresh_token: session.refresh_token,
             access_token_expires_at: session.access_token_expires_at,
+            device_token: session.device_token,
             user: User::new(session.user, true),
         }
     }
@@ -145,4 +149,24 @@ pub struct UpdateProfileInput {
 /// Parses a GraphQL `ID` holding a user id, naming `field` when it is not one.
 pub fn parse_user_id(id: &ID, field: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::bad_input(field, format!("{field}: not a valid id")))
+}
+
+/// A browser or app that has signed in to your account.
+#[derive(SimpleObject)]
+pub struct Device {
+    pub id: ID,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_sign_in_at: DateTime<Utc>,
+}
+
+impl From<crate::domain::devices::Device> for Device {
+    fn from(device: crate::domain::devices::Device) -> Self {
+        Self {
+            id: ID(device.id.to_string()),
+            name: device.name,
+            created_at: device.created_at,
+            last_sign_in_at: device.last_sign_in_at,
+        }
+    }
 }

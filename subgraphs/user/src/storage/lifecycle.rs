@@ -12,7 +12,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    entities::{audit_outbox, contact_messages, password_reset_tokens, refresh_tokens, users},
+    entities::{
+        audit_outbox, contact_messages, devices, password_reset_tokens, refresh_tokens, users,
+    },
     insert_audit, revoke_refresh_tokens, role_str, write_status, SqlUserStore,
 };
 use crate::domain::{
@@ -144,6 +146,11 @@ impl LifecycleRecords for SqlUserStore {
             .exec(&tx)
             .await
             .context("deleting a user's password resets")?;
+        devices::Entity::delete_many()
+            .filter(devices::Column::UserId.eq(id))
+            .exec(&tx)
+            .await
+            .context("deleting a user's devices")?;
         users::Entity::delete_by_id(id)
             .exec(&tx)
             .await

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod contact;
+mod devices;
 pub mod entities;
 mod lifecycle;
 mod sessions;

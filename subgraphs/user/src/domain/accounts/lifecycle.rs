@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::{Accounts, Session};
 use crate::domain::{
+    devices::KnownClient,
     error::{UserError, UserResult},
     model::{AccountStatus, AuditRecord, User},
 };
@@ -32,18 +33,25 @@ impl Accounts {
     /// until `reactivate_self`, and every session ends now.
     pub async fn deactivate_self(
         &self,
-        id: Uuid,
+        caller: &fittrack_kit::CurrentUser,
         password: String,
         reason: Option<String>,
         client_address: &str,
     ) -> UserResult<User> {
+        let id = caller.id;
         let reason = status_reason(reason)?;
         let user = self.user(id).await?;
         ensure_active(&user)?;
         // A stolen access token alone must not take the account away from
-        // its owner: the password is checked as a sign-in attempt (limited).
-        self.authenticate(&user.email, password, client_address)
-            .await?;
+        // its owner: the password is checked as a sign-in attempt (limited,
+        // as one from the caller's session).
+        self.authenticate(
+            &user.email,
+            password,
+            client_address,
+            KnownClient::Session(caller.session_id),
+        )
+        .await?;
         self.revoke_user_tokens(id).await?;
         let now = Utc::now();
         self.store
@@ -62,8 +70,12 @@ impl Accounts {
         email: &str,
         password: String,
         client_address: &str,
+        device_token: Option<&str>,
     ) -> UserResult<Session> {
-        let mut user = self.authenticate(email, password, client_address).await?;
+        let known = device_token.map_or(KnownClient::Unknown, KnownClient::DeviceToken);
+        let (mut user, device) = self
+            .authenticate(email, password, client_address, known)
+            .await?;
         if user.account_status == AccountStatus::Deactivated {
             self.store
                 .set_status(user.id, AccountStatus::Active, None, Utc::now())
@@ -72,7 +84,10 @@ impl Accounts {
             user = self.user(user.id).await?;
         }
         ensure_active(&user)?;
-        self.signed_in(user).await
+        let device_token = self.remember_device(&user, device, None).await?;
+        let mut session = self.signed_in(user).await?;
+        session.device_token = Some(device_token);
+        Ok(session)
     }
 
     /// Hard delete by the owner, password required. `UserDeleted` is enqueued
@@ -81,13 +96,19 @@ impl Accounts {
     /// is queued, erasure happens even if this process dies.
     pub async fn delete_self(
         &self,
-        id: Uuid,
+        caller: &fittrack_kit::CurrentUser,
         password: String,
         client_address: &str,
     ) -> UserResult<()> {
+        let id = caller.id;
         let user = self.user(id).await?;
-        self.authenticate(&user.email, password, client_address)
-            .await?;
+        self.authenticate(
+            &user.email,
+            password,
+            client_address,
+            KnownClient::Session(caller.session_id),
+        )
+        .await?;
         // Revoke first: no token of the account works while it is erased;
         // then mark it erased, so a request or job in flight undoes itself.
         self.revoke_user_tokens(id).await?;

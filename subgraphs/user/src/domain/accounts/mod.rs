@@ -20,6 +20,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::{
+    devices::{device_name, Device, DeviceTokens, KnownClient, MAX_DEVICES_PER_ACCOUNT},
     error::{UserError, UserResult},
     model::{AuditRecord, User},
     password,
@@ -47,6 +48,9 @@ pub struct Session {
     pub access_token: String,
     pub access_token_expires_at: chrono::DateTime<Utc>,
     pub refresh_token: String,
+    /// Set by a sign-in: the token of the device it came from, to present
+    /// at the next sign-in (`domain::devices`).
+    pub device_token: Option<String>,
     pub user: User,
 }
 
@@ -58,6 +62,7 @@ pub struct Accounts {
     store: Arc<dyn UserStore>,
     issuer: Arc<TokenIssuer>,
     sign_in_limits: SignInLimits,
+    device_tokens: DeviceTokens,
     erasure: ErasureQueues,
     revocations: Option<Arc<dyn fittrack_kit::revocation::Revocations>>,
     erasure_marks: Option<Arc<dyn fittrack_kit::erasure::ErasedUsers>>,
@@ -73,6 +78,7 @@ impl Accounts {
         Self {
             store,
             issuer,
+            device_tokens: DeviceTokens::new(sign_in_limits.pseudonyms().clone()),
             sign_in_limits,
             erasure: Vec::new(),
             revocations: None,
@@ -160,7 +166,10 @@ impl Accounts {
             .await
             .map_err(classify_conflict)?;
         tracing::info!(user_id = %user.id, "account registered");
-        self.start_session(user, Uuid::now_v7()).await
+        let device = self.remember_device(&user, None, None).await?;
+        let mut session = self.start_session(user, Uuid::now_v7()).await?;
+        session.device_token = Some(device);
+        Ok(session)
     }
 }
 
@@ -176,39 +185,62 @@ fn classify_conflict(error: anyhow::Error) -> UserError {
 }
 
 impl Accounts {
-    /// Signs in from `client_address` (the key of the guessing limits).
+    /// Signs in from `client_address` (the key of the guessing limits),
+    /// presenting `device_token` if this client signed in to the account
+    /// before. The session carries the device's token for the next time (a
+    /// new device's if the one presented was not good for this account).
     pub async fn login(
         &self,
         email: &str,
         password: String,
         client_address: &str,
+        device_token: Option<&str>,
+        device_name: Option<&str>,
     ) -> UserResult<Session> {
-        let user = self.authenticate(email, password, client_address).await?;
+        let name = self::device_name(device_name)?;
+        let known = device_token.map_or(KnownClient::Unknown, KnownClient::DeviceToken);
+        let (user, device) = self
+            .authenticate(email, password, client_address, known)
+            .await?;
         let user = self.usable(user).await?;
-        self.signed_in(user).await
+        let device_token = self.remember_device(&user, device, Some(name)).await?;
+        let mut session = self.signed_in(user).await?;
+        session.device_token = Some(device_token);
+        Ok(session)
     }
 
     /// Checks credentials, whatever the account's status. Each call is one
     /// attempt against the sign-in limits, counted before the password is
-    /// verified (see `sign_in_limits`). Unknown email and wrong password cost
-    /// the same and look the same.
+    /// verified (see `sign_in_limits`): as an attempt from a known device
+    /// when `known` proves one of this account's devices or sessions, else
+    /// from an unknown one. Unknown email and wrong password cost the same
+    /// and look the same. On success, the known device it came from.
     async fn authenticate(
         &self,
         email: &str,
         password: String,
         client_address: &str,
-    ) -> UserResult<User> {
+        known: KnownClient<'_>,
+    ) -> UserResult<(User, Option<Uuid>)> {
         let Ok(email) = normalize_email(email) else {
             // Counted too (under one shared key): it costs a verification,
             // and aliases of malformed emails must not spray for free.
             self.sign_in_limits
-                .admit(MALFORMED_EMAIL_KEY, client_address)
+                .admit(MALFORMED_EMAIL_KEY, client_address, None)
                 .await?;
             password::verify_dummy(password).await?;
             return Err(UserError::InvalidCredentials);
         };
-        self.sign_in_limits.admit(&email, client_address).await?;
-        let Some((user, stored_hash)) = self.store.find_by_email(&email).await? else {
+        let (found, device) = self.known_device(&email, known).await?;
+        let device_key = device.as_ref().map(|(key, _)| key.as_str());
+        self.sign_in_limits
+            .admit(&email, client_address, device_key)
+            .await?;
+        let found = match found {
+            Some(found) => Some(found),
+            None => self.store.find_by_email(&email).await?,
+        };
+        let Some((user, stored_hash)) = found else {
             password::verify_dummy(password).await?;
             return Err(UserError::InvalidCredentials);
         };
@@ -217,12 +249,84 @@ impl Accounts {
             return Err(UserError::InvalidCredentials);
         }
         self.sign_in_limits
-            .succeeded(&email, client_address)
+            .succeeded(&email, client_address, device_key)
             .await?;
-        Ok(user)
+        Ok((user, device.and_then(|(_, id)| id)))
     }
 
-    async fn signed_in(&self, user: User) -> UserResult<Session> {
+    /// Whether `known` proves a device or session of `email`'s account: its
+    /// limiter key and, for a device, its id; with the account when it had to
+    /// be looked up. A forged token costs no look-up.
+    #[allow(clippy::type_complexity)]
+    async fn known_device(
+        &self,
+        email: &str,
+        known: KnownClient<'_>,
+    ) -> UserResult<(Option<(User, String)>, Option<(String, Option<Uuid>)>)> {
+        let device = match known {
+            KnownClient::Unknown => return Ok((None, None)),
+            KnownClient::Session(session_id) => {
+                return Ok((None, Some((format!("session:{session_id}"), None))))
+            }
+            KnownClient::DeviceToken(token) => match self.device_tokens.verify(token) {
+                Some(id) => self.store.find_device(id).await?,
+                None => None,
+            },
+        };
+        let Some(device) = device else {
+            return Ok((None, None));
+        };
+        let found = self.store.find_by_email(email).await?;
+        let theirs = found
+            .as_ref()
+            .is_some_and(|(user, _)| user.id == device.user_id);
+        let key = theirs.then(|| (format!("device:{}", device.id), Some(device.id)));
+        Ok((found, key))
+    }
+
+    /// The token of the device a sign-in came from: the known device's
+    /// (marked used now), or a new device's, remembered under `name`.
+    pub(super) async fn remember_device(
+        &self,
+        user: &User,
+        known: Option<Uuid>,
+        name: Option<String>,
+    ) -> UserResult<String> {
+        let now = Utc::now();
+        if let Some(id) = known {
+            self.store.touch_device(id, now).await?;
+            return Ok(self.device_tokens.issue(id));
+        }
+        let device = Device {
+            id: Uuid::now_v7(),
+            user_id: user.id,
+            name: name.unwrap_or_else(|| super::devices::UNNAMED_DEVICE.to_owned()),
+            created_at: now,
+            last_sign_in_at: now,
+        };
+        let id = device.id;
+        self.store
+            .insert_device(device, MAX_DEVICES_PER_ACCOUNT)
+            .await?;
+        Ok(self.device_tokens.issue(id))
+    }
+
+    /// The caller's devices, most recently used first.
+    pub async fn devices(&self, user_id: Uuid) -> UserResult<Vec<Device>> {
+        Ok(self.store.devices_of(user_id).await?)
+    }
+
+    /// Forgets one of the caller's devices: its token counts as unknown from
+    /// now on. `NOT_FOUND` if it is not theirs.
+    pub async fn revoke_device(&self, user_id: Uuid, device_id: Uuid) -> UserResult<()> {
+        if !self.store.delete_device(user_id, device_id).await? {
+            return Err(UserError::DeviceNotFound);
+        }
+        tracing::info!(user_id = %user_id, device_id = %device_id, "device revoked");
+        Ok(())
+    }
+
+    pub(super) async fn signed_in(&self, user: User) -> UserResult<Session> {
         self.store
             .record_successful_login(user.id, Utc::now())
             .await?;
@@ -238,7 +342,9 @@ impl Accounts {
         let (user, created) = match self.store.find_by_email(&normalized).await? {
             // The operator at the console: limited like any other address.
             Some(_) => (
-                self.authenticate(&normalized, password, "cli").await?,
+                self.authenticate(&normalized, password, "cli", KnownClient::Unknown)
+                    .await?
+                    .0,
                 false,
             ),
             None => {

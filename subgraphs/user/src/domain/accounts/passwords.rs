@@ -6,6 +6,7 @@ use chrono::Utc;
 
 use super::{Accounts, Session};
 use crate::domain::{
+    devices::KnownClient,
     error::{UserError, UserResult},
     password,
     password_policy::check_new_password,
@@ -36,8 +37,14 @@ impl Accounts {
         let user = self.user(caller.id).await?;
         check_new_password(&new_password, &user.email, "newPassword")?;
         let user = self
-            .authenticate(&user.email, current_password, client_address)
+            .authenticate(
+                &user.email,
+                current_password,
+                client_address,
+                KnownClient::Session(caller.session_id),
+            )
             .await
+            .map(|(user, _)| user)
             .map_err(|error| match error {
                 UserError::InvalidCredentials => {
                     UserError::invalid("currentPassword", "is not your current password")

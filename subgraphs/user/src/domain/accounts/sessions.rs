@@ -38,6 +38,7 @@ impl Accounts {
             access_token: access.token,
             access_token_expires_at: access.expires_at,
             refresh_token: refresh.token,
+            device_token: None,
             user,
         };
         Ok((session, record))
