@@ -64,6 +64,20 @@ async fn an_expiring_token_is_refreshed_and_api_errors_carry_their_code() {
     let refreshed = client.session().await.expect("session");
     assert_ne!(refreshed.refresh_token, session.refresh_token, "rotated");
     assert!(refreshed.access_token_expires_at > chrono::Utc::now());
+    let device = session
+        .device_token
+        .clone()
+        .expect("a device token at sign-up");
+    assert_eq!(
+        refreshed.device_token.as_deref(),
+        Some(device.as_str()),
+        "kept"
+    );
+
+    // Signing in again from this client presents its device token, and
+    // keeps the same device.
+    let again = client.login(&email, PASSWORD).await.expect("login");
+    assert_eq!(again.device_token.as_deref(), Some(device.as_str()));
 
     let wrong = FitTrackClient::new(&stack.router)
         .login(&email, "not the password")

@@ -58,6 +58,7 @@ macro_rules! session_from {
             access_token: auth.access_token,
             refresh_token: auth.refresh_token,
             access_token_expires_at: auth.access_token_expires_at,
+            device_token: None,
         }
     }};
 }
@@ -70,6 +71,11 @@ pub struct Session {
     pub access_token: String,
     pub refresh_token: String,
     pub access_token_expires_at: chrono::DateTime<Utc>,
+    /// This client's device token for the account (kept across refreshes):
+    /// the next [`FitTrackClient::login`] presents it, so that others
+    /// guessing the account's password never lock this client out.
+    #[serde(default)]
+    pub device_token: Option<String>,
 }
 
 /// A client of one FitTrack router (`http://host:4000/graphql`).
@@ -78,6 +84,8 @@ pub struct FitTrackClient {
     endpoint: String,
     http: reqwest::Client,
     session: Arc<Mutex<Option<Session>>>,
+    /// Device tokens by account email (lower case), outliving sessions.
+    device_tokens: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
 
 impl FitTrackClient {
@@ -86,14 +94,33 @@ impl FitTrackClient {
             endpoint: endpoint.into(),
             http: reqwest::Client::new(),
             session: Arc::new(Mutex::new(None)),
+            device_tokens: Arc::default(),
         }
     }
 
     /// Resumes a saved session.
     pub fn with_session(self, session: Session) -> Self {
+        if let Some(token) = &session.device_token {
+            self.remember_device(&session.email, token.clone());
+        }
         Self {
             session: Arc::new(Mutex::new(Some(session))),
             ..self
+        }
+    }
+
+    /// The device token this client holds for `email`'s account.
+    pub fn device_token(&self, email: &str) -> Option<String> {
+        self.device_tokens
+            .lock()
+            .ok()?
+            .get(&email.to_lowercase())
+            .cloned()
+    }
+
+    fn remember_device(&self, email: &str, token: String) {
+        if let Ok(mut tokens) = self.device_tokens.lock() {
+            tokens.insert(email.to_lowercase(), token);
         }
     }
 
@@ -179,7 +206,8 @@ impl FitTrackClient {
             )
             .await?
             .refresh_token;
-        let next = session_from!(refreshed);
+        let mut next = session_from!(refreshed);
+        next.device_token = current.device_token.clone();
         let token = next.access_token.clone();
         *session = Some(next);
         Ok(token)
@@ -206,21 +234,35 @@ impl FitTrackClient {
             )
             .await?
             .register;
-        Ok(self.start_session(session_from!(auth)).await)
+        let device_token = auth.device_token.clone();
+        Ok(self.signed_in(session_from!(auth), device_token).await)
     }
 
+    /// Signs in, presenting this client's device token for the account if
+    /// it has one (see [`Session::device_token`]).
     pub async fn login(&self, email: &str, password: &str) -> Result<Session, ClientError> {
         let auth = self
             .send::<Login>(
                 login::Variables {
                     email: email.to_owned(),
                     password: password.to_owned(),
+                    device_token: self.device_token(email),
+                    device_name: Some("fittrack client".to_owned()),
                 },
                 None,
             )
             .await?
             .login;
-        Ok(self.start_session(session_from!(auth)).await)
+        let device_token = auth.device_token.clone();
+        Ok(self.signed_in(session_from!(auth), device_token).await)
+    }
+
+    async fn signed_in(&self, mut session: Session, device_token: Option<String>) -> Session {
+        if let Some(token) = &device_token {
+            self.remember_device(&session.email, token.clone());
+        }
+        session.device_token = device_token;
+        self.start_session(session).await
     }
 
     pub async fn log_activity(

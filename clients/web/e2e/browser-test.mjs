@@ -132,6 +132,20 @@ try {
   await loggedOut;
   await logger.waitForSelector('button[name=register]');
 
+  // Signing in again presents the device token this browser got at sign-up
+  // (kept across the sign-out): a guessing attack never locks it out.
+  const device = await logger.evaluate(
+    () => Object.values(JSON.parse(localStorage.getItem('fittrack.devices') ?? '{}'))[0],
+  );
+  check(typeof device === 'string' && device.includes('.'), `device token kept: ${device}`);
+  const signIn = logger.waitForRequest((r) => (r.postData() ?? '').includes('mutation Login'));
+  await logger.fill('input[name=email]', email);
+  await logger.fill('input[name=password]', 'correct horse battery');
+  await logger.click('button[name=login]');
+  const sent = JSON.parse((await signIn).postData() ?? '{}');
+  check(sent.variables?.deviceToken === device, 'the sign-in presents the device token');
+  await logger.waitForSelector('nav', { timeout: 10_000 });
+
   // The offline GraphiQL renders from local assets only.
   const graphiql = await context.newPage();
   await graphiql.goto(new URL('graphiql.html', appUrl).href);

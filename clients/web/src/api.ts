@@ -110,6 +110,28 @@ export function onSessionChange(listener: (s: Session | null) => void): void {
   listeners.add(listener);
 }
 
+const DEVICES_KEY = 'fittrack.devices';
+
+/** This browser's device token for `email`'s account (see `login`'s
+ * `deviceToken`): kept across sign-outs, per API, so that others guessing the
+ * account's password never lock this browser out. */
+export function deviceToken(email: string): string | null {
+  const devices: Record<string, string> = JSON.parse(localStorage.getItem(DEVICES_KEY) ?? '{}');
+  return devices[deviceKey(email)] ?? null;
+}
+
+/** Keeps the device token a sign-in returned. */
+export function rememberDevice(email: string, token: string | null | undefined): void {
+  if (!token) return;
+  const devices: Record<string, string> = JSON.parse(localStorage.getItem(DEVICES_KEY) ?? '{}');
+  devices[deviceKey(email)] = token;
+  localStorage.setItem(DEVICES_KEY, JSON.stringify(devices));
+}
+
+function deviceKey(email: string): string {
+  return `${originOf(apiUrl()) ?? ''} ${email.trim().toLowerCase()}`;
+}
+
 export function setSession(next: Session | null): void {
   if (next) next = { ...next, api: originOf(apiUrl()) ?? undefined };
   session = next;

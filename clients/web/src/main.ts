@@ -5,8 +5,10 @@ import {
   ApiError,
   configureApi,
   currentSession,
+  deviceToken,
   onSessionChange,
   rejectedApi,
+  rememberDevice,
   request,
   setSession,
   signOut,
@@ -96,14 +98,22 @@ function authScreen(): HTMLElement {
   const submit = async (mode: 'login' | 'register') => {
     message.textContent = '';
     try {
-      const session =
+      const { deviceToken: device, ...session } =
         mode === 'login'
-          ? (await request(LoginDocument, { email: email.value, password: password.value })).login
+          ? (
+              await request(LoginDocument, {
+                email: email.value,
+                password: password.value,
+                deviceToken: deviceToken(email.value),
+                deviceName: navigator.userAgent.slice(0, 100),
+              })
+            ).login
           : (
               await request(RegisterDocument, {
                 input: { email: email.value, password: password.value },
               })
             ).register;
+      rememberDevice(session.user.email, device);
       setSession(session);
     } catch (error) {
       message.textContent = errorText(error);
