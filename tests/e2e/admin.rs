@@ -253,9 +253,9 @@ async fn a_change_whose_admin_subgraph_fails_right_after_is_still_audited() {
     let (_, admin) = stack.register_admin("root").await;
     let (_, bob) = stack.register("bob").await;
     let bob_id = bob["user"]["id"].clone();
-    // What the admin subgraph sends the user subgraph for a ban; here it
-    // "fails" right after (nothing records the entry on its side).
-    let entry_id = uuid::Uuid::now_v7();
+    // What the admin subgraph sends the user subgraph for a ban, with the
+    // admin's own token; here it "fails" right after (nothing records the
+    // entry on its side).
     let internal_token = std::fs::read_to_string(stack.data_dir.path().join("internal-token"))
         .expect("internal token");
     let applied = reqwest::Client::new()
@@ -265,23 +265,17 @@ async fn a_change_whose_admin_subgraph_fails_right_after_is_still_audited() {
             bob_id.as_str().expect("id")
         ))
         .header("x-internal-token", internal_token.trim())
-        .json(&json!({
-            "status": "BANNED",
-            "reason": "spam",
-            "audit": {
-                "id": entry_id,
-                "actor_id": uuid::Uuid::new_v4(),
-                "action": "BAN_USER",
-                "target_user_id": bob_id,
-                "details": {"reason": "spam"},
-                "client_ip": "203.0.113.7",
-                "created_at": chrono::Utc::now(),
-            },
-        }))
+        .bearer_auth(&admin)
+        .json(&json!({"status": "BANNED", "reason": "spam"}))
         .send()
         .await
         .expect("sent");
     assert_eq!(applied.status().as_u16(), 200);
+    let applied: Value = applied.json().await.expect("json");
+    let entry_id = applied["audit"]["id"]
+        .as_str()
+        .expect("entry id")
+        .to_owned();
     // The change happened …
     stack
         .login(bob["user"]["email"].as_str().expect("email"), PASSWORD)
@@ -289,7 +283,7 @@ async fn a_change_whose_admin_subgraph_fails_right_after_is_still_audited() {
         .assert_code("ACCOUNT_BANNED");
     // … and its entry reaches the log from the outbox, once.
     let entries = audit_entries_about(&stack, &admin, &bob_id, 1).await;
-    assert_eq!(entries[0]["id"], entry_id.to_string());
+    assert_eq!(entries[0]["id"], entry_id);
     assert_eq!(entries[0]["action"], "BAN_USER");
     assert_eq!(entries[0]["details"]["reason"], "spam");
 
@@ -465,4 +459,99 @@ async fn the_dashboard_is_federated_and_matches_the_data() {
     )
     .await
     .assert_code("FORBIDDEN");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_internal_token_alone_cannot_change_an_account_or_write_the_audit_log() {
+    let stack = Stack::start().await;
+    let (admin_auth, admin) = stack.register_admin("root").await;
+    let (carol_email, carol) = stack.register("carol").await;
+    let carol_id = carol["user"]["id"].as_str().expect("id").to_owned();
+    let internal_token = std::fs::read_to_string(stack.data_dir.path().join("internal-token"))
+        .expect("internal token");
+    let promote = |body: Value, bearer: Option<String>| {
+        let mut request = reqwest::Client::new()
+            .post(format!(
+                "{}/internal/accounts/{carol_id}/role",
+                stack.user.trim_end_matches("/graphql")
+            ))
+            .header("x-internal-token", internal_token.trim())
+            .json(&body);
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        request.send()
+    };
+    let forged = json!({
+        "id": uuid::Uuid::now_v7(),
+        "actor_id": uuid::Uuid::new_v4(),
+        "action": "NOTHING_TO_SEE",
+        "target_user_id": carol_id,
+        "details": {},
+        "client_ip": null,
+        "created_at": chrono::Utc::now(),
+    });
+
+    // With the internal token, a forged record, and no admin: refused (a
+    // record is no part of the request any more).
+    let alone = promote(json!({"role": "ADMIN", "audit": forged}), None)
+        .await
+        .expect("sent");
+    assert_eq!(alone.status().as_u16(), 422);
+    let alone = promote(json!({"role": "ADMIN"}), None).await.expect("sent");
+    assert_eq!(alone.status().as_u16(), 401);
+    // With a user's own token (carol promoting herself): refused.
+    let own = promote(json!({"role": "ADMIN"}), Some(token(&carol).to_owned()))
+        .await
+        .expect("sent");
+    assert_eq!(own.status().as_u16(), 403);
+    // With an admin's token, a record still cannot be supplied.
+    let supplied = promote(
+        json!({"role": "ADMIN", "audit": forged}),
+        Some(admin.clone()),
+    )
+    .await
+    .expect("sent");
+    assert_eq!(supplied.status().as_u16(), 422);
+    // Nothing changed, and nothing was logged.
+    let signed_in = stack.login(&carol_email, PASSWORD).await;
+    signed_in.assert_ok();
+    assert_eq!(signed_in.data("login")["user"]["id"], carol_id.as_str());
+    let me = gql(
+        &stack.router,
+        "{ me { role } }",
+        json!({}),
+        Some(
+            signed_in.data("login")["accessToken"]
+                .as_str()
+                .expect("token"),
+        ),
+    )
+    .await;
+    assert_eq!(me.data("me")["role"], "USER");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let logged = gql(
+        &stack.router,
+        "query($t: ID) { auditLogs(first: 10, filter: {targetUserId: $t}) { edges { node { id } } } }",
+        json!({"t": carol_id}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(
+        logged.data("auditLogs")["edges"].as_array().map(Vec::len),
+        Some(0)
+    );
+
+    // The admin's own change: the record is built by the user subgraph and
+    // names that admin, whatever the caller would have liked it to say.
+    let promoted = promote(json!({"role": "ADMIN"}), Some(admin.clone()))
+        .await
+        .expect("sent");
+    assert_eq!(promoted.status().as_u16(), 200);
+    let promoted: Value = promoted.json().await.expect("json");
+    assert_eq!(promoted["account"]["role"], "ADMIN");
+    assert_eq!(promoted["audit"]["action"], "CHANGE_USER_ROLE");
+    assert_eq!(promoted["audit"]["actor_id"], admin_auth["user"]["id"]);
+    let entries = audit_entries_about(&stack, &admin, &json!(carol_id), 1).await;
+    assert_eq!(entries[0]["id"], promoted["audit"]["id"]);
 }

@@ -94,8 +94,12 @@ fn parse_id(id: &ID, field: &'static str) -> Result<Uuid, ApiError> {
 
 /// The signed-in admin, as the audit record names them.
 fn moderator(ctx: &Context<'_>) -> async_graphql::Result<Moderator> {
+    let token = ctx
+        .data_opt::<fittrack_kit::server::CallerToken>()
+        .ok_or_else(|| ApiError::unauthenticated("Sign in as an admin"))?;
     Ok(Moderator {
         id: ctx.current_user()?.id,
+        token: token.0.clone(),
         client_ip: ctx.data_opt::<ClientIp>().and_then(ClientIp::address),
     })
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     model::{AccountView, AuditRecord},
-    ports::AccountDirectory,
+    ports::{AccountDirectory, Acting},
 };
 
 #[derive(Clone)]
@@ -20,6 +20,13 @@ pub struct UserDirectory {
     base_url: String,
     token: Secret,
     http: reqwest::Client,
+}
+
+/// A change's answer (the user subgraph's `internal::Changed`).
+#[derive(Deserialize)]
+struct Changed {
+    account: AccountView,
+    audit: AuditRecord,
 }
 
 #[derive(Deserialize)]
@@ -42,24 +49,31 @@ impl UserDirectory {
         })
     }
 
-    async fn post(&self, path: &str, body: serde_json::Value) -> Result<AccountView, ApiError> {
-        let response = self
+    async fn post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+        acting: &Acting,
+    ) -> Result<(AccountView, AuditRecord), ApiError> {
+        let mut request = self
             .http
             .post(format!("{}{path}", self.base_url))
             .header("x-internal-token", self.token.expose())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|error| {
-                tracing::warn!(error = %error, "the user subgraph is out of reach");
-                ApiError::unavailable("The account service is out of reach; try again shortly", 5)
-            })?;
+            .bearer_auth(acting.token.expose());
+        if let Some(address) = &acting.client_ip {
+            request = request.header("x-acting-client-ip", address);
+        }
+        let response = request.json(&body).send().await.map_err(|error| {
+            tracing::warn!(error = %error, "the user subgraph is out of reach");
+            ApiError::unavailable("The account service is out of reach; try again shortly", 5)
+        })?;
         let status = response.status();
         if status.is_success() {
-            return Ok(response
+            let changed: Changed = response
                 .json()
                 .await
-                .context("reading the user subgraph's answer")?);
+                .context("reading the user subgraph's answer")?;
+            return Ok((changed.account, changed.audit));
         }
         // The user subgraph's refusal, passed on with its code.
         match response.json::<Refusal>().await {
@@ -80,19 +94,20 @@ impl UserDirectory {
 
 #[async_trait]
 impl AccountDirectory for UserDirectory {
-    /// Changes the status; `audit` is written with the change, in one
-    /// transaction of the user subgraph.
+    /// Changes the status as `acting`; the user subgraph writes the audit
+    /// record with the change, in one transaction.
     async fn set_status(
         &self,
         user: Uuid,
         status: &str,
         until: Option<DateTime<Utc>>,
         reason: Option<&str>,
-        audit: &AuditRecord,
-    ) -> Result<AccountView, ApiError> {
+        acting: &Acting,
+    ) -> Result<(AccountView, AuditRecord), ApiError> {
         self.post(
             &format!("/internal/accounts/{user}/status"),
-            json!({"status": status, "until": until, "reason": reason, "audit": audit}),
+            json!({"status": status, "until": until, "reason": reason}),
+            acting,
         )
         .await
     }
@@ -101,11 +116,12 @@ impl AccountDirectory for UserDirectory {
         &self,
         user: Uuid,
         role: Role,
-        audit: &AuditRecord,
-    ) -> Result<AccountView, ApiError> {
+        acting: &Acting,
+    ) -> Result<(AccountView, AuditRecord), ApiError> {
         self.post(
             &format!("/internal/accounts/{user}/role"),
-            json!({"role": role, "audit": audit}),
+            json!({ "role": role }),
+            acting,
         )
         .await
     }

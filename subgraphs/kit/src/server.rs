@@ -223,11 +223,18 @@ fn request_id(headers: &HeaderMap) -> String {
         .to_owned()
 }
 
+/// The bearer token a request was verified with, for a service that acts on
+/// the caller's behalf: the admin subgraph forwards it to the user
+/// subgraph's internal API, which verifies it again and names its holder in
+/// the audit record it writes.
+#[derive(Clone)]
+pub struct CallerToken(pub crate::config::Secret);
+
 /// Reads `Authorization: Bearer …`. No header: anonymous. A bad header: refused.
 async fn caller_from_header(
     verifier: &JwtVerifier,
     headers: &HeaderMap,
-) -> Result<Option<CurrentUser>, ApiError> {
+) -> Result<Option<(CurrentUser, CallerToken)>, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -237,12 +244,17 @@ async fn caller_from_header(
     caller_from_value(verifier, value).await.map(Some)
 }
 
-async fn caller_from_value(verifier: &JwtVerifier, value: &str) -> Result<CurrentUser, ApiError> {
+async fn caller_from_value(
+    verifier: &JwtVerifier,
+    value: &str,
+) -> Result<(CurrentUser, CallerToken), ApiError> {
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
-        .ok_or_else(|| ApiError::unauthenticated("Authorization must be a Bearer token"))?;
-    Ok(verifier.verify(token.trim()).await?)
+        .ok_or_else(|| ApiError::unauthenticated("Authorization must be a Bearer token"))?
+        .trim();
+    let user = verifier.verify(token).await?;
+    Ok((user, CallerToken(crate::config::Secret::new(token))))
 }
 
 fn error_response(error: ApiError) -> async_graphql::Response {
@@ -476,7 +488,7 @@ where
             state.ipv6_prefix,
         ));
     match caller_from_header(&state.verifier, headers).await {
-        Ok(Some(user)) => request = request.data(user),
+        Ok(Some((user, token))) => request = request.data(user).data(token),
         Ok(None) => {}
         Err(error) => return error_response(error),
     }
@@ -654,8 +666,9 @@ where
     ));
     // Long-lived operations (subscriptions) re-check revocation with it.
     data.insert(state.verifier.clone());
-    if let Some(user) = header_user {
+    if let Some((user, token)) = header_user {
         data.insert(user);
+        data.insert(token);
     }
     let executor = FinishedErrors {
         schema: state.schema.clone(),
@@ -670,10 +683,11 @@ where
                 .on_connection_init(move |payload| async move {
                     let mut data = Data::default();
                     if let Some(value) = token_in_init_payload(&payload) {
-                        let user = caller_from_value(&verifier, &value)
+                        let (user, token) = caller_from_value(&verifier, &value)
                             .await
                             .map_err(async_graphql::Error::from)?;
                         data.insert(user);
+                        data.insert(token);
                     }
                     Ok(data)
                 })

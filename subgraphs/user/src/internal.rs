@@ -1,9 +1,12 @@
 //! Service-to-service API of the user subgraph, on its own paths (the router
 //! only forwards `/graphql`, so none of this is reachable through it). The
-//! admin subgraph changes account status and roles here, each with the audit
-//! entry that records it (written in the same transaction, into the outbox),
-//! and collects undelivered entries from the outbox. Account status stays
-//! owned by this subgraph. Callers authenticate with the shared internal token.
+//! admin subgraph changes account status and roles here, and collects
+//! undelivered audit entries from the outbox. Account status stays owned by
+//! this subgraph. Callers authenticate with the shared internal token; a
+//! change also needs the acting admin's own access token (`Authorization`),
+//! which is verified here, and the audit entry is built here from the change
+//! and that token (`Accounts::moderate_status`), in the same transaction: the
+//! internal token alone can neither change an account nor write the log.
 
 use axum::{
     extract::{Path, State},
@@ -25,19 +28,29 @@ use crate::domain::{
 
 pub const TOKEN_HEADER: &str = "x-internal-token";
 
+/// Where the admin subgraph says its caller's address is (recorded in the
+/// audit entry, as the admin's client address).
+pub const ACTING_ADDRESS_HEADER: &str = "x-acting-client-ip";
+
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StatusChange {
     /// `ACTIVE`, `SUSPENDED`, `BANNED` or `DEACTIVATED`.
     pub status: String,
     pub until: Option<DateTime<Utc>>,
     pub reason: Option<String>,
-    /// The entry recording this change (required: every moderation is audited).
-    pub audit: AuditRecord,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RoleChange {
     pub role: Role,
+}
+
+/// A change's answer: the account after it, and the entry that records it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Changed {
+    pub account: AccountView,
     pub audit: AuditRecord,
 }
 
@@ -81,15 +94,24 @@ impl From<User> for AccountView {
 struct InternalState {
     accounts: Accounts,
     token: Secret,
+    verifier: std::sync::Arc<fittrack_kit::auth::JwtVerifier>,
 }
 
-pub fn routes(accounts: Accounts, token: Secret) -> Router {
+pub fn routes(
+    accounts: Accounts,
+    token: Secret,
+    verifier: std::sync::Arc<fittrack_kit::auth::JwtVerifier>,
+) -> Router {
     Router::new()
         .route("/internal/accounts/{id}/status", post(change_status))
         .route("/internal/accounts/{id}/role", post(change_role))
         .route("/internal/audit-outbox", axum::routing::get(pending_audit))
         .route("/internal/audit-outbox/delivered", post(audit_delivered))
-        .with_state(InternalState { accounts, token })
+        .with_state(InternalState {
+            accounts,
+            token,
+            verifier,
+        })
 }
 
 /// Compares without an early exit, so timing does not reveal the token.
@@ -103,6 +125,34 @@ fn authorized(state: &InternalState, headers: &HeaderMap) -> bool {
         .is_some_and(|given| same(given.as_bytes(), state.token.expose().as_bytes()))
 }
 
+/// The acting admin, from their own access token (verified here, revocation
+/// included), and the address they act from.
+async fn acting_admin(
+    state: &InternalState,
+    headers: &HeaderMap,
+) -> Result<(fittrack_kit::CurrentUser, Option<String>), axum::response::Response> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            refuse(ApiError::unauthenticated(
+                "the acting admin's token is required",
+            ))
+        })?;
+    let actor = state
+        .verifier
+        .verify(token.trim())
+        .await
+        .map_err(|error| refuse(ApiError::from(error)))?;
+    let client_ip = headers
+        .get(ACTING_ADDRESS_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<std::net::IpAddr>().ok())
+        .map(|ip| ip.to_string());
+    Ok((actor, client_ip))
+}
+
 fn refuse(error: ApiError) -> axum::response::Response {
     let status = match error.code() {
         fittrack_kit::ErrorCode::NotFound => StatusCode::NOT_FOUND,
@@ -110,6 +160,8 @@ fn refuse(error: ApiError) -> axum::response::Response {
         fittrack_kit::ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
         fittrack_kit::ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         fittrack_kit::ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        fittrack_kit::ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        fittrack_kit::ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         _ => StatusCode::CONFLICT,
     };
     let body = match &error {
@@ -139,15 +191,23 @@ async fn change_status(
     if !authorized(&state, &headers) {
         return StatusCode::UNAUTHORIZED.into_response();
     }
+    let (actor, client_ip) = match acting_admin(&state, &headers).await {
+        Ok(acting) => acting,
+        Err(refusal) => return refusal,
+    };
     let Ok(status) = AccountStatus::parse(&change.status) else {
         return refuse(ApiError::bad_input("status", "unknown account status"));
     };
     match state
         .accounts
-        .set_status_by_admin(id, status, change.until, change.reason, Some(change.audit))
+        .moderate_status(&actor, id, status, change.until, change.reason, client_ip)
         .await
     {
-        Ok(user) => Json(AccountView::from(user)).into_response(),
+        Ok((user, audit)) => Json(Changed {
+            account: AccountView::from(user),
+            audit,
+        })
+        .into_response(),
         Err(error) => refuse(error.into()),
     }
 }
@@ -161,12 +221,20 @@ async fn change_role(
     if !authorized(&state, &headers) {
         return StatusCode::UNAUTHORIZED.into_response();
     }
+    let (actor, client_ip) = match acting_admin(&state, &headers).await {
+        Ok(acting) => acting,
+        Err(refusal) => return refusal,
+    };
     match state
         .accounts
-        .set_role_by_admin(id, change.role, change.audit)
+        .moderate_role(&actor, id, change.role, client_ip)
         .await
     {
-        Ok(user) => Json(AccountView::from(user)).into_response(),
+        Ok((user, audit)) => Json(Changed {
+            account: AccountView::from(user),
+            audit,
+        })
+        .into_response(),
         Err(error) => refuse(error.into()),
     }
 }

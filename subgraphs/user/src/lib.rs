@@ -71,7 +71,8 @@ pub async fn build(config: &UserConfig) -> anyhow::Result<UserService> {
             mail::from_config(&config.mail, &config.data_dir)?,
             config.mail.web_app_url.clone(),
         );
-    let internal_routes = internal::routes(accounts.clone(), config.internal_token()?);
+    let internal_routes =
+        internal::routes(accounts.clone(), config.internal_token()?, verifier.clone());
     let user_stats = fittrack_kit::cache::dashboard(&shared, "dashboard:users").await?;
     let schema = graphql::build_schema(accounts, user_stats);
 

@@ -55,6 +55,11 @@ async fn without_revocations_no_security_change_is_made() {
         session_id: uuid::Uuid::now_v7(),
         expires_at: 0,
     };
+    let admin = fittrack_kit::CurrentUser {
+        id: uuid::Uuid::now_v7(),
+        roles: vec![fittrack_kit::Role::User, fittrack_kit::Role::Admin],
+        ..caller.clone()
+    };
     let unavailable = |result: Result<_, fittrack_user::domain::error::UserError>, what: &str| {
         let error = ApiError::from(
             result
@@ -73,7 +78,7 @@ async fn without_revocations_no_security_change_is_made() {
     );
     unavailable(
         accounts
-            .set_status_by_admin(id, AccountStatus::Banned, None, None, None)
+            .moderate_status(&admin, id, AccountStatus::Banned, None, None, None)
             .await
             .map(drop),
         "a ban",

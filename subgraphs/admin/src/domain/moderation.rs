@@ -9,19 +9,29 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use fittrack_kit::{error::InvalidInput, Role};
-use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{
     error::AdminError,
     model::{AccountView, AuditEntry, AuditRecord},
-    ports::{AccountDirectory, AuditLog},
+    ports::{AccountDirectory, Acting, AuditLog},
 };
 
-/// Who acts, and from where (both go into the audit record).
+/// Who acts, with their own access token (the user subgraph verifies it and
+/// names them in the audit record it writes), and from where.
 pub struct Moderator {
     pub id: Uuid,
+    pub token: fittrack_kit::config::Secret,
     pub client_ip: Option<String>,
+}
+
+impl Moderator {
+    fn acting(&self) -> Acting {
+        Acting {
+            token: self.token.clone(),
+            client_ip: self.client_ip.clone(),
+        }
+    }
 }
 
 /// A change of account status.
@@ -95,18 +105,15 @@ impl Moderation {
         reason: Option<String>,
     ) -> Result<Moderated, AdminError> {
         let reason = status_reason(reason)?;
-        let mut details = json!({"reason": reason});
-        if let Some(until) = change.until() {
-            details["until"] = json!(until);
-        }
-        self.apply(by, target, change.action(), details, |audit| async move {
+        let acting = by.acting();
+        self.apply(by, target, change.action(), async {
             self.accounts
                 .set_status(
                     target,
                     change.status(),
                     change.until(),
                     reason.as_deref(),
-                    &audit,
+                    &acting,
                 )
                 .await
         })
@@ -120,41 +127,28 @@ impl Moderation {
         target: Uuid,
         role: Role,
     ) -> Result<Moderated, AdminError> {
-        self.apply(
-            by,
-            target,
-            "CHANGE_USER_ROLE",
-            json!({"role": role}),
-            |audit| async move { self.accounts.set_role(target, role, &audit).await },
-        )
+        let acting = by.acting();
+        self.apply(by, target, "CHANGE_USER_ROLE", async {
+            self.accounts.set_role(target, role, &acting).await
+        })
         .await
     }
 
-    async fn apply<F, Fut>(
+    /// Makes `change` (at the user subgraph, which builds and writes the
+    /// audit record with it), then copies the record into the log here.
+    async fn apply(
         &self,
         by: &Moderator,
         target: Uuid,
         action: &'static str,
-        details: Value,
-        change: F,
-    ) -> Result<Moderated, AdminError>
-    where
-        F: FnOnce(AuditRecord) -> Fut,
-        Fut: std::future::Future<Output = Result<AccountView, fittrack_kit::ApiError>>,
-    {
+        change: impl std::future::Future<
+            Output = Result<(AccountView, AuditRecord), fittrack_kit::ApiError>,
+        >,
+    ) -> Result<Moderated, AdminError> {
         if target == by.id {
             return Err(InvalidInput::new("userId", "admins cannot moderate themselves").into());
         }
-        let record = AuditRecord {
-            id: Uuid::now_v7(),
-            actor_id: Some(by.id),
-            action: action.to_owned(),
-            target_user_id: Some(target),
-            details,
-            client_ip: by.client_ip.clone(),
-            created_at: Utc::now(),
-        };
-        let account = change(record.clone()).await.map_err(AdminError::Accounts)?;
+        let (account, record) = change.await.map_err(AdminError::Accounts)?;
         let entry = AuditEntry::from(record);
         match self.log.record(&entry).await {
             Ok(()) => {

@@ -22,27 +22,35 @@ pub trait AuditLog: Send + Sync {
     ) -> anyhow::Result<Vec<AuditEntry>>;
 }
 
+/// The admin acting on an account, as the user subgraph checks them: their
+/// own access token (verified there again) and their client address.
+pub struct Acting {
+    pub token: fittrack_kit::config::Secret,
+    pub client_ip: Option<String>,
+}
+
 /// Accounts, owned by the user subgraph (`users::UserDirectory`, its
-/// internal API). A change and its audit record are written there in one
-/// transaction (its outbox).
+/// internal API). A change and the audit record it builds from the change
+/// and the acting admin are written there in one transaction (its outbox).
 #[async_trait]
 pub trait AccountDirectory: Send + Sync {
-    /// `Err` is the user subgraph's refusal, with its code.
+    /// The account after the change, and the record written with it. `Err`
+    /// is the user subgraph's refusal, with its code.
     async fn set_status(
         &self,
         user: Uuid,
         status: &str,
         until: Option<DateTime<Utc>>,
         reason: Option<&str>,
-        audit: &AuditRecord,
-    ) -> Result<AccountView, ApiError>;
+        acting: &Acting,
+    ) -> Result<(AccountView, AuditRecord), ApiError>;
 
     async fn set_role(
         &self,
         user: Uuid,
         role: Role,
-        audit: &AuditRecord,
-    ) -> Result<AccountView, ApiError>;
+        acting: &Acting,
+    ) -> Result<(AccountView, AuditRecord), ApiError>;
 
     /// Audit records not yet confirmed as delivered, oldest first.
     async fn pending_audit(&self, limit: u64) -> anyhow::Result<Vec<AuditRecord>>;

@@ -134,7 +134,7 @@ impl Accounts {
     /// the internal API), with its audit entry written in the same
     /// transaction. Leaving ACTIVE revokes access tokens first (nothing
     /// changes if that fails) and ends every session.
-    pub async fn set_status_by_admin(
+    pub(crate) async fn set_status_by_admin(
         &self,
         id: Uuid,
         status: AccountStatus,
@@ -168,7 +168,7 @@ impl Accounts {
     }
 
     /// An administrator's role change, audited in the same transaction.
-    pub async fn set_role_by_admin(
+    pub(crate) async fn set_role_by_admin(
         &self,
         id: Uuid,
         role: fittrack_kit::Role,
@@ -182,6 +182,54 @@ impl Accounts {
         self.user(id).await
     }
 
+    /// An admin changes another account's status. The audit record is built
+    /// here, from the change made and the admin's verified token (`actor`),
+    /// and written with the change in one transaction: whoever calls cannot
+    /// choose what the log says, or leave the change unlogged.
+    pub async fn moderate_status(
+        &self,
+        actor: &fittrack_kit::CurrentUser,
+        target: Uuid,
+        status: AccountStatus,
+        until: Option<chrono::DateTime<Utc>>,
+        reason: Option<String>,
+        client_ip: Option<String>,
+    ) -> UserResult<(User, AuditRecord)> {
+        ensure_may_moderate(actor, target)?;
+        let reason = status_reason(reason)?;
+        let action = match status {
+            AccountStatus::Banned => "BAN_USER",
+            AccountStatus::Suspended => "SUSPEND_USER",
+            AccountStatus::Deactivated => "DEACTIVATE_USER",
+            AccountStatus::Active => "REACTIVATE_USER",
+        };
+        let mut details = serde_json::json!({"reason": reason});
+        if let Some(until) = until {
+            details["until"] = serde_json::json!(until);
+        }
+        let audit = audit_record(actor, target, action, details, client_ip);
+        let user = self
+            .set_status_by_admin(target, status, until, reason, Some(audit.clone()))
+            .await?;
+        Ok((user, audit))
+    }
+
+    /// An admin grants or withdraws the ADMIN role; audited as
+    /// [`Self::moderate_status`] is.
+    pub async fn moderate_role(
+        &self,
+        actor: &fittrack_kit::CurrentUser,
+        target: Uuid,
+        role: fittrack_kit::Role,
+        client_ip: Option<String>,
+    ) -> UserResult<(User, AuditRecord)> {
+        ensure_may_moderate(actor, target)?;
+        let details = serde_json::json!({"role": role});
+        let audit = audit_record(actor, target, "CHANGE_USER_ROLE", details, client_ip);
+        let user = self.set_role_by_admin(target, role, audit.clone()).await?;
+        Ok((user, audit))
+    }
+
     /// Audit entries the admin subgraph has not confirmed yet.
     pub async fn pending_audit(&self, limit: u64) -> UserResult<Vec<AuditRecord>> {
         Ok(self.store.pending_audit(limit).await?)
@@ -189,6 +237,37 @@ impl Accounts {
 
     pub async fn audit_delivered(&self, ids: &[Uuid]) -> UserResult<()> {
         Ok(self.store.mark_audit_delivered(ids, Utc::now()).await?)
+    }
+}
+
+fn ensure_may_moderate(actor: &fittrack_kit::CurrentUser, target: Uuid) -> UserResult<()> {
+    if !actor.is_admin() {
+        return Err(UserError::Forbidden);
+    }
+    if actor.id == target {
+        return Err(UserError::invalid(
+            "userId",
+            "admins cannot moderate themselves",
+        ));
+    }
+    Ok(())
+}
+
+fn audit_record(
+    actor: &fittrack_kit::CurrentUser,
+    target: Uuid,
+    action: &str,
+    details: serde_json::Value,
+    client_ip: Option<String>,
+) -> AuditRecord {
+    AuditRecord {
+        id: Uuid::now_v7(),
+        actor_id: Some(actor.id),
+        action: action.to_owned(),
+        target_user_id: Some(target),
+        details,
+        client_ip,
+        created_at: Utc::now(),
     }
 }
 
