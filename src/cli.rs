@@ -64,6 +64,11 @@ enum AdminCommand {
         #[arg(long, env = "FITTRACK_ADMIN_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
+    /// Migrates the audit log as its owner role (ADMIN_DATABASE_OWNER_URL) and
+    /// grants the service's role (DATABASE_URL) SELECT and INSERT only: run
+    /// once per release, so that the admin service never holds the owner's
+    /// credentials.
+    Migrate,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -118,6 +123,9 @@ pub fn main() -> ExitCode {
             Command::Admin {
                 action: AdminCommand::Create { email, password },
             } => create_admin(&email, password).await,
+            Command::Admin {
+                action: AdminCommand::Migrate,
+            } => migrate::admin_audit_log().await,
             Command::Compose(args) => compose::run(&args),
             Command::Migrate { action, steps } => match action {
                 MigrateAction::Up => migrate::up().await,

@@ -288,19 +288,24 @@ impl StackBuilder {
             .expect("AI subgraph builds");
 
         // On PostgreSQL the admin subgraph runs as a role that may only read
-        // and append to the audit log; the owner role migrates it.
-        let (admin_database_url, admin_owner_url) = match &database_url {
-            Some(url) if url.expose().starts_with("postgres") => (
-                Some(audit_app_role_url(url.expose()).await),
-                Some(url.clone()),
-            ),
-            other => (other.clone(), None),
+        // and append to the audit log; the owner role migrates it first, as
+        // `fittrack admin migrate` does, and the service never gets the
+        // owner's credentials.
+        let admin_database_url = match &database_url {
+            Some(url) if url.expose().starts_with("postgres") => {
+                let app = audit_app_role_url(url.expose()).await;
+                fittrack_admin::store::AuditStore::migrate_as_owner(app.expose(), url.expose())
+                    .await
+                    .expect("the audit log migrated by its owner");
+                Some(app)
+            }
+            other => other.clone(),
         };
         let admin_config = fittrack_admin::AdminConfig {
             http: HttpConfig::on_port(0),
             data_dir: dir.clone(),
             database_url: admin_database_url,
-            database_owner_url: admin_owner_url,
+            database_owner_url: None,
             audit_relay_interval_ms: AUDIT_RELAY_INTERVAL.as_millis() as u64,
             auth,
             user_internal_url: format!("http://{user_addr}"),

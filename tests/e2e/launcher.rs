@@ -208,3 +208,50 @@ fn a_subgraph_served_alone_refuses_to_keep_revocations_to_itself() {
         );
     }
 }
+
+/// `fittrack admin migrate` migrates the audit log as its owner and grants
+/// the service's role reading and appending only (PostgreSQL, when
+/// `DATABASE_URL` names one); the service's role then cannot rewrite it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_is_migrated_by_its_owner_and_only_appended_to_by_the_service() {
+    use sea_orm::ConnectionTrait as _;
+    let Some(owner_url) = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|url| url.starts_with("postgres"))
+    else {
+        eprintln!("postgres: DATABASE_URL not set; skipped");
+        return;
+    };
+    let app_url = support::audit_app_role_url(&owner_url).await;
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(env!("CARGO_BIN_EXE_fittrack"))
+        .args(["admin", "migrate"])
+        .env("FITTRACK_DATA_DIR", data_dir.path())
+        .env("DATABASE_URL", app_url.expose())
+        .env("ADMIN_DATABASE_OWNER_URL", &owner_url)
+        .stdin(Stdio::null())
+        .output()
+        .expect("fittrack runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("migrated by its owner"));
+
+    let service = sea_orm::Database::connect(app_url.expose())
+        .await
+        .expect("the service's role connects");
+    service
+        .execute_unprepared("SELECT count(*) FROM admin_audit_logs")
+        .await
+        .expect("it reads");
+    for statement in [
+        "DELETE FROM admin_audit_logs",
+        "DROP TABLE admin_audit_logs",
+        "ALTER TABLE admin_audit_logs DISABLE TRIGGER ALL",
+    ] {
+        let refused = service.execute_unprepared(statement).await;
+        assert!(refused.is_err(), "the service's role could run {statement}");
+    }
+}

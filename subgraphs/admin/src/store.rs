@@ -58,6 +58,44 @@ async fn current_role(db: &DatabaseConnection) -> anyhow::Result<String> {
     row.try_get("", "role").context("reading the database role")
 }
 
+/// Whether every migration is applied, read without writing anything (the
+/// service's role may not create the migration table, which sea-orm's own
+/// check does first).
+async fn up_to_date(db: &DatabaseConnection) -> bool {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let Ok(rows) = db
+        .query_all(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT version FROM seaql_migrations_admin",
+        ))
+        .await
+    else {
+        return false;
+    };
+    let applied: std::collections::HashSet<String> = rows
+        .iter()
+        .filter_map(|row| row.try_get::<String>("", "version").ok())
+        .collect();
+    Migrator::migrations()
+        .iter()
+        .all(|migration| applied.contains(migration.name()))
+}
+
+/// The role that owns the audit log table (PostgreSQL).
+async fn audit_log_owner(db: &DatabaseConnection) -> anyhow::Result<String> {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let row = db
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT tableowner::text AS role FROM pg_tables WHERE tablename = 'admin_audit_logs'",
+        ))
+        .await
+        .context("reading the audit log's owner")?
+        .context("no audit log table")?;
+    row.try_get("", "role")
+        .context("reading the audit log's owner")
+}
+
 fn entry_from_row(row: audit_logs::Model) -> AuditEntry {
     AuditEntry {
         id: row.id,
@@ -76,53 +114,66 @@ pub struct AuditStore {
 }
 
 impl AuditStore {
-    /// Connects (SQLite files are created) and migrates.
+    /// Connects (SQLite files are created) and brings the schema up to date.
     ///
     /// With `owner_url` (PostgreSQL), the schema belongs to that role: it
-    /// migrates, then grants the application's role (the one of `url`)
-    /// `SELECT` and `INSERT` on the audit log and nothing more. The service
-    /// can then neither change nor delete an entry, nor drop or disable the
-    /// append-only triggers, even if it is compromised.
+    /// migrates and grants first ([`Self::migrate_as_owner`]). Without it, a
+    /// schema that is up to date is used as it is (the production set-up: a
+    /// one-shot `fittrack admin migrate` ran as the owner, and the service
+    /// never holds the owner's credentials); one with pending migrations is
+    /// migrated with the service's own role, which works on SQLite or when
+    /// that role owns the schema (warned about on PostgreSQL).
     pub async fn connect(url: &str, owner_url: Option<&str>) -> anyhow::Result<Self> {
+        if let Some(owner_url) = owner_url {
+            Self::migrate_as_owner(url, owner_url).await?;
+        }
         let db = fittrack_kit::sqlite::connect_relational(url, "admin database").await?;
-        match owner_url {
-            Some(owner_url) => {
-                let owner =
-                    fittrack_kit::sqlite::connect_relational(owner_url, "admin database (owner)")
-                        .await?;
-                Migrator::up(&owner, None)
-                    .await
-                    .context("migrating the admin database")?;
-                if owner.get_database_backend() == sea_orm::DbBackend::Postgres {
-                    let app_role = current_role(&db).await?;
-                    for statement in [
-                        "REVOKE ALL ON admin_audit_logs FROM PUBLIC".to_owned(),
-                        format!(
-                            "GRANT SELECT, INSERT ON admin_audit_logs TO \"{}\"",
-                            app_role.replace('"', "\"\"")
-                        ),
-                    ] {
-                        owner
-                            .execute_unprepared(&statement)
-                            .await
-                            .with_context(|| format!("granting the audit log: {statement}"))?;
-                    }
-                }
-                let _ = owner.close().await;
-            }
-            None => {
-                Migrator::up(&db, None)
-                    .await
-                    .context("migrating the admin database")?;
-                if db.get_database_backend() == sea_orm::DbBackend::Postgres {
-                    tracing::warn!(
-                        "the audit log belongs to the service's own database role, which could \
-                         rewrite it: set ADMIN_DATABASE_OWNER_URL to a separate owner role"
-                    );
-                }
-            }
+        if !up_to_date(&db).await {
+            Migrator::up(&db, None).await.context(
+                "migrating the admin database (if another role owns it, run `fittrack admin \
+                 migrate` with ADMIN_DATABASE_OWNER_URL first)",
+            )?;
+        }
+        if db.get_database_backend() == sea_orm::DbBackend::Postgres
+            && audit_log_owner(&db).await? == current_role(&db).await?
+        {
+            tracing::warn!(
+                "the audit log belongs to the service's own database role, which could \
+                 rewrite it: migrate it as a separate owner role (`fittrack admin migrate` \
+                 with ADMIN_DATABASE_OWNER_URL)"
+            );
         }
         Ok(Self { db })
+    }
+
+    /// As the owner role (`owner_url`, PostgreSQL): migrates the audit log,
+    /// then grants the application's role (the one of `url`) `SELECT` and
+    /// `INSERT` on it, and `SELECT` on its migration table, nothing more. The
+    /// service can then neither change nor delete an entry, nor drop or
+    /// disable the append-only triggers, even if it is compromised.
+    pub async fn migrate_as_owner(url: &str, owner_url: &str) -> anyhow::Result<()> {
+        let owner =
+            fittrack_kit::sqlite::connect_relational(owner_url, "admin database (owner)").await?;
+        Migrator::up(&owner, None)
+            .await
+            .context("migrating the admin database")?;
+        if owner.get_database_backend() == sea_orm::DbBackend::Postgres {
+            let db = fittrack_kit::sqlite::connect_relational(url, "admin database").await?;
+            let app_role = current_role(&db).await?.replace('"', "\"\"");
+            let _ = db.close().await;
+            for statement in [
+                "REVOKE ALL ON admin_audit_logs FROM PUBLIC".to_owned(),
+                format!("GRANT SELECT, INSERT ON admin_audit_logs TO \"{app_role}\""),
+                format!("GRANT SELECT ON seaql_migrations_admin TO \"{app_role}\""),
+            ] {
+                owner
+                    .execute_unprepared(&statement)
+                    .await
+                    .with_context(|| format!("granting the audit log: {statement}"))?;
+            }
+        }
+        let _ = owner.close().await;
+        Ok(())
     }
 
     pub fn db(&self) -> &DatabaseConnection {
