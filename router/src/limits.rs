@@ -169,6 +169,11 @@ pub struct LimitsPlugin {
     trusted: TrustedProxies,
     redis_url: Option<String>,
     limiter: OnceCell<Arc<dyn RateLimiter>>,
+    /// The deployment's revocations (`kit::revocation`, in Redis under
+    /// `FITTRACK_NAMESPACE`), when Redis is configured; without it they live
+    /// in the subgraphs' process, which checks them alone.
+    revocations: OnceCell<Arc<dyn fittrack_kit::revocation::Revocations>>,
+    namespace: String,
     /// `FITTRACK_RATE_LIMITS=off` stops counting (limits enforced elsewhere, or
     /// a benchmark's baseline); the client address is still resolved.
     counting: bool,
@@ -196,6 +201,39 @@ impl LimitsPlugin {
                 fittrack_kit::ratelimit::connect(self.redis_url.as_deref(), "fittrack:ratelimit:")
             })
             .await
+    }
+
+    /// Whether the verified token's session or user was revoked: `None`
+    /// without Redis (nothing shared to read), `Err` when the revocations
+    /// cannot be read and no recent local copy answers (fail closed).
+    async fn revoked(&self, token: &VerifiedToken) -> Option<anyhow::Result<bool>> {
+        let url = self.redis_url.as_deref()?;
+        let revocations = self
+            .revocations
+            .get_or_try_init(|| async {
+                let redis = fittrack_kit::revocation::RedisRevocations::connect_in(
+                    &self.namespace,
+                    url,
+                    fittrack_kit::revocation::DEFAULT_KEEP_FOR,
+                )
+                .await?;
+                anyhow::Ok(Arc::new(
+                    fittrack_kit::revocation::CachedRevocations::new(
+                        Arc::new(redis),
+                        fittrack_kit::revocation::CACHE_TTL,
+                    )
+                    .with_local_copy_for(fittrack_kit::revocation::DEFAULT_KEEP_FOR),
+                )
+                    as Arc<dyn fittrack_kit::revocation::Revocations>)
+            })
+            .await;
+        Some(match revocations {
+            Ok(revocations) => revocations
+                .state(token.user, token.session)
+                .await
+                .map(|state| state.refuses(token.issued_at_ms)),
+            Err(error) => Err(error),
+        })
     }
 
     async fn check(&self, key: &str, quota: Quota) -> Option<Decision> {
@@ -243,6 +281,11 @@ impl RouterPlugin for LimitsPlugin {
             config,
             redis_url: std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()),
             limiter: OnceCell::new(),
+            revocations: OnceCell::new(),
+            namespace: std::env::var("FITTRACK_NAMESPACE")
+                .ok()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| fittrack_kit::shared::DEFAULT_NAMESPACE.to_owned()),
             counting: !std::env::var("FITTRACK_RATE_LIMITS")
                 .is_ok_and(|v| v.trim().eq_ignore_ascii_case("off")),
             max_cost,
@@ -328,10 +371,41 @@ impl RouterPlugin for LimitsPlugin {
         payload: OnExecuteStartHookPayload<'exec>,
     ) -> OnExecuteStartHookResult<'exec> {
         // The JWT layer has verified this token, so its subject is the caller.
-        let user = crate::token_verified(&payload)
-            .then(|| verified_subject(payload.router_http_request.headers))
+        let token = crate::token_verified(&payload)
+            .then(|| verified_token(payload.router_http_request.headers))
             .flatten();
-        let (key, quota, per) = match user {
+        // A revoked token stops here, before it costs any subgraph work (the
+        // subgraphs check too: a token revoked meanwhile stops there).
+        if let Some(token) = &token {
+            match self.revoked(token).await {
+                Some(Ok(true)) => {
+                    return payload.end_with_graphql_error(
+                        GraphQLError::from_message_and_code(
+                            "This session has ended; sign in again",
+                            "UNAUTHENTICATED",
+                        ),
+                        StatusCode::UNAUTHORIZED,
+                    )
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "revocations unreadable; signed-in request refused"
+                    );
+                    let mut refusal = GraphQLError::from_message_and_code(
+                        "Sign-in checks are unavailable; try again shortly",
+                        "SERVICE_UNAVAILABLE",
+                    );
+                    refusal
+                        .extensions
+                        .set("retryAfterSeconds".into(), hive_router::sonic_rs::json!(5));
+                    return payload
+                        .end_with_graphql_error(refusal, StatusCode::SERVICE_UNAVAILABLE);
+                }
+                Some(Ok(false)) | None => {}
+            }
+        }
+        let (key, quota, per) = match token.map(|token| token.user) {
             Some(user) => (format!("api:user:{user}"), self.config.per_user, "user"),
             None => {
                 let address = payload.context.get_ref::<ClientAddress>().map_or_else(
@@ -443,8 +517,16 @@ fn refusal(decision: &Decision, quota: Option<Quota>) -> hive_router::ntex::http
     response
 }
 
-/// The `sub` claim of the bearer token (already verified by the JWT layer).
-fn verified_subject(headers: &HeaderMap) -> Option<String> {
+/// What the router reads from a bearer token the JWT layer has verified.
+struct VerifiedToken {
+    user: uuid::Uuid,
+    session: uuid::Uuid,
+    issued_at_ms: i64,
+}
+
+/// The claims of the bearer token (already verified by the JWT layer); the
+/// same reading as the subgraphs' `kit::auth::JwtVerifier::verify`.
+fn verified_token(headers: &HeaderMap) -> Option<VerifiedToken> {
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let token = value
@@ -454,7 +536,14 @@ fn verified_subject(headers: &HeaderMap) -> Option<String> {
         .decode(token.trim().split('.').nth(1)?)
         .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&claims).ok()?;
-    claims["sub"].as_str().map(str::to_owned)
+    let issued_at_ms = claims["iat_ms"]
+        .as_i64()
+        .or_else(|| claims["iat"].as_i64().map(|iat| iat.saturating_mul(1000)))?;
+    Some(VerifiedToken {
+        user: claims["sub"].as_str()?.parse().ok()?,
+        session: claims["sid"].as_str()?.parse().ok()?,
+        issued_at_ms,
+    })
 }
 
 /// hive-router refuses an over-budget operation with `COST_ESTIMATED_TOO_EXPENSIVE`

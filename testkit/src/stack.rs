@@ -310,7 +310,7 @@ impl StackBuilder {
             auth,
             user_internal_url: format!("http://{user_addr}"),
             redis_url,
-            namespace,
+            namespace: namespace.clone(),
             ..Default::default()
         };
         let admin_service = {
@@ -343,6 +343,8 @@ impl StackBuilder {
                 repo_root().join("schema/supergraph.graphql"),
             )
             .env("PORT", router_port.to_string())
+            // The router reads this stack's revocations on a shared Redis.
+            .env("FITTRACK_NAMESPACE", &namespace)
             .env("FITTRACK_USER_URL", &user)
             .env("FITTRACK_ACTIVITY_URL", &activity)
             .env("FITTRACK_AI_URL", &ai)

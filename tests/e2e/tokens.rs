@@ -348,3 +348,48 @@ async fn a_valid_token_within_leeway_is_accepted() {
         .await
         .assert_ok();
 }
+
+/// With revocations shared through Redis, the router reads them too: a token
+/// of an ended session is refused at the edge (HTTP 401, no subgraph named
+/// in the error), before any subgraph works on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_stops_at_the_router() {
+    if std::env::var("REDIS_URL").map_or(true, |url| url.is_empty()) {
+        eprintln!("redis: REDIS_URL not set; revocations live in the subgraphs' process; skipped");
+        return;
+    }
+    let stack = Stack::start().await;
+    let (_, laptop) = stack.register("edge-revocation").await;
+    let token = token_of(&laptop);
+    gql(&stack.router, ME, json!({}), Some(&token))
+        .await
+        .assert_ok();
+    gql(
+        &stack.router,
+        LOGOUT,
+        json!({"token": refresh_of(&laptop)}),
+        Some(&token),
+    )
+    .await
+    .assert_ok();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let refused = gql(&stack.router, ME, json!({}), Some(&token)).await;
+        let error = &refused.body["errors"][0];
+        if refused.status == 401 && error["extensions"]["service"].is_null() {
+            assert_eq!(
+                error["extensions"]["code"], "UNAUTHENTICATED",
+                "{:#}",
+                refused.body
+            );
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not refused at the router within 5 s: {} {:#}",
+            refused.status,
+            refused.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
