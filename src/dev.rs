@@ -78,7 +78,15 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     let mut router_env = vec![];
 
-    let mut wiring = Wiring::default();
+    let mut wiring = Wiring {
+        // The admin subgraph's configured address (it binds after the user
+        // subgraph, which delivers its audit outbox there).
+        admin_base_url: Some(format!(
+            "http://{}",
+            fittrack_admin::AdminConfig::load()?.http.address()
+        )),
+        ..Wiring::default()
+    };
     // SUBGRAPHS lists `user` first, so its JWKS URL is known before the others bind.
     for spec in SUBGRAPHS {
         let bound = build(spec.name, &wiring).await?.bind().await?;

@@ -51,6 +51,9 @@ pub struct Wiring {
     pub jwks_url: Option<String>,
     /// The user subgraph's base URL (its internal API), once it is bound.
     pub user_base_url: Option<String>,
+    /// Where the admin subgraph will listen (the user subgraph, bound first,
+    /// delivers its audit outbox there).
+    pub admin_base_url: Option<String>,
 }
 
 impl Wiring {
@@ -67,9 +70,11 @@ impl Wiring {
 pub async fn build(name: SubgraphName, wiring: &Wiring) -> anyhow::Result<Service> {
     Ok(match name {
         SubgraphName::User => {
-            fittrack_user::build(&fittrack_user::UserConfig::load()?)
-                .await?
-                .service
+            let mut config = fittrack_user::UserConfig::load()?;
+            if let Some(url) = &wiring.admin_base_url {
+                config.admin_internal_url = url.clone();
+            }
+            fittrack_user::build(&config).await?.service
         }
         SubgraphName::Activity => {
             let mut config = fittrack_activity::ActivityConfig::load()?;

@@ -31,8 +31,8 @@ use crate::client::{LOGIN, REGISTER};
 /// Migrations of concurrently starting stacks must not race on one PostgreSQL.
 static MIGRATION_LOCK: Mutex<()> = Mutex::const_new(());
 
-/// How often a test stack's admin subgraph collects the audit outbox.
-pub const AUDIT_RELAY_INTERVAL: Duration = Duration::from_millis(200);
+/// How often a test stack's user subgraph delivers its audit outbox.
+pub const AUDIT_DELIVERY_INTERVAL: Duration = Duration::from_millis(200);
 
 /// The repository (router config, committed supergraph, web app).
 pub fn repo_root() -> PathBuf {
@@ -223,8 +223,13 @@ impl StackBuilder {
         let mongodb_uri = from_env("MONGODB_URI");
         let stop = CancellationToken::new();
 
+        // The admin subgraph's port is chosen first: the user subgraph,
+        // built before it, delivers its audit outbox there.
+        let admin_port = free_port();
         let mut user_config = fittrack_user::UserConfig {
             http: HttpConfig::on_port(0),
+            admin_internal_url: format!("http://127.0.0.1:{admin_port}"),
+            audit_delivery_interval_ms: AUDIT_DELIVERY_INTERVAL.as_millis() as u64,
             data_dir: dir.clone(),
             database_url: database_url.clone(),
             sign_in: self.limits.sign_in(),
@@ -302,11 +307,10 @@ impl StackBuilder {
             other => other.clone(),
         };
         let admin_config = fittrack_admin::AdminConfig {
-            http: HttpConfig::on_port(0),
+            http: HttpConfig::on_port(admin_port),
             data_dir: dir.clone(),
             database_url: admin_database_url,
             database_owner_url: None,
-            audit_relay_interval_ms: AUDIT_RELAY_INTERVAL.as_millis() as u64,
             auth,
             user_internal_url: format!("http://{user_addr}"),
             redis_url,

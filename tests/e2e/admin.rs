@@ -228,7 +228,7 @@ async fn audit_entries_about(
             .collect();
         if entries.len() >= expected {
             // A few more relay rounds must not add a second copy.
-            tokio::time::sleep(support::AUDIT_RELAY_INTERVAL * 3).await;
+            tokio::time::sleep(support::AUDIT_DELIVERY_INTERVAL * 3).await;
             let again = gql(
                 &stack.router,
                 query,
@@ -530,6 +530,58 @@ async fn the_internal_token_alone_cannot_change_an_account_or_write_the_audit_lo
     .await;
     assert_eq!(me.data("me")["role"], "USER");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let logged = gql(
+        &stack.router,
+        "query($t: ID) { auditLogs(first: 10, filter: {targetUserId: $t}) { edges { node { id } } } }",
+        json!({"t": carol_id}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(
+        logged.data("auditLogs")["edges"].as_array().map(Vec::len),
+        Some(0)
+    );
+
+    // Straight to the audit log, with the internal token: an unsigned
+    // entry, one signed with another key, and an access token (signed with
+    // the right key, but not an audit record) are all refused.
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+    let unsigned = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"fittrack-audit+jwt"}"#),
+        URL_SAFE_NO_PAD.encode(forged.to_string())
+    );
+    let other_key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let pem = {
+        use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+        other_key
+            .to_pkcs8_pem(Default::default())
+            .expect("pem")
+            .to_string()
+    };
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.typ = Some("fittrack-audit+jwt".into());
+    let (kid_header, _) = support::decode_unverified(&admin);
+    header.kid = kid_header["kid"].as_str().map(str::to_owned);
+    let wrong_key = jsonwebtoken::encode(
+        &header,
+        &forged,
+        &jsonwebtoken::EncodingKey::from_ed_pem(pem.as_bytes()).expect("key"),
+    )
+    .expect("signed");
+    let written = reqwest::Client::new()
+        .post(format!(
+            "{}/internal/audit-log",
+            stack.admin.trim_end_matches("/graphql")
+        ))
+        .header("x-internal-token", internal_token.trim())
+        .json(&json!({"entries": [unsigned, wrong_key, admin.clone()]}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(written.status().as_u16(), 200);
+    let written: Value = written.json().await.expect("json");
+    assert_eq!(written["recorded"], json!([]), "{written}");
     let logged = gql(
         &stack.router,
         "query($t: ID) { auditLogs(first: 10, filter: {targetUserId: $t}) { edges { node { id } } } }",

@@ -143,6 +143,8 @@ impl FaultStack {
                 command
                     .args(["serve", "user"])
                     .env("DATABASE_URL", self.backends.postgres.url())
+                    .env("FITTRACK_ADMIN_INTERNAL_URL", self.url(Service::Admin))
+                    .env("FITTRACK_USER__AUDIT_DELIVERY_INTERVAL_MS", "200")
                     .env(
                         "FITTRACK_USER__HTTP__PORT",
                         self.ports[&service].to_string(),
@@ -207,8 +209,7 @@ impl FaultStack {
                         "FITTRACK_ADMIN__HTTP__PORT",
                         self.ports[&service].to_string(),
                     )
-                    .env("FITTRACK_USER_INTERNAL_URL", self.url(Service::User))
-                    .env("FITTRACK_ADMIN__AUDIT_RELAY_INTERVAL_MS", "200");
+                    .env("FITTRACK_USER_INTERNAL_URL", self.url(Service::User));
             }
             Service::Router => {
                 command

@@ -17,8 +17,6 @@ pub struct AdminConfig {
     /// it, leaving `database_url`'s role only `SELECT` and `INSERT` on it.
     /// Alias: `ADMIN_DATABASE_OWNER_URL`.
     pub database_owner_url: Option<Secret>,
-    /// How often the user subgraph's audit outbox is collected.
-    pub audit_relay_interval_ms: u64,
     pub auth: AuthConfig,
     /// Base URL of the user subgraph's internal API.
     pub user_internal_url: String,
@@ -30,21 +28,6 @@ pub struct AdminConfig {
     /// The namespace of every Redis key, stream and channel (and in-process
     /// queue name); one per deployment. Alias: `FITTRACK_NAMESPACE`.
     pub namespace: String,
-    pub tasks: AdminTasks,
-}
-
-/// The background work a process of this subgraph runs beside its API.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AdminTasks {
-    /// Records the audit entries the user subgraph wrote into its outbox.
-    pub audit_relay: bool,
-}
-
-impl Default for AdminTasks {
-    fn default() -> Self {
-        Self { audit_relay: true }
-    }
 }
 
 impl Default for AdminConfig {
@@ -54,14 +37,11 @@ impl Default for AdminConfig {
             data_dir: default_data_dir(),
             database_url: None,
             database_owner_url: None,
-            audit_relay_interval_ms: crate::domain::audit_relay::DEFAULT_INTERVAL.as_millis()
-                as u64,
             auth: AuthConfig::default(),
             user_internal_url: "http://127.0.0.1:4001".into(),
             internal_token: None,
             redis_url: None,
             namespace: fittrack_kit::shared::DEFAULT_NAMESPACE.into(),
-            tasks: AdminTasks::default(),
         }
     }
 }

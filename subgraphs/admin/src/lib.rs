@@ -2,13 +2,14 @@
 //! subgraph's internal API, which owns account status) and the append-only
 //! audit log. Every field requires the ADMIN role.
 //!
-//! Layers: [`graphql`] → [`domain`] (moderation, the audit relay, and the
-//! ports they own) ← [`store`] (the audit log) and [`users`] (the user
-//! subgraph's internal API).
+//! Layers: [`graphql`] → [`domain`] (moderation and the ports it owns) ←
+//! [`store`] (the audit log) and [`users`] (the user subgraph's internal
+//! API); [`internal`] takes the audit entries the user subgraph signed.
 
 pub mod config;
 pub mod domain;
 pub mod graphql;
+pub mod internal;
 pub mod migrations;
 pub mod store;
 pub mod users;
@@ -19,13 +20,12 @@ use fittrack_kit::{server::SubgraphApp, service::Service, JwtVerifier};
 
 pub use config::AdminConfig;
 use domain::{
-    audit_relay,
     moderation::Moderation,
     ports::{AccountDirectory, AuditLog},
 };
 
-/// The admin subgraph as built from its config: the process to run (API and
-/// audit relay), and the parts tests look into.
+/// The admin subgraph as built from its config: the process to run, and the
+/// parts tests look into.
 pub struct AdminService {
     pub service: Service,
     pub store: store::AuditStore,
@@ -42,41 +42,25 @@ pub async fn build(config: &AdminConfig) -> anyhow::Result<AdminService> {
         config.database_owner_url.as_ref().map(|url| url.expose()),
     )
     .await?;
-    let directory = users::UserDirectory::new(&config.user_internal_url, config.internal_token()?)?;
-    Ok(assemble(config, store, directory, verifier))
-}
-
-/// The service from its parts: the GraphQL app and the audit relay.
-pub fn assemble(
-    config: &AdminConfig,
-    store: store::AuditStore,
-    directory: users::UserDirectory,
-    verifier: Arc<JwtVerifier>,
-) -> AdminService {
+    let internal_token = config.internal_token()?;
+    let directory = users::UserDirectory::new(&config.user_internal_url, internal_token.clone())?;
     let log: Arc<dyn AuditLog> = Arc::new(store.clone());
     let accounts: Arc<dyn AccountDirectory> = Arc::new(directory.clone());
-    let schema = graphql::build_schema(Moderation::new(log.clone(), accounts.clone()));
+    let schema = graphql::build_schema(Moderation::new(log.clone(), accounts));
     let ping = store.clone();
-    let router = SubgraphApp::new(schema, verifier)
+    let router = SubgraphApp::new(schema, verifier.clone())
         .http(&config.http)
+        .merge(internal::routes(log, verifier, internal_token))
         .readiness("admin database", move || {
             let store = ping.clone();
             async move { store.db().ping().await.map_err(|e| e.to_string()) }
         })
         .into_router();
-    let relay = (log, accounts);
-    let interval = std::time::Duration::from_millis(config.audit_relay_interval_ms);
-    let service = Service::new("admin")
-        .api(router, config.http.address())
-        .task("audit relay", config.tasks.audit_relay, move |token| {
-            let (log, accounts) = relay;
-            audit_relay::run(log, accounts, interval, token.cancelled_owned())
-        });
-    AdminService {
-        service,
+    Ok(AdminService {
+        service: Service::new("admin").api(router, config.http.address()),
         store,
         directory,
-    }
+    })
 }
 
 pub fn sdl() -> String {

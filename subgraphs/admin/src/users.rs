@@ -125,36 +125,4 @@ impl AccountDirectory for UserDirectory {
         )
         .await
     }
-
-    /// Audit entries the user subgraph has not seen delivered, oldest first.
-    async fn pending_audit(&self, limit: u64) -> anyhow::Result<Vec<AuditRecord>> {
-        self.http
-            .get(format!(
-                "{}/internal/audit-outbox?limit={limit}",
-                self.base_url
-            ))
-            .header("x-internal-token", self.token.expose())
-            .send()
-            .await
-            .context("collecting the audit outbox")?
-            .error_for_status()
-            .context("collecting the audit outbox")?
-            .json()
-            .await
-            .context("reading the audit outbox")
-    }
-
-    /// These entries are in the audit log now.
-    async fn audit_delivered(&self, ids: &[Uuid]) -> anyhow::Result<()> {
-        self.http
-            .post(format!("{}/internal/audit-outbox/delivered", self.base_url))
-            .header("x-internal-token", self.token.expose())
-            .json(&json!({ "ids": ids }))
-            .send()
-            .await
-            .context("confirming audit entries")?
-            .error_for_status()
-            .context("confirming audit entries")?;
-        Ok(())
-    }
 }

@@ -3,6 +3,11 @@
 //! API), the admin subgraph copies it into the append-only log.
 
 use chrono::{DateTime, Utc};
+
+/// The JWS `typ` of an audit record signed by the user subgraph (its token
+/// key): the admin subgraph records only entries that carry a valid one, so
+/// nobody else, whatever token they hold, can write the audit log.
+pub const SIGNED_AUDIT_RECORD: &str = "fittrack-audit+jwt";
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

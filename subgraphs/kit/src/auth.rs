@@ -256,6 +256,33 @@ impl JwtVerifier {
         Ok(user)
     }
 
+    /// Checks a record the user subgraph signed with its token key (a JWS
+    /// whose `typ` header is `typ`, e.g. [`crate::audit::SIGNED_AUDIT_RECORD`])
+    /// and returns its payload. No time claims: a record stays true.
+    pub async fn verify_signed<T: serde::de::DeserializeOwned>(
+        &self,
+        jws: &str,
+        typ: &str,
+    ) -> Result<T, TokenError> {
+        let header =
+            jsonwebtoken::decode_header(jws).map_err(|e| TokenError::Malformed(e.to_string()))?;
+        if header.alg != SIGNING_ALGORITHM {
+            return Err(TokenError::WrongAlgorithm(header.alg));
+        }
+        if header.typ.as_deref() != Some(typ) {
+            return Err(TokenError::BadClaims(format!("not a {typ}")));
+        }
+        let kid = header.kid.ok_or(TokenError::MissingKid)?;
+        let key = self.key_for(&kid).await?;
+        let mut validation = Validation::new(SIGNING_ALGORITHM);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        jsonwebtoken::decode::<T>(jws, &key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| TokenError::Rejected(e.to_string()))
+    }
+
     /// Whether the caller's token still works: not expired, not revoked (for
     /// long-lived operations such as subscriptions).
     pub async fn still_valid(&self, user: &CurrentUser) -> Result<(), SessionEnded> {

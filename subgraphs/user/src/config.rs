@@ -32,6 +32,29 @@ pub struct UserConfig {
     pub pseudonym_key: Option<Secret>,
     /// Password-reset mail (`[user.mail]`).
     pub mail: MailConfig,
+    /// The admin subgraph, where the audit outbox is delivered. Alias:
+    /// `FITTRACK_ADMIN_INTERNAL_URL`.
+    pub admin_internal_url: String,
+    /// How often the audit outbox is delivered.
+    pub audit_delivery_interval_ms: u64,
+    /// Background work this process runs (`[user.tasks]`).
+    pub tasks: UserTasks,
+}
+
+/// The user subgraph's background work, each switchable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserTasks {
+    /// Delivers the audit outbox to the admin subgraph.
+    pub audit_delivery: bool,
+}
+
+impl Default for UserTasks {
+    fn default() -> Self {
+        Self {
+            audit_delivery: true,
+        }
+    }
 }
 
 /// Where mail goes and what its links point at.
@@ -95,6 +118,9 @@ impl Default for UserConfig {
             internal_token: None,
             pseudonym_key: None,
             mail: MailConfig::default(),
+            admin_internal_url: "http://127.0.0.1:4004".into(),
+            audit_delivery_interval_ms: crate::audit_delivery::DEFAULT_INTERVAL.as_millis() as u64,
+            tasks: UserTasks::default(),
         }
     }
 }
@@ -130,6 +156,7 @@ impl UserConfig {
                 ("SMTP_URL", "mail.smtp_url"),
                 ("SMTP_FROM", "mail.from"),
                 ("FITTRACK_WEB_URL", "mail.web_app_url"),
+                ("FITTRACK_ADMIN_INTERNAL_URL", "admin_internal_url"),
             ],
         )
     }

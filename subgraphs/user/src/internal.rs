@@ -1,8 +1,8 @@
 //! Service-to-service API of the user subgraph, on its own paths (the router
 //! only forwards `/graphql`, so none of this is reachable through it). The
-//! admin subgraph changes account status and roles here, and collects
-//! undelivered audit entries from the outbox. Account status stays owned by
-//! this subgraph. Callers authenticate with the shared internal token; a
+//! admin subgraph changes account status and roles here. Account status
+//! stays owned by this subgraph (the outbox goes out from here: `audit_delivery`).
+//! Callers authenticate with the shared internal token; a
 //! change also needs the acting admin's own access token (`Authorization`),
 //! which is verified here, and the audit entry is built here from the change
 //! and that token (`Accounts::moderate_status`), in the same transaction: the
@@ -54,20 +54,6 @@ pub struct Changed {
     pub audit: AuditRecord,
 }
 
-/// Entries the admin subgraph now holds.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Delivered {
-    pub ids: Vec<Uuid>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PendingQuery {
-    pub limit: Option<u64>,
-}
-
-/// At most this many outbox entries per collection.
-pub const MAX_PENDING: u64 = 500;
-
 /// What the admin subgraph learns about the account it changed.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AccountView {
@@ -105,8 +91,6 @@ pub fn routes(
     Router::new()
         .route("/internal/accounts/{id}/status", post(change_status))
         .route("/internal/accounts/{id}/role", post(change_role))
-        .route("/internal/audit-outbox", axum::routing::get(pending_audit))
-        .route("/internal/audit-outbox/delivered", post(audit_delivered))
         .with_state(InternalState {
             accounts,
             token,
@@ -235,38 +219,6 @@ async fn change_role(
             audit,
         })
         .into_response(),
-        Err(error) => refuse(error.into()),
-    }
-}
-
-async fn pending_audit(
-    State(state): State<InternalState>,
-    headers: HeaderMap,
-    axum::extract::Query(query): axum::extract::Query<PendingQuery>,
-) -> axum::response::Response {
-    if !authorized(&state, &headers) {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
-    let limit = query.limit.unwrap_or(100).clamp(1, MAX_PENDING);
-    match state.accounts.pending_audit(limit).await {
-        Ok(entries) => Json(entries).into_response(),
-        Err(error) => refuse(error.into()),
-    }
-}
-
-async fn audit_delivered(
-    State(state): State<InternalState>,
-    headers: HeaderMap,
-    Json(delivered): Json<Delivered>,
-) -> axum::response::Response {
-    if !authorized(&state, &headers) {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
-    if delivered.ids.len() as u64 > MAX_PENDING {
-        return refuse(ApiError::bad_input("ids", "too many ids at once"));
-    }
-    match state.accounts.audit_delivered(&delivered.ids).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => refuse(error.into()),
     }
 }

@@ -3,6 +3,7 @@
 //! Layers: [`graphql`] (API types and resolvers) → [`domain`] (rules, tokens,
 //! passwords) → [`storage`] (sea-orm, SQLite or PostgreSQL).
 
+pub mod audit_delivery;
 pub mod config;
 pub mod domain;
 pub mod graphql;
@@ -73,6 +74,7 @@ pub async fn build(config: &UserConfig) -> anyhow::Result<UserService> {
         );
     let internal_routes =
         internal::routes(accounts.clone(), config.internal_token()?, verifier.clone());
+    let delivering = accounts.clone();
     let user_stats = fittrack_kit::cache::dashboard(&shared, "dashboard:users").await?;
     let schema = graphql::build_schema(accounts, user_stats);
 
@@ -94,8 +96,20 @@ pub async fn build(config: &UserConfig) -> anyhow::Result<UserService> {
             async move { db.ping().await.map_err(|e| e.to_string()) }
         })
         .into_router();
+    let audit_log: Arc<dyn domain::ports::AuditLogSink> = Arc::new(
+        audit_delivery::AdminAuditLog::new(&config.admin_internal_url, config.internal_token()?)?,
+    );
+    let interval = std::time::Duration::from_millis(config.audit_delivery_interval_ms);
     Ok(UserService {
-        service: Service::new("user").api(router, config.http.address()),
+        service: Service::new("user")
+            .api(router, config.http.address())
+            .task(
+                "audit delivery",
+                config.tasks.audit_delivery,
+                move |token| {
+                    audit_delivery::run(delivering, audit_log, interval, token.cancelled_owned())
+                },
+            ),
         db,
         issuer,
     })

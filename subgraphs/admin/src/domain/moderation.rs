@@ -1,9 +1,9 @@
 //! Moderation: an admin changes another account's status or role. The change
 //! and its audit record are written by the user subgraph in one transaction
 //! (its outbox), so they cannot diverge; the record is then copied into the
-//! audit log here (by id, once). If that copy fails, the outbox relay
-//! ([`super::audit_relay`]) makes it later, and the admin still gets the
-//! change they made.
+//! audit log here (by id, once). If that copy fails, the user subgraph's
+//! delivery (`user::audit_delivery`) makes it later, and the admin still gets
+//! the change they made.
 
 use std::sync::Arc;
 
@@ -150,21 +150,16 @@ impl Moderation {
         }
         let (account, record) = change.await.map_err(AdminError::Accounts)?;
         let entry = AuditEntry::from(record);
-        match self.log.record(&entry).await {
-            Ok(()) => {
-                if let Err(error) = self.accounts.audit_delivered(&[entry.id]).await {
-                    tracing::warn!(
-                        error = format!("{error:#}"),
-                        "audit entry recorded; the outbox will be confirmed later"
-                    );
-                }
-            }
-            Err(error) => tracing::warn!(
+        // Recorded at once for the admin to see; the user subgraph's
+        // delivery brings it again (stored once, by id) and only then marks
+        // it delivered, so a failure here loses nothing.
+        if let Err(error) = self.log.record(&entry).await {
+            tracing::warn!(
                 action,
                 %target,
                 error = format!("{error:#}"),
-                "change applied; its audit entry waits in the outbox for the relay"
-            ),
+                "change applied; its audit entry waits in the user subgraph's outbox"
+            );
         }
         tracing::info!(action, %target, admin = %by.id, "admin action");
         Ok(Moderated { account, entry })

@@ -51,10 +51,4 @@ pub trait AccountDirectory: Send + Sync {
         role: Role,
         acting: &Acting,
     ) -> Result<(AccountView, AuditRecord), ApiError>;
-
-    /// Audit records not yet confirmed as delivered, oldest first.
-    async fn pending_audit(&self, limit: u64) -> anyhow::Result<Vec<AuditRecord>>;
-
-    /// These records are in the audit log now.
-    async fn audit_delivered(&self, ids: &[Uuid]) -> anyhow::Result<()>;
 }

@@ -243,6 +243,15 @@ pub trait DeviceRecords: Send + Sync + 'static {
     async fn delete_device(&self, user_id: Uuid, id: Uuid) -> anyhow::Result<bool>;
 }
 
+/// The admin subgraph's append-only audit log, where the outbox is
+/// delivered (`audit_delivery::AdminAuditLog`).
+#[async_trait]
+pub trait AuditLogSink: Send + Sync + 'static {
+    /// Records these signed entries (by id: a second delivery stores
+    /// nothing); the ids the log holds now.
+    async fn record(&self, signed: &[String]) -> anyhow::Result<Vec<Uuid>>;
+}
+
 /// Everything the user domain keeps.
 pub trait UserStore:
     AccountRecords + SessionRecords + LifecycleRecords + ContactRecords + DeviceRecords

@@ -46,6 +46,19 @@ pub struct RefreshToken {
 }
 
 impl TokenIssuer {
+    /// `record` signed with the token key, as a JWS of type `typ` (the admin
+    /// subgraph verifies it against the same JWKS as access tokens).
+    pub fn sign_record<T: serde::Serialize>(
+        &self,
+        record: &T,
+        typ: &str,
+    ) -> anyhow::Result<String> {
+        let mut header = Header::new(SIGNING_ALGORITHM);
+        header.kid = Some(self.kid.clone());
+        header.typ = Some(typ.to_owned());
+        jsonwebtoken::encode(&header, record, &self.encoding_key).context("signing a record")
+    }
+
     pub fn new(
         signing_key: &SigningKey,
         issuer: &str,

@@ -230,13 +230,50 @@ impl Accounts {
         Ok((user, audit))
     }
 
-    /// Audit entries the admin subgraph has not confirmed yet.
-    pub async fn pending_audit(&self, limit: u64) -> UserResult<Vec<AuditRecord>> {
-        Ok(self.store.pending_audit(limit).await?)
-    }
-
-    pub async fn audit_delivered(&self, ids: &[Uuid]) -> UserResult<()> {
-        Ok(self.store.mark_audit_delivered(ids, Utc::now()).await?)
+    /// Delivers the outbox to the audit log: every waiting entry, signed
+    /// with the token key, oldest first, in batches of `batch`; an entry is
+    /// marked delivered only once the log answered that it holds it. The
+    /// delivery is this subgraph's own: nobody else can mark an entry
+    /// delivered, or put one in the log. How many were delivered.
+    pub async fn deliver_audit(
+        &self,
+        log: &dyn super::super::ports::AuditLogSink,
+        batch: u64,
+    ) -> anyhow::Result<usize> {
+        let mut delivered = 0;
+        loop {
+            let pending = self.store.pending_audit(batch).await?;
+            if pending.is_empty() {
+                return Ok(delivered);
+            }
+            let signed = pending
+                .iter()
+                .map(|record| {
+                    self.issuer
+                        .sign_record(record, fittrack_kit::audit::SIGNED_AUDIT_RECORD)
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let held = log.record(&signed).await?;
+            let confirmed: Vec<Uuid> = pending
+                .iter()
+                .map(|record| record.id)
+                .filter(|id| held.contains(id))
+                .collect();
+            self.store
+                .mark_audit_delivered(&confirmed, Utc::now())
+                .await?;
+            delivered += confirmed.len();
+            if confirmed.len() < pending.len() {
+                anyhow::bail!(
+                    "the audit log refused {} of {} entries",
+                    pending.len() - confirmed.len(),
+                    pending.len()
+                );
+            }
+            if (pending.len() as u64) < batch {
+                return Ok(delivered);
+            }
+        }
     }
 }
 
