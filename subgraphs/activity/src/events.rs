@@ -159,18 +159,26 @@ impl ActivityEvents for EventPublisher {
     }
 }
 
+/// How the eraser consumes `UserDeleted`: erasure is never dead-lettered,
+/// whatever fails and for however long (it is retried, and logged at ERROR
+/// past the queue's delivery budget).
+pub fn eraser_options() -> fittrack_kit::queue::ConsumerOptions {
+    fittrack_kit::queue::ConsumerOptions::new("activity-eraser", 2).never_dead_letter()
+}
+
 /// Erases a deleted user's activities, from the user subgraph's `UserDeleted`
-/// events, until `shutdown`.
+/// events, until `shutdown` ([`eraser_options`] in production).
 pub async fn run_eraser(
     store: Arc<dyn ActivityStore>,
     queue: Arc<dyn JobQueue>,
     events: Arc<dyn JobQueue>,
     marks: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
+    options: fittrack_kit::queue::ConsumerOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     fittrack_kit::queue::run_consumer(
         queue,
-        fittrack_kit::queue::ConsumerOptions::new("activity-eraser", 2).never_dead_letter(),
+        options,
         move |job| {
             let (store, events, marks) = (store.clone(), events.clone(), marks.clone());
             async move {

@@ -129,7 +129,14 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
         })
         .task("eraser", config.tasks.eraser, move |token| {
             let (store, events, marks) = eraser;
-            events::run_eraser(store, parts.erasure, events, marks, token.cancelled_owned())
+            events::run_eraser(
+                store,
+                parts.erasure,
+                events,
+                marks,
+                events::eraser_options(),
+                token.cancelled_owned(),
+            )
         });
     ActivityService {
         service,

@@ -1,0 +1,204 @@
+//! A user's erasure outlives a store outage longer than the queue's whole
+//! delivery budget: the `UserDeleted` event is retried until the store is
+//! back, never dead-lettered, and the activities go.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use chrono::{DateTime, FixedOffset, Utc};
+use fittrack_activity::{
+    domain::{
+        model::{Activity, ActivityFields, ActivityFilter, ActivityType, Metrics, TypeTotals},
+        stats::DailyTotals,
+    },
+    storage::{embedded::EmbeddedActivityStore, ActivityStore, Inserted, PageQuery},
+};
+use fittrack_kit::queue::{memory::MemoryJobQueue, ConsumerOptions, JobQueue, QueueOptions};
+use uuid::Uuid;
+
+/// The embedded store, whose `delete_user` fails as an unreachable database
+/// does for the first `down_for` calls.
+struct StoreDownFor {
+    inner: EmbeddedActivityStore,
+    down_for: AtomicU32,
+}
+
+#[async_trait]
+impl ActivityStore for StoreDownFor {
+    async fn insert(&self, activity: Activity) -> anyhow::Result<Inserted> {
+        self.inner.insert(activity).await
+    }
+    async fn get_many(&self, ids: &[Uuid]) -> anyhow::Result<Vec<Activity>> {
+        self.inner.get_many(ids).await
+    }
+    async fn update(
+        &self,
+        owner: Uuid,
+        id: Uuid,
+        fields: &ActivityFields,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Activity>> {
+        self.inner.update(owner, id, fields, now).await
+    }
+    async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>> {
+        self.inner.delete(owner, id).await
+    }
+    async fn page(&self, query: &PageQuery) -> anyhow::Result<Vec<Activity>> {
+        self.inner.page(query).await
+    }
+    async fn first_pages(
+        &self,
+        user_ids: &[Uuid],
+        filter: &ActivityFilter,
+        limit: u32,
+    ) -> anyhow::Result<HashMap<Uuid, Vec<Activity>>> {
+        self.inner.first_pages(user_ids, filter, limit).await
+    }
+    async fn type_totals(
+        &self,
+        user_ids: Option<&[Uuid]>,
+        filter: &ActivityFilter,
+    ) -> anyhow::Result<Vec<TypeTotals>> {
+        self.inner.type_totals(user_ids, filter).await
+    }
+    async fn daily_totals(
+        &self,
+        user_ids: &[Uuid],
+        offset: FixedOffset,
+    ) -> anyhow::Result<HashMap<Uuid, Vec<DailyTotals>>> {
+        self.inner.daily_totals(user_ids, offset).await
+    }
+    async fn mark_event_enqueued(&self, id: Uuid) -> anyhow::Result<()> {
+        self.inner.mark_event_enqueued(id).await
+    }
+    async fn pending_events(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<Activity>> {
+        self.inner.pending_events(before, limit).await
+    }
+    async fn delete_user(&self, user_id: Uuid) -> anyhow::Result<u64> {
+        let down = self
+            .down_for
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if down {
+            return Err(anyhow::Error::new(sea_orm::sqlx::Error::PoolTimedOut)
+                .context("erasing a user's activities"));
+        }
+        self.inner.delete_user(user_id).await
+    }
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.inner.ping().await
+    }
+}
+
+fn activity(user_id: Uuid) -> Activity {
+    let now = Utc::now();
+    Activity {
+        id: Uuid::now_v7(),
+        user_id,
+        activity_type: ActivityType::Running,
+        duration_minutes: 30,
+        calories_burned: 300,
+        start_time: now,
+        notes: None,
+        metrics: Metrics::default(),
+        idempotency_key: None,
+        created_at: now,
+        updated_at: now,
+        event_enqueued: true,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_outlives_a_store_outage_longer_than_the_delivery_budget() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("activity.db").display()
+    );
+    // Three deliveries allowed; the store is away for eight attempts.
+    let store = Arc::new(StoreDownFor {
+        inner: EmbeddedActivityStore::open(&url).await.expect("store"),
+        down_for: AtomicU32::new(8),
+    });
+    let user = Uuid::new_v4();
+    let other = Uuid::new_v4();
+    for owner in [user, user, other] {
+        store.insert(activity(owner)).await.expect("inserted");
+    }
+    let options = QueueOptions {
+        visibility_timeout: Duration::from_millis(200),
+        max_deliveries: 3,
+    };
+    let erasure: Arc<dyn JobQueue> = Arc::new(MemoryJobQueue::new("user-events", options.clone()));
+    let events: Arc<dyn JobQueue> = Arc::new(MemoryJobQueue::new("activity-events", options));
+    erasure
+        .enqueue(
+            &serde_json::to_string(&fittrack_kit::events::UserEvent::UserDeleted { user_id: user })
+                .expect("json"),
+        )
+        .await
+        .expect("enqueued");
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let eraser = tokio::spawn(fittrack_activity::events::run_eraser(
+        store.clone(),
+        erasure.clone(),
+        events,
+        fittrack_kit::erasure::MemoryErasedUsers::shared(),
+        ConsumerOptions {
+            poll_wait: Duration::from_millis(50),
+            max_outage_backoff: Duration::from_millis(50),
+            ..fittrack_activity::events::eraser_options()
+        },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let filter = ActivityFilter::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = store.first_pages(&[user], &filter, 10).await.expect("page");
+        if left.get(&user).is_none_or(Vec::is_empty) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the user's activities are still there"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        store.down_for.load(Ordering::SeqCst),
+        0,
+        "the outage outlasted the budget"
+    );
+    assert!(erasure
+        .dead_letters(10)
+        .await
+        .expect("dead letters")
+        .is_empty());
+    let kept = store
+        .first_pages(&[other], &filter, 10)
+        .await
+        .expect("page");
+    assert_eq!(
+        kept.get(&other).map(Vec::len),
+        Some(1),
+        "another user's activity stays"
+    );
+    let _ = stop.send(());
+    eraser.await.expect("eraser stops");
+}
