@@ -46,6 +46,19 @@ impl Pseudonyms {
     }
 }
 
+/// Whether `a` and `b` are equal, compared without an early exit, so the
+/// time taken says nothing about where they differ (secrets, signatures).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Secret {
+    /// Whether `given` is this secret ([`constant_time_eq`]).
+    pub fn matches(&self, given: &[u8]) -> bool {
+        constant_time_eq(self.expose().as_bytes(), given)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

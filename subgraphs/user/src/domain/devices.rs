@@ -12,7 +12,7 @@
 //! used devices.
 
 use chrono::{DateTime, Utc};
-use fittrack_kit::privacy::Pseudonyms;
+use fittrack_kit::privacy::{constant_time_eq, Pseudonyms};
 use uuid::Uuid;
 
 use super::error::{UserError, UserResult};
@@ -62,10 +62,6 @@ impl DeviceTokens {
         let id = Uuid::parse_str(id).ok()?;
         constant_time_eq(signature.as_bytes(), self.signature(id).as_bytes()).then_some(id)
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A device's name as the client gave it: trimmed, at most
