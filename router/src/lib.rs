@@ -89,28 +89,33 @@ impl RouterPlugin for RejectInvalidTokens {
     }
 }
 
+/// The claims of a bearer token, read without checking its signature (the
+/// JWT layer does): what the router needs that hive-router does not check.
+#[derive(serde::Deserialize)]
+pub(crate) struct TokenClaims {
+    #[serde(flatten)]
+    pub(crate) times: fittrack_kit::auth::TokenTimes,
+    pub(crate) sub: String,
+    pub(crate) sid: String,
+    /// Issued-at in milliseconds (revocation cut-offs are that precise).
+    pub(crate) iat_ms: Option<i64>,
+}
+
+/// [`TokenClaims`] of an `Authorization` value.
+pub(crate) fn token_claims(authorization: &str) -> Option<TokenClaims> {
+    use base64::Engine as _;
+    let token = fittrack_kit::auth::bearer_token(authorization).unwrap_or(authorization.trim());
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 /// The claims hive-router does not check, on a token whose signature it has
 /// verified: times (`nbf`, `iat`, lifetime) and the ids the subgraphs need.
 fn claims_acceptable(authorization: &str, max_lifetime_secs: i64) -> bool {
-    use base64::Engine as _;
-    #[derive(serde::Deserialize)]
-    struct Claims {
-        #[serde(flatten)]
-        times: fittrack_kit::auth::TokenTimes,
-        sub: String,
-        sid: String,
-    }
-    let token = authorization
-        .strip_prefix("Bearer ")
-        .unwrap_or(authorization)
-        .trim();
-    let Some(payload) = token.split('.').nth(1) else {
-        return false;
-    };
-    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
-        return false;
-    };
-    let Ok(claims) = serde_json::from_slice::<Claims>(&bytes) else {
+    let Some(claims) = token_claims(authorization) else {
         return false;
     };
     let now = std::time::SystemTime::now()

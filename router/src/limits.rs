@@ -524,25 +524,17 @@ struct VerifiedToken {
     issued_at_ms: i64,
 }
 
-/// The claims of the bearer token (already verified by the JWT layer); the
-/// same reading as the subgraphs' `kit::auth::JwtVerifier::verify`.
+/// The bearer token's user, session and issue time (its signature already
+/// verified by the JWT layer); the same reading as the subgraphs'
+/// `kit::auth::JwtVerifier::verify`.
 fn verified_token(headers: &HeaderMap) -> Option<VerifiedToken> {
-    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))?;
-    let claims = URL_SAFE_NO_PAD
-        .decode(token.trim().split('.').nth(1)?)
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&claims).ok()?;
-    let issued_at_ms = claims["iat_ms"]
-        .as_i64()
-        .or_else(|| claims["iat"].as_i64().map(|iat| iat.saturating_mul(1000)))?;
+    let claims = crate::token_claims(headers.get(AUTHORIZATION)?.to_str().ok()?)?;
     Some(VerifiedToken {
-        user: claims["sub"].as_str()?.parse().ok()?,
-        session: claims["sid"].as_str()?.parse().ok()?,
-        issued_at_ms,
+        user: claims.sub.parse().ok()?,
+        session: claims.sid.parse().ok()?,
+        issued_at_ms: claims
+            .iat_ms
+            .unwrap_or(claims.times.iat.saturating_mul(1000)),
     })
 }
 

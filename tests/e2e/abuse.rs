@@ -357,7 +357,13 @@ async fn ws_codes_at(url: &str, query: &str, address: &str, claimed: &str) -> Ve
     }
 }
 
-/// One sign-in presenting `device_token`.
+/// One sign-in presenting `device_token`, over HTTP from a new address.
+async fn device_sign_in(stack: &Stack, email: &str, password: &str, device_token: &str) -> Reply {
+    let query = device_login(email, password, device_token);
+    post(&stack.router, &query, json!({}), None, &random_address()).await
+}
+
+/// The operation of one sign-in presenting `device_token`.
 fn device_login(email: &str, password: &str, device_token: &str) -> String {
     format!(
         "mutation {{ login(email: {email:?}, password: {password:?}, deviceToken: {device_token:?}) {{ accessToken deviceToken }} }}"
@@ -414,26 +420,12 @@ async fn the_owner_signs_in_from_a_known_device_during_a_distributed_attack() {
     assert_eq!(unknown.codes(), ["ACCOUNT_LOCKED"], "{}", unknown.body);
     let (id, _) = device.split_once('.').expect("id.signature");
     let forged = format!("{id}.{}", "0".repeat(32));
-    let refused = post(
-        &stack.router,
-        &device_login(&victim, PASSWORD, &forged),
-        json!({}),
-        None,
-        &random_address(),
-    )
-    .await;
+    let refused = device_sign_in(&stack, &victim, PASSWORD, &forged).await;
     assert_eq!(refused.codes(), ["ACCOUNT_LOCKED"], "{}", refused.body);
 
     // From the device they signed up on, over HTTP and over the WebSocket,
     // the owner signs in as usual, and keeps the device's token.
-    let owner = post(
-        &stack.router,
-        &device_login(&victim, PASSWORD, &device),
-        json!({}),
-        None,
-        &random_address(),
-    )
-    .await;
+    let owner = device_sign_in(&stack, &victim, PASSWORD, &device).await;
     assert!(owner.errors().is_empty(), "{}", owner.body);
     assert_eq!(owner.body["data"]["login"]["deviceToken"], device.as_str());
     let address = random_address();
@@ -461,14 +453,7 @@ async fn a_stolen_device_token_gets_ten_guesses_and_the_device_can_be_revoked() 
     // per-device allowance (10 per 15 minutes).
     let mut codes = Vec::new();
     for _ in 0..12 {
-        let reply = post(
-            &stack.router,
-            &device_login(&victim, "guess", &device),
-            json!({}),
-            None,
-            &random_address(),
-        )
-        .await;
+        let reply = device_sign_in(&stack, &victim, "guess", &device).await;
         codes.extend(reply.codes());
     }
     let verified = codes.iter().filter(|c| *c == "UNAUTHENTICATED").count();
@@ -516,14 +501,7 @@ async fn a_stolen_device_token_gets_ten_guesses_and_the_device_can_be_revoked() 
     .await;
     assert_eq!(again.codes(), ["NOT_FOUND"], "{}", again.body);
 
-    let fresh = post(
-        &stack.router,
-        &device_login(&victim, PASSWORD, &device),
-        json!({}),
-        None,
-        &random_address(),
-    )
-    .await;
+    let fresh = device_sign_in(&stack, &victim, PASSWORD, &device).await;
     assert!(fresh.errors().is_empty(), "{}", fresh.body);
     let new_device = fresh.body["data"]["login"]["deviceToken"]
         .as_str()

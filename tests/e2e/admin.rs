@@ -202,8 +202,23 @@ async fn a_refused_change_leaves_no_audit_entry_and_the_log_cannot_be_rewritten(
     );
 }
 
-/// Entries about `target`, as admins read them, once the outbox relay had
-/// time to run (several of its intervals).
+/// How many audit entries about `target` admins read now.
+async fn audit_entry_count(stack: &Stack, admin: &str, target: &str) -> usize {
+    let logged = gql(
+        &stack.router,
+        "query($t: ID) { auditLogs(first: 10, filter: {targetUserId: $t}) { edges { node { id } } } }",
+        json!({"t": target}),
+        Some(admin),
+    )
+    .await;
+    logged.data("auditLogs")["edges"]
+        .as_array()
+        .expect("edges")
+        .len()
+}
+
+/// Entries about `target`, as admins read them, once the user subgraph's
+/// audit delivery had time to run (several of its intervals).
 async fn audit_entries_about(
     stack: &Stack,
     admin: &str,
@@ -227,7 +242,7 @@ async fn audit_entries_about(
             .map(|edge| edge["node"].clone())
             .collect();
         if entries.len() >= expected {
-            // A few more relay rounds must not add a second copy.
+            // A few more delivery rounds must not add a second copy.
             tokio::time::sleep(support::AUDIT_DELIVERY_INTERVAL * 3).await;
             let again = gql(
                 &stack.router,
@@ -288,7 +303,7 @@ async fn a_change_whose_admin_subgraph_fails_right_after_is_still_audited() {
     assert_eq!(entries[0]["details"]["reason"], "spam");
 
     // A change through the admin API is recorded by both paths (the
-    // mutation and the relay) and still appears once.
+    // mutation and the delivery) and still appears once.
     gql(
         &stack.router,
         "mutation($id: ID!) { reactivateUser(userId: $id) { accountStatus } }",
@@ -530,17 +545,7 @@ async fn the_internal_token_alone_cannot_change_an_account_or_write_the_audit_lo
     .await;
     assert_eq!(me.data("me")["role"], "USER");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let logged = gql(
-        &stack.router,
-        "query($t: ID) { auditLogs(first: 10, filter: {targetUserId: $t}) { edges { node { id } } } }",
-        json!({"t": carol_id}),
-        Some(&admin),
-    )
-    .await;
-    assert_eq!(
-        logged.data("auditLogs")["edges"].as_array().map(Vec::len),
-        Some(0)
-    );
+    assert_eq!(audit_entry_count(&stack, &admin, &carol_id).await, 0);
 
     // Straight to the audit log, with the internal token: an unsigned
     // entry, one signed with another key, and an access token (signed with
@@ -582,17 +587,7 @@ async fn the_internal_token_alone_cannot_change_an_account_or_write_the_audit_lo
     assert_eq!(written.status().as_u16(), 200);
     let written: Value = written.json().await.expect("json");
     assert_eq!(written["recorded"], json!([]), "{written}");
-    let logged = gql(
-        &stack.router,
-        "query($t: ID) { auditLogs(first: 10, filter: {targetUserId: $t}) { edges { node { id } } } }",
-        json!({"t": carol_id}),
-        Some(&admin),
-    )
-    .await;
-    assert_eq!(
-        logged.data("auditLogs")["edges"].as_array().map(Vec::len),
-        Some(0)
-    );
+    assert_eq!(audit_entry_count(&stack, &admin, &carol_id).await, 0);
 
     // The admin's own change: the record is built by the user subgraph and
     // names that admin, whatever the caller would have liked it to say.

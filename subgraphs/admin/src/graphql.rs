@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::domain::{
     model::{AuditEntry, AuditFilter},
     moderation::{Moderated, Moderation, Moderator, StatusChange},
+    ports::Acting,
 };
 
 /// A `User` as seen from here: its key (the user subgraph resolves the rest).
@@ -99,8 +100,10 @@ fn moderator(ctx: &Context<'_>) -> async_graphql::Result<Moderator> {
         .ok_or_else(|| ApiError::unauthenticated("Sign in as an admin"))?;
     Ok(Moderator {
         id: ctx.current_user()?.id,
-        token: token.0.clone(),
-        client_ip: ctx.data_opt::<ClientIp>().and_then(ClientIp::address),
+        acting: Acting {
+            token: token.0.clone(),
+            client_ip: ctx.data_opt::<ClientIp>().and_then(ClientIp::address),
+        },
     })
 }
 

@@ -29,8 +29,6 @@ use domain::{
 pub struct AdminService {
     pub service: Service,
     pub store: store::AuditStore,
-    /// The user subgraph's internal API (the audit relay collects from it).
-    pub directory: users::UserDirectory,
 }
 
 /// The composition root: connects the audit database (migrating it) and the
@@ -45,7 +43,7 @@ pub async fn build(config: &AdminConfig) -> anyhow::Result<AdminService> {
     let internal_token = config.internal_token()?;
     let directory = users::UserDirectory::new(&config.user_internal_url, internal_token.clone())?;
     let log: Arc<dyn AuditLog> = Arc::new(store.clone());
-    let accounts: Arc<dyn AccountDirectory> = Arc::new(directory.clone());
+    let accounts: Arc<dyn AccountDirectory> = Arc::new(directory);
     let schema = graphql::build_schema(Moderation::new(log.clone(), accounts));
     let ping = store.clone();
     let router = SubgraphApp::new(schema, verifier.clone())
@@ -59,7 +57,6 @@ pub async fn build(config: &AdminConfig) -> anyhow::Result<AdminService> {
     Ok(AdminService {
         service: Service::new("admin").api(router, config.http.address()),
         store,
-        directory,
     })
 }
 

@@ -184,7 +184,7 @@ impl AuditStore {
 #[async_trait]
 impl AuditLog for AuditStore {
     /// Writes `entry` unless an entry with its id is there already (the
-    /// outbox relay and the mutation may both deliver it): an insert only,
+    /// mutation and the user subgraph's delivery both bring it): an insert only,
     /// never an update.
     async fn record(&self, entry: &AuditEntry) -> anyhow::Result<()> {
         use sea_orm::sea_query::OnConflict;

@@ -365,6 +365,15 @@ impl JwtVerifier {
     }
 }
 
+/// The token of an `Authorization: Bearer …` value (either case of the
+/// scheme), trimmed; `None` for any other scheme.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    authorization
+        .strip_prefix("Bearer ")
+        .or_else(|| authorization.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
 /// The time claims of a token (epoch seconds).
 #[derive(Debug, Clone, Copy, Deserialize)]
 pub struct TokenTimes {

@@ -248,11 +248,8 @@ async fn caller_from_value(
     verifier: &JwtVerifier,
     value: &str,
 ) -> Result<(CurrentUser, CallerToken), ApiError> {
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .ok_or_else(|| ApiError::unauthenticated("Authorization must be a Bearer token"))?
-        .trim();
+    let token = crate::auth::bearer_token(value)
+        .ok_or_else(|| ApiError::unauthenticated("Authorization must be a Bearer token"))?;
     let user = verifier.verify(token).await?;
     Ok((user, CallerToken(crate::config::Secret::new(token))))
 }

@@ -113,7 +113,7 @@ async fn acting_admin(
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(fittrack_kit::auth::bearer_token)
         .ok_or_else(|| {
             refuse(ApiError::unauthenticated(
                 "the acting admin's token is required",
@@ -121,7 +121,7 @@ async fn acting_admin(
         })?;
     let actor = state
         .verifier
-        .verify(token.trim())
+        .verify(token)
         .await
         .map_err(|error| refuse(ApiError::from(error)))?;
     let client_ip = headers

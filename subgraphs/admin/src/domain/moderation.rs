@@ -21,17 +21,7 @@ use super::{
 /// names them in the audit record it writes), and from where.
 pub struct Moderator {
     pub id: Uuid,
-    pub token: fittrack_kit::config::Secret,
-    pub client_ip: Option<String>,
-}
-
-impl Moderator {
-    fn acting(&self) -> Acting {
-        Acting {
-            token: self.token.clone(),
-            client_ip: self.client_ip.clone(),
-        }
-    }
+    pub acting: Acting,
 }
 
 /// A change of account status.
@@ -105,7 +95,6 @@ impl Moderation {
         reason: Option<String>,
     ) -> Result<Moderated, AdminError> {
         let reason = status_reason(reason)?;
-        let acting = by.acting();
         self.apply(by, target, change.action(), async {
             self.accounts
                 .set_status(
@@ -113,7 +102,7 @@ impl Moderation {
                     change.status(),
                     change.until(),
                     reason.as_deref(),
-                    &acting,
+                    &by.acting,
                 )
                 .await
         })
@@ -127,9 +116,8 @@ impl Moderation {
         target: Uuid,
         role: Role,
     ) -> Result<Moderated, AdminError> {
-        let acting = by.acting();
         self.apply(by, target, "CHANGE_USER_ROLE", async {
-            self.accounts.set_role(target, role, &acting).await
+            self.accounts.set_role(target, role, &by.acting).await
         })
         .await
     }

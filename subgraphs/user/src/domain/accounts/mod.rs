@@ -43,6 +43,14 @@ pub struct Registration {
 /// The sign-in limits' account key for an email that is not one.
 const MALFORMED_EMAIL_KEY: &str = "(malformed)";
 
+/// A device or session an attempt proved to be the account's own.
+struct KnownDevice {
+    /// What the sign-in limits count it under (`SignInLimits::admit`).
+    limiter_key: String,
+    /// The device row, for a device token (a session has none).
+    device_id: Option<Uuid>,
+}
+
 /// What a successful sign-in, sign-up or refresh hands out.
 pub struct Session {
     pub access_token: String,
@@ -231,8 +239,8 @@ impl Accounts {
             password::verify_dummy(password).await?;
             return Err(UserError::InvalidCredentials);
         };
-        let (found, device) = self.known_device(&email, known).await?;
-        let device_key = device.as_ref().map(|(key, _)| key.as_str());
+        let (known, found) = self.known_device(&email, known).await?;
+        let device_key = known.as_ref().map(|known| known.limiter_key.as_str());
         self.sign_in_limits
             .admit(&email, client_address, device_key)
             .await?;
@@ -251,22 +259,25 @@ impl Accounts {
         self.sign_in_limits
             .succeeded(&email, client_address, device_key)
             .await?;
-        Ok((user, device.and_then(|(_, id)| id)))
+        Ok((user, known.and_then(|known| known.device_id)))
     }
 
-    /// Whether `known` proves a device or session of `email`'s account: its
-    /// limiter key and, for a device, its id; with the account when it had to
-    /// be looked up. A forged token costs no look-up.
-    #[allow(clippy::type_complexity)]
+    /// Whether `known` proves a device or session of `email`'s account;
+    /// with the account when it had to be looked up (no second look-up). A
+    /// forged token costs no look-up.
     async fn known_device(
         &self,
         email: &str,
         known: KnownClient<'_>,
-    ) -> UserResult<(Option<(User, String)>, Option<(String, Option<Uuid>)>)> {
+    ) -> UserResult<(Option<KnownDevice>, Option<(User, String)>)> {
         let device = match known {
             KnownClient::Unknown => return Ok((None, None)),
             KnownClient::Session(session_id) => {
-                return Ok((None, Some((format!("session:{session_id}"), None))))
+                let session = KnownDevice {
+                    limiter_key: format!("session:{session_id}"),
+                    device_id: None,
+                };
+                return Ok((Some(session), None));
             }
             KnownClient::DeviceToken(token) => match self.device_tokens.verify(token) {
                 Some(id) => self.store.find_device(id).await?,
@@ -280,8 +291,11 @@ impl Accounts {
         let theirs = found
             .as_ref()
             .is_some_and(|(user, _)| user.id == device.user_id);
-        let key = theirs.then(|| (format!("device:{}", device.id), Some(device.id)));
-        Ok((found, key))
+        let known = theirs.then(|| KnownDevice {
+            limiter_key: format!("device:{}", device.id),
+            device_id: Some(device.id),
+        });
+        Ok((known, found))
     }
 
     /// The token of the device a sign-in came from: the known device's
