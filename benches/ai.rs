@@ -99,6 +99,108 @@ async fn worker_throughput(gemini: &MockServer) -> (f64, f64, f64) {
     )
 }
 
+/// One user's burst of this many jobs, then one job from each of
+/// `BYSTANDERS` other users.
+const BURST: usize = 200;
+const BYSTANDERS: usize = 10;
+/// What a Gemini call takes in the fairness bench.
+const GEMINI_LATENCY: Duration = Duration::from_millis(25);
+
+struct Fairness {
+    bystander_p50_ms: f64,
+    bystander_max_ms: f64,
+    burst_done_ms: f64,
+}
+
+/// Enqueue → stored for the bystanders' jobs queued right behind a burst,
+/// worker concurrency 4, `fair_window` 0 (queue order) or the default.
+async fn burst_fairness(fair_window: usize) -> Fairness {
+    use wiremock::{matchers::method, Mock, ResponseTemplate};
+    let gemini = MockServer::start().await;
+    let advice = json!({"summary": "Good session.", "highlights": ["Consistent"],
+        "improvements": ["Stretch"], "nextWorkout": "Easy 30 min", "safetyNotes": ["Hydrate"]});
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(GEMINI_LATENCY)
+                .set_body_json(
+                    json!({"candidates": [{"content": {"parts": [{"text": advice.to_string()}]},
+                                                      "finishReason": "STOP"}]}),
+                ),
+        )
+        .mount(&gemini)
+        .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = fittrack_ai::AiConfig {
+        data_dir: dir.path().to_owned(),
+        namespace: format!("bench-{}", Uuid::new_v4().simple()),
+        redis_url: std::env::var("REDIS_URL").ok().map(Secret::new),
+        gemini: gemini_config(&gemini),
+        limits: support::Limits::Relaxed.ai(),
+        api: false,
+        ..Default::default()
+    };
+    config.worker.concurrency = 4;
+    config.worker.fair_window = fair_window;
+    config.worker.consumer_name = Some("bench".into());
+    let ai = fittrack_ai::build(&config)
+        .await
+        .expect("AI subgraph builds");
+    let (queue, bus) = (ai.context.queue.clone(), ai.context.bus.clone());
+    let event = |user: Uuid, id: Uuid| {
+        json!({"event": "ActivityLogged", "activityId": id, "userId": user,
+               "type": "RUNNING", "durationMinutes": 30, "caloriesBurned": 300,
+               "startTime": Utc::now(), "metrics": {}})
+        .to_string()
+    };
+    let burster = Uuid::new_v4();
+    let bystanders: Vec<Uuid> = (0..BYSTANDERS).map(|_| Uuid::new_v4()).collect();
+    let mut feeds: Vec<_> = std::iter::once(burster)
+        .chain(bystanders.iter().copied())
+        .map(|user| bus.subscribe(user))
+        .collect();
+    let mut enqueued_at = HashMap::new();
+    let started = Instant::now();
+    for _ in 0..BURST {
+        queue
+            .enqueue(&event(burster, Uuid::now_v7()))
+            .await
+            .expect("enqueue");
+    }
+    for user in &bystanders {
+        let id = Uuid::now_v7();
+        enqueued_at.insert(id, Instant::now());
+        queue.enqueue(&event(*user, id)).await.expect("enqueue");
+    }
+    let stop = fittrack_kit::service::CancellationToken::new();
+    ai.service.bind().await.expect("binds").spawn(stop.clone());
+
+    let mut waits = Vec::with_capacity(BYSTANDERS);
+    let mut burst_left = BURST;
+    let mut burst_done = Duration::ZERO;
+    let mut merged = futures_util::stream::select_all(feeds.drain(..));
+    while waits.len() < BYSTANDERS || burst_left > 0 {
+        let recommendation = tokio::time::timeout(Duration::from_secs(60), merged.next())
+            .await
+            .expect("worker keeps up")
+            .expect("bus open");
+        match enqueued_at.get(&recommendation.activity_id) {
+            Some(at) => waits.push(at.elapsed()),
+            None => {
+                burst_left -= 1;
+                burst_done = started.elapsed();
+            }
+        }
+    }
+    stop.cancel();
+    let bystander_max_ms = waits.iter().max().expect("waits").as_secs_f64() * 1000.0;
+    Fairness {
+        bystander_p50_ms: percentile_ms(&mut waits, 0.5),
+        bystander_max_ms,
+        burst_done_ms: burst_done.as_secs_f64() * 1000.0,
+    }
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -107,6 +209,8 @@ fn main() {
     runtime.block_on(async {
         let gemini = support::fake_gemini().await;
         let (jobs_per_second, stored_p50, stored_p99) = worker_throughput(&gemini).await;
+        let in_queue_order = burst_fairness(0).await;
+        let fair = burst_fairness(fittrack_ai::config::DEFAULT_FAIR_WINDOW).await;
 
         let stack = Stack::start_with(Some(gemini_config(&gemini)), true).await;
         let (_, auth) = stack.register("bench").await;
@@ -182,6 +286,19 @@ fn main() {
             percentile_ms(&mut routed, 0.5),
             percentile_ms(&mut routed, 0.99)
         );
+        println!(
+            "\n{BYSTANDERS} users' jobs queued right behind one user's burst of {BURST} ({} queue, Gemini {} ms, concurrency 4):\n",
+            if std::env::var("REDIS_URL").is_ok() { "Redis" } else { "in-process" },
+            GEMINI_LATENCY.as_millis()
+        );
+        println!("| dispatch | bystanders' enqueue → stored p50 / max | whole burst done |");
+        println!("|---|---|---|");
+        for (name, run) in [("queue order (`fair_window = 0`)", &in_queue_order), ("fair (`fair_window = 64`)", &fair)] {
+            println!(
+                "| {name} | {:.0} ms / {:.0} ms | {:.0} ms |",
+                run.bystander_p50_ms, run.bystander_max_ms, run.burst_done_ms
+            );
+        }
         println!("\n| subscribers through the router | received the next event | fan-out to all (ms) | router KiB/subscriber | test process (client + subgraphs) KiB/subscriber |");
         println!("|---|---|---|---|---|");
         for row in rows {

@@ -226,10 +226,15 @@ async fn a_job_held_by_a_crashed_worker_is_redelivered_and_recommended_once() {
 
     // Two healthy workers start; after the visibility timeout one gets the job.
     for name in ["worker-a", "worker-b"] {
+        let options = fittrack_ai::config::WorkerConfig {
+            concurrency: 2,
+            consumer_name: Some(name.into()),
+            ..Default::default()
+        }
+        .consumer_options();
         tokio::spawn(stack.worker.clone().run(
             stack.activity_queue.clone(),
-            name.into(),
-            2,
+            options,
             std::future::pending::<()>(),
         ));
     }

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use fittrack_kit::{
     config::{default_data_dir, AuthConfig, HttpConfig, Secret},
-    queue::QueueOptions,
+    queue::{ConsumerOptions, QueueOptions},
 };
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +75,11 @@ pub struct WorkerConfig {
     pub queue_options: QueueOptions,
     /// Name within the group; default `worker-<pid>`.
     pub consumer_name: Option<String>,
+    /// Jobs read ahead and held at once, so that free slots go to the users
+    /// with the fewest jobs running (`kit::queue::fair`); one user holds at
+    /// most half of it, the rest of a burst waits at the back of the queue.
+    /// 0: no read-ahead, jobs run in the queue's order.
+    pub fair_window: usize,
 }
 
 impl Default for AiConfig {
@@ -104,15 +109,33 @@ impl Default for WorkerConfig {
             group: fittrack_kit::events::ACTIVITY_EVENTS_GROUP.into(),
             queue_options: QueueOptions::default(),
             consumer_name: None,
+            fair_window: DEFAULT_FAIR_WINDOW,
         }
     }
 }
+
+/// [`WorkerConfig::fair_window`] unless set: a burst of up to 32 jobs (more
+/// than one user's per-minute write quota) is read past in one go.
+pub const DEFAULT_FAIR_WINDOW: usize = 64;
 
 impl WorkerConfig {
     pub fn consumer_name(&self) -> String {
         self.consumer_name
             .clone()
             .unwrap_or_else(|| format!("worker-{}", std::process::id()))
+    }
+
+    /// How the recommendation worker consumes: `concurrency` slots, shared
+    /// fairly by the events' owners.
+    pub fn consumer_options(&self) -> ConsumerOptions {
+        let options = ConsumerOptions::new(self.consumer_name(), self.concurrency);
+        if self.fair_window == 0 {
+            return options;
+        }
+        options.fair_by(
+            self.fair_window,
+            std::sync::Arc::new(fittrack_kit::events::ActivityEvent::owner_of),
+        )
     }
 }
 

@@ -144,14 +144,14 @@ pub fn assemble(config: &AiConfig, parts: Parts) -> AiService {
         service = service.api(router, config.http.address());
     }
     let consumer = config.worker.consumer_name();
-    let (queue, concurrency) = (context.queue.clone(), config.worker.concurrency);
-    let recommender = (worker.clone(), consumer.clone());
+    let (queue, consumer_options) = (context.queue.clone(), config.worker.consumer_options());
+    let recommender = (worker.clone(), consumer_options);
     let eraser = worker.clone();
     let reports = (context.breakers.clone(), context.coach.clone(), consumer);
     let service = service
         .task("worker", config.tasks.worker, move |token| {
-            let (worker, consumer) = recommender;
-            worker.run(queue, consumer, concurrency, token.cancelled_owned())
+            let (worker, options) = recommender;
+            worker.run(queue, options, token.cancelled_owned())
         })
         .task("eraser", config.tasks.eraser, move |token| {
             eraser.run_eraser(erasure, token.cancelled_owned())

@@ -92,18 +92,18 @@ impl Worker {
         .await;
     }
 
-    /// Consumes `queue` with `concurrency` handlers until `shutdown`.
+    /// Consumes `queue` as `options` say (`WorkerConfig::consumer_options`)
+    /// until `shutdown`.
     pub async fn run(
         self,
         queue: Arc<dyn JobQueue>,
-        consumer_name: String,
-        concurrency: usize,
+        options: ConsumerOptions,
         shutdown: impl Future<Output = ()> + Send,
     ) {
         let worker = Arc::new(self);
         run_consumer(
             queue,
-            ConsumerOptions::new(consumer_name, concurrency),
+            options,
             move |job| {
                 let worker = worker.clone();
                 async move { worker.handle(&job.payload).await }

@@ -9,7 +9,7 @@ use fittrack_ai::{
     domain::model::{ActivitySummary, Advice, Source},
     gemini::{GeminiClient, GeminiConfig, GeminiError},
 };
-use fittrack_kit::config::Secret;
+use fittrack_kit::{config::Secret, queue::ConsumerOptions};
 use serde_json::json;
 use wiremock::{
     matchers::{header, method, path},
@@ -431,7 +431,11 @@ async fn a_rejected_call_sends_the_job_straight_to_the_dead_letter_queue() {
         .await
         .expect("enqueue");
     queue.enqueue("{not an event").await.expect("enqueue");
-    tokio::spawn(worker.run(queue.clone(), "w".into(), 2, std::future::pending::<()>()));
+    tokio::spawn(worker.run(
+        queue.clone(),
+        ConsumerOptions::new("w", 2),
+        std::future::pending::<()>(),
+    ));
 
     let deadline = Instant::now() + Duration::from_secs(5);
     let dead = loop {

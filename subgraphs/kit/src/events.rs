@@ -39,6 +39,21 @@ pub enum ActivityEvent {
     ActivityDeleted { activity_id: Uuid, user_id: Uuid },
 }
 
+impl ActivityEvent {
+    /// Whose event a payload is (its `userId`), without reading the rest: the
+    /// key the AI worker shares its slots by (`queue::ConsumerOptions::fair_by`).
+    pub fn owner_of(payload: &str) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Owner {
+            #[serde(rename = "userId")]
+            user_id: Uuid,
+        }
+        serde_json::from_str::<Owner>(payload)
+            .ok()
+            .map(|owner| owner.user_id.to_string())
+    }
+}
+
 /// The measured values of a logged workout.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -106,5 +121,17 @@ mod tests {
         };
         assert_eq!(activity_type, "RUNNING");
         assert_eq!(metrics, EventMetrics::default());
+    }
+
+    #[test]
+    fn the_owner_of_either_event_is_read_from_its_payload() {
+        let user_id = Uuid::new_v4();
+        let deleted = ActivityEvent::ActivityDeleted {
+            activity_id: Uuid::new_v4(),
+            user_id,
+        };
+        let payload = serde_json::to_string(&deleted).expect("json");
+        assert_eq!(ActivityEvent::owner_of(&payload), Some(user_id.to_string()));
+        assert_eq!(ActivityEvent::owner_of("{not json"), None);
     }
 }

@@ -42,13 +42,17 @@ async fn queue_under_test(backend: &str) -> Option<Backend> {
 
 impl Backend {
     async fn queue(self, max_deliveries: u32) -> Arc<dyn JobQueue> {
+        self.queue_with(options(max_deliveries)).await
+    }
+
+    async fn queue_with(self, options: QueueOptions) -> Arc<dyn JobQueue> {
         let name = format!("contract-{}", uuid::Uuid::new_v4());
         match self {
-            Backend::Memory => Arc::new(MemoryJobQueue::new(&name, options(max_deliveries))),
+            Backend::Memory => Arc::new(MemoryJobQueue::new(&name, options)),
             Backend::Redis => {
                 let url = std::env::var("REDIS_URL").expect("checked in queue_under_test()");
                 Arc::new(
-                    RedisJobQueue::connect(&url, &name, "contract", options(max_deliveries))
+                    RedisJobQueue::connect(&url, &name, "contract", options)
                         .await
                         .expect("redis queue"),
                 )
@@ -386,6 +390,91 @@ async fn a_never_dead_letter_consumer_retries_past_max_deliveries(backend: Backe
     );
 }
 
+/// Runs `jobs` (owner, n) through a fair consumer, 2 slots and a window of
+/// 16, whose handler takes `work` per job; the payloads in the order handled.
+async fn handled_fairly(backend: Backend, jobs: &[(&str, usize)], work: Duration) -> Vec<String> {
+    let queue = backend.queue_with(QueueOptions::default()).await;
+    for (owner, n) in jobs {
+        queue
+            .enqueue(&format!("{owner}/{n}"))
+            .await
+            .expect("enqueue");
+    }
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let owner_of: fittrack_kit::queue::FairKey = Arc::new(|payload: &str| {
+        let owner = payload.split('/').next().unwrap_or_default();
+        (!owner.is_empty()).then(|| owner.to_owned())
+    });
+    let consumer = {
+        let order = order.clone();
+        tokio::spawn(run_consumer(
+            queue.clone(),
+            ConsumerOptions {
+                poll_wait: Duration::from_millis(100),
+                ..ConsumerOptions::new("fair", 2).fair_by(16, owner_of)
+            },
+            move |job| {
+                let order = order.clone();
+                async move {
+                    tokio::time::sleep(work).await;
+                    order.lock().expect("order").push(job.payload);
+                    Ok(())
+                }
+            },
+            async {
+                let _ = stop_rx.await;
+            },
+        ))
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while order.lock().expect("order").len() < jobs.len() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{backend:?}: stalled at {:?}",
+            order.lock().expect("order")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Nothing comes twice: wait out a moment more, then compare.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = stop_tx.send(());
+    consumer.await.expect("consumer stops cleanly");
+    let stats = queue.stats().await.expect("stats");
+    assert_eq!(stats, QueueStats::default(), "{backend:?}: all acked");
+    let order = order.lock().expect("order").clone();
+    order
+}
+
+async fn a_fair_consumer_runs_another_owners_job_before_a_burst_and_each_job_once(
+    backend: Backend,
+) {
+    let mut jobs: Vec<(&str, usize)> = (0..100).map(|n| ("alice", n)).collect();
+    jobs.push(("bob", 0));
+    jobs.extend((100..110).map(|n| ("alice", n)));
+    let order = handled_fairly(backend, &jobs, Duration::from_millis(50)).await;
+
+    // In the queue's order bob's job would be the 101st.
+    let bob = order.iter().position(|p| p == "bob/0").expect("bob's job");
+    assert!(
+        bob < 10,
+        "{backend:?}: bob waited behind {bob} of alice's jobs"
+    );
+    let handled: HashSet<&String> = order.iter().collect();
+    assert_eq!(handled.len(), jobs.len(), "{backend:?}: every job handled");
+    assert_eq!(order.len(), jobs.len(), "{backend:?}: none twice");
+}
+
+async fn a_fair_consumer_keeps_the_order_of_jobs_without_an_owner(backend: Backend) {
+    let jobs: Vec<(&str, usize)> = (0..20).map(|n| ("", n)).collect();
+    let order = handled_fairly(backend, &jobs, Duration::from_millis(5)).await;
+    // Two slots: neighbours may swap, nothing moves further.
+    for (index, payload) in order.iter().enumerate() {
+        let queued: usize = payload[1..].parse().expect("n");
+        assert!(index.abs_diff(queued) <= 1, "{backend:?}: {order:?}");
+    }
+}
+
 fittrack_kit::backend_contracts! {
     setup: queue_under_test,
     backends: [memory, redis],
@@ -400,5 +489,7 @@ fittrack_kit::backend_contracts! {
         purge_removes_matching_waiting_in_flight_and_dead_jobs_only,
         a_job_failing_on_an_unreachable_dependency_is_retried_until_it_is_back,
         a_never_dead_letter_consumer_retries_past_max_deliveries,
+        a_fair_consumer_runs_another_owners_job_before_a_burst_and_each_job_once,
+        a_fair_consumer_keeps_the_order_of_jobs_without_an_owner,
     ],
 }

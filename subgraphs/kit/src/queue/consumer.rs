@@ -4,7 +4,10 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::{sync::Semaphore, task::JoinSet};
 
-use super::{Delivery, JobQueue};
+use super::{
+    fair::{run_fair_consumer, FairKey, Fairness},
+    Delivery, JobQueue,
+};
 
 /// A handler error that retrying cannot fix (malformed payload, a request the
 /// upstream rejects): the job goes to the dead-letter queue at once.
@@ -36,6 +39,9 @@ pub struct ConsumerOptions {
     /// The longest a handler slot waits, after a job failed on an unreachable
     /// dependency, before it takes more work (from 1 s, doubling).
     pub max_outage_backoff: Duration,
+    /// Fair dispatch across the jobs' owners (`super::fair`); `None`: in
+    /// the queue's order.
+    pub fairness: Option<Fairness>,
 }
 
 impl ConsumerOptions {
@@ -47,7 +53,15 @@ impl ConsumerOptions {
             shutdown_grace: Duration::from_secs(10),
             never_dead_letter: false,
             max_outage_backoff: MAX_OUTAGE_BACKOFF,
+            fairness: None,
         }
+    }
+
+    /// Shares the handler slots fairly among the owners `key` reads from
+    /// each payload, reading up to `window` jobs ahead (see `super::fair`).
+    pub fn fair_by(mut self, window: usize, key: FairKey) -> Self {
+        self.fairness = Some(Fairness { key, window });
+        self
     }
 
     /// See [`ConsumerOptions::never_dead_letter`].
@@ -79,6 +93,9 @@ pub async fn run_consumer<H, Fut>(
     H: Fn(Delivery) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
+    if let Some(fairness) = options.fairness.clone() {
+        return run_fair_consumer(queue, options, fairness, handler, shutdown).await;
+    }
     let (never_dead_letter, max_backoff) = (options.never_dead_letter, options.max_outage_backoff);
     let handler = Arc::new(handler);
     let slots = Arc::new(Semaphore::new(options.concurrency));
@@ -155,7 +172,7 @@ pub async fn run_consumer<H, Fut>(
 
 /// Runs one job; the time its slot should wait before more work, after a
 /// failure on an unreachable dependency.
-async fn handle<H, Fut>(
+pub(super) async fn handle<H, Fut>(
     queue: &dyn JobQueue,
     job: Delivery,
     handler: &H,

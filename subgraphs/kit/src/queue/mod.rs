@@ -14,6 +14,7 @@
 //! and [`memory::MemoryJobQueue`] (in-process, the embedded default).
 
 pub mod consumer;
+pub mod fair;
 pub mod memory;
 pub mod redis;
 
@@ -24,6 +25,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use consumer::{run_consumer, ConsumerOptions, Permanent};
+pub use fair::{FairKey, Fairness};
 
 /// Tuning shared by producers and consumers of one queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
