@@ -7,7 +7,11 @@
 //! 3. `me` for a normal user alone, during a password spray from many addresses
 //!    (aliased logins: argon2 work, bounded by the hashing slots), and during a
 //!    flood from one address (refused at the router);
-//! 4. how long each attack of the issue takes to be answered now.
+//! 4. how long each attack of the issue takes to be answered now;
+//! 5. what each attack of issue 24 achieves (guesses checked, writes stored,
+//!    the owner's sign-in afterwards): the section compiles against the
+//!    testkit of the commit before that issue, so both sides come from one
+//!    machine (`FITTRACK_BIN` names each side's `fittrack`).
 
 mod common;
 use fittrack_testkit as support;
@@ -268,6 +272,318 @@ async fn attacks(stack: &Stack) -> Vec<(&'static str, Duration, String)> {
     rows
 }
 
+/// A random private address (counters on Redis outlive a run).
+fn random_address() -> String {
+    let bytes: [u8; 3] = rand::random();
+    format!("10.{}.{}.{}", bytes[0], bytes[1], bytes[2].max(1))
+}
+
+/// `query` over HTTP as `address`; the response body.
+async fn body_of(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    query: &str,
+    address: &str,
+) -> serde_json::Value {
+    let mut request = client
+        .post(url)
+        .header("x-forwarded-for", address)
+        .json(&json!({"query": query}));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json")
+}
+
+fn error_codes(body: &serde_json::Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            e["extensions"]["code"]
+                .as_str()
+                .unwrap_or("(none)")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// "UNAUTHENTICATED 10, RATE_LIMITED 290": codes and how often.
+fn tally(codes: &[String]) -> String {
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for code in codes {
+        *counts.entry(code.as_str()).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(code, n)| format!("{code} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn aliased_logins(emails: &[String], password: &str) -> String {
+    let fields: String = emails
+        .iter()
+        .enumerate()
+        .map(|(i, email)| {
+            format!("l{i}: login(email: {email:?}, password: {password:?}) {{ accessToken }} ")
+        })
+        .collect();
+    format!("mutation {{ {fields} }}")
+}
+
+/// One graphql-transport-ws operation on a connection opened as `address`,
+/// whose `connection_init` claims `claimed`; its error codes.
+async fn ws_codes(url: &str, query: &str, address: &str, claimed: &str) -> Vec<String> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    let mut request = url.into_client_request().expect("request");
+    let headers = request.headers_mut();
+    headers.insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("h"),
+    );
+    headers.insert("x-forwarded-for", address.parse().expect("h"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connected");
+    let send = |value: serde_json::Value| Message::Text(value.to_string().into());
+    let init = json!({"type": "connection_init", "payload": {
+        "x-forwarded-for": claimed, "x-real-ip": claimed, "forwarded": format!("for={claimed}")}});
+    socket.send(send(init)).await.expect("init");
+    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": query}});
+    socket.send(send(subscribe)).await.expect("subscribe");
+    let mut codes = Vec::new();
+    while let Ok(Some(Ok(message))) =
+        tokio::time::timeout(Duration::from_secs(30), socket.next()).await
+    {
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let message: serde_json::Value = serde_json::from_str(&text).expect("json");
+        match message["type"].as_str() {
+            Some("next") => codes.extend(error_codes(&message["payload"])),
+            Some("complete") => break,
+            Some("error") => {
+                codes.push("(operation refused)".into());
+                break;
+            }
+            _ => {}
+        }
+    }
+    codes
+}
+
+/// The owner's correct sign-in from a new address, presenting the device
+/// token from their registration where the API has them; "signed in" or the
+/// error codes.
+async fn owner_signs_in(
+    client: &reqwest::Client,
+    stack: &Stack,
+    email: &str,
+    device: Option<&str>,
+) -> String {
+    let password = support::PASSWORD;
+    let query = match device {
+        Some(device) => format!(
+            "mutation {{ login(email: {email:?}, password: {password:?}, deviceToken: {device:?}) {{ accessToken }} }}"
+        ),
+        None => format!(
+            "mutation {{ login(email: {email:?}, password: {password:?}) {{ accessToken }} }}"
+        ),
+    };
+    let body = body_of(client, &stack.router, None, &query, &random_address()).await;
+    if body["data"]["login"]["accessToken"].is_string() {
+        "signed in".into()
+    } else {
+        tally(&error_codes(&body))
+    }
+}
+
+/// Issue 24's attacks against `stack` (shipped limits); (attack, outcome,
+/// time the attack took).
+async fn issue_24_attacks(stack: &Stack) -> Vec<(&'static str, String, Duration)> {
+    let client = reqwest::Client::new();
+    let mut rows = Vec::new();
+
+    // 1. One address, 30 WebSocket connections each claiming another address
+    //    in connection_init, 10 aliased wrong passwords for one account each.
+    let (victim, _) = stack.register("ws-victim").await;
+    let guesses: Vec<String> = (0..10).map(|_| victim.clone()).collect();
+    let attacker = random_address();
+    let started = Instant::now();
+    let mut codes = Vec::new();
+    for _ in 0..30 {
+        codes.extend(
+            ws_codes(
+                &stack.router_ws(),
+                &aliased_logins(&guesses, "wrong"),
+                &attacker,
+                &random_address(),
+            )
+            .await,
+        );
+    }
+    let took = started.elapsed();
+    let owner = owner_signs_in(&client, stack, &victim, None).await;
+    rows.push((
+        "WebSocket, one address, a forged address per connection: 300 wrong passwords for one account",
+        format!("{}; the owner then: {owner}", tally(&codes)),
+        took,
+    ));
+
+    // 2. 5 × 25 aliased wrong passwords, each request from a new address of one /64.
+    let network: [u16; 2] = rand::random();
+    let emails: Vec<String> = (0..25).map(|_| support::unique_email("v6")).collect();
+    let started = Instant::now();
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        let host: [u16; 4] = rand::random();
+        let address = format!(
+            "2001:db8:{:x}:{:x}:{:x}:{:x}:{:x}:{:x}",
+            network[0], network[1], host[0], host[1], host[2], host[3]
+        );
+        let body = body_of(
+            &client,
+            &stack.router,
+            None,
+            &aliased_logins(&emails, "Winter2026!"),
+            &address,
+        )
+        .await;
+        codes.extend(error_codes(&body));
+    }
+    rows.push((
+        "IPv6: 125 guesses, a new address of one /64 per request of 25",
+        tally(&codes),
+        started.elapsed(),
+    ));
+
+    // 3. 1 000 wrong passwords for one account from 100 addresses, then the
+    //    owner from the device they registered on, and from a new one.
+    let (owner_email, auth) = stack.register("distributed").await;
+    let owner_device = auth["deviceToken"].as_str().map(str::to_owned);
+    let guesses: Vec<String> = (0..10).map(|_| owner_email.clone()).collect();
+    let started = Instant::now();
+    let mut codes = Vec::new();
+    for _ in 0..100 {
+        let body = body_of(
+            &client,
+            &stack.router,
+            None,
+            &aliased_logins(&guesses, "wrong"),
+            &random_address(),
+        )
+        .await;
+        codes.extend(error_codes(&body));
+    }
+    let took = started.elapsed();
+    let known = match owner_device.as_deref() {
+        Some(device) => owner_signs_in(&client, stack, &owner_email, Some(device)).await,
+        None => "(no device tokens)".into(),
+    };
+    let unknown = owner_signs_in(&client, stack, &owner_email, None).await;
+    rows.push((
+        "Distributed: 1 000 wrong passwords for one account from 100 addresses",
+        format!(
+            "{}; the owner then, known device: {known}; new device: {unknown}",
+            tally(&codes)
+        ),
+        took,
+    ));
+
+    // 4. Aliased writes: 3 requests of 30 aliased logActivity.
+    let (_, auth) = stack.register("writer").await;
+    let token = auth["accessToken"].as_str().expect("token").to_owned();
+    let logs: String = (0..30)
+        .map(|i| {
+            format!(
+                "w{i}: logActivity(input: {{type: RUNNING, durationMinutes: 30, caloriesBurned: 300, startTime: \"{}\"}}) {{ id }} ",
+                chrono::Utc::now().to_rfc3339()
+            )
+        })
+        .collect();
+    let address = random_address();
+    let started = Instant::now();
+    for _ in 0..3 {
+        body_of(
+            &client,
+            &stack.router,
+            Some(&token),
+            &format!("mutation {{ {logs} }}"),
+            &address,
+        )
+        .await;
+    }
+    let took = started.elapsed();
+    let stored = body_of(
+        &client,
+        &stack.router,
+        Some(&token),
+        "{ myActivities(first: 100) { nodes { id } } }",
+        &address,
+    )
+    .await;
+    let stored = stored["data"]["myActivities"]["nodes"]
+        .as_array()
+        .map_or(0, Vec::len);
+    rows.push((
+        "Aliased writes: 3 × 30 logActivity",
+        format!("{stored} of 90 stored"),
+        took,
+    ));
+
+    // 5. 30 aliased whole-history stats in one request.
+    let stats: String = (0..30)
+        .map(|i| format!("s{i}: myActivityStats {{ count }} "))
+        .collect();
+    let started = Instant::now();
+    let body = body_of(
+        &client,
+        &stack.router,
+        Some(&token),
+        &format!("{{ {stats} }}"),
+        &address,
+    )
+    .await;
+    let answered = body["data"]
+        .as_object()
+        .map_or(0, |data| data.values().filter(|v| !v.is_null()).count());
+    rows.push((
+        "30 aliased myActivityStats",
+        format!(
+            "{answered} answered; errors: {}",
+            tally(&error_codes(&body))
+        ),
+        started.elapsed(),
+    ));
+
+    // 6. A malformed date.
+    let started = Instant::now();
+    let body = body_of(
+        &client,
+        &stack.router,
+        Some(&token),
+        "mutation { logActivity(input: {type: RUNNING, durationMinutes: 30, caloriesBurned: 300, startTime: \"2026-11-31T07:00:00Z\"}) { id } }",
+        &address,
+    )
+    .await;
+    rows.push((
+        "logActivity(startTime: \"2026-11-31T07:00:00Z\")",
+        tally(&error_codes(&body)),
+        started.elapsed(),
+    ));
+    rows
+}
+
 #[derive(Clone, Copy)]
 enum Attack {
     Spray,
@@ -312,6 +628,17 @@ async fn main() {
     println!("| rate limits | requests | req/s | p50 ms | p99 ms |\n|---|---|---|---|---|");
     println!("{}", row("counting", &mut on, Some(on_total)));
     println!("{}", row("off", &mut off, Some(off_total)));
+
+    let shipped = Stack::start_with_production_limits(None, &[]).await;
+    println!("\n## Issue 24's attacks, shipped limits\n");
+    println!("| attack | outcome | took ms |\n|---|---|---|");
+    for (name, outcome, took) in issue_24_attacks(&shipped).await {
+        println!(
+            "| {name} | {outcome} | {:.0} |",
+            took.as_secs_f64() * 1000.0
+        );
+    }
+    drop(shipped);
 
     let stack = Stack::start_with_production_limits(None, &plenty).await;
     println!("\n## The issue's attacks, answered\n");
