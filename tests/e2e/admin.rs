@@ -27,6 +27,8 @@ async fn non_admins_get_forbidden_on_every_admin_field() {
         ("mutation($id: ID!) { deactivateUser(userId: $id) { accountStatus } }", json!({"id": bob_id})),
         ("mutation($id: ID!) { reactivateUser(userId: $id) { accountStatus } }", json!({"id": bob_id})),
         ("mutation($id: ID!) { changeUserRole(userId: $id, role: ADMIN) { role } }", json!({"id": bob_id})),
+        ("mutation($id: ID!) { replayErasure(userId: $id) }", json!({"id": bob_id})),
+        ("{ adminDashboard { erasures { eraser pending } } }", json!({})),
     ] {
         gql(&stack.router, query, variables, Some(token(&ada)))
             .await
@@ -601,4 +603,110 @@ async fn the_internal_token_alone_cannot_change_an_account_or_write_the_audit_lo
     assert_eq!(promoted["audit"]["actor_id"], admin_auth["user"]["id"]);
     let entries = audit_entries_about(&stack, &admin, &json!(carol_id), 1).await;
     assert_eq!(entries[0]["id"], promoted["audit"]["id"]);
+}
+
+const ERASURES: &str =
+    "{ adminDashboard { erasures { eraser pending oldestRequestedAt oldestUserIds } } }";
+
+/// The erasers that still owe `user_id`'s erasure, as the dashboard lists them.
+async fn owing(stack: &Stack, admin: &str, user_id: &str) -> Vec<String> {
+    let dashboard = gql(&stack.router, ERASURES, json!({}), Some(admin)).await;
+    dashboard.assert_ok();
+    let erasures = dashboard.data("adminDashboard")["erasures"]
+        .as_array()
+        .expect("erasures")
+        .clone();
+    assert_eq!(erasures.len(), 2, "one entry per eraser: {erasures:?}");
+    erasures
+        .iter()
+        .filter(|e| {
+            e["oldestUserIds"]
+                .as_array()
+                .expect("ids")
+                .iter()
+                .any(|id| id == user_id)
+        })
+        .map(|e| e["eraser"].as_str().expect("eraser").to_owned())
+        .collect()
+}
+
+/// Waits until no eraser owes `user_id`'s erasure.
+async fn settled(stack: &Stack, admin: &str, user_id: &str) {
+    for _ in 0..100 {
+        if owing(stack, admin, user_id).await.is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("still owed: {:?}", owing(stack, admin, user_id).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_accounts_erasure_is_tracked_and_an_admin_can_replay_it() {
+    let stack = Stack::start().await;
+    let (_, admin) = stack.register_admin("root").await;
+    let (_, ada) = stack.register("ada").await;
+    let ada_id = ada["user"]["id"].as_str().expect("id").to_owned();
+    gql(
+        &stack.router,
+        "mutation($password: String!) { deleteMyAccount(password: $password) }",
+        json!({"password": PASSWORD}),
+        Some(token(&ada)),
+    )
+    .await
+    .assert_ok();
+    // Owed by both erasers until each has erased her data.
+    settled(&stack, &admin, &ada_id).await;
+
+    let replay = "mutation($id: ID!) { replayErasure(userId: $id) }";
+    let replayed = gql(&stack.router, replay, json!({"id": ada_id}), Some(&admin)).await;
+    replayed.assert_ok();
+    assert_eq!(replayed.data("replayErasure"), &json!(2));
+    settled(&stack, &admin, &ada_id).await;
+
+    // Audited, with the admin and the target.
+    let mut actions = Vec::new();
+    for _ in 0..100 {
+        let logs = gql(
+            &stack.router,
+            LOGS,
+            json!({"filter": {"targetUserId": ada_id, "action": "REPLAY_ERASURE"}}),
+            Some(&admin),
+        )
+        .await;
+        logs.assert_ok();
+        actions = logs.data("auditLogs")["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| e["node"]["details"]["erasers"].clone())
+            .collect();
+        if !actions.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        actions,
+        vec![json!(["user-deleted.activity", "user-deleted.ai"])]
+    );
+
+    // An account that exists is deleted, not replayed; a malformed id is refused.
+    let (_, bob) = stack.register("bob").await;
+    gql(
+        &stack.router,
+        replay,
+        json!({"id": bob["user"]["id"]}),
+        Some(&admin),
+    )
+    .await
+    .assert_code("BAD_USER_INPUT");
+    gql(
+        &stack.router,
+        replay,
+        json!({"id": "not-a-user"}),
+        Some(&admin),
+    )
+    .await
+    .assert_code("BAD_USER_INPUT");
 }

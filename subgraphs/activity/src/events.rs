@@ -195,6 +195,9 @@ pub async fn run_eraser(
                     .purge(&|payload| fittrack_kit::erasure::payload_concerns(payload, user_id))
                     .await?;
                 let erased = store.delete_user(user_id).await?;
+                marks
+                    .settle(user_id, fittrack_kit::events::USER_DELETED_ACTIVITY_QUEUE)
+                    .await?;
                 tracing::info!(%user_id, erased, purged, "erased a deleted user's activities and queued events");
                 Ok(())
             }

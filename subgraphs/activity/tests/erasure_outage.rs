@@ -20,7 +20,10 @@ use fittrack_activity::{
     },
     storage::{embedded::EmbeddedActivityStore, ActivityStore, Inserted, PageQuery},
 };
-use fittrack_kit::queue::{memory::MemoryJobQueue, ConsumerOptions, JobQueue, QueueOptions};
+use fittrack_kit::{
+    erasure::ErasedUsers,
+    queue::{memory::MemoryJobQueue, ConsumerOptions, JobQueue, QueueOptions},
+};
 use uuid::Uuid;
 
 /// The embedded store, whose `delete_user` fails as an unreachable database
@@ -152,12 +155,20 @@ async fn erasure_outlives_a_store_outage_longer_than_the_delivery_budget() {
         .await
         .expect("enqueued");
 
+    // The user subgraph records the erasure as owed when it asks for it.
+    let ledger = Arc::new(fittrack_kit::erasure::MemoryErasedUsers::default());
+    let eraser_name = fittrack_kit::events::USER_DELETED_ACTIVITY_QUEUE;
+    ledger
+        .owe(user, &[eraser_name], Utc::now())
+        .await
+        .expect("owed");
+
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let eraser = tokio::spawn(fittrack_activity::events::run_eraser(
         store.clone(),
         erasure.clone(),
         events,
-        fittrack_kit::erasure::MemoryErasedUsers::shared(),
+        ledger.clone(),
         ConsumerOptions {
             poll_wait: Duration::from_millis(50),
             max_outage_backoff: Duration::from_millis(50),
@@ -167,6 +178,15 @@ async fn erasure_outlives_a_store_outage_longer_than_the_delivery_budget() {
             let _ = stopped.await;
         },
     ));
+    // While the store is away the erasure stays owed, for the dashboard and
+    // an alert to see (the first of eight failures is at hand).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let owed = ledger.outstanding(eraser_name, 10).await.expect("ledger");
+    assert_eq!(
+        owed.oldest.iter().map(|(u, _)| *u).collect::<Vec<_>>(),
+        [user]
+    );
+
     let filter = ActivityFilter::default();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -198,6 +218,15 @@ async fn erasure_outlives_a_store_outage_longer_than_the_delivery_budget() {
         kept.get(&other).map(Vec::len),
         Some(1),
         "another user's activity stays"
+    );
+    assert_eq!(
+        ledger
+            .outstanding(eraser_name, 10)
+            .await
+            .expect("ledger")
+            .count,
+        0,
+        "the erasure is settled"
     );
     let _ = stop.send(());
     eraser.await.expect("eraser stops");

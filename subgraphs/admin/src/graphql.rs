@@ -44,7 +44,8 @@ pub struct AuditLogEntry {
     /// Who acted; null for the operator at the console (`fittrack admin
     /// create`, whose entries say so in `details.via`).
     pub admin: Option<UserRef>,
-    /// `BAN_USER`, `SUSPEND_USER`, `DEACTIVATE_USER`, `REACTIVATE_USER`, `CHANGE_USER_ROLE`.
+    /// `BAN_USER`, `SUSPEND_USER`, `DEACTIVATE_USER`, `REACTIVATE_USER`,
+    /// `CHANGE_USER_ROLE`, `REPLAY_ERASURE`.
     pub action: String,
     pub target: Option<UserRef>,
     pub details: Json<Value>,

@@ -33,6 +33,24 @@ impl ErasedUsers for MarkedDuringWrite {
     async fn is_erased(&self, _: Uuid) -> anyhow::Result<bool> {
         Ok(self.asked.fetch_add(1, Ordering::SeqCst) >= self.until)
     }
+    async fn owe(
+        &self,
+        _: Uuid,
+        _: &[&str],
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<()> {
+        Ok(())
+    }
+    async fn settle(&self, _: Uuid, _: &str) -> anyhow::Result<()> {
+        Ok(())
+    }
+    async fn outstanding(
+        &self,
+        _: &str,
+        _: usize,
+    ) -> anyhow::Result<fittrack_kit::erasure::Outstanding> {
+        Ok(Default::default())
+    }
 }
 
 async fn store(dir: &tempfile::TempDir) -> Arc<dyn AiStore> {

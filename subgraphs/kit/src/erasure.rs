@@ -10,8 +10,15 @@
 //! sees the mark, so nothing survives. Marks are kept for
 //! [`KEEP_FOR`], far longer than any request or job lives.
 //!
-//! Redis (`fittrack:erased:<id>`) when configured, else in process; like
-//! revocations, a process serving part of the system alone needs Redis.
+//! Every erasure is also owed by each eraser (one per subgraph holding user
+//! data, named by its queue in [`crate::events::ERASERS`]) from the moment
+//! it is requested until that eraser settles it: [`ErasedUsers::outstanding`]
+//! is how far behind erasure is, for the admin dashboard and alerts, and the
+//! list an admin replays from.
+//!
+//! Redis (`fittrack:erased:<id>`, `fittrack:erasures-owed:<eraser>` sorted by
+//! request time) when configured, else in process; like revocations, a
+//! process serving part of the system alone needs Redis.
 
 use std::{
     collections::HashMap,
@@ -21,6 +28,7 @@ use std::{
 
 use anyhow::Context as _;
 use async_trait::async_trait;
+use chrono::{DateTime, TimeZone as _, Utc};
 use fred::prelude::KeysInterface;
 use uuid::Uuid;
 
@@ -29,16 +37,35 @@ pub const KEEP_FOR: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// Keys: `<namespace>:erased:<user>`.
 const KEY_INFIX: &str = "erased:";
 
+/// Keys: `<namespace>:erasures-owed:<eraser>`.
+const OWED_INFIX: &str = "erasures-owed:";
+
+/// Erasures one eraser has not settled yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outstanding {
+    pub count: u64,
+    /// The oldest first, at most the `limit` asked for: (user, requested at).
+    pub oldest: Vec<(Uuid, DateTime<Utc>)>,
+}
+
 #[async_trait]
 pub trait ErasedUsers: Send + Sync + 'static {
     async fn mark(&self, user_id: Uuid) -> anyhow::Result<()>;
     async fn is_erased(&self, user_id: Uuid) -> anyhow::Result<bool>;
+    /// `user_id`'s erasure is owed by each of `erasers` from `at` (a request
+    /// already owed keeps its first time).
+    async fn owe(&self, user_id: Uuid, erasers: &[&str], at: DateTime<Utc>) -> anyhow::Result<()>;
+    /// `eraser` has erased `user_id`.
+    async fn settle(&self, user_id: Uuid, eraser: &str) -> anyhow::Result<()>;
+    /// What `eraser` still owes, the `limit` oldest listed.
+    async fn outstanding(&self, eraser: &str, limit: usize) -> anyhow::Result<Outstanding>;
 }
 
 /// In-process marks, shared by every subgraph of the process.
 #[derive(Default)]
 pub struct MemoryErasedUsers {
     marks: Mutex<HashMap<Uuid, Instant>>,
+    owed: Mutex<HashMap<String, HashMap<Uuid, DateTime<Utc>>>>,
 }
 
 impl MemoryErasedUsers {
@@ -65,6 +92,40 @@ impl ErasedUsers for MemoryErasedUsers {
             .get(&user_id)
             .is_some_and(|at| at.elapsed() < KEEP_FOR))
     }
+
+    async fn owe(&self, user_id: Uuid, erasers: &[&str], at: DateTime<Utc>) -> anyhow::Result<()> {
+        let mut owed = self.owed.lock().unwrap_or_else(|p| p.into_inner());
+        for eraser in erasers {
+            owed.entry((*eraser).to_owned())
+                .or_default()
+                .entry(user_id)
+                .or_insert(at);
+        }
+        Ok(())
+    }
+
+    async fn settle(&self, user_id: Uuid, eraser: &str) -> anyhow::Result<()> {
+        let mut owed = self.owed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(users) = owed.get_mut(eraser) {
+            users.remove(&user_id);
+        }
+        Ok(())
+    }
+
+    async fn outstanding(&self, eraser: &str, limit: usize) -> anyhow::Result<Outstanding> {
+        let owed = self.owed.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(users) = owed.get(eraser) else {
+            return Ok(Outstanding::default());
+        };
+        let mut oldest: Vec<(Uuid, DateTime<Utc>)> =
+            users.iter().map(|(user, at)| (*user, *at)).collect();
+        oldest.sort_by_key(|(user, at)| (*at, *user));
+        oldest.truncate(limit);
+        Ok(Outstanding {
+            count: users.len() as u64,
+            oldest,
+        })
+    }
 }
 
 pub struct RedisErasedUsers {
@@ -75,6 +136,22 @@ pub struct RedisErasedUsers {
 impl RedisErasedUsers {
     fn key(&self, user_id: Uuid) -> String {
         format!("{}:{KEY_INFIX}{user_id}", self.namespace)
+    }
+
+    fn owed_key(&self, eraser: &str) -> String {
+        format!("{}:{OWED_INFIX}{eraser}", self.namespace)
+    }
+
+    async fn call(
+        &self,
+        name: &'static str,
+        args: Vec<String>,
+    ) -> anyhow::Result<fred::prelude::Value> {
+        use fred::prelude::ClientLike;
+        self.client
+            .custom(crate::redis::command(name), args)
+            .await
+            .with_context(|| format!("redis {name} on the erasure ledger"))
     }
 }
 
@@ -102,6 +179,67 @@ impl ErasedUsers for RedisErasedUsers {
             .await
             .context("reading an erasure mark")?;
         Ok(found.is_some())
+    }
+
+    async fn owe(&self, user_id: Uuid, erasers: &[&str], at: DateTime<Utc>) -> anyhow::Result<()> {
+        for eraser in erasers {
+            self.call(
+                "ZADD",
+                vec![
+                    self.owed_key(eraser),
+                    "NX".into(),
+                    at.timestamp_millis().to_string(),
+                    user_id.to_string(),
+                ],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn settle(&self, user_id: Uuid, eraser: &str) -> anyhow::Result<()> {
+        self.call("ZREM", vec![self.owed_key(eraser), user_id.to_string()])
+            .await?;
+        Ok(())
+    }
+
+    async fn outstanding(&self, eraser: &str, limit: usize) -> anyhow::Result<Outstanding> {
+        let key = self.owed_key(eraser);
+        let count = self
+            .call("ZCARD", vec![key.clone()])
+            .await?
+            .as_u64()
+            .unwrap_or(0);
+        if limit == 0 || count == 0 {
+            return Ok(Outstanding {
+                count,
+                oldest: vec![],
+            });
+        }
+        let listed = self
+            .call(
+                "ZRANGE",
+                vec![
+                    key,
+                    "0".into(),
+                    (limit - 1).to_string(),
+                    "WITHSCORES".into(),
+                ],
+            )
+            .await?
+            .into_array();
+        let mut oldest = Vec::new();
+        for pair in listed.chunks(2) {
+            let [member, score] = pair else { continue };
+            let user = member.as_string().and_then(|m| Uuid::parse_str(&m).ok());
+            let at = score
+                .as_f64()
+                .and_then(|ms| Utc.timestamp_millis_opt(ms as i64).single());
+            if let (Some(user), Some(at)) = (user, at) {
+                oldest.push((user, at));
+            }
+        }
+        Ok(Outstanding { count, oldest })
     }
 }
 

@@ -75,6 +75,9 @@ pub struct EventMetrics {
 pub const USER_DELETED_ACTIVITY_QUEUE: &str = "user-deleted.activity";
 /// Erasure queue of the AI subgraph.
 pub const USER_DELETED_AI_QUEUE: &str = "user-deleted.ai";
+/// Every eraser, by its queue: where `UserDeleted` goes, and who owes an
+/// erasure until it settles it (`erasure::ErasedUsers::owe`).
+pub const ERASERS: [&str; 2] = [USER_DELETED_ACTIVITY_QUEUE, USER_DELETED_AI_QUEUE];
 /// Consumer group reading an erasure queue.
 pub const ERASURE_GROUP: &str = "erasure";
 

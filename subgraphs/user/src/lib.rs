@@ -34,11 +34,9 @@ pub struct UserService {
 pub async fn build(config: &UserConfig) -> anyhow::Result<UserService> {
     let shared = config.shared();
     let mut erasure = Vec::new();
-    for name in [
-        fittrack_kit::events::USER_DELETED_ACTIVITY_QUEUE,
-        fittrack_kit::events::USER_DELETED_AI_QUEUE,
-    ] {
-        erasure.push(
+    for name in fittrack_kit::events::ERASERS {
+        erasure.push((
+            name,
             fittrack_kit::queue::connect(
                 &shared,
                 name,
@@ -46,7 +44,7 @@ pub async fn build(config: &UserConfig) -> anyhow::Result<UserService> {
                 Default::default(),
             )
             .await?,
-        );
+        ));
     }
     let db = storage::connect(&config.database_url()).await?;
     let issuer = Arc::new(keys::token_issuer(config)?);

@@ -148,6 +148,11 @@ impl Recommender {
                 .await?;
         }
         self.store.forget_user(user_id).await?;
+        if let Some((marks, _)) = &self.erasure {
+            marks
+                .settle(user_id, fittrack_kit::events::USER_DELETED_AI_QUEUE)
+                .await?;
+        }
         Ok(purged)
     }
 

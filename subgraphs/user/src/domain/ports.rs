@@ -208,6 +208,9 @@ pub trait LifecycleRecords: Send + Sync + 'static {
         now: DateTime<Utc>,
         audit: AuditRecord,
     ) -> anyhow::Result<()>;
+    /// An audit entry for an admin action that changes no row here (an
+    /// erasure replayed).
+    async fn record_audit(&self, audit: AuditRecord) -> anyhow::Result<()>;
     /// Audit entries not yet delivered to the admin subgraph, oldest first.
     async fn pending_audit(&self, limit: u64) -> anyhow::Result<Vec<AuditRecord>>;
     /// The admin subgraph has these entries in its log.

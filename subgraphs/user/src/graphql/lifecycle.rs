@@ -117,6 +117,32 @@ impl LifecycleMutation {
         Ok(true)
     }
 
+    /// Asks every subgraph to erase a deleted account again (an eraser was
+    /// stuck, or a backup brought data back); how many subgraphs were asked.
+    /// Audited as `REPLAY_ERASURE`. `BAD_USER_INPUT` for an account that
+    /// exists. Admins only; see `PlatformStats.erasures` for what is owed.
+    #[graphql(
+        guard = "fittrack_kit::auth::RoleGuard(fittrack_kit::Role::Admin)",
+        directive = fittrack_kit::schema::cost::apply(50)
+    )]
+    async fn replay_erasure(
+        &self,
+        ctx: &Context<'_>,
+        user_id: async_graphql::ID,
+    ) -> async_graphql::Result<i32> {
+        let target = uuid::Uuid::parse_str(&user_id)
+            .map_err(|_| fittrack_kit::ApiError::bad_input("userId", "userId: not a user id"))?;
+        let actor = ctx.current_user()?;
+        let client_ip = ctx
+            .data_opt::<fittrack_kit::server::ClientIp>()
+            .and_then(|ip| ip.address());
+        let asked = ctx
+            .data::<Accounts>()?
+            .replay_erasure(actor, target, client_ip)
+            .await?;
+        Ok(asked as i32)
+    }
+
     /// Sends a message to the FitTrack team (signed in or not). At most 5 per
     /// hour per sender (`RATE_LIMITED`).
     async fn submit_contact_message(

@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use async_graphql::{ComplexObject, Context, Object, SimpleObject, ID};
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use fittrack_kit::{auth::RoleGuard, cache::TtlCache, ApiError, Role};
 
 use crate::domain::accounts::Accounts;
@@ -35,6 +35,24 @@ pub struct UserPlatformStats {
     #[graphql(directive = fittrack_kit::schema::list_size::apply(Some(2), None, None, None))]
     pub by_role: Vec<CountByKey>,
 }
+
+/// Erasures of deleted accounts one subgraph has not finished: a growing
+/// `pending` or an old `oldestRequestedAt` is an eraser that is stuck.
+#[derive(SimpleObject, Clone)]
+pub struct ErasureBacklog {
+    /// The eraser: `user-deleted.activity`, `user-deleted.ai`.
+    pub eraser: String,
+    pub pending: i64,
+    /// When the oldest pending erasure was requested.
+    pub oldest_requested_at: Option<DateTime<Utc>>,
+    /// The oldest pending (up to 20): what `replayErasure` takes.
+    // At most 20.
+    #[graphql(directive = fittrack_kit::schema::list_size::apply(Some(20), None, None, None))]
+    pub oldest_user_ids: Vec<ID>,
+}
+
+/// Listed per eraser in [`ErasureBacklog::oldest_user_ids`].
+const OLDEST_ERASURES_LISTED: usize = 20;
 
 #[derive(SimpleObject, Clone)]
 pub struct DailyCount {
@@ -86,6 +104,33 @@ impl PlatformStats {
             .get_or_try(|| compute(accounts))
             .await
             .map_err(ApiError::from)?)
+    }
+
+    /// Erasures of deleted accounts each subgraph still owes, read live (an
+    /// alert condition: pending erasures older than a few minutes).
+    #[graphql(
+        guard = "RoleGuard(Role::Admin)",
+        directive = fittrack_kit::schema::cost::apply(10),
+        directive = fittrack_kit::schema::list_size::apply(Some(2), None, None, None)
+    )]
+    async fn erasures(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ErasureBacklog>> {
+        let outstanding = ctx
+            .data::<Accounts>()?
+            .outstanding_erasures(OLDEST_ERASURES_LISTED)
+            .await?;
+        Ok(outstanding
+            .into_iter()
+            .map(|(eraser, owed)| ErasureBacklog {
+                eraser: eraser.to_owned(),
+                pending: owed.count as i64,
+                oldest_requested_at: owed.oldest.first().map(|(_, at)| *at),
+                oldest_user_ids: owed
+                    .oldest
+                    .iter()
+                    .map(|(user, _)| ID(user.to_string()))
+                    .collect(),
+            })
+            .collect())
     }
 
     /// New accounts per day over the last `days` days (1–366), oldest first.

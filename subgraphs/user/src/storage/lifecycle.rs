@@ -88,6 +88,10 @@ impl LifecycleRecords for SqlUserStore {
         Ok(())
     }
 
+    async fn record_audit(&self, audit: AuditRecord) -> anyhow::Result<()> {
+        insert_audit(&self.db, audit).await
+    }
+
     async fn pending_audit(&self, limit: u64) -> anyhow::Result<Vec<AuditRecord>> {
         let rows = audit_outbox::Entity::find()
             .filter(audit_outbox::Column::DeliveredAt.is_null())

@@ -112,22 +112,82 @@ impl Accounts {
         // Revoke first: no token of the account works while it is erased;
         // then mark it erased, so a request or job in flight undoes itself.
         self.revoke_user_tokens(id).await?;
+        self.request_erasure(id).await?;
+        self.store.delete_user(id, &user.email).await?;
+        self.revoke_user_tokens_again(id).await;
+        tracing::info!(user_id = %id, queues = self.erasure.len(), "account deleted; erasure requested");
+        Ok(())
+    }
+
+    /// Marks `id` erased (work in flight for it undoes itself), records the
+    /// erasure as owed by every eraser, and sends each its `UserDeleted`.
+    async fn request_erasure(&self, id: Uuid) -> UserResult<()> {
         if let Some(marks) = &self.erasure_marks {
+            let erasers: Vec<&str> = self.erasure.iter().map(|(name, _)| *name).collect();
             marks
                 .mark(id)
+                .await
+                .map_err(UserError::RevocationUnavailable)?;
+            marks
+                .owe(id, &erasers, Utc::now())
                 .await
                 .map_err(UserError::RevocationUnavailable)?;
         }
         let event =
             serde_json::to_string(&fittrack_kit::events::UserEvent::UserDeleted { user_id: id })
                 .map_err(anyhow::Error::from)?;
-        for queue in &self.erasure {
+        for (_, queue) in &self.erasure {
             queue.enqueue(&event).await?;
         }
-        self.store.delete_user(id, &user.email).await?;
-        self.revoke_user_tokens_again(id).await;
-        tracing::info!(user_id = %id, queues = self.erasure.len(), "account deleted; erasure requested");
         Ok(())
+    }
+
+    /// An admin asks every subgraph to erase a deleted account again (after
+    /// an eraser was stuck, or a backup brought data back); audited. Refused
+    /// for an account that exists: that is deleted, not replayed.
+    pub async fn replay_erasure(
+        &self,
+        actor: &fittrack_kit::CurrentUser,
+        target: Uuid,
+        client_ip: Option<String>,
+    ) -> UserResult<usize> {
+        if !actor.is_admin() {
+            return Err(UserError::Forbidden);
+        }
+        if self.store.find_by_id(target).await?.is_some() {
+            return Err(UserError::invalid(
+                "userId",
+                "userId: this account exists; only a deleted account's erasure can be replayed",
+            ));
+        }
+        self.request_erasure(target).await?;
+        let queues = self.erasure.len();
+        let audit = audit_record(
+            actor,
+            target,
+            "REPLAY_ERASURE",
+            serde_json::json!({"erasers": self.erasure.iter().map(|(name, _)| *name).collect::<Vec<_>>()}),
+            client_ip,
+        );
+        self.store.record_audit(audit).await?;
+        tracing::info!(user_id = %target, queues, "erasure replayed by an admin");
+        Ok(queues)
+    }
+
+    /// What each eraser still owes: (eraser, outstanding, the `limit` oldest).
+    pub async fn outstanding_erasures(
+        &self,
+        limit: usize,
+    ) -> UserResult<Vec<(&'static str, fittrack_kit::erasure::Outstanding)>> {
+        let Some(marks) = &self.erasure_marks else {
+            return Ok(vec![]);
+        };
+        let mut outstanding = Vec::new();
+        for (name, _) in &self.erasure {
+            let owed = marks.outstanding(name, limit).await?;
+            outstanding.push((*name, owed));
+        }
+        Ok(outstanding)
     }
 
     /// An administrator's status change (applied for the admin subgraph over

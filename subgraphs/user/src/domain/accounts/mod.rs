@@ -62,8 +62,9 @@ pub struct Session {
     pub user: User,
 }
 
-/// Where `UserDeleted` goes: one queue per subgraph that holds user data.
-pub type ErasureQueues = Vec<Arc<dyn fittrack_kit::queue::JobQueue>>;
+/// Where `UserDeleted` goes: one queue per subgraph that holds user data,
+/// with the eraser's name (`kit::events::ERASERS`).
+pub type ErasureQueues = Vec<(&'static str, Arc<dyn fittrack_kit::queue::JobQueue>)>;
 
 #[derive(Clone)]
 pub struct Accounts {
