@@ -214,7 +214,8 @@ async fn admit(
     if let Some(key) = &key {
         let held = window.held_per_key.get(key).copied().unwrap_or(0);
         let fingerprint = hasher.hash_one(&job.payload);
-        if held >= per_key && !window.moved.remove(&fingerprint) {
+        let moved_before = window.moved.remove(&fingerprint);
+        if held >= per_key && !moved_before {
             match move_to_back(queue.as_ref(), &job).await {
                 Ok(()) => {
                     if window.moved.len() >= MAX_REMEMBERED_MOVES {
