@@ -59,6 +59,24 @@ async fn limiter_checks(limiter: Arc<dyn RateLimiter>) -> Vec<Duration> {
     samples
 }
 
+/// `query` as a POST to `url` from `address`, with `token` if any.
+fn request(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    query: &str,
+    address: &str,
+) -> reqwest::RequestBuilder {
+    let request = client
+        .post(url)
+        .header("x-forwarded-for", address)
+        .json(&json!({"query": query}));
+    match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    }
+}
+
 async fn post(
     client: &reqwest::Client,
     url: &str,
@@ -66,14 +84,10 @@ async fn post(
     query: &str,
     address: &str,
 ) -> u16 {
-    let mut request = client
-        .post(url)
-        .header("x-forwarded-for", address)
-        .json(&json!({"query": query}));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.expect("sent");
+    let response = request(client, url, token, query, address)
+        .send()
+        .await
+        .expect("sent");
     let status = response.status().as_u16();
     let _ = response.bytes().await;
     status
@@ -286,14 +300,7 @@ async fn body_of(
     query: &str,
     address: &str,
 ) -> serde_json::Value {
-    let mut request = client
-        .post(url)
-        .header("x-forwarded-for", address)
-        .json(&json!({"query": query}));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request
+    request(client, url, token, query, address)
         .send()
         .await
         .expect("sent")

@@ -17,12 +17,7 @@ use fittrack_kit::{
 #[tokio::test]
 async fn a_deletion_is_owed_by_every_eraser_and_an_admin_replays_it() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = fittrack_user::storage::connect(&format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("user.db").display()
-    ))
-    .await
-    .expect("database");
+    let db = common::sqlite(&dir).await;
     let ledger = Arc::new(MemoryErasedUsers::default());
     let queues: Vec<(&'static str, Arc<dyn JobQueue>)> = ERASERS
         .iter()
@@ -39,14 +34,7 @@ async fn a_deletion_is_owed_by_every_eraser_and_an_admin_replays_it() {
         .await
         .map_err(ApiError::from)
         .expect("registered");
-    let ada = CurrentUser {
-        id: session.user.id,
-        email: session.user.email.clone(),
-        roles: vec![Role::User],
-        issued_at_ms: 0,
-        session_id: uuid::Uuid::now_v7(),
-        expires_at: 0,
-    };
+    let ada = common::caller(&session);
     accounts
         .delete_self(&ada, common::PASSWORD.into(), "127.0.0.1")
         .await

@@ -34,12 +34,7 @@ impl Revocations for Unreachable {
 #[tokio::test]
 async fn without_revocations_no_security_change_is_made() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = fittrack_user::storage::connect(&format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("user.db").display()
-    ))
-    .await
-    .expect("database");
+    let db = common::sqlite(&dir).await;
     let accounts = common::accounts(db).with_revocations(Arc::new(Unreachable));
     let session = accounts
         .register(common::registration("ada@example.com"), "127.0.0.1")
@@ -47,14 +42,7 @@ async fn without_revocations_no_security_change_is_made() {
         .map_err(ApiError::from)
         .expect("registered");
     let id = session.user.id;
-    let caller = fittrack_kit::CurrentUser {
-        id,
-        email: session.user.email.clone(),
-        roles: vec![fittrack_kit::Role::User],
-        issued_at_ms: 0,
-        session_id: uuid::Uuid::now_v7(),
-        expires_at: 0,
-    };
+    let caller = common::caller(&session);
     let admin = fittrack_kit::CurrentUser {
         id: uuid::Uuid::now_v7(),
         roles: vec![fittrack_kit::Role::User, fittrack_kit::Role::Admin],

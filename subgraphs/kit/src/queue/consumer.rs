@@ -145,11 +145,14 @@ pub async fn run_consumer<H, Fut>(
             let queue = queue.clone();
             let handler = handler.clone();
             running.spawn(async move {
-                if let Some(backoff) =
-                    handle(queue.as_ref(), job, handler.as_ref(), never_dead_letter).await
-                {
-                    tokio::time::sleep(backoff.min(max_backoff)).await;
-                }
+                run_job(
+                    queue.as_ref(),
+                    job,
+                    handler.as_ref(),
+                    never_dead_letter,
+                    max_backoff,
+                )
+                .await;
                 drop(permit);
             });
         }
@@ -157,22 +160,45 @@ pub async fn run_consumer<H, Fut>(
         while running.try_join_next().is_some() {}
     }
 
-    let drained = tokio::time::timeout(options.shutdown_grace, async {
+    drain(running, options.shutdown_grace, queue.name()).await;
+}
+
+/// Lets running handlers finish for up to `grace`, then aborts the rest
+/// (their jobs are redelivered).
+pub(super) async fn drain<T: 'static>(mut running: JoinSet<T>, grace: Duration, queue: &str) {
+    let drained = tokio::time::timeout(grace, async {
         while running.join_next().await.is_some() {}
     })
     .await;
     if drained.is_err() {
         tracing::warn!(
-            queue = queue.name(),
+            queue,
             "handlers still running at shutdown; their jobs will be redelivered"
         );
         running.abort_all();
     }
 }
 
+/// [`handle`], then the slot's back-off (at most `max_backoff`) after a
+/// failure on an unreachable dependency.
+pub(super) async fn run_job<H, Fut>(
+    queue: &dyn JobQueue,
+    job: Delivery,
+    handler: &H,
+    never_dead_letter: bool,
+    max_backoff: Duration,
+) where
+    H: Fn(Delivery) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    if let Some(backoff) = handle(queue, job, handler, never_dead_letter).await {
+        tokio::time::sleep(backoff.min(max_backoff)).await;
+    }
+}
+
 /// Runs one job; the time its slot should wait before more work, after a
 /// failure on an unreachable dependency.
-pub(super) async fn handle<H, Fut>(
+async fn handle<H, Fut>(
     queue: &dyn JobQueue,
     job: Delivery,
     handler: &H,

@@ -27,7 +27,10 @@ use tokio::{
     task::JoinSet,
 };
 
-use super::{consumer::handle, ConsumerOptions, Delivery, JobQueue};
+use super::{
+    consumer::{drain, run_job},
+    ConsumerOptions, Delivery, JobQueue,
+};
 
 /// What a job's fairness key is: its owner, read from the payload. `None`
 /// puts the job in no group (it is never moved and counts as nobody's).
@@ -160,11 +163,14 @@ pub(super) async fn run_fair_consumer<H, Fut>(
             running.spawn(async move {
                 let Held { job, key, room, .. } = held;
                 let id = job.id.clone();
-                if let Some(backoff) =
-                    handle(queue.as_ref(), job, handler.as_ref(), never_dead_letter).await
-                {
-                    tokio::time::sleep(backoff.min(max_backoff)).await;
-                }
+                run_job(
+                    queue.as_ref(),
+                    job,
+                    handler.as_ref(),
+                    never_dead_letter,
+                    max_backoff,
+                )
+                .await;
                 drop(room);
                 (id, key)
             });
@@ -183,17 +189,7 @@ pub(super) async fn run_fair_consumer<H, Fut>(
     }
 
     fetcher.abort();
-    let drained = tokio::time::timeout(options.shutdown_grace, async {
-        while running.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(
-            queue = queue.name(),
-            "handlers still running at shutdown; their jobs will be redelivered"
-        );
-        running.abort_all();
-    }
+    drain(running, options.shutdown_grace, queue.name()).await;
 }
 
 /// Takes a received job into the window, or moves it to the back of the queue

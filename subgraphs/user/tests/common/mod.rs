@@ -14,6 +14,14 @@ use fittrack_user::domain::{
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// A migrated SQLite user database in `dir`.
+pub async fn sqlite(dir: &tempfile::TempDir) -> sea_orm::DatabaseConnection {
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("user.db").display());
+    fittrack_user::storage::connect(&url)
+        .await
+        .expect("database")
+}
+
 /// `Accounts` over `db` (already migrated), with the default limits.
 pub fn accounts(db: sea_orm::DatabaseConnection) -> Accounts {
     accounts_counting_with(
@@ -47,6 +55,18 @@ pub fn accounts_counting_with(
             fittrack_kit::privacy::Pseudonyms::new(&fittrack_kit::config::Secret::new("test")),
         ),
     )
+}
+
+/// The caller `session`'s access token names (a user, one session).
+pub fn caller(session: &fittrack_user::domain::accounts::Session) -> fittrack_kit::CurrentUser {
+    fittrack_kit::CurrentUser {
+        id: session.user.id,
+        email: session.user.email.clone(),
+        roles: vec![fittrack_kit::Role::User],
+        issued_at_ms: 0,
+        session_id: uuid::Uuid::now_v7(),
+        expires_at: 0,
+    }
 }
 
 /// A sign-up of `email` with [`PASSWORD`].
