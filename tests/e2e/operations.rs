@@ -499,3 +499,81 @@ async fn graphql_transport_ws_close_codes_at_the_router() {
         assert_eq!(closed, code, "{case}");
     }
 }
+
+/// Keep-alive at the router: every WebSocket gets a ping frame every 5 s; a
+/// client that answers them (as every WebSocket library does while it reads)
+/// stays connected, and one that stops answering is closed with 1002 within
+/// 15 s, so a dead peer never holds a subscription for long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_router_pings_every_websocket_and_closes_a_silent_one() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+
+    let stack = Stack::start().await;
+    let (_, ada) = stack.register("keepalive").await;
+    let token = ada["accessToken"].as_str().expect("token").to_owned();
+    let open = || async {
+        let mut request = stack.router_ws().into_client_request().expect("request");
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().expect("header"),
+        );
+        let mut socket = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("connected")
+            .0;
+        let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}});
+        socket
+            .send(Message::Text(init.to_string().into()))
+            .await
+            .expect("init");
+        let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { recommendationAdded { id } }"}});
+        socket
+            .send(Message::Text(subscribe.to_string().into()))
+            .await
+            .expect("subscribe");
+        socket
+    };
+
+    // Reads for 13 s (answering pings as it goes): pings arrive, no close.
+    let listening = async {
+        let mut socket = open().await;
+        let (mut pings, mut closed) = (0, None);
+        let until = tokio::time::Instant::now() + Duration::from_secs(13);
+        while let Ok(message) = tokio::time::timeout_at(until, socket.next()).await {
+            match message {
+                Some(Ok(Message::Ping(_))) => pings += 1,
+                Some(Ok(Message::Close(frame))) => {
+                    closed = Some(frame);
+                    break;
+                }
+                Some(Ok(_)) => {}
+                other => {
+                    closed = Some(None);
+                    eprintln!("socket ended: {other:?}");
+                    break;
+                }
+            }
+        }
+        (pings, closed)
+    };
+    // Opens, then neither reads nor answers for 17 s.
+    let silent = async {
+        let mut socket = open().await;
+        tokio::time::sleep(Duration::from_secs(17)).await;
+        let mut code = None;
+        while let Ok(Some(Ok(message))) =
+            tokio::time::timeout(Duration::from_secs(5), socket.next()).await
+        {
+            if let Message::Close(frame) = message {
+                code = Some(frame.map_or(1005, |f| u16::from(f.code)));
+                break;
+            }
+        }
+        code
+    };
+    let ((pings, closed), silent_code) = tokio::join!(listening, silent);
+    assert!(pings >= 2, "pings in 13 s: {pings}");
+    assert!(closed.is_none(), "a live client was closed: {closed:?}");
+    assert_eq!(silent_code, Some(1002), "the silent client's close code");
+}
