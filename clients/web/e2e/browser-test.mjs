@@ -122,6 +122,8 @@ try {
     await page.waitForSelector('[data-tile=users] strong', { timeout: 10_000 });
     const users = Number(await page.textContent('[data-tile=users] strong'));
     check(users >= 2, `dashboard users: ${users}`);
+    const owed = await page.textContent('[data-tile=erasures] strong');
+    check(owed === '0', `erasures owed: ${owed}`);
     await page.screenshot({ path: join(artifacts, '6-admin-dashboard.png') });
     await admin.close();
   }

@@ -427,6 +427,7 @@ function adminScreen(): HTMLElement {
         tile('Queue', d.ai.queueWaiting + d.ai.queueInFlight, 'queue'),
         tile('Dead letters', d.ai.deadLetters, 'dead'),
         tile('Gemini breaker', d.ai.breakerState, 'breaker'),
+        tile('Erasures owed', d.erasures.reduce((owed, e) => owed + e.pending, 0), 'erasures'),
         h('div', { className: 'growth' }, h('span', {}, 'Sign-ups per day (14 days)'),
           chart(d.userGrowth.map((day) => ({ label: day.date, value: day.count })), 'Sign-ups per day')),
         h('p', { className: 'note' }, 'Figures are cached for up to 60 seconds.'),
