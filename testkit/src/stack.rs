@@ -335,41 +335,42 @@ impl StackBuilder {
             .find(|(name, _)| name == "PORT")
             .and_then(|(_, port)| port.parse().ok())
             .unwrap_or_else(free_port);
-        let router_process = Command::new(fittrack_binary())
-            .arg("router")
-            .current_dir(repo_root())
-            .env(
-                "ROUTER_CONFIG_FILE_PATH",
-                repo_root().join("router/router.yaml"),
-            )
-            .env(
-                "SUPERGRAPH_FILE_PATH",
-                repo_root().join("schema/supergraph.graphql"),
-            )
-            .env("PORT", router_port.to_string())
+        let mut router_env: Vec<(String, String)> = vec![
+            (
+                "ROUTER_CONFIG_FILE_PATH".into(),
+                repo_root().join("router/router.yaml").display().to_string(),
+            ),
+            (
+                "SUPERGRAPH_FILE_PATH".into(),
+                repo_root()
+                    .join("schema/supergraph.graphql")
+                    .display()
+                    .to_string(),
+            ),
+            ("PORT".into(), router_port.to_string()),
             // The router reads this stack's revocations on a shared Redis.
-            .env("FITTRACK_NAMESPACE", &namespace)
-            .env("FITTRACK_USER_URL", &user)
-            .env("FITTRACK_ACTIVITY_URL", &activity)
-            .env("FITTRACK_AI_URL", &ai)
-            .env("FITTRACK_ADMIN_URL", &admin)
-            .env(
-                "FITTRACK_JWKS_URL",
+            ("FITTRACK_NAMESPACE".into(), namespace.clone()),
+            ("FITTRACK_USER_URL".into(), user.clone()),
+            ("FITTRACK_ACTIVITY_URL".into(), activity.clone()),
+            ("FITTRACK_AI_URL".into(), ai.clone()),
+            ("FITTRACK_ADMIN_URL".into(), admin.clone()),
+            (
+                "FITTRACK_JWKS_URL".into(),
                 format!("http://{user_addr}/.well-known/jwks.json"),
-            )
-            .env(
-                "LOG_LEVEL",
+            ),
+            (
+                "LOG_LEVEL".into(),
                 std::env::var("ROUTER_LOG_LEVEL").unwrap_or_else(|_| "error".into()),
-            )
-            .envs(self.limits.router_env().iter().copied())
-            .envs(
-                self.router_env
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-            )
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("router starts");
+            ),
+        ];
+        router_env.extend(
+            self.limits
+                .router_env()
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        router_env.extend(self.router_env.iter().cloned());
+        let router_process = spawn_router(&router_env);
         let stack = Stack {
             router: format!("http://127.0.0.1:{router_port}/graphql"),
             user,
@@ -384,6 +385,7 @@ impl StackBuilder {
             admin_store: admin_service.store,
             data_dir,
             router_process,
+            router_env,
             stop,
         };
         // Ready, not merely alive: the supergraph is loaded (else NO_SUPERGRAPH_AVAILABLE).
@@ -421,7 +423,20 @@ pub struct Stack {
     pub admin_store: fittrack_admin::store::AuditStore,
     pub data_dir: tempfile::TempDir,
     router_process: Child,
+    /// What the router process was started with (to start it again).
+    router_env: Vec<(String, String)>,
     stop: CancellationToken,
+}
+
+/// `fittrack router` with `env`, from the repository root.
+fn spawn_router(env: &[(String, String)]) -> Child {
+    Command::new(fittrack_binary())
+        .arg("router")
+        .current_dir(repo_root())
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("router starts")
 }
 
 impl Stack {
@@ -529,6 +544,18 @@ impl Stack {
             "register failed: {response:?}"
         );
         (email, payload)
+    }
+}
+
+impl Stack {
+    /// Kills the router (SIGKILL: connections drop, no goodbye) and starts
+    /// it again on the same port; returns once it is ready.
+    pub async fn restart_router(&mut self) {
+        let _ = self.router_process.kill();
+        let _ = self.router_process.wait();
+        self.router_process = spawn_router(&self.router_env);
+        let readiness = self.router.replace("/graphql", "/readiness");
+        wait_until_up(&readiness).await;
     }
 }
 

@@ -1,6 +1,7 @@
 //! The web app in headless Chromium against a real stack: register, log a
-//! workout, see its recommendation appear live; the offline GraphiQL loads
-//! from local assets only. Screenshots: clients/web/e2e/artifacts/.
+//! workout, see its recommendation appear live; the router is killed and
+//! started again, and the feed reconnects by itself in time for the next
+//! recommendation; the offline GraphiQL loads from local assets only. Screenshots: clients/web/e2e/artifacts/.
 //!
 //! Needs the built app (`npm run build` in clients/web), Node.js and Debian's
 //! chromium; `.ci/run` provides them and sets FITTRACK_REQUIRE_BROWSER=1 so
@@ -8,7 +9,7 @@
 
 use fittrack_testkit as support;
 
-use std::process::Command;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use support::{repo_root, Stack};
 
@@ -89,19 +90,49 @@ async fn the_web_app_shows_a_recommendation_live_in_a_real_browser() {
         "{policy}"
     );
 
-    let router = stack.router.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("e2e/browser-test.mjs")
-            .arg(format!("{origin}/"))
-            .arg(router)
-            .env("FITTRACK_ADMIN_SESSION", admin_session.to_string())
-            .current_dir(repo_root().join("clients/web"))
-            .output()
-            .expect("node runs")
-    })
+    // The script prints RESTART-ROUTER when its feed is live; the router is
+    // then killed and started again, and RESTARTED goes to its stdin.
+    let mut stack = stack;
+    let mut browser = tokio::process::Command::new("node")
+        .arg("e2e/browser-test.mjs")
+        .arg(format!("{origin}/"))
+        .arg(stack.router.clone())
+        .env("FITTRACK_ADMIN_SESSION", admin_session.to_string())
+        .current_dir(repo_root().join("clients/web"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut stdin = browser.stdin.take();
+    let mut lines = tokio::io::BufReader::new(browser.stdout.take().expect("stdout")).lines();
+    let mut printed = String::new();
+    while let Some(line) = lines.next_line().await.expect("stdout readable") {
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.trim() == "RESTART-ROUTER" {
+            stack.restart_router().await;
+            if let Some(mut stdin) = stdin.take() {
+                stdin
+                    .write_all(b"RESTARTED\n")
+                    .await
+                    .expect("the script reads");
+            }
+        }
+    }
+    drop(stdin);
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        browser.wait_with_output(),
+    )
     .await
-    .expect("browser test ran");
+    .expect("the browser test ends")
+    .expect("node ran");
+    let output = std::process::Output {
+        stdout: printed.into_bytes(),
+        ..output
+    };
     stop.cancel();
     assert!(
         output.status.success(),

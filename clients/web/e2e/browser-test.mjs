@@ -5,7 +5,9 @@
 //
 //   node e2e/browser-test.mjs <app-url> <router-graphql-url>
 //
-// Run by tests/web_app.rs against a real stack (router + subgraphs + worker).
+// Run by tests/e2e/web_app.rs against a real stack (router + subgraphs +
+// worker), which restarts the router when this prints RESTART-ROUTER and
+// answers RESTARTED on stdin.
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +23,27 @@ await mkdir(artifacts, { recursive: true });
 
 function check(condition, message) {
   if (!condition) throw new Error(message);
+}
+
+// Lines the Rust side writes to our stdin.
+const lines = [];
+const waiting = [];
+process.stdin.setEncoding('utf8');
+let buffered = '';
+process.stdin.on('data', (chunk) => {
+  buffered += chunk;
+  let end;
+  while ((end = buffered.indexOf('\n')) >= 0) {
+    const line = buffered.slice(0, end).trim();
+    buffered = buffered.slice(end + 1);
+    const next = waiting.shift();
+    if (next) next(line);
+    else lines.push(line);
+  }
+});
+async function waitForLine(expected) {
+  const line = lines.length ? lines.shift() : await new Promise((resolve) => waiting.push(resolve));
+  check(line === expected, `expected ${expected} on stdin, got ${line}`);
 }
 
 const browser = await chromium.launch({
@@ -97,11 +120,26 @@ try {
   check(summary && summary.length > 10, `recommendation text: ${summary}`);
   await feed.screenshot({ path: join(artifacts, '3-live-recommendation.png') });
 
+  // The router is killed and started again (by the Rust side, asked on
+  // stdout, answering on stdin): the feed reconnects and resubscribes by
+  // itself, and the next workout's recommendation arrives without a reload.
+  console.log('RESTART-ROUTER');
+  await waitForLine('RESTARTED');
+  await logger.selectOption('select[name=type]', 'RUNNING');
+  await logger.fill('input[name=durationMinutes]', '25');
+  await logger.fill('input[name=caloriesBurned]', '250');
+  await logger.click('button[name=log]');
+  await logger.waitForSelector('text=Logged running for 25 min', { timeout: 20_000 });
+  await feed.waitForFunction(() => document.querySelectorAll('.recommendation').length === 2, null, {
+    timeout: 30_000,
+  });
+  await feed.screenshot({ path: join(artifacts, '3b-after-router-restart.png') });
+
   // History and stats.
   await logger.click('button[data-screen=history]');
   await logger.waitForSelector('[data-stat=count]');
-  check((await logger.textContent('[data-stat=count]')) === '1', 'one workout in the stats');
-  check((await logger.locator('ul.activities li').count()) === 1, 'one workout listed');
+  check((await logger.textContent('[data-stat=count]')) === '2', 'two workouts in the stats');
+  check((await logger.locator('ul.activities li').count()) === 2, 'two workouts listed');
   await logger.screenshot({ path: join(artifacts, '4-history.png') });
 
   // Today's plan.
@@ -157,5 +195,6 @@ try {
 
   console.log(`browser test passed; screenshots in ${artifacts}`);
 } finally {
+  process.stdin.destroy();
   await browser.close();
 }

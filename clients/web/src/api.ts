@@ -194,11 +194,20 @@ export async function request<R, V>(document: TypedDocumentNode<R, V>, variables
 
 let wsClient: Client | null = null;
 
+/** Called when the shared connection comes back after a drop: events
+ * published meanwhile were missed, so a screen reads what it shows again. */
+const resumeListeners = new Set<() => void>();
+
 /** The shared WebSocket client; it re-authenticates on every (re)connect. */
 export function subscriptions(): Client {
   wsClient ??= createClient({
     url: apiUrl().replace(/^http/, 'ws'),
     lazy: true,
+    on: {
+      connected: (_socket, _payload, wasRetry) => {
+        if (wasRetry) resumeListeners.forEach((listener) => listener());
+      },
+    },
     // A router restart or a dropped network closes the socket: reconnect for
     // as long as the page is open (graphql-ws backs off on its own), and the
     // subscriptions resume on the new connection.
@@ -217,12 +226,15 @@ const FIRST_PAUSE_MS = 500;
 
 /** Subscribes with a typed document; returns the function that ends it.
  * It lasts until that function is called: a stream the server ends is
- * subscribed again (after `onError`, when it ended with an error). */
+ * subscribed again (after `onError`, when it ended with an error). After
+ * any gap (a dropped connection, a stream the server ended) `onResume` runs
+ * once the stream is back, so the caller can fetch what it missed. */
 export function subscribe<R, V>(
   document: TypedDocumentNode<R, V>,
   variables: V,
   onData: (data: R) => void,
   onError: (error: unknown) => void,
+  onResume: () => void = () => {},
 ): () => void {
   // Which subscription is current: one ended on purpose (to resubscribe
   // with a fresh token) must not also be restarted by its `complete`.
@@ -270,10 +282,13 @@ export function subscribe<R, V>(
   const again = () => {
     if (stopped) return;
     setTimeout(() => {
-      if (!stopped) stopCurrent = start();
+      if (stopped) return;
+      stopCurrent = start();
+      onResume();
     }, pause);
     pause = Math.min(pause * 2, 5_000);
   };
+  resumeListeners.add(onResume);
   const resubscribe = () => {
     forceRefresh()
       .then(() => {
@@ -285,6 +300,7 @@ export function subscribe<R, V>(
   };
   return () => {
     stopped = true;
+    resumeListeners.delete(onResume);
     stopCurrent();
   };
 }

@@ -369,9 +369,18 @@ function feedScreen(): HTMLElement {
     if (prepend) list.prepend(item);
     else list.append(item);
   };
+  // What arrived while the feed was reconnecting: the newest, newest on top.
+  const catchUp = () =>
+    request(MyRecommendationsDocument, { first: 20 })
+      .then(({ myRecommendations }) => {
+        [...myRecommendations.edges].reverse().forEach(({ node }) => show(node, true));
+        status.textContent = 'Live: new advice appears here as soon as it is written.';
+      })
+      .catch((error) => (status.textContent = errorText(error)));
   stopFeed?.();
   stopFeed = subscribe(RecommendationAddedDocument, {}, (data) => show(data.recommendationAdded, true),
-    (error) => (status.textContent = `Live updates interrupted (${errorText(error)}); reconnecting…`));
+    (error) => (status.textContent = `Live updates interrupted (${errorText(error)}); reconnecting…`),
+    catchUp);
   request(MyRecommendationsDocument, { first: 20 })
     .then(({ myRecommendations }) => myRecommendations.edges.forEach(({ node }) => show(node, false)))
     .catch((error) => (status.textContent = errorText(error)));
