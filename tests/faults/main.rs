@@ -4,8 +4,9 @@
 //! ([`load`]), one fault per scenario on a schedule, then the invariants,
 //! checked on the data ([`invariants`]).
 //!
-//! `cargo test --test faults` runs one short round of every scenario (what
-//! `.ci/run` does on its real-services pass). The soak repeats the faults for
+//! `cargo test --test faults` runs one short round of every scenario;
+//! `.ci/run` runs two (`FITTRACK_FAULT_ROUNDS=2`) on its real-services pass.
+//! The soak repeats the faults for
 //! longer: `FITTRACK_FAULT_ROUNDS=40 cargo test --release --test faults -- --test-threads 1`
 //! (about 30 minutes; see RELIABILITY.md). Each scenario prints its line of
 //! the table in RELIABILITY.md.
