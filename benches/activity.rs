@@ -30,8 +30,9 @@ use fittrack_kit::{
 use serde_json::json;
 use uuid::Uuid;
 
-const REQUESTS: usize = 2_000;
-const CLIENTS: usize = 8;
+const REQUESTS: usize = 4_000;
+/// As many clients as wrk's 16 connections, each signed in as its own user.
+const CLIENTS: usize = 16;
 const LOG: &str = "mutation($input: LogActivityInput!) { logActivity(input: $input) { id } }";
 
 struct Sample {
@@ -55,12 +56,13 @@ impl Sample {
     }
 }
 
-/// `REQUESTS` logActivity calls from `CLIENTS` concurrent clients.
-async fn drive(name: &'static str, url: String, token: String) -> Sample {
+/// `REQUESTS` logActivity calls from `CLIENTS` concurrent clients, client `i`
+/// signed in with `tokens[i]`.
+async fn drive(name: &'static str, url: String, tokens: &[String]) -> Sample {
     let client = reqwest::Client::new();
     let started = Instant::now();
     let mut workers = Vec::new();
-    for _ in 0..CLIENTS {
+    for token in tokens.iter().cycle().take(CLIENTS) {
         let (client, url, token) = (client.clone(), url.clone(), token.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(REQUESTS / CLIENTS);
@@ -108,6 +110,18 @@ fn activity(user: Uuid) -> Activity {
         created_at: now,
         updated_at: now,
         event_enqueued: false,
+    }
+}
+
+/// Waits until the AI worker has taken every queued event, so that each path
+/// is measured without the previous one's backlog competing for the cores.
+async fn drained(queue: &dyn JobQueue) {
+    loop {
+        let stats = queue.stats().await.expect("queue stats");
+        if stats.waiting == 0 && stats.in_flight == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -201,21 +215,34 @@ fn main() {
             }
         }
         let stack = support::Stack::start().await;
-        let (_, auth) = stack.register("bench").await;
-        let token = auth["accessToken"].as_str().expect("token").to_owned();
+        let mut tokens = Vec::new();
+        for client in 0..CLIENTS {
+            let (_, auth) = stack.register(&format!("bench{client}")).await;
+            tokens.push(auth["accessToken"].as_str().expect("token").to_owned());
+        }
         // Warm up connections, JWKS caches and SQLite.
-        drive("warm-up", stack.router.clone(), token.clone()).await;
-
-        let mut router = drive("through the router", stack.router.clone(), token.clone()).await;
-        let mut direct = drive("directly at the subgraph", stack.activity.clone(), token).await;
+        drive("warm-up", stack.router.clone(), &tokens).await;
+        let queue = stack.activity_queue.as_ref();
+        drained(queue).await;
+        let mut router = drive("through the router", stack.router.clone(), &tokens).await;
+        drained(queue).await;
+        let mut direct = drive("directly at the subgraph", stack.activity.clone(), &tokens).await;
+        drained(queue).await;
         let mut raw = raw_inserts(stack.activity_store.clone()).await;
 
-        println!("{REQUESTS} requests, {CLIENTS} concurrent clients, embedded store + in-process queue\n");
+        println!("{REQUESTS} requests, {CLIENTS} concurrent clients (one user each), embedded store + in-process queue, AI worker running\n");
         println!("| path | requests | req/s | p50 ms | p99 ms |");
         println!("|---|---|---|---|---|");
         for sample in [&mut router, &mut direct, &mut raw] {
             println!("{}", sample.row());
         }
+        let rate = |s: &Sample| s.latencies.len() as f64 / s.total.as_secs_f64();
+        println!(
+            "\nthrough the router / raw store insert: {:.0} / {:.0} = {:.2}",
+            rate(&router),
+            rate(&raw),
+            rate(&router) / rate(&raw)
+        );
         println!("\n| users in one `_entities` request | store queries |");
         println!("|---|---|");
         for (users, queries) in queries_per_join().await {

@@ -6,8 +6,17 @@
 //! the steps leaves the flag false; the sweeper finds such activities and
 //! enqueues again. Consumers may therefore see an event twice and must be
 //! idempotent (the AI worker keys its work by activity id).
+//!
+//! The marks are group-committed ([`Confirmations`]): a request hands its
+//! activity id to one task that marks every id waiting in one write, so a
+//! logged activity costs its insert and a share of one update instead of two
+//! commits (issue 15). The request does not wait for the mark: a mark lost to
+//! a crash only means the sweeper sends the event again.
 
 use std::{future::Future, sync::Arc};
+
+use tokio::sync::mpsc;
+use uuid::Uuid;
 
 use chrono::Utc;
 use fittrack_kit::{
@@ -52,28 +61,64 @@ fn deleted(activity: &Activity) -> ActivityEvent {
     }
 }
 
+/// How many marks [`Confirmations`] holds before a request marks its own.
+const CONFIRMATIONS_WAITING: usize = 4096;
+/// The most ids one mark writes.
+const CONFIRMATIONS_PER_WRITE: usize = 1000;
+
 /// Publishes activity events; never fails the caller (the sweeper catches up).
 #[derive(Clone)]
 pub struct EventPublisher {
     queue: Arc<dyn JobQueue>,
     store: Arc<dyn ActivityStore>,
+    /// Where enqueued activities wait to be marked; `None`: each is marked
+    /// by its own write.
+    confirmations: Option<mpsc::Sender<Uuid>>,
+}
+
+/// The task that marks enqueued activities in batches ([`EventPublisher::batched`]).
+pub struct Confirmations {
+    store: Arc<dyn ActivityStore>,
+    waiting: mpsc::Receiver<Uuid>,
 }
 
 impl EventPublisher {
+    /// Marks each enqueued activity with its own write.
     pub fn new(queue: Arc<dyn JobQueue>, store: Arc<dyn ActivityStore>) -> Self {
-        Self { queue, store }
+        Self {
+            queue,
+            store,
+            confirmations: None,
+        }
+    }
+
+    /// Marks enqueued activities in batches through the returned task, which
+    /// the caller runs ([`Confirmations::run`]); while it is not running,
+    /// or is behind by [`CONFIRMATIONS_WAITING`], a request marks its own.
+    pub fn batched(
+        queue: Arc<dyn JobQueue>,
+        store: Arc<dyn ActivityStore>,
+    ) -> (Self, Confirmations) {
+        let (sender, waiting) = mpsc::channel(CONFIRMATIONS_WAITING);
+        let publisher = Self {
+            queue,
+            store: store.clone(),
+            confirmations: Some(sender),
+        };
+        (publisher, Confirmations { store, waiting })
     }
 
     pub fn queue(&self) -> &Arc<dyn JobQueue> {
         &self.queue
     }
 
-    /// Enqueues `ActivityLogged` and records that it is on the queue. Returns
-    /// whether both steps succeeded.
+    /// Enqueues `ActivityLogged` and records that it is on the queue (or
+    /// hands the record to [`Confirmations`]). Returns whether both steps
+    /// succeeded (or the record was handed on).
     pub async fn activity_logged(&self, activity: &Activity) -> bool {
         let result = async {
             self.enqueue(&logged(activity)).await?;
-            self.store.mark_event_enqueued(activity.id).await
+            self.confirm(activity.id).await
         }
         .await;
         match result {
@@ -87,6 +132,15 @@ impl EventPublisher {
                 false
             }
         }
+    }
+
+    async fn confirm(&self, id: Uuid) -> anyhow::Result<()> {
+        if let Some(confirmations) = &self.confirmations {
+            if confirmations.try_send(id).is_ok() {
+                return Ok(());
+            }
+        }
+        self.store.mark_events_enqueued(&[id]).await
     }
 
     /// Enqueues `ActivityDeleted`. The activity is gone, so there is nothing to
@@ -115,12 +169,19 @@ impl EventPublisher {
             .store
             .pending_events(Utc::now() - grace, config.sweep_batch)
             .await?;
-        let mut published = 0;
+        let mut enqueued = Vec::with_capacity(missed.len());
         for activity in &missed {
-            if self.activity_logged(activity).await {
-                published += 1;
+            match self.enqueue(&logged(activity)).await {
+                Ok(()) => enqueued.push(activity.id),
+                Err(error) => tracing::warn!(
+                    activity = %activity.id,
+                    error = format!("{error:#}"),
+                    "ActivityLogged not enqueued; the next sweep retries"
+                ),
             }
         }
+        let published = enqueued.len();
+        self.store.mark_events_enqueued(&enqueued).await?;
         if !missed.is_empty() {
             tracing::info!(
                 found = missed.len(),
@@ -145,6 +206,48 @@ impl EventPublisher {
                 }
             }
         }
+    }
+}
+
+impl Confirmations {
+    /// Marks every waiting activity in one write, then waits for the next,
+    /// until `shutdown`; then marks what is still waiting. A failed write is
+    /// logged and left to the sweeper (the events are on the queue: it only
+    /// sends them again).
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut batch = Vec::with_capacity(CONFIRMATIONS_PER_WRITE);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                received = self.waiting.recv_many(&mut batch, CONFIRMATIONS_PER_WRITE) => {
+                    if received == 0 {
+                        return;
+                    }
+                    self.mark(&mut batch).await;
+                }
+            }
+        }
+        self.waiting.close();
+        while self
+            .waiting
+            .recv_many(&mut batch, CONFIRMATIONS_PER_WRITE)
+            .await
+            > 0
+        {
+            self.mark(&mut batch).await;
+        }
+    }
+
+    async fn mark(&self, batch: &mut Vec<Uuid>) {
+        if let Err(error) = self.store.mark_events_enqueued(batch).await {
+            tracing::warn!(
+                activities = batch.len(),
+                error = format!("{error:#}"),
+                "ActivityLogged enqueued but not marked; the sweeper will send them again"
+            );
+        }
+        batch.clear();
     }
 }
 

@@ -29,7 +29,7 @@ use events::EventPublisher;
 /// The activity subgraph as built from its config: the process to run, and
 /// the parts tests and benches look into.
 pub struct ActivityService {
-    /// The API and the background tasks (sweeper, eraser).
+    /// The API and the background tasks (event confirmations, sweeper, eraser).
     pub service: Service,
     pub store: Arc<dyn ActivityStore>,
     pub queue: Arc<dyn JobQueue>,
@@ -106,7 +106,7 @@ pub struct Parts {
 /// and the background tasks the config switches on.
 pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
     let (store, queue, erased) = (parts.store, parts.queue, parts.erased);
-    let events = EventPublisher::new(queue.clone(), store.clone());
+    let (events, confirmations) = EventPublisher::batched(queue.clone(), store.clone());
     let activities = Activities::new(store.clone(), Arc::new(events.clone()), erased.clone());
     let schema = graphql::build_schema(
         activities,
@@ -123,6 +123,10 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
     let eraser = (store.clone(), queue.clone(), erased.clone());
     let service = Service::new("activity")
         .api(router, config.http.address())
+        // Runs with the API it serves: the requests hand it their marks.
+        .task("confirmations", true, move |token| {
+            confirmations.run(token.cancelled_owned())
+        })
         .task("sweeper", config.tasks.sweeper, move |token| {
             let (events, sweep) = sweeper;
             events.run_sweeper(sweep, token.cancelled_owned())

@@ -1,6 +1,7 @@
 //! Federation joins cost a constant number of store queries, whatever the
-//! number of users or activities in the request (no N+1), and the sweeper
-//! re-publishes events that never reached the queue.
+//! number of users or activities in the request (no N+1), logged activities
+//! are marked as announced in batches, and the sweeper re-publishes events
+//! that never reached the queue.
 
 use std::{
     sync::{
@@ -256,4 +257,56 @@ async fn an_activity_saved_while_the_queue_is_down_gets_its_event_from_the_sweep
     assert_eq!(event["event"], "ActivityLogged");
     assert_eq!(event["activityId"], json!(saved.id));
     assert!(store.get_many(&[saved.id]).await.expect("get")[0].event_enqueued);
+}
+
+fn swim() -> fittrack_activity::domain::validation::RawActivity {
+    fittrack_activity::domain::validation::RawActivity {
+        activity_type: ActivityType::Swimming,
+        duration_minutes: 40,
+        calories_burned: 350,
+        start_time: Utc::now() - chrono::Duration::hours(1),
+        notes: None,
+        metrics: None,
+    }
+}
+
+#[tokio::test]
+async fn logged_activities_are_marked_announced_in_one_write_and_none_is_left_unmarked() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (counting, calls) = CountingStore::new(embedded(&dir).await);
+    let store: Arc<dyn ActivityStore> = Arc::new(counting);
+    let queue: Arc<dyn JobQueue> = Arc::new(MemoryJobQueue::new("events", QueueOptions::default()));
+    let (events, confirmations) = EventPublisher::batched(queue.clone(), store.clone());
+    let activities = Activities::new(
+        store.clone(),
+        Arc::new(events),
+        fittrack_kit::erasure::MemoryErasedUsers::shared(),
+    );
+    let owner = Uuid::new_v4();
+    for _ in 0..50 {
+        activities.log(owner, swim(), None).await.expect("logged");
+    }
+    assert_eq!(queue.stats().await.expect("stats").waiting, 50);
+    // The requests wrote their activities and left the marks to the task.
+    let pending = store
+        .pending_events(Utc::now(), 100)
+        .await
+        .expect("pending");
+    assert_eq!(pending.len(), 50);
+
+    calls.store(0, Ordering::SeqCst);
+    let token = fittrack_kit::service::CancellationToken::new();
+    token.cancel();
+    // Stopping, it marks what waits, in one write.
+    confirmations.run(token.cancelled_owned()).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one write for 50 marks");
+    assert!(store
+        .pending_events(Utc::now(), 100)
+        .await
+        .expect("pending")
+        .is_empty());
+
+    // With the task gone, a request marks its own activity.
+    let late = activities.log(owner, swim(), None).await.expect("logged");
+    assert!(store.get_many(&[late.id]).await.expect("get")[0].event_enqueued);
 }

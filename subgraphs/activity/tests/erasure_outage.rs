@@ -78,8 +78,8 @@ impl ActivityStore for StoreDownFor {
     ) -> anyhow::Result<HashMap<Uuid, Vec<DailyTotals>>> {
         self.inner.daily_totals(user_ids, offset).await
     }
-    async fn mark_event_enqueued(&self, id: Uuid) -> anyhow::Result<()> {
-        self.inner.mark_event_enqueued(id).await
+    async fn mark_events_enqueued(&self, ids: &[Uuid]) -> anyhow::Result<()> {
+        self.inner.mark_events_enqueued(ids).await
     }
     async fn pending_events(
         &self,

@@ -435,7 +435,8 @@ async fn unconfirmed_events_are_found_until_marked((backend, store, _dir): Store
         "{backend}"
     );
 
-    store.mark_event_enqueued(old.id).await.expect("mark");
+    store.mark_events_enqueued(&[]).await.expect("mark nothing");
+    store.mark_events_enqueued(&[old.id]).await.expect("mark");
     assert!(
         store
             .pending_events(cutoff, 10)
@@ -449,6 +450,31 @@ async fn unconfirmed_events_are_found_until_marked((backend, store, _dir): Store
     store.ping().await.expect("ping");
 }
 
+async fn one_write_marks_many_events_and_only_those((backend, store, _dir): StoreUnderTest) {
+    let user = Uuid::new_v4();
+    let mut saved = Vec::new();
+    for minutes in 1..=5 {
+        saved.push(
+            insert_new(
+                store.as_ref(),
+                activity(user, ActivityType::Yoga, at(2026, 2, 1, 8, 0), minutes),
+            )
+            .await
+            .id,
+        );
+    }
+    store
+        .mark_events_enqueued(&saved[..4])
+        .await
+        .expect("mark four");
+    let pending = store.pending_events(Utc::now(), 10).await.expect("pending");
+    assert_eq!(
+        pending.iter().map(|a| a.id).collect::<Vec<_>>(),
+        vec![saved[4]],
+        "{backend}"
+    );
+}
+
 fittrack_kit::backend_contracts! {
     setup: store_under_test,
     backends: [embedded, mongodb],
@@ -460,5 +486,6 @@ fittrack_kit::backend_contracts! {
         first_pages_batch_many_users_in_one_call,
         totals_per_type_and_per_local_day_are_aggregated_by_the_store,
         unconfirmed_events_are_found_until_marked,
+        one_write_marks_many_events_and_only_those,
     ],
 }

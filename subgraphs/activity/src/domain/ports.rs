@@ -77,8 +77,9 @@ pub trait ActivityStore: Send + Sync + 'static {
         user_ids: &[Uuid],
         offset: FixedOffset,
     ) -> anyhow::Result<HashMap<Uuid, Vec<DailyTotals>>>;
-    /// Records that the activity's `ActivityLogged` event is on the queue.
-    async fn mark_event_enqueued(&self, id: Uuid) -> anyhow::Result<()>;
+    /// Records that these activities' `ActivityLogged` events are on the
+    /// queue, in one write.
+    async fn mark_events_enqueued(&self, ids: &[Uuid]) -> anyhow::Result<()>;
     /// Activities whose event was never confirmed, created at or before `before`
     /// (inclusive, so a zero grace period also finds this millisecond's activity).
     async fn pending_events(

@@ -383,15 +383,19 @@ impl ActivityStore for EmbeddedActivityStore {
         Ok(days)
     }
 
-    async fn mark_event_enqueued(&self, id: Uuid) -> anyhow::Result<()> {
-        self.db
-            .execute(Statement::from_sql_and_values(
-                DbBackend::Sqlite,
-                "UPDATE activities SET event_enqueued = 1 WHERE id = ?",
-                [id.to_string().into()],
-            ))
-            .await
-            .context("marking an activity's event as enqueued")?;
+    async fn mark_events_enqueued(&self, ids: &[Uuid]) -> anyhow::Result<()> {
+        // SQLite allows 32 766 variables a statement.
+        for chunk in ids.chunks(1000) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            self.db
+                .execute(Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    format!("UPDATE activities SET event_enqueued = 1 WHERE id IN ({marks})"),
+                    chunk.iter().map(|id| Value::from(id.to_string())),
+                ))
+                .await
+                .context("marking activity events as enqueued")?;
+        }
         Ok(())
     }
 

@@ -101,9 +101,9 @@ impl<S: ActivityStore> ActivityStore for CountingStore<S> {
         self.count();
         self.inner.daily_totals(user_ids, offset).await
     }
-    async fn mark_event_enqueued(&self, id: Uuid) -> anyhow::Result<()> {
+    async fn mark_events_enqueued(&self, ids: &[Uuid]) -> anyhow::Result<()> {
         self.count();
-        self.inner.mark_event_enqueued(id).await
+        self.inner.mark_events_enqueued(ids).await
     }
     async fn pending_events(
         &self,

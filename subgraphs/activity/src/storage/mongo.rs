@@ -181,7 +181,7 @@ fn filter_document(filter: &ActivityFilter, into: &mut Document) {
     }
 }
 
-fn user_strings(ids: &[Uuid]) -> Vec<String> {
+fn id_strings(ids: &[Uuid]) -> Vec<String> {
     ids.iter().map(Uuid::to_string).collect()
 }
 
@@ -230,7 +230,7 @@ impl ActivityStore for MongoActivityStore {
         }
         let cursor = self
             .activities
-            .find(doc! {"_id": {"$in": user_strings(ids)}})
+            .find(doc! {"_id": {"$in": id_strings(ids)}})
             .await
             .context("finding activities by id")?;
         let documents: Vec<Document> = cursor.try_collect().await.context("reading activities")?;
@@ -315,7 +315,7 @@ impl ActivityStore for MongoActivityStore {
         if user_ids.is_empty() {
             return Ok(pages);
         }
-        let mut matching = doc! {"userId": {"$in": user_strings(user_ids)}};
+        let mut matching = doc! {"userId": {"$in": id_strings(user_ids)}};
         filter_document(filter, &mut matching);
         let groups = self
             .find_all(vec![
@@ -354,7 +354,7 @@ impl ActivityStore for MongoActivityStore {
             if ids.is_empty() {
                 return Ok(Vec::new());
             }
-            matching.insert("userId", doc! {"$in": user_strings(ids)});
+            matching.insert("userId", doc! {"$in": id_strings(ids)});
         }
         filter_document(filter, &mut matching);
         // Grouping keys are flat strings: compound `_id` documents are not
@@ -406,7 +406,7 @@ impl ActivityStore for MongoActivityStore {
         let offset_ms = i64::from(offset.local_minus_utc()) * 1000;
         let groups = self
             .find_all(vec![
-                doc! {"$match": {"userId": {"$in": user_strings(user_ids)}}},
+                doc! {"$match": {"userId": {"$in": id_strings(user_ids)}}},
                 // Local day number since the epoch, by integer arithmetic, and a flat
                 // "<user>|<day>" key (see `type_totals`).
                 doc! {"$project": {
@@ -446,14 +446,17 @@ impl ActivityStore for MongoActivityStore {
         Ok(days)
     }
 
-    async fn mark_event_enqueued(&self, id: Uuid) -> anyhow::Result<()> {
+    async fn mark_events_enqueued(&self, ids: &[Uuid]) -> anyhow::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         self.activities
-            .update_one(
-                doc! {"_id": id.to_string()},
+            .update_many(
+                doc! {"_id": {"$in": id_strings(ids)}},
                 doc! {"$set": {"eventEnqueued": true}},
             )
             .await
-            .context("marking an activity's event as enqueued")?;
+            .context("marking activity events as enqueued")?;
         Ok(())
     }
 
