@@ -166,6 +166,7 @@ pub struct StackBuilder {
     router_env: Vec<(String, String)>,
     limits: Limits,
     smtp_url: Option<String>,
+    loader_delay: Option<Duration>,
 }
 
 impl Default for StackBuilder {
@@ -176,6 +177,7 @@ impl Default for StackBuilder {
             router_env: Vec::new(),
             limits: Limits::Relaxed,
             smtp_url: None,
+            loader_delay: None,
         }
     }
 }
@@ -195,6 +197,13 @@ impl StackBuilder {
 
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// How long the activity and AI dataloaders gather keys (else their
+    /// configured default).
+    pub fn loader_delay(mut self, window: Duration) -> Self {
+        self.loader_delay = Some(window);
         self
     }
 
@@ -269,6 +278,9 @@ impl StackBuilder {
             ..Default::default()
         };
         activity_config.events.queue_options = test_queue_options();
+        if let Some(window) = self.loader_delay {
+            activity_config.loader_delay_ms = window.as_millis() as u64;
+        }
         let activity_service = fittrack_activity::build(&activity_config)
             .await
             .expect("activity subgraph builds");
@@ -288,6 +300,9 @@ impl StackBuilder {
         ai_config.worker.queue_options = test_queue_options();
         ai_config.worker.consumer_name = Some("test-worker".into());
         ai_config.tasks.worker = self.run_worker;
+        if let Some(window) = self.loader_delay {
+            ai_config.loader_delay_ms = window.as_millis() as u64;
+        }
         let ai_service = fittrack_ai::build(&ai_config)
             .await
             .expect("AI subgraph builds");

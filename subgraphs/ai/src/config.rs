@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::gemini::GeminiConfig;
 
+/// [`AiConfig::loader_delay_ms`] unless set.
+pub const DEFAULT_LOADER_DELAY: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// The MongoDB database, unless configured.
 pub const DEFAULT_MONGODB_DATABASE: &str = "ai_db";
 
@@ -34,6 +37,9 @@ pub struct AiConfig {
     /// Per-user Gemini budget and plan limits.
     pub limits: crate::coach::AiLimitsConfig,
     pub worker: WorkerConfig,
+    /// How long the dataloaders gather keys before one batched store query
+    /// (`Activity.recommendation`, `User.recommendations`).
+    pub loader_delay_ms: u64,
     /// Serve the GraphQL API; `fittrack worker` switches it off.
     pub api: bool,
     pub tasks: AiTasks,
@@ -95,6 +101,7 @@ impl Default for AiConfig {
             gemini: GeminiConfig::default(),
             limits: Default::default(),
             worker: WorkerConfig::default(),
+            loader_delay_ms: DEFAULT_LOADER_DELAY.as_millis() as u64,
             api: true,
             tasks: AiTasks::default(),
         }

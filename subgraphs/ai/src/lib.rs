@@ -135,7 +135,10 @@ pub fn assemble(config: &AiConfig, parts: Parts) -> AiService {
     );
     let mut service = Service::new("ai");
     if config.api {
-        let schema = graphql::build_schema(context.clone());
+        let schema = graphql::build_schema_with(
+            context.clone(),
+            std::time::Duration::from_millis(config.loader_delay_ms),
+        );
         let router = SubgraphApp::new(schema, verifier)
             .http(&config.http)
             .ready_when("ai store", context.store.clone(), |store| store.ping())

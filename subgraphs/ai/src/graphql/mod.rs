@@ -29,8 +29,9 @@ use loaders::{RecommendationLoader, UserRecommendationsLoader};
 pub use subscription::RecommendationSubscription;
 pub use types::*;
 
-/// How long dataloaders gather keys before one batched store query.
-pub const LOADER_DELAY: Duration = Duration::from_millis(5);
+/// How long dataloaders gather keys before one batched store query, unless
+/// configured.
+pub use crate::config::DEFAULT_LOADER_DELAY as LOADER_DELAY;
 
 pub type RecommendationConnection =
     Connection<String, RecommendationObject, EmptyFields, EmptyFields>;

@@ -1,0 +1,200 @@
+//! `cargo bench --bench reads`: reads through the router against the same
+//! reads straight at the subgraph (issue 15, targets 1 and 6), and what the
+//! dataloader window costs the three-subgraph read
+//! (`me { activities { recommendation } }`: user → activity → AI), with a
+//! 5 ms and a 1 ms window side by side in one run. Embedded backends, the real
+//! router binary, 16 clients each signed in as its own user (the router cannot
+//! merge their requests). Prints Markdown for BENCHMARKS.md.
+
+mod common;
+use fittrack_testkit as support;
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use common::percentile_ms;
+use serde_json::{json, Value};
+use support::{gql, Stack};
+
+const CLIENTS: usize = 16;
+const REQUESTS: usize = 4_000;
+const ACTIVITIES_PER_USER: usize = 5;
+
+const ME: &str = "{ me { id email } }";
+const ME_ACTIVITIES_RECOMMENDATIONS: &str =
+    "{ me { activities(first: 5) { edges { node { id type recommendation { id summary } } } } } }";
+
+struct Sample {
+    name: String,
+    total: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Sample {
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.total.as_secs_f64()
+    }
+
+    fn row(&mut self) -> String {
+        let rate = self.rate();
+        let (p50, p99) = (
+            percentile_ms(&mut self.latencies, 0.5),
+            percentile_ms(&mut self.latencies, 0.99),
+        );
+        format!(
+            "| {} | {} | {rate:.0} | {p50:.2} | {p99:.2} |",
+            self.name,
+            self.latencies.len()
+        )
+    }
+}
+
+/// `REQUESTS` posts of `query` from `CLIENTS` clients, client `i` with
+/// `tokens[i]`; every answer must be free of errors, and `check` holds.
+async fn drive(
+    name: String,
+    url: &str,
+    query: &'static str,
+    tokens: &[String],
+    check: fn(&Value) -> bool,
+) -> Sample {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for token in tokens.iter().take(CLIENTS) {
+        let (client, url, token) = (client.clone(), url.to_owned(), token.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(REQUESTS / CLIENTS);
+            for _ in 0..REQUESTS / CLIENTS {
+                let sent = Instant::now();
+                let body: Value = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&json!({ "query": query }))
+                    .send()
+                    .await
+                    .expect("request")
+                    .json()
+                    .await
+                    .expect("json");
+                latencies.push(sent.elapsed());
+                assert!(body["errors"].is_null() && check(&body), "{body}");
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await.expect("client"));
+    }
+    Sample {
+        name,
+        total: started.elapsed(),
+        latencies,
+    }
+}
+
+fn has_me(body: &Value) -> bool {
+    body["data"]["me"]["email"].is_string()
+}
+
+/// Every activity of the page came back with its recommendation.
+fn has_recommendations(body: &Value) -> bool {
+    let edges = body["data"]["me"]["activities"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    edges.len() == ACTIVITIES_PER_USER
+        && edges
+            .iter()
+            .all(|edge| edge["node"]["recommendation"]["summary"].is_string())
+}
+
+/// A stack whose dataloaders wait `window`, with `CLIENTS` users who each
+/// logged `ACTIVITIES_PER_USER` workouts and got every recommendation.
+async fn stack_with_history(window: Duration) -> (Stack, Vec<String>) {
+    let stack = Stack::builder().loader_delay(window).start().await;
+    let mut tokens = Vec::new();
+    for client in 0..CLIENTS {
+        let (_, auth) = stack.register(&format!("reader{client}")).await;
+        let token = auth["accessToken"].as_str().expect("token").to_owned();
+        for _ in 0..ACTIVITIES_PER_USER {
+            let input = json!({"type": "RUNNING", "durationMinutes": 30, "caloriesBurned": 300,
+                               "startTime": Utc::now().to_rfc3339()});
+            let logged = gql(
+                &stack.router,
+                "mutation($input: LogActivityInput!) { logActivity(input: $input) { id } }",
+                json!({ "input": input }),
+                Some(&token),
+            )
+            .await;
+            assert!(logged.body["errors"].is_null(), "{:?}", logged.body);
+        }
+        tokens.push(token);
+    }
+    // Wait until the worker has written every recommendation.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for token in &tokens {
+        loop {
+            let read = gql(
+                &stack.router,
+                ME_ACTIVITIES_RECOMMENDATIONS,
+                json!({}),
+                Some(token),
+            )
+            .await;
+            if has_recommendations(&read.body) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "recommendations missing: {:?}",
+                read.body
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    (stack, tokens)
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        for var in ["DATABASE_URL", "MONGODB_URI", "REDIS_URL"] {
+            if std::env::var_os(var).is_some() {
+                eprintln!("note: {var} is set; the bench measures the embedded backends only");
+            }
+        }
+        let mut rows = Vec::new();
+        for window_ms in [5, 1] {
+            let window = Duration::from_millis(window_ms);
+            let (stack, tokens) = stack_with_history(window).await;
+            // Warm up connections, JWKS caches and SQLite pages.
+            drive(String::new(), &stack.router, ME_ACTIVITIES_RECOMMENDATIONS, &tokens, has_recommendations).await;
+            if window_ms == 5 {
+                rows.push(drive("`me { id email }` straight at the user subgraph".into(), &stack.user, ME, &tokens, has_me).await);
+                rows.push(drive("`me { id email }` through the router".into(), &stack.router, ME, &tokens, has_me).await);
+            }
+            rows.push(
+                drive(
+                    format!("`me {{ activities(first: 5) {{ … recommendation }} }}` through the router, {window_ms} ms loader window"),
+                    &stack.router,
+                    ME_ACTIVITIES_RECOMMENDATIONS,
+                    &tokens,
+                    has_recommendations,
+                )
+                .await,
+            );
+        }
+        let profile = if cfg!(debug_assertions) { "dev" } else { "release" };
+        println!("{REQUESTS} requests per row, {CLIENTS} clients (one user each), embedded backends, {profile} profile\n");
+        println!("| read | requests | req/s | p50 ms | p99 ms |");
+        println!("|---|---|---|---|---|");
+        for row in &mut rows {
+            println!("{}", row.row());
+        }
+    });
+}
