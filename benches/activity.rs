@@ -13,7 +13,7 @@ use std::{
 };
 
 use chrono::Utc;
-use common::percentile_ms;
+use common::{drive, Sample};
 use fittrack_activity::{
     domain::{
         activities::Activities,
@@ -35,64 +35,14 @@ const REQUESTS: usize = 4_000;
 const CLIENTS: usize = 16;
 const LOG: &str = "mutation($input: LogActivityInput!) { logActivity(input: $input) { id } }";
 
-struct Sample {
-    name: &'static str,
-    total: Duration,
-    latencies: Vec<Duration>,
+fn log_body() -> serde_json::Value {
+    let input = json!({"type": "RUNNING", "durationMinutes": 30, "caloriesBurned": 300,
+                       "startTime": Utc::now().to_rfc3339()});
+    json!({"query": LOG, "variables": {"input": input}})
 }
 
-impl Sample {
-    fn row(&mut self) -> String {
-        let (p50, p99) = (
-            percentile_ms(&mut self.latencies, 0.5),
-            percentile_ms(&mut self.latencies, 0.99),
-        );
-        format!(
-            "| {} | {} | {:.0} | {p50:.2} | {p99:.2} |",
-            self.name,
-            self.latencies.len(),
-            self.latencies.len() as f64 / self.total.as_secs_f64(),
-        )
-    }
-}
-
-/// `REQUESTS` logActivity calls from `CLIENTS` concurrent clients, client `i`
-/// signed in with `tokens[i]`.
-async fn drive(name: &'static str, url: String, tokens: &[String]) -> Sample {
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for token in tokens.iter().cycle().take(CLIENTS) {
-        let (client, url, token) = (client.clone(), url.clone(), token.clone());
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(REQUESTS / CLIENTS);
-            for _ in 0..REQUESTS / CLIENTS {
-                let input = json!({"type": "RUNNING", "durationMinutes": 30, "caloriesBurned": 300,
-                                   "startTime": Utc::now().to_rfc3339()});
-                let sent = Instant::now();
-                let response = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .json(&json!({"query": LOG, "variables": {"input": input}}))
-                    .send()
-                    .await
-                    .expect("request");
-                let body: serde_json::Value = response.json().await.expect("json");
-                assert!(body["errors"].is_null(), "{body}");
-                latencies.push(sent.elapsed());
-            }
-            latencies
-        }));
-    }
-    let mut latencies = Vec::new();
-    for worker in workers {
-        latencies.extend(worker.await.expect("worker"));
-    }
-    Sample {
-        name,
-        total: started.elapsed(),
-        latencies,
-    }
+fn logged(answer: &serde_json::Value) -> bool {
+    answer["data"]["logActivity"]["id"].is_string()
 }
 
 fn activity(user: Uuid) -> Activity {
@@ -146,7 +96,7 @@ async fn raw_inserts(store: Arc<dyn ActivityStore>) -> Sample {
         latencies.extend(worker.await.expect("worker"));
     }
     Sample {
-        name: "raw store insert",
+        name: "raw store insert".into(),
         total: started.elapsed(),
         latencies,
     }
@@ -208,12 +158,7 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        // Embedded backends, whatever the environment says.
-        for var in ["DATABASE_URL", "MONGODB_URI", "REDIS_URL"] {
-            if std::env::var_os(var).is_some() {
-                eprintln!("note: {var} is set; the bench measures the embedded backends only");
-            }
-        }
+        common::note_embedded_backends_only();
         let stack = support::Stack::start().await;
         let mut tokens = Vec::new();
         for client in 0..CLIENTS {
@@ -221,12 +166,12 @@ fn main() {
             tokens.push(auth["accessToken"].as_str().expect("token").to_owned());
         }
         // Warm up connections, JWKS caches and SQLite.
-        drive("warm-up", stack.router.clone(), &tokens).await;
+        drive("warm-up", &stack.router, &tokens, REQUESTS, log_body, logged).await;
         let queue = stack.activity_queue.as_ref();
         drained(queue).await;
-        let mut router = drive("through the router", stack.router.clone(), &tokens).await;
+        let mut router = drive("through the router", &stack.router, &tokens, REQUESTS, log_body, logged).await;
         drained(queue).await;
-        let mut direct = drive("directly at the subgraph", stack.activity.clone(), &tokens).await;
+        let mut direct = drive("directly at the subgraph", &stack.activity, &tokens, REQUESTS, log_body, logged).await;
         drained(queue).await;
         let mut raw = raw_inserts(stack.activity_store.clone()).await;
 
@@ -236,12 +181,11 @@ fn main() {
         for sample in [&mut router, &mut direct, &mut raw] {
             println!("{}", sample.row());
         }
-        let rate = |s: &Sample| s.latencies.len() as f64 / s.total.as_secs_f64();
         println!(
             "\nthrough the router / raw store insert: {:.0} / {:.0} = {:.2}",
-            rate(&router),
-            rate(&raw),
-            rate(&router) / rate(&raw)
+            router.rate(),
+            raw.rate(),
+            router.rate() / raw.rate()
         );
         println!("\n| users in one `_entities` request | store queries |");
         println!("|---|---|");

@@ -128,11 +128,7 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        for var in ["DATABASE_URL", "MONGODB_URI", "REDIS_URL"] {
-            if std::env::var_os(var).is_some() {
-                eprintln!("note: {var} is set; the bench measures the embedded backends only");
-            }
-        }
+        common::note_embedded_backends_only();
         // No worker: the seeded recommendations are all the AI data there is.
         let stack = support::Stack::start_with(None, false).await;
         for n in 0..20 {

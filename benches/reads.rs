@@ -12,7 +12,7 @@ use fittrack_testkit as support;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::percentile_ms;
+use common::{drive, Sample};
 use serde_json::{json, Value};
 use support::{gql, Stack};
 
@@ -24,74 +24,12 @@ const ME: &str = "{ me { id email } }";
 const ME_ACTIVITIES_RECOMMENDATIONS: &str =
     "{ me { activities(first: 5) { edges { node { id type recommendation { id summary } } } } } }";
 
-struct Sample {
-    name: String,
-    total: Duration,
-    latencies: Vec<Duration>,
+fn me() -> Value {
+    json!({ "query": ME })
 }
 
-impl Sample {
-    fn rate(&self) -> f64 {
-        self.latencies.len() as f64 / self.total.as_secs_f64()
-    }
-
-    fn row(&mut self) -> String {
-        let rate = self.rate();
-        let (p50, p99) = (
-            percentile_ms(&mut self.latencies, 0.5),
-            percentile_ms(&mut self.latencies, 0.99),
-        );
-        format!(
-            "| {} | {} | {rate:.0} | {p50:.2} | {p99:.2} |",
-            self.name,
-            self.latencies.len()
-        )
-    }
-}
-
-/// `REQUESTS` posts of `query` from `CLIENTS` clients, client `i` with
-/// `tokens[i]`; every answer must be free of errors, and `check` holds.
-async fn drive(
-    name: String,
-    url: &str,
-    query: &'static str,
-    tokens: &[String],
-    check: fn(&Value) -> bool,
-) -> Sample {
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for token in tokens.iter().take(CLIENTS) {
-        let (client, url, token) = (client.clone(), url.to_owned(), token.clone());
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(REQUESTS / CLIENTS);
-            for _ in 0..REQUESTS / CLIENTS {
-                let sent = Instant::now();
-                let body: Value = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .json(&json!({ "query": query }))
-                    .send()
-                    .await
-                    .expect("request")
-                    .json()
-                    .await
-                    .expect("json");
-                latencies.push(sent.elapsed());
-                assert!(body["errors"].is_null() && check(&body), "{body}");
-            }
-            latencies
-        }));
-    }
-    let mut latencies = Vec::new();
-    for worker in workers {
-        latencies.extend(worker.await.expect("client"));
-    }
-    Sample {
-        name,
-        total: started.elapsed(),
-        latencies,
-    }
+fn me_activities_recommendations() -> Value {
+    json!({ "query": ME_ACTIVITIES_RECOMMENDATIONS })
 }
 
 fn has_me(body: &Value) -> bool {
@@ -157,44 +95,68 @@ async fn stack_with_history(window: Duration) -> (Stack, Vec<String>) {
     (stack, tokens)
 }
 
-fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        for var in ["DATABASE_URL", "MONGODB_URI", "REDIS_URL"] {
-            if std::env::var_os(var).is_some() {
-                eprintln!("note: {var} is set; the bench measures the embedded backends only");
-            }
-        }
-        let mut rows = Vec::new();
-        for window_ms in [5, 1] {
-            let window = Duration::from_millis(window_ms);
-            let (stack, tokens) = stack_with_history(window).await;
-            // Warm up connections, JWKS caches and SQLite pages.
-            drive(String::new(), &stack.router, ME_ACTIVITIES_RECOMMENDATIONS, &tokens, has_recommendations).await;
-            if window_ms == 5 {
-                rows.push(drive("`me { id email }` straight at the user subgraph".into(), &stack.user, ME, &tokens, has_me).await);
-                rows.push(drive("`me { id email }` through the router".into(), &stack.router, ME, &tokens, has_me).await);
-            }
+#[tokio::main]
+async fn main() {
+    common::note_embedded_backends_only();
+    let mut rows: Vec<Sample> = Vec::new();
+    for window_ms in [5, 1] {
+        let window = Duration::from_millis(window_ms);
+        let (stack, tokens) = stack_with_history(window).await;
+        // Warm up connections, JWKS caches and SQLite pages.
+        drive(
+            "",
+            &stack.router,
+            &tokens,
+            REQUESTS,
+            me_activities_recommendations,
+            has_recommendations,
+        )
+        .await;
+        if window_ms == 5 {
             rows.push(
                 drive(
-                    format!("`me {{ activities(first: 5) {{ … recommendation }} }}` through the router, {window_ms} ms loader window"),
-                    &stack.router,
-                    ME_ACTIVITIES_RECOMMENDATIONS,
+                    "`me { id email }` straight at the user subgraph",
+                    &stack.user,
                     &tokens,
-                    has_recommendations,
+                    REQUESTS,
+                    me,
+                    has_me,
+                )
+                .await,
+            );
+            rows.push(
+                drive(
+                    "`me { id email }` through the router",
+                    &stack.router,
+                    &tokens,
+                    REQUESTS,
+                    me,
+                    has_me,
                 )
                 .await,
             );
         }
-        let profile = if cfg!(debug_assertions) { "dev" } else { "release" };
-        println!("{REQUESTS} requests per row, {CLIENTS} clients (one user each), embedded backends, {profile} profile\n");
-        println!("| read | requests | req/s | p50 ms | p99 ms |");
-        println!("|---|---|---|---|---|");
-        for row in &mut rows {
-            println!("{}", row.row());
-        }
-    });
+        rows.push(
+            drive(
+                format!("`me {{ activities(first: 5) {{ … recommendation }} }}` through the router, {window_ms} ms loader window"),
+                &stack.router,
+                &tokens,
+                REQUESTS,
+                me_activities_recommendations,
+                has_recommendations,
+            )
+            .await,
+        );
+    }
+    let profile = if cfg!(debug_assertions) {
+        "dev"
+    } else {
+        "release"
+    };
+    println!("{REQUESTS} requests per row, {CLIENTS} clients (one user each), embedded backends, {profile} profile\n");
+    println!("| read | requests | req/s | p50 ms | p99 ms |");
+    println!("|---|---|---|---|---|");
+    for row in &mut rows {
+        println!("{}", row.row());
+    }
 }

@@ -1,6 +1,9 @@
-//! What the bench binaries share.
+//! What the bench binaries share; each uses the part it needs.
+#![allow(dead_code)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 /// The `q` quantile (0.0–1.0) of `samples` in milliseconds (nearest rank);
 /// sorts `samples`.
@@ -8,4 +11,90 @@ pub fn percentile_ms(samples: &mut [Duration], q: f64) -> f64 {
     samples.sort();
     let index = ((samples.len() as f64 - 1.0) * q).round() as usize;
     samples[index].as_secs_f64() * 1000.0
+}
+
+/// Says so when the environment names real services: these benches measure
+/// the embedded backends only.
+pub fn note_embedded_backends_only() {
+    for var in ["DATABASE_URL", "MONGODB_URI", "REDIS_URL"] {
+        if std::env::var_os(var).is_some() {
+            eprintln!("note: {var} is set; the bench measures the embedded backends only");
+        }
+    }
+}
+
+/// The latencies of one path, and how long they took together.
+pub struct Sample {
+    pub name: String,
+    pub total: Duration,
+    pub latencies: Vec<Duration>,
+}
+
+impl Sample {
+    /// Requests per second over the whole run.
+    pub fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.total.as_secs_f64()
+    }
+
+    /// `| name | requests | req/s | p50 ms | p99 ms |`
+    pub fn row(&mut self) -> String {
+        let rate = self.rate();
+        let (p50, p99) = (
+            percentile_ms(&mut self.latencies, 0.5),
+            percentile_ms(&mut self.latencies, 0.99),
+        );
+        format!(
+            "| {} | {} | {rate:.0} | {p50:.2} | {p99:.2} |",
+            self.name,
+            self.latencies.len()
+        )
+    }
+}
+
+/// `requests` GraphQL POSTs to `url`, shared by one client per token, all
+/// at once; each body comes from `body()`, and each answer must be free of
+/// errors and pass `check`.
+pub async fn drive(
+    name: impl Into<String>,
+    url: &str,
+    tokens: &[String],
+    requests: usize,
+    body: fn() -> Value,
+    check: fn(&Value) -> bool,
+) -> Sample {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for token in tokens {
+        let (client, url, token) = (client.clone(), url.to_owned(), token.clone());
+        let each = requests / tokens.len();
+        clients.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(each);
+            for _ in 0..each {
+                let sent = Instant::now();
+                let answer: Value = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&body())
+                    .send()
+                    .await
+                    .expect("request")
+                    .json()
+                    .await
+                    .expect("json");
+                latencies.push(sent.elapsed());
+                assert!(answer["errors"].is_null() && check(&answer), "{answer}");
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for client in clients {
+        latencies.extend(client.await.expect("client"));
+    }
+    Sample {
+        name: name.into(),
+        total: started.elapsed(),
+        latencies,
+    }
 }

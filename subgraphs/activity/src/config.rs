@@ -7,10 +7,13 @@ use fittrack_kit::{
 };
 use serde::{Deserialize, Serialize};
 
-/// How long a dataloader collects keys before it queries, by default.
-/// async-graphql's 1 ms is shorter than resolving a 100-entity `_entities`
-/// batch can take, which splits the batch into several queries.
-pub const DEFAULT_LOADER_DELAY: Duration = Duration::from_millis(5);
+/// How long a dataloader collects keys before it queries, by default. In a
+/// release build every key of one `_entities` request arrives within 1 ms
+/// (the activity bench counts 3 store queries for 100 users), and a 5 ms
+/// window cost the three-subgraph read 3 ms at p50 and a sixth of its
+/// throughput (BENCHMARKS.md, issue 15). An unoptimised build may split such
+/// a batch; the tests that count queries set a wider window.
+pub const DEFAULT_LOADER_DELAY: Duration = Duration::from_millis(1);
 /// The MongoDB database, unless configured.
 pub const DEFAULT_MONGODB_DATABASE: &str = "activity_db";
 

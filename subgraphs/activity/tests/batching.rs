@@ -220,16 +220,8 @@ async fn an_activity_saved_while_the_queue_is_down_gets_its_event_from_the_sweep
     );
     let owner = Uuid::new_v4();
 
-    let raw = fittrack_activity::domain::validation::RawActivity {
-        activity_type: ActivityType::Swimming,
-        duration_minutes: 40,
-        calories_burned: 350,
-        start_time: Utc::now() - chrono::Duration::hours(1),
-        notes: None,
-        metrics: None,
-    };
     let saved = activities
-        .log(owner, raw, None)
+        .log(owner, swim(), None)
         .await
         .expect("saved despite the queue");
     assert!(!store.get_many(&[saved.id]).await.expect("get")[0].event_enqueued);

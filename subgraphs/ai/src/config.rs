@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::gemini::GeminiConfig;
 
-/// [`AiConfig::loader_delay_ms`] unless set.
-pub const DEFAULT_LOADER_DELAY: std::time::Duration = std::time::Duration::from_millis(5);
+/// [`AiConfig::loader_delay_ms`] unless set: 1 ms, as the activity
+/// subgraph's (`fittrack_activity::config::DEFAULT_LOADER_DELAY` says why).
+pub const DEFAULT_LOADER_DELAY: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The MongoDB database, unless configured.
 pub const DEFAULT_MONGODB_DATABASE: &str = "ai_db";
