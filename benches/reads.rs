@@ -113,28 +113,13 @@ async fn main() {
         )
         .await;
         if window_ms == 5 {
-            rows.push(
-                drive(
-                    "`me { id email }` straight at the user subgraph",
-                    &stack.user,
-                    &tokens,
-                    REQUESTS,
-                    me,
-                    has_me,
-                )
-                .await,
-            );
-            rows.push(
-                drive(
-                    "`me { id email }` through the router",
-                    &stack.router,
-                    &tokens,
-                    REQUESTS,
-                    me,
-                    has_me,
-                )
-                .await,
-            );
+            for (path, url) in [
+                ("straight at the user subgraph", &stack.user),
+                ("through the router", &stack.router),
+            ] {
+                let name = format!("`me {{ id email }}` {path}");
+                rows.push(drive(name, url, &tokens, REQUESTS, me, has_me).await);
+            }
         }
         rows.push(
             drive(
