@@ -314,6 +314,8 @@ impl StackBuilder {
         let admin_database_url = match &database_url {
             Some(url) if url.expose().starts_with("postgres") => {
                 let app = audit_app_role_url(url.expose()).await;
+                // Stacks of one test binary share the database: one migrates at a time.
+                let _guard = MIGRATION_LOCK.lock().await;
                 fittrack_admin::store::AuditStore::migrate_as_owner(app.expose(), url.expose())
                     .await
                     .expect("the audit log migrated by its owner");

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait as _, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait as _,
 };
 use sea_orm_migration::MigratorTrait as _;
 use uuid::Uuid;
@@ -161,16 +161,22 @@ impl AuditStore {
             let db = fittrack_kit::sqlite::connect_relational(url, "admin database").await?;
             let app_role = current_role(&db).await?.replace('"', "\"\"");
             let _ = db.close().await;
+            // One transaction under an advisory lock: PostgreSQL refuses
+            // concurrent GRANTs on one table ("tuple concurrently updated"),
+            // as when two replicas or two test stacks migrate at once.
+            let grants = owner.begin().await.context("granting the audit log")?;
             for statement in [
+                "SELECT pg_advisory_xact_lock(hashtext('fittrack:admin-audit-grants'))".to_owned(),
                 "REVOKE ALL ON admin_audit_logs FROM PUBLIC".to_owned(),
                 format!("GRANT SELECT, INSERT ON admin_audit_logs TO \"{app_role}\""),
                 format!("GRANT SELECT ON seaql_migrations_admin TO \"{app_role}\""),
             ] {
-                owner
+                grants
                     .execute_unprepared(&statement)
                     .await
                     .with_context(|| format!("granting the audit log: {statement}"))?;
             }
+            grants.commit().await.context("granting the audit log")?;
         }
         let _ = owner.close().await;
         Ok(())
