@@ -115,11 +115,27 @@ pub async fn gql(url: &str, query: &str, variables: Value, token: Option<&str>) 
     GqlResponse { status, body }
 }
 
+/// A WebSocket as `tokio_tungstenite` opens it.
+pub type WebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket to `url` that asked for the graphql-transport-ws subprotocol,
+/// with nothing sent yet (tests that speak the protocol by hand start here).
+pub async fn connect_graphql_ws(url: &str) -> Result<WebSocket, String> {
+    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().map_err(|_| "header")?,
+    );
+    let (socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(socket)
+}
+
 /// An open graphql-transport-ws subscription.
 pub struct WsSubscription {
-    socket: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    socket: WebSocket,
 }
 
 /// What the server sent for the subscription.
@@ -143,14 +159,7 @@ impl WsSubscription {
         query: &str,
         variables: Value,
     ) -> Result<Self, String> {
-        let mut request = url.into_client_request().map_err(|e| e.to_string())?;
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            "graphql-transport-ws".parse().map_err(|_| "header")?,
-        );
-        let (mut socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut socket = connect_graphql_ws(url).await?;
         let send = |value: Value| Message::Text(value.to_string().into());
         socket
             .send(send(

@@ -399,21 +399,15 @@ async fn content_negotiation_follows_graphql_over_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphql_transport_ws_close_codes_at_the_router() {
     use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    use tokio_tungstenite::tungstenite::Message;
 
     let stack = Stack::start().await;
     let (_, ada) = stack.register("ws").await;
     let token = ada["accessToken"].as_str().expect("token").to_owned();
     let open = || async {
-        let mut request = stack.router_ws().into_client_request().expect("request");
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            "graphql-transport-ws".parse().expect("header"),
-        );
-        tokio_tungstenite::connect_async(request)
+        fittrack_testkit::connect_graphql_ws(&stack.router_ws())
             .await
             .expect("connected")
-            .0
     };
     let text = |value: serde_json::Value| Message::Text(value.to_string().into());
     let init =
@@ -507,21 +501,15 @@ async fn graphql_transport_ws_close_codes_at_the_router() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_router_pings_every_websocket_and_closes_a_silent_one() {
     use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    use tokio_tungstenite::tungstenite::Message;
 
     let stack = Stack::start().await;
     let (_, ada) = stack.register("keepalive").await;
     let token = ada["accessToken"].as_str().expect("token").to_owned();
     let open = || async {
-        let mut request = stack.router_ws().into_client_request().expect("request");
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            "graphql-transport-ws".parse().expect("header"),
-        );
-        let mut socket = tokio_tungstenite::connect_async(request)
+        let mut socket = fittrack_testkit::connect_graphql_ws(&stack.router_ws())
             .await
-            .expect("connected")
-            .0;
+            .expect("connected");
         let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}});
         socket
             .send(Message::Text(init.to_string().into()))
