@@ -12,7 +12,7 @@
 use std::{
     net::TcpListener as StdListener,
     path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
     sync::Arc,
     time::Duration,
 };
@@ -25,7 +25,7 @@ use fittrack_kit::{
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
-use crate::client::{decode_unverified, gql, unique_email, wait_until_up, GqlResponse, PASSWORD};
+use crate::client::{decode_unverified, gql, unique_email, GqlResponse, PASSWORD};
 use crate::client::{LOGIN, REGISTER};
 
 /// Migrations of concurrently starting stacks must not race on one PostgreSQL.
@@ -232,9 +232,13 @@ impl StackBuilder {
         let mongodb_uri = from_env("MONGODB_URI");
         let stop = CancellationToken::new();
 
-        // The admin subgraph's port is chosen first: the user subgraph,
-        // built before it, delivers its audit outbox there.
-        let admin_port = free_port();
+        // The admin subgraph's port is bound first and held: the user
+        // subgraph, built before it, delivers its audit outbox there (a port
+        // merely picked could be taken by another test's stack meanwhile).
+        let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port for the admin subgraph");
+        let admin_port = admin_listener.local_addr().expect("an address").port();
         let mut user_config = fittrack_user::UserConfig {
             http: HttpConfig::on_port(0),
             admin_internal_url: format!("http://127.0.0.1:{admin_port}"),
@@ -343,15 +347,17 @@ impl StackBuilder {
 
         let activity = serve(activity_service.service, &stop).await;
         let ai = serve(ai_service.service, &stop).await;
-        let admin = serve(admin_service.service, &stop).await;
+        let admin_bound = admin_service.service.bind_to(admin_listener);
+        let admin = admin_bound.graphql_url().expect("an API");
+        admin_bound.spawn(stop.clone());
 
         // A test that must know the router's address in advance passes PORT.
-        let router_port = self
+        let fixed_router_port: Option<u16> = self
             .router_env
             .iter()
             .find(|(name, _)| name == "PORT")
-            .and_then(|(_, port)| port.parse().ok())
-            .unwrap_or_else(free_port);
+            .and_then(|(_, port)| port.parse().ok());
+        let mut router_port = fixed_router_port.unwrap_or_else(free_port);
         let mut router_env: Vec<(String, String)> = vec![
             (
                 "ROUTER_CONFIG_FILE_PATH".into(),
@@ -387,7 +393,22 @@ impl StackBuilder {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
         router_env.extend(self.router_env.iter().cloned());
-        let router_process = spawn_router(&router_env);
+        // The router is another process, so its port can only be picked, not
+        // held: another stack may take it first. Then this router exits, and
+        // it starts again on a fresh port.
+        let mut attempts = 0;
+        let router_process = loop {
+            set_env(&mut router_env, "PORT", &router_port.to_string());
+            match start_router(&router_env, router_port).await {
+                Ok(child) => break child,
+                Err(status) if fixed_router_port.is_none() && attempts < 5 => {
+                    attempts += 1;
+                    eprintln!("router exited ({status}) on port {router_port}; trying another");
+                    router_port = free_port();
+                }
+                Err(status) => panic!("router exited ({status}) on port {router_port}"),
+            }
+        };
         let stack = Stack {
             router: format!("http://127.0.0.1:{router_port}/graphql"),
             user,
@@ -405,8 +426,6 @@ impl StackBuilder {
             router_env,
             stop,
         };
-        // Ready, not merely alive: the supergraph is loaded (else NO_SUPERGRAPH_AVAILABLE).
-        wait_until_up(&format!("http://127.0.0.1:{router_port}/readiness")).await;
         stack
     }
 }
@@ -454,6 +473,74 @@ fn spawn_router(env: &[(String, String)]) -> Child {
         .stdin(Stdio::null())
         .spawn()
         .expect("router starts")
+}
+
+/// Replaces (or adds) `name` in `env`.
+fn set_env(env: &mut Vec<(String, String)>, name: &str, value: &str) {
+    env.retain(|(key, _)| key != name);
+    env.push((name.to_owned(), value.to_owned()));
+}
+
+/// Starts the router on `port` and waits until it is ready, not merely
+/// alive: the supergraph is loaded (else NO_SUPERGRAPH_AVAILABLE). Ready
+/// means this process listens on `port`, so another stack's router that
+/// holds the port is never taken for ours. `Err` with its exit status if the
+/// router ended first (its port was taken).
+async fn start_router(env: &[(String, String)], port: u16) -> Result<Child, ExitStatus> {
+    let mut child = spawn_router(env);
+    let readiness = format!("http://127.0.0.1:{port}/readiness");
+    let client = reqwest::Client::new();
+    for _ in 0..600 {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(status);
+        }
+        if listens_on(child.id(), port) {
+            if let Ok(response) = client.get(&readiness).send().await {
+                if response.status().is_success() {
+                    return Ok(child);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    panic!("{readiness} did not come up within 60 s");
+}
+
+/// Whether process `pid` holds a listening TCP socket on `port`, read from
+/// Linux's /proc (a socket's inode in the process's descriptors and in the
+/// table of listening sockets). Elsewhere it cannot tell, and says yes.
+fn listens_on(pid: u32, port: u16) -> bool {
+    let Ok(descriptors) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return !std::path::Path::new("/proc/self/fd").exists();
+    };
+    let sockets: std::collections::HashSet<String> = descriptors
+        .flatten()
+        .filter_map(|entry| std::fs::read_link(entry.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_str()?;
+            let inode = target.strip_prefix("socket:[")?.strip_suffix(']')?;
+            Some(inode.to_owned())
+        })
+        .collect();
+    const LISTEN: &str = "0A";
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .any(|table| {
+            table.lines().skip(1).any(|line| {
+                // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+                let columns: Vec<&str> = line.split_whitespace().collect();
+                columns.len() > 9
+                    && columns[3] == LISTEN
+                    && columns[1]
+                        .rsplit(':')
+                        .next()
+                        .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+                        == Some(port)
+                    && sockets.contains(columns[9])
+            })
+        })
 }
 
 impl Stack {
@@ -570,9 +657,16 @@ impl Stack {
     pub async fn restart_router(&mut self) {
         let _ = self.router_process.kill();
         let _ = self.router_process.wait();
-        self.router_process = spawn_router(&self.router_env);
-        let readiness = self.router.replace("/graphql", "/readiness");
-        wait_until_up(&readiness).await;
+        let port = self
+            .router_env
+            .iter()
+            .rev()
+            .find(|(name, _)| name == "PORT")
+            .and_then(|(_, port)| port.parse().ok())
+            .expect("the router's port");
+        self.router_process = start_router(&self.router_env, port)
+            .await
+            .unwrap_or_else(|status| panic!("router exited ({status}) on restart"));
     }
 }
 
@@ -620,4 +714,21 @@ pub async fn fake_gemini() -> wiremock::MockServer {
         .mount(&server)
         .await;
     server
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_is_ours_only_while_this_process_listens_on_it() {
+        let listener = StdListener::bind("127.0.0.1:0").expect("a port");
+        let port = listener.local_addr().expect("an address").port();
+        let me = std::process::id();
+        assert!(listens_on(me, port));
+        // PID 1 is never this test: another process's socket is not ours.
+        assert!(!listens_on(1, port));
+        drop(listener);
+        assert!(!listens_on(me, port));
+    }
 }

@@ -97,6 +97,18 @@ impl Service {
     }
 }
 
+impl Service {
+    /// As [`Service::bind`], on a listener the caller bound already (its
+    /// address had to be known, and held, before this service was built).
+    pub fn bind_to(self, listener: TcpListener) -> BoundService {
+        BoundService {
+            id: self.id,
+            api: self.api.map(|(router, _)| (router, listener)),
+            tasks: self.tasks,
+        }
+    }
+}
+
 /// A service whose port is bound; [`BoundService::run`] starts it.
 pub struct BoundService {
     id: &'static str,
