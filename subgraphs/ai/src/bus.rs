@@ -104,7 +104,7 @@ impl RedisBus {
     }
 
     pub async fn connect_in(namespace: &str, url: &str) -> anyhow::Result<Arc<Self>> {
-        let (publisher, subscriber) = fittrack_kit::redis::connect_pair(url).await?;
+        let (publisher, subscriber) = fittrack_kit::redis::connect_pubsub_pair(url).await?;
         let bus = Arc::new(Self {
             publisher,
             local: LocalBus::default(),

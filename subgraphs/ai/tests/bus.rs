@@ -78,10 +78,40 @@ async fn subscribers_get_their_own_recommendations_from_any_replica(
     );
 }
 
+/// More than a pub/sub connection buffers by default (fred's 32).
+const BURST: usize = 500;
+
+async fn a_burst_reaches_a_subscriber_whole((backend, publisher, subscriber): Replicas) {
+    let ada = Uuid::new_v4();
+    let mut ada_stream = subscriber.subscribe(ada);
+    let burst: Vec<Recommendation> = (0..BURST).map(|_| recommendation(ada)).collect();
+    // All published at once, and none read until all are out: the
+    // subscriber side must hold the burst, not drop what its reader lags.
+    let published =
+        futures_util::future::join_all(burst.iter().map(|r| publisher.publish(r))).await;
+    assert!(published.iter().all(Result::is_ok), "{backend}: published");
+    let mut received = Vec::with_capacity(BURST);
+    while received.len() < BURST {
+        match tokio::time::timeout(Duration::from_secs(5), ada_stream.next()).await {
+            Ok(Some(recommendation)) => received.push(recommendation.id),
+            Ok(None) => panic!(
+                "{backend}: the feed ended after {} of {BURST}",
+                received.len()
+            ),
+            Err(_) => panic!("{backend}: {} of {BURST} arrived", received.len()),
+        }
+    }
+    received.sort();
+    let mut sent: Vec<Uuid> = burst.iter().map(|r| r.id).collect();
+    sent.sort();
+    assert_eq!(received, sent, "{backend}: each once");
+}
+
 fittrack_kit::backend_contracts! {
     setup: replicas_under_test,
     backends: [local, redis],
     contracts: [
         subscribers_get_their_own_recommendations_from_any_replica,
+        a_burst_reaches_a_subscriber_whole,
     ],
 }

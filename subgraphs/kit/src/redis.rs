@@ -29,27 +29,47 @@ pub fn reconnect_policy() -> ReconnectPolicy {
     ReconnectPolicy::new_exponential(0, 100, 2_000, 2)
 }
 
+/// Pub/sub messages a subscribing connection holds for a slow reader before
+/// the reader lags and loses them. fred's default (32) was lost in one burst
+/// of recommendations (`cargo bench --bench worker` on Redis); each slot of
+/// each of the client's event channels is allocated up front, so only the
+/// subscribing connection gets this many.
+pub const PUBSUB_BUFFER: usize = 1024;
+/// fred's default for the event channels of every other connection.
+const EVENT_BUFFER: usize = 32;
+
 /// A connected client.
 pub async fn connect(url: &str) -> anyhow::Result<Client> {
-    Ok(connect_pair(url).await?.0)
+    let client = builder(url, COMMAND_TIMEOUT, EVENT_BUFFER)?
+        .build()
+        .context("building the Redis client")?;
+    client.init().await.context("connecting to Redis")?;
+    Ok(client)
 }
 
 /// Two connections with the same settings: the second for commands that hold
 /// their connection (blocking reads, pub/sub subscriptions), so it has no
 /// default command timeout (a blocking read waits on purpose).
 pub async fn connect_pair(url: &str) -> anyhow::Result<(Client, Client)> {
-    let client = builder(url, COMMAND_TIMEOUT)?
+    connect_pair_buffering(url, EVENT_BUFFER).await
+}
+
+/// As [`connect_pair`], the second connection subscribing to pub/sub
+/// channels and holding [`PUBSUB_BUFFER`] messages for its reader.
+pub async fn connect_pubsub_pair(url: &str) -> anyhow::Result<(Client, Client)> {
+    connect_pair_buffering(url, PUBSUB_BUFFER).await
+}
+
+async fn connect_pair_buffering(url: &str, buffer: usize) -> anyhow::Result<(Client, Client)> {
+    let client = connect(url).await?;
+    let second = builder(url, Duration::ZERO, buffer)?
         .build()
         .context("building the Redis client")?;
-    let second = builder(url, Duration::ZERO)?
-        .build()
-        .context("building the Redis client")?;
-    client.init().await.context("connecting to Redis")?;
     second.init().await.context("connecting to Redis")?;
     Ok((client, second))
 }
 
-fn builder(url: &str, command_timeout: Duration) -> anyhow::Result<Builder> {
+fn builder(url: &str, command_timeout: Duration, event_buffer: usize) -> anyhow::Result<Builder> {
     let config = Config::from_url(url).context("invalid REDIS_URL")?;
     let mut builder = Builder::from_config(config);
     builder
@@ -65,6 +85,7 @@ fn builder(url: &str, command_timeout: Duration) -> anyhow::Result<Builder> {
         })
         .with_performance_config(|performance| {
             performance.default_command_timeout = command_timeout;
+            performance.broadcast_channel_capacity = event_buffer;
         });
     Ok(builder)
 }
