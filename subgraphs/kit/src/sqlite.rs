@@ -57,7 +57,13 @@ pub async fn open(url: &str, schema: &[&str], what: &str) -> anyhow::Result<Data
         }
     }
     let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false).map_sqlx_sqlite_opts(tuned);
+    // No ping before each statement: a connection to a file cannot go stale
+    // the way a network one does, and the ping was a second round trip to
+    // the connection's thread for every query (the worker bench's profile).
+    options
+        .sqlx_logging(false)
+        .test_before_acquire(false)
+        .map_sqlx_sqlite_opts(tuned);
     let db = Database::connect(options)
         .await
         .with_context(|| format!("opening the {what}"))?;
