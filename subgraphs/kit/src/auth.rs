@@ -143,6 +143,29 @@ pub struct JwtVerifier {
     keys: RwLock<HashMap<String, DecodingKey>>,
     source: KeySource,
     revocations: std::sync::OnceLock<Arc<dyn crate::revocation::Revocations>>,
+    /// Tokens whose signature and claims passed, by the token itself, for
+    /// [`VERIFIED_FOR`]: an Ed25519 check was the subgraphs' top cost in
+    /// the reads bench's profile, once per subgraph a request touches. A hit
+    /// still checks the time claims and the revocations.
+    verified: moka::sync::Cache<String, VerifiedToken>,
+}
+
+/// How long a verified signature is trusted without checking it again.
+pub const VERIFIED_FOR: Duration = Duration::from_secs(60);
+/// How many verified tokens a verifier keeps (about 1 KB each).
+const VERIFIED_KEPT: u64 = 10_000;
+
+#[derive(Clone)]
+struct VerifiedToken {
+    user: CurrentUser,
+    times: TokenTimes,
+}
+
+fn verified_cache() -> moka::sync::Cache<String, VerifiedToken> {
+    moka::sync::Cache::builder()
+        .max_capacity(VERIFIED_KEPT)
+        .time_to_live(VERIFIED_FOR)
+        .build()
 }
 
 impl JwtVerifier {
@@ -171,6 +194,7 @@ impl JwtVerifier {
                 last_fetch: Mutex::new(None),
             },
             revocations: Default::default(),
+            verified: verified_cache(),
         })
     }
 
@@ -209,6 +233,7 @@ impl JwtVerifier {
             keys: RwLock::new(decoding_keys(jwks)?),
             source: KeySource::Fixed,
             revocations: Default::default(),
+            verified: verified_cache(),
         }))
     }
 
@@ -220,6 +245,15 @@ impl JwtVerifier {
 
     /// Checks a raw token (without the `Bearer ` prefix) and returns its caller.
     pub async fn verify(&self, token: &str) -> Result<CurrentUser, TokenError> {
+        if let Some(seen) = self.verified.get(token) {
+            check_times(
+                seen.times,
+                chrono::Utc::now().timestamp(),
+                self.max_lifetime_secs,
+            )?;
+            self.check_revocations(&seen.user).await?;
+            return Ok(seen.user);
+        }
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
         if header.alg != SIGNING_ALGORITHM {
@@ -230,12 +264,13 @@ impl JwtVerifier {
         let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
             .map_err(|e| TokenError::Rejected(e.to_string()))?;
         let claims = data.claims;
+        let times = TokenTimes {
+            iat: claims.iat,
+            nbf: claims.nbf,
+            exp: claims.exp,
+        };
         check_times(
-            TokenTimes {
-                iat: claims.iat,
-                nbf: claims.nbf,
-                exp: claims.exp,
-            },
+            times,
             chrono::Utc::now().timestamp(),
             self.max_lifetime_secs,
         )?;
@@ -252,6 +287,13 @@ impl JwtVerifier {
             session_id,
             expires_at: claims.exp,
         };
+        self.verified.insert(
+            token.to_owned(),
+            VerifiedToken {
+                user: user.clone(),
+                times,
+            },
+        );
         self.check_revocations(&user).await?;
         Ok(user)
     }
@@ -333,7 +375,11 @@ impl JwtVerifier {
             if due {
                 *last = Some(Instant::now());
                 match fetch_jwks(http, url).await {
-                    Ok(fresh) => *self.keys.write().await = fresh,
+                    Ok(fresh) => {
+                        *self.keys.write().await = fresh;
+                        // A key may have been withdrawn: what it signed is checked again.
+                        self.verified.invalidate_all();
+                    }
                     Err(error) => {
                         tracing::warn!(%url, error = format!("{error:#}"), "JWKS fetch failed")
                     }

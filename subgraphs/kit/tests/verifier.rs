@@ -52,6 +52,10 @@ fn keys() -> Keys {
 }
 
 fn token(keys: &Keys, user: Uuid, session: Uuid, roles: Vec<Role>) -> String {
+    token_expiring(keys, user, session, roles, Utc::now().timestamp() + 600)
+}
+
+fn token_expiring(keys: &Keys, user: Uuid, session: Uuid, roles: Vec<Role>, exp: i64) -> String {
     let now = Utc::now().timestamp();
     let claims = AccessClaims {
         sub: user.to_string(),
@@ -61,7 +65,7 @@ fn token(keys: &Keys, user: Uuid, session: Uuid, roles: Vec<Role>) -> String {
         aud: AUDIENCE.into(),
         iat: now,
         nbf: Some(now),
-        exp: now + 600,
+        exp,
         jti: Uuid::new_v4().to_string(),
         sid: session.to_string(),
         iat_ms: Some(Utc::now().timestamp_millis()),
@@ -192,6 +196,29 @@ async fn a_revoked_session_is_refused_and_the_other_sessions_work() {
         .verify(&on_phone)
         .await
         .expect("the other session works");
+}
+
+/// A verified token is remembered (its signature is not checked again), but
+/// its expiry and revocations are, on every use.
+#[tokio::test]
+async fn a_remembered_token_still_expires() {
+    use fittrack_kit::auth::LEEWAY_SECS;
+    let keys = keys();
+    let verifier = JwtVerifier::fixed(&keys.jwks, ISSUER, AUDIENCE).expect("verifier");
+    verifier.use_revocations(Arc::new(MemoryRevocations::default()));
+    // Past its expiry and the leeway two seconds from now.
+    let exp = Utc::now().timestamp() - LEEWAY_SECS as i64 + 2;
+    let short = token_expiring(&keys, Uuid::new_v4(), Uuid::new_v4(), vec![Role::User], exp);
+    verifier.verify(&short).await.expect("valid now");
+    verifier
+        .verify(&short)
+        .await
+        .expect("valid again, remembered");
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(
+        matches!(verifier.verify(&short).await, Err(TokenError::BadClaims(why)) if why == "expired"),
+        "an expired token is refused even though it was verified before"
+    );
 }
 
 #[test]
