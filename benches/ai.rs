@@ -1,7 +1,9 @@
-//! `cargo bench --bench ai`: with a 0-latency fake Gemini, the recommendation
-//! worker's jobs/s and enqueue → stored latency, event → subscriber latency
-//! through the router, and how many live subscribers the stack holds through
-//! the router (with memory per subscriber). Prints Markdown for BENCHMARKS.md.
+//! `cargo bench --bench ai`: with a 0-latency fake Gemini, event → subscriber
+//! latency through the router, what fair dispatch saves the users queued
+//! behind a burst, and how many live subscribers the stack holds through the
+//! router (with memory per subscriber). The worker's throughput and
+//! enqueue → stored latency: `cargo bench --bench worker`. Prints Markdown
+//! for BENCHMARKS.md.
 
 mod common;
 use fittrack_testkit as support;
@@ -21,7 +23,6 @@ use support::{gql, Stack, WsSubscription};
 use uuid::Uuid;
 use wiremock::MockServer;
 
-const JOBS: usize = 1_000;
 const ROUTED_EVENTS: usize = 200;
 const SUBSCRIBER_STEPS: [usize; 3] = [250, 1_000, 2_000];
 
@@ -45,58 +46,6 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
-}
-
-/// Enqueue → stored (seen on the bus) for JOBS events, worker concurrency 4:
-/// the AI subgraph as `fittrack worker` builds it (API off), in process.
-async fn worker_throughput(gemini: &MockServer) -> (f64, f64, f64) {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut config = fittrack_ai::AiConfig {
-        data_dir: dir.path().to_owned(),
-        namespace: format!("bench-{}", Uuid::new_v4().simple()),
-        gemini: gemini_config(gemini),
-        limits: support::Limits::Relaxed.ai(),
-        api: false,
-        ..Default::default()
-    };
-    config.worker.concurrency = 4;
-    config.worker.consumer_name = Some("bench".into());
-    let ai = fittrack_ai::build(&config)
-        .await
-        .expect("AI subgraph builds");
-    let (queue, bus) = (ai.context.queue.clone(), ai.context.bus.clone());
-    let user = Uuid::new_v4();
-    let mut stored = bus.subscribe(user);
-    let stop = fittrack_kit::service::CancellationToken::new();
-    ai.service.bind().await.expect("binds").spawn(stop.clone());
-
-    let mut enqueued_at = HashMap::new();
-    let started = Instant::now();
-    for _ in 0..JOBS {
-        let id = Uuid::now_v7();
-        let event = json!({"event": "ActivityLogged", "activityId": id, "userId": user,
-                           "type": "RUNNING", "durationMinutes": 30, "caloriesBurned": 300,
-                           "startTime": Utc::now(), "metrics": {}});
-        enqueued_at.insert(id, Instant::now());
-        queue.enqueue(&event.to_string()).await.expect("enqueue");
-    }
-    let mut latencies = Vec::with_capacity(JOBS);
-    while latencies.len() < JOBS {
-        let recommendation = tokio::time::timeout(Duration::from_secs(60), stored.next())
-            .await
-            .expect("worker keeps up")
-            .expect("bus open");
-        if let Some(at) = enqueued_at.get(&recommendation.activity_id) {
-            latencies.push(at.elapsed());
-        }
-    }
-    let jobs_per_second = JOBS as f64 / started.elapsed().as_secs_f64();
-    stop.cancel();
-    (
-        jobs_per_second,
-        percentile_ms(&mut latencies, 0.5),
-        percentile_ms(&mut latencies, 0.99),
-    )
 }
 
 /// One user's burst of this many jobs, then one job from each of
@@ -208,7 +157,6 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         let gemini = support::fake_gemini().await;
-        let (jobs_per_second, stored_p50, stored_p99) = worker_throughput(&gemini).await;
         let in_queue_order = burst_fairness(0).await;
         let fair = burst_fairness(fittrack_ai::config::DEFAULT_FAIR_WINDOW).await;
 
@@ -279,8 +227,6 @@ fn main() {
         println!("Fake Gemini answers at once; embedded store; in-process queue and bus.\n");
         println!("| measure | value |");
         println!("|---|---|");
-        println!("| worker throughput (concurrency 4, {JOBS} jobs) | {jobs_per_second:.0} jobs/s |");
-        println!("| enqueue → stored p50 / p99 | {stored_p50:.1} ms / {stored_p99:.1} ms |");
         println!(
             "| logActivity response → subscriber through the router, p50 / p99 ({ROUTED_EVENTS} events) | {:.1} ms / {:.1} ms |",
             percentile_ms(&mut routed, 0.5),
