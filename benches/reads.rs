@@ -1,5 +1,7 @@
 //! `cargo bench --bench reads`: reads through the router against the same
-//! reads straight at the subgraph (issue 15, targets 1 and 6), and what the
+//! reads straight at the subgraph (issue 15, targets 1 and 6), the
+//! `User.activities` join against the same rows by the activity subgraph's
+//! own query, and what the
 //! dataloader window costs the three-subgraph read
 //! (`me { activities { recommendation } }`: user → activity → AI), with a
 //! 5 ms and a 1 ms window side by side in one run. Embedded backends, the real
@@ -23,6 +25,34 @@ const ACTIVITIES_PER_USER: usize = 5;
 const ME: &str = "{ me { id email } }";
 const ME_ACTIVITIES_RECOMMENDATIONS: &str =
     "{ me { activities(first: 5) { edges { node { id type recommendation { id summary } } } } } }";
+
+/// The join (`User.activities`: the user subgraph, then the activity
+/// subgraph's `_entities` through its loader) and the same rows asked of
+/// the activity subgraph by its own query (one batched store read).
+const ME_ACTIVITIES: &str = "{ me { activities(first: 5) { edges { node { id type } } } } }";
+const MY_ACTIVITIES: &str = "{ myActivities(first: 5) { edges { node { id type } } } }";
+
+fn me_activities() -> Value {
+    json!({ "query": ME_ACTIVITIES })
+}
+
+fn my_activities() -> Value {
+    json!({ "query": MY_ACTIVITIES })
+}
+
+fn has_five(edges: &Value) -> bool {
+    edges
+        .as_array()
+        .is_some_and(|e| e.len() == ACTIVITIES_PER_USER)
+}
+
+fn has_joined_activities(body: &Value) -> bool {
+    has_five(&body["data"]["me"]["activities"]["edges"])
+}
+
+fn has_my_activities(body: &Value) -> bool {
+    has_five(&body["data"]["myActivities"]["edges"])
+}
 
 fn me() -> Value {
     json!({ "query": ME })
@@ -120,6 +150,16 @@ async fn main() {
                 let name = format!("`me {{ id email }}` {path}");
                 rows.push(drive(name, url, &tokens, REQUESTS, me, has_me).await);
             }
+        }
+        if window_ms == 1 {
+            rows.push(
+                drive("`myActivities(first: 5) { id type }` through the router (one subgraph, one query)",
+                      &stack.router, &tokens, REQUESTS, my_activities, has_my_activities).await,
+            );
+            rows.push(
+                drive("`me { activities(first: 5) { id type } }` through the router (the `User.activities` join)",
+                      &stack.router, &tokens, REQUESTS, me_activities, has_joined_activities).await,
+            );
         }
         rows.push(
             drive(
