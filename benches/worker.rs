@@ -27,7 +27,7 @@ use fittrack_kit::{config::Secret, service::CancellationToken};
 use futures_util::StreamExt;
 use serde_json::json;
 use uuid::Uuid;
-use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 const JOBS: usize = 4_000;
 const USERS: usize = 16;
@@ -35,24 +35,6 @@ const CONCURRENCIES: [usize; 4] = [4, 16, 32, 64];
 const STEADY_RATE: u64 = 500;
 const STEADY_SECONDS: u64 = 12;
 const WARM_UP_SECONDS: u64 = 2;
-
-/// A Gemini that answers every call at once, keeping no record of them (a
-/// recording server slows as it grows).
-async fn instant_gemini() -> MockServer {
-    let server = MockServer::builder()
-        .disable_request_recording()
-        .start()
-        .await;
-    let advice = json!({"summary": "Good session.", "highlights": ["Consistent"],
-        "improvements": ["Stretch"], "nextWorkout": "Easy 30 min", "safetyNotes": ["Hydrate"]});
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "candidates": [{"content": {"parts": [{"text": advice.to_string()}]}, "finishReason": "STOP"}]
-        })))
-        .mount(&server)
-        .await;
-    server
-}
 
 /// A worker as `fittrack worker` runs it, and the users whose stored
 /// recommendations the bench watches.
@@ -239,7 +221,7 @@ fn main() {
         fittrack_kit::telemetry::init();
     }
     runtime.block_on(async {
-        let gemini = instant_gemini().await;
+        let gemini = support::fake_gemini().await;
         let redis = std::env::var("REDIS_URL").ok();
         if redis.is_none() {
             eprintln!("note: REDIS_URL is not set; only the in-process queue and bus are measured");

@@ -701,10 +701,15 @@ pub async fn audit_app_role_url(owner_url: &str) -> Secret {
     Secret::new(url.to_string())
 }
 
-/// A fake Gemini that answers every call at once with valid advice.
+/// A fake Gemini that answers every call at once with valid advice, and
+/// keeps no record of the calls (a recording server slows as it grows, and
+/// benches send it thousands).
 pub async fn fake_gemini() -> wiremock::MockServer {
     use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
-    let server = MockServer::start().await;
+    let server = MockServer::builder()
+        .disable_request_recording()
+        .start()
+        .await;
     let advice = json!({"summary": "Good session.", "highlights": ["Consistent"],
         "improvements": ["Stretch"], "nextWorkout": "Easy 30 min", "safetyNotes": ["Hydrate"]});
     Mock::given(method("POST"))
