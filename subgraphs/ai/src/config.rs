@@ -112,10 +112,10 @@ impl Default for AiConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
-            // A job mostly waits: on Gemini (seconds), on Redis, on the store.
-            // 16 drains 1.7× what 4 did with an instant fake Gemini (`cargo
-            // bench --bench worker`), and keeps slots free while some wait on
-            // a slow model.
+            // A job mostly waits: on Gemini (seconds), on Redis, on the store,
+            // so slots stay free while some wait on a slow model. With an
+            // instant fake Gemini, 16 drained 1.1–1.2× what 4 did (release,
+            // BENCHMARKS.md "Worker").
             concurrency: 16,
             queue: fittrack_kit::events::ACTIVITY_EVENTS_QUEUE.into(),
             group: fittrack_kit::events::ACTIVITY_EVENTS_GROUP.into(),

@@ -80,24 +80,19 @@ impl Service {
     /// Binds the API's port (nothing runs yet), so its address is known before
     /// anything depends on it.
     pub async fn bind(self) -> anyhow::Result<BoundService> {
-        let api = match self.api {
-            Some((router, address)) => {
-                let listener = TcpListener::bind(&address)
-                    .await
-                    .with_context(|| format!("{} subgraph cannot listen on {address}", self.id))?;
-                Some((router, listener))
-            }
-            None => None,
+        let Some((_, address)) = &self.api else {
+            return Ok(BoundService {
+                id: self.id,
+                api: None,
+                tasks: self.tasks,
+            });
         };
-        Ok(BoundService {
-            id: self.id,
-            api,
-            tasks: self.tasks,
-        })
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("{} subgraph cannot listen on {address}", self.id))?;
+        Ok(self.bind_to(listener))
     }
-}
 
-impl Service {
     /// As [`Service::bind`], on a listener the caller bound already (its
     /// address had to be known, and held, before this service was built).
     pub fn bind_to(self, listener: TcpListener) -> BoundService {
