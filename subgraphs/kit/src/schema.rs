@@ -96,6 +96,7 @@ where
     let builder = Schema::build(query, mutation, subscription)
         .enable_federation()
         .extension(BoundedEntities)
+        .extension(TextWithoutNul)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(max_complexity);
     if crate::config::is_production() {
@@ -185,6 +186,97 @@ fn check_entities(
     Ok(())
 }
 
+/// Refuses any request whose text input holds U+0000 (NUL), inline or in a
+/// variable, before anything resolves. PostgreSQL cannot store it in `text`
+/// or `jsonb` (the statement fails, which would be an internal error
+/// half-way through a use case), and no field of ours has a use for it; so
+/// one rule at the schema covers every argument of every subgraph rather
+/// than one check per field.
+struct TextWithoutNul;
+
+impl async_graphql::extensions::ExtensionFactory for TextWithoutNul {
+    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+        std::sync::Arc::new(TextWithoutNul)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl async_graphql::extensions::Extension for TextWithoutNul {
+    async fn parse_query(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        query: &str,
+        variables: &async_graphql::Variables,
+        next: async_graphql::extensions::NextParseQuery<'_>,
+    ) -> async_graphql::ServerResult<async_graphql::parser::types::ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        for (_, operation) in document.operations.iter() {
+            check_text(&operation.node.selection_set.node, variables)?;
+        }
+        for fragment in document.fragments.values() {
+            check_text(&fragment.node.selection_set.node, variables)?;
+        }
+        // Anything not reached through a field argument (a variable used only
+        // in a directive, or not at all) is still refused.
+        if let Some((name, _)) = variables.iter().find(|(_, value)| holds_nul(value)) {
+            return Err(nul_error(&format!("variable `${name}`"), None));
+        }
+        Ok(document)
+    }
+}
+
+fn check_text(
+    selections: &async_graphql::parser::types::SelectionSet,
+    variables: &async_graphql::Variables,
+) -> async_graphql::ServerResult<()> {
+    use async_graphql::parser::types::Selection;
+    for selection in &selections.items {
+        match &selection.node {
+            Selection::Field(field) => {
+                for (name, value) in &field.node.arguments {
+                    let resolved = value
+                        .node
+                        .clone()
+                        .into_const_with(|name| variables.get(&name).cloned().ok_or(()));
+                    if resolved.is_ok_and(|value| holds_nul(&value)) {
+                        return Err(nul_error(
+                            &format!("argument `{}` of `{}`", name.node, field.node.name.node),
+                            Some(value.pos),
+                        ));
+                    }
+                }
+                check_text(&field.node.selection_set.node, variables)?
+            }
+            Selection::InlineFragment(fragment) => {
+                check_text(&fragment.node.selection_set.node, variables)?
+            }
+            Selection::FragmentSpread(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn holds_nul(value: &async_graphql::Value) -> bool {
+    use async_graphql::Value;
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::List(items) => items.iter().any(holds_nul),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(name, value)| name.contains('\0') || holds_nul(value)),
+        _ => false,
+    }
+}
+
+/// A request error (no path), so `kit::server::finish_errors` codes it
+/// `BAD_USER_INPUT`.
+fn nul_error(what: &str, pos: Option<async_graphql::Pos>) -> async_graphql::ServerError {
+    async_graphql::ServerError::new(
+        format!("Text may not contain the NUL character (U+0000): {what}"),
+        pos,
+    )
+}
+
 /// The Federation 2 SDL of `schema`, as `fittrack compose` exports it.
 ///
 /// async-graphql writes Federation 2.5 and declares the cost directives as
@@ -231,6 +323,68 @@ mod tests {
         assert_eq!(page_complexity(Some(100), 3), 301);
         assert_eq!(page_complexity(Some(1_000_000), 3), 301);
         assert_eq!(page_complexity(Some(-5), 3), 4);
+    }
+
+    struct EchoQuery;
+
+    #[async_graphql::Object]
+    impl EchoQuery {
+        async fn echo(&self, text: String, tags: Option<Vec<String>>) -> String {
+            let _ = tags;
+            text
+        }
+    }
+
+    async fn run(query: &str, variables: serde_json::Value) -> async_graphql::Response {
+        let schema = federated(
+            EchoQuery,
+            async_graphql::EmptyMutation,
+            async_graphql::EmptySubscription,
+            100,
+        )
+        .finish();
+        schema
+            .execute(
+                async_graphql::Request::new(query)
+                    .variables(async_graphql::Variables::from_json(variables)),
+            )
+            .await
+    }
+
+    #[tokio::test]
+    async fn text_with_nul_is_refused_inline_in_variables_and_in_lists() {
+        for (query, variables) in [
+            (r#"{ echo(text: "a\u0000b") }"#, serde_json::json!({})),
+            (
+                "query($t: String!) { echo(text: $t) }",
+                serde_json::json!({"t": "a\u{0}"}),
+            ),
+            (
+                r#"query($t: String!) { echo(text: "ok", tags: ["x", $t]) }"#,
+                serde_json::json!({"t": "\u{0}"}),
+            ),
+            (
+                "query($unused: String) { echo(text: \"ok\") }",
+                serde_json::json!({"unused": "\u{0}"}),
+            ),
+        ] {
+            let response = run(query, variables).await;
+            assert_eq!(response.errors.len(), 1, "{query}: {:?}", response.errors);
+            let error = &response.errors[0];
+            assert!(error.message.contains("NUL"), "{query}: {}", error.message);
+            // No path: finish_errors codes it BAD_USER_INPUT.
+            assert!(error.path.is_empty(), "{query}");
+        }
+    }
+
+    #[tokio::test]
+    async fn text_without_nul_passes() {
+        let response = run(
+            r#"{ echo(text: "tab\there, é, 💪") }"#,
+            serde_json::json!({}),
+        )
+        .await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
     }
 
     #[test]
