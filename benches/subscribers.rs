@@ -325,6 +325,8 @@ async fn run(fd_limit: u64) {
     for (why, count) in &errors {
         eprintln!("{count} × {why}");
     }
+    // The router first, so it does not log the AI subgraph going away.
+    drop(stack);
     let _ = ai.kill();
     let _ = ai.wait();
 

@@ -78,27 +78,34 @@ async fn subscribers_get_their_own_recommendations_from_any_replica(
     );
 }
 
-/// More than a pub/sub connection buffers by default (fred's 32).
-const BURST: usize = 500;
+/// More than a pub/sub connection buffers by default (fred's 32), spread
+/// over users as a busy replica's traffic is.
+const BURST_USERS: usize = 50;
+const PER_USER: usize = 10;
 
-async fn a_burst_reaches_a_subscriber_whole((backend, publisher, subscriber): Replicas) {
-    let ada = Uuid::new_v4();
-    let mut ada_stream = subscriber.subscribe(ada);
-    let burst: Vec<Recommendation> = (0..BURST).map(|_| recommendation(ada)).collect();
+async fn a_burst_reaches_its_subscribers_whole((backend, publisher, subscriber): Replicas) {
+    let users: Vec<Uuid> = (0..BURST_USERS).map(|_| Uuid::new_v4()).collect();
+    let mut feeds =
+        futures_util::stream::select_all(users.iter().map(|user| subscriber.subscribe(*user)));
+    let burst: Vec<Recommendation> = users
+        .iter()
+        .flat_map(|user| (0..PER_USER).map(|_| recommendation(*user)))
+        .collect();
     // All published at once, and none read until all are out: the
     // subscriber side must hold the burst, not drop what its reader lags.
     let published =
         futures_util::future::join_all(burst.iter().map(|r| publisher.publish(r))).await;
     assert!(published.iter().all(Result::is_ok), "{backend}: published");
-    let mut received = Vec::with_capacity(BURST);
-    while received.len() < BURST {
-        match tokio::time::timeout(Duration::from_secs(5), ada_stream.next()).await {
+    let mut received = Vec::with_capacity(burst.len());
+    while received.len() < burst.len() {
+        match tokio::time::timeout(Duration::from_secs(5), feeds.next()).await {
             Ok(Some(recommendation)) => received.push(recommendation.id),
             Ok(None) => panic!(
-                "{backend}: the feed ended after {} of {BURST}",
-                received.len()
+                "{backend}: the feeds ended after {} of {}",
+                received.len(),
+                burst.len()
             ),
-            Err(_) => panic!("{backend}: {} of {BURST} arrived", received.len()),
+            Err(_) => panic!("{backend}: {} of {} arrived", received.len(), burst.len()),
         }
     }
     received.sort();
@@ -112,6 +119,24 @@ fittrack_kit::backend_contracts! {
     backends: [local, redis],
     contracts: [
         subscribers_get_their_own_recommendations_from_any_replica,
-        a_burst_reaches_a_subscriber_whole,
+        a_burst_reaches_its_subscribers_whole,
     ],
+}
+
+/// A user's channel lives while one of their subscribers does, so a replica
+/// holds one per listening user, not one per user ever seen.
+#[tokio::test]
+async fn a_users_channel_goes_with_their_last_subscriber() {
+    let bus = LocalBus::default();
+    let ada = Uuid::new_v4();
+    let first = bus.subscribe(ada);
+    let second = bus.subscribe(ada);
+    let bob = bus.subscribe(Uuid::new_v4());
+    assert_eq!(bus.users_listening(), 2);
+    drop(first);
+    assert_eq!(bus.users_listening(), 2, "ada still has a subscriber");
+    drop(second);
+    assert_eq!(bus.users_listening(), 1, "ada's channel is gone");
+    drop(bob);
+    assert_eq!(bus.users_listening(), 0);
 }
