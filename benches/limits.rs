@@ -11,7 +11,9 @@
 //! 5. what each attack of issue 24 achieves (guesses checked, writes stored,
 //!    the owner's sign-in afterwards): the section compiles against the
 //!    testkit of the commit before that issue, so both sides come from one
-//!    machine (`FITTRACK_BIN` names each side's `fittrack`).
+//!    machine (`FITTRACK_BIN` names each side's `fittrack`);
+//! 6. a storm of real sign-ins against the cores' argon2id limit, and another
+//!    user's `me` meanwhile (issue 15, target 5).
 
 mod common;
 use fittrack_testkit as support;
@@ -188,6 +190,116 @@ async fn me_during(stack: &Stack, attack: Option<Attack>) -> (Vec<Duration>, usi
         let _ = attacker.await;
     }
     (samples, attacks.load(Ordering::Relaxed))
+}
+
+/// How long the sign-in storm and the hashing baseline run.
+const STORM: Duration = Duration::from_secs(8);
+const STORM_CLIENTS: usize = 32;
+
+/// Password checks a second this process does with nothing else running:
+/// the hashing slots (one per core) kept full, the cores' limit for argon2id
+/// at the parameters we ship. Run before any stack starts (the stacks'
+/// user subgraph shares these slots).
+async fn hashes_alone() -> f64 {
+    use fittrack_user::domain::password::HashingSlots;
+    let slots = HashingSlots::shared();
+    let stored = slots
+        .hash(support::PASSWORD.to_owned())
+        .await
+        .expect("a hash");
+    let done = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..STORM_CLIENTS)
+        .map(|_| {
+            let (stored, done) = (stored.clone(), done.clone());
+            tokio::spawn(async move {
+                while started.elapsed() < STORM {
+                    if let Ok(true) = slots
+                        .verify(support::PASSWORD.to_owned(), stored.clone())
+                        .await
+                    {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// What a storm of real sign-ins (registered users, right passwords, each
+/// from its own address, limits that never refuse) gets through, and what
+/// another user's `me` costs meanwhile.
+struct Storm {
+    sign_ins: usize,
+    busy: usize,
+    elapsed: Duration,
+    me: Vec<Duration>,
+}
+
+async fn sign_in_storm(stack: &Stack) -> Storm {
+    let mut emails = Vec::new();
+    for i in 0..STORM_CLIENTS {
+        emails.push(stack.register(&format!("storm{i}")).await.0);
+    }
+    let (_, auth) = stack.register("bystander").await;
+    let token = auth["accessToken"].as_str().expect("token").to_owned();
+    let (sign_ins, busy) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let started = Instant::now();
+    let storm: Vec<_> = emails
+        .into_iter()
+        .enumerate()
+        .map(|(i, email)| {
+            let (url, sign_ins, busy) = (stack.router.clone(), sign_ins.clone(), busy.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let login = format!(
+                    "mutation {{ login(email: \"{email}\", password: \"{}\") {{ accessToken }} }}",
+                    support::PASSWORD
+                );
+                let address = format!("10.5.{}.{}", i / 250, i % 250 + 1);
+                while started.elapsed() < STORM {
+                    let body: serde_json::Value = request(&client, &url, None, &login, &address)
+                        .send()
+                        .await
+                        .expect("sent")
+                        .json()
+                        .await
+                        .expect("a GraphQL answer");
+                    if body["data"]["login"]["accessToken"].is_string() {
+                        sign_ins.fetch_add(1, Ordering::Relaxed);
+                    } else if body["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE" {
+                        busy.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        panic!("a sign-in failed: {body}");
+                    }
+                }
+            })
+        })
+        .collect();
+    let client = reqwest::Client::new();
+    let mut me = Vec::new();
+    while started.elapsed() < STORM {
+        let sent = Instant::now();
+        assert_eq!(
+            post(&client, &stack.router, Some(&token), ME, "10.7.7.8").await,
+            200
+        );
+        me.push(sent.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for task in storm {
+        let _ = task.await;
+    }
+    Storm {
+        sign_ins: sign_ins.load(Ordering::Relaxed),
+        busy: busy.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+        me,
+    }
 }
 
 /// Each attack from the issue, sent once; (what, time to the answer, answer).
@@ -599,6 +711,8 @@ enum Attack {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // First, while nothing else runs: the cores' limit for password checks.
+    let alone = hashes_alone().await;
     println!("## Limiter check ({CHECKS} checks over 1 000 keys, one task)\n");
     println!("| backend | checks | checks/s | p50 ms | p99 ms |\n|---|---|---|---|---|");
     let started = Instant::now();
@@ -680,4 +794,30 @@ async fn main() {
             percentile_ms(&mut samples, 0.99)
         );
     }
+    drop(stack);
+
+    // Issue 15, target 5: a storm of real sign-ins (relaxed limits, so
+    // every one is hashed) against the cores' limit measured first.
+    let stack = Stack::start().await;
+    let mut storm = sign_in_storm(&stack).await;
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let rate = storm.sign_ins as f64 / storm.elapsed.as_secs_f64();
+    println!(
+        "\n## A sign-in storm: {STORM_CLIENTS} clients signing in as {STORM_CLIENTS} users for {} s, {cores} cores\n",
+        STORM.as_secs()
+    );
+    println!("| measure | value |\n|---|---|");
+    println!("| password checks/s, this process alone (the cores' limit) | {alone:.1} ({:.1} per core) |", alone / cores as f64);
+    println!("| sign-ins/s through the router during the storm | {rate:.1} ({:.1} per core, {:.0} % of the limit) |", rate / cores as f64, 100.0 * rate / alone);
+    println!(
+        "| sign-ins refused busy (`SERVICE_UNAVAILABLE`) | {} |",
+        storm.busy
+    );
+    println!(
+        "| another user's `me` meanwhile ({} requests, one every 20 ms): p50 / p99 / max | {:.2} / {:.2} / {:.2} ms |",
+        storm.me.len(),
+        percentile_ms(&mut storm.me, 0.5),
+        percentile_ms(&mut storm.me, 0.99),
+        percentile_ms(&mut storm.me, 1.0)
+    );
 }

@@ -14,11 +14,15 @@ use fittrack_testkit as support;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::{drive, Sample};
+use common::{drive, drive_at_rate, Sample};
 use serde_json::{json, Value};
 use support::{gql, Stack};
 
 const CLIENTS: usize = 16;
+/// The open-loop rows: every path at the same offered load, well below the
+/// router's saturation on this machine.
+const OFFERED_RATE: u32 = 500;
+const OFFERED_FOR: Duration = Duration::from_secs(8);
 const REQUESTS: usize = 4_000;
 const ACTIVITIES_PER_USER: usize = 5;
 
@@ -54,6 +58,18 @@ fn has_my_activities(body: &Value) -> bool {
     has_five(&body["data"]["myActivities"]["edges"])
 }
 
+/// The AI subgraph's leg of the three-subgraph read, asked of it alone.
+const MY_RECOMMENDATIONS: &str =
+    "{ myRecommendations(first: 5) { edges { node { id summary } } } }";
+
+fn my_recommendations() -> Value {
+    json!({ "query": MY_RECOMMENDATIONS })
+}
+
+fn has_my_recommendations(body: &Value) -> bool {
+    has_five(&body["data"]["myRecommendations"]["edges"])
+}
+
 fn me() -> Value {
     json!({ "query": ME })
 }
@@ -77,6 +93,9 @@ fn has_recommendations(body: &Value) -> bool {
             .iter()
             .all(|edge| edge["node"]["recommendation"]["summary"].is_string())
 }
+
+/// A row of the open-loop table: name, endpoint, body, check.
+type Leg<'a> = (&'a str, &'a str, fn() -> Value, fn(&Value) -> bool);
 
 /// A stack whose dataloaders wait `window`, with `CLIENTS` users who each
 /// logged `ACTIVITIES_PER_USER` workouts and got every recommendation.
@@ -129,6 +148,7 @@ async fn stack_with_history(window: Duration) -> (Stack, Vec<String>) {
 async fn main() {
     common::note_embedded_backends_only();
     let mut rows: Vec<Sample> = Vec::new();
+    let mut offered: Vec<Sample> = Vec::new();
     for window_ms in [5, 1] {
         let window = Duration::from_millis(window_ms);
         let (stack, tokens) = stack_with_history(window).await;
@@ -152,6 +172,46 @@ async fn main() {
             }
         }
         if window_ms == 1 {
+            // Each path at the same offered load: the router's added latency
+            // (target 1), and the three-subgraph read against its legs asked
+            // of each subgraph alone.
+            let legs: [Leg; 5] = [
+                (
+                    "`me { id email }` straight at the user subgraph",
+                    &stack.user,
+                    me,
+                    has_me,
+                ),
+                (
+                    "`me { id email }` through the router",
+                    &stack.router,
+                    me,
+                    has_me,
+                ),
+                (
+                    "`myActivities(first: 5)` straight at the activity subgraph",
+                    &stack.activity,
+                    my_activities,
+                    has_my_activities,
+                ),
+                (
+                    "`myRecommendations(first: 5)` straight at the AI subgraph",
+                    &stack.ai,
+                    my_recommendations,
+                    has_my_recommendations,
+                ),
+                (
+                    "`me { activities(first: 5) { … recommendation } }` through the router",
+                    &stack.router,
+                    me_activities_recommendations,
+                    has_recommendations,
+                ),
+            ];
+            for (name, url, body, check) in legs {
+                offered.push(
+                    drive_at_rate(name, url, &tokens, OFFERED_RATE, OFFERED_FOR, body, check).await,
+                );
+            }
             rows.push(
                 drive("`myActivities(first: 5) { id type }` through the router (one subgraph, one query)",
                       &stack.router, &tokens, REQUESTS, my_activities, has_my_activities).await,
@@ -182,6 +242,15 @@ async fn main() {
     println!("| read | requests | req/s | p50 ms | p99 ms |");
     println!("|---|---|---|---|---|");
     for row in &mut rows {
+        println!("{}", row.row());
+    }
+    println!(
+        "\nOpen loop, {OFFERED_RATE} req/s offered for {} s per row (latency from when each request was due), 1 ms loader window\n",
+        OFFERED_FOR.as_secs()
+    );
+    println!("| read | requests | req/s | p50 ms | p99 ms |");
+    println!("|---|---|---|---|---|");
+    for row in &mut offered {
         println!("{}", row.row());
     }
 }

@@ -98,3 +98,57 @@ pub async fn drive(
         latencies,
     }
 }
+
+/// Open loop: `rate` requests a second for `duration`, whatever the answers
+/// take (round robin over `tokens`), each latency counted from when the
+/// request was due, so a stall shows in the tail instead of slowing the
+/// load (no coordinated omission). Compares paths at the same offered load,
+/// below saturation, where a closed loop would compare their saturations.
+pub async fn drive_at_rate(
+    name: impl Into<String>,
+    url: &str,
+    tokens: &[String],
+    rate: u32,
+    duration: Duration,
+    body: fn() -> Value,
+    check: fn(&Value) -> bool,
+) -> Sample {
+    let client = reqwest::Client::new();
+    let interval = Duration::from_secs(1) / rate;
+    let requests = (duration.as_secs_f64() * f64::from(rate)) as usize;
+    let started = tokio::time::Instant::now();
+    let mut in_flight = Vec::with_capacity(requests);
+    for i in 0..requests {
+        let due = started + interval * i as u32;
+        tokio::time::sleep_until(due).await;
+        let (client, url, token) = (
+            client.clone(),
+            url.to_owned(),
+            tokens[i % tokens.len()].clone(),
+        );
+        in_flight.push(tokio::spawn(async move {
+            let answer: Value = client
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&body())
+                .send()
+                .await
+                .expect("request")
+                .json()
+                .await
+                .expect("json");
+            let latency = due.elapsed();
+            assert!(answer["errors"].is_null() && check(&answer), "{answer}");
+            latency
+        }));
+    }
+    let mut latencies = Vec::with_capacity(requests);
+    for request in in_flight {
+        latencies.push(request.await.expect("request task"));
+    }
+    Sample {
+        name: name.into(),
+        total: started.elapsed(),
+        latencies,
+    }
+}
