@@ -8,8 +8,10 @@
 //! subgraph's relay and fan-out are what is measured, not the worker.
 //! Needs Redis (`REDIS_URL`, default `redis://127.0.0.1:6379`).
 //!
-//! Size it with `FITTRACK_BENCH_USERS` (default 1 000; each holds
-//! `PER_USER` subscriptions), `FITTRACK_BENCH_EVENT_RATE` (events/s, default
+//! Size it with `FITTRACK_BENCH_USERS` (default 1 000), `FITTRACK_BENCH_PER_USER`
+//! (subscriptions each, default and at most 10, the AI subgraph's cap; the
+//! router opens one upstream WebSocket per user, so 1 shows what that costs),
+//! `FITTRACK_BENCH_EVENT_RATE` (events/s, default
 //! 1 000) and `FITTRACK_BENCH_EVENT_SECONDS` (default 10). Prints Markdown
 //! for BENCHMARKS.md.
 
@@ -34,8 +36,8 @@ use serde_json::{json, Value};
 use support::{Stack, WsSubscription};
 use uuid::Uuid;
 
-/// Subscriptions per user: the AI subgraph's default cap.
-const PER_USER: usize = 10;
+/// Subscriptions per user by default: the AI subgraph's default cap.
+const PER_USER: u64 = 10;
 /// Subscriptions being opened at once.
 const OPENING: usize = 64;
 const QUERY: &str = "subscription { recommendationAdded { activityId } }";
@@ -164,7 +166,8 @@ async fn run(fd_limit: u64) {
     let seconds = env_or("FITTRACK_BENCH_EVENT_SECONDS", 10);
     let redis_url =
         std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let subscribers = users * PER_USER;
+    let per_user = env_or("FITTRACK_BENCH_PER_USER", PER_USER).clamp(1, PER_USER) as usize;
+    let subscribers = users * per_user;
 
     let ai_port = support::free_port();
     let namespace = format!("bench-{}", Uuid::new_v4().simple());
@@ -273,7 +276,7 @@ async fn run(fd_limit: u64) {
     };
 
     // A steady stream: `rate` events a second, each for one user (round
-    // robin), so each reaches PER_USER subscribers.
+    // robin), so each reaches `per_user` subscribers.
     let events = (rate * seconds) as usize;
     let mut published: Vec<(Uuid, Instant)> = Vec::with_capacity(events);
     let tick = Duration::from_millis(10);
@@ -296,7 +299,7 @@ async fn run(fd_limit: u64) {
     }
     let offered = published.len() as f64 / flow_started.elapsed().as_secs_f64();
     // Then wait for the stragglers.
-    let expected = published.len() * PER_USER;
+    let expected = published.len() * per_user;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let delivered: usize = {
@@ -333,7 +336,7 @@ async fn run(fd_limit: u64) {
     println!("Redis bus, AI subgraph as its own process (`fittrack serve ai`), router in front; fd limit {fd_limit}.\n");
     println!("| measure | value |");
     println!("|---|---|");
-    println!("| subscribers held ({users} users × {PER_USER}) | {held} |");
+    println!("| subscribers held ({users} users × {per_user}) | {held} |");
     println!(
         "| opened in | {:.1} s ({:.0}/s, {OPENING} at a time) |",
         open_time.as_secs_f64(),
@@ -357,7 +360,7 @@ async fn run(fd_limit: u64) {
         published.len()
     );
     println!(
-        "| deliveries (each event × {PER_USER}) | {delivered} of {expected} ({} lost) |",
+        "| deliveries (each event × {per_user}) | {delivered} of {expected} ({} lost) |",
         expected - delivered.min(expected)
     );
     if !latencies.is_empty() {

@@ -113,6 +113,7 @@ struct AppState<Q, M, S> {
     checks: Vec<(&'static str, ReadinessCheck)>,
     trusted_proxies: TrustedProxies,
     ipv6_prefix: u8,
+    max_body_bytes: usize,
 }
 
 impl<Q, M, S> SubgraphApp<Q, M, S>
@@ -182,6 +183,7 @@ where
             checks: self.checks,
             trusted_proxies: self.trusted_proxies,
             ipv6_prefix: self.ipv6_prefix,
+            max_body_bytes: self.max_body_bytes,
         });
         Router::new()
             .route(
@@ -627,6 +629,13 @@ fn is_query_only(query: &str) -> bool {
     }
 }
 
+/// What a WebSocket connection reads into at a time. tungstenite allocates
+/// its default (128 KiB) up front for every connection: with the router's one
+/// upstream connection per subscribed user, that was 128 of the 150 KiB a
+/// subscriber cost the AI subgraph (BENCHMARKS.md, issue 15 target 4).
+/// GraphQL-over-WebSocket messages are small; a larger one is read in chunks.
+pub const WEBSOCKET_READ_BUFFER: usize = 4 * 1024;
+
 async fn websocket<Q, M, S>(
     state: Arc<AppState<Q, M, S>>,
     peer: Option<IpAddr>,
@@ -673,6 +682,11 @@ where
     };
     let verifier = state.verifier.clone();
     upgrade
+        .read_buffer_size(WEBSOCKET_READ_BUFFER)
+        // A message is bounded as an HTTP body is (tungstenite's default
+        // would take 64 MiB).
+        .max_message_size(state.max_body_bytes)
+        .max_frame_size(state.max_body_bytes)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             GraphQLWebSocket::new(socket, executor, protocol)
