@@ -14,7 +14,7 @@ use std::{
 };
 
 use chrono::Utc;
-use common::percentile_ms;
+use common::{percentile_ms, rss_kib};
 use fittrack_ai::gemini::GeminiConfig;
 use fittrack_kit::config::Secret;
 use futures_util::StreamExt;
@@ -33,19 +33,6 @@ fn gemini_config(server: &MockServer) -> GeminiConfig {
         calls_per_minute: 1_000_000,
         ..GeminiConfig::default()
     }
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// One user's burst of this many jobs, then one job from each of

@@ -26,7 +26,7 @@ use std::{
 };
 
 use chrono::Utc;
-use common::percentile_ms;
+use common::{percentile_ms, rss_kib};
 use fittrack_ai::{
     bus::{RecommendationBus, RedisBus},
     domain::model::{Advice, Recommendation, Source},
@@ -66,19 +66,6 @@ fn raise_fd_limit() -> u64 {
         }
         Err(_) => 0,
     }
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// A token for a user nobody registered, signed with the stack's key: the

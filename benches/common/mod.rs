@@ -13,6 +13,34 @@ pub fn percentile_ms(samples: &mut [Duration], q: f64) -> f64 {
     samples[index].as_secs_f64() * 1000.0
 }
 
+/// Resident memory of process `pid` in KiB (0 if it cannot be read).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// One GraphQL POST as `token`; the answer's JSON.
+async fn post_json(client: &reqwest::Client, url: &str, token: &str, body: &Value) -> Value {
+    client
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
 /// Says so when the environment names real services: these benches measure
 /// the embedded backends only.
 pub fn note_embedded_backends_only() {
@@ -72,16 +100,7 @@ pub async fn drive(
             let mut latencies = Vec::with_capacity(each);
             for _ in 0..each {
                 let sent = Instant::now();
-                let answer: Value = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .json(&body())
-                    .send()
-                    .await
-                    .expect("request")
-                    .json()
-                    .await
-                    .expect("json");
+                let answer = post_json(&client, &url, &token, &body()).await;
                 latencies.push(sent.elapsed());
                 assert!(answer["errors"].is_null() && check(&answer), "{answer}");
             }
@@ -127,16 +146,7 @@ pub async fn drive_at_rate(
             tokens[i % tokens.len()].clone(),
         );
         in_flight.push(tokio::spawn(async move {
-            let answer: Value = client
-                .post(&url)
-                .bearer_auth(&token)
-                .json(&body())
-                .send()
-                .await
-                .expect("request")
-                .json()
-                .await
-                .expect("json");
+            let answer = post_json(&client, &url, &token, &body()).await;
             let latency = due.elapsed();
             assert!(answer["errors"].is_null() && check(&answer), "{answer}");
             latency

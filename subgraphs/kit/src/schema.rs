@@ -95,8 +95,7 @@ where
 {
     let builder = Schema::build(query, mutation, subscription)
         .enable_federation()
-        .extension(BoundedEntities)
-        .extension(TextWithoutNul)
+        .extension(InputRules)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(max_complexity);
     if crate::config::is_production() {
@@ -112,19 +111,28 @@ where
 /// and those are deduplicated; more is no query of ours.
 pub const MAX_ENTITY_REPRESENTATIONS: usize = 1_000;
 
-/// Refuses an `_entities` field whose `representations` list (inline or in
-/// a variable) is longer than [`MAX_ENTITY_REPRESENTATIONS`]: complexity
-/// does not count list arguments, and each representation is a lookup.
-struct BoundedEntities;
+/// The rules on input that no type can express, checked once the document
+/// is parsed and before anything resolves, in every subgraph:
+/// - [`check_entities`]: an `_entities` field's `representations` list
+///   (inline or in a variable) holds at most [`MAX_ENTITY_REPRESENTATIONS`]:
+///   complexity does not count list arguments, and each one is a lookup;
+/// - [`check_text`]: no text holds U+0000 (NUL). PostgreSQL cannot store it
+///   in `text` or `jsonb` (the statement fails, which would be an internal
+///   error half-way through a use case), and no field of ours has a use for
+///   it; one rule here covers every argument of every subgraph.
+///
+/// A refusal is a request error (no path), which
+/// `kit::server::finish_errors` codes `BAD_USER_INPUT`.
+struct InputRules;
 
-impl async_graphql::extensions::ExtensionFactory for BoundedEntities {
+impl async_graphql::extensions::ExtensionFactory for InputRules {
     fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
-        std::sync::Arc::new(BoundedEntities)
+        std::sync::Arc::new(InputRules)
     }
 }
 
 #[async_graphql::async_trait::async_trait]
-impl async_graphql::extensions::Extension for BoundedEntities {
+impl async_graphql::extensions::Extension for InputRules {
     async fn parse_query(
         &self,
         ctx: &async_graphql::extensions::ExtensionContext<'_>,
@@ -133,11 +141,24 @@ impl async_graphql::extensions::Extension for BoundedEntities {
         next: async_graphql::extensions::NextParseQuery<'_>,
     ) -> async_graphql::ServerResult<async_graphql::parser::types::ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        for (_, operation) in document.operations.iter() {
-            check_entities(&operation.node.selection_set.node, variables)?;
+        let selection_sets = document
+            .operations
+            .iter()
+            .map(|(_, operation)| &operation.node.selection_set.node)
+            .chain(
+                document
+                    .fragments
+                    .values()
+                    .map(|fragment| &fragment.node.selection_set.node),
+            );
+        for selections in selection_sets {
+            check_entities(selections, variables)?;
+            check_text(selections, variables)?;
         }
-        for fragment in document.fragments.values() {
-            check_entities(&fragment.node.selection_set.node, variables)?;
+        // Text not reached through a field argument (a variable used only
+        // in a directive, or not at all) is still refused.
+        if let Some((name, _)) = variables.iter().find(|(_, value)| holds_nul(value)) {
+            return Err(nul_error(&format!("variable `${name}`"), None));
         }
         Ok(document)
     }
@@ -186,45 +207,6 @@ fn check_entities(
     Ok(())
 }
 
-/// Refuses any request whose text input holds U+0000 (NUL), inline or in a
-/// variable, before anything resolves. PostgreSQL cannot store it in `text`
-/// or `jsonb` (the statement fails, which would be an internal error
-/// half-way through a use case), and no field of ours has a use for it; so
-/// one rule at the schema covers every argument of every subgraph rather
-/// than one check per field.
-struct TextWithoutNul;
-
-impl async_graphql::extensions::ExtensionFactory for TextWithoutNul {
-    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
-        std::sync::Arc::new(TextWithoutNul)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl async_graphql::extensions::Extension for TextWithoutNul {
-    async fn parse_query(
-        &self,
-        ctx: &async_graphql::extensions::ExtensionContext<'_>,
-        query: &str,
-        variables: &async_graphql::Variables,
-        next: async_graphql::extensions::NextParseQuery<'_>,
-    ) -> async_graphql::ServerResult<async_graphql::parser::types::ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        for (_, operation) in document.operations.iter() {
-            check_text(&operation.node.selection_set.node, variables)?;
-        }
-        for fragment in document.fragments.values() {
-            check_text(&fragment.node.selection_set.node, variables)?;
-        }
-        // Anything not reached through a field argument (a variable used only
-        // in a directive, or not at all) is still refused.
-        if let Some((name, _)) = variables.iter().find(|(_, value)| holds_nul(value)) {
-            return Err(nul_error(&format!("variable `${name}`"), None));
-        }
-        Ok(document)
-    }
-}
-
 fn check_text(
     selections: &async_graphql::parser::types::SelectionSet,
     variables: &async_graphql::Variables,
@@ -268,8 +250,6 @@ fn holds_nul(value: &async_graphql::Value) -> bool {
     }
 }
 
-/// A request error (no path), so `kit::server::finish_errors` codes it
-/// `BAD_USER_INPUT`.
 fn nul_error(what: &str, pos: Option<async_graphql::Pos>) -> async_graphql::ServerError {
     async_graphql::ServerError::new(
         format!("Text may not contain the NUL character (U+0000): {what}"),
