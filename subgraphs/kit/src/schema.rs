@@ -8,7 +8,9 @@
 //! its own (async-graphql's complexity, multiplied by `first` through
 //! [`page_complexity`]), because a subgraph may be reached without the router.
 
-use async_graphql::{ObjectType, SDLExportOptions, Schema, SchemaBuilder, SubscriptionType};
+use async_graphql::{
+    ObjectType, Positioned, SDLExportOptions, Schema, SchemaBuilder, SubscriptionType,
+};
 
 /// The deepest selection any subgraph accepts.
 pub const MAX_DEPTH: usize = 16;
@@ -151,9 +153,13 @@ impl async_graphql::extensions::Extension for InputRules {
                     .values()
                     .map(|fragment| &fragment.node.selection_set.node),
             );
+        // Each argument is resolved once (the router sends `_entities`'
+        // representations in a variable, up to a thousand of them).
         for selections in selection_sets {
-            check_entities(selections, variables)?;
-            check_text(selections, variables)?;
+            each_argument(selections, variables, &mut |field, argument, value| {
+                check_entities(field, argument, value)?;
+                check_text(field, argument, value)
+            })?;
         }
         // Text not reached through a field argument (a variable used only
         // in a directive, or not at all) is still refused.
@@ -164,52 +170,18 @@ impl async_graphql::extensions::Extension for InputRules {
     }
 }
 
-fn check_entities(
+/// Calls `visit` with every field argument in `selections` (nested fields
+/// and inline fragments included; fragment definitions are walked on their
+/// own), resolved against `variables`. An argument naming a variable that is
+/// not there is left to validation.
+fn each_argument(
     selections: &async_graphql::parser::types::SelectionSet,
     variables: &async_graphql::Variables,
-) -> async_graphql::ServerResult<()> {
-    use async_graphql::parser::types::Selection;
-    use async_graphql::Value;
-    for selection in &selections.items {
-        match &selection.node {
-            Selection::Field(field) if field.node.name.node == "_entities" => {
-                // Inline, or in a variable: resolved the same way.
-                let count = field
-                    .node
-                    .get_argument("representations")
-                    .and_then(|value| {
-                        value
-                            .node
-                            .clone()
-                            .into_const_with(|name| variables.get(&name).cloned().ok_or(()))
-                            .ok()
-                    })
-                    .map_or(0, |value| match value {
-                        Value::List(items) => items.len(),
-                        _ => 0,
-                    });
-                if count > MAX_ENTITY_REPRESENTATIONS {
-                    return Err(async_graphql::ServerError::new(
-                        format!(
-                            "Too many representations in `_entities`: {count}, at most {MAX_ENTITY_REPRESENTATIONS}"
-                        ),
-                        Some(selection.pos),
-                    ));
-                }
-            }
-            Selection::Field(field) => check_entities(&field.node.selection_set.node, variables)?,
-            Selection::InlineFragment(fragment) => {
-                check_entities(&fragment.node.selection_set.node, variables)?
-            }
-            Selection::FragmentSpread(_) => {}
-        }
-    }
-    Ok(())
-}
-
-fn check_text(
-    selections: &async_graphql::parser::types::SelectionSet,
-    variables: &async_graphql::Variables,
+    visit: &mut impl FnMut(
+        &Positioned<async_graphql::parser::types::Field>,
+        &Positioned<async_graphql::Name>,
+        Positioned<&async_graphql::Value>,
+    ) -> async_graphql::ServerResult<()>,
 ) -> async_graphql::ServerResult<()> {
     use async_graphql::parser::types::Selection;
     for selection in &selections.items {
@@ -220,20 +192,54 @@ fn check_text(
                         .node
                         .clone()
                         .into_const_with(|name| variables.get(&name).cloned().ok_or(()));
-                    if resolved.is_ok_and(|value| holds_nul(&value)) {
-                        return Err(nul_error(
-                            &format!("argument `{}` of `{}`", name.node, field.node.name.node),
-                            Some(value.pos),
-                        ));
+                    if let Ok(resolved) = resolved {
+                        visit(field, name, Positioned::new(&resolved, value.pos))?;
                     }
                 }
-                check_text(&field.node.selection_set.node, variables)?
+                each_argument(&field.node.selection_set.node, variables, visit)?
             }
             Selection::InlineFragment(fragment) => {
-                check_text(&fragment.node.selection_set.node, variables)?
+                each_argument(&fragment.node.selection_set.node, variables, visit)?
             }
             Selection::FragmentSpread(_) => {}
         }
+    }
+    Ok(())
+}
+
+fn check_entities(
+    field: &Positioned<async_graphql::parser::types::Field>,
+    argument: &Positioned<async_graphql::Name>,
+    value: Positioned<&async_graphql::Value>,
+) -> async_graphql::ServerResult<()> {
+    if field.node.name.node != "_entities" || argument.node != "representations" {
+        return Ok(());
+    }
+    let count = match value.node {
+        async_graphql::Value::List(items) => items.len(),
+        _ => 0,
+    };
+    if count > MAX_ENTITY_REPRESENTATIONS {
+        return Err(async_graphql::ServerError::new(
+            format!(
+                "Too many representations in `_entities`: {count}, at most {MAX_ENTITY_REPRESENTATIONS}"
+            ),
+            Some(field.pos),
+        ));
+    }
+    Ok(())
+}
+
+fn check_text(
+    field: &Positioned<async_graphql::parser::types::Field>,
+    argument: &Positioned<async_graphql::Name>,
+    value: Positioned<&async_graphql::Value>,
+) -> async_graphql::ServerResult<()> {
+    if holds_nul(value.node) {
+        return Err(nul_error(
+            &format!("argument `{}` of `{}`", argument.node, field.node.name.node),
+            Some(value.pos),
+        ));
     }
     Ok(())
 }
