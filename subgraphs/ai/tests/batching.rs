@@ -17,7 +17,7 @@ use fittrack_ai::{
     domain::model::{ActivitySummary, Advice, DailyPlan, Recommendation, Source},
     gemini::{GeminiClient, GeminiConfig},
     graphql::{build_schema_with, AiContext},
-    storage::{embedded::EmbeddedAiStore, AiStore, RecommendationCursor, Saved},
+    storage::{embedded::EmbeddedAiStore, AiStore, Intake, RecommendationCursor, Saved},
 };
 use fittrack_kit::{
     queue::{memory::MemoryJobQueue, QueueOptions},
@@ -40,14 +40,11 @@ impl Counting {
 
 #[async_trait]
 impl AiStore for Counting {
-    async fn remember_activity(&self, a: &ActivitySummary) -> anyhow::Result<()> {
-        self.inner.remember_activity(a).await
+    async fn take_in_activity(&self, a: &ActivitySummary, n: usize) -> anyhow::Result<Intake> {
+        self.inner.take_in_activity(a, n).await
     }
     async fn forget_activity(&self, id: Uuid) -> anyhow::Result<bool> {
         self.inner.forget_activity(id).await
-    }
-    async fn is_forgotten(&self, id: Uuid) -> anyhow::Result<bool> {
-        self.inner.is_forgotten(id).await
     }
     async fn recent_activities(&self, u: Uuid, n: usize) -> anyhow::Result<Vec<ActivitySummary>> {
         self.hit();
@@ -56,7 +53,7 @@ impl AiStore for Counting {
     async fn save_recommendation(
         &self,
         r: Recommendation,
-    ) -> anyhow::Result<Saved<Recommendation>> {
+    ) -> anyhow::Result<Option<Saved<Recommendation>>> {
         self.inner.save_recommendation(r).await
     }
     async fn recommendations_for_activities(

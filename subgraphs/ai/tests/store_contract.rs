@@ -9,8 +9,8 @@ use fittrack_ai::{
         ActivitySummary, Advice, DailyPlan, PlanContent, PlannedSession, Recommendation, Source,
     },
     storage::{
-        embedded::EmbeddedAiStore, mongo::MongoAiStore, AiStore, RecommendationCursor, Saved,
-        RECENT_ACTIVITIES_KEPT,
+        embedded::EmbeddedAiStore, mongo::MongoAiStore, AiStore, Intake, RecommendationCursor,
+        Saved, RECENT_ACTIVITIES_KEPT,
     },
 };
 use uuid::Uuid;
@@ -97,12 +97,12 @@ async fn the_projection_keeps_the_newest_activities_per_user(
     let mut logged = Vec::new();
     for minutes_ago in (0..(RECENT_ACTIVITIES_KEPT as i64 + 5)).rev() {
         let a = summary(user, minutes_ago);
-        store.remember_activity(&a).await.expect("remember");
+        store.take_in_activity(&a, 0).await.expect("remember");
         logged.push(a);
     }
-    // Remembering twice is an upsert.
+    // Taking one in twice is an upsert.
     store
-        .remember_activity(&logged[logged.len() - 1])
+        .take_in_activity(&logged[logged.len() - 1], 0)
         .await
         .expect("again");
     let recent = store.recent_activities(user, 100).await.expect("recent");
@@ -119,10 +119,13 @@ async fn the_projection_keeps_the_newest_activities_per_user(
         .is_empty());
 
     let gone = logged[logged.len() - 1].clone();
-    store
-        .save_recommendation(recommendation(user, gone.activity_id, 1))
-        .await
-        .expect("save");
+    assert!(matches!(
+        store
+            .save_recommendation(recommendation(user, gone.activity_id, 1))
+            .await
+            .expect("save"),
+        Some(Saved::New(_))
+    ));
     assert!(
         store
             .forget_activity(gone.activity_id)
@@ -145,6 +148,87 @@ async fn the_projection_keeps_the_newest_activities_per_user(
         .is_empty());
 }
 
+/// What the worker sees of a logged activity: its history without itself,
+/// its recommendation on a redelivery, nothing once it is deleted (in either
+/// order), and no recommendation kept for a deleted activity.
+async fn a_logged_activity_is_taken_in_once_and_never_after_its_deletion(
+    (backend, store, _dir): StoreUnderTest,
+) {
+    let user = Uuid::new_v4();
+    let older: Vec<_> = (1..=4).map(|hours| summary(user, hours * 60)).collect();
+    for a in &older {
+        store.take_in_activity(a, 10).await.expect("older");
+    }
+    let other_user = summary(Uuid::new_v4(), 1);
+    store
+        .take_in_activity(&other_user, 10)
+        .await
+        .expect("other");
+
+    let now = summary(user, 0);
+    let Intake::New { history } = store.take_in_activity(&now, 3).await.expect("take in") else {
+        panic!("{backend}: not new");
+    };
+    assert_eq!(
+        history,
+        older[..3].to_vec(),
+        "{backend}: newest first, itself left out"
+    );
+
+    let advice = recommendation(user, now.activity_id, 5);
+    assert_eq!(
+        store
+            .save_recommendation(advice.clone())
+            .await
+            .expect("save"),
+        Some(Saved::New(advice.clone())),
+        "{backend}"
+    );
+    assert_eq!(
+        store.take_in_activity(&now, 3).await.expect("again"),
+        Intake::Recommended(advice.clone()),
+        "{backend}: a redelivery"
+    );
+
+    // Deleted after its recommendation: both go, and a late delivery of its
+    // logged event takes nothing in.
+    store
+        .forget_activity(now.activity_id)
+        .await
+        .expect("forget");
+    assert_eq!(
+        store.take_in_activity(&now, 3).await.expect("late"),
+        Intake::Forgotten,
+        "{backend}"
+    );
+    assert!(!store
+        .recent_activities(user, 10)
+        .await
+        .expect("recent")
+        .contains(&now));
+
+    // Deleted before its recommendation is written: nothing is kept.
+    let raced = summary(user, 0);
+    store.take_in_activity(&raced, 3).await.expect("take in");
+    store
+        .forget_activity(raced.activity_id)
+        .await
+        .expect("forget");
+    assert_eq!(
+        store
+            .save_recommendation(recommendation(user, raced.activity_id, 6))
+            .await
+            .expect("save"),
+        None,
+        "{backend}"
+    );
+    assert!(store
+        .recommendations_for_activities(&[raced.activity_id])
+        .await
+        .expect("get")
+        .is_empty());
+}
+
 async fn one_recommendation_per_activity_paged_newest_first(
     (backend, store, _dir): StoreUnderTest,
 ) {
@@ -154,7 +238,7 @@ async fn one_recommendation_per_activity_paged_newest_first(
         let r = recommendation(ada, Uuid::new_v4(), seconds);
         assert!(matches!(
             store.save_recommendation(r.clone()).await.expect("save"),
-            Saved::New(_)
+            Some(Saved::New(_))
         ));
         mine.push(r);
     }
@@ -165,7 +249,7 @@ async fn one_recommendation_per_activity_paged_newest_first(
     // A second one for the same activity is refused; the first stays.
     let duplicate = recommendation(ada, mine[0].activity_id, 99);
     match store.save_recommendation(duplicate).await.expect("save") {
-        Saved::Existing(existing) => assert_eq!(existing, mine[0], "{backend}"),
+        Some(Saved::Existing(existing)) => assert_eq!(existing, mine[0], "{backend}"),
         other => panic!("{backend}: stored a second recommendation: {other:?}"),
     }
 
@@ -289,6 +373,7 @@ fittrack_kit::backend_contracts! {
     backends: [embedded, mongodb],
     contracts: [
         the_projection_keeps_the_newest_activities_per_user,
+        a_logged_activity_is_taken_in_once_and_never_after_its_deletion,
         one_recommendation_per_activity_paged_newest_first,
         one_plan_per_user_and_date_unless_replaced,
     ],

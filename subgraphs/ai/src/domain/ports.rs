@@ -39,27 +39,48 @@ pub struct RecommendationCursor {
     pub id: Uuid,
 }
 
+/// What the store holds about a logged activity once it has taken it in
+/// ([`AiStore::take_in_activity`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intake {
+    /// The activity was deleted (its events may arrive out of order):
+    /// nothing was remembered.
+    Forgotten,
+    /// It already has its recommendation: a redelivery.
+    Recommended(Recommendation),
+    /// Remembered; the user's other remembered activities, newest first.
+    New { history: Vec<ActivitySummary> },
+}
+
 #[async_trait]
 pub trait AiStore: Send + Sync + 'static {
-    /// Upserts one activity of the projection; keeps the newest
-    /// [`RECENT_ACTIVITIES_KEPT`] per user.
-    async fn remember_activity(&self, activity: &ActivitySummary) -> anyhow::Result<()>;
+    /// What the worker needs for one logged activity, in as few round trips
+    /// as the backend allows (each one is two thread hand-offs on SQLite):
+    /// unless the activity was deleted, upserts it into the projection
+    /// (keeping the newest [`RECENT_ACTIVITIES_KEPT`] per user) and returns
+    /// its recommendation if it has one, else up to `history` of the user's
+    /// other activities.
+    async fn take_in_activity(
+        &self,
+        activity: &ActivitySummary,
+        history: usize,
+    ) -> anyhow::Result<Intake>;
     /// Drops an activity from the projection and its recommendation, and
     /// remembers that it was deleted; whether a recommendation was removed.
     async fn forget_activity(&self, activity_id: Uuid) -> anyhow::Result<bool>;
-    /// Whether the activity was deleted (its events may arrive out of order).
-    async fn is_forgotten(&self, activity_id: Uuid) -> anyhow::Result<bool>;
     /// The user's remembered activities, newest first.
     async fn recent_activities(
         &self,
         user_id: Uuid,
         limit: usize,
     ) -> anyhow::Result<Vec<ActivitySummary>>;
-    /// Stores a recommendation unless its activity already has one.
+    /// Stores a recommendation unless its activity already has one
+    /// (`Existing`) or was deleted (`None`: nothing is kept, even when the
+    /// deletion lands while this is written).
     async fn save_recommendation(
         &self,
         recommendation: Recommendation,
-    ) -> anyhow::Result<Saved<Recommendation>>;
+    ) -> anyhow::Result<Option<Saved<Recommendation>>>;
     async fn recommendations_for_activities(
         &self,
         activity_ids: &[Uuid],

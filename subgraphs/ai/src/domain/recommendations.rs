@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     model::{ActivitySummary, Recommendation},
-    ports::{AdviceError, Advisor, AiStore, RecommendationBus, Saved},
+    ports::{AdviceError, Advisor, AiStore, Intake, RecommendationBus, Saved},
 };
 
 /// History given to the model with each activity.
@@ -71,31 +71,25 @@ impl Recommender {
         // Events of one activity may be handled out of order by different
         // consumers: an already deleted activity gets nothing, nor does a
         // deleted user.
-        if self.store.is_forgotten(activity.activity_id).await?
-            || self.is_erased(activity.user_id).await?
-        {
+        if self.is_erased(activity.user_id).await? {
             return Ok(());
         }
-        self.store.remember_activity(&activity).await?;
-        let done = self
+        let history = match self
             .store
-            .recommendations_for_activities(&[activity.activity_id])
-            .await?;
-        if let Some(done) = done.into_iter().next() {
-            // A redelivery of work already finished. The worker that did it may
-            // have died between storing and publishing: publish again (live
-            // delivery is at least once; clients key recommendations by id).
-            self.publish(&done).await;
-            return Ok(());
-        }
-        let history: Vec<ActivitySummary> = self
-            .store
-            .recent_activities(activity.user_id, HISTORY_FOR_PROMPT + 1)
+            .take_in_activity(&activity, HISTORY_FOR_PROMPT)
             .await?
-            .into_iter()
-            .filter(|a| a.activity_id != activity.activity_id)
-            .take(HISTORY_FOR_PROMPT)
-            .collect();
+        {
+            Intake::Forgotten => return Ok(()),
+            Intake::Recommended(done) => {
+                // A redelivery of work already finished. The worker that did
+                // it may have died between storing and publishing: publish
+                // again (live delivery is at least once; clients key
+                // recommendations by id).
+                self.publish(&done).await;
+                return Ok(());
+            }
+            Intake::New { history } => history,
+        };
         let (source, advice) = self
             .advisor
             .advise(&activity, &history)
@@ -112,12 +106,9 @@ impl Recommender {
             advice,
             created_at: chrono::Utc::now(),
         };
-        if let Saved::New(stored) = self.store.save_recommendation(recommendation).await? {
-            // Deleted while we were writing: undo rather than leave an orphan.
-            if self.store.is_forgotten(stored.activity_id).await? {
-                self.store.forget_activity(stored.activity_id).await?;
-                return Ok(());
-            }
+        // `None`: the activity was deleted while we were writing; the store
+        // kept nothing.
+        if let Some(Saved::New(stored)) = self.store.save_recommendation(recommendation).await? {
             // The account was erased meanwhile: written first, checked after
             // (kit::erasure), so either the eraser saw this or we see it.
             if self.is_erased(stored.user_id).await? {

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, Value};
 use uuid::Uuid;
 
-use super::{AiStore, RecommendationCursor, Saved, RECENT_ACTIVITIES_KEPT};
+use super::{AiStore, Intake, RecommendationCursor, Saved, RECENT_ACTIVITIES_KEPT};
 use crate::domain::model::{ActivitySummary, DailyPlan, Recommendation, Source};
 
 const SCHEMA: &[&str] = &[
@@ -19,6 +19,14 @@ const SCHEMA: &[&str] = &[
         summary TEXT NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS ai_activities_user ON ai_activities (user_id, start_ms DESC)",
+    // Trims the projection inside the insert's own statement (one round trip
+    // per activity, `take_in_activity`); 20 is RECENT_ACTIVITIES_KEPT.
+    "CREATE TRIGGER IF NOT EXISTS ai_activities_keep_newest AFTER INSERT ON ai_activities
+     BEGIN
+        DELETE FROM ai_activities WHERE user_id = NEW.user_id AND activity_id NOT IN (
+            SELECT activity_id FROM ai_activities WHERE user_id = NEW.user_id
+            ORDER BY start_ms DESC LIMIT 20);
+     END",
     "CREATE TABLE IF NOT EXISTS ai_deleted_activities (
         activity_id TEXT PRIMARY KEY NOT NULL,
         deleted_ms INTEGER NOT NULL
@@ -44,6 +52,11 @@ const SCHEMA: &[&str] = &[
         UNIQUE (user_id, day)
     )",
 ];
+
+const _: () = assert!(
+    RECENT_ACTIVITIES_KEPT == 20,
+    "the trigger in SCHEMA keeps 20"
+);
 
 const RECOMMENDATION_COLUMNS: &str = "id, activity_id, user_id, source, advice, created_ms";
 const PLAN_COLUMNS: &str = "id, user_id, day, goal, source, content, created_ms";
@@ -138,6 +151,17 @@ impl EmbeddedAiStore {
             .collect()
     }
 
+    /// Whether the activity was deleted.
+    async fn is_forgotten(&self, activity_id: Uuid) -> anyhow::Result<bool> {
+        Ok(!self
+            .query(
+                "SELECT activity_id FROM ai_deleted_activities WHERE activity_id = ?",
+                vec![activity_id.to_string().into()],
+            )
+            .await?
+            .is_empty())
+    }
+
     async fn plans(&self, sql: &str, values: Vec<Value>) -> anyhow::Result<Vec<DailyPlan>> {
         self.query(sql, values)
             .await?
@@ -149,31 +173,60 @@ impl EmbeddedAiStore {
 
 #[async_trait]
 impl AiStore for EmbeddedAiStore {
-    async fn remember_activity(&self, activity: &ActivitySummary) -> anyhow::Result<()> {
+    async fn take_in_activity(
+        &self,
+        activity: &ActivitySummary,
+        history: usize,
+    ) -> anyhow::Result<Intake> {
+        let id = activity.activity_id.to_string();
         let user = activity.user_id.to_string();
-        self.execute(
-            "INSERT INTO ai_activities (activity_id, user_id, start_ms, summary) VALUES (?, ?, ?, ?)
-             ON CONFLICT (activity_id) DO UPDATE SET start_ms = excluded.start_ms, summary = excluded.summary",
-            vec![
-                activity.activity_id.to_string().into(),
-                user.clone().into(),
-                activity.start_time.timestamp_millis().into(),
-                serde_json::to_string(activity)?.into(),
-            ],
-        )
-        .await?;
-        self.execute(
-            "DELETE FROM ai_activities WHERE user_id = ? AND activity_id NOT IN (
-                SELECT activity_id FROM ai_activities WHERE user_id = ?
-                ORDER BY start_ms DESC LIMIT ?)",
-            vec![
-                user.clone().into(),
-                user.into(),
-                (RECENT_ACTIVITIES_KEPT as i64).into(),
-            ],
-        )
-        .await?;
-        Ok(())
+        // Unless deleted, in the same statement; the trigger trims.
+        let remembered = self
+            .execute(
+                "INSERT INTO ai_activities (activity_id, user_id, start_ms, summary)
+                 SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (
+                    SELECT 1 FROM ai_deleted_activities WHERE activity_id = ?1)
+                 ON CONFLICT (activity_id) DO UPDATE
+                    SET start_ms = excluded.start_ms, summary = excluded.summary",
+                vec![
+                    id.clone().into(),
+                    user.clone().into(),
+                    activity.start_time.timestamp_millis().into(),
+                    serde_json::to_string(activity)?.into(),
+                ],
+            )
+            .await?;
+        if remembered == 0 {
+            return Ok(Intake::Forgotten);
+        }
+        // Its recommendation, if any, beside each of the user's other recent
+        // activities: one read.
+        let rows = self
+            .query(
+                "SELECT r.id, r.activity_id, r.user_id, r.source, r.advice, r.created_ms,
+                        h.summary
+                 FROM (SELECT 1) AS one
+                 LEFT JOIN recommendations AS r ON r.activity_id = ?1
+                 LEFT JOIN (
+                    SELECT summary, start_ms FROM ai_activities
+                    WHERE user_id = ?2 AND activity_id <> ?1
+                    ORDER BY start_ms DESC LIMIT ?3
+                 ) AS h ON 1
+                 ORDER BY h.start_ms DESC",
+                vec![id.into(), user.into(), (history as i64).into()],
+            )
+            .await?;
+        if let Some(row) = rows.first() {
+            if row.try_get::<Option<String>>("", "id")?.is_some() {
+                return Ok(Intake::Recommended(row_to_recommendation(row)?));
+            }
+        }
+        let history = rows
+            .iter()
+            .filter_map(|row| row.try_get::<Option<String>>("", "summary").transpose())
+            .map(|summary| Ok(serde_json::from_str(&summary?)?))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Intake::New { history })
     }
 
     async fn forget_activity(&self, activity_id: Uuid) -> anyhow::Result<bool> {
@@ -198,16 +251,6 @@ impl AiStore for EmbeddedAiStore {
             > 0)
     }
 
-    async fn is_forgotten(&self, activity_id: Uuid) -> anyhow::Result<bool> {
-        Ok(!self
-            .query(
-                "SELECT activity_id FROM ai_deleted_activities WHERE activity_id = ?",
-                vec![activity_id.to_string().into()],
-            )
-            .await?
-            .is_empty())
-    }
-
     async fn recent_activities(
         &self,
         user_id: Uuid,
@@ -226,11 +269,15 @@ impl AiStore for EmbeddedAiStore {
     async fn save_recommendation(
         &self,
         recommendation: Recommendation,
-    ) -> anyhow::Result<Saved<Recommendation>> {
+    ) -> anyhow::Result<Option<Saved<Recommendation>>> {
+        // One statement, so a deletion (`forget_activity`) lands either
+        // before it (nothing inserted) or after it (the row is deleted).
         let inserted = self
             .execute(
                 &format!(
-                    "INSERT INTO recommendations ({RECOMMENDATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
+                    "INSERT INTO recommendations ({RECOMMENDATION_COLUMNS})
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS (
+                        SELECT 1 FROM ai_deleted_activities WHERE activity_id = ?2)
                      ON CONFLICT (activity_id) DO NOTHING"
                 ),
                 vec![
@@ -244,14 +291,21 @@ impl AiStore for EmbeddedAiStore {
             )
             .await?;
         if inserted == 1 {
-            return Ok(Saved::New(recommendation));
+            return Ok(Some(Saved::New(recommendation)));
         }
-        self.recommendations_for_activities(&[recommendation.activity_id])
+        if let Some(existing) = self
+            .recommendations_for_activities(&[recommendation.activity_id])
             .await?
             .into_iter()
             .next()
-            .map(Saved::Existing)
-            .context("a conflicting recommendation vanished")
+        {
+            return Ok(Some(Saved::Existing(existing)));
+        }
+        anyhow::ensure!(
+            self.is_forgotten(recommendation.activity_id).await?,
+            "a conflicting recommendation vanished"
+        );
+        Ok(None)
     }
 
     async fn recommendations_for_activities(

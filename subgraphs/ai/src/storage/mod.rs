@@ -6,4 +6,6 @@
 pub mod embedded;
 pub mod mongo;
 
-pub use crate::domain::ports::{AiStore, RecommendationCursor, Saved, RECENT_ACTIVITIES_KEPT};
+pub use crate::domain::ports::{
+    AiStore, Intake, RecommendationCursor, Saved, RECENT_ACTIVITIES_KEPT,
+};

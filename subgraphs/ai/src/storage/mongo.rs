@@ -18,7 +18,7 @@ use mongodb::{
 };
 use uuid::Uuid;
 
-use super::{AiStore, RecommendationCursor, Saved, RECENT_ACTIVITIES_KEPT};
+use super::{AiStore, Intake, RecommendationCursor, Saved, RECENT_ACTIVITIES_KEPT};
 use crate::domain::model::{ActivitySummary, DailyPlan, Recommendation, Source};
 
 const DUPLICATE_KEY: i32 = 11000;
@@ -151,8 +151,10 @@ impl MongoAiStore {
     }
 }
 
-#[async_trait]
-impl AiStore for MongoAiStore {
+/// The steps of `take_in_activity` (MongoDB has no statement that does them at once).
+impl MongoAiStore {
+    /// Upserts one activity of the projection; keeps the newest
+    /// [`RECENT_ACTIVITIES_KEPT`] per user.
     async fn remember_activity(&self, activity: &ActivitySummary) -> anyhow::Result<()> {
         let user = activity.user_id.to_string();
         let document = doc! {
@@ -187,6 +189,46 @@ impl AiStore for MongoAiStore {
         Ok(())
     }
 
+    /// Whether the activity was deleted.
+    async fn is_forgotten(&self, activity_id: Uuid) -> anyhow::Result<bool> {
+        Ok(self
+            .deleted
+            .find_one(doc! {"_id": activity_id.to_string()})
+            .await
+            .context("reading deleted activities")?
+            .is_some())
+    }
+}
+
+#[async_trait]
+impl AiStore for MongoAiStore {
+    async fn take_in_activity(
+        &self,
+        activity: &ActivitySummary,
+        history: usize,
+    ) -> anyhow::Result<Intake> {
+        if self.is_forgotten(activity.activity_id).await? {
+            return Ok(Intake::Forgotten);
+        }
+        self.remember_activity(activity).await?;
+        if let Some(done) = self
+            .recommendations_for_activities(&[activity.activity_id])
+            .await?
+            .into_iter()
+            .next()
+        {
+            return Ok(Intake::Recommended(done));
+        }
+        let history = self
+            .recent_activities(activity.user_id, history + 1)
+            .await?
+            .into_iter()
+            .filter(|a| a.activity_id != activity.activity_id)
+            .take(history)
+            .collect();
+        Ok(Intake::New { history })
+    }
+
     async fn forget_activity(&self, activity_id: Uuid) -> anyhow::Result<bool> {
         let id = activity_id.to_string();
         self.deleted
@@ -207,15 +249,6 @@ impl AiStore for MongoAiStore {
             .await
             .context("removing a recommendation")?;
         Ok(removed.deleted_count > 0)
-    }
-
-    async fn is_forgotten(&self, activity_id: Uuid) -> anyhow::Result<bool> {
-        Ok(self
-            .deleted
-            .find_one(doc! {"_id": activity_id.to_string()})
-            .await
-            .context("reading deleted activities")?
-            .is_some())
     }
 
     async fn recent_activities(
@@ -239,22 +272,38 @@ impl AiStore for MongoAiStore {
     async fn save_recommendation(
         &self,
         recommendation: Recommendation,
-    ) -> anyhow::Result<Saved<Recommendation>> {
-        match self
+    ) -> anyhow::Result<Option<Saved<Recommendation>>> {
+        let saved = match self
             .recommendations
             .insert_one(recommendation_document(&recommendation)?)
             .await
         {
-            Ok(_) => Ok(Saved::New(recommendation)),
-            Err(error) if is_duplicate_key(&error) => self
-                .recommendations_for_activities(&[recommendation.activity_id])
-                .await?
-                .into_iter()
-                .next()
-                .map(Saved::Existing)
-                .context("a conflicting recommendation vanished"),
-            Err(error) => Err(error).context("storing a recommendation"),
+            Ok(_) => Saved::New(recommendation),
+            Err(error) if is_duplicate_key(&error) => {
+                match self
+                    .recommendations_for_activities(&[recommendation.activity_id])
+                    .await?
+                    .into_iter()
+                    .next()
+                {
+                    Some(existing) => Saved::Existing(existing),
+                    None if self.is_forgotten(recommendation.activity_id).await? => {
+                        return Ok(None)
+                    }
+                    None => anyhow::bail!("a conflicting recommendation vanished"),
+                }
+            }
+            Err(error) => return Err(error).context("storing a recommendation"),
+        };
+        // Deleted while this was written (the tombstone comes first in
+        // `forget_activity`): undo rather than leave an orphan.
+        if let Saved::New(stored) = &saved {
+            if self.is_forgotten(stored.activity_id).await? {
+                self.forget_activity(stored.activity_id).await?;
+                return Ok(None);
+            }
         }
+        Ok(Some(saved))
     }
 
     async fn recommendations_for_activities(
