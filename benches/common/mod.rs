@@ -3,7 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+use fittrack_router::RouterGlobalAllocator;
 use serde_json::Value;
+
+// The services a bench runs in its own process allocate as they do in the
+// `fittrack` binary (mimalloc, src/main.rs), not through glibc's malloc, which
+// took 12 % of the worker bench's samples.
+fittrack_router::configure_global_allocator!();
 
 /// The `q` quantile (0.0–1.0) of `samples` in milliseconds (nearest rank);
 /// sorts `samples`.
