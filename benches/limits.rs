@@ -139,6 +139,22 @@ async fn me_load(stack: &Stack) -> (Vec<Duration>, Duration) {
     (samples, wall)
 }
 
+/// One user's `me` from `address` every 20 ms until `until`: the latencies.
+async fn me_every_20ms(stack: &Stack, token: &str, address: &str, until: Instant) -> Vec<Duration> {
+    let client = reqwest::Client::new();
+    let mut samples = Vec::new();
+    while Instant::now() < until {
+        let sent = Instant::now();
+        assert_eq!(
+            post(&client, &stack.router, Some(token), ME, address).await,
+            200
+        );
+        samples.push(sent.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    samples
+}
+
 /// One user's `me` latencies while `attack` runs in the background for ATTACK.
 async fn me_during(stack: &Stack, attack: Option<Attack>) -> (Vec<Duration>, usize) {
     let (_, auth) = stack.register("victim").await;
@@ -173,18 +189,7 @@ async fn me_during(stack: &Stack, attack: Option<Attack>) -> (Vec<Duration>, usi
             }));
         }
     }
-    let client = reqwest::Client::new();
-    let mut samples = Vec::new();
-    let started = Instant::now();
-    while started.elapsed() < ATTACK {
-        let sent = Instant::now();
-        assert_eq!(
-            post(&client, &stack.router, Some(&token), ME, "10.7.7.7").await,
-            200
-        );
-        samples.push(sent.elapsed());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let samples = me_every_20ms(stack, &token, "10.7.7.7", Instant::now() + ATTACK).await;
     stop.store(true, Ordering::Relaxed);
     for attacker in attackers {
         let _ = attacker.await;
@@ -280,17 +285,7 @@ async fn sign_in_storm(stack: &Stack) -> Storm {
             })
         })
         .collect();
-    let client = reqwest::Client::new();
-    let mut me = Vec::new();
-    while started.elapsed() < STORM {
-        let sent = Instant::now();
-        assert_eq!(
-            post(&client, &stack.router, Some(&token), ME, "10.7.7.8").await,
-            200
-        );
-        me.push(sent.elapsed());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let me = me_every_20ms(stack, &token, "10.7.7.8", started + STORM).await;
     for task in storm {
         let _ = task.await;
     }

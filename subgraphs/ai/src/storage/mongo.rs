@@ -149,10 +149,10 @@ impl MongoAiStore {
             .context("creating projection indexes")?;
         Ok(store)
     }
-}
 
-/// The steps of `take_in_activity` (MongoDB has no statement that does them at once).
-impl MongoAiStore {
+    // The steps of `take_in_activity` (MongoDB has no statement that does
+    // them at once).
+
     /// Upserts one activity of the projection; keeps the newest
     /// [`RECENT_ACTIVITIES_KEPT`] per user.
     async fn remember_activity(&self, activity: &ActivitySummary) -> anyhow::Result<()> {
