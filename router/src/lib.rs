@@ -19,6 +19,7 @@
 // Needed because of ntex's way of defining middlewares.
 #![recursion_limit = "256"]
 
+pub mod config_env;
 pub mod limits;
 
 pub use hive_router::{configure_global_allocator, RouterGlobalAllocator};
@@ -154,7 +155,35 @@ pub fn run() -> Result<(), RouterInitError> {
         // Before the runtime and its threads start: nothing reads it concurrently.
         std::env::set_var("LABORATORY_ENABLED", "false");
     }
+    // Held until the router stops: the effective config lives in it.
+    let _effective = match apply_config_env() {
+        Ok(dir) => dir,
+        Err(error) => {
+            eprintln!("router config: {error}");
+            std::process::exit(2);
+        }
+    };
     serve()
+}
+
+/// Points `ROUTER_CONFIG_FILE_PATH` at a copy of the config with what
+/// [`config_env`] applies from the environment, when it applies anything.
+fn apply_config_env() -> Result<Option<tempfile::TempDir>, String> {
+    let Some(original) = std::env::var_os("ROUTER_CONFIG_FILE_PATH") else {
+        return Ok(None);
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("fittrack-router-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    match config_env::effective_config(std::path::Path::new(&original), dir.path())? {
+        Some(effective) => {
+            // Before the runtime and its threads start, as above.
+            std::env::set_var("ROUTER_CONFIG_FILE_PATH", effective);
+            Ok(Some(dir))
+        }
+        None => Ok(None),
+    }
 }
 
 #[hive_router::main]

@@ -358,6 +358,7 @@ impl StackBuilder {
             .find(|(name, _)| name == "PORT")
             .and_then(|(_, port)| port.parse().ok());
         let mut router_port = fixed_router_port.unwrap_or_else(free_port);
+        let mut metrics_port = free_port();
         let mut router_env: Vec<(String, String)> = vec![
             (
                 "ROUTER_CONFIG_FILE_PATH".into(),
@@ -399,18 +400,25 @@ impl StackBuilder {
         let mut attempts = 0;
         let router_process = loop {
             set_env(&mut router_env, "PORT", &router_port.to_string());
+            set_env(
+                &mut router_env,
+                "FITTRACK_ROUTER_METRICS_PORT",
+                &metrics_port.to_string(),
+            );
             match start_router(&router_env, router_port).await {
                 Ok(child) => break child,
                 Err(status) if fixed_router_port.is_none() && attempts < 5 => {
                     attempts += 1;
                     eprintln!("router exited ({status}) on port {router_port}; trying another");
                     router_port = free_port();
+                    metrics_port = free_port();
                 }
                 Err(status) => panic!("router exited ({status}) on port {router_port}"),
             }
         };
         let stack = Stack {
             router: format!("http://127.0.0.1:{router_port}/graphql"),
+            router_metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
             user,
             activity,
             activity_store: activity_service.store,
@@ -442,6 +450,8 @@ async fn serve(service: Service, stop: &CancellationToken) -> String {
 pub struct Stack {
     /// Router GraphQL endpoint.
     pub router: String,
+    /// The router's Prometheus metrics (a port of their own).
+    pub router_metrics: String,
     /// User subgraph GraphQL endpoint (bypassing the router).
     pub user: String,
     /// Activity subgraph GraphQL endpoint (bypassing the router).

@@ -17,6 +17,7 @@ fn launch(data_dir: &std::path::Path, router_port: u16, ports: (u16, u16, u16, u
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("FITTRACK_DATA_DIR", data_dir)
         .env("FITTRACK_ROUTER_PORT", router_port.to_string())
+        .env("FITTRACK_ROUTER_METRICS_PORT", free_port().to_string())
         .env("FITTRACK_USER__HTTP__PORT", user_port.to_string())
         .env("FITTRACK_ACTIVITY__HTTP__PORT", activity_port.to_string())
         .env("FITTRACK_AI__HTTP__PORT", ai_port.to_string())

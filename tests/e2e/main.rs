@@ -13,6 +13,7 @@ mod architecture;
 mod input;
 mod launcher;
 mod lifecycle;
+mod observability;
 mod operations;
 mod recommendations;
 mod rust_client;

@@ -223,6 +223,7 @@ impl FaultStack {
                         repo_root().join("schema/supergraph.graphql"),
                     )
                     .env("PORT", self.ports[&service].to_string())
+                    .env("FITTRACK_ROUTER_METRICS_PORT", free_port().to_string())
                     .env(
                         "FITTRACK_USER_URL",
                         format!("{}/graphql", self.url(Service::User)),

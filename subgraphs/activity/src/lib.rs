@@ -116,6 +116,7 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
     );
     let router = SubgraphApp::new(schema, parts.verifier)
         .http(&config.http)
+        .metrics(&fittrack_kit::metrics::Metrics::new("activity"))
         .ready_when("activity store", store.clone(), |store| store.ping())
         .ready_when("event queue", queue.clone(), |queue| queue.ping())
         .into_router();

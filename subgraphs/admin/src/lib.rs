@@ -48,6 +48,7 @@ pub async fn build(config: &AdminConfig) -> anyhow::Result<AdminService> {
     let ping = store.clone();
     let router = SubgraphApp::new(schema, verifier.clone())
         .http(&config.http)
+        .metrics(&fittrack_kit::metrics::Metrics::new("admin"))
         .merge(internal::routes(log, verifier, internal_token))
         .readiness("admin database", move || {
             let store = ping.clone();

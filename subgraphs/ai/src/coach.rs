@@ -30,6 +30,7 @@ pub struct Coach {
     gemini: GeminiClient,
     limiter: Arc<dyn RateLimiter>,
     limits: AiLimitsConfig,
+    answers: Option<opentelemetry::metrics::Counter<u64>>,
 }
 
 /// Live subscriptions one user may hold on one AI replica by default
@@ -88,6 +89,7 @@ impl Coach {
             gemini,
             limiter,
             limits,
+            answers: None,
         }
     }
 
@@ -143,6 +145,41 @@ impl Coach {
         &self.gemini
     }
 
+    /// Records where each answer came from (`fittrack_coach_answers_total`:
+    /// Gemini, or the rules and why: the fallback share) and what the
+    /// Gemini client does (`GeminiInstruments`); reports the breaker's
+    /// state at each scrape (`fittrack_gemini_breaker`).
+    pub fn with_metrics(mut self, metrics: &fittrack_kit::metrics::Metrics) -> Self {
+        self.gemini = self
+            .gemini
+            .with_metrics(crate::gemini::GeminiInstruments::new(metrics));
+        self.answers = Some(
+            metrics
+                .meter()
+                .u64_counter("fittrack.coach.answers")
+                .with_description(
+                    "Advice and plans by source (gemini, rules, none) and reason \
+                     (ok, not_configured, breaker_open, throttled, rejected, unavailable, \
+                     invalid_output)",
+                )
+                .build(),
+        );
+        self
+    }
+
+    fn record_answer(&self, kind: &'static str, source: &'static str, reason: &'static str) {
+        if let Some(answers) = &self.answers {
+            answers.add(
+                1,
+                &[
+                    opentelemetry::KeyValue::new("kind", kind),
+                    opentelemetry::KeyValue::new("source", source),
+                    opentelemetry::KeyValue::new("reason", reason),
+                ],
+            );
+        }
+    }
+
     /// Gemini's advice; the rules' when Gemini is not configured, its breaker
     /// is open, no token came in time or the user's budget is spent. Other
     /// failures are returned: the worker retries or dead-letters.
@@ -164,6 +201,8 @@ impl Coach {
                 .await
                 .and_then(|advice| validate_advice(advice).map_err(GeminiError::InvalidOutput))
         };
+        let (source, reason) = answer_labels(&answer);
+        self.record_answer("advice", source, reason);
         match answer {
             Ok(advice) => Ok((Source::Gemini, advice)),
             Err(GeminiError::NotConfigured | GeminiError::BreakerOpen | GeminiError::Throttled) => {
@@ -188,6 +227,10 @@ impl Coach {
             )
             .await
             .and_then(|plan| validate_plan(plan).map_err(GeminiError::InvalidOutput));
+        // Every failure falls back to the rules here.
+        let (_, reason) = answer_labels(&answer);
+        let source = if answer.is_ok() { "gemini" } else { "rules" };
+        self.record_answer("plan", source, reason);
         match answer {
             Ok(plan) => (Source::Gemini, plan),
             Err(error) => {
@@ -230,4 +273,46 @@ impl Advisor for Coach {
     async fn admit_plan(&self, user_id: Uuid) -> anyhow::Result<Result<(), PlanLimitReached>> {
         Coach::admit_plan(self, user_id).await
     }
+}
+
+/// `(source, reason)` for an advice answer: Gemini's, the rules' (and why),
+/// or none (the queue retries or dead-letters the job).
+fn answer_labels<T>(answer: &Result<T, GeminiError>) -> (&'static str, &'static str) {
+    match answer {
+        Ok(_) => ("gemini", "ok"),
+        Err(GeminiError::NotConfigured) => ("rules", "not_configured"),
+        Err(GeminiError::BreakerOpen) => ("rules", "breaker_open"),
+        Err(GeminiError::Throttled) => ("rules", "throttled"),
+        Err(GeminiError::Rejected { .. }) => ("none", "rejected"),
+        Err(GeminiError::Unavailable(_)) => ("none", "unavailable"),
+        Err(GeminiError::InvalidOutput(_)) => ("none", "invalid_output"),
+    }
+}
+
+/// The Gemini breaker's state at each scrape, one-hot by `state`
+/// (`fittrack_gemini_breaker{state="open"} 1`).
+pub fn report_breaker(metrics: &fittrack_kit::metrics::Metrics, coach: Arc<Coach>) {
+    use crate::domain::model::BreakerStatus;
+    let gauge = metrics
+        .meter()
+        .u64_gauge("fittrack.gemini.breaker")
+        .with_description("1 for the Gemini breaker's state in this process: closed, open, half_open or disabled (no API key)")
+        .build();
+    metrics.on_scrape(move || {
+        let (coach, gauge) = (coach.clone(), gauge.clone());
+        Box::pin(async move {
+            let now = coach.gemini().breaker_status();
+            for (state, status) in [
+                ("closed", BreakerStatus::Closed),
+                ("open", BreakerStatus::Open),
+                ("half_open", BreakerStatus::HalfOpen),
+                ("disabled", BreakerStatus::Disabled),
+            ] {
+                gauge.record(
+                    u64::from(now == status),
+                    &[opentelemetry::KeyValue::new("state", state)],
+                );
+            }
+        })
+    });
 }

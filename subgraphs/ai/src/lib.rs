@@ -62,15 +62,21 @@ pub async fn connect(config: &AiConfig) -> anyhow::Result<AiContext> {
     if config.gemini.api_key.is_none() {
         tracing::info!("GEMINI_API_KEY unset: recommendations come from the built-in rules");
     }
-    let coach = Arc::new(coach::Coach::with_limits(
-        gemini::GeminiClient::new(config.gemini.clone())?,
-        fittrack_kit::ratelimit::connect(shared.redis_url(), &shared.key("ratelimit:")).await?,
-        config.limits.clone(),
-    ));
+    let metrics = fittrack_kit::metrics::Metrics::new("ai");
+    let coach = Arc::new(
+        coach::Coach::with_limits(
+            gemini::GeminiClient::new(config.gemini.clone())?,
+            fittrack_kit::ratelimit::connect(shared.redis_url(), &shared.key("ratelimit:")).await?,
+            config.limits.clone(),
+        )
+        .with_metrics(&metrics),
+    );
+    coach::report_breaker(&metrics, coach.clone());
     let dashboard = fittrack_kit::cache::dashboard(&shared, "dashboard:ai").await?;
     let breakers = breakers::BreakerBoard::connect(&shared).await?;
     let erased = fittrack_kit::erasure::connect(&shared).await?;
     Ok(AiContext {
+        metrics,
         store,
         coach,
         bus,
@@ -133,6 +139,8 @@ pub fn assemble(config: &AiConfig, parts: Parts) -> AiService {
         )
         .with_erasure_marks(context.erased.clone(), context.queue.clone()),
     );
+    let metrics = context.metrics.clone();
+    queue::observe(&metrics, context.queue.clone());
     let mut service = Service::new("ai");
     if config.api {
         let schema = graphql::build_schema_with(
@@ -141,13 +149,17 @@ pub fn assemble(config: &AiConfig, parts: Parts) -> AiService {
         );
         let router = SubgraphApp::new(schema, verifier)
             .http(&config.http)
+            .metrics(&metrics)
             .ready_when("ai store", context.store.clone(), |store| store.ping())
             .ready_when("event queue", context.queue.clone(), |queue| queue.ping())
             .into_router();
         service = service.api(router, config.http.address());
     }
     let consumer = config.worker.consumer_name();
-    let (queue, consumer_options) = (context.queue.clone(), config.worker.consumer_options());
+    let (queue, consumer_options) = (
+        context.queue.clone(),
+        config.worker.consumer_options().with_metrics(&metrics),
+    );
     let recommender = (worker.clone(), consumer_options);
     let eraser = worker.clone();
     let reports = (context.breakers.clone(), context.coach.clone(), consumer);

@@ -122,6 +122,7 @@ async fn joins_cost_one_query_per_level_for_1_10_and_100_references() {
         calls: AtomicU64::new(0),
     });
     let context = AiContext {
+        metrics: fittrack_kit::metrics::Metrics::new("ai"),
         store: store.clone(),
         coach: Arc::new(Coach::new(
             GeminiClient::new(GeminiConfig::default()).expect("client"),

@@ -467,3 +467,93 @@ async fn a_rejected_call_sends_the_job_straight_to_the_dead_letter_queue() {
         "no retry"
     );
 }
+
+/// The value of one series in a Prometheus text.
+fn series(text: &str, line_start: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(line_start))
+        .and_then(|line| line.rsplit_once(' '))
+        .and_then(|(_, value)| value.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_show_retries_the_open_breaker_and_the_rules_taking_over() {
+    let server = MockServer::start().await;
+    let storm = Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(ResponseTemplate::new(500))
+        .mount_as_scoped(&server)
+        .await;
+    let metrics = fittrack_kit::metrics::Metrics::new("ai");
+    let coach = std::sync::Arc::new(
+        Coach::new(GeminiClient::new(config(&server)).expect("client")).with_metrics(&metrics),
+    );
+    fittrack_ai::coach::report_breaker(&metrics, coach.clone());
+    for _ in 0..2 {
+        coach
+            .advise(&activity(), &[])
+            .await
+            .expect_err("unavailable");
+    }
+    coach.advise(&activity(), &[]).await.expect("the rules");
+    let text = metrics.scrape().await;
+    // Two calls of three attempts each, all answered 500.
+    assert_eq!(
+        series(&text, r#"fittrack_gemini_attempts_total{outcome="retry"}"#),
+        Some(6.0),
+        "{text}"
+    );
+    assert_eq!(
+        series(
+            &text,
+            r#"fittrack_gemini_attempt_duration_seconds_count{outcome="retry"}"#
+        ),
+        Some(6.0),
+        "{text}"
+    );
+    assert_eq!(
+        series(&text, r#"fittrack_gemini_breaker{state="open"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        series(&text, r#"fittrack_gemini_breaker{state="closed"}"#),
+        Some(0.0),
+        "{text}"
+    );
+    let answers = |source: &str, reason: &str| {
+        series(
+            &text,
+            &format!(
+                r#"fittrack_coach_answers_total{{kind="advice",reason="{reason}",source="{source}"}}"#
+            ),
+        )
+    };
+    assert_eq!(answers("none", "unavailable"), Some(2.0), "{text}");
+    assert_eq!(answers("rules", "breaker_open"), Some(1.0), "{text}");
+
+    // Gemini back after the cool-down: one attempt, answered, closed again.
+    drop(storm);
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(answer(&advice().to_string(), "STOP"))
+        .mount(&server)
+        .await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    coach.advise(&activity(), &[]).await.expect("advice");
+    let text = metrics.scrape().await;
+    assert_eq!(
+        series(&text, r#"fittrack_gemini_attempts_total{outcome="ok"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        series(&text, r#"fittrack_gemini_breaker{state="closed"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        series(&text, "fittrack_gemini_token_wait_seconds_count").is_some_and(|n| n >= 7.0),
+        "{text}"
+    );
+}

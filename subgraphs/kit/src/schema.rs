@@ -98,6 +98,7 @@ where
     let builder = Schema::build(query, mutation, subscription)
         .enable_federation()
         .extension(InputRules)
+        .extension(NameOperation)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(max_complexity);
     if crate::config::is_production() {
@@ -167,6 +168,112 @@ impl async_graphql::extensions::Extension for InputRules {
             return Err(nul_error(&format!("variable `${name}`"), None));
         }
         Ok(document)
+    }
+}
+
+/// Names the operation a request runs for metrics
+/// ([`crate::metrics::OperationSlot`], put in the request's data by
+/// `kit::server`): its type and first root field. The slot is filled only
+/// once the document validated, so the name is a field the schema has,
+/// never a client's free choice (an operation name is).
+struct NameOperation;
+
+impl async_graphql::extensions::ExtensionFactory for NameOperation {
+    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+        std::sync::Arc::new(NamingOperation::default())
+    }
+}
+
+/// [`NameOperation`] for one request: each operation of the document, by
+/// name, as `(type, root field)`.
+#[derive(Default)]
+struct NamingOperation {
+    candidates: std::sync::Mutex<Vec<(Option<String>, &'static str, String)>>,
+}
+
+impl NamingOperation {
+    fn publish(&self, ctx: &async_graphql::extensions::ExtensionContext<'_>, name: Option<&str>) {
+        let Some(slot) = ctx.data_opt::<crate::metrics::OperationSlot>() else {
+            return;
+        };
+        let candidates = self
+            .candidates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let chosen = match name {
+            Some(name) => candidates
+                .iter()
+                .find(|(candidate, ..)| candidate.as_deref() == Some(name)),
+            None if candidates.len() == 1 => candidates.first(),
+            None => None,
+        };
+        if let Some((_, kind, root)) = chosen {
+            slot.set(kind, root);
+        }
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl async_graphql::extensions::Extension for NamingOperation {
+    async fn parse_query(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        query: &str,
+        variables: &async_graphql::Variables,
+        next: async_graphql::extensions::NextParseQuery<'_>,
+    ) -> async_graphql::ServerResult<async_graphql::parser::types::ExecutableDocument> {
+        use async_graphql::parser::types::{OperationType, Selection};
+        let document = next.run(ctx, query, variables).await?;
+        let candidates = document
+            .operations
+            .iter()
+            .map(|(name, operation)| {
+                let kind = match operation.node.ty {
+                    OperationType::Query => "query",
+                    OperationType::Mutation => "mutation",
+                    OperationType::Subscription => "subscription",
+                };
+                let root = operation
+                    .node
+                    .selection_set
+                    .node
+                    .items
+                    .iter()
+                    .find_map(|selection| match &selection.node {
+                        Selection::Field(field) => Some(field.node.name.node.to_string()),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| "fragment".to_owned());
+                (name.map(|name| name.to_string()), kind, root)
+            })
+            .collect();
+        *self
+            .candidates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = candidates;
+        Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        next: async_graphql::extensions::NextValidation<'_>,
+    ) -> Result<async_graphql::ValidationResult, Vec<async_graphql::ServerError>> {
+        let result = next.run(ctx).await?;
+        // One operation: named here (subscriptions never reach `execute`).
+        self.publish(ctx, None);
+        Ok(result)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: async_graphql::extensions::NextExecute<'_>,
+    ) -> async_graphql::Response {
+        // Several operations: the one the request chose.
+        self.publish(ctx, operation_name);
+        next.run(ctx, operation_name).await
     }
 }
 

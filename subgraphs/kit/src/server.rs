@@ -37,6 +37,7 @@ use crate::{
     auth::{CurrentUser, JwtVerifier},
     client_address::TrustedProxies,
     error::{ApiError, ErrorCode},
+    metrics::{Metrics, OperationSlot},
 };
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -105,6 +106,7 @@ pub struct SubgraphApp<Q, M, S> {
     trusted_proxies: TrustedProxies,
     ipv6_prefix: u8,
     max_body_bytes: usize,
+    metrics: Option<Metrics>,
 }
 
 struct AppState<Q, M, S> {
@@ -114,6 +116,7 @@ struct AppState<Q, M, S> {
     trusted_proxies: TrustedProxies,
     ipv6_prefix: u8,
     max_body_bytes: usize,
+    metrics: Option<Metrics>,
 }
 
 impl<Q, M, S> SubgraphApp<Q, M, S>
@@ -131,7 +134,15 @@ where
             trusted_proxies: TrustedProxies::default(),
             ipv6_prefix: crate::client_address::DEFAULT_IPV6_PREFIX,
             max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
+            metrics: None,
         }
+    }
+
+    /// Records every request in `metrics` and serves them on `GET /metrics`.
+    pub fn metrics(mut self, metrics: &Metrics) -> Self {
+        self.extra = self.extra.merge(metrics.route());
+        self.metrics = Some(metrics.clone());
+        self
     }
 
     /// Who may say where a request came from, and how large a body may be.
@@ -184,6 +195,7 @@ where
             trusted_proxies: self.trusted_proxies,
             ipv6_prefix: self.ipv6_prefix,
             max_body_bytes: self.max_body_bytes,
+            metrics: self.metrics,
         });
         Router::new()
             .route(
@@ -486,12 +498,23 @@ where
             &state.trusted_proxies,
             state.ipv6_prefix,
         ));
-    match caller_from_header(&state.verifier, headers).await {
-        Ok(Some((user, token))) => request = request.data(user).data(token),
-        Ok(None) => {}
-        Err(error) => return error_response(error),
+    let started = std::time::Instant::now();
+    let operation = OperationSlot::default();
+    request = request.data(operation.clone());
+    let response = match caller_from_header(&state.verifier, headers).await {
+        Ok(Some((user, token))) => {
+            request = request.data(user).data(token);
+            finish_errors(state.schema.execute(request).await, &request_id)
+        }
+        Ok(None) => finish_errors(state.schema.execute(request).await, &request_id),
+        Err(error) => error_response(error),
+    };
+    if let Some(metrics) = &state.metrics {
+        metrics
+            .graphql()
+            .answered(&operation, started.elapsed(), &response);
     }
-    finish_errors(state.schema.execute(request).await, &request_id)
+    response
 }
 
 async fn graphql_post<Q, M, S>(
@@ -679,7 +702,9 @@ where
     let executor = FinishedErrors {
         schema: state.schema.clone(),
         request_id: request_id.into(),
+        metrics: state.metrics.clone(),
     };
+    let connection = state.metrics.as_ref().map(Metrics::websocket_opened);
     let verifier = state.verifier.clone();
     upgrade
         .read_buffer_size(WEBSOCKET_READ_BUFFER)
@@ -688,7 +713,9 @@ where
         .max_message_size(state.max_body_bytes)
         .max_frame_size(state.max_body_bytes)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
+        .on_upgrade(move |socket| async move {
+            // Counted open while it is served.
+            let _connection = connection;
             GraphQLWebSocket::new(socket, executor, protocol)
                 .with_data(data)
                 .on_connection_init(move |payload| async move {
@@ -704,6 +731,7 @@ where
                 })
                 .keepalive_timeout(Duration::from_secs(60))
                 .serve()
+                .await
         })
 }
 
@@ -713,6 +741,7 @@ where
 struct FinishedErrors<Q, M, S> {
     schema: Schema<Q, M, S>,
     request_id: Arc<str>,
+    metrics: Option<Metrics>,
 }
 
 impl<Q, M, S> Clone for FinishedErrors<Q, M, S> {
@@ -720,6 +749,7 @@ impl<Q, M, S> Clone for FinishedErrors<Q, M, S> {
         Self {
             schema: self.schema.clone(),
             request_id: self.request_id.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -735,7 +765,18 @@ where
         request: async_graphql::Request,
     ) -> impl Future<Output = async_graphql::Response> + Send {
         let this = self.clone();
-        async move { finish_errors(this.schema.execute(request).await, &this.request_id) }
+        async move {
+            let started = std::time::Instant::now();
+            let operation = OperationSlot::default();
+            let request = request.data(operation.clone());
+            let response = finish_errors(this.schema.execute(request).await, &this.request_id);
+            if let Some(metrics) = &this.metrics {
+                metrics
+                    .graphql()
+                    .answered(&operation, started.elapsed(), &response);
+            }
+            response
+        }
     }
 
     fn execute_stream(
@@ -745,8 +786,21 @@ where
     ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
         use futures_util::StreamExt as _;
         let request_id = self.request_id.clone();
+        let operation = OperationSlot::default();
+        let request = request.data(operation.clone());
+        // Active while the stream lives; its errors counted as they go out.
+        let mut subscription = self
+            .metrics
+            .as_ref()
+            .map(|metrics| metrics.subscription_started(operation));
         async_graphql::Executor::execute_stream(&self.schema, request, session_data)
-            .map(move |response| finish_errors(response, &request_id))
+            .map(move |response| {
+                let response = finish_errors(response, &request_id);
+                if let Some(subscription) = &mut subscription {
+                    subscription.item(&response);
+                }
+                response
+            })
             .boxed()
     }
 }

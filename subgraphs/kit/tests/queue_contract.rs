@@ -10,6 +10,7 @@ use std::{
     time::Duration,
 };
 
+use chrono::Utc;
 use fittrack_kit::queue::{
     memory::MemoryJobQueue, redis::RedisJobQueue, run_consumer, ConsumerOptions, JobQueue,
     QueueOptions, QueueStats,
@@ -183,15 +184,14 @@ async fn stats_count_waiting_in_flight_and_dead_jobs(backend: Backend) {
     }
     let taken = queue.receive("a", 2, NO_WAIT).await.expect("receive");
     assert_eq!(taken.len(), 2, "{backend:?}");
-    let expect = |waiting, in_flight, dead_letters| QueueStats {
-        waiting,
-        in_flight,
-        dead_letters,
-    };
-    assert_eq!(
-        queue.stats().await.expect("stats"),
-        expect(1, 2, 0),
-        "{backend:?}"
+    let counts = |stats: QueueStats| (stats.waiting, stats.in_flight, stats.dead_letters);
+    let stats = queue.stats().await.expect("stats");
+    assert_eq!(counts(stats), (1, 2, 0), "{backend:?}");
+    // The oldest unfinished job is one of the three just enqueued.
+    let age = Utc::now() - stats.oldest_job_at.expect("an oldest job");
+    assert!(
+        age >= chrono::Duration::zero() && age < chrono::Duration::seconds(10),
+        "{age} {backend:?}"
     );
     queue.ack(&taken[0].id).await.expect("ack");
     queue
@@ -199,8 +199,16 @@ async fn stats_count_waiting_in_flight_and_dead_jobs(backend: Backend) {
         .await
         .expect("dead letter");
     assert_eq!(
-        queue.stats().await.expect("stats"),
-        expect(1, 0, 1),
+        counts(queue.stats().await.expect("stats")),
+        (1, 0, 1),
+        "{backend:?}"
+    );
+    // Done or dead, nothing is behind: no oldest job.
+    let last = queue.receive("a", 1, NO_WAIT).await.expect("receive");
+    queue.ack(&last[0].id).await.expect("ack");
+    assert_eq!(
+        queue.stats().await.expect("stats").oldest_job_at,
+        None,
         "{backend:?}"
     );
 }
@@ -292,7 +300,8 @@ async fn purge_removes_matching_waiting_in_flight_and_dead_jobs_only(backend: Ba
         QueueStats {
             waiting: 2,
             in_flight: 0,
-            dead_letters: 0
+            dead_letters: 0,
+            ..queue.stats().await.expect("stats")
         },
         "{backend:?}"
     );

@@ -87,6 +87,7 @@ pub async fn build(config: &UserConfig) -> anyhow::Result<UserService> {
     let ping_db = db.clone();
     let router = SubgraphApp::new(schema, verifier)
         .http(&config.http)
+        .metrics(&fittrack_kit::metrics::Metrics::new("user"))
         .merge(jwks_routes)
         .merge(internal_routes)
         .readiness("database", move || {

@@ -7,7 +7,7 @@ use rand::Rng as _;
 use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::{json, Value};
 
-use super::{CircuitBreaker, GeminiConfig, GeminiError, TokenBucket};
+use super::{CircuitBreaker, GeminiConfig, GeminiError, GeminiInstruments, TokenBucket};
 use crate::domain::model::BreakerStatus;
 
 pub struct GeminiClient {
@@ -15,6 +15,7 @@ pub struct GeminiClient {
     http: reqwest::Client,
     breaker: CircuitBreaker,
     bucket: TokenBucket,
+    metrics: Option<GeminiInstruments>,
 }
 
 enum Attempt {
@@ -39,7 +40,20 @@ impl GeminiClient {
             bucket: TokenBucket::per_minute(config.calls_per_minute),
             http,
             config,
+            metrics: None,
         })
+    }
+
+    /// Records every attempt and token wait in `metrics`.
+    pub fn with_metrics(mut self, metrics: GeminiInstruments) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn record_attempt(&self, outcome: &'static str, took: Duration) {
+        if let Some(metrics) = &self.metrics {
+            metrics.attempt(outcome, took);
+        }
     }
 
     pub fn is_configured(&self) -> bool {
@@ -105,14 +119,29 @@ impl GeminiClient {
         let mut last_reason = String::new();
         let bucket_wait = Duration::from_millis(self.config.max_bucket_wait_ms);
         for attempt in 1..=attempts {
-            if !self.bucket.acquire_within(bucket_wait).await {
+            let waiting = std::time::Instant::now();
+            let acquired = self.bucket.acquire_within(bucket_wait).await;
+            if let Some(metrics) = &self.metrics {
+                metrics.waited_for_token(waiting.elapsed());
+            }
+            if !acquired {
+                self.record_attempt("throttled", Duration::ZERO);
                 tracing::info!(
                     attempt,
                     "no Gemini token within the wait; giving way to the rules"
                 );
                 return Err(GeminiError::Throttled);
             }
-            match self.attempt(&url, &body).await {
+            let started = std::time::Instant::now();
+            let result = self.attempt(&url, &body).await;
+            let outcome = match &result {
+                Attempt::Done(_) => "ok",
+                Attempt::Retry { .. } => "retry",
+                Attempt::Fail(GeminiError::Rejected { .. }) => "rejected",
+                Attempt::Fail(_) => "invalid",
+            };
+            self.record_attempt(outcome, started.elapsed());
+            match result {
                 Attempt::Done(text) => return Ok(text),
                 Attempt::Fail(error) => return Err(error),
                 Attempt::Retry { reason, after } => {

@@ -8,6 +8,7 @@
 
 mod breaker;
 mod client;
+mod metrics;
 mod rate_limit;
 
 use fittrack_kit::config::Secret;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use breaker::CircuitBreaker;
 pub use client::GeminiClient;
+pub use metrics::GeminiInstruments;
 pub use rate_limit::TokenBucket;
 
 /// `[ai.gemini]` in the config file; the key also from `GEMINI_API_KEY`.

@@ -40,6 +40,9 @@ pub type DailyPlanConnection = Connection<String, DailyPlanObject, EmptyFields, 
 /// What resolvers need, shared by the API and the worker.
 #[derive(Clone)]
 pub struct AiContext {
+    /// This service's metrics (`/metrics`): the coach, the worker and the
+    /// queue record into it.
+    pub metrics: fittrack_kit::metrics::Metrics,
     pub store: Arc<dyn AiStore>,
     pub coach: Arc<Coach>,
     pub bus: Arc<dyn RecommendationBus>,

@@ -4,6 +4,8 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::{sync::Semaphore, task::JoinSet};
 
+use crate::metrics::{JobInstruments, JobOutcome};
+
 use super::{
     fair::{run_fair_consumer, FairKey, Fairness},
     Delivery, JobQueue,
@@ -42,6 +44,8 @@ pub struct ConsumerOptions {
     /// Fair dispatch across the jobs' owners (`super::fair`); `None`: in
     /// the queue's order.
     pub fairness: Option<Fairness>,
+    /// Where each delivery's outcome, duration and redelivery are counted.
+    pub metrics: Option<JobInstruments>,
 }
 
 impl ConsumerOptions {
@@ -54,7 +58,14 @@ impl ConsumerOptions {
             never_dead_letter: false,
             max_outage_backoff: MAX_OUTAGE_BACKOFF,
             fairness: None,
+            metrics: None,
         }
+    }
+
+    /// Records every delivery in `metrics` ([`JobInstruments`]).
+    pub fn with_metrics(mut self, metrics: &crate::metrics::Metrics) -> Self {
+        self.metrics = Some(JobInstruments::new(metrics));
+        self
     }
 
     /// Shares the handler slots fairly among the owners `key` reads from
@@ -96,7 +107,7 @@ pub async fn run_consumer<H, Fut>(
     if let Some(fairness) = options.fairness.clone() {
         return run_fair_consumer(queue, options, fairness, handler, shutdown).await;
     }
-    let (never_dead_letter, max_backoff) = (options.never_dead_letter, options.max_outage_backoff);
+    let rules = Arc::new(JobRules::of(&options));
     let handler = Arc::new(handler);
     let slots = Arc::new(Semaphore::new(options.concurrency));
     let mut running = JoinSet::new();
@@ -144,15 +155,9 @@ pub async fn run_consumer<H, Fut>(
             };
             let queue = queue.clone();
             let handler = handler.clone();
+            let rules = rules.clone();
             running.spawn(async move {
-                run_job(
-                    queue.as_ref(),
-                    job,
-                    handler.as_ref(),
-                    never_dead_letter,
-                    max_backoff,
-                )
-                .await;
+                run_job(queue.as_ref(), job, handler.as_ref(), &rules).await;
                 drop(permit);
             });
         }
@@ -179,31 +184,56 @@ pub(super) async fn drain<T: 'static>(mut running: JoinSet<T>, grace: Duration, 
     }
 }
 
-/// [`handle`], then the slot's back-off (at most `max_backoff`) after a
-/// failure on an unreachable dependency.
+/// What [`run_job`] needs of the consumer's options.
+pub(super) struct JobRules {
+    never_dead_letter: bool,
+    max_backoff: Duration,
+    metrics: Option<JobInstruments>,
+}
+
+impl JobRules {
+    pub(super) fn of(options: &ConsumerOptions) -> Self {
+        Self {
+            never_dead_letter: options.never_dead_letter,
+            max_backoff: options.max_outage_backoff,
+            metrics: options.metrics.clone(),
+        }
+    }
+}
+
+/// [`handle`] (recorded in the consumer's metrics), then the slot's
+/// back-off (at most `max_backoff`) after a failure on an unreachable
+/// dependency.
 pub(super) async fn run_job<H, Fut>(
     queue: &dyn JobQueue,
     job: Delivery,
     handler: &H,
-    never_dead_letter: bool,
-    max_backoff: Duration,
+    rules: &JobRules,
 ) where
     H: Fn(Delivery) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    if let Some(backoff) = handle(queue, job, handler, never_dead_letter).await {
-        tokio::time::sleep(backoff.min(max_backoff)).await;
+    let recording = rules
+        .metrics
+        .as_ref()
+        .map(|metrics| metrics.started(queue.name(), job.deliveries));
+    let (outcome, backoff) = handle(queue, job, handler, rules.never_dead_letter).await;
+    if let Some(recording) = recording {
+        recording.finished(outcome);
+    }
+    if let Some(backoff) = backoff {
+        tokio::time::sleep(backoff.min(rules.max_backoff)).await;
     }
 }
 
-/// Runs one job; the time its slot should wait before more work, after a
-/// failure on an unreachable dependency.
+/// Runs one job: how it ended, and the time its slot should wait before
+/// more work, after a failure on an unreachable dependency.
 async fn handle<H, Fut>(
     queue: &dyn JobQueue,
     job: Delivery,
     handler: &H,
     never_dead_letter: bool,
-) -> Option<Duration>
+) -> (JobOutcome, Option<Duration>)
 where
     H: Fn(Delivery) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
@@ -211,8 +241,12 @@ where
     let id = job.id.clone();
     let deliveries = job.deliveries;
     let mut backoff = None;
+    let mut outcome = JobOutcome::Retry;
     let result = match handler(job.clone()).await {
-        Ok(()) => queue.ack(&id).await,
+        Ok(()) => {
+            outcome = JobOutcome::Done;
+            queue.ack(&id).await
+        }
         Err(error) => {
             let last = deliveries >= queue.options().max_deliveries;
             let reason = format!("{error:#}");
@@ -220,6 +254,7 @@ where
                 tracing::warn!(queue = queue.name(), job = %id, deliveries, dependency, error = reason,
                     "job failed on an unreachable dependency; it will be retried until it is back");
                 backoff = Some(outage_backoff(deliveries));
+                outcome = JobOutcome::Outage;
                 keep_alive(queue, &job).await
             } else if never_dead_letter {
                 if last {
@@ -233,6 +268,7 @@ where
             } else if last || error.downcast_ref::<Permanent>().is_some() {
                 tracing::error!(queue = queue.name(), job = %id, deliveries, error = reason,
                     "job failed for the last time; dead-lettered");
+                outcome = JobOutcome::DeadLettered;
                 queue.dead_letter(&job, &reason).await
             } else {
                 tracing::warn!(queue = queue.name(), job = %id, deliveries, error = reason,
@@ -244,7 +280,7 @@ where
     if let Err(error) = result {
         tracing::error!(queue = queue.name(), job = %id, error = format!("{error:#}"), "queue bookkeeping failed");
     }
-    backoff
+    (outcome, backoff)
 }
 
 /// A job that must not be dead-lettered, before the queue would (its next

@@ -28,7 +28,7 @@ use tokio::{
 };
 
 use super::{
-    consumer::{drain, run_job},
+    consumer::{drain, run_job, JobRules},
     ConsumerOptions, Delivery, JobQueue,
 };
 
@@ -138,7 +138,7 @@ pub(super) async fn run_fair_consumer<H, Fut>(
     let capacity = fairness.window.max(2 * concurrency);
     let per_key = capacity / 2;
     let max_wait = queue.options().visibility_timeout / 2;
-    let (never_dead_letter, max_backoff) = (options.never_dead_letter, options.max_outage_backoff);
+    let rules = Arc::new(JobRules::of(&options));
     let hasher = RandomState::new();
     let handler = Arc::new(handler);
     let room = Arc::new(Semaphore::new(capacity));
@@ -159,18 +159,11 @@ pub(super) async fn run_fair_consumer<H, Fut>(
             let Some(held) = window.pick(max_wait) else {
                 break;
             };
-            let (queue, handler) = (queue.clone(), handler.clone());
+            let (queue, handler, rules) = (queue.clone(), handler.clone(), rules.clone());
             running.spawn(async move {
                 let Held { job, key, room, .. } = held;
                 let id = job.id.clone();
-                run_job(
-                    queue.as_ref(),
-                    job,
-                    handler.as_ref(),
-                    never_dead_letter,
-                    max_backoff,
-                )
-                .await;
+                run_job(queue.as_ref(), job, handler.as_ref(), &rules).await;
                 drop(room);
                 (id, key)
             });

@@ -19,6 +19,7 @@ struct Job {
     id: String,
     payload: String,
     deliveries: u32,
+    enqueued_at: chrono::DateTime<Utc>,
 }
 
 #[derive(Debug)]
@@ -169,6 +170,7 @@ impl JobQueue for MemoryJobQueue {
                 id: id.clone(),
                 payload: payload.to_owned(),
                 deliveries: 0,
+                enqueued_at: Utc::now(),
             });
             id
         };
@@ -211,6 +213,7 @@ impl JobQueue for MemoryJobQueue {
                 id: delivery.id.clone(),
                 payload: delivery.payload.clone(),
                 deliveries: delivery.deliveries,
+                enqueued_at: Utc::now(),
             },
         };
         state.bury(job, reason.to_owned());
@@ -247,10 +250,17 @@ impl JobQueue for MemoryJobQueue {
 
     async fn stats(&self) -> anyhow::Result<QueueStats> {
         let state = self.state();
+        let oldest_job_at = state
+            .ready
+            .iter()
+            .chain(state.in_flight.values().map(|flight| &flight.job))
+            .map(|job| job.enqueued_at)
+            .min();
         Ok(QueueStats {
             waiting: state.ready.len() as u64,
             in_flight: state.in_flight.len() as u64,
             dead_letters: state.dead.len() as u64,
+            oldest_job_at,
         })
     }
 

@@ -77,6 +77,11 @@ pub struct QueueStats {
     /// Jobs a consumer holds and has not acked.
     pub in_flight: u64,
     pub dead_letters: u64,
+    /// When the oldest job not yet done (waiting or in flight) was enqueued:
+    /// how far behind the consumers are. A job put back to run later (kept
+    /// alive, moved behind a burst) counts from when it was put back.
+    #[serde(default)]
+    pub oldest_job_at: Option<DateTime<Utc>>,
 }
 
 #[async_trait]
@@ -147,4 +152,59 @@ mod millis {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         Ok(Duration::from_millis(u64::deserialize(d)?))
     }
+}
+
+/// Reports `queue`'s depth, in-flight jobs, dead letters and the age of
+/// its oldest unfinished job at every scrape.
+pub fn observe(metrics: &crate::metrics::Metrics, queue: Arc<dyn JobQueue>) {
+    let jobs = metrics
+        .meter()
+        .u64_gauge("fittrack.queue.jobs")
+        .with_description("Jobs in a queue, by state: waiting, in_flight, dead_letter")
+        .build();
+    let oldest = metrics
+        .meter()
+        .f64_gauge("fittrack.queue.oldest_job.age")
+        .with_unit("s")
+        .with_description("Age of the oldest job not yet done (the queue's lag); 0 when empty")
+        .build();
+    let reachable = metrics
+        .meter()
+        .u64_gauge("fittrack.queue.reachable")
+        .with_description("1 when the queue answered the last scrape")
+        .build();
+    metrics.on_scrape(move || {
+        let (queue, jobs, oldest, reachable) = (
+            queue.clone(),
+            jobs.clone(),
+            oldest.clone(),
+            reachable.clone(),
+        );
+        Box::pin(async move {
+            let name = opentelemetry::KeyValue::new("queue", queue.name().to_owned());
+            match queue.stats().await {
+                Ok(stats) => {
+                    for (state, count) in [
+                        ("waiting", stats.waiting),
+                        ("in_flight", stats.in_flight),
+                        ("dead_letter", stats.dead_letters),
+                    ] {
+                        jobs.record(
+                            count,
+                            &[name.clone(), opentelemetry::KeyValue::new("state", state)],
+                        );
+                    }
+                    let age = stats.oldest_job_at.map_or(0.0, |at| {
+                        (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
+                    });
+                    oldest.record(age, std::slice::from_ref(&name));
+                    reachable.record(1, &[name]);
+                }
+                Err(error) => {
+                    tracing::debug!(error = format!("{error:#}"), "queue stats unavailable");
+                    reachable.record(0, &[name]);
+                }
+            }
+        })
+    });
 }

@@ -470,10 +470,33 @@ impl JobQueue for RedisJobQueue {
             .next()
             .map_or(0, count);
         let dead_letters = count(self.call("XLEN", vec![self.dlq_key.clone()]).await?);
+        // The first entry is the oldest job not yet done; its id starts
+        // with the millisecond it was added.
+        let first = self
+            .call(
+                "XRANGE",
+                vec![
+                    self.key.clone(),
+                    "-".into(),
+                    "+".into(),
+                    "COUNT".into(),
+                    "1".into(),
+                ],
+            )
+            .await?;
+        let oldest_job_at = first
+            .into_array()
+            .into_iter()
+            .next()
+            .and_then(|entry| entry.into_array().into_iter().next())
+            .and_then(|id| id.into_string())
+            .and_then(|id| id.split('-').next()?.parse::<i64>().ok())
+            .and_then(DateTime::from_timestamp_millis);
         Ok(QueueStats {
             waiting: length.saturating_sub(pending),
             in_flight: pending,
             dead_letters,
+            oldest_job_at,
         })
     }
 
