@@ -79,6 +79,7 @@ async fn burst_fairness(fair_window: usize) -> Fairness {
     config.worker.concurrency = 4;
     config.worker.fair_window = fair_window;
     config.worker.consumer_name = Some("bench".into());
+    config.worker.metrics_port = 0;
     let ai = fittrack_ai::build(&config)
         .await
         .expect("AI subgraph builds");

@@ -73,6 +73,7 @@ impl Bench {
         };
         config.worker.concurrency = concurrency;
         config.worker.consumer_name = Some("bench".into());
+        config.worker.metrics_port = 0;
         let ai = fittrack_ai::build(&config)
             .await
             .expect("AI subgraph builds");

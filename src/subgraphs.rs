@@ -106,12 +106,14 @@ pub async fn run_worker_alone() -> anyhow::Result<()> {
     }
     config.api = false;
     let service = fittrack_ai::build(&config).await?.service;
+    let bound = service.bind().await?;
     tracing::info!(
         concurrency = config.worker.concurrency,
-        tasks = ?service.task_ids(),
-        "worker running"
+        tasks = ?bound.task_ids(),
+        operations = ?bound.local_addr(),
+        "worker running (/health, /ready, /metrics)"
     );
-    run_until_signal(service.bind().await?).await
+    run_until_signal(bound).await
 }
 
 /// `fittrack serve <name>`.

@@ -15,6 +15,7 @@ mod launcher;
 mod lifecycle;
 mod observability;
 mod operations;
+mod prometheus;
 mod recommendations;
 mod rust_client;
 mod schema_compat;

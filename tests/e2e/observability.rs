@@ -303,3 +303,49 @@ async fn an_operation_name_or_an_unknown_field_never_becomes_a_label() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_without_the_api_serves_health_readiness_and_its_job_metrics() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = fittrack_ai::AiConfig {
+        data_dir: dir.path().to_owned(),
+        namespace: format!("worker-{}", uuid::Uuid::new_v4().simple()),
+        redis_url: None,
+        mongodb_uri: None,
+        api: false,
+        ..Default::default()
+    };
+    config.worker.metrics_port = 0;
+    let ai = fittrack_ai::build(&config)
+        .await
+        .expect("the worker builds");
+    let queue = ai.context.queue.clone();
+    let bound = ai.service.bind().await.expect("binds");
+    assert!(bound.graphql_url().is_none(), "no GraphQL in a worker");
+    let base = format!("http://{}", bound.local_addr().expect("operations port"));
+    let stop = fittrack_kit::service::CancellationToken::new();
+    let running = bound.spawn(stop.clone());
+
+    assert_eq!(
+        reqwest::get(format!("{base}/health"))
+            .await
+            .expect("health")
+            .status(),
+        200
+    );
+    let ready = reqwest::get(format!("{base}/ready")).await.expect("ready");
+    assert_eq!(ready.status(), 200, "{:?}", ready.text().await);
+    let event = json!({"event": "ActivityLogged", "activityId": uuid::Uuid::new_v4(),
+                       "userId": uuid::Uuid::new_v4(), "type": "RUNNING",
+                       "durationMinutes": 30, "caloriesBurned": 300,
+                       "startTime": Utc::now(), "metrics": {}});
+    queue.enqueue(&event.to_string()).await.expect("enqueued");
+    let metrics = format!("{base}/metrics");
+    eventually(&metrics, "fittrack_jobs_total", &[("outcome", "done")], 1.0).await;
+    // A worker answers no GraphQL, so records none.
+    let text = scrape(&metrics).await;
+    assert!(!text.contains("fittrack_graphql_requests_total"), "{text}");
+
+    stop.cancel();
+    running.await.expect("joined").expect("a clean stop");
+}

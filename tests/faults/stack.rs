@@ -71,6 +71,9 @@ impl FaultStack {
             Service::Ai,
             Service::Admin,
             Service::Router,
+            // A worker serves /health, /ready and /metrics.
+            Service::Worker(0),
+            Service::Worker(1),
         ] {
             ports.insert(service, free_port());
         }
@@ -197,6 +200,10 @@ impl FaultStack {
                     .env("MONGODB_URI", self.backends.mongo.url())
                     .env("FITTRACK_AI__WORKER__CONSUMER_NAME", format!("worker-{n}"))
                     .env(
+                        "FITTRACK_AI__WORKER__METRICS_PORT",
+                        self.ports[&service].to_string(),
+                    )
+                    .env(
                         "FITTRACK_AI__WORKER__QUEUE_OPTIONS__VISIBILITY_TIMEOUT",
                         VISIBILITY_TIMEOUT.as_millis().to_string(),
                     );
@@ -268,7 +275,7 @@ impl FaultStack {
         command
     }
 
-    /// Starts `service` and waits until it answers `/health` (workers: at once).
+    /// Starts `service` and waits until it answers `/health`.
     pub async fn start_service(&mut self, service: Service) {
         let child = self.command(service).spawn().expect("fittrack starts");
         self.children.insert(service, child);

@@ -87,6 +87,10 @@ pub struct WorkerConfig {
     /// most half of it, the rest of a burst waits at the back of the queue.
     /// 0: no read-ahead, jobs run in the queue's order.
     pub fair_window: usize,
+    /// A worker without the API (`fittrack worker`) serves `/health`,
+    /// `/ready` and `/metrics` on this port of `http.host`; 0 picks a free
+    /// one. Default 4013 (the AI API's 4003, plus 10).
+    pub metrics_port: u16,
 }
 
 impl Default for AiConfig {
@@ -122,6 +126,7 @@ impl Default for WorkerConfig {
             queue_options: QueueOptions::default(),
             consumer_name: None,
             fair_window: DEFAULT_FAIR_WINDOW,
+            metrics_port: 4013,
         }
     }
 }

@@ -154,6 +154,21 @@ pub fn assemble(config: &AiConfig, parts: Parts) -> AiService {
             .ready_when("event queue", context.queue.clone(), |queue| queue.ping())
             .into_router();
         service = service.api(router, config.http.address());
+    } else {
+        let checks = vec![
+            (
+                "ai store",
+                fittrack_kit::server::ping_check(context.store.clone(), |store| store.ping()),
+            ),
+            (
+                "event queue",
+                fittrack_kit::server::ping_check(context.queue.clone(), |queue| queue.ping()),
+            ),
+        ];
+        service = service.operations(
+            fittrack_kit::server::operations_router(checks, &metrics),
+            format!("{}:{}", config.http.host, config.worker.metrics_port),
+        );
     }
     let consumer = config.worker.consumer_name();
     let (queue, consumer_options) = (

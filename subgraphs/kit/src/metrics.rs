@@ -176,7 +176,7 @@ pub struct GraphqlInstruments {
 
 impl GraphqlInstruments {
     fn new(meter: &Meter) -> Self {
-        Self {
+        let instruments = Self {
             requests: meter
                 .u64_counter("fittrack.graphql.requests")
                 .with_description("GraphQL operations served, by root field and outcome")
@@ -199,7 +199,11 @@ impl GraphqlInstruments {
                 .i64_up_down_counter("fittrack.websocket.connections")
                 .with_description("Open graphql-transport-ws connections")
                 .build(),
-        }
+        };
+        // Shown as 0 from the start, not absent until the first one.
+        instruments.subscriptions.add(0, &[]);
+        instruments.websockets.add(0, &[]);
+        instruments
     }
 
     /// A query or mutation answered: its count, latency and errors.

@@ -166,7 +166,7 @@ where
 
     /// Adds a dependency that `/ready` checks with `ping` (a store's or a
     /// queue's own probe): `.ready_when("event queue", queue, |q| q.ping())`.
-    pub fn ready_when<T, F>(self, name: &'static str, dependency: Arc<T>, ping: F) -> Self
+    pub fn ready_when<T, F>(mut self, name: &'static str, dependency: Arc<T>, ping: F) -> Self
     where
         T: ?Sized + Send + Sync + 'static,
         F: for<'a> Fn(&'a T) -> futures_util::future::BoxFuture<'a, anyhow::Result<()>>
@@ -175,10 +175,8 @@ where
             + Copy
             + 'static,
     {
-        self.readiness(name, move || {
-            let dependency = dependency.clone();
-            async move { ping(&dependency).await.map_err(|e| format!("{e:#}")) }
-        })
+        self.checks.push((name, ping_check(dependency, ping)));
+        self
     }
 
     /// Adds routes of the subgraph's own (e.g. the JWKS endpoint).
@@ -825,10 +823,32 @@ fn token_in_init_payload(payload: &serde_json::Value) -> Option<String> {
 }
 
 async fn ready<Q, M, S>(State(state): State<Arc<AppState<Q, M, S>>>) -> Response {
+    check_dependencies(&state.checks).await
+}
+
+/// How long `/ready` waits for one dependency: a probe must answer well
+/// within an orchestrator's probe timeout (Kubernetes: 1 s by default, ours
+/// 3 s), whatever a black-holed connection does.
+pub const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Checks every dependency at once, each within [`READY_CHECK_TIMEOUT`]:
+/// 200, or 503 naming each one that failed and why.
+async fn check_dependencies(checks: &[(&'static str, ReadinessCheck)]) -> Response {
+    let results = futures_util::future::join_all(checks.iter().map(|(name, check)| async move {
+        let outcome = match tokio::time::timeout(READY_CHECK_TIMEOUT, check()).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(format!(
+                "no answer within {} s",
+                READY_CHECK_TIMEOUT.as_secs()
+            )),
+        };
+        (*name, outcome)
+    }))
+    .await;
     let mut failures = serde_json::Map::new();
-    for (name, check) in &state.checks {
-        if let Err(reason) = check().await {
-            failures.insert((*name).to_owned(), reason.into());
+    for (name, outcome) in results {
+        if let Err(reason) = outcome {
+            failures.insert(name.to_owned(), reason.into());
         }
     }
     if failures.is_empty() {
@@ -840,6 +860,44 @@ async fn ready<Q, M, S>(State(state): State<Arc<AppState<Q, M, S>>>) -> Response
         )
             .into_response()
     }
+}
+
+/// What a process that serves no GraphQL (a worker) answers an orchestrator
+/// and Prometheus with: `/health`, `/ready` (the dependencies it uses) and
+/// `/metrics`.
+pub fn operations_router(
+    checks: Vec<(&'static str, ReadinessCheck)>,
+    metrics: &crate::metrics::Metrics,
+) -> Router {
+    let checks = Arc::new(checks);
+    Router::new()
+        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route(
+            "/ready",
+            get(move || {
+                let checks = checks.clone();
+                async move { check_dependencies(&checks).await }
+            }),
+        )
+        .merge(metrics.route())
+}
+
+/// A readiness probe of `dependency` with its own `ping` (a store's, a
+/// queue's), for [`SubgraphApp::readiness`] or [`operations_router`].
+pub fn ping_check<T, F>(dependency: Arc<T>, ping: F) -> ReadinessCheck
+where
+    T: ?Sized + Send + Sync + 'static,
+    F: for<'a> Fn(&'a T) -> futures_util::future::BoxFuture<'a, anyhow::Result<()>>
+        + Send
+        + Sync
+        + Copy
+        + 'static,
+{
+    Arc::new(move || {
+        let dependency = dependency.clone();
+        Box::pin(async move { ping(&dependency).await.map_err(|e| format!("{e:#}")) })
+            as CheckFuture
+    })
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
@@ -884,6 +942,49 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn ready_names_each_failing_dependency_and_a_silent_one_within_the_timeout() {
+        let hanging: ReadinessCheck = Arc::new(|| Box::pin(std::future::pending()) as CheckFuture);
+        let down: ReadinessCheck =
+            Arc::new(|| Box::pin(async { Err("connection refused".to_owned()) }) as CheckFuture);
+        let fine: ReadinessCheck = Arc::new(|| Box::pin(async { Ok(()) }) as CheckFuture);
+        let metrics = crate::metrics::Metrics::new("worker");
+        let app = operations_router(
+            vec![("redis", hanging), ("database", down), ("store", fine)],
+            &metrics,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let started = std::time::Instant::now();
+        let response = reqwest::get(format!("http://{address}/ready"))
+            .await
+            .expect("answers");
+        let took = started.elapsed();
+        assert_eq!(response.status(), 503);
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(body["failing"]["database"], "connection refused");
+        assert_eq!(body["failing"]["redis"], "no answer within 2 s");
+        assert!(body["failing"].get("store").is_none(), "{body}");
+        // All at once: one timeout, not one per dependency.
+        assert!(
+            took < READY_CHECK_TIMEOUT + Duration::from_secs(1),
+            "{took:?}"
+        );
+
+        let health = reqwest::get(format!("http://{address}/health"))
+            .await
+            .expect("answers");
+        assert_eq!(health.status(), 200);
+        let metrics = reqwest::get(format!("http://{address}/metrics"))
+            .await
+            .expect("answers");
+        assert_eq!(metrics.status(), 200);
+    }
 
     fn finished(error: async_graphql::ServerError) -> serde_json::Value {
         let response = async_graphql::Response::from_errors(vec![error]);

@@ -31,6 +31,9 @@ pub struct BackgroundTask {
 pub struct Service {
     id: &'static str,
     api: Option<(axum::Router, String)>,
+    /// Whether `api` is GraphQL, or only the operations endpoints
+    /// (`/health`, `/ready`, `/metrics`) of a worker.
+    graphql: bool,
     tasks: Vec<BackgroundTask>,
 }
 
@@ -39,6 +42,7 @@ impl Service {
         Self {
             id,
             api: None,
+            graphql: false,
             tasks: Vec::new(),
         }
     }
@@ -46,6 +50,15 @@ impl Service {
     /// Serves `router` on `address` (`host:port`; port 0 picks a free one).
     pub fn api(mut self, router: axum::Router, address: String) -> Self {
         self.api = Some((router, address));
+        self.graphql = true;
+        self
+    }
+
+    /// Serves only the operations endpoints (`kit::server::operations_router`)
+    /// on `address`: a process with background work and no GraphQL.
+    pub fn operations(mut self, router: axum::Router, address: String) -> Self {
+        self.api = Some((router, address));
+        self.graphql = false;
         self
     }
 
@@ -74,7 +87,7 @@ impl Service {
     }
 
     pub fn serves_api(&self) -> bool {
-        self.api.is_some()
+        self.api.is_some() && self.graphql
     }
 
     /// Binds the API's port (nothing runs yet), so its address is known before
@@ -84,6 +97,7 @@ impl Service {
             return Ok(BoundService {
                 id: self.id,
                 api: None,
+                graphql: false,
                 tasks: self.tasks,
             });
         };
@@ -99,6 +113,7 @@ impl Service {
         BoundService {
             id: self.id,
             api: self.api.map(|(router, _)| (router, listener)),
+            graphql: self.graphql,
             tasks: self.tasks,
         }
     }
@@ -108,6 +123,7 @@ impl Service {
 pub struct BoundService {
     id: &'static str,
     api: Option<(axum::Router, TcpListener)>,
+    graphql: bool,
     tasks: Vec<BackgroundTask>,
 }
 
@@ -116,7 +132,12 @@ impl BoundService {
         self.id
     }
 
-    /// Where the API listens (`None` for a worker-only process).
+    /// The background tasks this service runs, by id.
+    pub fn task_ids(&self) -> Vec<&'static str> {
+        self.tasks.iter().map(|task| task.id).collect()
+    }
+
+    /// Where the API (or a worker's operations endpoints) listens.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.api
             .as_ref()
@@ -126,6 +147,7 @@ impl BoundService {
     /// The GraphQL endpoint (`None` for a worker-only process).
     pub fn graphql_url(&self) -> Option<String> {
         self.local_addr()
+            .filter(|_| self.graphql)
             .map(|address| format!("http://{address}/graphql"))
     }
 
