@@ -116,25 +116,36 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        match command {
-            Command::Dev(args) => dev::run(args).await,
-            Command::Serve { subgraph } => subgraphs::serve_alone(subgraph).await,
-            Command::Worker => subgraphs::run_worker_alone().await,
-            Command::Admin {
-                action: AdminCommand::Create { email, password },
-            } => create_admin(&email, password).await,
-            Command::Admin {
-                action: AdminCommand::Migrate,
-            } => migrate::admin_audit_log().await,
-            Command::Compose(args) => compose::run(&args),
-            Command::Migrate { action, steps } => match action {
-                MigrateAction::Up => migrate::up().await,
-                MigrateAction::Down => migrate::down(steps).await,
-                MigrateAction::Status => migrate::status().await,
-            },
-            Command::Router { .. } => Ok(()),
-        }
+        let result = run_command(command).await;
+        // Spans still buffered go out before the process ends.
+        fittrack_kit::telemetry::shutdown();
+        result
     });
+    finish(result)
+}
+
+async fn run_command(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Dev(args) => dev::run(args).await,
+        Command::Serve { subgraph } => subgraphs::serve_alone(subgraph).await,
+        Command::Worker => subgraphs::run_worker_alone().await,
+        Command::Admin {
+            action: AdminCommand::Create { email, password },
+        } => create_admin(&email, password).await,
+        Command::Admin {
+            action: AdminCommand::Migrate,
+        } => migrate::admin_audit_log().await,
+        Command::Compose(args) => compose::run(&args),
+        Command::Migrate { action, steps } => match action {
+            MigrateAction::Up => migrate::up().await,
+            MigrateAction::Down => migrate::down(steps).await,
+            MigrateAction::Status => migrate::status().await,
+        },
+        Command::Router { .. } => Ok(()),
+    }
+}
+
+fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

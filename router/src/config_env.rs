@@ -5,8 +5,10 @@
 //! `telemetry.metrics.exporters` (an internally tagged enum, which serde
 //! buffers untyped) a string is refused where a number or a boolean is due.
 //! So [`effective_config`] puts `FITTRACK_ROUTER_METRICS_PORT` and
-//! `FITTRACK_ROUTER_METRICS` into the Prometheus exporter itself, in a copy of
-//! the config that hive-router then reads.
+//! `FITTRACK_ROUTER_METRICS` into the Prometheus exporter itself, and adds
+//! an OTLP trace exporter when the standard `OTEL_EXPORTER_OTLP_ENDPOINT`
+//! (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, in a copy of the
+//! config that hive-router then reads.
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +26,8 @@ pub const METRICS_VAR: &str = "FITTRACK_ROUTER_METRICS";
 pub fn effective_config(original: &Path, dir: &Path) -> Result<Option<PathBuf>, String> {
     let port = std::env::var(METRICS_PORT_VAR).ok();
     let enabled = std::env::var(METRICS_VAR).ok();
-    if port.is_none() && enabled.is_none() {
+    let traces = traces_endpoint();
+    if port.is_none() && enabled.is_none() && traces.is_none() {
         return Ok(None);
     }
     let port = port
@@ -47,6 +50,9 @@ pub fn effective_config(original: &Path, dir: &Path) -> Result<Option<PathBuf>, 
         .map_err(|e| format!("reading {}: {e}", original.display()))?;
     let mut config: Value =
         serde_yaml::from_str(&text).map_err(|e| format!("parsing {}: {e}", original.display()))?;
+    if let Some(endpoint) = traces {
+        add_trace_exporter(&mut config, &endpoint)?;
+    }
     let exporters = config
         .get_mut("telemetry")
         .and_then(|t| t.get_mut("metrics"))
@@ -75,6 +81,53 @@ pub fn effective_config(original: &Path, dir: &Path) -> Result<Option<PathBuf>, 
     let text = serde_yaml::to_string(&config).map_err(|e| e.to_string())?;
     std::fs::write(&effective, text).map_err(|e| format!("{}: {e}", effective.display()))?;
     Ok(Some(effective))
+}
+
+/// Where traces go (the OTLP/HTTP traces URL), from the standard variables.
+fn traces_endpoint() -> Option<String> {
+    std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .ok()
+        .or_else(|| {
+            std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .ok()
+                .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
+        })
+        .filter(|endpoint| !endpoint.trim().is_empty())
+}
+
+/// `telemetry.tracing`: an OTLP/HTTP exporter to `endpoint`, with W3C trace
+/// context propagated to the subgraphs (hive-router's default, said here).
+fn add_trace_exporter(config: &mut Value, endpoint: &str) -> Result<(), String> {
+    let root = config
+        .as_mapping_mut()
+        .ok_or("the router config is not a mapping")?;
+    let telemetry = root
+        .entry("telemetry".into())
+        .or_insert_with(|| Value::Mapping(Default::default()));
+    let tracing = telemetry
+        .as_mapping_mut()
+        .ok_or("telemetry is not a mapping")?
+        .entry("tracing".into())
+        .or_insert_with(|| Value::Mapping(Default::default()))
+        .as_mapping_mut()
+        .ok_or("telemetry.tracing is not a mapping")?;
+    let exporter: Value = serde_yaml::from_str(&format!(
+        "{{kind: otlp, enabled: true, protocol: http, endpoint: {:?}}}",
+        endpoint
+    ))
+    .map_err(|e| e.to_string())?;
+    let exporters = tracing
+        .entry("exporters".into())
+        .or_insert_with(|| Value::Sequence(Vec::new()))
+        .as_sequence_mut()
+        .ok_or("telemetry.tracing.exporters is not a list")?;
+    exporters.retain(|existing| existing.get("kind").and_then(Value::as_str) != Some("otlp"));
+    exporters.push(exporter);
+    tracing.insert(
+        "propagation".into(),
+        serde_yaml::from_str("{trace_context: true}").map_err(|e| e.to_string())?,
+    );
+    Ok(())
 }
 
 /// Every `path:` holding a relative file path (`./…`, `../…`) becomes

@@ -4,6 +4,7 @@
 //! ([`stack`]), and a client's view of it ([`client`]).
 
 pub mod client;
+pub mod otlp;
 pub mod stack;
 
 pub use client::*;

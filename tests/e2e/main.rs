@@ -21,4 +21,5 @@ mod rust_client;
 mod schema_compat;
 mod schema_drift;
 mod tokens;
+mod traces;
 mod web_app;

@@ -14,6 +14,7 @@
 //! a crash only means the sweeper sends the event again.
 
 use std::{future::Future, sync::Arc};
+use tracing::Instrument as _;
 
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -156,9 +157,20 @@ impl EventPublisher {
     }
 
     async fn enqueue(&self, event: &ActivityEvent) -> anyhow::Result<()> {
-        let payload = serde_json::to_string(event)?;
-        self.queue.enqueue(&payload).await?;
-        Ok(())
+        let span = tracing::info_span!(
+            "queue.enqueue",
+            queue = self.queue.name(),
+            otel.kind = "producer",
+        );
+        async {
+            // The job carries the trace on to the worker.
+            let payload =
+                fittrack_kit::telemetry::with_trace_context(serde_json::to_string(event)?);
+            self.queue.enqueue(&payload).await?;
+            Ok(())
+        }
+        .instrument(span)
+        .await
     }
 
     /// One sweep: re-publishes activities older than the grace period whose event

@@ -42,7 +42,8 @@ pub use crate::domain::ports::RecommendationBus;
 /// What a user's channel carries.
 #[derive(Clone)]
 enum Fanout {
-    Recommendation(Arc<Recommendation>),
+    /// With the trace context of its publication.
+    Recommendation(Arc<Recommendation>, Arc<HashMap<String, String>>),
     /// Something may have been lost: every stream ends.
     Interrupted,
 }
@@ -63,10 +64,10 @@ impl Feeds {
         self.by_user.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn send(&self, recommendation: Arc<Recommendation>) {
+    fn send(&self, recommendation: Arc<Recommendation>, trace: HashMap<String, String>) {
         if let Some(sender) = self.users().get(&recommendation.user_id) {
             // No subscriber left is fine: its stream is being dropped.
-            let _ = sender.send(Fanout::Recommendation(recommendation));
+            let _ = sender.send(Fanout::Recommendation(recommendation, Arc::new(trace)));
         }
     }
 
@@ -89,7 +90,13 @@ impl Feeds {
         };
         stream::unfold(feed, |mut feed| async move {
             match feed.receiver.recv().await {
-                Ok(Fanout::Recommendation(r)) => Some(((*r).clone(), feed)),
+                Ok(Fanout::Recommendation(r, trace)) => {
+                    // A trace of its own for each delivery, linked to the
+                    // publication (one subscriber's stream outlives many).
+                    let span = tracing::info_span!("subscription.deliver", otel.kind = "consumer");
+                    fittrack_kit::telemetry::link_to(&span, &trace);
+                    Some(((*r).clone(), feed))
+                }
                 Ok(Fanout::Interrupted) => None,
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "a slow subscriber missed recommendations");
@@ -141,7 +148,9 @@ impl LocalBus {
 #[async_trait]
 impl RecommendationBus for LocalBus {
     async fn publish(&self, recommendation: &Recommendation) -> anyhow::Result<()> {
-        self.feeds.send(Arc::new(recommendation.clone()));
+        let span = tracing::info_span!("bus.publish", otel.kind = "producer");
+        let trace = span.in_scope(fittrack_kit::telemetry::inject);
+        self.feeds.send(Arc::new(recommendation.clone()), trace);
         Ok(())
     }
 
@@ -179,12 +188,12 @@ impl RedisBus {
             loop {
                 match messages.recv().await {
                     Ok(message) => {
-                        let parsed = message
-                            .value
-                            .as_str()
-                            .map(|text| serde_json::from_str::<Recommendation>(&text));
+                        let parsed = message.value.as_str().map(|text| {
+                            serde_json::from_str::<Recommendation>(&text)
+                                .map(|r| (r, fittrack_kit::telemetry::trace_context_of(&text)))
+                        });
                         match parsed {
-                            Some(Ok(r)) => feeds.send(Arc::new(r)),
+                            Some(Ok((r, trace))) => feeds.send(Arc::new(r), trace),
                             _ => {
                                 tracing::warn!(channel = %message.channel, "unreadable recommendation message")
                             }
@@ -232,10 +241,16 @@ impl RedisBus {
 #[async_trait]
 impl RecommendationBus for RedisBus {
     async fn publish(&self, recommendation: &Recommendation) -> anyhow::Result<()> {
+        use tracing::Instrument as _;
         let channel = format!("{}{}", self.channel_prefix, recommendation.user_id);
+        let span = tracing::info_span!("bus.publish", otel.kind = "producer");
+        let message = span.in_scope(|| {
+            serde_json::to_string(recommendation).map(fittrack_kit::telemetry::with_trace_context)
+        })?;
         let _: i64 = self
             .publisher
-            .publish(channel, serde_json::to_string(recommendation)?)
+            .publish(channel, message)
+            .instrument(span)
             .await
             .context("publishing a recommendation")?;
         Ok(())

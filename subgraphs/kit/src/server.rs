@@ -215,12 +215,23 @@ where
                         .get(&REQUEST_ID_HEADER)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or_default();
-                    tracing::info_span!(
+                    let span = tracing::info_span!(
                         "request",
                         method = %request.method(),
                         path = %request.uri().path(),
                         request_id,
-                    )
+                        trace_id = tracing::field::Empty,
+                        otel.name = %format!("{} {}", request.method(), request.uri().path()),
+                        otel.kind = "server",
+                    );
+                    // The caller's trace (the router's `traceparent`).
+                    crate::telemetry::continue_trace(
+                        &span,
+                        request.headers().iter().filter_map(|(name, value)| {
+                            Some((name.as_str(), value.to_str().ok()?))
+                        }),
+                    );
+                    span
                 }),
             )
             .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))

@@ -85,10 +85,17 @@ impl GeminiClient {
         if !self.breaker.allow() {
             return Err(GeminiError::BreakerOpen);
         }
-        let outcome = self.call(prompt, schema).await.and_then(|text| {
-            serde_json::from_str::<T>(&text)
-                .map_err(|e| GeminiError::InvalidOutput(format!("not the requested JSON: {e}")))
-        });
+        let span = tracing::info_span!(
+            "gemini.generate_content",
+            model = %self.config.model,
+            otel.kind = "client",
+        );
+        let outcome = tracing::Instrument::instrument(self.call(prompt, schema), span)
+            .await
+            .and_then(|text| {
+                serde_json::from_str::<T>(&text)
+                    .map_err(|e| GeminiError::InvalidOutput(format!("not the requested JSON: {e}")))
+            });
         // Only the service failing (transport, 429, 5xx) opens the breaker. An
         // answer that does not parse says something about the prompt, which a
         // user writes (activity notes): counting it would let one user switch

@@ -213,11 +213,30 @@ pub(super) async fn run_job<H, Fut>(
     H: Fn(Delivery) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
+    use tracing::Instrument as _;
     let recording = rules
         .metrics
         .as_ref()
         .map(|metrics| metrics.started(queue.name(), job.deliveries));
-    let (outcome, backoff) = handle(queue, job, handler, rules.never_dead_letter).await;
+    // The job continues the trace of whoever enqueued it.
+    let span = tracing::info_span!(
+        "queue.job",
+        queue = queue.name(),
+        job = %job.id,
+        deliveries = job.deliveries,
+        trace_id = tracing::field::Empty,
+        otel.kind = "consumer",
+    );
+    let context = crate::telemetry::trace_context_of(&job.payload);
+    crate::telemetry::continue_trace(
+        &span,
+        context
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str())),
+    );
+    let (outcome, backoff) = handle(queue, job, handler, rules.never_dead_letter)
+        .instrument(span)
+        .await;
     if let Some(recording) = recording {
         recording.finished(outcome);
     }
