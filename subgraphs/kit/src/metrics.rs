@@ -59,23 +59,37 @@ impl std::fmt::Debug for Metrics {
 impl Metrics {
     /// A registry of its own for `service` (`user`, `activity`, `ai`,
     /// `admin`, `worker`).
+    ///
+    /// `FITTRACK_METRICS=off` records nothing (`/metrics` answers empty): for
+    /// measuring what metrics cost (`cargo bench --bench telemetry`).
     pub fn new(service: &'static str) -> Self {
         let registry = prometheus::Registry::new();
-        let provider = match opentelemetry_prometheus::exporter()
-            .with_registry(registry.clone())
-            .without_scope_info()
-            .build()
-        {
-            Ok(exporter) => SdkMeterProvider::builder()
-                .with_reader(exporter)
-                .with_resource(Resource::builder().with_service_name(service).build())
-                .build(),
-            // Only a registry that already holds the exporter's collector
-            // fails; ours is new. Metrics are then recorded and never shown.
-            Err(error) => {
-                tracing::error!(%error, service, "metrics exporter not installed");
-                SdkMeterProvider::builder().build()
-            }
+        let off = std::env::var("FITTRACK_METRICS")
+            .is_ok_and(|value| matches!(value.trim(), "off" | "false" | "0"));
+        let exporter = if off {
+            None
+        } else {
+            Some(
+                opentelemetry_prometheus::exporter()
+                    .with_registry(registry.clone())
+                    .without_scope_info()
+                    .build(),
+            )
+        };
+        let provider = match exporter {
+            None => SdkMeterProvider::builder().build(),
+            Some(exporter) => match exporter {
+                Ok(exporter) => SdkMeterProvider::builder()
+                    .with_reader(exporter)
+                    .with_resource(Resource::builder().with_service_name(service).build())
+                    .build(),
+                // Only a registry that already holds the exporter's collector
+                // fails; ours is new. Metrics are then recorded and never shown.
+                Err(error) => {
+                    tracing::error!(%error, service, "metrics exporter not installed");
+                    SdkMeterProvider::builder().build()
+                }
+            },
         };
         let meter = provider.meter("fittrack");
         let graphql = GraphqlInstruments::new(&meter);
