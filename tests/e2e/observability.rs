@@ -119,6 +119,16 @@ async fn every_service_counts_what_it_served_on_its_metrics_endpoint() {
         .await
         .expect("the recommendation arrives");
 
+    // A read that joins all three subgraphs: each join is one batch.
+    gql(
+        &stack.router,
+        "{ myActivities(first: 5) { nodes { id recommendation { summary } user { email activities(first: 5) { nodes { id } } } } } }",
+        json!({}),
+        Some(&token),
+    )
+    .await
+    .assert_ok();
+
     let user = scrape(&metrics_url(&stack.user)).await;
     let requests = "fittrack_graphql_requests_total";
     assert_eq!(
@@ -163,6 +173,59 @@ async fn every_service_counts_what_it_served_on_its_metrics_endpoint() {
     );
 
     let activity = scrape(&metrics_url(&stack.activity)).await;
+    let batches = "fittrack_dataloader_batch_keys_count";
+    assert_eq!(
+        sample(&user, batches, &[("loader", "user")]),
+        Some(1.0),
+        "{user}"
+    );
+    assert_eq!(
+        sample(&activity, batches, &[("loader", "activities_first_page")]),
+        Some(1.0),
+        "{activity}"
+    );
+    // Its event enqueued and confirmed; nothing for the sweeper.
+    assert_eq!(
+        sample(
+            &activity,
+            "fittrack_events_published_total",
+            &[("event", "ActivityLogged"), ("outcome", "ok")]
+        ),
+        Some(1.0),
+        "{activity}"
+    );
+    eventually(
+        &metrics_url(&stack.activity),
+        "fittrack_events_confirmed_total",
+        &[("outcome", "ok")],
+        1.0,
+    )
+    .await;
+    assert_eq!(
+        sample(&activity, "fittrack_events_resent_total", &[]),
+        Some(0.0),
+        "{activity}"
+    );
+    // The store call behind it, timed by backend and operation.
+    let backend = if std::env::var_os("MONGODB_URI").is_some() {
+        "mongodb"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(
+        sample(
+            &activity,
+            "fittrack_store_call_duration_seconds_count",
+            &[
+                ("store", "activity"),
+                ("backend", backend),
+                ("operation", "insert"),
+                ("outcome", "ok")
+            ]
+        ),
+        Some(1.0),
+        "{activity}"
+    );
     assert_eq!(
         sample(
             &activity,
@@ -206,6 +269,15 @@ async fn every_service_counts_what_it_served_on_its_metrics_endpoint() {
         "{ai}"
     );
     assert_eq!(
+        sample(
+            &ai,
+            "fittrack_store_call_duration_seconds_count",
+            &[("store", "ai"), ("operation", "save_recommendation")]
+        ),
+        Some(1.0),
+        "{ai}"
+    );
+    assert_eq!(
         sample(&ai, "fittrack_queue_oldest_job_age_seconds", &[]),
         Some(0.0),
         "{ai}"
@@ -222,6 +294,15 @@ async fn every_service_counts_what_it_served_on_its_metrics_endpoint() {
     assert_eq!(
         sample(&ai, "fittrack_jobs_in_flight", &[]),
         Some(0.0),
+        "{ai}"
+    );
+    assert_eq!(
+        sample(
+            &ai,
+            "fittrack_dataloader_batch_keys_count",
+            &[("loader", "recommendation")]
+        ),
+        Some(1.0),
         "{ai}"
     );
     // No GEMINI_API_KEY in the test stack: the rules answered, and say why.

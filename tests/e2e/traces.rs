@@ -36,7 +36,7 @@ fn descends_from(spans: &[ReceivedSpan], span: &ReceivedSpan, ancestor: &Receive
 
 const SPANS: [&str; 8] = [
     "POST /graphql",
-    "store.insert_activity",
+    "store.insert",
     "queue.enqueue",
     "queue.job",
     "store.take_in_activity",
@@ -121,7 +121,7 @@ async fn one_trace_runs_from_log_activity_to_the_recommendation() {
     );
     // The store and the queue under the request; the worker's job is the
     // enqueue's child; the worker's steps under the job.
-    for name in ["store.insert_activity", "queue.enqueue"] {
+    for name in ["store.insert", "queue.enqueue"] {
         assert!(
             descends_from(&spans, named(name), request),
             "{name}: {names:?}"

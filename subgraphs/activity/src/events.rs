@@ -75,12 +75,70 @@ pub struct EventPublisher {
     /// Where enqueued activities wait to be marked; `None`: each is marked
     /// by its own write.
     confirmations: Option<mpsc::Sender<Uuid>>,
+    metrics: Option<EventInstruments>,
 }
 
 /// The task that marks enqueued activities in batches ([`EventPublisher::batched`]).
 pub struct Confirmations {
     store: Arc<dyn ActivityStore>,
     waiting: mpsc::Receiver<Uuid>,
+    metrics: Option<EventInstruments>,
+}
+
+/// What the event path records: events enqueued by kind and outcome
+/// (`fittrack_events_published_total`), activities marked as enqueued
+/// (`fittrack_events_confirmed_total`), and what the sweeper sent again
+/// (`fittrack_events_resent_total`).
+#[derive(Clone)]
+pub struct EventInstruments {
+    published: opentelemetry::metrics::Counter<u64>,
+    confirmed: opentelemetry::metrics::Counter<u64>,
+    resent: opentelemetry::metrics::Counter<u64>,
+}
+
+impl EventInstruments {
+    pub fn new(metrics: &fittrack_kit::metrics::Metrics) -> Self {
+        let meter = metrics.meter();
+        let instruments = Self {
+            published: meter
+                .u64_counter("fittrack.events.published")
+                .with_description("Activity events enqueued, by event and outcome")
+                .build(),
+            confirmed: meter
+                .u64_counter("fittrack.events.confirmed")
+                .with_description(
+                    "Activities marked as having their event on the queue, by outcome",
+                )
+                .build(),
+            resent: meter
+                .u64_counter("fittrack.events.resent")
+                .with_description("Events the sweeper enqueued again (never confirmed in time)")
+                .build(),
+        };
+        // Zero from the start, so a rate over them is defined at once.
+        instruments.resent.add(0, &[]);
+        instruments
+    }
+
+    fn published(&self, event: &'static str, ok: bool) {
+        self.published.add(
+            1,
+            &[
+                opentelemetry::KeyValue::new("event", event),
+                opentelemetry::KeyValue::new("outcome", if ok { "ok" } else { "failed" }),
+            ],
+        );
+    }
+
+    fn confirmed(&self, count: usize, ok: bool) {
+        self.confirmed.add(
+            count as u64,
+            &[opentelemetry::KeyValue::new(
+                "outcome",
+                if ok { "ok" } else { "failed" },
+            )],
+        );
+    }
 }
 
 impl EventPublisher {
@@ -90,7 +148,14 @@ impl EventPublisher {
             queue,
             store,
             confirmations: None,
+            metrics: None,
         }
+    }
+
+    /// Records what it publishes in `metrics` ([`EventInstruments`]).
+    pub fn with_metrics(mut self, metrics: EventInstruments) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Marks enqueued activities in batches through the returned task, which
@@ -105,8 +170,16 @@ impl EventPublisher {
             queue,
             store: store.clone(),
             confirmations: Some(sender),
+            metrics: None,
         };
-        (publisher, Confirmations { store, waiting })
+        (
+            publisher,
+            Confirmations {
+                store,
+                waiting,
+                metrics: None,
+            },
+        )
     }
 
     pub fn queue(&self) -> &Arc<dyn JobQueue> {
@@ -118,7 +191,9 @@ impl EventPublisher {
     /// succeeded (or the record was handed on).
     pub async fn activity_logged(&self, activity: &Activity) -> bool {
         let result = async {
-            self.enqueue(&logged(activity)).await?;
+            let enqueued = self.enqueue(&logged(activity)).await;
+            self.record_published("ActivityLogged", enqueued.is_ok());
+            enqueued?;
             self.confirm(activity.id).await
         }
         .await;
@@ -141,13 +216,25 @@ impl EventPublisher {
                 return Ok(());
             }
         }
-        self.store.mark_events_enqueued(&[id]).await
+        let marked = self.store.mark_events_enqueued(&[id]).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.confirmed(1, marked.is_ok());
+        }
+        marked
+    }
+
+    fn record_published(&self, event: &'static str, ok: bool) {
+        if let Some(metrics) = &self.metrics {
+            metrics.published(event, ok);
+        }
     }
 
     /// Enqueues `ActivityDeleted`. The activity is gone, so there is nothing to
     /// sweep later: a failure is logged loudly.
     pub async fn activity_deleted(&self, activity: &Activity) {
-        if let Err(error) = self.enqueue(&deleted(activity)).await {
+        let enqueued = self.enqueue(&deleted(activity)).await;
+        self.record_published("ActivityDeleted", enqueued.is_ok());
+        if let Err(error) = enqueued {
             tracing::error!(
                 activity = %activity.id,
                 error = format!("{error:#}"),
@@ -183,8 +270,15 @@ impl EventPublisher {
             .await?;
         let mut enqueued = Vec::with_capacity(missed.len());
         for activity in &missed {
-            match self.enqueue(&logged(activity)).await {
-                Ok(()) => enqueued.push(activity.id),
+            let result = self.enqueue(&logged(activity)).await;
+            self.record_published("ActivityLogged", result.is_ok());
+            match result {
+                Ok(()) => {
+                    enqueued.push(activity.id);
+                    if let Some(metrics) = &self.metrics {
+                        metrics.resent.add(1, &[]);
+                    }
+                }
                 Err(error) => tracing::warn!(
                     activity = %activity.id,
                     error = format!("{error:#}"),
@@ -193,7 +287,11 @@ impl EventPublisher {
             }
         }
         let published = enqueued.len();
-        self.store.mark_events_enqueued(&enqueued).await?;
+        let marked = self.store.mark_events_enqueued(&enqueued).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.confirmed(published, marked.is_ok());
+        }
+        marked?;
         if !missed.is_empty() {
             tracing::info!(
                 found = missed.len(),
@@ -251,8 +349,18 @@ impl Confirmations {
         }
     }
 
+    /// Records in `metrics` what it marks.
+    pub fn with_metrics(mut self, metrics: EventInstruments) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     async fn mark(&self, batch: &mut Vec<Uuid>) {
-        if let Err(error) = self.store.mark_events_enqueued(batch).await {
+        let marked = self.store.mark_events_enqueued(batch).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.confirmed(batch.len(), marked.is_ok());
+        }
+        if let Err(error) = marked {
             tracing::warn!(
                 activities = batch.len(),
                 error = format!("{error:#}"),

@@ -105,8 +105,20 @@ pub struct Parts {
 /// The service from its parts: the GraphQL app with its readiness checks,
 /// and the background tasks the config switches on.
 pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
-    let (store, queue, erased) = (parts.store, parts.queue, parts.erased);
+    let (raw_store, queue, erased) = (parts.store, parts.queue, parts.erased);
+    let metrics = fittrack_kit::metrics::Metrics::new("activity");
+    // Every use of the store is timed and traced; tests and benches get
+    // the store itself (`ActivityService::store`).
+    let store: Arc<dyn ActivityStore> = Arc::new(storage::TimedStore::new(
+        raw_store.clone(),
+        fittrack_kit::metrics::StoreTimings::new(&metrics, "activity", config.store().kind()),
+    ));
     let (events, confirmations) = EventPublisher::batched(queue.clone(), store.clone());
+    let event_metrics = events::EventInstruments::new(&metrics);
+    let (events, confirmations) = (
+        events.with_metrics(event_metrics.clone()),
+        confirmations.with_metrics(event_metrics),
+    );
     let activities = Activities::new(store.clone(), Arc::new(events.clone()), erased.clone());
     let schema = graphql::build_schema(
         activities,
@@ -116,7 +128,7 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
     );
     let router = SubgraphApp::new(schema, parts.verifier)
         .http(&config.http)
-        .metrics(&fittrack_kit::metrics::Metrics::new("activity"))
+        .metrics(&metrics)
         .ready_when("activity store", store.clone(), |store| store.ping())
         .ready_when("event queue", queue.clone(), |queue| queue.ping())
         .into_router();
@@ -145,7 +157,7 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
         });
     ActivityService {
         service,
-        store,
+        store: raw_store,
         queue,
         erased,
         events,

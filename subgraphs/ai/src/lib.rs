@@ -39,6 +39,8 @@ pub struct AiService {
 
 /// Store, queue, Gemini client and bus from config.
 pub async fn connect(config: &AiConfig) -> anyhow::Result<AiContext> {
+    let metrics = fittrack_kit::metrics::Metrics::new("ai");
+    let backend = config.store().kind();
     let store: Arc<dyn AiStore> = match config.store() {
         StoreBackend::Mongo { uri, database } => {
             Arc::new(storage::mongo::MongoAiStore::connect(uri.expose(), &database).await?)
@@ -47,6 +49,11 @@ pub async fn connect(config: &AiConfig) -> anyhow::Result<AiContext> {
             Arc::new(storage::embedded::EmbeddedAiStore::open(&url).await?)
         }
     };
+    // Every use of the store is timed and traced.
+    let store: Arc<dyn AiStore> = Arc::new(storage::TimedStore::new(
+        store,
+        fittrack_kit::metrics::StoreTimings::new(&metrics, "ai", backend),
+    ));
     let shared = config.shared();
     let queue = queue::connect(
         &shared,
@@ -62,7 +69,6 @@ pub async fn connect(config: &AiConfig) -> anyhow::Result<AiContext> {
     if config.gemini.api_key.is_none() {
         tracing::info!("GEMINI_API_KEY unset: recommendations come from the built-in rules");
     }
-    let metrics = fittrack_kit::metrics::Metrics::new("ai");
     let coach = Arc::new(
         coach::Coach::with_limits(
             gemini::GeminiClient::new(config.gemini.clone())?,

@@ -21,6 +21,14 @@ pub enum StoreBackend {
 
 impl StoreBackend {
     /// MongoDB `database` at `mongodb_uri` when given, else `file` in `data_dir`.
+    /// What metrics and spans call it: `sqlite` or `mongodb`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Embedded { .. } => "sqlite",
+            Self::Mongo { .. } => "mongodb",
+        }
+    }
+
     pub fn select(
         mongodb_uri: Option<&Secret>,
         database: &str,

@@ -294,6 +294,99 @@ impl Metrics {
     }
 }
 
+/// Times a service's store calls: `fittrack_store_call_duration_seconds` by
+/// store, backend, operation (the store trait's method) and outcome, each
+/// call also a `store.<operation>` span.
+#[derive(Clone)]
+pub struct StoreTimings {
+    duration: Histogram<f64>,
+    batches: BatchSizes,
+    store: &'static str,
+    backend: &'static str,
+}
+
+/// Keys per batched look-up (`fittrack_dataloader_batch_keys`, by loader):
+/// how well the dataloaders gather a request's keys into one query.
+#[derive(Clone)]
+pub struct BatchSizes(Histogram<u64>);
+
+impl BatchSizes {
+    pub fn new(metrics: &Metrics) -> Self {
+        Self(
+            metrics
+                .meter()
+                .u64_histogram("fittrack.dataloader.batch.keys")
+                .with_description("Keys in one batched look-up, by loader")
+                .with_boundaries(vec![
+                    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0,
+                ])
+                .build(),
+        )
+    }
+
+    pub fn record(&self, loader: &'static str, keys: usize) {
+        self.0
+            .record(keys as u64, &[KeyValue::new("loader", loader)]);
+    }
+}
+
+impl StoreTimings {
+    pub fn new(metrics: &Metrics, store: &'static str, backend: &'static str) -> Self {
+        Self {
+            duration: metrics
+                .meter()
+                .f64_histogram("fittrack.store.call.duration")
+                .with_unit("s")
+                .with_description("Store calls by store, backend, operation and outcome")
+                .with_boundaries(SECONDS_BUCKETS.to_vec())
+                .build(),
+            batches: BatchSizes::new(metrics),
+            store,
+            backend,
+        }
+    }
+
+    /// [`StoreTimings::time`] for a look-up of `keys` keys at once (what a
+    /// dataloader gathered), recorded as `loader`'s batch.
+    pub async fn time_batch<T>(
+        &self,
+        operation: &'static str,
+        loader: &'static str,
+        keys: usize,
+        call: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        self.batches.record(loader, keys);
+        self.time(operation, call).await
+    }
+
+    /// Runs `call`, the store's `operation`, timed and in its span.
+    pub async fn time<T>(
+        &self,
+        operation: &'static str,
+        call: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        use tracing::Instrument as _;
+        let span = tracing::info_span!(
+            "store",
+            otel.name = %format_args!("store.{operation}"),
+            store = self.store,
+            backend = self.backend,
+        );
+        let started = std::time::Instant::now();
+        let result = call.instrument(span).await;
+        self.duration.record(
+            started.elapsed().as_secs_f64(),
+            &[
+                KeyValue::new("store", self.store),
+                KeyValue::new("backend", self.backend),
+                KeyValue::new("operation", operation),
+                KeyValue::new("outcome", if result.is_ok() { "ok" } else { "error" }),
+            ],
+        );
+        result
+    }
+}
+
 /// What a queue consumer records of the jobs it handles.
 #[derive(Clone)]
 pub struct JobInstruments {

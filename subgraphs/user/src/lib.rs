@@ -74,7 +74,8 @@ pub async fn build(config: &UserConfig) -> anyhow::Result<UserService> {
         internal::routes(accounts.clone(), config.internal_token()?, verifier.clone());
     let delivering = accounts.clone();
     let user_stats = fittrack_kit::cache::dashboard(&shared, "dashboard:users").await?;
-    let schema = graphql::build_schema(accounts, user_stats);
+    let metrics = fittrack_kit::metrics::Metrics::new("user");
+    let schema = graphql::build_schema(accounts, user_stats, &metrics);
 
     let jwks = issuer.jwks().clone();
     let jwks_routes = Router::new().route(
@@ -87,7 +88,7 @@ pub async fn build(config: &UserConfig) -> anyhow::Result<UserService> {
     let ping_db = db.clone();
     let router = SubgraphApp::new(schema, verifier)
         .http(&config.http)
-        .metrics(&fittrack_kit::metrics::Metrics::new("user"))
+        .metrics(&metrics)
         .merge(jwks_routes)
         .merge(internal_routes)
         .readiness("database", move || {

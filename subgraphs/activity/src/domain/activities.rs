@@ -1,7 +1,6 @@
 //! The activity use cases: what resolvers call. Access rules live here.
 
 use std::sync::Arc;
-use tracing::Instrument as _;
 
 use chrono::{FixedOffset, Utc};
 use fittrack_kit::CurrentUser;
@@ -82,12 +81,7 @@ impl Activities {
             updated_at: now,
             event_enqueued: false,
         };
-        let activity = match self
-            .store
-            .insert(activity)
-            .instrument(tracing::info_span!("store.insert_activity"))
-            .await?
-        {
+        let activity = match self.store.insert(activity).await? {
             Inserted::New(activity) => activity,
             Inserted::Existing(activity) => return Ok(activity),
         };

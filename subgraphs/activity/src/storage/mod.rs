@@ -121,3 +121,112 @@ impl<S: ActivityStore> ActivityStore for CountingStore<S> {
         self.inner.ping().await
     }
 }
+
+/// Wraps the service's store: each call timed in `fittrack_store_call_duration_seconds`
+/// and traced as a `store.<operation>` span (`kit::metrics::StoreTimings`).
+pub struct TimedStore {
+    inner: Arc<dyn ActivityStore>,
+    timings: fittrack_kit::metrics::StoreTimings,
+}
+
+impl TimedStore {
+    pub fn new(
+        inner: Arc<dyn ActivityStore>,
+        timings: fittrack_kit::metrics::StoreTimings,
+    ) -> Self {
+        Self { inner, timings }
+    }
+}
+
+#[async_trait]
+impl ActivityStore for TimedStore {
+    async fn insert(&self, activity: Activity) -> anyhow::Result<Inserted> {
+        self.timings
+            .time("insert", self.inner.insert(activity))
+            .await
+    }
+    async fn get_many(&self, ids: &[Uuid]) -> anyhow::Result<Vec<Activity>> {
+        self.timings
+            .time_batch("get_many", "activity", ids.len(), self.inner.get_many(ids))
+            .await
+    }
+    async fn update(
+        &self,
+        owner: Uuid,
+        id: Uuid,
+        fields: &ActivityFields,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Activity>> {
+        self.timings
+            .time("update", self.inner.update(owner, id, fields, now))
+            .await
+    }
+    async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>> {
+        self.timings
+            .time("delete", self.inner.delete(owner, id))
+            .await
+    }
+    async fn page(&self, query: &PageQuery) -> anyhow::Result<Vec<Activity>> {
+        self.timings.time("page", self.inner.page(query)).await
+    }
+    async fn first_pages(
+        &self,
+        user_ids: &[Uuid],
+        filter: &ActivityFilter,
+        limit: u32,
+    ) -> anyhow::Result<HashMap<Uuid, Vec<Activity>>> {
+        self.timings
+            .time_batch(
+                "first_pages",
+                "activities_first_page",
+                user_ids.len(),
+                self.inner.first_pages(user_ids, filter, limit),
+            )
+            .await
+    }
+    async fn type_totals(
+        &self,
+        user_ids: Option<&[Uuid]>,
+        filter: &ActivityFilter,
+    ) -> anyhow::Result<Vec<TypeTotals>> {
+        self.timings
+            .time("type_totals", self.inner.type_totals(user_ids, filter))
+            .await
+    }
+    async fn daily_totals(
+        &self,
+        user_ids: &[Uuid],
+        offset: FixedOffset,
+    ) -> anyhow::Result<HashMap<Uuid, Vec<DailyTotals>>> {
+        self.timings
+            .time_batch(
+                "daily_totals",
+                "stats",
+                user_ids.len(),
+                self.inner.daily_totals(user_ids, offset),
+            )
+            .await
+    }
+    async fn mark_events_enqueued(&self, ids: &[Uuid]) -> anyhow::Result<()> {
+        self.timings
+            .time("mark_events_enqueued", self.inner.mark_events_enqueued(ids))
+            .await
+    }
+    async fn pending_events(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<Activity>> {
+        self.timings
+            .time("pending_events", self.inner.pending_events(before, limit))
+            .await
+    }
+    async fn delete_user(&self, user_id: Uuid) -> anyhow::Result<u64> {
+        self.timings
+            .time("delete_user", self.inner.delete_user(user_id))
+            .await
+    }
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.inner.ping().await
+    }
+}

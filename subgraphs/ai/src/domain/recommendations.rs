@@ -4,7 +4,6 @@
 //! event; deliveries are at least once, so every step is idempotent.
 
 use std::sync::Arc;
-use tracing::Instrument as _;
 
 use fittrack_kit::{erasure::ErasedUsers, queue::JobQueue};
 use uuid::Uuid;
@@ -78,7 +77,6 @@ impl Recommender {
         let history = match self
             .store
             .take_in_activity(&activity, HISTORY_FOR_PROMPT)
-            .instrument(tracing::info_span!("store.take_in_activity"))
             .await?
         {
             Intake::Forgotten => return Ok(()),
@@ -110,12 +108,7 @@ impl Recommender {
         };
         // `None`: the activity was deleted while we were writing; the store
         // kept nothing.
-        if let Some(Saved::New(stored)) = self
-            .store
-            .save_recommendation(recommendation)
-            .instrument(tracing::info_span!("store.save_recommendation"))
-            .await?
-        {
+        if let Some(Saved::New(stored)) = self.store.save_recommendation(recommendation).await? {
             // The account was erased meanwhile: written first, checked after
             // (kit::erasure), so either the eraser saw this or we see it.
             if self.is_erased(stored.user_id).await? {

@@ -10,11 +10,21 @@ use crate::domain::{model::User, ports::UserStore};
 /// Batches user look-ups (federation `_entities`, nested fields) into one query.
 pub struct UserLoader {
     store: Arc<dyn UserStore>,
+    batches: Option<fittrack_kit::metrics::BatchSizes>,
 }
 
 impl UserLoader {
     pub fn new(store: Arc<dyn UserStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            batches: None,
+        }
+    }
+
+    /// Records each batch's size (`fittrack_dataloader_batch_keys{loader="user"}`).
+    pub fn with_metrics(mut self, metrics: &fittrack_kit::metrics::Metrics) -> Self {
+        self.batches = Some(fittrack_kit::metrics::BatchSizes::new(metrics));
+        self
     }
 }
 
@@ -23,6 +33,9 @@ impl Loader<Uuid> for UserLoader {
     type Error = std::sync::Arc<anyhow::Error>;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, User>, Self::Error> {
+        if let Some(batches) = &self.batches {
+            batches.record("user", keys.len());
+        }
         let users = self
             .store
             .find_by_ids(keys)

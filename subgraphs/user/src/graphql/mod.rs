@@ -42,8 +42,15 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubsc
     )
 }
 
-pub fn build_schema(accounts: Accounts, user_stats: platform::UserStatsCache) -> UserSchema {
-    let loader = DataLoader::new(UserLoader::new(accounts.store().clone()), tokio::spawn);
+pub fn build_schema(
+    accounts: Accounts,
+    user_stats: platform::UserStatsCache,
+    metrics: &fittrack_kit::metrics::Metrics,
+) -> UserSchema {
+    let loader = DataLoader::new(
+        UserLoader::new(accounts.store().clone()).with_metrics(metrics),
+        tokio::spawn,
+    );
     builder()
         .data(accounts)
         .data(loader)
