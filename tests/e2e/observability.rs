@@ -173,6 +173,14 @@ async fn every_service_counts_what_it_served_on_its_metrics_endpoint() {
     );
 
     let activity = scrape(&metrics_url(&stack.activity)).await;
+    // Nothing owed by any eraser.
+    for eraser in fittrack_kit::events::ERASERS {
+        assert_eq!(
+            sample(&user, "fittrack_erasures_pending", &[("eraser", eraser)]),
+            Some(0.0),
+            "{user}"
+        );
+    }
     let batches = "fittrack_dataloader_batch_keys_count";
     assert_eq!(
         sample(&user, batches, &[("loader", "user")]),

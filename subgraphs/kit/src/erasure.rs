@@ -267,3 +267,42 @@ pub fn payload_concerns(payload: &str, user_id: Uuid) -> bool {
             .is_some_and(|id| id == user_id.to_string())
     })
 }
+
+/// Reports, at every scrape, each eraser's unsettled erasures
+/// (`fittrack_erasures_pending{eraser}`) and how long the oldest has waited
+/// (`fittrack_erasures_oldest_pending_age_seconds`, 0 when none): an erasure
+/// owed for more than a few minutes is what the `FittrackErasureOverdue`
+/// alert watches.
+pub fn observe(metrics: &crate::metrics::Metrics, marks: std::sync::Arc<dyn ErasedUsers>) {
+    let pending = metrics
+        .meter()
+        .u64_gauge("fittrack.erasures.pending")
+        .with_description("Erasures an eraser has not settled yet")
+        .build();
+    let oldest = metrics
+        .meter()
+        .f64_gauge("fittrack.erasures.oldest_pending.age")
+        .with_unit("s")
+        .with_description("How long the oldest unsettled erasure has waited; 0 when none")
+        .build();
+    metrics.on_scrape(move || {
+        let (marks, pending, oldest) = (marks.clone(), pending.clone(), oldest.clone());
+        Box::pin(async move {
+            for eraser in crate::events::ERASERS {
+                let label = [opentelemetry::KeyValue::new("eraser", eraser)];
+                match marks.outstanding(eraser, 1).await {
+                    Ok(outstanding) => {
+                        pending.record(outstanding.count, &label);
+                        let age = outstanding.oldest.first().map_or(0.0, |(_, at)| {
+                            (Utc::now() - *at).num_milliseconds().max(0) as f64 / 1000.0
+                        });
+                        oldest.record(age, &label);
+                    }
+                    Err(error) => {
+                        tracing::debug!(error = format!("{error:#}"), "erasures unreadable")
+                    }
+                }
+            }
+        })
+    });
+}

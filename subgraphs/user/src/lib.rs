@@ -62,10 +62,13 @@ pub async fn build(config: &UserConfig) -> anyhow::Result<UserService> {
     .await?;
     verifier.use_revocations(revocations.clone());
     let store = Arc::new(storage::SqlUserStore::new(db.clone()));
+    let metrics = fittrack_kit::metrics::Metrics::new("user");
+    let erasure_marks = fittrack_kit::erasure::connect(&shared).await?;
+    fittrack_kit::erasure::observe(&metrics, erasure_marks.clone());
     let accounts = Accounts::new(store, issuer.clone(), sign_in_limits(config).await?)
         .with_erasure_queues(erasure)
         .with_revocations(revocations)
-        .with_erasure_marks(fittrack_kit::erasure::connect(&shared).await?)
+        .with_erasure_marks(erasure_marks)
         .with_mailer(
             mail::from_config(&config.mail, &config.data_dir)?,
             config.mail.web_app_url.clone(),
@@ -74,7 +77,6 @@ pub async fn build(config: &UserConfig) -> anyhow::Result<UserService> {
         internal::routes(accounts.clone(), config.internal_token()?, verifier.clone());
     let delivering = accounts.clone();
     let user_stats = fittrack_kit::cache::dashboard(&shared, "dashboard:users").await?;
-    let metrics = fittrack_kit::metrics::Metrics::new("user");
     let schema = graphql::build_schema(accounts, user_stats, &metrics);
 
     let jwks = issuer.jwks().clone();
