@@ -12,8 +12,17 @@ use serde_json::json;
 use support::{free_port, gql, unique_email, wait_until_up, LOGIN, PASSWORD, REGISTER};
 
 fn launch(data_dir: &std::path::Path, router_port: u16, ports: (u16, u16, u16, u16)) -> Child {
+    launcher(data_dir, router_port, ports)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("fittrack starts")
+}
+
+/// `fittrack` (the dev launcher) on these ports and embedded defaults.
+fn launcher(data_dir: &std::path::Path, router_port: u16, ports: (u16, u16, u16, u16)) -> Command {
     let (user_port, activity_port, ai_port, admin_port) = ports;
-    Command::new(env!("CARGO_BIN_EXE_fittrack"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fittrack"));
+    command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("FITTRACK_DATA_DIR", data_dir)
         .env("FITTRACK_ROUTER_PORT", router_port.to_string())
@@ -31,10 +40,8 @@ fn launch(data_dir: &std::path::Path, router_port: u16, ports: (u16, u16, u16, u
         .env_remove("REDIS_URL")
         .env("LOG_LEVEL", "error")
         .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("fittrack starts")
+        .stdin(Stdio::null());
+    command
 }
 
 fn terminate(mut child: Child) -> std::process::ExitStatus {
@@ -255,4 +262,79 @@ async fn the_audit_log_is_migrated_by_its_owner_and_only_appended_to_by_the_serv
         let refused = service.execute_unprepared(statement).await;
         assert!(refused.is_err(), "the service's role could run {statement}");
     }
+}
+
+/// Log lines are JSON with `FITTRACK_LOG_FORMAT=json`, and a line written
+/// while a request is served carries its request id and the trace it
+/// belongs to (the one the client started).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_request_id_and_the_trace_id() {
+    use std::io::BufRead as _;
+    let receiver = fittrack_testkit::otlp::OtlpReceiver::start().await;
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let (router_port, ports) = (
+        free_port(),
+        (free_port(), free_port(), free_port(), free_port()),
+    );
+    let mut child = launcher(data_dir.path(), router_port, ports)
+        .env("FITTRACK_LOG_FORMAT", "json")
+        // The request span's line (tower-http logs the response at DEBUG).
+        .env("RUST_LOG", "warn,fittrack_kit=info,tower_http=debug")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("fittrack starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines, received) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    wait_until_up(&format!("http://127.0.0.1:{router_port}/readiness")).await;
+
+    let trace_id = format!("{:032x}", uuid::Uuid::new_v4().as_u128());
+    let request_id = format!("logs-{}", uuid::Uuid::new_v4().simple());
+    let answer = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{router_port}/graphql"))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .header("x-request-id", &request_id)
+        // A sign-in reaches the user subgraph (a wrong password: nothing to set up).
+        .json(&json!({"query": LOGIN, "variables": {"email": "nobody@example.com", "password": "wrong password"}}))
+        .send()
+        .await
+        .expect("the router answers");
+    assert!(answer.status().is_success());
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    let found = loop {
+        let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else {
+            break None;
+        };
+        let Ok(line) = received.recv_timeout(left) else {
+            break None;
+        };
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+            seen.push(line);
+            continue;
+        };
+        if entry["span"]["trace_id"] == trace_id.as_str() {
+            break Some(entry);
+        }
+        seen.push(line);
+    };
+    let _ = terminate(child);
+    let entry = found.unwrap_or_else(|| panic!("no log line of trace {trace_id}: {seen:#?}"));
+    assert_eq!(entry["span"]["request_id"], request_id.as_str(), "{entry}");
+    assert_eq!(entry["span"]["path"], "/graphql", "{entry}");
+    assert!(
+        entry["timestamp"].is_string() && entry["level"].is_string(),
+        "{entry}"
+    );
 }
