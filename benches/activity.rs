@@ -13,7 +13,7 @@ use std::{
 };
 
 use chrono::Utc;
-use common::{drive, Sample};
+use common::{drive, log_body, logged, Sample};
 use fittrack_activity::{
     domain::{
         activities::Activities,
@@ -33,17 +33,6 @@ use uuid::Uuid;
 const REQUESTS: usize = 4_000;
 /// As many clients as wrk's 16 connections, each signed in as its own user.
 const CLIENTS: usize = 16;
-const LOG: &str = "mutation($input: LogActivityInput!) { logActivity(input: $input) { id } }";
-
-fn log_body() -> serde_json::Value {
-    let input = json!({"type": "RUNNING", "durationMinutes": 30, "caloriesBurned": 300,
-                       "startTime": Utc::now().to_rfc3339()});
-    json!({"query": LOG, "variables": {"input": input}})
-}
-
-fn logged(answer: &serde_json::Value) -> bool {
-    answer["data"]["logActivity"]["id"].is_string()
-}
 
 fn activity(user: Uuid) -> Activity {
     let now = Utc::now();

@@ -17,24 +17,11 @@ use fittrack_testkit as support;
 
 use std::{process::Command, time::Duration};
 
-use chrono::Utc;
-use common::{drive, drive_at_rate};
-use serde_json::json;
+use common::{drive, drive_at_rate, log_body, logged};
 
 const CLIENTS: usize = 16;
 const SATURATION_REQUESTS: usize = 4_000;
-const LOG: &str = "mutation($input: LogActivityInput!) { logActivity(input: $input) { id } }";
 const MODE: &str = "FITTRACK_BENCH_TELEMETRY";
-
-fn log_body() -> serde_json::Value {
-    let input = json!({"type": "RUNNING", "durationMinutes": 30, "caloriesBurned": 300,
-                       "startTime": Utc::now().to_rfc3339()});
-    json!({"query": LOG, "variables": {"input": input}})
-}
-
-fn logged(answer: &serde_json::Value) -> bool {
-    answer["data"]["logActivity"]["id"].is_string()
-}
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)

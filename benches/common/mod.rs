@@ -168,3 +168,18 @@ pub async fn drive_at_rate(
         latencies,
     }
 }
+
+const LOG_ACTIVITY: &str =
+    "mutation($input: LogActivityInput!) { logActivity(input: $input) { id } }";
+
+/// A `logActivity` request body: a 30-minute run, now.
+pub fn log_body() -> Value {
+    let input = serde_json::json!({"type": "RUNNING", "durationMinutes": 30, "caloriesBurned": 300,
+                                   "startTime": chrono::Utc::now().to_rfc3339()});
+    serde_json::json!({"query": LOG_ACTIVITY, "variables": {"input": input}})
+}
+
+/// Whether a `logActivity` answer holds the new activity.
+pub fn logged(answer: &Value) -> bool {
+    answer["data"]["logActivity"]["id"].is_string()
+}

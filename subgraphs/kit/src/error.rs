@@ -74,6 +74,27 @@ impl ErrorCode {
         Self::ALL.into_iter().find(|known| known.as_str() == code)
     }
 
+    /// The code whose name `code` is, when it is one of ours.
+    pub fn named(code: &str) -> Option<Self> {
+        use ErrorCode::*;
+        [
+            Unauthenticated,
+            Forbidden,
+            BadUserInput,
+            NotFound,
+            Conflict,
+            AccountLocked,
+            AccountBanned,
+            AccountSuspended,
+            AccountDeactivated,
+            RateLimited,
+            ServiceUnavailable,
+            InternalServerError,
+        ]
+        .into_iter()
+        .find(|known| known.as_str() == code)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Unauthenticated => "UNAUTHENTICATED",

@@ -260,7 +260,9 @@ impl GraphqlInstruments {
                 .as_ref()
                 .and_then(|extensions| extensions.get("code"))
                 .and_then(|code| match code {
-                    async_graphql::Value::String(code) => known_code(code),
+                    async_graphql::Value::String(code) => {
+                        crate::ErrorCode::named(code).map(crate::ErrorCode::as_str)
+                    }
                     _ => None,
                 })
                 .unwrap_or("OTHER");
@@ -556,28 +558,6 @@ impl OperationSlot {
             .cloned()
             .unwrap_or(("unknown", "invalid".to_owned()))
     }
-}
-
-/// The code as a `'static` label when it is one of ours.
-fn known_code(code: &str) -> Option<&'static str> {
-    use crate::ErrorCode::*;
-    [
-        Unauthenticated,
-        Forbidden,
-        BadUserInput,
-        NotFound,
-        Conflict,
-        AccountLocked,
-        AccountBanned,
-        AccountSuspended,
-        AccountDeactivated,
-        RateLimited,
-        ServiceUnavailable,
-        InternalServerError,
-    ]
-    .into_iter()
-    .map(|known| known.as_str())
-    .find(|known| *known == code)
 }
 
 #[cfg(test)]
