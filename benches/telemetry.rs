@@ -2,12 +2,13 @@
 //! `logActivity` through the router, on and off (issue 16).
 //!
 //! *Off*: no service records metrics (`FITTRACK_METRICS=off`,
-//! `FITTRACK_ROUTER_METRICS=false`) and nothing is traced. *On*: every
-//! service records its metrics, and every process exports every span over
-//! OTLP/HTTP to a receiver in this process (which decodes and keeps them, as
-//! a collector on the same machine would cost). Tracing is process-wide, so
-//! each side runs in a process of its own: this binary runs itself four
-//! times, off, on, off, on, and prints both sides of each run.
+//! `FITTRACK_ROUTER_METRICS=false`) and nothing is traced. *Metrics*: every
+//! service records its metrics, nothing is traced. *On*: metrics, and every
+//! process exports every span over OTLP/HTTP to a receiver in this process
+//! (which decodes and keeps them, as a collector on the same machine would
+//! cost). Tracing is process-wide, so each side runs in a process of its
+//! own: this binary runs itself off, metrics, on, twice over, and prints
+//! every run.
 //!
 //! `FITTRACK_BENCH_RATE` (default 500/s) is the offered load of the open
 //! loop, `FITTRACK_BENCH_SECONDS` (default 10) its length.
@@ -37,6 +38,7 @@ fn main() {
             std::env::set_var("FITTRACK_METRICS", "off");
             one_side(false);
         }
+        Ok("metrics") => one_side(false),
         Ok("on") => one_side(true),
         _ => alternate(),
     }
@@ -47,7 +49,8 @@ fn alternate() {
     let exe = std::env::current_exe().expect("this bench");
     println!("| run | telemetry | open loop: req/s offered, p50 / p99 ms | saturation: req/s, p50 / p99 ms | spans exported |");
     println!("|---|---|---|---|---|");
-    for (run, mode) in ["off", "on", "off", "on"].into_iter().enumerate() {
+    let modes = ["off", "metrics", "on", "off", "metrics", "on"];
+    for (run, mode) in modes.into_iter().enumerate() {
         let output = Command::new(&exe)
             .args(std::env::args().skip(1))
             .env(MODE, mode)
@@ -81,10 +84,14 @@ fn one_side(on: bool) {
         } else {
             None
         };
-        let router_env: Vec<(&str, &str)> = match &receiver {
-            Some(receiver) => vec![("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str())],
-            None => vec![("FITTRACK_ROUTER_METRICS", "false")],
-        };
+        let metrics_off = std::env::var("FITTRACK_METRICS").is_ok_and(|v| v == "off");
+        let mut router_env: Vec<(&str, &str)> = Vec::new();
+        if let Some(receiver) = &receiver {
+            router_env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()));
+        }
+        if metrics_off {
+            router_env.push(("FITTRACK_ROUTER_METRICS", "false"));
+        }
         let stack = support::Stack::builder()
             .limits(support::Limits::Relaxed)
             .router_env(&router_env)
