@@ -173,6 +173,26 @@ async fn every_service_counts_what_it_served_on_its_metrics_endpoint() {
     );
 
     let activity = scrape(&metrics_url(&stack.activity)).await;
+    // The user store's statements, by verb: registering inserted the account.
+    let relational = if std::env::var_os("DATABASE_URL").is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    assert!(
+        sample(
+            &user,
+            "fittrack_store_call_duration_seconds_count",
+            &[
+                ("store", "user"),
+                ("backend", relational),
+                ("operation", "insert"),
+                ("outcome", "ok")
+            ]
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{user}"
+    );
     // Nothing owed by any eraser.
     for eraser in fittrack_kit::events::ERASERS {
         assert_eq!(

@@ -35,11 +35,13 @@ pub struct AdminService {
 /// user subgraph's internal API, and assembles the service.
 pub async fn build(config: &AdminConfig) -> anyhow::Result<AdminService> {
     let verifier = JwtVerifier::for_subgraph(&config.auth, &config.shared()).await?;
+    let metrics = fittrack_kit::metrics::Metrics::new("admin");
     let store = store::AuditStore::connect(
         &config.database_url(),
         config.database_owner_url.as_ref().map(|url| url.expose()),
     )
-    .await?;
+    .await?
+    .timed(&metrics);
     let internal_token = config.internal_token()?;
     let directory = users::UserDirectory::new(&config.user_internal_url, internal_token.clone())?;
     let log: Arc<dyn AuditLog> = Arc::new(store.clone());
@@ -48,7 +50,7 @@ pub async fn build(config: &AdminConfig) -> anyhow::Result<AdminService> {
     let ping = store.clone();
     let router = SubgraphApp::new(schema, verifier.clone())
         .http(&config.http)
-        .metrics(&fittrack_kit::metrics::Metrics::new("admin"))
+        .metrics(&metrics)
         .merge(internal::routes(log, verifier, internal_token))
         .readiness("admin database", move || {
             let store = ping.clone();

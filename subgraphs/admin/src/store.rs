@@ -185,6 +185,13 @@ impl AuditStore {
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
     }
+
+    /// Times every statement in `metrics` (`kit::metrics::time_statements`);
+    /// before the store is cloned.
+    pub fn timed(mut self, metrics: &fittrack_kit::metrics::Metrics) -> Self {
+        fittrack_kit::metrics::time_statements(metrics, &mut self.db, "admin");
+        self
+    }
 }
 
 #[async_trait]

@@ -307,6 +307,56 @@ pub struct StoreTimings {
     backend: &'static str,
 }
 
+/// Times every statement of a relational store (sea-orm's metric callback)
+/// in `fittrack_store_call_duration_seconds`, its operation the statement's
+/// verb (`select`, `insert`, `update`, `delete`, `other`): the user and
+/// admin stores run many statements per use case, through one connection.
+/// Call it before the connection is cloned (clones share the callback).
+pub fn time_statements(
+    metrics: &Metrics,
+    db: &mut sea_orm::DatabaseConnection,
+    store: &'static str,
+) {
+    use sea_orm::ConnectionTrait as _;
+    let backend = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => "postgres",
+        sea_orm::DbBackend::Sqlite => "sqlite",
+        sea_orm::DbBackend::MySql => "mysql",
+    };
+    let duration = metrics
+        .meter()
+        .f64_histogram("fittrack.store.call.duration")
+        .with_unit("s")
+        .with_description("Store calls by store, backend, operation and outcome")
+        .with_boundaries(SECONDS_BUCKETS.to_vec())
+        .build();
+    db.set_metric_callback(move |info| {
+        let verb = info
+            .statement
+            .sql
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let operation = match verb.as_str() {
+            "select" | "with" => "select",
+            "insert" => "insert",
+            "update" => "update",
+            "delete" => "delete",
+            _ => "other",
+        };
+        duration.record(
+            info.elapsed.as_secs_f64(),
+            &[
+                KeyValue::new("store", store),
+                KeyValue::new("backend", backend),
+                KeyValue::new("operation", operation),
+                KeyValue::new("outcome", if info.failed { "error" } else { "ok" }),
+            ],
+        );
+    });
+}
+
 /// Keys per batched look-up (`fittrack_dataloader_batch_keys`, by loader):
 /// how well the dataloaders gather a request's keys into one query.
 #[derive(Clone)]

@@ -46,7 +46,9 @@ pub async fn build(config: &UserConfig) -> anyhow::Result<UserService> {
             .await?,
         ));
     }
-    let db = storage::connect(&config.database_url()).await?;
+    let metrics = fittrack_kit::metrics::Metrics::new("user");
+    let mut db = storage::connect(&config.database_url()).await?;
+    fittrack_kit::metrics::time_statements(&metrics, &mut db, "user");
     let issuer = Arc::new(keys::token_issuer(config)?);
     let verifier = JwtVerifier::fixed_with_lifetime(
         issuer.jwks(),
@@ -62,7 +64,6 @@ pub async fn build(config: &UserConfig) -> anyhow::Result<UserService> {
     .await?;
     verifier.use_revocations(revocations.clone());
     let store = Arc::new(storage::SqlUserStore::new(db.clone()));
-    let metrics = fittrack_kit::metrics::Metrics::new("user");
     let erasure_marks = fittrack_kit::erasure::connect(&shared).await?;
     fittrack_kit::erasure::observe(&metrics, erasure_marks.clone());
     let accounts = Accounts::new(store, issuer.clone(), sign_in_limits(config).await?)
