@@ -26,7 +26,7 @@ pub const METRICS_VAR: &str = "FITTRACK_ROUTER_METRICS";
 pub fn effective_config(original: &Path, dir: &Path) -> Result<Option<PathBuf>, String> {
     let port = std::env::var(METRICS_PORT_VAR).ok();
     let enabled = std::env::var(METRICS_VAR).ok();
-    let traces = traces_endpoint();
+    let traces = fittrack_kit::telemetry::traces_endpoint();
     if port.is_none() && enabled.is_none() && traces.is_none() {
         return Ok(None);
     }
@@ -81,18 +81,6 @@ pub fn effective_config(original: &Path, dir: &Path) -> Result<Option<PathBuf>, 
     let text = serde_yaml::to_string(&config).map_err(|e| e.to_string())?;
     std::fs::write(&effective, text).map_err(|e| format!("{}: {e}", effective.display()))?;
     Ok(Some(effective))
-}
-
-/// Where traces go (the OTLP/HTTP traces URL), from the standard variables.
-fn traces_endpoint() -> Option<String> {
-    std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .ok()
-        .or_else(|| {
-            std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
-                .ok()
-                .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
-        })
-        .filter(|endpoint| !endpoint.trim().is_empty())
 }
 
 /// `telemetry.tracing`: an OTLP/HTTP exporter to `endpoint`, with W3C trace

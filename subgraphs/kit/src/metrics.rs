@@ -66,30 +66,24 @@ impl Metrics {
         let registry = prometheus::Registry::new();
         let off = std::env::var("FITTRACK_METRICS")
             .is_ok_and(|value| matches!(value.trim(), "off" | "false" | "0"));
-        let exporter = if off {
-            None
-        } else {
-            Some(
-                opentelemetry_prometheus::exporter()
-                    .with_registry(registry.clone())
-                    .without_scope_info()
-                    .build(),
-            )
-        };
+        let exporter = (!off).then(|| {
+            opentelemetry_prometheus::exporter()
+                .with_registry(registry.clone())
+                .without_scope_info()
+                .build()
+        });
         let provider = match exporter {
+            Some(Ok(exporter)) => SdkMeterProvider::builder()
+                .with_reader(exporter)
+                .with_resource(Resource::builder().with_service_name(service).build())
+                .build(),
+            // Only a registry that already holds the exporter's collector
+            // fails; ours is new. Metrics are then recorded and never shown.
+            Some(Err(error)) => {
+                tracing::error!(%error, service, "metrics exporter not installed");
+                SdkMeterProvider::builder().build()
+            }
             None => SdkMeterProvider::builder().build(),
-            Some(exporter) => match exporter {
-                Ok(exporter) => SdkMeterProvider::builder()
-                    .with_reader(exporter)
-                    .with_resource(Resource::builder().with_service_name(service).build())
-                    .build(),
-                // Only a registry that already holds the exporter's collector
-                // fails; ours is new. Metrics are then recorded and never shown.
-                Err(error) => {
-                    tracing::error!(%error, service, "metrics exporter not installed");
-                    SdkMeterProvider::builder().build()
-                }
-            },
         };
         let meter = provider.meter("fittrack");
         let graphql = GraphqlInstruments::new(&meter);
@@ -101,10 +95,6 @@ impl Metrics {
             meter,
             graphql,
         }))
-    }
-
-    pub fn service(&self) -> &'static str {
-        self.0.service
     }
 
     /// Makes this service's own instruments (a store's, a worker's).
@@ -228,19 +218,7 @@ impl GraphqlInstruments {
         response: &async_graphql::Response,
     ) {
         let (kind, root) = operation.labels();
-        let outcome = if response.errors.is_empty() {
-            "ok"
-        } else {
-            "error"
-        };
-        self.requests.add(
-            1,
-            &[
-                KeyValue::new("operation.type", kind),
-                KeyValue::new("operation", root.clone()),
-                KeyValue::new("outcome", outcome),
-            ],
-        );
+        self.count(kind, &root, response.errors.is_empty());
         self.duration.record(
             elapsed.as_secs_f64(),
             &[
@@ -249,6 +227,18 @@ impl GraphqlInstruments {
             ],
         );
         self.errors_in(&root, response);
+    }
+
+    /// One operation answered (a subscription: once it ended).
+    fn count(&self, kind: &'static str, root: &str, ok: bool) {
+        self.requests.add(
+            1,
+            &[
+                KeyValue::new("operation.type", kind),
+                KeyValue::new("operation", root.to_owned()),
+                KeyValue::new("outcome", if ok { "ok" } else { "error" }),
+            ],
+        );
     }
 
     /// Counts a response's errors by code (an item of a subscription's
@@ -323,13 +313,7 @@ pub fn time_statements(
         sea_orm::DbBackend::Sqlite => "sqlite",
         sea_orm::DbBackend::MySql => "mysql",
     };
-    let duration = metrics
-        .meter()
-        .f64_histogram("fittrack.store.call.duration")
-        .with_unit("s")
-        .with_description("Store calls by store, backend, operation and outcome")
-        .with_boundaries(SECONDS_BUCKETS.to_vec())
-        .build();
+    let duration = store_call_duration(metrics);
     db.set_metric_callback(move |info| {
         let verb = info
             .statement
@@ -355,6 +339,18 @@ pub fn time_statements(
             ],
         );
     });
+}
+
+/// `fittrack_store_call_duration_seconds`, the one histogram both ways of
+/// timing a store record into.
+fn store_call_duration(metrics: &Metrics) -> Histogram<f64> {
+    metrics
+        .meter()
+        .f64_histogram("fittrack.store.call.duration")
+        .with_unit("s")
+        .with_description("Store calls by store, backend, operation and outcome")
+        .with_boundaries(SECONDS_BUCKETS.to_vec())
+        .build()
 }
 
 /// Keys per batched look-up (`fittrack_dataloader_batch_keys`, by loader):
@@ -385,13 +381,7 @@ impl BatchSizes {
 impl StoreTimings {
     pub fn new(metrics: &Metrics, store: &'static str, backend: &'static str) -> Self {
         Self {
-            duration: metrics
-                .meter()
-                .f64_histogram("fittrack.store.call.duration")
-                .with_unit("s")
-                .with_description("Store calls by store, backend, operation and outcome")
-                .with_boundaries(SECONDS_BUCKETS.to_vec())
-                .build(),
+            duration: store_call_duration(metrics),
             batches: BatchSizes::new(metrics),
             store,
             backend,
@@ -568,15 +558,7 @@ impl Drop for SubscriptionGuard {
         let instruments = self.metrics.graphql();
         instruments.subscriptions.add(-1, &[]);
         let (kind, root) = self.operation.labels();
-        let outcome = if self.failed { "error" } else { "ok" };
-        instruments.requests.add(
-            1,
-            &[
-                KeyValue::new("operation.type", kind),
-                KeyValue::new("operation", root),
-                KeyValue::new("outcome", outcome),
-            ],
-        );
+        instruments.count(kind, &root, !self.failed);
     }
 }
 

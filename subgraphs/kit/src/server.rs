@@ -507,18 +507,44 @@ where
             &state.trusted_proxies,
             state.ipv6_prefix,
         ));
+    match caller_from_header(&state.verifier, headers).await {
+        Ok(Some((user, token))) => request = request.data(user).data(token),
+        Ok(None) => {}
+        Err(error) => {
+            let response = error_response(error);
+            if let Some(metrics) = &state.metrics {
+                let unnamed = OperationSlot::default();
+                metrics
+                    .graphql()
+                    .answered(&unnamed, Duration::ZERO, &response);
+            }
+            return response;
+        }
+    }
+    execute_recorded(&state.schema, request, &request_id, state.metrics.as_ref()).await
+}
+
+/// Executes `request`, finishes its errors ([`finish_errors`]) and records
+/// the answer in `metrics`, named by the operation it ran: over HTTP and
+/// the WebSocket alike.
+async fn execute_recorded<Q, M, S>(
+    schema: &Schema<Q, M, S>,
+    request: async_graphql::Request,
+    request_id: &str,
+    metrics: Option<&Metrics>,
+) -> async_graphql::Response
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
     let started = std::time::Instant::now();
     let operation = OperationSlot::default();
-    request = request.data(operation.clone());
-    let response = match caller_from_header(&state.verifier, headers).await {
-        Ok(Some((user, token))) => {
-            request = request.data(user).data(token);
-            finish_errors(state.schema.execute(request).await, &request_id)
-        }
-        Ok(None) => finish_errors(state.schema.execute(request).await, &request_id),
-        Err(error) => error_response(error),
-    };
-    if let Some(metrics) = &state.metrics {
+    let response = finish_errors(
+        schema.execute(request.data(operation.clone())).await,
+        request_id,
+    );
+    if let Some(metrics) = metrics {
         metrics
             .graphql()
             .answered(&operation, started.elapsed(), &response);
@@ -775,16 +801,13 @@ where
     ) -> impl Future<Output = async_graphql::Response> + Send {
         let this = self.clone();
         async move {
-            let started = std::time::Instant::now();
-            let operation = OperationSlot::default();
-            let request = request.data(operation.clone());
-            let response = finish_errors(this.schema.execute(request).await, &this.request_id);
-            if let Some(metrics) = &this.metrics {
-                metrics
-                    .graphql()
-                    .answered(&operation, started.elapsed(), &response);
-            }
-            response
+            execute_recorded(
+                &this.schema,
+                request,
+                &this.request_id,
+                this.metrics.as_ref(),
+            )
+            .await
         }
     }
 

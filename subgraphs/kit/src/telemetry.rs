@@ -31,12 +31,19 @@ static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 /// Installs the global subscriber once; later calls (tests, several services in one
 /// process) are no-ops. Exports traces when the standard OTLP variables say where.
 pub fn init() {
+    init_with(traces_endpoint().as_deref());
+}
+
+/// Where traces go (the OTLP/HTTP traces URL), from the standard variables:
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as it is, or
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/traces`; empty is unset. The
+/// router reads the same (`fittrack_router::config_env`).
+pub fn traces_endpoint() -> Option<String> {
     let set = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let endpoint = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| {
+    set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| {
         set("OTEL_EXPORTER_OTLP_ENDPOINT")
             .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
-    });
-    init_with(endpoint.as_deref());
+    })
 }
 
 /// [`init`] with the OTLP/HTTP traces endpoint given (`…/v1/traces`), or no
