@@ -8,6 +8,7 @@
 pub mod config;
 pub mod domain;
 pub mod events;
+pub mod files;
 pub mod graphql;
 pub mod storage;
 

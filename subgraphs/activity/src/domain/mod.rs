@@ -4,5 +4,6 @@ pub mod activities;
 pub mod error;
 pub mod model;
 pub mod ports;
+pub mod recording;
 pub mod stats;
 pub mod validation;

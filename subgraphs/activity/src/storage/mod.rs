@@ -5,6 +5,7 @@
 
 pub mod embedded;
 pub mod mongo;
+pub mod stream_codec;
 
 use std::{
     collections::HashMap,
