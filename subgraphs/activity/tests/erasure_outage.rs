@@ -50,6 +50,19 @@ impl ActivityStore for StoreDownFor {
     ) -> anyhow::Result<Option<Activity>> {
         self.inner.update(owner, id, fields, now).await
     }
+    async fn save_recording(
+        &self,
+        activity: &Activity,
+        recording: &fittrack_activity::domain::recording::StoredRecording,
+    ) -> anyhow::Result<bool> {
+        self.inner.save_recording(activity, recording).await
+    }
+    async fn recordings(
+        &self,
+        ids: &[Uuid],
+    ) -> anyhow::Result<HashMap<Uuid, fittrack_activity::domain::recording::StoredRecording>> {
+        self.inner.recordings(ids).await
+    }
     async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>> {
         self.inner.delete(owner, id).await
     }

@@ -5,7 +5,10 @@ use std::{collections::HashSet, sync::Arc};
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
 use fittrack_activity::{
-    domain::model::{Activity, ActivityFields, ActivityFilter, ActivityType, Cursor, Metrics},
+    domain::{
+        model::{Activity, ActivityFields, ActivityFilter, ActivityType, Cursor, Metrics},
+        recording::{FileFormat, Lap, RecordingSummary, Sample, StoredRecording},
+    },
     storage::{
         embedded::EmbeddedActivityStore, mongo::MongoActivityStore, ActivityStore, Inserted,
         PageQuery,
@@ -475,6 +478,106 @@ async fn one_write_marks_many_events_and_only_those((backend, store, _dir): Stor
     );
 }
 
+/// A recording of `points` one-second points, every channel filled but power.
+fn recording(start: DateTime<Utc>, points: i64) -> StoredRecording {
+    let samples = (0..points)
+        .map(|i| Sample {
+            time: start + Duration::seconds(i),
+            position: Some((46.5 + i as f64 * 1e-5, 7.0 + i as f64 * 2e-5)),
+            distance_m: Some(i as f64 * 2.5),
+            altitude_m: Some(500.0 + (i % 40) as f64),
+            speed_mps: Some(2.5),
+            heart_rate: Some(120 + (i % 50) as u16),
+            cadence: Some(85),
+            power_w: None,
+        })
+        .collect();
+    StoredRecording {
+        summary: RecordingSummary {
+            format: FileFormat::Fit,
+            original_sport: "running/trail".into(),
+            device: Some("garmin fenix7".into()),
+            utc_offset_seconds: Some(7200),
+            elapsed_seconds: points as f64,
+            timer_seconds: Some(points as f64 - 30.0),
+            distance_m: Some(points as f64 * 2.5),
+            file_sha256: "ab".repeat(32),
+            laps: vec![Lap {
+                start_time: start,
+                elapsed_seconds: points as f64,
+                distance_m: Some(points as f64 * 2.5),
+                calories: Some(300),
+                average_heart_rate: Some(144),
+                max_heart_rate: Some(169),
+            }],
+        },
+        samples,
+    }
+}
+
+async fn recordings_are_kept_whole_and_go_with_their_activity(
+    (backend, store, _dir): StoreUnderTest,
+) {
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let start = at(2026, 3, 1, 7, 30);
+    let long = insert_new(&*store, activity(alice, ActivityType::Running, start, 60)).await;
+    let short = insert_new(&*store, activity(alice, ActivityType::Hiking, start, 5)).await;
+    let bobs = insert_new(&*store, activity(bob, ActivityType::Running, start, 5)).await;
+    // More points than one chunk holds: the chunks come back in order.
+    let kept = recording(start, 12_345);
+    assert!(store.save_recording(&long, &kept).await.expect("save"));
+    store
+        .save_recording(&short, &recording(start, 300))
+        .await
+        .expect("save");
+    store
+        .save_recording(&bobs, &recording(start, 300))
+        .await
+        .expect("save");
+    let found = store
+        .recordings(&[long.id, short.id, Uuid::new_v4()])
+        .await
+        .expect("recordings");
+    assert_eq!(found.len(), 2, "{backend}");
+    let back = &found[&long.id];
+    assert_eq!(back.summary, kept.summary, "{backend}");
+    assert_eq!(back.samples.len(), kept.samples.len(), "{backend}");
+    for (read, written) in back.samples.iter().zip(&kept.samples) {
+        assert_eq!(read.time, written.time, "{backend}");
+        assert_eq!(read.heart_rate, written.heart_rate, "{backend}");
+        assert_eq!(read.power_w, None, "{backend}");
+        let (p, q) = (
+            read.position.expect("position"),
+            written.position.expect("position"),
+        );
+        assert!(
+            (p.0 - q.0).abs() < 1e-7 && (p.1 - q.1).abs() < 1e-7,
+            "{backend}"
+        );
+    }
+    // Saving again keeps the first.
+    let again = store
+        .save_recording(&short, &recording(start, 120))
+        .await
+        .expect("save");
+    assert!(!again, "{backend}");
+    let found = store.recordings(&[short.id]).await.expect("recordings");
+    assert_eq!(found[&short.id].samples.len(), 300, "{backend}");
+    // Deleting an activity deletes its recording; erasing a user, all of theirs.
+    store.delete(alice, short.id).await.expect("delete");
+    assert!(store
+        .recordings(&[short.id])
+        .await
+        .expect("recordings")
+        .is_empty());
+    store.delete_user(alice).await.expect("erase");
+    let left = store
+        .recordings(&[long.id, bobs.id])
+        .await
+        .expect("recordings");
+    assert_eq!(left.keys().collect::<Vec<_>>(), vec![&bobs.id], "{backend}");
+}
+
 fittrack_kit::backend_contracts! {
     setup: store_under_test,
     backends: [embedded, mongodb],
@@ -487,5 +590,6 @@ fittrack_kit::backend_contracts! {
         totals_per_type_and_per_local_day_are_aggregated_by_the_store,
         unconfirmed_events_are_found_until_marked,
         one_write_marks_many_events_and_only_those,
+        recordings_are_kept_whole_and_go_with_their_activity,
     ],
 }

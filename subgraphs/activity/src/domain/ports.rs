@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{
     model::{Activity, ActivityFields, ActivityFilter, Cursor, TypeTotals},
+    recording::StoredRecording,
     stats::DailyTotals,
 };
 
@@ -54,7 +55,17 @@ pub trait ActivityStore: Send + Sync + 'static {
         fields: &ActivityFields,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<Activity>>;
-    /// Deletes if `owner` owns it; the deleted activity.
+    /// Keeps what was recorded for an activity, unless it has a recording
+    /// already (a re-import reads the same file to the same recording);
+    /// whether this one was kept.
+    async fn save_recording(
+        &self,
+        activity: &Activity,
+        recording: &StoredRecording,
+    ) -> anyhow::Result<bool>;
+    /// The recordings of these activities, where they have one.
+    async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>>;
+    /// Deletes if `owner` owns it, with its recording; the deleted activity.
     async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>>;
     /// One page (at most `limit` items).
     async fn page(&self, query: &PageQuery) -> anyhow::Result<Vec<Activity>>;
@@ -87,7 +98,8 @@ pub trait ActivityStore: Send + Sync + 'static {
         before: DateTime<Utc>,
         limit: u32,
     ) -> anyhow::Result<Vec<Activity>>;
-    /// Erases every activity of a user (account deletion); how many.
+    /// Erases every activity of a user and their recordings (account
+    /// deletion); how many activities.
     async fn delete_user(&self, user_id: Uuid) -> anyhow::Result<u64>;
     /// Cheap liveness probe of the backend, for `/ready`.
     async fn ping(&self) -> anyhow::Result<()>;

@@ -45,7 +45,8 @@ pub struct Sample {
 }
 
 /// A lap as the device split it (manual, by distance, by time…).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Lap {
     pub start_time: DateTime<Utc>,
     pub elapsed_seconds: f64,
@@ -78,6 +79,51 @@ pub struct Recording {
     /// Time order, strictly increasing after [`Recording::checked`].
     pub samples: Vec<Sample>,
     pub laps: Vec<Lap>,
+}
+
+/// What is kept of a recording beside its activity: where it came from,
+/// its own totals and its laps. The points are kept apart, as chunks.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingSummary {
+    pub format: FileFormat,
+    pub original_sport: String,
+    pub device: Option<String>,
+    pub utc_offset_seconds: Option<i32>,
+    pub elapsed_seconds: f64,
+    pub timer_seconds: Option<f64>,
+    pub distance_m: Option<f64>,
+    /// SHA-256 (hex) of the file as uploaded, after decompression.
+    pub file_sha256: String,
+    pub laps: Vec<Lap>,
+}
+
+/// A recording as the store keeps it for one activity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecording {
+    pub summary: RecordingSummary,
+    /// In time order.
+    pub samples: Vec<Sample>,
+}
+
+impl Recording {
+    /// What is stored of this recording, read from a file with this hash.
+    pub fn into_stored(self, file_sha256: String) -> StoredRecording {
+        StoredRecording {
+            summary: RecordingSummary {
+                format: self.format,
+                original_sport: self.original_sport,
+                device: self.device,
+                utc_offset_seconds: self.utc_offset_seconds,
+                elapsed_seconds: self.elapsed_seconds,
+                timer_seconds: self.timer_seconds,
+                distance_m: self.distance_m,
+                file_sha256,
+                laps: self.laps,
+            },
+            samples: self.samples,
+        }
+    }
 }
 
 /// Why a file (or one workout in it) was not imported, as the user reads it.

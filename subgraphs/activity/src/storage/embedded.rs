@@ -7,12 +7,16 @@ use std::collections::HashMap;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, Value};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, TransactionTrait, Value,
+};
 use uuid::Uuid;
 
+use super::stream_codec;
 use super::{ActivityStore, Inserted, PageQuery};
 use crate::domain::{
     model::{Activity, ActivityFields, ActivityFilter, ActivityType, Metrics, TypeTotals},
+    recording::{RecordingSummary, StoredRecording},
     stats::DailyTotals,
 };
 
@@ -37,6 +41,16 @@ const SCHEMA: &[&str] = &[
         ON activities (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS activities_pending_events
         ON activities (created_ms) WHERE event_enqueued = 0",
+    // What a file recorded for an activity: its summary as JSON, its points
+    // as packed compressed chunks (`stream_codec`), timed from `start_ms`.
+    "CREATE TABLE IF NOT EXISTS activity_recordings (
+        activity_id TEXT PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL,
+        start_ms INTEGER NOT NULL,
+        summary TEXT NOT NULL,
+        points BLOB NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS activity_recordings_user ON activity_recordings (user_id)",
 ];
 
 const COLUMNS: &str = "id, user_id, type, duration_minutes, calories_burned, start_ms, notes, \
@@ -232,14 +246,90 @@ impl ActivityStore for EmbeddedActivityStore {
         Ok(updated.into_iter().next())
     }
 
-    async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>> {
-        let deleted = self
-            .activities(
-                &format!("DELETE FROM activities WHERE id = ? AND user_id = ? RETURNING {COLUMNS}"),
-                vec![id.to_string().into(), owner.to_string().into()],
+    async fn save_recording(
+        &self,
+        activity: &Activity,
+        recording: &StoredRecording,
+    ) -> anyhow::Result<bool> {
+        let summary = serde_json::to_string(&recording.summary).context("encoding a recording")?;
+        let points = stream_codec::pack(&stream_codec::encode(
+            &recording.samples,
+            activity.start_time,
+        ));
+        let saved = self
+            .db
+            .execute(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "INSERT INTO activity_recordings (activity_id, user_id, start_ms, summary, points)
+                 VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (activity_id) DO NOTHING",
+                [
+                    activity.id.to_string().into(),
+                    activity.user_id.to_string().into(),
+                    millis(activity.start_time).into(),
+                    summary.into(),
+                    points.into(),
+                ],
+            ))
+            .await
+            .context("saving a recording")?;
+        Ok(saved.rows_affected() == 1)
+    }
+
+    async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let marks = vec!["?"; ids.len()].join(", ");
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT activity_id, start_ms, summary, points FROM activity_recordings
+                     WHERE activity_id IN ({marks})"
+                ),
+                ids.iter().map(|id| Value::from(id.to_string())).collect(),
             )
             .await?;
-        Ok(deleted.into_iter().next())
+        rows.iter()
+            .map(|row| {
+                let id: Uuid = row
+                    .try_get::<String>("", "activity_id")?
+                    .parse()
+                    .context("stored activity_id")?;
+                let start = from_millis(row.try_get::<i64>("", "start_ms")?)?;
+                let summary: RecordingSummary =
+                    serde_json::from_str(&row.try_get::<String>("", "summary")?)
+                        .context("decoding a stored recording")?;
+                let points = row.try_get::<Vec<u8>>("", "points")?;
+                let samples = stream_codec::decode(&stream_codec::unpack(&points)?, start)?;
+                Ok((id, StoredRecording { summary, samples }))
+            })
+            .collect()
+    }
+
+    async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>> {
+        let transaction = self.db.begin().await.context("deleting an activity")?;
+        let deleted = transaction
+            .query_all(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                format!("DELETE FROM activities WHERE id = ? AND user_id = ? RETURNING {COLUMNS}"),
+                [id.to_string().into(), owner.to_string().into()],
+            ))
+            .await
+            .context("deleting an activity")?;
+        let Some(row) = deleted.first() else {
+            return Ok(None);
+        };
+        transaction
+            .execute(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "DELETE FROM activity_recordings WHERE activity_id = ?",
+                [id.to_string().into()],
+            ))
+            .await
+            .context("deleting a recording")?;
+        transaction.commit().await.context("deleting an activity")?;
+        row_to_activity(row).map(Some)
     }
 
     async fn page(&self, query: &PageQuery) -> anyhow::Result<Vec<Activity>> {
@@ -415,13 +505,29 @@ impl ActivityStore for EmbeddedActivityStore {
     }
 
     async fn delete_user(&self, user_id: Uuid) -> anyhow::Result<u64> {
-        let done = self
+        let transaction = self
             .db
+            .begin()
+            .await
+            .context("erasing a user's activities")?;
+        transaction
+            .execute(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "DELETE FROM activity_recordings WHERE user_id = ?",
+                [user_id.to_string().into()],
+            ))
+            .await
+            .context("erasing a user's recordings")?;
+        let done = transaction
             .execute(Statement::from_sql_and_values(
                 DbBackend::Sqlite,
                 "DELETE FROM activities WHERE user_id = ?",
-                vec![user_id.to_string().into()],
+                [user_id.to_string().into()],
             ))
+            .await
+            .context("erasing a user's activities")?;
+        transaction
+            .commit()
             .await
             .context("erasing a user's activities")?;
         Ok(done.rows_affected())

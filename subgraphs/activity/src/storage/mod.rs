@@ -22,6 +22,7 @@ use uuid::Uuid;
 pub use crate::domain::ports::{ActivityStore, Inserted, PageQuery};
 use crate::domain::{
     model::{Activity, ActivityFields, ActivityFilter, TypeTotals},
+    recording::StoredRecording,
     stats::DailyTotals,
 };
 
@@ -68,6 +69,18 @@ impl<S: ActivityStore> ActivityStore for CountingStore<S> {
     ) -> anyhow::Result<Option<Activity>> {
         self.count();
         self.inner.update(owner, id, fields, now).await
+    }
+    async fn save_recording(
+        &self,
+        activity: &Activity,
+        recording: &StoredRecording,
+    ) -> anyhow::Result<bool> {
+        self.count();
+        self.inner.save_recording(activity, recording).await
+    }
+    async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>> {
+        self.count();
+        self.inner.recordings(ids).await
     }
     async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>> {
         self.count();
@@ -160,6 +173,28 @@ impl ActivityStore for TimedStore {
     ) -> anyhow::Result<Option<Activity>> {
         self.timings
             .time("update", self.inner.update(owner, id, fields, now))
+            .await
+    }
+    async fn save_recording(
+        &self,
+        activity: &Activity,
+        recording: &StoredRecording,
+    ) -> anyhow::Result<bool> {
+        self.timings
+            .time(
+                "save_recording",
+                self.inner.save_recording(activity, recording),
+            )
+            .await
+    }
+    async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>> {
+        self.timings
+            .time_batch(
+                "recordings",
+                "recording",
+                ids.len(),
+                self.inner.recordings(ids),
+            )
             .await
     }
     async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>> {

@@ -18,18 +18,24 @@ use mongodb::{
 };
 use uuid::Uuid;
 
-use super::{ActivityStore, Inserted, PageQuery};
+use super::{stream_codec, ActivityStore, Inserted, PageQuery};
 use crate::domain::{
     model::{Activity, ActivityFields, ActivityFilter, ActivityType, Metrics, TypeTotals},
+    recording::{RecordingSummary, StoredRecording},
     stats::DailyTotals,
 };
 
 pub const COLLECTION: &str = "activities";
+/// What a file recorded, one document per activity (`_id` is the
+/// activity's): the summary and the points as compressed chunks, at most
+/// a few MB for the longest workout an import takes.
+pub const RECORDINGS: &str = "recordings";
 const DUPLICATE_KEY: i32 = 11000;
 const MILLIS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
 
 pub struct MongoActivityStore {
     activities: Collection<Document>,
+    recordings: Collection<Document>,
 }
 
 impl MongoActivityStore {
@@ -67,7 +73,15 @@ impl MongoActivityStore {
             .create_indexes(indexes)
             .await
             .context("creating activity indexes")?;
-        Ok(Self { activities })
+        let recordings = client.database(database).collection::<Document>(RECORDINGS);
+        recordings
+            .create_index(IndexModel::builder().keys(doc! {"userId": 1}).build())
+            .await
+            .context("creating recording indexes")?;
+        Ok(Self {
+            activities,
+            recordings,
+        })
     }
 
     async fn find_all(&self, pipeline: Vec<Document>) -> anyhow::Result<Vec<Document>> {
@@ -271,12 +285,83 @@ impl ActivityStore for MongoActivityStore {
         Ok((replaced.matched_count == 1).then_some(activity))
     }
 
+    async fn save_recording(
+        &self,
+        activity: &Activity,
+        recording: &StoredRecording,
+    ) -> anyhow::Result<bool> {
+        let chunks: Vec<Bson> = stream_codec::encode(&recording.samples, activity.start_time)
+            .into_iter()
+            .map(|bytes| {
+                Bson::Binary(bson::Binary {
+                    subtype: bson::spec::BinarySubtype::Generic,
+                    bytes,
+                })
+            })
+            .collect();
+        let document = doc! {
+            "_id": activity.id.to_string(),
+            "userId": activity.user_id.to_string(),
+            "startTime": bson_time(activity.start_time),
+            "summary": bson::to_bson(&recording.summary).context("encoding a recording")?,
+            "chunks": chunks,
+        };
+        match self.recordings.insert_one(document).await {
+            Ok(_) => Ok(true),
+            Err(error) if is_duplicate_key(&error) => Ok(false),
+            Err(error) => Err(error).context("saving a recording"),
+        }
+    }
+
+    async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        let documents: Vec<Document> = self
+            .recordings
+            .find(doc! {"_id": {"$in": keys}})
+            .await
+            .context("finding recordings")?
+            .try_collect()
+            .await
+            .context("reading recordings")?;
+        documents
+            .iter()
+            .map(|document| {
+                let id: Uuid = document.get_str("_id")?.parse()?;
+                let start = chrono_time(*document.get_datetime("startTime")?)?;
+                let summary: RecordingSummary =
+                    bson::from_bson(document.get("summary").cloned().unwrap_or(Bson::Null))
+                        .context("decoding a stored recording")?;
+                let chunks: Vec<Vec<u8>> = document
+                    .get_array("chunks")?
+                    .iter()
+                    .map(|chunk| match chunk {
+                        Bson::Binary(binary) => Ok(binary.bytes.clone()),
+                        other => anyhow::bail!("a stream chunk stored as {other:?}"),
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+                let samples = stream_codec::decode(&chunks, start)?;
+                Ok((id, StoredRecording { summary, samples }))
+            })
+            .collect()
+    }
+
     async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>> {
         let deleted = self
             .activities
             .find_one_and_delete(doc! {"_id": id.to_string(), "userId": owner.to_string()})
             .await
             .context("deleting an activity")?;
+        if deleted.is_some() {
+            // After the activity: a recording left by a failure here is
+            // unreachable, and erasure removes it by user.
+            self.recordings
+                .delete_one(doc! {"_id": id.to_string(), "userId": owner.to_string()})
+                .await
+                .context("deleting a recording")?;
+        }
         deleted.as_ref().map(from_document).transpose()
     }
 
@@ -477,6 +562,10 @@ impl ActivityStore for MongoActivityStore {
     }
 
     async fn delete_user(&self, user_id: Uuid) -> anyhow::Result<u64> {
+        self.recordings
+            .delete_many(doc! {"userId": user_id.to_string()})
+            .await
+            .context("erasing a user's recordings")?;
         let done = self
             .activities
             .delete_many(doc! {"userId": user_id.to_string()})

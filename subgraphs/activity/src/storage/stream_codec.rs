@@ -149,6 +149,32 @@ fn decode_chunk(chunk: &[u8], start: DateTime<Utc>, out: &mut Vec<Sample>) -> an
     Ok(())
 }
 
+/// Chunks as one blob (each after its length, u32 little-endian), for a
+/// backend that keeps a recording's points in one column.
+pub fn pack(chunks: &[Vec<u8>]) -> Vec<u8> {
+    let mut blob = Vec::with_capacity(chunks.iter().map(|c| c.len() + 4).sum());
+    for chunk in chunks {
+        blob.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
+        blob.extend_from_slice(chunk);
+    }
+    blob
+}
+
+/// The chunks of a [`pack`]ed blob.
+pub fn unpack(mut blob: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut chunks = Vec::new();
+    while !blob.is_empty() {
+        ensure!(blob.len() >= 4, "a stream blob cut short");
+        let (length, rest) = blob.split_at(4);
+        let length = u32::from_le_bytes([length[0], length[1], length[2], length[3]]) as usize;
+        ensure!(rest.len() >= length, "a stream blob cut short");
+        let (chunk, rest) = rest.split_at(length);
+        chunks.push(chunk.to_vec());
+        blob = rest;
+    }
+    Ok(chunks)
+}
+
 fn zigzag(value: i64) -> u64 {
     ((value << 1) ^ (value >> 63)) as u64
 }
@@ -219,7 +245,7 @@ mod tests {
         let (start, samples) = run(CHUNK_POINTS + 1_234);
         let chunks = encode(&samples, start);
         assert_eq!(chunks.len(), 2);
-        let back = decode(&chunks, start).expect("test data");
+        let back = decode(&unpack(&pack(&chunks)).expect("test data"), start).expect("test data");
         assert_eq!(back.len(), samples.len());
         for (a, b) in samples.iter().zip(&back) {
             assert_eq!(a.time, b.time);
