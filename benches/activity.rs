@@ -98,12 +98,20 @@ async fn queries_per_join() -> Vec<(usize, u64)> {
         CountingStore::new(EmbeddedActivityStore::open(&url).await.expect("store"));
     let store: Arc<dyn ActivityStore> = Arc::new(store);
     let queue: Arc<dyn JobQueue> = Arc::new(MemoryJobQueue::new("bench", QueueOptions::default()));
+    let activities = Activities::new(
+        store.clone(),
+        Arc::new(EventPublisher::new(queue.clone(), store.clone())),
+        fittrack_kit::erasure::MemoryErasedUsers::shared(),
+    );
+    let imports = fittrack_activity::domain::imports::Imports::new(
+        Arc::new(EmbeddedActivityStore::open(&url).await.expect("store")),
+        Arc::new(fittrack_activity::imports::QueuedImports(queue)),
+        Arc::new(fittrack_activity::files::Reader),
+        activities.clone(),
+    );
     let schema = build_schema(
-        Activities::new(
-            store.clone(),
-            Arc::new(EventPublisher::new(queue, store.clone())),
-            fittrack_kit::erasure::MemoryErasedUsers::shared(),
-        ),
+        activities,
+        imports,
         DEFAULT_LOADER_DELAY,
         fittrack_kit::cache::local_dashboard(),
         fittrack_activity::graphql::Quotas::in_process(),

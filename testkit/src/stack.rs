@@ -140,6 +140,8 @@ impl Limits {
                 writes_per_minute: Quota::per_minute(1_000_000),
                 writes_per_day: Quota::per_minute(1_000_000),
                 stats_per_minute: Quota::per_minute(1_000_000),
+                import_chunks_per_minute: Quota::per_minute(1_000_000),
+                import_chunks_per_day: Quota::per_minute(1_000_000),
             },
         }
     }

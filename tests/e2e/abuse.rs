@@ -1111,7 +1111,8 @@ async fn live_subscriptions_are_limited_per_user() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bodies_get_413_at_the_router_and_at_every_subgraph() {
     let stack = Stack::start_with_production_limits(None, &[]).await;
-    let padding = "x".repeat(300 * 1024);
+    // Past the 1 MB that an import chunk needs (router.yaml).
+    let padding = "x".repeat(1100 * 1024);
     let body = json!({"query": "{ __typename }", "variables": {"padding": padding}});
     let router = reqwest::Client::new()
         .post(&stack.router)

@@ -10,6 +10,7 @@ mod accounts;
 mod activities;
 mod admin;
 mod architecture;
+mod imports;
 mod input;
 mod launcher;
 mod lifecycle;

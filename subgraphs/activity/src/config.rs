@@ -52,6 +52,10 @@ pub struct ActivityLimits {
     /// Whole-history aggregations (`myActivityStats`, `User.activityStats`)
     /// a user may ask for.
     pub stats_per_minute: Quota,
+    /// `uploadImportChunk` (512 KiB each): a 25 MB file is 50 chunks; a day
+    /// allows 1 GB.
+    pub import_chunks_per_minute: Quota,
+    pub import_chunks_per_day: Quota,
 }
 
 impl Default for ActivityLimits {
@@ -62,6 +66,8 @@ impl Default for ActivityLimits {
             writes_per_minute: Quota::per_minute(20),
             writes_per_day: Quota::per_day(500),
             stats_per_minute: Quota::per_minute(60),
+            import_chunks_per_minute: Quota::per_minute(120),
+            import_chunks_per_day: Quota::per_day(2_000),
         }
     }
 }
@@ -74,6 +80,8 @@ pub struct ActivityTasks {
     pub sweeper: bool,
     /// Deletes the activities of deleted accounts.
     pub eraser: bool,
+    /// Reads imported files (`imports::run_importer`).
+    pub importer: bool,
 }
 
 impl Default for ActivityTasks {
@@ -81,6 +89,7 @@ impl Default for ActivityTasks {
         Self {
             sweeper: true,
             eraser: true,
+            importer: true,
         }
     }
 }

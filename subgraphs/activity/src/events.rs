@@ -393,6 +393,7 @@ pub fn eraser_options() -> fittrack_kit::queue::ConsumerOptions {
 /// events, until `shutdown` ([`eraser_options`] in production).
 pub async fn run_eraser(
     store: Arc<dyn ActivityStore>,
+    imports: Arc<dyn crate::domain::imports::ImportStore>,
     queue: Arc<dyn JobQueue>,
     events: Arc<dyn JobQueue>,
     marks: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
@@ -403,7 +404,8 @@ pub async fn run_eraser(
         queue,
         options,
         move |job| {
-            let (store, events, marks) = (store.clone(), events.clone(), marks.clone());
+            let (store, imports, events, marks) =
+                (store.clone(), imports.clone(), events.clone(), marks.clone());
             async move {
                 let fittrack_kit::events::UserEvent::UserDeleted { user_id } =
                     serde_json::from_str(&job.payload).map_err(|e| {
@@ -417,6 +419,7 @@ pub async fn run_eraser(
                 let purged = events
                     .purge(&|payload| fittrack_kit::erasure::payload_concerns(payload, user_id))
                     .await?;
+                imports.delete_user_imports(user_id).await?;
                 let erased = store.delete_user(user_id).await?;
                 marks
                     .settle(user_id, fittrack_kit::events::USER_DELETED_ACTIVITY_QUEUE)

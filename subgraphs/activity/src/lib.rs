@@ -10,6 +10,7 @@ pub mod domain;
 pub mod events;
 pub mod files;
 pub mod graphql;
+pub mod imports;
 pub mod storage;
 
 use std::{sync::Arc, time::Duration};
@@ -24,6 +25,7 @@ use fittrack_kit::{
 
 pub use config::ActivityConfig;
 use domain::activities::Activities;
+use domain::imports::{ImportStore, Imports};
 use domain::ports::ActivityStore;
 use events::EventPublisher;
 
@@ -39,14 +41,21 @@ pub struct ActivityService {
     pub events: EventPublisher,
 }
 
-/// Opens the configured store (MongoDB, else embedded SQLite).
-pub async fn open_store(config: &ActivityConfig) -> anyhow::Result<Arc<dyn ActivityStore>> {
+/// Opens the configured store (MongoDB, else embedded SQLite): one backend,
+/// seen as the activity store and as the import store.
+pub async fn open_store(
+    config: &ActivityConfig,
+) -> anyhow::Result<(Arc<dyn ActivityStore>, Arc<dyn ImportStore>)> {
     Ok(match config.store() {
         StoreBackend::Mongo { uri, database } => {
-            Arc::new(storage::mongo::MongoActivityStore::connect(uri.expose(), &database).await?)
+            let store = Arc::new(
+                storage::mongo::MongoActivityStore::connect(uri.expose(), &database).await?,
+            );
+            (store.clone(), store)
         }
         StoreBackend::Embedded { url } => {
-            Arc::new(storage::embedded::EmbeddedActivityStore::open(&url).await?)
+            let store = Arc::new(storage::embedded::EmbeddedActivityStore::open(&url).await?);
+            (store.clone(), store)
         }
     })
 }
@@ -55,7 +64,14 @@ pub async fn open_store(config: &ActivityConfig) -> anyhow::Result<Arc<dyn Activ
 /// Redis-backed caches and marks, JWT verification) and assembles the service.
 pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
     let shared = config.shared();
-    let store = open_store(config).await?;
+    let (store, import_store) = open_store(config).await?;
+    let import_queue = queue::connect(
+        &shared,
+        imports::IMPORT_QUEUE,
+        imports::IMPORT_GROUP,
+        imports::queue_options(),
+    )
+    .await?;
     let queue = queue::connect(
         &shared,
         &config.events.queue,
@@ -79,6 +95,8 @@ pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
         config,
         Parts {
             store,
+            import_store,
+            import_queue,
             queue,
             erasure,
             verifier,
@@ -92,6 +110,10 @@ pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
 /// What [`build`] connects; tests that count store calls substitute a part.
 pub struct Parts {
     pub store: Arc<dyn ActivityStore>,
+    /// Imports and their uploaded bytes (the same backend as `store`).
+    pub import_store: Arc<dyn ImportStore>,
+    /// Where import jobs wait for the importer.
+    pub import_queue: Arc<dyn JobQueue>,
     /// Where `ActivityLogged` / `ActivityDeleted` go.
     pub queue: Arc<dyn JobQueue>,
     /// Where the user subgraph announces deleted accounts.
@@ -121,8 +143,18 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
         confirmations.with_metrics(event_metrics),
     );
     let activities = Activities::new(store.clone(), Arc::new(events.clone()), erased.clone());
+    let import_queue = parts.import_queue;
+    let import_store = parts.import_store;
+    let imports = Imports::new(
+        import_store.clone(),
+        Arc::new(imports::QueuedImports(import_queue.clone())),
+        Arc::new(files::Reader),
+        activities.clone(),
+    );
+    let importer = imports.clone();
     let schema = graphql::build_schema(
         activities,
+        imports,
         Duration::from_millis(config.loader_delay_ms),
         parts.platform_stats,
         graphql::Quotas::new(parts.limiter, &config.limits),
@@ -134,7 +166,7 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
         .ready_when("event queue", queue.clone(), |queue| queue.ping())
         .into_router();
     let sweeper = (events.clone(), config.events.clone());
-    let eraser = (store.clone(), queue.clone(), erased.clone());
+    let eraser = (store.clone(), import_store, queue.clone(), erased.clone());
     let service = Service::new("activity")
         .api(router, config.http.address())
         // Runs with the API it serves: the requests hand it their marks.
@@ -145,10 +177,19 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
             let (events, sweep) = sweeper;
             events.run_sweeper(sweep, token.cancelled_owned())
         })
+        .task("importer", config.tasks.importer, move |token| {
+            imports::run_importer(
+                importer,
+                import_queue,
+                imports::importer_options(),
+                token.cancelled_owned(),
+            )
+        })
         .task("eraser", config.tasks.eraser, move |token| {
-            let (store, events, marks) = eraser;
+            let (store, import_store, events, marks) = eraser;
             events::run_eraser(
                 store,
+                import_store,
                 parts.erasure,
                 events,
                 marks,

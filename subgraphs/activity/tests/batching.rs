@@ -73,12 +73,20 @@ async fn user_joins_cost_the_same_store_queries_for_1_10_and_100_users() {
         Arc::new(MemoryJobQueue::new("batching", QueueOptions::default()));
     // A generous window: this test is about batching, not about how fast a
     // debug build resolves 100 entities.
+    let activities = Activities::new(
+        store.clone(),
+        Arc::new(EventPublisher::new(queue.clone(), store.clone())),
+        fittrack_kit::erasure::MemoryErasedUsers::shared(),
+    );
+    let imports = fittrack_activity::domain::imports::Imports::new(
+        Arc::new(embedded(&dir).await),
+        Arc::new(fittrack_activity::imports::QueuedImports(queue)),
+        Arc::new(fittrack_activity::files::Reader),
+        activities.clone(),
+    );
     let schema = build_schema(
-        Activities::new(
-            store.clone(),
-            Arc::new(EventPublisher::new(queue, store.clone())),
-            fittrack_kit::erasure::MemoryErasedUsers::shared(),
-        ),
+        activities,
+        imports,
         Duration::from_millis(50),
         fittrack_kit::cache::local_dashboard(),
         fittrack_activity::graphql::Quotas::in_process(),

@@ -176,9 +176,19 @@ async fn erasure_outlives_a_store_outage_longer_than_the_delivery_budget() {
         .await
         .expect("owed");
 
+    let imports_dir = tempfile::tempdir().expect("temp dir");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let imports = Arc::new(
+        EmbeddedActivityStore::open(&format!(
+            "sqlite://{}?mode=rwc",
+            imports_dir.path().join("imports.db").display()
+        ))
+        .await
+        .expect("import store"),
+    );
     let eraser = tokio::spawn(fittrack_activity::events::run_eraser(
         store.clone(),
+        imports,
         erasure.clone(),
         events,
         ledger.clone(),

@@ -8,11 +8,40 @@ use uuid::Uuid;
 
 use super::{
     error::{ActivityError, ActivityResult},
-    model::{Activity, ActivityFilter, Cursor},
+    model::{Activity, ActivityFilter, Cursor, Metrics},
     ports::{ActivityEvents, ActivityStore, Inserted, PageQuery},
+    recording::Recording,
     stats::{self, ActivityStats},
     validation::{self, RawActivity},
 };
+
+/// What importing one recorded workout did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImportedWorkout {
+    New(Activity),
+    /// The user has this workout already (same type, same start): the one
+    /// stored, nothing stored twice.
+    Duplicate(Activity),
+}
+
+/// Imported workouts that started longer ago than this are history: they
+/// are not announced to the coach (a bulk export of years would ask
+/// Gemini about each).
+pub const ANNOUNCE_IMPORTS_WITHIN_HOURS: i64 = 48;
+
+/// The idempotency key of an imported workout: its type and start, so the
+/// store's unique key refuses a second copy however it arrives (another
+/// format, another export, two imports at once).
+pub fn import_key(
+    activity_type: super::model::ActivityType,
+    start: chrono::DateTime<Utc>,
+) -> String {
+    format!(
+        "import:{}:{}",
+        activity_type.as_str(),
+        start.timestamp_millis()
+    )
+}
 
 /// A page of activities plus whether more follow.
 pub type Page = fittrack_kit::pagination::Page<Activity>;
@@ -93,6 +122,73 @@ impl Activities {
         }
         self.events.logged(&activity).await;
         Ok(activity)
+    }
+
+    /// Stores a workout read from a file, with its recording, unless the
+    /// user has it already. Its summary fills the activity's fields (what
+    /// the file lacks stays empty: calories are 0 when the file has none).
+    pub async fn import_recording(
+        &self,
+        owner: Uuid,
+        recording: Recording,
+        file_sha256: String,
+    ) -> ActivityResult<ImportedWorkout> {
+        let now = Utc::now();
+        let heart_rate = recording.heart_rate_summary();
+        let raw = RawActivity {
+            activity_type: recording.sport,
+            // Checked within 1 minute to 24 hours: fits.
+            duration_minutes: ((recording.elapsed_seconds / 60.0).round() as i32).clamp(
+                *validation::DURATION_MINUTES.start(),
+                *validation::DURATION_MINUTES.end(),
+            ),
+            calories_burned: recording.calories.unwrap_or(0),
+            start_time: recording.start_time,
+            notes: None,
+            metrics: Some(Metrics {
+                distance_km: recording.distance_m.map(|m| m / 1000.0),
+                average_heart_rate: heart_rate.map(|(mean, _)| i32::from(mean)),
+                max_heart_rate: heart_rate.map(|(_, max)| i32::from(max)),
+                steps: None,
+                custom: None,
+            }),
+        };
+        let fields = validation::validate(raw, now)?;
+        let announce =
+            now - fields.start_time < chrono::Duration::hours(ANNOUNCE_IMPORTS_WITHIN_HOURS);
+        let activity = Activity {
+            id: Uuid::now_v7(),
+            user_id: owner,
+            activity_type: fields.activity_type,
+            duration_minutes: fields.duration_minutes,
+            calories_burned: fields.calories_burned,
+            start_time: fields.start_time,
+            notes: fields.notes,
+            metrics: fields.metrics,
+            idempotency_key: Some(import_key(fields.activity_type, fields.start_time)),
+            created_at: now,
+            updated_at: now,
+            // History has nothing to announce; the sweeper skips it.
+            event_enqueued: !announce,
+        };
+        let stored = recording.into_stored(file_sha256);
+        let activity = match self.store.insert(activity).await? {
+            Inserted::New(activity) => activity,
+            Inserted::Existing(activity) => {
+                // A crash between the two writes left it without its points.
+                self.store.save_recording(&activity, &stored).await?;
+                return Ok(ImportedWorkout::Duplicate(activity));
+            }
+        };
+        self.store.save_recording(&activity, &stored).await?;
+        if self.erased.is_erased(owner).await? {
+            self.store.delete_user(owner).await?;
+            return Err(ActivityError::AccountErased);
+        }
+        if announce {
+            self.events.logged(&activity).await;
+        }
+        Ok(ImportedWorkout::New(activity))
     }
 
     /// The activity if the viewer may see it (owner or admin).

@@ -10,6 +10,9 @@ pub enum ActivityError {
     NotFound,
     /// The account was deleted while the request was in flight.
     AccountErased,
+    /// The user has [`MAX_OPEN_IMPORTS`](super::imports::MAX_OPEN_IMPORTS)
+    /// imports unfinished.
+    TooManyOpenImports,
     Internal(anyhow::Error),
 }
 
@@ -41,6 +44,10 @@ impl From<ActivityError> for ApiError {
             ActivityError::AccountErased => {
                 ApiError::unauthenticated("This account was deleted; nothing was saved")
             }
+            ActivityError::TooManyOpenImports => ApiError::new(
+                ErrorCode::RateLimited,
+                "Finish or wait for your unfinished imports before starting another",
+            ),
             ActivityError::Internal(error) => ApiError::from(error),
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod activities;
 pub mod error;
+pub mod imports;
 pub mod model;
 pub mod ports;
 pub mod recording;

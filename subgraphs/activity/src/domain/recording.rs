@@ -1,5 +1,5 @@
 //! What a watch or an app recorded: one workout read from a FIT, GPX or TCX
-//! file (by `crate::files`), before it becomes an [`Activity`](super::model::Activity).
+//! file by the file-format adapter, before it becomes an [`Activity`](super::model::Activity).
 //!
 //! [`Recording::checked`] is the one place a file's values are judged: sensor
 //! glitches become gaps, and what no real workout has refuses the file with a

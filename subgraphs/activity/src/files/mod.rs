@@ -13,7 +13,12 @@ pub mod xml;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::recording::{FileFormat, FileRefusal, Recording};
+use sha2::{Digest, Sha256};
+
+use crate::domain::{
+    imports::{hex, ReadUpload, ReadWorkout, UploadReader},
+    recording::{FileFormat, FileRefusal, Recording},
+};
 
 pub use sport::activity_type_of;
 
@@ -81,6 +86,45 @@ pub fn read(
         return Err(FileRefusal::NoWorkout);
     }
     Ok(recordings.into_iter().map(|r| r.checked(now)).collect())
+}
+
+/// The reader the importer uses: [`archive::expand`], then [`read`] on
+/// each file.
+pub struct Reader;
+
+impl UploadReader for Reader {
+    fn read(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<ReadUpload, FileRefusal> {
+        let mut workouts = Vec::new();
+        let skipped = archive::expand(name, bytes, |entry| {
+            let content = entry.content.and_then(|bytes| {
+                let sha256 = hex(&Sha256::digest(&bytes));
+                Ok((sha256, read(&bytes, now)?))
+            });
+            match content {
+                Err(refusal) => workouts.push(ReadWorkout {
+                    name: entry.name,
+                    sha256: String::new(),
+                    workout: Err(refusal),
+                }),
+                Ok((sha256, read)) => {
+                    workouts.extend(read.into_iter().map(|workout| ReadWorkout {
+                        name: entry.name.clone(),
+                        sha256: sha256.clone(),
+                        workout,
+                    }))
+                }
+            }
+        })?;
+        Ok(ReadUpload {
+            workouts,
+            skipped: u32::try_from(skipped).unwrap_or(u32::MAX),
+        })
+    }
 }
 
 #[cfg(test)]

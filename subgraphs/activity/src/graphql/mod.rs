@@ -4,6 +4,7 @@ mod activities;
 pub mod admin;
 pub mod cursor;
 mod federation;
+mod imports;
 pub mod loaders;
 mod types;
 
@@ -21,11 +22,12 @@ pub struct QueryRoot(
     activities::ActivityQuery,
     admin::AdminActivityQuery,
     federation::EntityQuery,
+    imports::ImportQuery,
 );
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(activities::ActivityMutation);
+pub struct MutationRoot(activities::ActivityMutation, imports::ImportMutation);
 
 pub type ActivitySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
@@ -51,6 +53,7 @@ fn loader<T: Send + Sync + 'static>(inner: T, delay: Duration) -> DataLoader<T> 
 pub struct Quotas {
     writes: fittrack_kit::ratelimit::UserQuota,
     stats: fittrack_kit::ratelimit::UserQuota,
+    import_chunks: fittrack_kit::ratelimit::UserQuota,
 }
 
 impl Quotas {
@@ -65,7 +68,15 @@ impl Quotas {
                 "activity-writes",
                 [limits.writes_per_minute, limits.writes_per_day],
             ),
-            stats: UserQuota::new(limiter, "stats-queries", [limits.stats_per_minute]),
+            stats: UserQuota::new(limiter.clone(), "stats-queries", [limits.stats_per_minute]),
+            import_chunks: UserQuota::new(
+                limiter,
+                "import-chunks",
+                [
+                    limits.import_chunks_per_minute,
+                    limits.import_chunks_per_day,
+                ],
+            ),
         }
     }
 
@@ -84,10 +95,15 @@ impl Quotas {
     async fn admit_stats(&self, user: uuid::Uuid) -> Result<(), ApiError> {
         self.stats.admit(user).await
     }
+
+    async fn admit_import_chunk(&self, user: uuid::Uuid) -> Result<(), ApiError> {
+        self.import_chunks.admit(user).await
+    }
 }
 
 pub fn build_schema(
     activities: Activities,
+    imports: crate::domain::imports::Imports,
     loader_delay: Duration,
     platform_stats: admin::PlatformStatsCache,
     quotas: Quotas,
@@ -100,6 +116,7 @@ pub fn build_schema(
         .data(platform_stats)
         .data(quotas)
         .data(activities)
+        .data(imports)
         .finish()
 }
 

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::stream_codec;
 use super::{ActivityStore, Inserted, PageQuery};
+use crate::domain::imports::{Import, ImportState, ImportStore};
 use crate::domain::{
     model::{Activity, ActivityFields, ActivityFilter, ActivityType, Metrics, TypeTotals},
     recording::{RecordingSummary, StoredRecording},
@@ -51,6 +52,21 @@ const SCHEMA: &[&str] = &[
         points BLOB NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS activity_recordings_user ON activity_recordings (user_id)",
+    // Imports: the report as JSON, and the uploaded bytes until they are read.
+    "CREATE TABLE IF NOT EXISTS imports (
+        id TEXT PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        report TEXT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS imports_user_state ON imports (user_id, state)",
+    "CREATE TABLE IF NOT EXISTS import_chunks (
+        import_id TEXT NOT NULL,
+        file INTEGER NOT NULL,
+        at_byte INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (import_id, file, at_byte)
+    )",
 ];
 
 const COLUMNS: &str = "id, user_id, type, duration_minutes, calories_burned, start_ms, notes, \
@@ -535,5 +551,162 @@ impl ActivityStore for EmbeddedActivityStore {
 
     async fn ping(&self) -> anyhow::Result<()> {
         self.db.ping().await.context("pinging the activity store")
+    }
+}
+
+fn state_name(state: ImportState) -> &'static str {
+    match state {
+        ImportState::Uploading => "UPLOADING",
+        ImportState::Queued => "QUEUED",
+        ImportState::Running => "RUNNING",
+        ImportState::Done => "DONE",
+    }
+}
+
+impl EmbeddedActivityStore {
+    async fn execute(&self, sql: &str, values: Vec<Value>) -> anyhow::Result<u64> {
+        Ok(self
+            .db
+            .execute(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                sql,
+                values,
+            ))
+            .await
+            .context("writing to the activity store")?
+            .rows_affected())
+    }
+}
+
+#[async_trait]
+impl ImportStore for EmbeddedActivityStore {
+    async fn create_import(&self, import: &Import) -> anyhow::Result<()> {
+        self.execute(
+            "INSERT INTO imports (id, user_id, state, report) VALUES (?, ?, ?, ?)",
+            vec![
+                import.id.to_string().into(),
+                import.user_id.to_string().into(),
+                state_name(import.state).into(),
+                serde_json::to_string(import)?.into(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn import(&self, id: Uuid) -> anyhow::Result<Option<Import>> {
+        let rows = self
+            .query(
+                "SELECT report FROM imports WHERE id = ?",
+                vec![id.to_string().into()],
+            )
+            .await?;
+        rows.first()
+            .map(|row| {
+                let report: String = row.try_get("", "report")?;
+                serde_json::from_str(&report).context("decoding an import")
+            })
+            .transpose()
+    }
+
+    async fn save_import(&self, import: &Import) -> anyhow::Result<()> {
+        self.execute(
+            "UPDATE imports SET state = ?, report = ? WHERE id = ?",
+            vec![
+                state_name(import.state).into(),
+                serde_json::to_string(import)?.into(),
+                import.id.to_string().into(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn open_imports(&self, user_id: Uuid) -> anyhow::Result<u32> {
+        let rows = self
+            .query(
+                "SELECT COUNT(*) AS open FROM imports WHERE user_id = ? AND state <> 'DONE'",
+                vec![user_id.to_string().into()],
+            )
+            .await?;
+        let open: i64 = rows.first().map_or(Ok(0), |row| row.try_get("", "open"))?;
+        Ok(u32::try_from(open).unwrap_or(u32::MAX))
+    }
+
+    async fn put_chunk(
+        &self,
+        import_id: Uuid,
+        file: u32,
+        offset: u64,
+        bytes: &[u8],
+    ) -> anyhow::Result<()> {
+        self.execute(
+            "INSERT INTO import_chunks (import_id, file, at_byte, data) VALUES (?, ?, ?, ?)
+             ON CONFLICT (import_id, file, at_byte) DO NOTHING",
+            vec![
+                import_id.to_string().into(),
+                i64::from(file).into(),
+                i64::try_from(offset)?.into(),
+                bytes.to_vec().into(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn chunk_sizes(&self, import_id: Uuid, file: u32) -> anyhow::Result<Vec<(u64, u64)>> {
+        let rows = self
+            .query(
+                "SELECT at_byte, length(data) AS size FROM import_chunks
+                 WHERE import_id = ? AND file = ? ORDER BY at_byte",
+                vec![import_id.to_string().into(), i64::from(file).into()],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let at: i64 = row.try_get("", "at_byte")?;
+                let size: i64 = row.try_get("", "size")?;
+                Ok((u64::try_from(at)?, u64::try_from(size)?))
+            })
+            .collect()
+    }
+
+    async fn chunks(&self, import_id: Uuid, file: u32) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
+        let rows = self
+            .query(
+                "SELECT at_byte, data FROM import_chunks
+                 WHERE import_id = ? AND file = ? ORDER BY at_byte",
+                vec![import_id.to_string().into(), i64::from(file).into()],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let at: i64 = row.try_get("", "at_byte")?;
+                Ok((u64::try_from(at)?, row.try_get::<Vec<u8>>("", "data")?))
+            })
+            .collect()
+    }
+
+    async fn delete_chunks(&self, import_id: Uuid) -> anyhow::Result<()> {
+        self.execute(
+            "DELETE FROM import_chunks WHERE import_id = ?",
+            vec![import_id.to_string().into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_user_imports(&self, user_id: Uuid) -> anyhow::Result<()> {
+        self.execute(
+            "DELETE FROM import_chunks WHERE import_id IN (SELECT id FROM imports WHERE user_id = ?)",
+            vec![user_id.to_string().into()],
+        )
+        .await?;
+        self.execute(
+            "DELETE FROM imports WHERE user_id = ?",
+            vec![user_id.to_string().into()],
+        )
+        .await?;
+        Ok(())
     }
 }

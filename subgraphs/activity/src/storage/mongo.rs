@@ -19,6 +19,7 @@ use mongodb::{
 use uuid::Uuid;
 
 use super::{stream_codec, ActivityStore, Inserted, PageQuery};
+use crate::domain::imports::{Import, ImportState, ImportStore};
 use crate::domain::{
     model::{Activity, ActivityFields, ActivityFilter, ActivityType, Metrics, TypeTotals},
     recording::{RecordingSummary, StoredRecording},
@@ -36,6 +37,11 @@ const MILLIS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
 pub struct MongoActivityStore {
     activities: Collection<Document>,
     recordings: Collection<Document>,
+    /// `{_id, userId, state, report}`: the report as JSON, as the embedded
+    /// store keeps it.
+    imports: Collection<Document>,
+    /// `{_id: "<import>:<file>:<offset>", importId, file, offset, data}`.
+    import_chunks: Collection<Document>,
 }
 
 impl MongoActivityStore {
@@ -78,9 +84,31 @@ impl MongoActivityStore {
             .create_index(IndexModel::builder().keys(doc! {"userId": 1}).build())
             .await
             .context("creating recording indexes")?;
+        let imports = client.database(database).collection::<Document>("imports");
+        imports
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"userId": 1, "state": 1})
+                    .build(),
+            )
+            .await
+            .context("creating import indexes")?;
+        let import_chunks = client
+            .database(database)
+            .collection::<Document>("import_chunks");
+        import_chunks
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"importId": 1, "file": 1, "offset": 1})
+                    .build(),
+            )
+            .await
+            .context("creating import chunk indexes")?;
         Ok(Self {
             activities,
             recordings,
+            imports,
+            import_chunks,
         })
     }
 
@@ -581,6 +609,161 @@ impl ActivityStore for MongoActivityStore {
             .run_command(doc! {"ping": 1})
             .await
             .context("pinging MongoDB")?;
+        Ok(())
+    }
+}
+
+/// A non-negative integer field (see [`number`]).
+fn integer(document: &Document, key: &str) -> anyhow::Result<u64> {
+    Ok(u64::try_from(number(document, key)?)?)
+}
+
+fn import_document(import: &Import) -> anyhow::Result<Document> {
+    let state = match import.state {
+        ImportState::Uploading => "UPLOADING",
+        ImportState::Queued => "QUEUED",
+        ImportState::Running => "RUNNING",
+        ImportState::Done => "DONE",
+    };
+    Ok(doc! {
+        "_id": import.id.to_string(),
+        "userId": import.user_id.to_string(),
+        "state": state,
+        "report": serde_json::to_string(import)?,
+    })
+}
+
+#[async_trait]
+impl ImportStore for MongoActivityStore {
+    async fn create_import(&self, import: &Import) -> anyhow::Result<()> {
+        self.imports
+            .insert_one(import_document(import)?)
+            .await
+            .context("creating an import")?;
+        Ok(())
+    }
+
+    async fn import(&self, id: Uuid) -> anyhow::Result<Option<Import>> {
+        let found = self
+            .imports
+            .find_one(doc! {"_id": id.to_string()})
+            .await
+            .context("finding an import")?;
+        found
+            .map(|document| {
+                serde_json::from_str(document.get_str("report")?).context("decoding an import")
+            })
+            .transpose()
+    }
+
+    async fn save_import(&self, import: &Import) -> anyhow::Result<()> {
+        self.imports
+            .replace_one(
+                doc! {"_id": import.id.to_string()},
+                import_document(import)?,
+            )
+            .await
+            .context("saving an import")?;
+        Ok(())
+    }
+
+    async fn open_imports(&self, user_id: Uuid) -> anyhow::Result<u32> {
+        let open = self
+            .imports
+            .count_documents(doc! {"userId": user_id.to_string(), "state": {"$ne": "DONE"}})
+            .await
+            .context("counting imports")?;
+        Ok(u32::try_from(open).unwrap_or(u32::MAX))
+    }
+
+    async fn put_chunk(
+        &self,
+        import_id: Uuid,
+        file: u32,
+        offset: u64,
+        bytes: &[u8],
+    ) -> anyhow::Result<()> {
+        let document = doc! {
+            "_id": format!("{import_id}:{file}:{offset}"),
+            "importId": import_id.to_string(),
+            "file": i64::from(file),
+            "offset": i64::try_from(offset)?,
+            "size": i64::try_from(bytes.len())?,
+            "data": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: bytes.to_vec() },
+        };
+        match self.import_chunks.insert_one(document).await {
+            Ok(_) => Ok(()),
+            Err(error) if is_duplicate_key(&error) => Ok(()),
+            Err(error) => Err(error).context("keeping an uploaded chunk"),
+        }
+    }
+
+    async fn chunk_sizes(&self, import_id: Uuid, file: u32) -> anyhow::Result<Vec<(u64, u64)>> {
+        let documents: Vec<Document> = self
+            .import_chunks
+            .find(doc! {"importId": import_id.to_string(), "file": i64::from(file)})
+            .projection(doc! {"offset": 1, "size": 1})
+            .sort(doc! {"offset": 1})
+            .await
+            .context("finding uploaded chunks")?
+            .try_collect()
+            .await
+            .context("reading uploaded chunks")?;
+        documents
+            .iter()
+            .map(|d| Ok((integer(d, "offset")?, integer(d, "size")?)))
+            .collect()
+    }
+
+    async fn chunks(&self, import_id: Uuid, file: u32) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
+        let documents: Vec<Document> = self
+            .import_chunks
+            .find(doc! {"importId": import_id.to_string(), "file": i64::from(file)})
+            .sort(doc! {"offset": 1})
+            .await
+            .context("finding uploaded chunks")?
+            .try_collect()
+            .await
+            .context("reading uploaded chunks")?;
+        documents
+            .iter()
+            .map(|d| {
+                let offset = integer(d, "offset")?;
+                Ok((offset, d.get_binary_generic("data")?.clone()))
+            })
+            .collect()
+    }
+
+    async fn delete_chunks(&self, import_id: Uuid) -> anyhow::Result<()> {
+        self.import_chunks
+            .delete_many(doc! {"importId": import_id.to_string()})
+            .await
+            .context("deleting uploaded chunks")?;
+        Ok(())
+    }
+
+    async fn delete_user_imports(&self, user_id: Uuid) -> anyhow::Result<()> {
+        let ids: Vec<Document> = self
+            .imports
+            .find(doc! {"userId": user_id.to_string()})
+            .projection(doc! {"_id": 1})
+            .await
+            .context("finding a user's imports")?
+            .try_collect()
+            .await
+            .context("reading a user's imports")?;
+        let ids: Vec<String> = ids
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+            .collect();
+        self.import_chunks
+            .delete_many(doc! {"importId": {"$in": &ids}})
+            .await
+            .context("erasing a user's uploaded chunks")?;
+        self.imports
+            .delete_many(doc! {"userId": user_id.to_string()})
+            .await
+            .context("erasing a user's imports")?;
         Ok(())
     }
 }

@@ -1,0 +1,358 @@
+//! Importing workout files end to end, through the router: a bulk export of
+//! mixed FIT, GPX and TCX files sent in chunks, read by the importer, each
+//! workout stored once, duplicates and bad files reported per file.
+
+use fittrack_testkit as support;
+
+use std::{
+    io::{Cursor, Write},
+    time::Duration,
+};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use support::{gql, Stack};
+
+const START: &str = "mutation($files: [ImportFileInput!]!) { startImport(files: $files) { id state chunkBytes files { name sizeBytes state } } }";
+const CHUNK: &str = "mutation($id: ID!, $file: Int!, $offset: Int!, $data: String!) { uploadImportChunk(importId: $id, file: $file, offset: $offset, data: $data) { receivedBytes sizeBytes } }";
+const FINISH: &str = "mutation($id: ID!) { finishImport(importId: $id) { id state } }";
+const STATUS: &str = "query($id: ID!) { importStatus(id: $id) { id state imported duplicates failed files { name state reason skippedEntries workouts { file outcome activityId type startTime reason } } } }";
+const MINE: &str = "query { myActivities(first: 100) { nodes { id type durationMinutes caloriesBurned startTime metrics { distanceKm averageHeartRate maxHeartRate } } } }";
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/subgraphs/activity/tests/fixtures/import/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+/// A bulk export as Strava writes one: gzipped FIT, plain GPX and TCX, a
+/// photo, and two files no importer can read.
+fn bulk_export() -> Vec<u8> {
+    let mut broken = fixture("garmin-activity.gpx");
+    broken.truncate(broken.len() / 3);
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in [
+        ("activities/7001.fit.gz", gzip(&fixture("hrv-activity.fit"))),
+        (
+            "activities/7002.tcx",
+            fixture("20210119_run_garmin_fenix6.tcx"),
+        ),
+        ("activities/7003.gpx", fixture("garmin-activity.gpx")),
+        ("activities/7004.fit", fixture("Settings.fit")),
+        ("activities/7005.gpx", broken),
+        (
+            "media/summit.jpg",
+            b"\xff\xd8\xff\xe0 not really a photo".to_vec(),
+        ),
+    ] {
+        zip.start_file(name, options).expect("zip");
+        zip.write_all(&bytes).expect("zip");
+    }
+    zip.finish().expect("zip").into_inner()
+}
+
+/// Declares, sends in chunks and finishes an import; its id.
+async fn import(stack: &Stack, token: &str, files: &[(&str, &[u8])]) -> String {
+    let declared: Vec<Value> = files
+        .iter()
+        .map(|(name, bytes)| json!({"name": name, "sizeBytes": bytes.len(), "sha256": sha256(bytes)}))
+        .collect();
+    let started = gql(
+        &stack.router,
+        START,
+        json!({"files": declared}),
+        Some(token),
+    )
+    .await;
+    started.assert_ok();
+    let import = started.data("startImport");
+    assert_eq!(import["state"], "UPLOADING");
+    let id = import["id"].as_str().expect("id").to_owned();
+    let chunk = import["chunkBytes"].as_u64().expect("chunkBytes") as usize;
+    for (index, (_, bytes)) in files.iter().enumerate() {
+        for (n, piece) in bytes.chunks(chunk).enumerate() {
+            let data = base64::engine::general_purpose::STANDARD.encode(piece);
+            let sent = gql(
+                &stack.router,
+                CHUNK,
+                json!({"id": id, "file": index, "offset": n * chunk, "data": data}),
+                Some(token),
+            )
+            .await;
+            sent.assert_ok();
+            let receipt = sent.data("uploadImportChunk");
+            assert_eq!(receipt["sizeBytes"], bytes.len());
+            assert_eq!(receipt["receivedBytes"], (n * chunk + piece.len()));
+        }
+    }
+    let finished = gql(&stack.router, FINISH, json!({"id": id}), Some(token)).await;
+    finished.assert_ok();
+    assert_eq!(finished.data("finishImport")["state"], "QUEUED");
+    id
+}
+
+/// The import once the importer is done with it.
+async fn done(stack: &Stack, token: &str, id: &str) -> Value {
+    for _ in 0..300 {
+        let status = gql(&stack.router, STATUS, json!({"id": id}), Some(token)).await;
+        status.assert_ok();
+        let import = status.data("importStatus").clone();
+        if import["state"] == "DONE" {
+            return import;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("import {id} not done in 30 s");
+}
+
+/// Sends one chunk of an import's first file.
+async fn send(
+    stack: &Stack,
+    id: &str,
+    token: &str,
+    offset: usize,
+    piece: &[u8],
+) -> support::GqlResponse {
+    let data = base64::engine::general_purpose::STANDARD.encode(piece);
+    let vars = json!({"id": id, "file": 0, "offset": offset, "data": data});
+    gql(&stack.router, CHUNK, vars, Some(token)).await
+}
+
+fn outcomes(import: &Value, file: usize) -> Vec<(String, String, String)> {
+    import["files"][file]["workouts"]
+        .as_array()
+        .expect("workouts")
+        .iter()
+        .map(|w| {
+            (
+                w["file"].as_str().unwrap_or_default().to_owned(),
+                w["outcome"].as_str().unwrap_or_default().to_owned(),
+                w["type"]
+                    .as_str()
+                    .or(w["reason"].as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_export_is_imported_once_with_bad_files_and_duplicates_reported_per_file() {
+    let stack = Stack::start_with(None, false).await;
+    let (_, ada) = stack.register("importer").await;
+    let token = ada["accessToken"].as_str().expect("token");
+    let export = bulk_export();
+    // Two chunks of 512 KiB through the router's 1 MB body limit.
+    let ride = fixture("20210308_virtual_ride_with_power.tcx");
+    assert!(ride.len() > 1024 * 1024 / 2);
+
+    let id = import(
+        &stack,
+        token,
+        &[("export.zip", &export), ("zwift.tcx", &ride)],
+    )
+    .await;
+    let report = done(&stack, token, &id).await;
+    assert_eq!(report["files"][0]["state"], "READ", "{report:#}");
+    assert_eq!(report["files"][0]["skippedEntries"], 1);
+    let expected = |rows: &[(&str, &str, &str)]| -> Vec<(String, String, String)> {
+        rows.iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect()
+    };
+    let broken = outcomes(&report, 0)[4].2.clone();
+    assert!(
+        broken.starts_with("the file is damaged or cut short"),
+        "{broken}"
+    );
+    assert_eq!(
+        outcomes(&report, 0),
+        expected(&[
+            ("activities/7001.fit", "IMPORTED", "CYCLING"),
+            ("activities/7002.tcx", "IMPORTED", "RUNNING"),
+            ("activities/7003.gpx", "IMPORTED", "RUNNING"),
+            (
+                "activities/7004.fit",
+                "REFUSED",
+                "the file holds no workout"
+            ),
+            ("activities/7005.gpx", "REFUSED", &broken),
+        ])
+    );
+    assert_eq!(
+        outcomes(&report, 1),
+        expected(&[("zwift.tcx", "IMPORTED", "CYCLING")])
+    );
+    assert_eq!(
+        (
+            &report["imported"],
+            &report["duplicates"],
+            &report["failed"]
+        ),
+        (&json!(4), &json!(0), &json!(2))
+    );
+
+    // Each workout is an activity with what its file recorded.
+    let mine = gql(&stack.router, MINE, json!({}), Some(token)).await;
+    mine.assert_ok();
+    let nodes = mine.data("myActivities")["nodes"]
+        .as_array()
+        .expect("nodes")
+        .clone();
+    assert_eq!(nodes.len(), 4, "{nodes:#?}");
+    let run = nodes
+        .iter()
+        .find(|a| {
+            a["startTime"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("2021-01-19T23:30:50")
+        })
+        .expect("the TCX run");
+    assert_eq!(run["type"], "RUNNING");
+    assert_eq!(run["durationMinutes"], 21);
+    assert_eq!(run["caloriesBurned"], 268);
+    assert_eq!(run["metrics"]["distanceKm"], 5.12484);
+    assert_eq!(run["metrics"]["maxHeartRate"], 189);
+
+    // The same export again, as a user re-importing does: nothing twice.
+    let again = import(&stack, token, &[("export-again.zip", &export)]).await;
+    let report = done(&stack, token, &again).await;
+    assert_eq!(
+        (
+            &report["imported"],
+            &report["duplicates"],
+            &report["failed"]
+        ),
+        (&json!(0), &json!(3), &json!(2)),
+        "{report:#}"
+    );
+    let first_ids: Vec<&Value> = nodes.iter().map(|a| &a["id"]).collect();
+    for workout in report["files"][0]["workouts"].as_array().expect("workouts") {
+        if workout["outcome"] == "DUPLICATE" {
+            assert!(first_ids.contains(&&workout["activityId"]), "{workout}");
+        }
+    }
+    let mine = gql(&stack.router, MINE, json!({}), Some(token)).await;
+    assert_eq!(
+        mine.data("myActivities")["nodes"].as_array().map(Vec::len),
+        Some(4)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_uploads_get_clear_errors_and_nothing_half_written() {
+    let stack = Stack::start_with(None, false).await;
+    let (_, ada) = stack.register("uploader").await;
+    let (_, eve) = stack.register("stranger").await;
+    let (ada, eve) = (
+        ada["accessToken"].as_str().expect("token"),
+        eve["accessToken"].as_str().expect("token"),
+    );
+    let file = |name: &str, size: usize, sha: &str| json!({"name": name, "sizeBytes": size, "sha256": sha});
+    let good_sha = sha256(b"x");
+    for (files, field) in [
+        (json!([]), "files"),
+        (json!([file("a.fit", 0, &good_sha)]), "files.sizeBytes"),
+        (
+            json!([file("a.fit", 26 * 1024 * 1024, &good_sha)]),
+            "files.sizeBytes",
+        ),
+        (json!([file("a.fit", 10, "not-a-hash")]), "files.sha256"),
+        (json!([file("  ", 10, &good_sha)]), "files.name"),
+    ] {
+        let refused = gql(&stack.router, START, json!({"files": files}), Some(ada)).await;
+        refused.assert_code("BAD_USER_INPUT");
+        assert_eq!(refused.field(), Some(field), "{:#}", refused.body);
+    }
+    let many: Vec<Value> = (0..21)
+        .map(|i| file(&format!("{i}.fit"), 10, &good_sha))
+        .collect();
+    let refused = gql(&stack.router, START, json!({"files": many}), Some(ada)).await;
+    refused.assert_code("BAD_USER_INPUT");
+    assert_eq!(refused.field(), Some("files"));
+    let anonymous = gql(
+        &stack.router,
+        START,
+        json!({"files": [file("a.fit", 10, &good_sha)]}),
+        None,
+    )
+    .await;
+    anonymous.assert_code("UNAUTHENTICATED");
+
+    // Declared as one thing, sent as another: the file is refused, unread.
+    let bytes = fixture("garmin-activity.gpx");
+    let started = gql(
+        &stack.router,
+        START,
+        json!({"files": [file("run.gpx", bytes.len(), &sha256(b"something else"))]}),
+        Some(ada),
+    )
+    .await;
+    started.assert_ok();
+    let id = started.data("startImport")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // Unfinished uploads cannot be queued.
+    let early = gql(&stack.router, FINISH, json!({"id": id}), Some(ada)).await;
+    early.assert_code("BAD_USER_INPUT");
+    send(&stack, &id, ada, 1, &bytes[..10])
+        .await
+        .assert_code("BAD_USER_INPUT");
+    send(&stack, &id, ada, 0, &bytes[..10])
+        .await
+        .assert_code("BAD_USER_INPUT");
+    send(&stack, &id, eve, 0, &bytes)
+        .await
+        .assert_code("NOT_FOUND");
+    let status = gql(&stack.router, STATUS, json!({"id": id}), Some(eve)).await;
+    status.assert_code("NOT_FOUND");
+    let not_base64 = gql(
+        &stack.router,
+        CHUNK,
+        json!({"id": id, "file": 0, "offset": 0, "data": "***"}),
+        Some(ada),
+    )
+    .await;
+    not_base64.assert_code("BAD_USER_INPUT");
+    send(&stack, &id, ada, 0, &bytes).await.assert_ok();
+    // Sent twice (a retry after a lost answer): harmless.
+    send(&stack, &id, ada, 0, &bytes).await.assert_ok();
+    let finished = gql(&stack.router, FINISH, json!({"id": id}), Some(ada)).await;
+    finished.assert_ok();
+    let report = done(&stack, ada, &id).await;
+    assert_eq!(report["files"][0]["state"], "REFUSED");
+    assert_eq!(
+        report["files"][0]["reason"],
+        "the bytes received do not match the file's SHA-256"
+    );
+    let mine = gql(&stack.router, MINE, json!({}), Some(ada)).await;
+    assert_eq!(
+        mine.data("myActivities")["nodes"].as_array().map(Vec::len),
+        Some(0)
+    );
+    // A finished import takes no more bytes.
+    send(&stack, &id, ada, 0, &bytes)
+        .await
+        .assert_code("BAD_USER_INPUT");
+}
