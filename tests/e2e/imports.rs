@@ -18,6 +18,7 @@ const START: &str = "mutation($files: [ImportFileInput!]!) { startImport(files: 
 const CHUNK: &str = "mutation($id: ID!, $file: Int!, $offset: Int!, $data: String!) { uploadImportChunk(importId: $id, file: $file, offset: $offset, data: $data) { receivedBytes sizeBytes } }";
 const FINISH: &str = "mutation($id: ID!) { finishImport(importId: $id) { id state } }";
 const STATUS: &str = "query($id: ID!) { importStatus(id: $id) { id state imported duplicates failed files { name state reason skippedEntries workouts { file outcome activityId type startTime reason } } } }";
+const PAGE: &str = "query($id: ID!) { activity(id: $id) { type source { format originalSport device points movingSeconds } route elevationGainMetres laps { elapsedSeconds distanceMetres averageHeartRate maxHeartRate } splits { number distanceMetres elapsedSeconds paceSecondsPerKm averageHeartRate } miles: splits(unit: MILE) { number } streams(types: [TIME, HEART_RATE, DISTANCE, POWER, LATITUDE], resolution: LOW) { type data } } }";
 const MINE: &str = "query { myActivities(first: 100) { nodes { id type durationMinutes caloriesBurned startTime metrics { distanceKm averageHeartRate maxHeartRate } } } }";
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -233,6 +234,46 @@ async fn a_bulk_export_is_imported_once_with_bad_files_and_duplicates_reported_p
     assert_eq!(run["caloriesBurned"], 268);
     assert_eq!(run["metrics"]["distanceKm"], 5.12484);
     assert_eq!(run["metrics"]["maxHeartRate"], 189);
+
+    // Its page: where it came from, its route, laps, splits and charts.
+    let page = gql(&stack.router, PAGE, json!({"id": run["id"]}), Some(token)).await;
+    page.assert_ok();
+    let activity = page.data("activity");
+    assert_eq!(
+        activity["source"],
+        json!({"format": "TCX", "originalSport": "Running", "device": "fenix 6 Sapphire", "points": 1232, "movingSeconds": 1230.479})
+    );
+    let route = activity["route"].as_str().expect("a route");
+    assert!(route.len() > 100, "{route}");
+    assert_eq!(activity["laps"][0]["distanceMetres"], 5124.84);
+    assert_eq!(activity["laps"][0]["maxHeartRate"], 189);
+    let splits = activity["splits"].as_array().expect("splits");
+    assert_eq!(splits.len(), 6, "5.12 km: five kilometres and the rest");
+    assert_eq!(splits[0]["number"], 1);
+    assert!((splits[0]["distanceMetres"].as_f64().expect("m") - 1000.0).abs() < 1e-6);
+    let pace = splits[0]["paceSecondsPerKm"].as_f64().expect("pace");
+    assert!((180.0..360.0).contains(&pace), "{pace}");
+    assert_eq!(activity["miles"].as_array().map(Vec::len), Some(4));
+    // LOW is at most 100 points; power was not recorded, so it is left out.
+    let streams = activity["streams"].as_array().expect("streams");
+    let types: Vec<&str> = streams.iter().filter_map(|s| s["type"].as_str()).collect();
+    assert_eq!(types, ["TIME", "HEART_RATE", "DISTANCE", "LATITUDE"]);
+    for stream in streams {
+        assert_eq!(stream["data"].as_array().map(Vec::len), Some(100));
+    }
+    assert_eq!(streams[0]["data"][0], 0.0);
+    assert_eq!(streams[0]["data"][99], 1231.0);
+    assert!(activity["elevationGainMetres"].as_f64().is_some());
+
+    // Streams of a whole page would be megabytes: refused before any subgraph works.
+    let greedy = gql(
+        &stack.router,
+        "query { myActivities(first: 100) { nodes { streams(types: [TIME, HEART_RATE], resolution: HIGH) { data } } } }",
+        json!({}),
+        Some(token),
+    )
+    .await;
+    greedy.assert_code("COST_ESTIMATED_TOO_EXPENSIVE");
 
     // The same export again, as a user re-importing does: nothing twice.
     let again = import(&stack, token, &[("export-again.zip", &export)]).await;

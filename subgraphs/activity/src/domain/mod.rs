@@ -1,6 +1,7 @@
 //! Rules of the activity domain, independent of GraphQL and storage.
 
 pub mod activities;
+pub mod analysis;
 pub mod error;
 pub mod imports;
 pub mod model;

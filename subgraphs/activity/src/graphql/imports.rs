@@ -223,9 +223,10 @@ impl ImportMutation {
         let viewer = ctx.current_user()?;
         ctx.data::<Quotas>()?.admit_import_chunk(viewer.id).await?;
         let id = parse_id(&import_id, "importId")?;
-        let (Ok(file), Ok(offset)) = (u32::try_from(file), u64::try_from(offset)) else {
-            return Err(ActivityError::invalid("offset", "must not be negative").into());
-        };
+        let file = u32::try_from(file)
+            .map_err(|_| ActivityError::invalid("file", "must not be negative"))?;
+        let offset = u64::try_from(offset)
+            .map_err(|_| ActivityError::invalid("offset", "must not be negative"))?;
         // Checked before decoding: base64 is 4 characters per 3 bytes.
         if data.len() as u64 > CHUNK_BYTES.div_ceil(3) * 4 {
             return Err(ActivityError::invalid("data", "is longer than one chunk").into());

@@ -6,6 +6,7 @@ pub mod cursor;
 mod federation;
 mod imports;
 pub mod loaders;
+mod recording;
 mod types;
 
 use std::{sync::Arc, time::Duration};
@@ -111,7 +112,8 @@ pub fn build_schema(
     let store = activities.store().clone();
     builder()
         .data(loader(ActivityLoader(store.clone()), loader_delay))
-        .data(loader(FirstPageLoader(store), loader_delay))
+        .data(loader(FirstPageLoader(store.clone()), loader_delay))
+        .data(loader(recording::RecordingLoader(store), loader_delay))
         .data(loader(StatsLoader(activities.clone()), loader_delay))
         .data(platform_stats)
         .data(quotas)

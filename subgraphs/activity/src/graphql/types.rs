@@ -4,6 +4,7 @@
 use async_graphql::{ComplexObject, InputObject, Json, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::recording;
 use crate::domain::{
     activities::ActivityPatch,
     model::{Activity as ActivityModel, ActivityFilter, ActivityType, Metrics},
@@ -27,6 +28,8 @@ pub struct ActivityObject {
     pub updated_at: DateTime<Utc>,
     #[graphql(skip)]
     pub user_id: uuid::Uuid,
+    #[graphql(skip)]
+    pub activity_id: uuid::Uuid,
 }
 
 #[ComplexObject]
@@ -36,6 +39,103 @@ impl ActivityObject {
         UserRef {
             id: ID(self.user_id.to_string()),
         }
+    }
+
+    /// Where an imported workout came from; `null` for one logged by hand.
+    async fn source(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<Option<recording::ActivitySource>> {
+        Ok(self
+            .recording(ctx)
+            .await?
+            .map(|r| recording::ActivitySource::of(&r)))
+    }
+
+    /// The route as an encoded polyline (Google's format, precision 5, at
+    /// most 2 000 points); `null` without GPS.
+    #[graphql(directive = fittrack_kit::schema::cost::apply(20), complexity = 20)]
+    async fn route(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<Option<String>> {
+        let found = self.recording(ctx).await?;
+        Ok(found.and_then(|r| crate::domain::analysis::route_polyline(&r.samples)))
+    }
+
+    /// The laps the device recorded.
+    #[graphql(directive = fittrack_kit::schema::list_size::apply(Some(20), None, None, None))]
+    async fn laps(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<Vec<recording::Lap>> {
+        Ok(self
+            .recording(ctx)
+            .await?
+            .map(|r| recording::laps(&r))
+            .unwrap_or_default())
+    }
+
+    /// Splits per kilometre or mile, from the recorded distance.
+    #[graphql(
+        directive = fittrack_kit::schema::list_size::apply(Some(50), None, None, None),
+        directive = fittrack_kit::schema::cost::apply(10),
+        complexity = 10
+    )]
+    async fn splits(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        #[graphql(default)] unit: recording::SplitUnit,
+    ) -> async_graphql::Result<Vec<recording::Split>> {
+        Ok(self
+            .recording(ctx)
+            .await?
+            .map(|r| recording::splits(&r, unit))
+            .unwrap_or_default())
+    }
+
+    /// Metres climbed (changes under 3 m are GPS noise, not counted).
+    async fn elevation_gain_metres(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<Option<f64>> {
+        let found = self.recording(ctx).await?;
+        Ok(found.and_then(|r| {
+            let all: Vec<_> = r.samples.iter().collect();
+            crate::domain::analysis::elevation(&all).map(|(gain, _)| gain)
+        }))
+    }
+
+    /// The recorded channels asked for, thinned to `resolution` (at most
+    /// 100, 1 000 or 10 000 points), for charts. A channel the device did
+    /// not record is left out. Heavy: one activity's streams cost as much
+    /// as a page of activities.
+    #[graphql(
+        directive = fittrack_kit::schema::list_size::apply(Some(9), None, None, None),
+        directive = fittrack_kit::schema::cost::apply(1000),
+        complexity = 1000
+    )]
+    async fn streams(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        types: Vec<crate::domain::analysis::StreamType>,
+        #[graphql(default)] resolution: crate::domain::analysis::StreamResolution,
+    ) -> async_graphql::Result<Vec<recording::ActivityStream>> {
+        Ok(self
+            .recording(ctx)
+            .await?
+            .map(|r| recording::streams(&r, &types, resolution))
+            .unwrap_or_default())
+    }
+}
+
+impl ActivityObject {
+    async fn recording(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<Option<std::sync::Arc<crate::domain::recording::StoredRecording>>>
+    {
+        recording::load(ctx, self.activity_id).await
     }
 }
 
@@ -52,6 +152,7 @@ impl From<ActivityModel> for ActivityObject {
             created_at: a.created_at,
             updated_at: a.updated_at,
             user_id: a.user_id,
+            activity_id: a.id,
         }
     }
 }
