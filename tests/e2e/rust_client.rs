@@ -178,3 +178,51 @@ async fn the_cli_signs_up_watches_and_logs_a_workout() {
     .expect_err("unknown activity type accepted");
     assert!(format!("{error:#}").contains("BAD_USER_INPUT"), "{error:#}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_imports_files_and_reports_each_workout() {
+    use clap::Parser;
+    use fittrack_client::cli::{run, Cli};
+
+    let stack = Stack::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let session = dir.path().join("session.json");
+    let cli = |args: &[&str]| {
+        let mut argv = vec!["fittrack-cli", "--endpoint", &stack.router, "--session"];
+        argv.push(session.to_str().expect("utf-8 path"));
+        argv.extend(args);
+        Cli::try_parse_from(argv).expect("valid arguments")
+    };
+    let email = unique_email("cli-import");
+    let mut out = Vec::new();
+    run(
+        cli(&["register", "--email", &email, "--password", PASSWORD]),
+        &mut out,
+    )
+    .await
+    .expect("register");
+    let fixtures = format!(
+        "{}/subgraphs/activity/tests/fixtures/import",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let ride = format!("{fixtures}/garmin-fenix-5-bike.fit");
+    let settings = format!("{fixtures}/Settings.fit");
+    let mut out = Vec::new();
+    run(cli(&["import", &ride, &settings]), &mut out)
+        .await
+        .expect("import");
+    let out = String::from_utf8(out).expect("utf-8");
+    let lines: Vec<&str> = out.lines().skip(1).collect();
+    assert!(out.starts_with("import "), "{out}");
+    assert_eq!(
+        lines,
+        [
+            "garmin-fenix-5-bike.fit: read",
+            "  garmin-fenix-5-bike.fit IMPORTED CYCLING 2017-06-12T16:09:22+00:00",
+            "Settings.fit: read",
+            "  Settings.fit REFUSED the file holds no workout",
+            "1 imported, 0 duplicates, 1 failed",
+        ],
+        "{out}"
+    );
+}

@@ -1,5 +1,5 @@
-//! `fittrack-cli` commands: sign in, log a workout, and watch AI
-//! recommendations arrive, from a terminal. The session is kept in a file
+//! `fittrack-cli` commands: sign in, log a workout, import workout files,
+//! and watch AI recommendations arrive, from a terminal. The session is kept in a file
 //! between runs. A library module so tests drive the same code as the binary.
 
 use std::{io::Write, path::PathBuf};
@@ -60,6 +60,15 @@ pub enum Command {
         start: Option<chrono::DateTime<chrono::Utc>>,
         #[arg(long)]
         notes: Option<String>,
+    },
+    /// Import workout files (FIT, GPX, TCX, .gz, or zips such as a Strava
+    /// or Garmin bulk export) and report what became of each workout.
+    Import {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Queue the import and print its id without waiting for it.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Print each new recommendation as it is written, until interrupted.
     Watch {
@@ -142,6 +151,23 @@ pub async fn run(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result<()> 
                 logged.type_, logged.duration_minutes, logged.calories_burned, logged.id
             )?;
         }
+        Command::Import { files, no_wait } => {
+            let mut read = Vec::with_capacity(files.len());
+            for path in &files {
+                let bytes =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                let name = path.file_name().map_or_else(
+                    || path.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                read.push((name, bytes));
+            }
+            let id = client.import_files(&read).await?;
+            writeln!(out, "import {id} queued")?;
+            if !no_wait {
+                report_import(&client, &id, out).await?;
+            }
+        }
         Command::Watch { count } => {
             let mut seen = 0;
             let mut pause = Reconnect::default();
@@ -197,6 +223,53 @@ pub async fn run(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result<()> 
     if let Some(session) = client.session().await {
         save(&cli.session, &session)?;
     }
+    Ok(())
+}
+
+/// Waits for an import to finish (polling once a second), then prints a
+/// line per file and per workout, and the totals.
+async fn report_import(
+    client: &FitTrackClient,
+    id: &str,
+    out: &mut (impl Write + Send),
+) -> anyhow::Result<()> {
+    use crate::import_status::{ImportFileState, ImportState};
+    let status = loop {
+        let status = client.import_status(id).await?;
+        if status.state == ImportState::DONE {
+            break status;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
+    for file in &status.files {
+        match (&file.state, &file.reason) {
+            (ImportFileState::REFUSED, reason) => writeln!(
+                out,
+                "{}: refused: {}",
+                file.name,
+                reason.as_deref().unwrap_or("unreadable")
+            )?,
+            _ if file.skipped_entries > 0 => writeln!(
+                out,
+                "{}: read ({} other files skipped)",
+                file.name, file.skipped_entries
+            )?,
+            _ => writeln!(out, "{}: read", file.name)?,
+        }
+        for workout in &file.workouts {
+            let what = match (&workout.type_, &workout.start_time, &workout.reason) {
+                (Some(kind), Some(start), _) => format!("{kind:?} {}", start.to_rfc3339()),
+                (_, _, Some(reason)) => reason.clone(),
+                _ => String::new(),
+            };
+            writeln!(out, "  {} {:?} {what}", workout.file, workout.outcome)?;
+        }
+    }
+    writeln!(
+        out,
+        "{} imported, {} duplicates, {} failed",
+        status.imported, status.duplicates, status.failed
+    )?;
     Ok(())
 }
 

@@ -275,6 +275,61 @@ impl FitTrackClient {
             .log_activity)
     }
 
+    /// Imports workout files (FIT, GPX, TCX, gzipped or not, or zips of
+    /// them), each `(name, bytes)`: declares them, sends each in the
+    /// server's chunk size, and queues the import; its id. Follow it with
+    /// [`FitTrackClient::import_status`].
+    pub async fn import_files(&self, files: &[(String, Vec<u8>)]) -> Result<String, ClientError> {
+        use base64::Engine as _;
+        use sha2::{Digest, Sha256};
+        let declared = files
+            .iter()
+            .map(|(name, bytes)| start_import::ImportFileInput {
+                name: name.clone(),
+                size_bytes: bytes.len() as i64,
+                sha256: Sha256::digest(bytes)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect(),
+            })
+            .collect();
+        let started = self
+            .run::<StartImport>(start_import::Variables { files: declared })
+            .await?
+            .start_import;
+        let chunk = usize::try_from(started.chunk_bytes)
+            .ok()
+            .filter(|c| *c > 0)
+            .ok_or_else(|| transport("the server sent no chunk size"))?;
+        for (index, (_, bytes)) in files.iter().enumerate() {
+            for (n, piece) in bytes.chunks(chunk).enumerate() {
+                self.run::<UploadImportChunk>(upload_import_chunk::Variables {
+                    import_id: started.id.clone(),
+                    file: index as i64,
+                    offset: (n * chunk) as i64,
+                    data: base64::engine::general_purpose::STANDARD.encode(piece),
+                })
+                .await?;
+            }
+        }
+        self.run::<FinishImport>(finish_import::Variables {
+            import_id: started.id.clone(),
+        })
+        .await?;
+        Ok(started.id)
+    }
+
+    /// An import's state and report.
+    pub async fn import_status(
+        &self,
+        id: &str,
+    ) -> Result<import_status::ImportStatusImportStatus, ClientError> {
+        Ok(self
+            .run::<ImportStatus>(import_status::Variables { id: id.to_owned() })
+            .await?
+            .import_status)
+    }
+
     /// New recommendations for the signed-in user, as the worker writes them.
     /// When the access token expires or the session is revoked, the last
     /// item is `ClientError::Api { code: "UNAUTHENTICATED", .. }` and the

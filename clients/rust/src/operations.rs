@@ -123,3 +123,53 @@ pub struct DailyPlan;
     skip_serializing_none
 )]
 pub struct AdminDashboard;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../../schema/api.graphql",
+    query_path = "../operations/Imports.graphql",
+    response_derives = "Debug, Clone, PartialEq",
+    variables_derives = "Debug, Clone",
+    skip_serializing_none
+)]
+pub struct StartImport;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../../schema/api.graphql",
+    query_path = "../operations/Imports.graphql",
+    response_derives = "Debug, Clone, PartialEq",
+    variables_derives = "Debug, Clone",
+    skip_serializing_none
+)]
+pub struct UploadImportChunk;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../../schema/api.graphql",
+    query_path = "../operations/Imports.graphql",
+    response_derives = "Debug, Clone, PartialEq",
+    variables_derives = "Debug, Clone",
+    skip_serializing_none
+)]
+pub struct FinishImport;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../../schema/api.graphql",
+    query_path = "../operations/Imports.graphql",
+    response_derives = "Debug, Clone, PartialEq",
+    variables_derives = "Debug, Clone",
+    skip_serializing_none
+)]
+pub struct ImportStatus;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../../schema/api.graphql",
+    query_path = "../operations/Imports.graphql",
+    response_derives = "Debug, Clone, PartialEq",
+    variables_derives = "Debug, Clone",
+    skip_serializing_none
+)]
+pub struct ActivityPage;
