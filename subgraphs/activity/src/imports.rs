@@ -72,3 +72,23 @@ pub async fn run_importer(
     )
     .await;
 }
+
+/// How often abandoned uploads are looked for.
+pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Ends abandoned uploads every [`EXPIRY_INTERVAL`] until `shutdown`
+/// (`Imports::expire_abandoned`).
+pub async fn run_expiry(imports: Imports, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let mut ticks = tokio::time::interval(EXPIRY_INTERVAL);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = ticks.tick() => match imports.expire_abandoned(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(ended) => tracing::info!(ended, "ended abandoned uploads"),
+                Err(error) => tracing::warn!(error = format!("{error:#}"), "ending abandoned uploads failed"),
+            },
+        }
+    }
+}

@@ -152,6 +152,7 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
         activities.clone(),
     );
     let importer = imports.clone();
+    let expiry = imports.clone();
     let schema = graphql::build_schema(
         activities,
         imports,
@@ -184,6 +185,9 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
                 imports::importer_options(),
                 token.cancelled_owned(),
             )
+        })
+        .task("upload expiry", config.tasks.importer, move |token| {
+            imports::run_expiry(expiry, token.cancelled_owned())
         })
         .task("eraser", config.tasks.eraser, move |token| {
             let (store, import_store, events, marks) = eraser;

@@ -144,11 +144,47 @@ async fn chunks_come_back_in_order_and_the_first_copy_is_kept(
     );
 }
 
+async fn uploads_left_waiting_are_found_oldest_first((backend, store, _dir): StoreUnderTest) {
+    let ada = Uuid::new_v4();
+    let now = Utc::now();
+    let mut old = import(ada);
+    old.updated_at = now - chrono::Duration::hours(30);
+    let mut older = import(ada);
+    older.updated_at = now - chrono::Duration::hours(40);
+    let mut finished = import(ada);
+    finished.updated_at = now - chrono::Duration::hours(50);
+    finished.state = ImportState::Queued;
+    let fresh = import(ada);
+    for upload in [&old, &older, &finished, &fresh] {
+        store.create_import(upload).await.expect("create");
+    }
+    let cutoff = now - chrono::Duration::hours(24);
+    assert_eq!(
+        store.stale_uploads(cutoff, 10).await.expect("stale"),
+        vec![older.id, old.id],
+        "{backend}"
+    );
+    assert_eq!(
+        store.stale_uploads(cutoff, 1).await.expect("stale"),
+        vec![older.id],
+        "{backend}"
+    );
+    // Saving moves it on.
+    old.updated_at = now;
+    store.save_import(&old).await.expect("save");
+    assert_eq!(
+        store.stale_uploads(cutoff, 10).await.expect("stale"),
+        vec![older.id],
+        "{backend}"
+    );
+}
+
 fittrack_kit::backend_contracts! {
     setup: store_under_test,
     backends: [embedded, mongodb],
     contracts: [
         imports_are_kept_counted_and_replaced,
         chunks_come_back_in_order_and_the_first_copy_is_kept,
+        uploads_left_waiting_are_found_oldest_first,
     ],
 }

@@ -64,6 +64,9 @@ pub const MAX_FILE_BYTES: u64 = 25 * 1024 * 1024;
 pub const MAX_FILES: usize = 20;
 /// Most imports a user may have unfinished at once: each holds staged bytes.
 pub const MAX_OPEN_IMPORTS: u32 = 3;
+/// How long an upload may wait for its bytes before its chunks are
+/// dropped: staged bytes are storage a client holds without using.
+pub const ABANDONED_AFTER_HOURS: i64 = 24;
 /// Longest file name kept.
 pub const NAME_MAX_CHARS: usize = 200;
 
@@ -180,6 +183,8 @@ pub trait ImportStore: Send + Sync + 'static {
     /// A file's chunks in offset order.
     async fn chunks(&self, import_id: Uuid, file: u32) -> anyhow::Result<Vec<(u64, Vec<u8>)>>;
     async fn delete_chunks(&self, import_id: Uuid) -> anyhow::Result<()>;
+    /// Imports still waiting for bytes, last changed before `before`.
+    async fn stale_uploads(&self, before: DateTime<Utc>, limit: u32) -> anyhow::Result<Vec<Uuid>>;
     /// Erases a user's imports and staged bytes (account deletion).
     async fn delete_user_imports(&self, user_id: Uuid) -> anyhow::Result<()>;
 }
@@ -321,11 +326,16 @@ impl Imports {
                 format!("must be {expected} bytes at this offset"),
             ));
         }
+        let size_bytes = declared.size_bytes;
         self.store.put_chunk(id, file, offset, bytes).await?;
+        // Each chunk keeps the upload alive (`expire_abandoned`).
+        let mut touched = import;
+        touched.updated_at = Utc::now();
+        self.store.save_import(&touched).await?;
         let received = self.store.chunk_sizes(id, file).await?;
         Ok(Received {
             received_bytes: received.iter().map(|(_, len)| len).sum(),
-            size_bytes: declared.size_bytes,
+            size_bytes,
         })
     }
 
@@ -389,6 +399,30 @@ impl Imports {
         self.store.save_import(&import).await?;
         self.store.delete_chunks(id).await?;
         Ok(())
+    }
+
+    /// Ends uploads that stopped receiving bytes [`ABANDONED_AFTER_HOURS`]
+    /// ago: their chunks are deleted and their files reported refused.
+    /// How many were ended.
+    pub async fn expire_abandoned(&self, now: DateTime<Utc>) -> anyhow::Result<usize> {
+        let before = now - chrono::Duration::hours(ABANDONED_AFTER_HOURS);
+        let stale = self.store.stale_uploads(before, 100).await?;
+        for id in &stale {
+            let Some(mut import) = self.store.import(*id).await? else {
+                continue;
+            };
+            for file in &mut import.files {
+                file.state = ImportFileState::Refused;
+                file.reason = Some(format!(
+                    "the upload was not finished within {ABANDONED_AFTER_HOURS} hours"
+                ));
+            }
+            import.state = ImportState::Done;
+            import.updated_at = now;
+            self.store.save_import(&import).await?;
+            self.store.delete_chunks(*id).await?;
+        }
+        Ok(stale.len())
     }
 
     async fn read_file(

@@ -57,9 +57,11 @@ const SCHEMA: &[&str] = &[
         id TEXT PRIMARY KEY NOT NULL,
         user_id TEXT NOT NULL,
         state TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL,
         report TEXT NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS imports_user_state ON imports (user_id, state)",
+    "CREATE INDEX IF NOT EXISTS imports_uploading ON imports (updated_ms) WHERE state = 'UPLOADING'",
     "CREATE TABLE IF NOT EXISTS import_chunks (
         import_id TEXT NOT NULL,
         file INTEGER NOT NULL,
@@ -582,11 +584,12 @@ impl EmbeddedActivityStore {
 impl ImportStore for EmbeddedActivityStore {
     async fn create_import(&self, import: &Import) -> anyhow::Result<()> {
         self.execute(
-            "INSERT INTO imports (id, user_id, state, report) VALUES (?, ?, ?, ?)",
+            "INSERT INTO imports (id, user_id, state, updated_ms, report) VALUES (?, ?, ?, ?, ?)",
             vec![
                 import.id.to_string().into(),
                 import.user_id.to_string().into(),
                 state_name(import.state).into(),
+                millis(import.updated_at).into(),
                 serde_json::to_string(import)?.into(),
             ],
         )
@@ -611,9 +614,10 @@ impl ImportStore for EmbeddedActivityStore {
 
     async fn save_import(&self, import: &Import) -> anyhow::Result<()> {
         self.execute(
-            "UPDATE imports SET state = ?, report = ? WHERE id = ?",
+            "UPDATE imports SET state = ?, updated_ms = ?, report = ? WHERE id = ?",
             vec![
                 state_name(import.state).into(),
+                millis(import.updated_at).into(),
                 serde_json::to_string(import)?.into(),
                 import.id.to_string().into(),
             ],
@@ -694,6 +698,19 @@ impl ImportStore for EmbeddedActivityStore {
         )
         .await?;
         Ok(())
+    }
+
+    async fn stale_uploads(&self, before: DateTime<Utc>, limit: u32) -> anyhow::Result<Vec<Uuid>> {
+        let rows = self
+            .query(
+                "SELECT id FROM imports WHERE state = 'UPLOADING' AND updated_ms < ?
+                 ORDER BY updated_ms LIMIT ?",
+                vec![millis(before).into(), i64::from(limit).into()],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get::<String>("", "id")?.parse()?))
+            .collect()
     }
 
     async fn delete_user_imports(&self, user_id: Uuid) -> anyhow::Result<()> {

@@ -629,6 +629,7 @@ fn import_document(import: &Import) -> anyhow::Result<Document> {
         "_id": import.id.to_string(),
         "userId": import.user_id.to_string(),
         "state": state,
+        "updatedAt": bson_time(import.updated_at),
         "report": serde_json::to_string(import)?,
     })
 }
@@ -740,6 +741,24 @@ impl ImportStore for MongoActivityStore {
             .await
             .context("deleting uploaded chunks")?;
         Ok(())
+    }
+
+    async fn stale_uploads(&self, before: DateTime<Utc>, limit: u32) -> anyhow::Result<Vec<Uuid>> {
+        let documents: Vec<Document> = self
+            .imports
+            .find(doc! {"state": "UPLOADING", "updatedAt": {"$lt": bson_time(before)}})
+            .projection(doc! {"_id": 1})
+            .sort(doc! {"updatedAt": 1})
+            .limit(i64::from(limit))
+            .await
+            .context("finding stale uploads")?
+            .try_collect()
+            .await
+            .context("reading stale uploads")?;
+        documents
+            .iter()
+            .map(|d| Ok(d.get_str("_id")?.parse()?))
+            .collect()
     }
 
     async fn delete_user_imports(&self, user_id: Uuid) -> anyhow::Result<()> {
