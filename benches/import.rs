@@ -184,9 +184,9 @@ async fn through_the_router(files: usize) {
     println!("| export | upload | upload + read + store | files/s | points/s |");
     println!("|---|---|---|---|---|");
     println!(
-        "| {files} GPX runs of {POINTS_PER_FILE} points ({} MB, {} MB zipped) | {:.2} s | {:.2} s | {:.1} | {:.0} |",
+        "| {files} GPX runs of {POINTS_PER_FILE} points ({} MB, {} KB zipped) | {:.2} s | {:.2} s | {:.1} | {:.0} |",
         raw / 1_000_000,
-        zipped / 1_000_000,
+        zipped / 1_000,
         uploaded.as_secs_f64(),
         total.as_secs_f64(),
         files as f64 / total.as_secs_f64(),
