@@ -12,7 +12,7 @@ use std::{
 use base64::Engine as _;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use support::{gql, Stack};
+use support::{gql, ws_operation, Stack, WsSubscription};
 
 const START: &str = "mutation($files: [ImportFileInput!]!) { startImport(files: $files) { id state chunkBytes files { name sizeBytes state } } }";
 const CHUNK: &str = "mutation($id: ID!, $file: Int!, $offset: Int!, $data: String!) { uploadImportChunk(importId: $id, file: $file, offset: $offset, data: $data) { receivedBytes sizeBytes } }";
@@ -396,4 +396,104 @@ async fn bad_uploads_get_clear_errors_and_nothing_half_written() {
     send(&stack, &id, ada, 0, &bytes)
         .await
         .assert_code("BAD_USER_INPUT");
+}
+
+const PROGRESS: &str = "subscription($id: ID!) { importProgress(id: $id) { state imported failed files { name state } } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_is_pushed_live_until_the_import_is_done() {
+    let stack = Stack::start_with(None, false).await;
+    let (_, ada) = stack.register("watcher").await;
+    let (_, eve) = stack.register("snoop").await;
+    let token = ada["accessToken"].as_str().expect("token");
+    let files: Vec<(String, Vec<u8>)> = vec![
+        ("ride.fit".into(), fixture("hrv-activity.fit")),
+        ("run.gpx".into(), fixture("garmin-activity.gpx")),
+    ];
+    let declared: Vec<Value> = files
+        .iter()
+        .map(|(name, bytes)| json!({"name": name, "sizeBytes": bytes.len(), "sha256": sha256(bytes)}))
+        .collect();
+    let started = gql(
+        &stack.router,
+        START,
+        json!({"files": declared}),
+        Some(token),
+    )
+    .await;
+    started.assert_ok();
+    let id = started.data("startImport")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let init = |t: &str| json!({"Authorization": format!("Bearer {t}")});
+
+    // Someone else's import cannot be followed.
+    let snooped = ws_operation(
+        &stack.router_ws(),
+        init(eve["accessToken"].as_str().expect("token")),
+        PROGRESS,
+        json!({"id": id}),
+    )
+    .await
+    .map_or_else(|error| error, |payloads| json!(payloads).to_string());
+    assert!(
+        snooped.contains("NOT_FOUND") && snooped.contains("Import not found"),
+        "{snooped}"
+    );
+
+    let mut live =
+        WsSubscription::open_with(&stack.router_ws(), init(token), PROGRESS, json!({"id": id}))
+            .await
+            .expect("subscribes");
+    let first = live
+        .next(Duration::from_secs(10))
+        .await
+        .expect("the state now");
+    assert_eq!(
+        first["data"]["importProgress"]["state"], "UPLOADING",
+        "{first}"
+    );
+    for (index, (_, bytes)) in files.iter().enumerate() {
+        let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+        gql(
+            &stack.router,
+            CHUNK,
+            json!({"id": id, "file": index, "offset": 0, "data": data}),
+            Some(token),
+        )
+        .await
+        .assert_ok();
+    }
+    gql(&stack.router, FINISH, json!({"id": id}), Some(token))
+        .await
+        .assert_ok();
+    let order = ["UPLOADING", "QUEUED", "RUNNING", "DONE"];
+    let mut seen = vec![first["data"]["importProgress"].clone()];
+    loop {
+        match live.next(Duration::from_secs(15)).await {
+            Ok(update) => seen.push(update["data"]["importProgress"].clone()),
+            Err(end) => {
+                assert_eq!(end, "completed", "the stream completes once done");
+                break;
+            }
+        }
+    }
+    let states: Vec<usize> = seen
+        .iter()
+        .map(|s| {
+            order
+                .iter()
+                .position(|o| s["state"] == *o)
+                .expect("a state")
+        })
+        .collect();
+    assert!(states.windows(2).all(|w| w[0] <= w[1]), "{seen:#?}");
+    let last = seen.last().expect("updates");
+    assert_eq!(last["state"], "DONE");
+    assert_eq!(last["imported"], 2);
+    assert_eq!(
+        last["files"],
+        json!([{"name": "ride.fit", "state": "READ"}, {"name": "run.gpx", "state": "READ"}])
+    );
 }

@@ -8,6 +8,8 @@ pub enum ActivityError {
     InvalidInput(InvalidInput),
     /// Missing, or someone else's: callers cannot tell the two apart.
     NotFound,
+    /// An import missing, or someone else's.
+    ImportNotFound,
     /// The account was deleted while the request was in flight.
     AccountErased,
     /// The user has [`MAX_OPEN_IMPORTS`](super::imports::MAX_OPEN_IMPORTS)
@@ -41,6 +43,7 @@ impl From<ActivityError> for ApiError {
         match error {
             ActivityError::InvalidInput(invalid) => invalid.into(),
             ActivityError::NotFound => ApiError::new(ErrorCode::NotFound, "Activity not found"),
+            ActivityError::ImportNotFound => ApiError::new(ErrorCode::NotFound, "Import not found"),
             ActivityError::AccountErased => {
                 ApiError::unauthenticated("This account was deleted; nothing was saved")
             }

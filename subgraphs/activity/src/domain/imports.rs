@@ -287,7 +287,7 @@ impl Imports {
     pub async fn get(&self, owner: Uuid, id: Uuid) -> ActivityResult<Import> {
         match self.store.import(id).await? {
             Some(import) if import.user_id == owner => Ok(import),
-            _ => Err(ActivityError::NotFound),
+            _ => Err(ActivityError::ImportNotFound),
         }
     }
 

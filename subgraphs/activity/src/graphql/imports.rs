@@ -1,10 +1,14 @@
 //! Importing workout files (`domain::imports`): declare, send in chunks,
 //! finish, follow.
 
-use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+use async_graphql::{Context, InputObject, Object, SimpleObject, Subscription, ID};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use fittrack_kit::auth::{Authenticated, ContextAuthExt};
+use fittrack_kit::{
+    auth::{Authenticated, ContextAuthExt},
+    ApiError,
+};
+use futures_util::Stream;
 
 use super::{parse_id, Quotas};
 use crate::domain::{
@@ -171,7 +175,7 @@ impl ImportQuery {
         id: ID,
     ) -> async_graphql::Result<ImportObject> {
         let viewer = ctx.current_user()?;
-        let id = parse_id(&id, "id")?;
+        let id = parse_import_id(&id)?;
         Ok(ImportObject(
             ctx.data::<Imports>()?.get(viewer.id, id).await?,
         ))
@@ -259,4 +263,96 @@ impl ImportMutation {
             ctx.data::<Imports>()?.finish(viewer.id, id).await?,
         ))
     }
+}
+
+/// A malformed id cannot name an import.
+fn parse_import_id(id: &ID) -> Result<uuid::Uuid, ActivityError> {
+    uuid::Uuid::parse_str(id).map_err(|_| ActivityError::ImportNotFound)
+}
+
+/// Imports one user may follow live at once (per replica).
+pub const MAX_WATCHERS_PER_USER: usize = 5;
+/// How often a followed import is looked at: the importer saves its report
+/// after every file, and any replica may run it, so the store is the source.
+pub const PROGRESS_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+#[derive(Default)]
+pub struct ImportSubscription;
+
+#[Subscription(name = "Subscription")]
+impl ImportSubscription {
+    /// One of your imports as it progresses: its state now, then again
+    /// after every file read, ending once it is `DONE`. At most 5 followed
+    /// at once per user (`RATE_LIMITED` past that).
+    #[graphql(guard = "Authenticated")]
+    async fn import_progress(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<ImportObject>>> {
+        let viewer = ctx.current_user()?.clone();
+        let id = parse_import_id(&id)?;
+        let imports = ctx.data::<Imports>()?.clone();
+        let first = imports.get(viewer.id, id).await?;
+        // Held by the stream: given back however the subscription ends.
+        let slot = watchers()
+            .try_open(viewer.id, MAX_WATCHERS_PER_USER)
+            .ok_or_else(|| {
+                ApiError::rate_limited(
+                    format!(
+                        "At most {MAX_WATCHERS_PER_USER} imports followed at once; close one first"
+                    ),
+                    5,
+                )
+            })?;
+        let owner = viewer.id;
+        let updates = futures_util::stream::unfold(
+            (Some(first), None::<Import>, slot),
+            move |(pending, last, slot)| {
+                let imports = imports.clone();
+                async move {
+                    if let Some(import) = pending {
+                        return Some((Ok(import.clone()), (None, Some(import), slot)));
+                    }
+                    let last = last?;
+                    if last.state == ImportState::Done {
+                        return None;
+                    }
+                    loop {
+                        tokio::time::sleep(PROGRESS_POLL).await;
+                        match imports.get(owner, last.id).await {
+                            Ok(now) if now != last => {
+                                return Some((Ok(now.clone()), (None, Some(now), slot)))
+                            }
+                            Ok(_) => continue,
+                            // Gone (the account was erased) or unreadable:
+                            // say so once and end.
+                            Err(error) => {
+                                return Some((
+                                    Err(ApiError::from(error).into()),
+                                    (None, None, slot),
+                                ))
+                            }
+                        }
+                    }
+                }
+            },
+        );
+        let verifier = ctx
+            .data_opt::<std::sync::Arc<fittrack_kit::JwtVerifier>>()
+            .cloned();
+        Ok(fittrack_kit::auth::until_session_ends(
+            futures_util::StreamExt::map(updates, |item: async_graphql::Result<Import>| {
+                item.map(ImportObject)
+            }),
+            verifier,
+            viewer,
+        ))
+    }
+}
+
+fn watchers() -> &'static fittrack_kit::ratelimit::OpenSlots<uuid::Uuid> {
+    static OPEN: std::sync::OnceLock<fittrack_kit::ratelimit::OpenSlots<uuid::Uuid>> =
+        std::sync::OnceLock::new();
+    OPEN.get_or_init(Default::default)
 }

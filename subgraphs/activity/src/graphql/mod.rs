@@ -11,7 +11,7 @@ mod types;
 
 use std::{sync::Arc, time::Duration};
 
-use async_graphql::{dataloader::DataLoader, EmptySubscription, MergedObject, Schema, ID};
+use async_graphql::{dataloader::DataLoader, MergedObject, Schema, ID};
 use fittrack_kit::ApiError;
 
 use crate::domain::{activities::Activities, error::ActivityError};
@@ -30,16 +30,20 @@ pub struct QueryRoot(
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(activities::ActivityMutation, imports::ImportMutation);
 
-pub type ActivitySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+/// One subscription so far; a second would make this a `MergedSubscription`.
+pub use imports::ImportSubscription as SubscriptionRoot;
 
-fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+pub type ActivitySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     fittrack_kit::schema::federated(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot,
         // Lists multiply by `first` (kit::schema::page_complexity): a full 100-item page of activities with every field is ~2 600.
         10_000,
     )
+    .enable_subscription_in_federation()
 }
 
 pub use crate::config::DEFAULT_LOADER_DELAY;
