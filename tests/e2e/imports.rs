@@ -275,6 +275,82 @@ async fn a_bulk_export_is_imported_once_with_bad_files_and_duplicates_reported_p
     .await;
     greedy.assert_code("COST_ESTIMATED_TOO_EXPENSIVE");
 
+    // The records the imports set, each with the activity that set it.
+    let records = my_records(&stack, token).await;
+    let kinds: Vec<String> = records
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["kind"].as_str().unwrap_or(""),
+                r["type"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "FASTEST_400M RUNNING",
+            "FASTEST_1K RUNNING",
+            "FASTEST_MILE RUNNING",
+            "FASTEST_5K RUNNING",
+            "FASTEST_10K RUNNING",
+            "BEST_POWER_5_MIN CYCLING",
+            "BEST_POWER_20_MIN CYCLING",
+            "LONGEST_RIDE CYCLING",
+            "LONGEST_DURATION RUNNING",
+            "LONGEST_DURATION CYCLING",
+        ],
+        "{records:#?}"
+    );
+    let zwift = report["files"][1]["workouts"][0]["activityId"].clone();
+    let longest_ride = records
+        .iter()
+        .find(|r| r["kind"] == "LONGEST_RIDE")
+        .expect("a ride");
+    assert_eq!(longest_ride["value"], 16189.83);
+    assert_eq!(longest_ride["activityId"], zwift);
+    let history = gql(
+        &stack.router,
+        "query { myRecordHistory(kind: FASTEST_1K) { value achievedAt } }",
+        json!({}),
+        Some(token),
+    )
+    .await;
+    history.assert_ok();
+    let history = history
+        .data("myRecordHistory")
+        .as_array()
+        .expect("history")
+        .clone();
+    assert!(!history.is_empty());
+    assert!(
+        history.windows(2).all(
+            |w| w[0]["achievedAt"].as_str() < w[1]["achievedAt"].as_str()
+                && w[1]["value"].as_f64() < w[0]["value"].as_f64()
+        ),
+        "{history:#?}"
+    );
+    // The ride that set two records deleted: the records fall back.
+    gql(
+        &stack.router,
+        "mutation($id: ID!) { deleteActivity(id: $id) }",
+        json!({"id": zwift}),
+        Some(token),
+    )
+    .await
+    .assert_ok();
+    let records = my_records(&stack, token).await;
+    let ride = records
+        .iter()
+        .find(|r| r["kind"] == "LONGEST_RIDE")
+        .expect("a ride");
+    assert_eq!(ride["value"], 6873.6);
+    assert!(
+        records.iter().all(|r| r["kind"] != "BEST_POWER_20_MIN"),
+        "{records:#?}"
+    );
+
     // The same export again, as a user re-importing does: nothing twice.
     let again = import(&stack, token, &[("export-again.zip", &export)]).await;
     let report = done(&stack, token, &again).await;
@@ -296,7 +372,7 @@ async fn a_bulk_export_is_imported_once_with_bad_files_and_duplicates_reported_p
     let mine = gql(&stack.router, MINE, json!({}), Some(token)).await;
     assert_eq!(
         mine.data("myActivities")["nodes"].as_array().map(Vec::len),
-        Some(4)
+        Some(3)
     );
 }
 
@@ -496,4 +572,20 @@ async fn progress_is_pushed_live_until_the_import_is_done() {
         last["files"],
         json!([{"name": "ride.fit", "state": "READ"}, {"name": "run.gpx", "state": "READ"}])
     );
+}
+
+async fn my_records(stack: &Stack, token: &str) -> Vec<Value> {
+    let records = gql(
+        &stack.router,
+        "query { myRecords { kind type value activityId achievedAt } }",
+        json!({}),
+        Some(token),
+    )
+    .await;
+    records.assert_ok();
+    records
+        .data("myRecords")
+        .as_array()
+        .expect("records")
+        .clone()
 }

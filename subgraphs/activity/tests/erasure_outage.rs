@@ -57,6 +57,19 @@ impl ActivityStore for StoreDownFor {
     ) -> anyhow::Result<bool> {
         self.inner.save_recording(activity, recording).await
     }
+    async fn save_efforts(
+        &self,
+        efforts: &[fittrack_activity::domain::records::Effort],
+    ) -> anyhow::Result<()> {
+        self.inner.save_efforts(efforts).await
+    }
+    async fn efforts(
+        &self,
+        user_id: Uuid,
+        kinds: &[fittrack_activity::domain::records::RecordKind],
+    ) -> anyhow::Result<Vec<fittrack_activity::domain::records::Effort>> {
+        self.inner.efforts(user_id, kinds).await
+    }
     async fn recordings(
         &self,
         ids: &[Uuid],

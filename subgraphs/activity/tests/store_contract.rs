@@ -8,6 +8,7 @@ use fittrack_activity::{
     domain::{
         model::{Activity, ActivityFields, ActivityFilter, ActivityType, Cursor, Metrics},
         recording::{FileFormat, Lap, RecordingSummary, Sample, StoredRecording},
+        records::{Effort, RecordKind},
     },
     storage::{
         embedded::EmbeddedActivityStore, mongo::MongoActivityStore, ActivityStore, Inserted,
@@ -578,6 +579,78 @@ async fn recordings_are_kept_whole_and_go_with_their_activity(
     assert_eq!(left.keys().collect::<Vec<_>>(), vec![&bobs.id], "{backend}");
 }
 
+async fn efforts_are_kept_per_activity_and_kind_and_go_with_it(
+    (backend, store, _dir): StoreUnderTest,
+) {
+    let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let start = at(2026, 3, 1, 7, 30);
+    let run = insert_new(&*store, activity(ada, ActivityType::Running, start, 30)).await;
+    let other = insert_new(&*store, activity(ada, ActivityType::Running, start, 40)).await;
+    let bobs = insert_new(&*store, activity(bob, ActivityType::Running, start, 30)).await;
+    let effort = |a: &Activity, kind: RecordKind, value: f64| Effort {
+        activity_id: a.id,
+        user_id: a.user_id,
+        activity_type: a.activity_type,
+        kind,
+        value,
+        achieved_at: a.start_time,
+    };
+    store
+        .save_efforts(&[
+            effort(&run, RecordKind::Fastest5K, 1_500.25),
+            effort(&run, RecordKind::LongestDuration, 1_800.0),
+        ])
+        .await
+        .expect("save");
+    // Saved again (a re-import): the first stays.
+    store
+        .save_efforts(&[effort(&run, RecordKind::Fastest5K, 9.0)])
+        .await
+        .expect("save");
+    store
+        .save_efforts(&[effort(&other, RecordKind::Fastest5K, 1_400.0)])
+        .await
+        .expect("save");
+    store
+        .save_efforts(&[effort(&bobs, RecordKind::Fastest5K, 1_000.0)])
+        .await
+        .expect("save");
+    let mut fives = store
+        .efforts(ada, &[RecordKind::Fastest5K])
+        .await
+        .expect("efforts");
+    fives.sort_by(|a, b| a.value.total_cmp(&b.value));
+    assert_eq!(
+        fives,
+        vec![
+            effort(&other, RecordKind::Fastest5K, 1_400.0),
+            effort(&run, RecordKind::Fastest5K, 1_500.25)
+        ],
+        "{backend}"
+    );
+    assert_eq!(
+        store.efforts(ada, &[]).await.expect("all").len(),
+        3,
+        "{backend}"
+    );
+    store.delete(ada, other.id).await.expect("delete");
+    assert_eq!(
+        store.efforts(ada, &[]).await.expect("all").len(),
+        2,
+        "{backend}"
+    );
+    store.delete_user(ada).await.expect("erase");
+    assert!(
+        store.efforts(ada, &[]).await.expect("all").is_empty(),
+        "{backend}"
+    );
+    assert_eq!(
+        store.efforts(bob, &[]).await.expect("all").len(),
+        1,
+        "{backend}"
+    );
+}
+
 fittrack_kit::backend_contracts! {
     setup: store_under_test,
     backends: [embedded, mongodb],
@@ -591,5 +664,6 @@ fittrack_kit::backend_contracts! {
         unconfirmed_events_are_found_until_marked,
         one_write_marks_many_events_and_only_those,
         recordings_are_kept_whole_and_go_with_their_activity,
+        efforts_are_kept_per_activity_and_kind_and_go_with_it,
     ],
 }

@@ -11,6 +11,7 @@ use super::{
     model::{Activity, ActivityFilter, Cursor, Metrics},
     ports::{ActivityEvents, ActivityStore, Inserted, PageQuery},
     recording::Recording,
+    records,
     stats::{self, ActivityStats},
     validation::{self, RawActivity},
 };
@@ -41,6 +42,21 @@ pub fn import_key(
         activity_type.as_str(),
         start.timestamp_millis()
     )
+}
+
+/// `(kind, value)` pairs as the efforts of `activity`.
+fn efforts_of(activity: &Activity, efforts: &[(records::RecordKind, f64)]) -> Vec<records::Effort> {
+    efforts
+        .iter()
+        .map(|(kind, value)| records::Effort {
+            activity_id: activity.id,
+            user_id: activity.user_id,
+            activity_type: activity.activity_type,
+            kind: *kind,
+            value: *value,
+            achieved_at: activity.start_time,
+        })
+        .collect()
 }
 
 /// A page of activities plus whether more follow.
@@ -171,16 +187,28 @@ impl Activities {
             // History has nothing to announce; the sweeper skips it.
             event_enqueued: !announce,
         };
+        let efforts = records::best_efforts(
+            fields.activity_type,
+            &recording.samples,
+            recording.elapsed_seconds,
+            recording.distance_m,
+        );
         let stored = recording.into_stored(file_sha256);
         let activity = match self.store.insert(activity).await? {
             Inserted::New(activity) => activity,
             Inserted::Existing(activity) => {
                 // A crash between the two writes left it without its points.
                 self.store.save_recording(&activity, &stored).await?;
+                self.store
+                    .save_efforts(&efforts_of(&activity, &efforts))
+                    .await?;
                 return Ok(ImportedWorkout::Duplicate(activity));
             }
         };
         self.store.save_recording(&activity, &stored).await?;
+        self.store
+            .save_efforts(&efforts_of(&activity, &efforts))
+            .await?;
         if self.erased.is_erased(owner).await? {
             self.store.delete_user(owner).await?;
             return Err(ActivityError::AccountErased);
@@ -189,6 +217,23 @@ impl Activities {
             self.events.logged(&activity).await;
         }
         Ok(ImportedWorkout::New(activity))
+    }
+
+    /// A user's personal records: the best effort of each kind.
+    pub async fn records(&self, user: Uuid) -> ActivityResult<Vec<records::Effort>> {
+        Ok(records::records(&self.store.efforts(user, &[]).await?))
+    }
+
+    /// Each record of `kind` a user set, oldest first (`LONGEST_DURATION`
+    /// per `activity_type`).
+    pub async fn record_history(
+        &self,
+        user: Uuid,
+        kind: records::RecordKind,
+        activity_type: Option<super::model::ActivityType>,
+    ) -> ActivityResult<Vec<records::Effort>> {
+        let efforts = self.store.efforts(user, &[kind]).await?;
+        Ok(records::history(&efforts, kind, activity_type))
     }
 
     /// The activity if the viewer may see it (owner or admin).

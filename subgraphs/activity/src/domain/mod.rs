@@ -7,5 +7,6 @@ pub mod imports;
 pub mod model;
 pub mod ports;
 pub mod recording;
+pub mod records;
 pub mod stats;
 pub mod validation;

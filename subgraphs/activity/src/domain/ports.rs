@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::{
     model::{Activity, ActivityFields, ActivityFilter, Cursor, TypeTotals},
     recording::StoredRecording,
+    records::{Effort, RecordKind},
     stats::DailyTotals,
 };
 
@@ -63,9 +64,15 @@ pub trait ActivityStore: Send + Sync + 'static {
         activity: &Activity,
         recording: &StoredRecording,
     ) -> anyhow::Result<bool>;
+    /// Keeps an activity's best efforts (one per kind; an effort kept
+    /// already stays).
+    async fn save_efforts(&self, efforts: &[Effort]) -> anyhow::Result<()>;
+    /// A user's efforts of these kinds (every kind when empty).
+    async fn efforts(&self, user_id: Uuid, kinds: &[RecordKind]) -> anyhow::Result<Vec<Effort>>;
     /// The recordings of these activities, where they have one.
     async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>>;
-    /// Deletes if `owner` owns it, with its recording; the deleted activity.
+    /// Deletes if `owner` owns it, with its recording and efforts; the
+    /// deleted activity.
     async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>>;
     /// One page (at most `limit` items).
     async fn page(&self, query: &PageQuery) -> anyhow::Result<Vec<Activity>>;

@@ -7,6 +7,7 @@ mod federation;
 mod imports;
 pub mod loaders;
 mod recording;
+mod records;
 mod types;
 
 use std::{sync::Arc, time::Duration};
@@ -24,6 +25,7 @@ pub struct QueryRoot(
     admin::AdminActivityQuery,
     federation::EntityQuery,
     imports::ImportQuery,
+    records::RecordQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -18,6 +18,7 @@ use crate::domain::imports::{Import, ImportState, ImportStore};
 use crate::domain::{
     model::{Activity, ActivityFields, ActivityFilter, ActivityType, Metrics, TypeTotals},
     recording::{RecordingSummary, StoredRecording},
+    records::{Effort, RecordKind},
     stats::DailyTotals,
 };
 
@@ -52,6 +53,17 @@ const SCHEMA: &[&str] = &[
         points BLOB NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS activity_recordings_user ON activity_recordings (user_id)",
+    // Each recorded activity's best efforts (domain::records).
+    "CREATE TABLE IF NOT EXISTS activity_efforts (
+        activity_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        value REAL NOT NULL,
+        achieved_ms INTEGER NOT NULL,
+        PRIMARY KEY (activity_id, kind)
+    )",
+    "CREATE INDEX IF NOT EXISTS activity_efforts_user_kind ON activity_efforts (user_id, kind)",
     // Imports: the report as JSON, and the uploaded bytes until they are read.
     "CREATE TABLE IF NOT EXISTS imports (
         id TEXT PRIMARY KEY NOT NULL,
@@ -294,6 +306,56 @@ impl ActivityStore for EmbeddedActivityStore {
         Ok(saved.rows_affected() == 1)
     }
 
+    async fn save_efforts(&self, efforts: &[Effort]) -> anyhow::Result<()> {
+        for effort in efforts {
+            self.db
+                .execute(Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    "INSERT INTO activity_efforts (activity_id, kind, user_id, type, value, achieved_ms)
+                     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (activity_id, kind) DO NOTHING",
+                    [
+                        effort.activity_id.to_string().into(),
+                        effort.kind.as_str().into(),
+                        effort.user_id.to_string().into(),
+                        effort.activity_type.as_str().into(),
+                        effort.value.into(),
+                        millis(effort.achieved_at).into(),
+                    ],
+                ))
+                .await
+                .context("saving best efforts")?;
+        }
+        Ok(())
+    }
+
+    async fn efforts(&self, user_id: Uuid, kinds: &[RecordKind]) -> anyhow::Result<Vec<Effort>> {
+        let mut sql = String::from(
+            "SELECT activity_id, kind, user_id, type, value, achieved_ms FROM activity_efforts
+             WHERE user_id = ?",
+        );
+        let mut values: Vec<Value> = vec![user_id.to_string().into()];
+        if !kinds.is_empty() {
+            sql.push_str(&format!(
+                " AND kind IN ({})",
+                vec!["?"; kinds.len()].join(", ")
+            ));
+            values.extend(kinds.iter().map(|k| Value::from(k.as_str())));
+        }
+        let rows = self.query(&sql, values).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Effort {
+                    activity_id: row.try_get::<String>("", "activity_id")?.parse()?,
+                    user_id: row.try_get::<String>("", "user_id")?.parse()?,
+                    activity_type: ActivityType::parse(&row.try_get::<String>("", "type")?)?,
+                    kind: RecordKind::parse(&row.try_get::<String>("", "kind")?)?,
+                    value: row.try_get("", "value")?,
+                    achieved_at: from_millis(row.try_get("", "achieved_ms")?)?,
+                })
+            })
+            .collect()
+    }
+
     async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>> {
         if ids.is_empty() {
             return Ok(HashMap::new());
@@ -346,6 +408,14 @@ impl ActivityStore for EmbeddedActivityStore {
             ))
             .await
             .context("deleting a recording")?;
+        transaction
+            .execute(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "DELETE FROM activity_efforts WHERE activity_id = ?",
+                [id.to_string().into()],
+            ))
+            .await
+            .context("deleting best efforts")?;
         transaction.commit().await.context("deleting an activity")?;
         row_to_activity(row).map(Some)
     }
@@ -536,6 +606,14 @@ impl ActivityStore for EmbeddedActivityStore {
             ))
             .await
             .context("erasing a user's recordings")?;
+        transaction
+            .execute(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "DELETE FROM activity_efforts WHERE user_id = ?",
+                [user_id.to_string().into()],
+            ))
+            .await
+            .context("erasing a user's best efforts")?;
         let done = transaction
             .execute(Statement::from_sql_and_values(
                 DbBackend::Sqlite,

@@ -23,6 +23,7 @@ pub use crate::domain::ports::{ActivityStore, Inserted, PageQuery};
 use crate::domain::{
     model::{Activity, ActivityFields, ActivityFilter, TypeTotals},
     recording::StoredRecording,
+    records::{Effort, RecordKind},
     stats::DailyTotals,
 };
 
@@ -77,6 +78,14 @@ impl<S: ActivityStore> ActivityStore for CountingStore<S> {
     ) -> anyhow::Result<bool> {
         self.count();
         self.inner.save_recording(activity, recording).await
+    }
+    async fn save_efforts(&self, efforts: &[Effort]) -> anyhow::Result<()> {
+        self.count();
+        self.inner.save_efforts(efforts).await
+    }
+    async fn efforts(&self, user_id: Uuid, kinds: &[RecordKind]) -> anyhow::Result<Vec<Effort>> {
+        self.count();
+        self.inner.efforts(user_id, kinds).await
     }
     async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>> {
         self.count();
@@ -185,6 +194,16 @@ impl ActivityStore for TimedStore {
                 "save_recording",
                 self.inner.save_recording(activity, recording),
             )
+            .await
+    }
+    async fn save_efforts(&self, efforts: &[Effort]) -> anyhow::Result<()> {
+        self.timings
+            .time("save_efforts", self.inner.save_efforts(efforts))
+            .await
+    }
+    async fn efforts(&self, user_id: Uuid, kinds: &[RecordKind]) -> anyhow::Result<Vec<Effort>> {
+        self.timings
+            .time("efforts", self.inner.efforts(user_id, kinds))
             .await
     }
     async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>> {

@@ -23,6 +23,7 @@ use crate::domain::imports::{Import, ImportState, ImportStore};
 use crate::domain::{
     model::{Activity, ActivityFields, ActivityFilter, ActivityType, Metrics, TypeTotals},
     recording::{RecordingSummary, StoredRecording},
+    records::{Effort, RecordKind},
     stats::DailyTotals,
 };
 
@@ -37,6 +38,8 @@ const MILLIS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
 pub struct MongoActivityStore {
     activities: Collection<Document>,
     recordings: Collection<Document>,
+    /// `{_id: "<activity>:<kind>", activityId, userId, type, kind, value, achievedAt}`.
+    efforts: Collection<Document>,
     /// `{_id, userId, state, report}`: the report as JSON, as the embedded
     /// store keeps it.
     imports: Collection<Document>,
@@ -104,9 +107,21 @@ impl MongoActivityStore {
             )
             .await
             .context("creating import chunk indexes")?;
+        let efforts = client
+            .database(database)
+            .collection::<Document>("activity_efforts");
+        efforts
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"userId": 1, "kind": 1})
+                    .build(),
+            )
+            .await
+            .context("creating effort indexes")?;
         Ok(Self {
             activities,
             recordings,
+            efforts,
             imports,
             import_chunks,
         })
@@ -341,6 +356,61 @@ impl ActivityStore for MongoActivityStore {
         }
     }
 
+    async fn save_efforts(&self, efforts: &[Effort]) -> anyhow::Result<()> {
+        for effort in efforts {
+            let document = doc! {
+                "_id": format!("{}:{}", effort.activity_id, effort.kind.as_str()),
+                "activityId": effort.activity_id.to_string(),
+                "userId": effort.user_id.to_string(),
+                "type": effort.activity_type.as_str(),
+                "kind": effort.kind.as_str(),
+                "value": effort.value,
+                "achievedAt": bson_time(effort.achieved_at),
+            };
+            match self.efforts.insert_one(document).await {
+                Ok(_) => {}
+                Err(error) if is_duplicate_key(&error) => {}
+                Err(error) => return Err(error).context("saving best efforts"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn efforts(&self, user_id: Uuid, kinds: &[RecordKind]) -> anyhow::Result<Vec<Effort>> {
+        let mut filter = doc! {"userId": user_id.to_string()};
+        if !kinds.is_empty() {
+            let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+            filter.insert("kind", doc! {"$in": names});
+        }
+        let documents: Vec<Document> = self
+            .efforts
+            .find(filter)
+            .await
+            .context("finding best efforts")?
+            .try_collect()
+            .await
+            .context("reading best efforts")?;
+        documents
+            .iter()
+            .map(|d| {
+                let value = match d.get("value") {
+                    Some(Bson::Double(v)) => *v,
+                    Some(Bson::Int32(v)) => f64::from(*v),
+                    Some(Bson::Int64(v)) => *v as f64,
+                    other => anyhow::bail!("an effort's value stored as {other:?}"),
+                };
+                Ok(Effort {
+                    activity_id: d.get_str("activityId")?.parse()?,
+                    user_id: d.get_str("userId")?.parse()?,
+                    activity_type: ActivityType::parse(d.get_str("type")?)?,
+                    kind: RecordKind::parse(d.get_str("kind")?)?,
+                    value,
+                    achieved_at: chrono_time(*d.get_datetime("achievedAt")?)?,
+                })
+            })
+            .collect()
+    }
+
     async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>> {
         if ids.is_empty() {
             return Ok(HashMap::new());
@@ -389,6 +459,10 @@ impl ActivityStore for MongoActivityStore {
                 .delete_one(doc! {"_id": id.to_string(), "userId": owner.to_string()})
                 .await
                 .context("deleting a recording")?;
+            self.efforts
+                .delete_many(doc! {"activityId": id.to_string()})
+                .await
+                .context("deleting best efforts")?;
         }
         deleted.as_ref().map(from_document).transpose()
     }
@@ -594,6 +668,10 @@ impl ActivityStore for MongoActivityStore {
             .delete_many(doc! {"userId": user_id.to_string()})
             .await
             .context("erasing a user's recordings")?;
+        self.efforts
+            .delete_many(doc! {"userId": user_id.to_string()})
+            .await
+            .context("erasing a user's best efforts")?;
         let done = self
             .activities
             .delete_many(doc! {"userId": user_id.to_string()})
