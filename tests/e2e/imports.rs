@@ -265,6 +265,39 @@ async fn a_bulk_export_is_imported_once_with_bad_files_and_duplicates_reported_p
     assert_eq!(streams[0]["data"][99], 1231.0);
     assert!(activity["elevationGainMetres"].as_f64().is_some());
 
+    // Written out as GPX for another app, and that file imported back: the
+    // same workout, so a duplicate, not a copy.
+    let exported = gql(
+        &stack.router,
+        "query($id: ID!) { activity(id: $id) { export(format: GPX) { fileName contentType content } } }",
+        json!({"id": run["id"]}),
+        Some(token),
+    )
+    .await;
+    exported.assert_ok();
+    let file = &exported.data("activity")["export"];
+    assert_eq!(file["fileName"], "running-2021-01-19-2330.gpx");
+    assert_eq!(file["contentType"], "application/gpx+xml");
+    let gpx = file["content"]
+        .as_str()
+        .expect("content")
+        .as_bytes()
+        .to_vec();
+    let round_trip = import(&stack, token, &[("exported.gpx", &gpx)]).await;
+    let round_trip = done(&stack, token, &round_trip).await;
+    assert_eq!(
+        outcomes(&round_trip, 0),
+        [(
+            "exported.gpx".to_owned(),
+            "DUPLICATE".to_owned(),
+            "RUNNING".to_owned()
+        )]
+    );
+    assert_eq!(
+        round_trip["files"][0]["workouts"][0]["activityId"],
+        run["id"]
+    );
+
     // Streams of a whole page would be megabytes: refused before any subgraph works.
     let greedy = gql(
         &stack.router,

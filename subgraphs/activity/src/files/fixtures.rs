@@ -233,3 +233,72 @@ fn a_pause_counts_in_the_elapsed_time() {
     let distance = hike.distance_m.expect("test data");
     assert!((7_600.0..7_700.0).contains(&distance), "{distance}");
 }
+
+/// An activity as an import would store this recording.
+fn activity_of(recording: &Recording) -> crate::domain::model::Activity {
+    crate::domain::model::Activity {
+        id: uuid::Uuid::now_v7(),
+        user_id: uuid::Uuid::new_v4(),
+        activity_type: recording.sport,
+        duration_minutes: (recording.elapsed_seconds / 60.0).round() as i32,
+        calories_burned: recording.calories.unwrap_or(0),
+        start_time: recording.start_time,
+        notes: Some("Tempo <run> & \"friends\"".into()),
+        metrics: Default::default(),
+        idempotency_key: None,
+        created_at: now(),
+        updated_at: now(),
+        event_enqueued: true,
+    }
+}
+
+#[test]
+fn what_is_exported_reads_back_as_it_was_recorded() {
+    for (name, format) in [
+        ("20210119_run_garmin_fenix6.tcx", FileFormat::Tcx),
+        ("20210119_run_garmin_fenix6.tcx", FileFormat::Gpx),
+        ("hrv-activity.fit", FileFormat::Tcx),
+        ("garmin-activity.gpx", FileFormat::Gpx),
+        ("garmin-activity.gpx", FileFormat::Tcx),
+        ("20210308_virtual_ride_with_power.tcx", FileFormat::Gpx),
+    ] {
+        let original = workout(name);
+        let activity = activity_of(&original);
+        let stored = original.clone().into_stored(String::new());
+        let bytes = match format {
+            FileFormat::Gpx => export::gpx(&activity, &stored),
+            _ => export::tcx(&activity, &stored),
+        }
+        .expect("written");
+        assert_eq!(sniff(&bytes), Some(format), "{name}");
+        let mut back = read(&bytes, now()).unwrap_or_else(|e| panic!("{name} as {format:?}: {e}"));
+        let back = back
+            .remove(0)
+            .unwrap_or_else(|e| panic!("{name} as {format:?}: {e}"));
+        assert_eq!(back.sport, original.sport, "{name} as {format:?}");
+        let expected: Vec<&crate::domain::recording::Sample> = original
+            .samples
+            .iter()
+            .filter(|s| format == FileFormat::Tcx || s.position.is_some())
+            .collect();
+        assert_eq!(back.samples.len(), expected.len(), "{name} as {format:?}");
+        for (read, written) in back.samples.iter().zip(expected) {
+            assert_eq!(read.time, written.time, "{name} as {format:?}");
+            assert_eq!(
+                (read.heart_rate, read.cadence, read.power_w),
+                (written.heart_rate, written.cadence, written.power_w),
+                "{name} as {format:?}"
+            );
+            match (read.position, written.position) {
+                (Some(p), Some(q)) => assert!((p.0 - q.0).abs() < 1e-6 && (p.1 - q.1).abs() < 1e-6),
+                (p, q) => assert_eq!(p.is_some(), q.is_some(), "{name} as {format:?}"),
+            }
+            if let (Some(a), Some(b)) = (read.altitude_m, written.altitude_m) {
+                assert!((a - b).abs() <= 0.05, "{name} as {format:?}: {a} {b}");
+            }
+        }
+        if format == FileFormat::Tcx {
+            assert_eq!(back.laps.len(), original.laps.len().max(1), "{name}");
+        }
+    }
+}

@@ -7,6 +7,7 @@
 //! named `.gpx` that holds a FIT file is read as FIT.
 
 pub mod archive;
+pub mod export;
 pub mod fit;
 mod sport;
 pub mod xml;

@@ -195,3 +195,49 @@ pub fn streams(
         .filter(|s| s.data.iter().any(Option::is_some))
         .collect()
 }
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// GPX 1.1: the route, with heart rate, cadence and power.
+    Gpx,
+    /// TCX: every point, in laps.
+    Tcx,
+}
+
+/// A file to save: an activity written out for another app.
+#[derive(SimpleObject)]
+pub struct ExportedFile {
+    /// A name to save it under (`running-2024-05-01.gpx`).
+    pub file_name: String,
+    pub content_type: String,
+    /// The file itself (XML text).
+    pub content: String,
+}
+
+pub fn export(
+    activity: &crate::domain::model::Activity,
+    recording: &StoredRecording,
+    format: ExportFormat,
+) -> anyhow::Result<ExportedFile> {
+    let (bytes, extension, content_type) = match format {
+        ExportFormat::Gpx => (
+            crate::files::export::gpx(activity, recording)?,
+            "gpx",
+            "application/gpx+xml",
+        ),
+        ExportFormat::Tcx => (
+            crate::files::export::tcx(activity, recording)?,
+            "tcx",
+            "application/vnd.garmin.tcx+xml",
+        ),
+    };
+    Ok(ExportedFile {
+        file_name: format!(
+            "{}-{}.{extension}",
+            activity.activity_type.as_str().to_ascii_lowercase(),
+            activity.start_time.format("%Y-%m-%d-%H%M")
+        ),
+        content_type: content_type.into(),
+        content: String::from_utf8(bytes)?,
+    })
+}

@@ -127,6 +127,29 @@ impl ActivityObject {
             .map(|r| recording::streams(&r, &types, resolution))
             .unwrap_or_default())
     }
+
+    /// The activity as a GPX or TCX file for another app, from what its
+    /// file recorded; `null` for an activity logged by hand. As heavy as
+    /// `streams`.
+    #[graphql(directive = fittrack_kit::schema::cost::apply(1000), complexity = 1000)]
+    async fn export(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        format: recording::ExportFormat,
+    ) -> async_graphql::Result<Option<recording::ExportedFile>> {
+        let Some(found) = self.recording(ctx).await? else {
+            return Ok(None);
+        };
+        let activity = ctx
+            .data::<async_graphql::dataloader::DataLoader<super::loaders::ActivityLoader>>()?
+            .load_one(self.activity_id)
+            .await
+            .map_err(super::internal)?
+            .ok_or(crate::domain::error::ActivityError::NotFound)?;
+        let file = recording::export(&activity, &found, format)
+            .map_err(fittrack_kit::ApiError::from)?;
+        Ok(Some(file))
+    }
 }
 
 impl ActivityObject {
