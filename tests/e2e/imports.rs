@@ -307,6 +307,18 @@ async fn a_bulk_export_is_imported_once_with_bad_files_and_duplicates_reported_p
     )
     .await;
     greedy.assert_code("COST_ESTIMATED_TOO_EXPENSIVE");
+    // So would six exports of one big activity under aliases.
+    let aliases: String = (0..6)
+        .map(|i| format!("e{i}: activity(id: $id) {{ export(format: TCX) {{ content }} }} "))
+        .collect();
+    let greedy = gql(
+        &stack.router,
+        &format!("query($id: ID!) {{ {aliases} }}"),
+        json!({"id": run["id"]}),
+        Some(token),
+    )
+    .await;
+    greedy.assert_code("COST_ESTIMATED_TOO_EXPENSIVE");
 
     // The records the imports set, each with the activity that set it.
     let records = my_records(&stack, token).await;

@@ -99,7 +99,7 @@ impl Quotas {
         self.writes.admit(user).await
     }
 
-    async fn admit_stats(&self, user: uuid::Uuid) -> Result<(), ApiError> {
+    pub(crate) async fn admit_stats(&self, user: uuid::Uuid) -> Result<(), ApiError> {
         self.stats.admit(user).await
     }
 

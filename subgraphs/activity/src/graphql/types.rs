@@ -11,6 +11,7 @@ use crate::domain::{
     stats::{ActivityStats as StatsModel, TypeBreakdown, WeekTotals},
     validation::RawActivity,
 };
+use fittrack_kit::auth::ContextAuthExt as _;
 
 /// A logged workout.
 #[derive(SimpleObject, Clone)]
@@ -129,14 +130,17 @@ impl ActivityObject {
     }
 
     /// The activity as a GPX or TCX file for another app, from what its
-    /// file recorded; `null` for an activity logged by hand. As heavy as
-    /// `streams`.
-    #[graphql(directive = fittrack_kit::schema::cost::apply(1000), complexity = 1000)]
+    /// file recorded; `null` for an activity logged by hand. A file can be
+    /// megabytes: at most two per request (cost 5 000), each counted
+    /// against your 60 whole-history queries a minute.
+    #[graphql(directive = fittrack_kit::schema::cost::apply(5000), complexity = 5000)]
     async fn export(
         &self,
         ctx: &async_graphql::Context<'_>,
         format: recording::ExportFormat,
     ) -> async_graphql::Result<Option<recording::ExportedFile>> {
+        let viewer = ctx.current_user()?;
+        ctx.data::<super::Quotas>()?.admit_stats(viewer.id).await?;
         let Some(found) = self.recording(ctx).await? else {
             return Ok(None);
         };
@@ -146,8 +150,8 @@ impl ActivityObject {
             .await
             .map_err(super::internal)?
             .ok_or(crate::domain::error::ActivityError::NotFound)?;
-        let file = recording::export(&activity, &found, format)
-            .map_err(fittrack_kit::ApiError::from)?;
+        let file =
+            recording::export(&activity, &found, format).map_err(fittrack_kit::ApiError::from)?;
         Ok(Some(file))
     }
 }
