@@ -514,3 +514,71 @@ async fn bad_variables_and_refusals_reach_the_client_with_their_code_and_message
     wrong.assert_code("UNAUTHENTICATED");
     assert_eq!(wrong.errors()[0]["message"], "Invalid email or password");
 }
+
+const CHANGES: &str = "query($since: String, $first: Int) { activityChanges(since: $since, first: $first) { changes { kind activityId activity { id notes } } cursor hasMore } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_syncs_from_the_change_feed_with_tombstones() {
+    let stack = Stack::start_with(None, false).await;
+    let (_, ada) = stack.register("sync").await;
+    let (_, bob) = stack.register("other").await;
+    let ada = token(&ada);
+    let kept = log(&stack, ada, run(&ago(Span::hours(3)))).await;
+    let gone = log(&stack, ada, run(&ago(Span::hours(2)))).await;
+    log(&stack, token(&bob), run(&ago(Span::hours(1)))).await;
+    gql(
+        &stack.router,
+        "mutation($id: ID!) { updateActivity(id: $id, input: { notes: \"edited\" }) { id } }",
+        json!({"id": kept["id"]}),
+        Some(ada),
+    )
+    .await
+    .assert_ok();
+    gql(
+        &stack.router,
+        "mutation($id: ID!) { deleteActivity(id: $id) }",
+        json!({"id": gone["id"]}),
+        Some(ada),
+    )
+    .await
+    .assert_ok();
+    // The feed runs a few seconds behind (CHANGES_SETTLE_SECONDS).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let page = |since: Value, first: u32| {
+        let router = stack.router.clone();
+        async move {
+            let answer = gql(
+                &router,
+                CHANGES,
+                json!({"since": since, "first": first}),
+                Some(ada),
+            )
+            .await;
+            answer.assert_ok();
+            answer.data("activityChanges").clone()
+        }
+    };
+    let first = page(Value::Null, 1).await;
+    assert_eq!(first["hasMore"], true);
+    assert_eq!(first["changes"][0]["kind"], "UPDATED");
+    assert_eq!(first["changes"][0]["activity"]["notes"], "edited");
+    let second = page(first["cursor"].clone(), 10).await;
+    assert_eq!(second["hasMore"], false);
+    assert_eq!(
+        second["changes"],
+        json!([{"kind": "DELETED", "activityId": gone["id"], "activity": null}])
+    );
+    // Nothing new: the same cursor back, no changes.
+    let idle = page(second["cursor"].clone(), 10).await;
+    assert_eq!(idle["changes"], json!([]));
+    assert_eq!(idle["cursor"], second["cursor"]);
+    let forged = gql(
+        &stack.router,
+        CHANGES,
+        json!({"since": "not-a-cursor"}),
+        Some(ada),
+    )
+    .await;
+    forged.assert_code("BAD_USER_INPUT");
+    assert_eq!(forged.field(), Some("since"));
+}

@@ -70,6 +70,15 @@ impl ActivityStore for StoreDownFor {
     ) -> anyhow::Result<Vec<fittrack_activity::domain::records::Effort>> {
         self.inner.efforts(user_id, kinds).await
     }
+    async fn changes(
+        &self,
+        user_id: Uuid,
+        after: Option<fittrack_activity::domain::model::ChangePosition>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<fittrack_activity::domain::model::Change>> {
+        self.inner.changes(user_id, after, until, limit).await
+    }
     async fn recordings(
         &self,
         ids: &[Uuid],

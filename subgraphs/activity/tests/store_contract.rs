@@ -6,7 +6,7 @@ use std::{collections::HashSet, sync::Arc};
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
 use fittrack_activity::{
     domain::{
-        model::{Activity, ActivityFields, ActivityFilter, ActivityType, Cursor, Metrics},
+        model::{Activity, ActivityFields, ActivityFilter, ActivityType, Change, Cursor, Metrics},
         recording::{FileFormat, Lap, RecordingSummary, Sample, StoredRecording},
         records::{Effort, RecordKind},
     },
@@ -651,6 +651,86 @@ async fn efforts_are_kept_per_activity_and_kind_and_go_with_it(
     );
 }
 
+async fn the_change_feed_lists_saves_and_deletions_in_order(
+    (backend, store, _dir): StoreUnderTest,
+) {
+    let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let t0 = Utc::now() - Duration::minutes(10);
+    let mut first = activity(ada, ActivityType::Running, t0, 30);
+    first.created_at = t0;
+    first.updated_at = t0;
+    let first = insert_new(&*store, first).await;
+    let mut second = activity(ada, ActivityType::Cycling, t0, 60);
+    second.created_at = t0 + Duration::seconds(1);
+    second.updated_at = second.created_at;
+    let second = insert_new(&*store, second).await;
+    let mut bobs = activity(bob, ActivityType::Running, t0, 30);
+    bobs.created_at = t0 + Duration::seconds(2);
+    bobs.updated_at = bobs.created_at;
+    insert_new(&*store, bobs).await;
+    let fields = ActivityFields {
+        activity_type: ActivityType::Running,
+        duration_minutes: 31,
+        calories_burned: 300,
+        start_time: t0,
+        notes: Some("edited".into()),
+        metrics: Metrics::default(),
+    };
+    let updated = store
+        .update(ada, first.id, &fields, Utc::now())
+        .await
+        .expect("update")
+        .expect("mine");
+    store.delete(ada, second.id).await.expect("delete");
+    // Deleting what is not yours (or not there) announces nothing.
+    store.delete(ada, Uuid::new_v4()).await.expect("delete");
+    let now = Utc::now() + Duration::seconds(1);
+    let all = store.changes(ada, None, now, 10).await.expect("changes");
+    assert_eq!(all.len(), 2, "{backend}: {all:?}");
+    // Stores keep milliseconds.
+    match &all[0] {
+        Change::Saved(saved) => {
+            assert_eq!(saved.id, updated.id, "{backend}");
+            assert_eq!(saved.notes.as_deref(), Some("edited"), "{backend}");
+            assert_eq!(
+                saved.updated_at.timestamp_millis(),
+                updated.updated_at.timestamp_millis(),
+                "{backend}"
+            );
+        }
+        other => panic!("{backend}: {other:?}"),
+    }
+    assert!(
+        matches!(all[1], Change::Deleted { id, .. } if id == second.id),
+        "{backend}: {all:?}"
+    );
+    // Page by page from a position.
+    let page = store.changes(ada, None, now, 1).await.expect("changes");
+    assert_eq!(page, all[..1], "{backend}");
+    let next = store
+        .changes(ada, Some(page[0].position()), now, 1)
+        .await
+        .expect("changes");
+    assert_eq!(next, all[1..], "{backend}");
+    let after_all = store
+        .changes(ada, Some(next[0].position()), now, 10)
+        .await
+        .expect("changes");
+    assert!(after_all.is_empty(), "{backend}");
+    // Nothing after `until` yet.
+    let earlier = store
+        .changes(ada, None, t0 + Duration::seconds(5), 10)
+        .await
+        .expect("changes");
+    assert!(earlier.is_empty(), "{backend}: {earlier:?}");
+    store.delete_user(ada).await.expect("erase");
+    assert!(store
+        .changes(ada, None, now, 10)
+        .await
+        .expect("changes")
+        .is_empty());
+}
+
 fittrack_kit::backend_contracts! {
     setup: store_under_test,
     backends: [embedded, mongodb],
@@ -665,5 +745,6 @@ fittrack_kit::backend_contracts! {
         one_write_marks_many_events_and_only_those,
         recordings_are_kept_whole_and_go_with_their_activity,
         efforts_are_kept_per_activity_and_kind_and_go_with_it,
+        the_change_feed_lists_saves_and_deletions_in_order,
     ],
 }

@@ -59,6 +59,13 @@ fn efforts_of(activity: &Activity, efforts: &[(records::RecordKind, f64)]) -> Ve
         .collect()
 }
 
+/// How far behind now the change feed reads. A write is timed before it
+/// commits; store calls give up within seconds (`kit::sqlite`,
+/// `kit::mongo`), so after this long every write timed before the feed's
+/// horizon is visible, and a client that has read up to a position never
+/// sees an earlier change appear later.
+pub const CHANGES_SETTLE_SECONDS: i64 = 5;
+
 /// A page of activities plus whether more follow.
 pub type Page = fittrack_kit::pagination::Page<Activity>;
 
@@ -217,6 +224,22 @@ impl Activities {
             self.events.logged(&activity).await;
         }
         Ok(ImportedWorkout::New(activity))
+    }
+
+    /// A user's changes after `after` (saved and deleted activities, in
+    /// order), up to [`CHANGES_SETTLE_SECONDS`] ago; at most `limit`, and
+    /// whether more follow.
+    pub async fn changes(
+        &self,
+        user: Uuid,
+        after: Option<super::model::ChangePosition>,
+        limit: u32,
+    ) -> ActivityResult<(Vec<super::model::Change>, bool)> {
+        let until = Utc::now() - chrono::Duration::seconds(CHANGES_SETTLE_SECONDS);
+        let mut changes = self.store.changes(user, after, until, limit + 1).await?;
+        let more = changes.len() > limit as usize;
+        changes.truncate(limit as usize);
+        Ok((changes, more))
     }
 
     /// A user's personal records: the best effort of each kind.

@@ -146,3 +146,31 @@ pub struct TypeTotals {
     pub duration_minutes: i64,
     pub calories_burned: i64,
 }
+
+/// A place in a user's change feed: changes are ordered by `(at, id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ChangePosition {
+    pub at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+/// What happened to one activity, for clients that sync.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Created or updated (`created_at == updated_at`: created): as it is now.
+    Saved(Box<Activity>),
+    /// Deleted at `at` (a tombstone).
+    Deleted { id: Uuid, at: DateTime<Utc> },
+}
+
+impl Change {
+    pub fn position(&self) -> ChangePosition {
+        match self {
+            Self::Saved(activity) => ChangePosition {
+                at: activity.updated_at,
+                id: activity.id,
+            },
+            Self::Deleted { id, at } => ChangePosition { at: *at, id: *id },
+        }
+    }
+}

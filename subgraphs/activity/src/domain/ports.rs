@@ -10,7 +10,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use uuid::Uuid;
 
 use super::{
-    model::{Activity, ActivityFields, ActivityFilter, Cursor, TypeTotals},
+    model::{Activity, ActivityFields, ActivityFilter, Change, ChangePosition, Cursor, TypeTotals},
     recording::StoredRecording,
     records::{Effort, RecordKind},
     stats::DailyTotals,
@@ -71,8 +71,8 @@ pub trait ActivityStore: Send + Sync + 'static {
     async fn efforts(&self, user_id: Uuid, kinds: &[RecordKind]) -> anyhow::Result<Vec<Effort>>;
     /// The recordings of these activities, where they have one.
     async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>>;
-    /// Deletes if `owner` owns it, with its recording and efforts; the
-    /// deleted activity.
+    /// Deletes if `owner` owns it, with its recording and efforts, leaving
+    /// a tombstone for the change feed; the deleted activity.
     async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>>;
     /// One page (at most `limit` items).
     async fn page(&self, query: &PageQuery) -> anyhow::Result<Vec<Activity>>;
@@ -105,6 +105,16 @@ pub trait ActivityStore: Send + Sync + 'static {
         before: DateTime<Utc>,
         limit: u32,
     ) -> anyhow::Result<Vec<Activity>>;
+    /// A user's changes after `after` up to and including `until`, in
+    /// `(time, id)` order, at most `limit`: activities saved (by
+    /// `updated_at`) and deleted (tombstones kept by `delete`).
+    async fn changes(
+        &self,
+        user_id: Uuid,
+        after: Option<ChangePosition>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<Change>>;
     /// Erases every activity of a user and their recordings (account
     /// deletion); how many activities.
     async fn delete_user(&self, user_id: Uuid) -> anyhow::Result<u64>;

@@ -2,6 +2,7 @@
 
 mod activities;
 pub mod admin;
+mod changes;
 pub mod cursor;
 mod federation;
 mod imports;
@@ -26,6 +27,7 @@ pub struct QueryRoot(
     federation::EntityQuery,
     imports::ImportQuery,
     records::RecordQuery,
+    changes::ChangeQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -16,7 +16,10 @@ use super::stream_codec;
 use super::{ActivityStore, Inserted, PageQuery};
 use crate::domain::imports::{Import, ImportState, ImportStore};
 use crate::domain::{
-    model::{Activity, ActivityFields, ActivityFilter, ActivityType, Metrics, TypeTotals},
+    model::{
+        Activity, ActivityFields, ActivityFilter, ActivityType, Change, ChangePosition, Metrics,
+        TypeTotals,
+    },
     recording::{RecordingSummary, StoredRecording},
     records::{Effort, RecordKind},
     stats::DailyTotals,
@@ -53,6 +56,15 @@ const SCHEMA: &[&str] = &[
         points BLOB NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS activity_recordings_user ON activity_recordings (user_id)",
+    // The change feed: activities by when they were last saved, and what
+    // was deleted (tombstones, written in the deleting transaction).
+    "CREATE INDEX IF NOT EXISTS activities_user_updated ON activities (user_id, updated_ms, id)",
+    "CREATE TABLE IF NOT EXISTS activity_tombstones (
+        id TEXT PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL,
+        deleted_ms INTEGER NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS activity_tombstones_user ON activity_tombstones (user_id, deleted_ms, id)",
     // Each recorded activity's best efforts (domain::records).
     "CREATE TABLE IF NOT EXISTS activity_efforts (
         activity_id TEXT NOT NULL,
@@ -416,6 +428,19 @@ impl ActivityStore for EmbeddedActivityStore {
             ))
             .await
             .context("deleting best efforts")?;
+        transaction
+            .execute(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "INSERT INTO activity_tombstones (id, user_id, deleted_ms) VALUES (?, ?, ?)
+                 ON CONFLICT (id) DO NOTHING",
+                [
+                    id.to_string().into(),
+                    owner.to_string().into(),
+                    millis(Utc::now()).into(),
+                ],
+            ))
+            .await
+            .context("leaving a tombstone")?;
         transaction.commit().await.context("deleting an activity")?;
         row_to_activity(row).map(Some)
     }
@@ -592,6 +617,65 @@ impl ActivityStore for EmbeddedActivityStore {
         .await
     }
 
+    async fn changes(
+        &self,
+        user_id: Uuid,
+        after: Option<ChangePosition>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<Change>> {
+        let (after_ms, after_id) = after.map_or((i64::MIN, String::new()), |p| {
+            (millis(p.at), p.id.to_string())
+        });
+        let window = |time: &str| {
+            format!(
+                "user_id = ? AND ({time} > ? OR ({time} = ? AND id > ?)) AND {time} <= ?
+                 ORDER BY {time}, id LIMIT ?"
+            )
+        };
+        let values = || -> Vec<Value> {
+            vec![
+                user_id.to_string().into(),
+                after_ms.into(),
+                after_ms.into(),
+                after_id.clone().into(),
+                millis(until).into(),
+                i64::from(limit).into(),
+            ]
+        };
+        let saved = self
+            .activities(
+                &format!(
+                    "SELECT {COLUMNS} FROM activities WHERE {}",
+                    window("updated_ms")
+                ),
+                values(),
+            )
+            .await?;
+        let deleted = self
+            .query(
+                &format!(
+                    "SELECT id, deleted_ms FROM activity_tombstones WHERE {}",
+                    window("deleted_ms")
+                ),
+                values(),
+            )
+            .await?;
+        let mut changes: Vec<Change> = saved
+            .into_iter()
+            .map(|a| Change::Saved(Box::new(a)))
+            .collect();
+        for row in &deleted {
+            changes.push(Change::Deleted {
+                id: row.try_get::<String>("", "id")?.parse()?,
+                at: from_millis(row.try_get("", "deleted_ms")?)?,
+            });
+        }
+        changes.sort_by_key(Change::position);
+        changes.truncate(limit as usize);
+        Ok(changes)
+    }
+
     async fn delete_user(&self, user_id: Uuid) -> anyhow::Result<u64> {
         let transaction = self
             .db
@@ -614,6 +698,14 @@ impl ActivityStore for EmbeddedActivityStore {
             ))
             .await
             .context("erasing a user's best efforts")?;
+        transaction
+            .execute(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "DELETE FROM activity_tombstones WHERE user_id = ?",
+                [user_id.to_string().into()],
+            ))
+            .await
+            .context("erasing a user's tombstones")?;
         let done = transaction
             .execute(Statement::from_sql_and_values(
                 DbBackend::Sqlite,

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 pub use crate::domain::ports::{ActivityStore, Inserted, PageQuery};
 use crate::domain::{
-    model::{Activity, ActivityFields, ActivityFilter, TypeTotals},
+    model::{Activity, ActivityFields, ActivityFilter, Change, ChangePosition, TypeTotals},
     recording::StoredRecording,
     records::{Effort, RecordKind},
     stats::DailyTotals,
@@ -135,6 +135,16 @@ impl<S: ActivityStore> ActivityStore for CountingStore<S> {
     ) -> anyhow::Result<Vec<Activity>> {
         self.count();
         self.inner.pending_events(before, limit).await
+    }
+    async fn changes(
+        &self,
+        user_id: Uuid,
+        after: Option<ChangePosition>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<Change>> {
+        self.count();
+        self.inner.changes(user_id, after, until, limit).await
     }
     async fn delete_user(&self, user_id: Uuid) -> anyhow::Result<u64> {
         self.count();
@@ -274,6 +284,17 @@ impl ActivityStore for TimedStore {
     ) -> anyhow::Result<Vec<Activity>> {
         self.timings
             .time("pending_events", self.inner.pending_events(before, limit))
+            .await
+    }
+    async fn changes(
+        &self,
+        user_id: Uuid,
+        after: Option<ChangePosition>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<Change>> {
+        self.timings
+            .time("changes", self.inner.changes(user_id, after, until, limit))
             .await
     }
     async fn delete_user(&self, user_id: Uuid) -> anyhow::Result<u64> {

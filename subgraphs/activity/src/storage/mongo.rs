@@ -21,7 +21,10 @@ use uuid::Uuid;
 use super::{stream_codec, ActivityStore, Inserted, PageQuery};
 use crate::domain::imports::{Import, ImportState, ImportStore};
 use crate::domain::{
-    model::{Activity, ActivityFields, ActivityFilter, ActivityType, Metrics, TypeTotals},
+    model::{
+        Activity, ActivityFields, ActivityFilter, ActivityType, Change, ChangePosition, Metrics,
+        TypeTotals,
+    },
     recording::{RecordingSummary, StoredRecording},
     records::{Effort, RecordKind},
     stats::DailyTotals,
@@ -40,6 +43,8 @@ pub struct MongoActivityStore {
     recordings: Collection<Document>,
     /// `{_id: "<activity>:<kind>", activityId, userId, type, kind, value, achievedAt}`.
     efforts: Collection<Document>,
+    /// `{_id: <activity>, userId, deletedAt}`: deletions, for the change feed.
+    tombstones: Collection<Document>,
     /// `{_id, userId, state, report}`: the report as JSON, as the embedded
     /// store keeps it.
     imports: Collection<Document>,
@@ -118,10 +123,30 @@ impl MongoActivityStore {
             )
             .await
             .context("creating effort indexes")?;
+        let tombstones = client
+            .database(database)
+            .collection::<Document>("activity_tombstones");
+        tombstones
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"userId": 1, "deletedAt": 1})
+                    .build(),
+            )
+            .await
+            .context("creating tombstone indexes")?;
+        activities
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"userId": 1, "updatedAt": 1})
+                    .build(),
+            )
+            .await
+            .context("creating activity indexes")?;
         Ok(Self {
             activities,
             recordings,
             efforts,
+            tombstones,
             imports,
             import_chunks,
         })
@@ -447,11 +472,31 @@ impl ActivityStore for MongoActivityStore {
     }
 
     async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>> {
+        // The tombstone first: a failure after it leaves a tombstone for an
+        // activity that still exists, which `changes` ignores; the other
+        // order could lose the deletion from the feed.
+        let tombstone = doc! {
+            "_id": id.to_string(),
+            "userId": owner.to_string(),
+            "deletedAt": bson_time(Utc::now()),
+        };
+        match self.tombstones.insert_one(tombstone).await {
+            Ok(_) => {}
+            Err(error) if is_duplicate_key(&error) => {}
+            Err(error) => return Err(error).context("leaving a tombstone"),
+        }
         let deleted = self
             .activities
             .find_one_and_delete(doc! {"_id": id.to_string(), "userId": owner.to_string()})
             .await
             .context("deleting an activity")?;
+        if deleted.is_none() {
+            // Nothing of the caller's was there: no deletion to announce.
+            self.tombstones
+                .delete_one(doc! {"_id": id.to_string(), "userId": owner.to_string()})
+                .await
+                .context("removing a tombstone")?;
+        }
         if deleted.is_some() {
             // After the activity: a recording left by a failure here is
             // unreachable, and erasure removes it by user.
@@ -663,6 +708,74 @@ impl ActivityStore for MongoActivityStore {
         documents.iter().map(from_document).collect()
     }
 
+    async fn changes(
+        &self,
+        user_id: Uuid,
+        after: Option<ChangePosition>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<Change>> {
+        let window = |time: &str| {
+            let mut clauses = vec![
+                doc! {"userId": user_id.to_string()},
+                doc! {time: {"$lte": bson_time(until)}},
+            ];
+            if let Some(p) = after {
+                let at = bson_time(p.at);
+                clauses.push(doc! {"$or": [
+                    {time: {"$gt": at}},
+                    {time: at, "_id": {"$gt": p.id.to_string()}},
+                ]});
+            }
+            doc! {"$and": clauses}
+        };
+        let saved: Vec<Document> = self
+            .activities
+            .find(window("updatedAt"))
+            .sort(doc! {"updatedAt": 1, "_id": 1})
+            .limit(i64::from(limit))
+            .await
+            .context("finding changed activities")?
+            .try_collect()
+            .await
+            .context("reading changed activities")?;
+        let deleted: Vec<Document> = self
+            .tombstones
+            .find(window("deletedAt"))
+            .sort(doc! {"deletedAt": 1, "_id": 1})
+            .limit(i64::from(limit))
+            .await
+            .context("finding tombstones")?
+            .try_collect()
+            .await
+            .context("reading tombstones")?;
+        let mut changes: Vec<Change> = saved
+            .iter()
+            .map(from_document)
+            .map(|a| a.map(|a| Change::Saved(Box::new(a))))
+            .collect::<anyhow::Result<_>>()?;
+        let mut tombstones = Vec::new();
+        for document in &deleted {
+            tombstones.push((
+                document.get_str("_id")?.parse::<Uuid>()?,
+                chrono_time(*document.get_datetime("deletedAt")?)?,
+            ));
+        }
+        // A tombstone whose delete failed names an activity that exists.
+        let ids: Vec<Uuid> = tombstones.iter().map(|(id, _)| *id).collect();
+        let alive: std::collections::HashSet<Uuid> =
+            self.get_many(&ids).await?.iter().map(|a| a.id).collect();
+        changes.extend(
+            tombstones
+                .into_iter()
+                .filter(|(id, _)| !alive.contains(id))
+                .map(|(id, at)| Change::Deleted { id, at }),
+        );
+        changes.sort_by_key(Change::position);
+        changes.truncate(limit as usize);
+        Ok(changes)
+    }
+
     async fn delete_user(&self, user_id: Uuid) -> anyhow::Result<u64> {
         self.recordings
             .delete_many(doc! {"userId": user_id.to_string()})
@@ -672,6 +785,10 @@ impl ActivityStore for MongoActivityStore {
             .delete_many(doc! {"userId": user_id.to_string()})
             .await
             .context("erasing a user's best efforts")?;
+        self.tombstones
+            .delete_many(doc! {"userId": user_id.to_string()})
+            .await
+            .context("erasing a user's tombstones")?;
         let done = self
             .activities
             .delete_many(doc! {"userId": user_id.to_string()})
