@@ -88,6 +88,21 @@ async fn imports_are_kept_counted_and_replaced((backend, store, _dir): StoreUnde
         1,
         "{backend}"
     );
+    // A conditional save: only from the state named.
+    let mut queued = store.import(first.id).await.expect("get").expect("kept");
+    queued.state = ImportState::Queued;
+    let saved = |from| {
+        let (store, queued) = (store.clone(), queued.clone());
+        async move { store.save_import_if(&queued, from).await.expect("save") }
+    };
+    assert!(!saved(ImportState::Uploading).await, "{backend}");
+    assert!(saved(ImportState::Done).await, "{backend}");
+    assert!(!saved(ImportState::Done).await, "{backend}");
+    assert_eq!(
+        store.import(first.id).await.expect("get"),
+        Some(queued.clone()),
+        "{backend}"
+    );
     store.delete_user_imports(ada).await.expect("erase");
     assert_eq!(
         store.import(first.id).await.expect("get"),

@@ -168,6 +168,9 @@ pub trait ImportStore: Send + Sync + 'static {
     async fn import(&self, id: Uuid) -> anyhow::Result<Option<Import>>;
     /// Replaces the import's report and state.
     async fn save_import(&self, import: &Import) -> anyhow::Result<()>;
+    /// Replaces the import only if its stored state is still `from`;
+    /// whether it did (of two racing callers, one wins).
+    async fn save_import_if(&self, import: &Import, from: ImportState) -> anyhow::Result<bool>;
     /// A user's imports not done yet.
     async fn open_imports(&self, user_id: Uuid) -> anyhow::Result<u32>;
     /// Keeps a chunk, unless one is kept at that place already.
@@ -366,7 +369,14 @@ impl Imports {
         }
         import.state = ImportState::Queued;
         import.updated_at = Utc::now();
-        self.store.save_import(&import).await?;
+        // Two finishes at once (a double click, a retry) queue one job.
+        if !self
+            .store
+            .save_import_if(&import, ImportState::Uploading)
+            .await?
+        {
+            return self.get(owner, id).await;
+        }
         self.jobs.enqueue(id).await?;
         Ok(import)
     }

@@ -796,6 +796,22 @@ impl ImportStore for EmbeddedActivityStore {
         Ok(())
     }
 
+    async fn save_import_if(&self, import: &Import, from: ImportState) -> anyhow::Result<bool> {
+        let changed = self
+            .execute(
+                "UPDATE imports SET state = ?, updated_ms = ?, report = ? WHERE id = ? AND state = ?",
+                vec![
+                    state_name(import.state).into(),
+                    millis(import.updated_at).into(),
+                    serde_json::to_string(import)?.into(),
+                    import.id.to_string().into(),
+                    state_name(from).into(),
+                ],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
     async fn open_imports(&self, user_id: Uuid) -> anyhow::Result<u32> {
         let rows = self
             .query(

@@ -813,13 +813,17 @@ fn integer(document: &Document, key: &str) -> anyhow::Result<u64> {
     Ok(u64::try_from(number(document, key)?)?)
 }
 
-fn import_document(import: &Import) -> anyhow::Result<Document> {
-    let state = match import.state {
+fn state_name(state: ImportState) -> &'static str {
+    match state {
         ImportState::Uploading => "UPLOADING",
         ImportState::Queued => "QUEUED",
         ImportState::Running => "RUNNING",
         ImportState::Done => "DONE",
-    };
+    }
+}
+
+fn import_document(import: &Import) -> anyhow::Result<Document> {
+    let state = state_name(import.state);
     Ok(doc! {
         "_id": import.id.to_string(),
         "userId": import.user_id.to_string(),
@@ -861,6 +865,18 @@ impl ImportStore for MongoActivityStore {
             .await
             .context("saving an import")?;
         Ok(())
+    }
+
+    async fn save_import_if(&self, import: &Import, from: ImportState) -> anyhow::Result<bool> {
+        let replaced = self
+            .imports
+            .replace_one(
+                doc! {"_id": import.id.to_string(), "state": state_name(from)},
+                import_document(import)?,
+            )
+            .await
+            .context("saving an import")?;
+        Ok(replaced.matched_count == 1)
     }
 
     async fn open_imports(&self, user_id: Uuid) -> anyhow::Result<u32> {
