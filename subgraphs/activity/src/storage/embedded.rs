@@ -682,30 +682,21 @@ impl ActivityStore for EmbeddedActivityStore {
             .begin()
             .await
             .context("erasing a user's activities")?;
-        transaction
-            .execute(Statement::from_sql_and_values(
-                DbBackend::Sqlite,
-                "DELETE FROM activity_recordings WHERE user_id = ?",
-                [user_id.to_string().into()],
-            ))
-            .await
-            .context("erasing a user's recordings")?;
-        transaction
-            .execute(Statement::from_sql_and_values(
-                DbBackend::Sqlite,
-                "DELETE FROM activity_efforts WHERE user_id = ?",
-                [user_id.to_string().into()],
-            ))
-            .await
-            .context("erasing a user's best efforts")?;
-        transaction
-            .execute(Statement::from_sql_and_values(
-                DbBackend::Sqlite,
-                "DELETE FROM activity_tombstones WHERE user_id = ?",
-                [user_id.to_string().into()],
-            ))
-            .await
-            .context("erasing a user's tombstones")?;
+        // What hangs off the user's activities first, then the activities.
+        for table in [
+            "activity_recordings",
+            "activity_efforts",
+            "activity_tombstones",
+        ] {
+            transaction
+                .execute(Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    format!("DELETE FROM {table} WHERE user_id = ?"),
+                    [user_id.to_string().into()],
+                ))
+                .await
+                .with_context(|| format!("erasing a user's rows of {table}"))?;
+        }
         let done = transaction
             .execute(Statement::from_sql_and_values(
                 DbBackend::Sqlite,

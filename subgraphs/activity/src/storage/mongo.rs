@@ -87,53 +87,8 @@ impl MongoActivityStore {
             .create_indexes(indexes)
             .await
             .context("creating activity indexes")?;
-        let recordings = client.database(database).collection::<Document>(RECORDINGS);
-        recordings
-            .create_index(IndexModel::builder().keys(doc! {"userId": 1}).build())
-            .await
-            .context("creating recording indexes")?;
-        let imports = client.database(database).collection::<Document>("imports");
-        imports
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! {"userId": 1, "state": 1})
-                    .build(),
-            )
-            .await
-            .context("creating import indexes")?;
-        let import_chunks = client
-            .database(database)
-            .collection::<Document>("import_chunks");
-        import_chunks
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! {"importId": 1, "file": 1, "offset": 1})
-                    .build(),
-            )
-            .await
-            .context("creating import chunk indexes")?;
-        let efforts = client
-            .database(database)
-            .collection::<Document>("activity_efforts");
-        efforts
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! {"userId": 1, "kind": 1})
-                    .build(),
-            )
-            .await
-            .context("creating effort indexes")?;
-        let tombstones = client
-            .database(database)
-            .collection::<Document>("activity_tombstones");
-        tombstones
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! {"userId": 1, "deletedAt": 1})
-                    .build(),
-            )
-            .await
-            .context("creating tombstone indexes")?;
+        let db = client.database(database);
+        // The change feed reads a user's activities by when they were saved.
         activities
             .create_index(
                 IndexModel::builder()
@@ -142,6 +97,21 @@ impl MongoActivityStore {
             )
             .await
             .context("creating activity indexes")?;
+        let recordings = indexed(&db, RECORDINGS, doc! {"userId": 1}).await?;
+        let imports = indexed(&db, "imports", doc! {"userId": 1, "state": 1}).await?;
+        let import_chunks = indexed(
+            &db,
+            "import_chunks",
+            doc! {"importId": 1, "file": 1, "offset": 1},
+        )
+        .await?;
+        let efforts = indexed(&db, "activity_efforts", doc! {"userId": 1, "kind": 1}).await?;
+        let tombstones = indexed(
+            &db,
+            "activity_tombstones",
+            doc! {"userId": 1, "deletedAt": 1},
+        )
+        .await?;
         Ok(Self {
             activities,
             recordings,
@@ -163,6 +133,20 @@ impl MongoActivityStore {
             .await
             .context("reading an activity aggregation")
     }
+}
+
+/// A collection, with the index its reads need.
+async fn indexed(
+    db: &mongodb::Database,
+    name: &str,
+    keys: Document,
+) -> anyhow::Result<Collection<Document>> {
+    let collection = db.collection::<Document>(name);
+    collection
+        .create_index(IndexModel::builder().keys(keys).build())
+        .await
+        .with_context(|| format!("creating the index of {name}"))?;
+    Ok(collection)
 }
 
 fn bson_time(at: DateTime<Utc>) -> bson::DateTime {
