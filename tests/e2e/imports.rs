@@ -264,6 +264,33 @@ async fn a_bulk_export_is_imported_once_with_bad_files_and_duplicates_reported_p
     assert_eq!(streams[0]["data"][0], 0.0);
     assert_eq!(streams[0]["data"][99], 1231.0);
     assert!(activity["elevationGainMetres"].as_f64().is_some());
+    // Time in heart-rate zones for the runner's maximum: every second of
+    // the run is counted once.
+    let zones = gql(
+        &stack.router,
+        "query($id: ID!) { activity(id: $id) { heartRateZones(maxHeartRate: 195, restingHeartRate: 50) { zone minBpm maxBpm seconds } } }",
+        json!({"id": run["id"]}),
+        Some(token),
+    )
+    .await;
+    zones.assert_ok();
+    let zones = zones.data("activity")["heartRateZones"]
+        .as_array()
+        .expect("zones")
+        .clone();
+    assert_eq!(zones.len(), 5);
+    assert_eq!(zones[0]["minBpm"], 122.5);
+    let total: f64 = zones.iter().filter_map(|z| z["seconds"].as_f64()).sum();
+    assert!((total - 1231.0).abs() < 1.0, "{zones:#?}");
+    let refused = gql(
+        &stack.router,
+        "query($id: ID!) { activity(id: $id) { heartRateZones(maxHeartRate: 400) { zone } } }",
+        json!({"id": run["id"]}),
+        Some(token),
+    )
+    .await;
+    refused.assert_code("BAD_USER_INPUT");
+    assert_eq!(refused.field(), Some("maxHeartRate"));
 
     // Written out as GPX for another app, and that file imported back: the
     // same workout, so a duplicate, not a copy.

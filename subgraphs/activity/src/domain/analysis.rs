@@ -210,6 +210,40 @@ fn split(index: usize, start: (f64, f64), end: (f64, f64), members: &[&Sample]) 
     }
 }
 
+/// The five heart-rate zones' lower bounds, as fractions: 50, 60, 70, 80
+/// and 90 % of the maximum (or of the reserve above resting, Karvonen's
+/// method, when the resting rate is known).
+const ZONE_FLOORS: [f64; 5] = [0.5, 0.6, 0.7, 0.8, 0.9];
+
+/// The five zones `(lowest, highest)` in beats per minute.
+pub fn heart_rate_zones(max: u16, resting: Option<u16>) -> [(f64, f64); 5] {
+    let base = f64::from(resting.unwrap_or(0));
+    let reserve = f64::from(max) - base;
+    let bound = |fraction: f64| base + reserve * fraction;
+    std::array::from_fn(|zone| {
+        let upper = ZONE_FLOORS
+            .get(zone + 1)
+            .map_or(f64::from(max), |f| bound(*f));
+        (bound(ZONE_FLOORS[zone]), upper)
+    })
+}
+
+/// Seconds spent in each zone: each sample's heart rate holds until the
+/// next sample (a gap over 10 s counts 10 s: the strap lost contact).
+/// Below zone 1 counts in zone 1, above the maximum in zone 5.
+pub fn time_in_zones(samples: &[Sample], zones: &[(f64, f64); 5]) -> [f64; 5] {
+    let mut seconds = [0.0; 5];
+    for pair in samples.windows(2) {
+        let Some(rate) = pair[0].heart_rate.map(f64::from) else {
+            continue;
+        };
+        let held = ((pair[1].time - pair[0].time).num_milliseconds() as f64 / 1000.0).min(10.0);
+        let zone = zones.iter().rposition(|(low, _)| rate >= *low).unwrap_or(0);
+        seconds[zone] += held;
+    }
+    seconds
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{Duration, TimeZone, Utc};
@@ -271,6 +305,26 @@ mod tests {
         samples[10].altitude_m = Some(110.0);
         let all: Vec<&Sample> = samples.iter().collect();
         assert_eq!(elevation(&all), Some((10.0, 0.0)));
+    }
+
+    #[test]
+    fn time_in_zones_follows_the_heart_rate() {
+        // 300 s at 140 bpm, then 450 s at 160 (run's rates), 1 s apart.
+        let samples = run(750);
+        let zones = heart_rate_zones(190, None);
+        assert_eq!(zones[0], (95.0, 114.0));
+        assert_eq!(zones[4], (171.0, 190.0));
+        let seconds = time_in_zones(&samples, &zones);
+        // 140 is 73.7 % of 190 (zone 3), 160 is 84.2 % (zone 4).
+        assert_eq!(seconds, [0.0, 0.0, 300.0, 450.0, 0.0]);
+        // Karvonen: with a resting rate of 60, 140 is 61.5 % of the
+        // reserve (zone 2) and 160 is 76.9 % (zone 3).
+        let reserve = heart_rate_zones(190, Some(60));
+        assert_eq!(reserve[0].0, 125.0);
+        assert_eq!(
+            time_in_zones(&samples, &reserve),
+            [0.0, 300.0, 450.0, 0.0, 0.0]
+        );
     }
 
     #[test]

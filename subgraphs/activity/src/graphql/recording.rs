@@ -241,3 +241,33 @@ pub fn export(
         content: String::from_utf8(bytes)?,
     })
 }
+
+/// Time spent in one heart-rate zone.
+#[derive(SimpleObject)]
+pub struct HeartRateZone {
+    /// 1 (easy) to 5 (maximal).
+    pub zone: i32,
+    pub min_bpm: f64,
+    pub max_bpm: f64,
+    pub seconds: f64,
+}
+
+pub fn heart_rate_zones(
+    recording: &StoredRecording,
+    max: u16,
+    resting: Option<u16>,
+) -> Vec<HeartRateZone> {
+    let zones = analysis::heart_rate_zones(max, resting);
+    let seconds = analysis::time_in_zones(&recording.samples, &zones);
+    zones
+        .iter()
+        .zip(seconds)
+        .enumerate()
+        .map(|(index, ((low, high), seconds))| HeartRateZone {
+            zone: index as i32 + 1,
+            min_bpm: *low,
+            max_bpm: *high,
+            seconds,
+        })
+        .collect()
+}

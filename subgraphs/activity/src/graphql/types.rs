@@ -129,6 +129,45 @@ impl ActivityObject {
             .unwrap_or_default())
     }
 
+    /// Seconds in each of five heart-rate zones (50–60, 60–70, 70–80,
+    /// 80–90, 90–100 % of `maxHeartRate`, or of the reserve above
+    /// `restingHeartRate` when given); empty without heart rate.
+    #[graphql(
+        directive = fittrack_kit::schema::list_size::apply(Some(5), None, None, None),
+        directive = fittrack_kit::schema::cost::apply(10),
+        complexity = 10
+    )]
+    async fn heart_rate_zones(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        max_heart_rate: i32,
+        resting_heart_rate: Option<i32>,
+    ) -> async_graphql::Result<Vec<recording::HeartRateZone>> {
+        use crate::domain::error::ActivityError;
+        let max = u16::try_from(max_heart_rate)
+            .ok()
+            .filter(|m| (100..=250).contains(m))
+            .ok_or_else(|| ActivityError::invalid("maxHeartRate", "must be between 100 and 250"))?;
+        let resting = resting_heart_rate
+            .map(|r| {
+                u16::try_from(r)
+                    .ok()
+                    .filter(|r| (25..=max.saturating_sub(20)).contains(r))
+                    .ok_or_else(|| {
+                        ActivityError::invalid(
+                            "restingHeartRate",
+                            "must be between 25 and 20 below maxHeartRate",
+                        )
+                    })
+            })
+            .transpose()?;
+        let found = self.recording(ctx).await?;
+        Ok(found
+            .filter(|r| r.samples.iter().any(|s| s.heart_rate.is_some()))
+            .map(|r| recording::heart_rate_zones(&r, max, resting))
+            .unwrap_or_default())
+    }
+
     /// The activity as a GPX or TCX file for another app, from what its
     /// file recorded; `null` for an activity logged by hand. A file can be
     /// megabytes: at most two per request (cost 5 000), each counted
