@@ -331,10 +331,13 @@ impl Imports {
         }
         let size_bytes = declared.size_bytes;
         self.store.put_chunk(id, file, offset, bytes).await?;
-        // Each chunk keeps the upload alive (`expire_abandoned`).
+        // Each chunk keeps the upload alive (`expire_abandoned`); only while
+        // it is uploading, so a `finish` that raced this chunk stands.
         let mut touched = import;
         touched.updated_at = Utc::now();
-        self.store.save_import(&touched).await?;
+        self.store
+            .save_import_if(&touched, ImportState::Uploading)
+            .await?;
         let received = self.store.chunk_sizes(id, file).await?;
         Ok(Received {
             received_bytes: received.iter().map(|(_, len)| len).sum(),
@@ -417,6 +420,7 @@ impl Imports {
     pub async fn expire_abandoned(&self, now: DateTime<Utc>) -> anyhow::Result<usize> {
         let before = now - chrono::Duration::hours(ABANDONED_AFTER_HOURS);
         let stale = self.store.stale_uploads(before, 100).await?;
+        let mut ended = 0;
         for id in &stale {
             let Some(mut import) = self.store.import(*id).await? else {
                 continue;
@@ -429,10 +433,18 @@ impl Imports {
             }
             import.state = ImportState::Done;
             import.updated_at = now;
-            self.store.save_import(&import).await?;
+            // Finished since it was listed: it is queued, its bytes are needed.
+            if !self
+                .store
+                .save_import_if(&import, ImportState::Uploading)
+                .await?
+            {
+                continue;
+            }
             self.store.delete_chunks(*id).await?;
+            ended += 1;
         }
-        Ok(stale.len())
+        Ok(ended)
     }
 
     async fn read_file(
