@@ -403,6 +403,38 @@ async fn a_bulk_export_is_imported_once_with_bad_files_and_duplicates_reported_p
         ),
         "{history:#?}"
     );
+    // A workout's page lists the records it set when it was recorded.
+    let set = gql(
+        &stack.router,
+        "query($id: ID!) { activity(id: $id) { recordsSet { kind type value } } }",
+        json!({"id": zwift}),
+        Some(token),
+    )
+    .await;
+    set.assert_ok();
+    let mut set_kinds: Vec<String> = set.data("activity")["recordsSet"]
+        .as_array()
+        .expect("records set")
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["kind"].as_str().unwrap_or(""),
+                r["type"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    set_kinds.sort();
+    assert_eq!(
+        set_kinds,
+        [
+            "BEST_POWER_20_MIN CYCLING",
+            "BEST_POWER_5_MIN CYCLING",
+            "LONGEST_DURATION CYCLING",
+            "LONGEST_RIDE CYCLING"
+        ],
+        "{set:#?}"
+    );
     // The ride that set two records deleted: the records fall back.
     gql(
         &stack.router,

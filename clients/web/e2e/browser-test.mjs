@@ -1,6 +1,7 @@
 // Browser test in headless Chromium (Debian's /usr/bin/chromium, driven by
 // playwright-core): register, log a workout, and watch its recommendation
-// appear live in the feed without a reload; then the offline GraphiQL loads
+// appear live in the feed without a reload; import a real FIT file and see
+// its route, charts, splits and records; then the offline GraphiQL loads
 // with no request leaving the machine. Screenshots go to e2e/artifacts/.
 //
 //   node e2e/browser-test.mjs <app-url> <router-graphql-url>
@@ -18,7 +19,9 @@ if (!appUrl || !apiUrl) {
   console.error('usage: browser-test.mjs <app-url> <router-graphql-url>');
   process.exit(2);
 }
-const artifacts = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
+const here = dirname(fileURLToPath(import.meta.url));
+const artifacts = join(here, 'artifacts');
+const fixtures = join(here, '../../../subgraphs/activity/tests/fixtures/import');
 await mkdir(artifacts, { recursive: true });
 
 function check(condition, message) {
@@ -148,6 +151,47 @@ try {
   await logger.waitForSelector('.plan h3', { timeout: 10_000 });
   await logger.screenshot({ path: join(artifacts, '5-plan.png') });
 
+  // Importing a real FIT file (a Garmin fēnix 5 ride): dropped into the
+  // import page, uploaded in chunks, followed live until it is read; then
+  // its page shows the route, the charts, the splits and the records it set.
+  await logger.click('button[data-screen=import]');
+  await logger.setInputFiles('input[name=files]', join(fixtures, 'garmin-fenix-5-bike.fit'));
+  await logger.waitForSelector('text=Done: 1 imported, 0 already here, 0 refused.', { timeout: 20_000 });
+  check(
+    (await logger.getAttribute('tr[data-file="garmin-fenix-5-bike.fit"]', 'data-state')) === 'READ',
+    'the file is read',
+  );
+  await logger.screenshot({ path: join(artifacts, '6-imported.png') });
+  await logger.click('li[data-outcome=IMPORTED] button[name=open-activity]');
+  await logger.waitForSelector('svg.route path.route-line', { timeout: 10_000 });
+  const route = await logger.getAttribute('svg.route path.route-line', 'd');
+  check((route?.match(/L/g) ?? []).length >= 10, `the route has its points: ${route}`);
+  await logger.waitForSelector('[data-chart=speed] canvas');
+  await logger.waitForSelector('[data-chart=elevation] canvas');
+  check((await logger.locator('table.splits tr').count()) >= 2, 'a splits table with a split');
+  check(
+    (await logger.textContent('[data-fact=distance]')) === '0.46 km',
+    `distance: ${await logger.textContent('[data-fact=distance]')}`,
+  );
+  await logger.waitForSelector('[data-record=LONGEST_RIDE]');
+  // The chart's legend reads out the value under the cursor.
+  const over = logger.locator('[data-chart=speed] .u-over');
+  const box = await over.boundingBox();
+  await over.hover({ position: { x: box.width / 2, y: box.height / 2 } });
+  await logger.waitForFunction(
+    () => /km\/h$/.test(document.querySelector('[data-chart=speed] .u-series:nth-child(2) .u-value')?.textContent ?? ''),
+    null,
+    { timeout: 5_000 },
+  );
+  await logger.screenshot({ path: join(artifacts, '7-activity-page.png'), fullPage: true });
+  // Miles: the same page in imperial units.
+  await logger.selectOption('select[name=units]', 'imperial');
+  await logger.waitForSelector('[data-fact=distance]:has-text("0.29 mi")');
+  await logger.selectOption('select[name=units]', 'metric');
+  await logger.click('button[data-screen=records]');
+  await logger.waitForSelector('table.records tr[data-record=LONGEST_RIDE]');
+  await logger.screenshot({ path: join(artifacts, '8-records.png') });
+
   // The admin dashboard, for an admin session (given by the Rust test).
   if (process.env.FITTRACK_ADMIN_SESSION) {
     const admin = await browser.newContext({ viewport: { width: 1000, height: 800 } });
@@ -162,7 +206,7 @@ try {
     check(users >= 2, `dashboard users: ${users}`);
     const owed = await page.textContent('[data-tile=erasures] strong');
     check(owed === '0', `erasures owed: ${owed}`);
-    await page.screenshot({ path: join(artifacts, '6-admin-dashboard.png') });
+    await page.screenshot({ path: join(artifacts, '9-admin-dashboard.png') });
     await admin.close();
   }
 
@@ -190,7 +234,7 @@ try {
   const graphiql = await context.newPage();
   await graphiql.goto(new URL('graphiql.html', appUrl).href);
   await graphiql.waitForSelector('.graphiql-container', { timeout: 15_000 });
-  await graphiql.screenshot({ path: join(artifacts, '7-graphiql.png') });
+  await graphiql.screenshot({ path: join(artifacts, '10-graphiql.png') });
   check(external.length === 0, `requests left the machine: ${external.join(', ')}`);
 
   console.log(`browser test passed; screenshots in ${artifacts}`);

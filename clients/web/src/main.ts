@@ -1,8 +1,11 @@
 // FitTrack web app: sign in, log workouts, history with stats, the live AI
 // feed, today's plan, and the admin dashboard. Plain DOM, typed operations.
 import './style.css';
+import { activityScreen, recordsScreen } from './activity';
+import { errorText, field, h } from './dom';
+import { setUnits, units, type Units } from './format';
+import { importScreen, leaveImport } from './importer';
 import {
-  ApiError,
   configureApi,
   currentSession,
   deviceToken,
@@ -45,28 +48,6 @@ const ACTIVITY_TYPES: ActivityType[] = [
 ];
 
 const app = document.querySelector<HTMLDivElement>('#app')!;
-
-/** Builds an element: `h('button', {onclick}, 'text')`. */
-function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: Partial<HTMLElementTagNameMap[K]> & { dataset?: Record<string, string> } = {},
-  ...children: (Node | string | null | undefined)[]
-): HTMLElementTagNameMap[K] {
-  const element = document.createElement(tag);
-  const { dataset, ...rest } = props;
-  Object.assign(element, rest);
-  if (dataset) Object.assign(element.dataset, dataset);
-  for (const child of children) if (child != null) element.append(child);
-  return element;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof ApiError ? `${error.message} (${error.code})` : String(error);
-}
-
-function field(label: string, input: HTMLElement): HTMLLabelElement {
-  return h('label', {}, h('span', {}, label), input);
-}
 
 function localDate(date = new Date()): string {
   const offset = date.getTimezoneOffset() * 60_000;
@@ -303,7 +284,7 @@ function historyScreen(): HTMLElement {
       for (const { node } of myActivities.edges) {
         list.append(
           h('li', { dataset: { id: node.id } },
-            h('strong', {}, node.type),
+            h('button', { type: 'button', className: 'link', name: 'open-activity', onclick: () => openActivity(node.id) }, node.type),
             ` ${node.durationMinutes} min · ${node.caloriesBurned} kcal · ${new Date(node.startTime).toLocaleString()}`,
             node.recommendation ? h('p', { className: 'advice' }, node.recommendation.summary) : null,
           ),
@@ -446,11 +427,25 @@ function adminScreen(): HTMLElement {
   return h('section', { className: 'card' }, h('h2', {}, 'Admin dashboard'), body);
 }
 
+/** Kilometres or miles, for this browser; the page redraws in the new unit. */
+function unitsToggle(redraw: () => void): HTMLSelectElement {
+  const select = h('select', { name: 'units', title: 'Units' },
+    h('option', { value: 'metric' }, 'km'), h('option', { value: 'imperial' }, 'mi'));
+  select.value = units();
+  select.onchange = () => {
+    setUnits(select.value as Units);
+    redraw();
+  };
+  return select;
+}
+
 // ---- shell -------------------------------------------------------------------------
 
 const SCREENS = {
   log: ['Log', logScreen],
+  import: ['Import', () => importScreen(openActivity)],
   history: ['History', historyScreen],
+  records: ['Records', () => recordsScreen(openActivity)],
   feed: ['Feed', feedScreen],
   plan: ['Plan', planScreen],
   account: ['Account', accountScreen],
@@ -458,7 +453,12 @@ const SCREENS = {
 } as const;
 type ScreenName = keyof typeof SCREENS;
 
-function render(screen: ScreenName = 'log'): void {
+/** An activity's page, under the History tab. */
+function openActivity(id: string): void {
+  render('history', id);
+}
+
+function render(screen: ScreenName = 'log', activityId?: string): void {
   const resetToken = new URLSearchParams(location.hash.slice(1)).get('reset-password');
   if (resetToken) {
     app.replaceChildren(resetScreen(resetToken));
@@ -478,14 +478,16 @@ function render(screen: ScreenName = 'log'): void {
     stopFeed?.();
     stopFeed = null;
   }
+  leaveImport();
   const nav = h('nav', {},
     ...names.map((name) =>
       h('button', { type: 'button', className: name === screen ? 'active' : '', dataset: { screen: name }, onclick: () => render(name) }, SCREENS[name][0]),
     ),
+    unitsToggle(() => render(screen, activityId)),
     h('span', { className: 'who' }, session.user.email),
     h('button', { type: 'button', name: 'signout', onclick: () => void signOut() }, 'Sign out'),
   );
-  app.replaceChildren(nav, SCREENS[screen][1]());
+  app.replaceChildren(nav, activityId ? activityScreen(activityId) : SCREENS[screen][1]());
 }
 
 await configureApi();

@@ -247,6 +247,17 @@ impl Activities {
         Ok(records::records(&self.store.efforts(user, &[]).await?))
     }
 
+    /// The records each of a user's activities set when it was recorded,
+    /// by activity.
+    pub async fn records_set(
+        &self,
+        user: Uuid,
+    ) -> ActivityResult<std::collections::HashMap<Uuid, Vec<records::Effort>>> {
+        Ok(records::set_by_activity(
+            &self.store.efforts(user, &[]).await?,
+        ))
+    }
+
     /// Each record of `kind` a user set, oldest first (`LONGEST_DURATION`
     /// per `activity_type`).
     pub async fn record_history(

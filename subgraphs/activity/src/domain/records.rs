@@ -278,6 +278,24 @@ pub fn history(
     set
 }
 
+/// The records each activity set when it was recorded (beaten since or
+/// not): the history of every kind, and of every type for
+/// `LONGEST_DURATION`, by activity.
+pub fn set_by_activity(efforts: &[Effort]) -> std::collections::HashMap<Uuid, Vec<Effort>> {
+    let kinds: std::collections::BTreeSet<(RecordKind, Option<ActivityType>)> =
+        efforts.iter().map(|e| (e.kind, per_type(e))).collect();
+    let mut by_activity: std::collections::HashMap<Uuid, Vec<Effort>> = Default::default();
+    for (kind, activity_type) in kinds {
+        for effort in history(efforts, kind, activity_type) {
+            by_activity
+                .entry(effort.activity_id)
+                .or_default()
+                .push(effort);
+        }
+    }
+    by_activity
+}
+
 fn per_type(effort: &Effort) -> Option<ActivityType> {
     (effort.kind == RecordKind::LongestDuration).then_some(effort.activity_type)
 }
@@ -378,5 +396,43 @@ mod tests {
         // The record's activity deleted: the next best is the record.
         let remaining: Vec<Effort> = efforts.into_iter().filter(|e| e.value != 1_440.0).collect();
         assert_eq!(records(&remaining)[0].value, 1_450.0);
+    }
+
+    #[test]
+    fn each_activity_lists_the_records_it_set_when_it_was_recorded() {
+        let user = Uuid::new_v4();
+        let [first, second, third] = [Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4()];
+        let effort = |activity_id, day: i64, kind, activity_type, value| Effort {
+            activity_id,
+            user_id: user,
+            activity_type,
+            kind,
+            value,
+            achieved_at: start() + Duration::days(day),
+        };
+        use ActivityType::{Running, Yoga};
+        use RecordKind::{Fastest1K, LongestDuration};
+        let efforts = vec![
+            effort(first, 0, Fastest1K, Running, 300.0),
+            effort(first, 0, LongestDuration, Running, 1_800.0),
+            // Faster, but shorter: one record of two.
+            effort(second, 1, Fastest1K, Running, 280.0),
+            effort(second, 1, LongestDuration, Running, 1_500.0),
+            // The first yoga session is the longest yoga so far.
+            effort(third, 2, LongestDuration, Yoga, 600.0),
+        ];
+        let set = set_by_activity(&efforts);
+        let kinds = |id| {
+            let mut kinds: Vec<(RecordKind, ActivityType)> =
+                set[&id].iter().map(|e| (e.kind, e.activity_type)).collect();
+            kinds.sort();
+            kinds
+        };
+        assert_eq!(
+            kinds(first),
+            [(Fastest1K, Running), (LongestDuration, Running)]
+        );
+        assert_eq!(kinds(second), [(Fastest1K, Running)]);
+        assert_eq!(kinds(third), [(LongestDuration, Yoga)]);
     }
 }

@@ -146,3 +146,21 @@ impl Loader<StatsKey> for StatsLoader {
         Ok(out)
     }
 }
+
+/// The records each activity set, by activity, per user: one read of a
+/// user's efforts however many of their activities a response shows.
+pub struct RecordsSetLoader(pub Activities);
+
+impl Loader<Uuid> for RecordsSetLoader {
+    type Value = Arc<HashMap<Uuid, Vec<crate::domain::records::Effort>>>;
+    type Error = LoadError;
+
+    async fn load(&self, users: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let mut out = HashMap::new();
+        for &user in users {
+            let set = self.0.records_set(user).await.map_err(activity_error)?;
+            out.insert(user, Arc::new(set));
+        }
+        Ok(out)
+    }
+}

@@ -17,7 +17,7 @@ use async_graphql::{dataloader::DataLoader, MergedObject, Schema, ID};
 use fittrack_kit::ApiError;
 
 use crate::domain::{activities::Activities, error::ActivityError};
-use loaders::{ActivityLoader, FirstPageLoader, StatsLoader};
+use loaders::{ActivityLoader, FirstPageLoader, RecordsSetLoader, StatsLoader};
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
@@ -123,6 +123,7 @@ pub fn build_schema(
         .data(loader(FirstPageLoader(store.clone()), loader_delay))
         .data(loader(recording::RecordingLoader(store), loader_delay))
         .data(loader(StatsLoader(activities.clone()), loader_delay))
+        .data(loader(RecordsSetLoader(activities.clone()), loader_delay))
         .data(platform_stats)
         .data(quotas)
         .data(activities)

@@ -95,6 +95,30 @@ impl ActivityObject {
             .unwrap_or_default())
     }
 
+    /// The personal records this workout set when it was recorded (beaten
+    /// since or not): what it added to `myRecordHistory`.
+    #[graphql(
+        directive = fittrack_kit::schema::list_size::apply(Some(20), None, None, None),
+        directive = fittrack_kit::schema::cost::apply(10),
+        complexity = 10
+    )]
+    async fn records_set(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<Vec<super::records::PersonalRecord>> {
+        let set = ctx
+            .data::<async_graphql::dataloader::DataLoader<super::loaders::RecordsSetLoader>>()?
+            .load_one(self.user_id)
+            .await
+            .map_err(super::internal)?;
+        Ok(set
+            .and_then(|by_activity| by_activity.get(&self.activity_id).cloned())
+            .unwrap_or_default()
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
     /// Metres climbed (changes under 3 m are GPS noise, not counted).
     async fn elevation_gain_metres(
         &self,
