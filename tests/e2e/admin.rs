@@ -228,7 +228,11 @@ async fn audit_entries_about(
     expected: usize,
 ) -> Vec<Value> {
     let query = "query($filter: AuditLogFilter) { auditLogs(filter: $filter, first: 50) { edges { node { id action admin { id } target { id } details } } } }";
-    for _ in 0..50 {
+    // Delivery runs every 200 ms; the deadline is for a loaded CI machine
+    // (the whole e2e suite's stacks at once on two cores).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut entries = Vec::new();
+    while tokio::time::Instant::now() < deadline {
         let logs = gql(
             &stack.router,
             query,
@@ -237,7 +241,7 @@ async fn audit_entries_about(
         )
         .await;
         logs.assert_ok();
-        let entries: Vec<Value> = logs.data("auditLogs")["edges"]
+        entries = logs.data("auditLogs")["edges"]
             .as_array()
             .expect("edges")
             .iter()
@@ -255,13 +259,15 @@ async fn audit_entries_about(
             .await;
             assert_eq!(
                 again.data("auditLogs")["edges"].as_array().map(Vec::len),
-                Some(expected)
+                Some(expected),
+                "a later delivery round added a copy: {:#}",
+                again.data("auditLogs")
             );
             return entries;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    panic!("fewer than {expected} audit entries about {target} after 5 s");
+    panic!("fewer than {expected} audit entries about {target} after 30 s: {entries:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,7 +337,8 @@ async fn admins_created_at_the_console_are_audited() {
         .expect("fittrack admin create runs");
     assert!(
         promoted.status.success(),
-        "{}",
+        "fittrack admin create failed: {}\n{}",
+        String::from_utf8_lossy(&promoted.stdout),
         String::from_utf8_lossy(&promoted.stderr)
     );
     let entries = audit_entries_about(&stack, &admin, &carol["user"]["id"], 1).await;

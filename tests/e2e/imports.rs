@@ -693,3 +693,123 @@ async fn my_records(stack: &Stack, token: &str) -> Vec<Value> {
         .expect("records")
         .clone()
 }
+
+/// A GPX run that started `ago` before now: `minutes` long at a steady
+/// `metres_per_second`, heading north, a point every 5 s.
+fn recent_run(ago: chrono::Duration, minutes: i64, metres_per_second: f64) -> Vec<u8> {
+    let start = chrono::Utc::now() - ago;
+    let mut gpx = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8"?><gpx version="1.1" creator="fittrack tests" xmlns="http://www.topografix.com/GPX/1/1"><trk><type>running</type><trkseg>"#,
+    );
+    for second in (0..=minutes * 60).step_by(5) {
+        let lat = 51.5 + second as f64 * metres_per_second / 111_195.0;
+        let time = (start + chrono::Duration::seconds(second))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        gpx.push_str(&format!(
+            r#"<trkpt lat="{lat:.7}" lon="-0.1000000"><ele>20</ele><time>{time}</time></trkpt>"#
+        ));
+    }
+    gpx.push_str("</trkseg></trk></gpx>");
+    gpx.into_bytes()
+}
+
+const RECORD_SET: &str =
+    "subscription { personalRecordSet { record { kind type value activityId } previousValue } }";
+
+/// The records pushed to `live` within `wait`, sorted by kind.
+async fn pushed(live: &mut WsSubscription, wait: Duration) -> Vec<Value> {
+    let mut got = Vec::new();
+    while let Ok(event) = live.next(wait).await {
+        got.push(event["data"]["personalRecordSet"].clone());
+    }
+    got.sort_by_key(|r| r["record"]["kind"].as_str().unwrap_or("").to_owned());
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_record_is_pushed_live_to_its_owner_only() {
+    let stack = Stack::start_with(None, false).await;
+    let (_, ada) = stack.register("racer").await;
+    let (_, eve) = stack.register("rival").await;
+    let token = ada["accessToken"].as_str().expect("token");
+    let init = |t: &str| json!({"Authorization": format!("Bearer {t}")});
+    let mut live =
+        WsSubscription::open_with(&stack.router_ws(), init(token), RECORD_SET, json!({}))
+            .await
+            .expect("subscribes");
+    let eve_token = eve["accessToken"].as_str().expect("token");
+    let mut other =
+        WsSubscription::open_with(&stack.router_ws(), init(eve_token), RECORD_SET, json!({}))
+            .await
+            .expect("subscribes");
+
+    // A first run this morning: every record it holds is new.
+    let first = recent_run(chrono::Duration::hours(3), 30, 3.0);
+    let id = import(&stack, token, &[("morning.gpx", &first)]).await;
+    let report = done(&stack, token, &id).await;
+    let first_id = report["files"][0]["workouts"][0]["activityId"].clone();
+    let records = pushed(&mut live, Duration::from_secs(3)).await;
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|r| r["record"]["kind"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "FASTEST_1K",
+            "FASTEST_400M",
+            "FASTEST_5K",
+            "FASTEST_MILE",
+            "LONGEST_DURATION"
+        ],
+        "{records:#?}"
+    );
+    assert!(records
+        .iter()
+        .all(|r| r["previousValue"].is_null() && r["record"]["activityId"] == first_id));
+
+    // A faster, shorter run: faster times, each with the one it beat; the
+    // longest run is still the first.
+    let second = recent_run(chrono::Duration::hours(1), 25, 3.5);
+    let id = import(&stack, token, &[("evening.gpx", &second)]).await;
+    done(&stack, token, &id).await;
+    let records = pushed(&mut live, Duration::from_secs(3)).await;
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|r| r["record"]["kind"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["FASTEST_1K", "FASTEST_400M", "FASTEST_5K", "FASTEST_MILE"],
+        "{records:#?}"
+    );
+    let five_k = &records[2];
+    let (now, before) = (
+        five_k["record"]["value"].as_f64().expect("value"),
+        five_k["previousValue"]
+            .as_f64()
+            .expect("the record it beat"),
+    );
+    assert!(
+        (now - 5_000.0 / 3.5).abs() < 10.0 && (before - 5_000.0 / 3.0).abs() < 10.0,
+        "{five_k}"
+    );
+
+    // History (a run from 2017) sets no live record, whatever it holds.
+    let id = import(
+        &stack,
+        token,
+        &[("old.gpx", &fixture("garmin-activity.gpx"))],
+    )
+    .await;
+    done(&stack, token, &id).await;
+    assert_eq!(
+        pushed(&mut live, Duration::from_secs(2)).await,
+        Vec::<Value>::new()
+    );
+    // Nobody else heard any of it.
+    assert_eq!(
+        pushed(&mut other, Duration::from_millis(500)).await,
+        Vec::<Value>::new()
+    );
+}

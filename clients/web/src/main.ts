@@ -1,7 +1,7 @@
 // FitTrack web app: sign in, log workouts, history with stats, the live AI
 // feed, today's plan, and the admin dashboard. Plain DOM, typed operations.
 import './style.css';
-import { activityScreen, recordsScreen } from './activity';
+import { activityScreen, recordName, recordsScreen, recordValue } from './activity';
 import { errorText, field, h } from './dom';
 import { setUnits, units, type Units } from './format';
 import { importScreen, leaveImport } from './importer';
@@ -27,6 +27,7 @@ import {
   MyActivitiesDocument,
   MyActivityStatsDocument,
   MyRecommendationsDocument,
+  PersonalRecordSetDocument,
   RecommendationAddedDocument,
   RegisterDocument,
   RequestPasswordResetDocument,
@@ -359,9 +360,19 @@ function feedScreen(): HTMLElement {
       })
       .catch((error) => (status.textContent = errorText(error)));
   stopFeed?.();
-  stopFeed = subscribe(RecommendationAddedDocument, {}, (data) => show(data.recommendationAdded, true),
+  const stopAdvice = subscribe(RecommendationAddedDocument, {}, (data) => show(data.recommendationAdded, true),
     (error) => (status.textContent = `Live updates interrupted (${errorText(error)}); reconnecting…`),
     catchUp);
+  // A record set by a workout just imported: news, on top of the feed.
+  const stopRecords = subscribe(PersonalRecordSetDocument, {}, ({ personalRecordSet: { record, previousValue } }) =>
+    list.prepend(h('li', { className: 'new-record', dataset: { record: record.kind } },
+      h('p', { className: 'summary' }, `New record! ${recordName(record.kind, record.type)}: ${recordValue(record.kind, record.value)}`),
+      h('small', {}, previousValue == null ? 'Your first.' : `Was ${recordValue(record.kind, previousValue)}.`))),
+    () => {});
+  stopFeed = () => {
+    stopAdvice();
+    stopRecords();
+  };
   request(MyRecommendationsDocument, { first: 20 })
     .then(({ myRecommendations }) => myRecommendations.edges.forEach(({ node }) => show(node, false)))
     .catch((error) => (status.textContent = errorText(error)));

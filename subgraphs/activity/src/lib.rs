@@ -91,6 +91,11 @@ pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
     let erased = fittrack_kit::erasure::connect(&shared).await?;
     let limiter =
         fittrack_kit::ratelimit::connect(shared.redis_url(), &shared.key("ratelimit:")).await?;
+    // New records reach subscribers on every replica through Redis.
+    let records_bus: domain::activities::RecordBus = match shared.redis_url() {
+        Some(url) => fittrack_kit::live::RedisBus::connect_in(shared.namespace(), url).await?,
+        None => Arc::new(fittrack_kit::live::LocalBus::default()),
+    };
     Ok(assemble(
         config,
         Parts {
@@ -103,6 +108,7 @@ pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
             platform_stats,
             erased,
             limiter,
+            records_bus,
         },
     ))
 }
@@ -123,6 +129,8 @@ pub struct Parts {
     pub erased: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
     /// Counts the per-user write quotas (`ActivityLimits`).
     pub limiter: Arc<dyn fittrack_kit::ratelimit::RateLimiter>,
+    /// Where new personal records are announced live.
+    pub records_bus: domain::activities::RecordBus,
 }
 
 /// The service from its parts: the GraphQL app with its readiness checks,
@@ -142,7 +150,8 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
         events.with_metrics(event_metrics.clone()),
         confirmations.with_metrics(event_metrics),
     );
-    let activities = Activities::new(store.clone(), Arc::new(events.clone()), erased.clone());
+    let activities = Activities::new(store.clone(), Arc::new(events.clone()), erased.clone())
+        .with_records_bus(parts.records_bus);
     let import_queue = parts.import_queue;
     let import_store = parts.import_store;
     let imports = Imports::new(

@@ -15,6 +15,7 @@ pub mod erasure;
 pub mod error;
 pub mod events;
 pub mod files;
+pub mod live;
 pub mod metrics;
 pub mod mongo;
 pub mod pagination;

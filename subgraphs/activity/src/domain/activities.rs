@@ -81,11 +81,15 @@ pub struct ActivityPatch {
     pub metrics: Option<super::model::Metrics>,
 }
 
+/// Where new personal records are announced to live subscribers.
+pub type RecordBus = Arc<dyn fittrack_kit::live::LiveBus<records::NewRecord>>;
+
 #[derive(Clone)]
 pub struct Activities {
     store: Arc<dyn ActivityStore>,
     events: Arc<dyn ActivityEvents>,
     erased: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
+    records_bus: RecordBus,
 }
 
 pub fn page_size(first: Option<i32>) -> ActivityResult<u32> {
@@ -103,11 +107,42 @@ impl Activities {
             store,
             events,
             erased,
+            records_bus: Arc::new(fittrack_kit::live::LocalBus::default()),
         }
+    }
+
+    /// Announces new records on `bus` (in process by default).
+    pub fn with_records_bus(mut self, bus: RecordBus) -> Self {
+        self.records_bus = bus;
+        self
+    }
+
+    pub fn records_bus(&self) -> &RecordBus {
+        &self.records_bus
     }
 
     pub fn store(&self) -> &Arc<dyn ActivityStore> {
         &self.store
+    }
+
+    /// Announces the records `activity` holds now. Best effort: a bus that
+    /// is down costs the live notice, never the workout (the records are in
+    /// `myRecords` either way).
+    async fn announce_records(&self, activity: &Activity) {
+        let announced = async {
+            let efforts = self.store.efforts(activity.user_id, &[]).await?;
+            for record in records::new_records(&efforts, activity.id) {
+                self.records_bus.publish(&record).await?;
+            }
+            anyhow::Ok(())
+        };
+        if let Err(error) = announced.await {
+            tracing::warn!(
+                activity_id = %activity.id,
+                error = format!("{error:#}"),
+                "new records not announced live"
+            );
+        }
     }
 
     pub async fn log(
@@ -222,6 +257,8 @@ impl Activities {
         }
         if announce {
             self.events.logged(&activity).await;
+            // History sets records too, but only a fresh workout's are news.
+            self.announce_records(&activity).await;
         }
         Ok(ImportedWorkout::New(activity))
     }

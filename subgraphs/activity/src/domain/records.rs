@@ -10,7 +10,19 @@ use uuid::Uuid;
 use super::{model::ActivityType, recording::Sample};
 
 /// What a record measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, async_graphql::Enum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    async_graphql::Enum,
+)]
 pub enum RecordKind {
     /// Running: the fastest time over the distance, anywhere in a run.
     Fastest400M,
@@ -111,7 +123,7 @@ impl RecordKind {
 }
 
 /// One activity's best over one measure.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Effort {
     pub activity_id: Uuid,
     pub user_id: Uuid,
@@ -278,6 +290,45 @@ pub fn history(
     set
 }
 
+/// A record just set, as it is announced live.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NewRecord {
+    pub record: Effort,
+    /// The record it beat; `None` for the first of its kind.
+    pub previous: Option<f64>,
+}
+
+impl fittrack_kit::live::LiveEvent for NewRecord {
+    const TOPIC: &'static str = "records";
+
+    fn user_id(&self) -> Uuid {
+        self.record.user_id
+    }
+}
+
+/// The records `activity_id` holds among `efforts` (every effort of its
+/// user, its own included), each with the record it took over.
+pub fn new_records(efforts: &[Effort], activity_id: Uuid) -> Vec<NewRecord> {
+    let others: Vec<Effort> = efforts
+        .iter()
+        .filter(|e| e.activity_id != activity_id)
+        .cloned()
+        .collect();
+    let before: std::collections::HashMap<(RecordKind, Option<ActivityType>), f64> =
+        records(&others)
+            .into_iter()
+            .map(|e| ((e.kind, per_type(&e)), e.value))
+            .collect();
+    records(efforts)
+        .into_iter()
+        .filter(|record| record.activity_id == activity_id)
+        .map(|record| NewRecord {
+            previous: before.get(&(record.kind, per_type(&record))).copied(),
+            record,
+        })
+        .collect()
+}
+
 /// The records each activity set when it was recorded (beaten since or
 /// not): the history of every kind, and of every type for
 /// `LONGEST_DURATION`, by activity.
@@ -434,5 +485,18 @@ mod tests {
         );
         assert_eq!(kinds(second), [(Fastest1K, Running)]);
         assert_eq!(kinds(third), [(LongestDuration, Yoga)]);
+
+        // Only what an activity holds now is new, with what it beat.
+        let second_holds = new_records(&efforts, second);
+        assert_eq!(second_holds.len(), 1);
+        assert_eq!(second_holds[0].record.kind, Fastest1K);
+        assert_eq!(second_holds[0].previous, Some(300.0));
+        let third_holds = new_records(&efforts, third);
+        assert_eq!(third_holds[0].previous, None, "the first yoga session");
+        assert_eq!(
+            new_records(&efforts, first).len(),
+            1,
+            "still the longest run"
+        );
     }
 }

@@ -279,7 +279,7 @@ pub const PROGRESS_POLL: std::time::Duration = std::time::Duration::from_millis(
 #[derive(Default)]
 pub struct ImportSubscription;
 
-#[Subscription(name = "Subscription")]
+#[Subscription]
 impl ImportSubscription {
     /// One of your imports as it progresses: its state now, then again
     /// after every file read, ending once it is `DONE`. At most 5 followed

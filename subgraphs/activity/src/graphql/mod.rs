@@ -13,7 +13,7 @@ mod types;
 
 use std::{sync::Arc, time::Duration};
 
-use async_graphql::{dataloader::DataLoader, MergedObject, Schema, ID};
+use async_graphql::{dataloader::DataLoader, MergedObject, MergedSubscription, Schema, ID};
 use fittrack_kit::ApiError;
 
 use crate::domain::{activities::Activities, error::ActivityError};
@@ -34,8 +34,9 @@ pub struct QueryRoot(
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(activities::ActivityMutation, imports::ImportMutation);
 
-/// One subscription so far; a second would make this a `MergedSubscription`.
-pub use imports::ImportSubscription as SubscriptionRoot;
+#[derive(MergedSubscription, Default)]
+#[graphql(name = "Subscription")]
+pub struct SubscriptionRoot(imports::ImportSubscription, records::RecordSubscription);
 
 pub type ActivitySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
@@ -43,7 +44,7 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Subscripti
     fittrack_kit::schema::federated(
         QueryRoot::default(),
         MutationRoot::default(),
-        SubscriptionRoot,
+        SubscriptionRoot::default(),
         // Lists multiply by `first` (kit::schema::page_complexity): a full 100-item page of activities with every field is ~2 600.
         10_000,
     )

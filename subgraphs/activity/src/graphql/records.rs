@@ -1,15 +1,19 @@
 //! Personal records (`domain::records`): the current ones and how each was
 //! set over time.
 
-use async_graphql::{Context, Object, SimpleObject, ID};
+use async_graphql::{Context, Object, SimpleObject, Subscription, ID};
 use chrono::{DateTime, Utc};
-use fittrack_kit::auth::{Authenticated, ContextAuthExt};
+use fittrack_kit::{
+    auth::{Authenticated, ContextAuthExt},
+    ApiError,
+};
+use futures_util::{Stream, StreamExt};
 
 use super::Quotas;
 use crate::domain::{
     activities::Activities,
     model::ActivityType,
-    records::{Effort, RecordKind},
+    records::{Effort, NewRecord, RecordKind},
 };
 
 /// A best effort that was a record: the fastest 5 km, the best 20-minute
@@ -78,4 +82,76 @@ impl RecordQuery {
             .await?;
         Ok(history.into_iter().map(Into::into).collect())
     }
+}
+
+/// A personal record you just set.
+#[derive(SimpleObject)]
+pub struct PersonalRecordSet {
+    pub record: PersonalRecord,
+    /// The record it beat, in the same unit; `null` for the first of its
+    /// kind.
+    pub previous_value: Option<f64>,
+}
+
+/// Live subscribers per user, as for `recommendationAdded`.
+const MAX_LIVE_PER_USER: usize = 10;
+
+#[derive(Default)]
+pub struct RecordSubscription;
+
+#[Subscription]
+impl RecordSubscription {
+    /// Your new personal records, as soon as an imported workout from the
+    /// last 48 hours sets them (older workouts are history: their records
+    /// count, quietly). At most 10 open at once per user (`RATE_LIMITED`
+    /// past that).
+    #[graphql(guard = "Authenticated")]
+    async fn personal_record_set(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<PersonalRecordSet>>> {
+        let viewer = ctx.current_user()?.clone();
+        // Held by the stream: given back however the subscription ends.
+        let slot = listeners()
+            .try_open(viewer.id, MAX_LIVE_PER_USER)
+            .ok_or_else(|| {
+                ApiError::rate_limited(
+                    format!(
+                        "At most {MAX_LIVE_PER_USER} live subscriptions per user; close one first"
+                    ),
+                    5,
+                )
+            })?;
+        let bus = ctx.data::<Activities>()?.records_bus().clone();
+        let items = bus
+            .subscribe(viewer.id)
+            .map(move |new: NewRecord| {
+                let _held = &slot;
+                Ok(PersonalRecordSet {
+                    record: new.record.into(),
+                    previous_value: new.previous,
+                })
+            })
+            // The bus ends its stream when it may have lost something (its
+            // Redis connection dropped): say so; the client subscribes again.
+            .chain(futures_util::stream::once(async {
+                Err(ApiError::unavailable(
+                    "Live updates were interrupted; subscribe again (your records are in myRecords)",
+                    1,
+                )
+                .into())
+            }));
+        let verifier = ctx
+            .data_opt::<std::sync::Arc<fittrack_kit::JwtVerifier>>()
+            .cloned();
+        Ok(fittrack_kit::auth::until_session_ends(
+            items, verifier, viewer,
+        ))
+    }
+}
+
+fn listeners() -> &'static fittrack_kit::ratelimit::OpenSlots<uuid::Uuid> {
+    static OPEN: std::sync::OnceLock<fittrack_kit::ratelimit::OpenSlots<uuid::Uuid>> =
+        std::sync::OnceLock::new();
+    OPEN.get_or_init(Default::default)
 }

@@ -132,6 +132,18 @@ pub trait RecommendationBus: Send + Sync + 'static {
     fn subscribe(&self, user_id: Uuid) -> BoxStream<'static, Recommendation>;
 }
 
+/// Any shared live bus of recommendations (`fittrack_kit::live`) is one.
+#[async_trait]
+impl<B: fittrack_kit::live::LiveBus<Recommendation>> RecommendationBus for B {
+    async fn publish(&self, recommendation: &Recommendation) -> anyhow::Result<()> {
+        fittrack_kit::live::LiveBus::publish(self, recommendation).await
+    }
+
+    fn subscribe(&self, user_id: Uuid) -> BoxStream<'static, Recommendation> {
+        fittrack_kit::live::LiveBus::subscribe(self, user_id)
+    }
+}
+
 /// Writes advice on workouts and daily plans.
 #[async_trait]
 pub trait Advisor: Send + Sync + 'static {
