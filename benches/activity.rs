@@ -109,9 +109,14 @@ async fn queries_per_join() -> Vec<(usize, u64)> {
         Arc::new(fittrack_activity::files::Reader),
         activities.clone(),
     );
+    let goals = fittrack_activity::domain::goals::Goals::new(
+        Arc::new(EmbeddedActivityStore::open(&url).await.expect("store")),
+        store.clone(),
+    );
     let schema = build_schema(
         activities,
         imports,
+        goals,
         DEFAULT_LOADER_DELAY,
         fittrack_kit::cache::local_dashboard(),
         fittrack_activity::graphql::Quotas::in_process(),

@@ -582,3 +582,175 @@ async fn a_client_syncs_from_the_change_feed_with_tombstones() {
     forged.assert_code("BAD_USER_INPUT");
     assert_eq!(forged.field(), Some("since"));
 }
+
+const GOAL: &str = "mutation($input: GoalInput!) { createGoal(input: $input) { id period metric target types timeZone progress { periodStart periodEnd value fraction achieved } } }";
+const GOALS: &str =
+    "query { myGoals { id metric target progress { periodStart value fraction achieved } } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_goals_week_is_local_to_its_time_zone_and_bad_goals_are_refused() {
+    let stack = Stack::start().await;
+    let (_, ada) = stack.register("goalie").await;
+    let (_, eve) = stack.register("meddler").await;
+    // This week in Auckland: from Monday 00:00 there, whatever UTC says.
+    let zone: chrono_tz::Tz = "Pacific/Auckland".parse().expect("zone");
+    let local_today = Utc::now().with_timezone(&zone).date_naive();
+    let monday = local_today
+        - Span::days(i64::from(
+            chrono::Datelike::weekday(&local_today).num_days_from_monday(),
+        ));
+    let week_start = chrono::TimeZone::from_local_datetime(
+        &zone,
+        &monday.and_hms_opt(0, 0, 0).expect("midnight"),
+    )
+    .earliest()
+    .expect("Auckland has midnight")
+    .with_timezone(&Utc);
+    let at = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let ran = |start: String, km: f64| {
+        json!({"type": "RUNNING", "durationMinutes": 30, "caloriesBurned": 300,
+               "startTime": start, "metrics": {"distanceKm": km}})
+    };
+    // A minute into the week, and a minute before it began.
+    log(
+        &stack,
+        token(&ada),
+        ran(at(week_start + Span::minutes(1)), 6.0),
+    )
+    .await;
+    log(
+        &stack,
+        token(&ada),
+        ran(at(week_start - Span::minutes(1)), 10.0),
+    )
+    .await;
+    let yoga = json!({"type": "YOGA", "durationMinutes": 60, "caloriesBurned": 200,
+                      "startTime": at(week_start + Span::minutes(5))});
+    log(&stack, token(&ada), yoga).await;
+
+    let created = gql(
+        &stack.router,
+        GOAL,
+        json!({"input": {"period": "WEEK", "metric": "DISTANCE", "target": 10000.0,
+                         "types": ["RUNNING"], "timeZone": "Pacific/Auckland"}}),
+        Some(token(&ada)),
+    )
+    .await;
+    created.assert_ok();
+    let goal = created.data("createGoal").clone();
+    let start: chrono::DateTime<Utc> = goal["progress"]["periodStart"]
+        .as_str()
+        .expect("start")
+        .parse()
+        .expect("a time");
+    assert_eq!(start, week_start, "{goal:#}");
+    assert_eq!(
+        goal["progress"]["value"], 6000.0,
+        "only this week's run: {goal:#}"
+    );
+    assert_eq!(goal["progress"]["fraction"], 0.6);
+    assert_eq!(goal["progress"]["achieved"], false);
+    let count = gql(
+        &stack.router,
+        GOAL,
+        json!({"input": {"period": "WEEK", "metric": "COUNT", "target": 2, "timeZone": "Pacific/Auckland"}}),
+        Some(token(&ada)),
+    )
+    .await;
+    count.assert_ok();
+    assert_eq!(
+        count.data("createGoal")["progress"]["achieved"],
+        true,
+        "{:#}",
+        count.data("createGoal")
+    );
+    let mine = gql(&stack.router, GOALS, json!({}), Some(token(&ada))).await;
+    mine.assert_ok();
+    assert_eq!(mine.data("myGoals").as_array().map(Vec::len), Some(2));
+
+    // Bad goals get clear errors; nothing is kept.
+    for (input, field) in [
+        (
+            json!({"period": "WEEK", "metric": "DISTANCE", "target": 5000, "timeZone": "Mars/Olympus_Mons"}),
+            "Mars/Olympus_Mons",
+        ),
+        (
+            json!({"period": "WEEK", "metric": "DISTANCE", "target": -1, "timeZone": "UTC"}),
+            "target",
+        ),
+        (
+            json!({"period": "MONTH", "metric": "COUNT", "target": 2.5, "timeZone": "UTC"}),
+            "whole number",
+        ),
+    ] {
+        let refused = gql(
+            &stack.router,
+            GOAL,
+            json!({"input": input}),
+            Some(token(&ada)),
+        )
+        .await;
+        refused.assert_code("BAD_USER_INPUT");
+        assert!(
+            refused.errors()[0]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains(field),
+            "{:#?}",
+            refused.errors()
+        );
+    }
+    let mine = gql(&stack.router, GOALS, json!({}), Some(token(&ada))).await;
+    assert_eq!(mine.data("myGoals").as_array().map(Vec::len), Some(2));
+    // Someone else's goal is not found, whatever they try.
+    let id = goal["id"].clone();
+    gql(
+        &stack.router,
+        "mutation($id: ID!) { deleteGoal(id: $id) }",
+        json!({"id": id}),
+        Some(token(&eve)),
+    )
+    .await
+    .assert_code("NOT_FOUND");
+    gql(
+        &stack.router,
+        "mutation($id: ID!, $input: GoalInput!) { updateGoal(id: $id, input: $input) { id } }",
+        json!({"id": id, "input": {"period": "WEEK", "metric": "COUNT", "target": 1, "timeZone": "UTC"}}),
+        Some(token(&eve)),
+    )
+    .await
+    .assert_code("NOT_FOUND");
+    // The owner changes it: progress follows the new target.
+    let updated = gql(
+        &stack.router,
+        "mutation($id: ID!, $input: GoalInput!) { updateGoal(id: $id, input: $input) { target progress { fraction achieved } } }",
+        json!({"id": id, "input": {"period": "WEEK", "metric": "DISTANCE", "target": 5000, "types": ["RUNNING"], "timeZone": "Pacific/Auckland"}}),
+        Some(token(&ada)),
+    )
+    .await;
+    updated.assert_ok();
+    assert_eq!(updated.data("updateGoal")["progress"]["achieved"], true);
+    // At most 20 goals.
+    for n in 2..20 {
+        gql(
+            &stack.router,
+            GOAL,
+            json!({"input": {"period": "MONTH", "metric": "CALORIES", "target": 1000 + n, "timeZone": "UTC"}}),
+            Some(token(&ada)),
+        )
+        .await
+        .assert_ok();
+    }
+    let over = gql(
+        &stack.router,
+        GOAL,
+        json!({"input": {"period": "MONTH", "metric": "CALORIES", "target": 1, "timeZone": "UTC"}}),
+        Some(token(&ada)),
+    )
+    .await;
+    over.assert_code("BAD_USER_INPUT");
+    assert!(over.errors()[0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("At most 20 goals"));
+}

@@ -192,6 +192,23 @@ try {
   await logger.waitForSelector('table.records tr[data-record=LONGEST_RIDE]');
   await logger.screenshot({ path: join(artifacts, '8-records.png') });
 
+  // A weekly goal of two workouts, reached by the two runs logged above;
+  // a bad target is refused with its reason.
+  await logger.click('button[data-screen=goals]');
+  await logger.waitForSelector('text=No goals yet.');
+  await logger.selectOption('select[name=goal-metric]', 'COUNT');
+  await logger.fill('input[name=goal-target]', '2.5');
+  await logger.click('button[name=add-goal]');
+  await logger.waitForSelector('text=whole number of workouts');
+  await logger.fill('input[name=goal-target]', '2');
+  await logger.click('button[name=add-goal]');
+  await logger.waitForSelector('li.goal[data-achieved=true]');
+  check(
+    (await logger.textContent('li.goal strong'))?.includes('2 workouts of 2 workouts'),
+    `goal progress: ${await logger.textContent('li.goal strong')}`,
+  );
+  await logger.screenshot({ path: join(artifacts, '8b-goals.png') });
+
   // The admin dashboard, for an admin session (given by the Rust test).
   if (process.env.FITTRACK_ADMIN_SESSION) {
     const admin = await browser.newContext({ viewport: { width: 1000, height: 800 } });

@@ -4,6 +4,7 @@ import './style.css';
 import { activityScreen, recordName, recordsScreen, recordValue } from './activity';
 import { errorText, field, h } from './dom';
 import { setUnits, units, type Units } from './format';
+import { goalsScreen } from './goals';
 import { importScreen, leaveImport } from './importer';
 import {
   configureApi,
@@ -457,6 +458,7 @@ const SCREENS = {
   import: ['Import', () => importScreen(openActivity)],
   history: ['History', historyScreen],
   records: ['Records', () => recordsScreen(openActivity)],
+  goals: ['Goals', () => goalsScreen(ACTIVITY_TYPES)],
   feed: ['Feed', feedScreen],
   plan: ['Plan', planScreen],
   account: ['Account', accountScreen],

@@ -41,21 +41,26 @@ pub struct ActivityService {
     pub events: EventPublisher,
 }
 
-/// Opens the configured store (MongoDB, else embedded SQLite): one backend,
-/// seen as the activity store and as the import store.
-pub async fn open_store(
-    config: &ActivityConfig,
-) -> anyhow::Result<(Arc<dyn ActivityStore>, Arc<dyn ImportStore>)> {
+/// The configured store (MongoDB, else embedded SQLite): one backend, seen
+/// as the activity store, the import store and the goal store.
+pub type Stores = (
+    Arc<dyn ActivityStore>,
+    Arc<dyn ImportStore>,
+    Arc<dyn domain::ports::GoalStore>,
+);
+
+/// Opens the configured store.
+pub async fn open_store(config: &ActivityConfig) -> anyhow::Result<Stores> {
     Ok(match config.store() {
         StoreBackend::Mongo { uri, database } => {
             let store = Arc::new(
                 storage::mongo::MongoActivityStore::connect(uri.expose(), &database).await?,
             );
-            (store.clone(), store)
+            (store.clone(), store.clone(), store)
         }
         StoreBackend::Embedded { url } => {
             let store = Arc::new(storage::embedded::EmbeddedActivityStore::open(&url).await?);
-            (store.clone(), store)
+            (store.clone(), store.clone(), store)
         }
     })
 }
@@ -64,7 +69,7 @@ pub async fn open_store(
 /// Redis-backed caches and marks, JWT verification) and assembles the service.
 pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
     let shared = config.shared();
-    let (store, import_store) = open_store(config).await?;
+    let (store, import_store, goal_store) = open_store(config).await?;
     let import_queue = queue::connect(
         &shared,
         imports::IMPORT_QUEUE,
@@ -101,6 +106,7 @@ pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
         Parts {
             store,
             import_store,
+            goal_store,
             import_queue,
             queue,
             erasure,
@@ -118,6 +124,8 @@ pub struct Parts {
     pub store: Arc<dyn ActivityStore>,
     /// Imports and their uploaded bytes (the same backend as `store`).
     pub import_store: Arc<dyn ImportStore>,
+    /// Goals (the same backend as `store`).
+    pub goal_store: Arc<dyn domain::ports::GoalStore>,
     /// Where import jobs wait for the importer.
     pub import_queue: Arc<dyn JobQueue>,
     /// Where `ActivityLogged` / `ActivityDeleted` go.
@@ -162,9 +170,11 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
     );
     let importer = imports.clone();
     let expiry = imports.clone();
+    let goals = domain::goals::Goals::new(parts.goal_store, store.clone());
     let schema = graphql::build_schema(
         activities,
         imports,
+        goals,
         Duration::from_millis(config.loader_delay_ms),
         parts.platform_stats,
         graphql::Quotas::new(parts.limiter, &config.limits),

@@ -84,9 +84,12 @@ async fn user_joins_cost_the_same_store_queries_for_1_10_and_100_users() {
         Arc::new(fittrack_activity::files::Reader),
         activities.clone(),
     );
+    let goals =
+        fittrack_activity::domain::goals::Goals::new(Arc::new(embedded(&dir).await), store.clone());
     let schema = build_schema(
         activities,
         imports,
+        goals,
         Duration::from_millis(50),
         fittrack_kit::cache::local_dashboard(),
         fittrack_activity::graphql::Quotas::in_process(),

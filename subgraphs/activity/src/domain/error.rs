@@ -15,6 +15,10 @@ pub enum ActivityError {
     /// The user has [`MAX_OPEN_IMPORTS`](super::imports::MAX_OPEN_IMPORTS)
     /// imports unfinished.
     TooManyOpenImports,
+    /// A goal missing, or someone else's.
+    GoalNotFound,
+    /// The user keeps [`MAX_GOALS_PER_USER`](super::goals::MAX_GOALS_PER_USER) goals.
+    TooManyGoals,
     Internal(anyhow::Error),
 }
 
@@ -50,6 +54,14 @@ impl From<ActivityError> for ApiError {
             ActivityError::TooManyOpenImports => ApiError::new(
                 ErrorCode::RateLimited,
                 "Finish or wait for your unfinished imports before starting another",
+            ),
+            ActivityError::GoalNotFound => ApiError::new(ErrorCode::NotFound, "Goal not found"),
+            ActivityError::TooManyGoals => ApiError::new(
+                ErrorCode::BadUserInput,
+                format!(
+                    "At most {} goals; delete one first",
+                    super::goals::MAX_GOALS_PER_USER
+                ),
             ),
             ActivityError::Internal(error) => ApiError::from(error),
         }

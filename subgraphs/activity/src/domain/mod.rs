@@ -3,6 +3,7 @@
 pub mod activities;
 pub mod analysis;
 pub mod error;
+pub mod goals;
 pub mod imports;
 pub mod model;
 pub mod ports;

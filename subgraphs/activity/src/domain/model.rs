@@ -138,13 +138,15 @@ impl Cursor {
 }
 
 /// Totals of one (user, type) group, as aggregated by the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TypeTotals {
     pub user_id: Uuid,
     pub activity_type: ActivityType,
     pub count: i64,
     pub duration_minutes: i64,
     pub calories_burned: i64,
+    /// Of the activities that give a distance.
+    pub distance_km: f64,
 }
 
 /// A place in a user's change feed: changes are ordered by `(at, id)`.

@@ -131,3 +131,18 @@ pub trait ActivityEvents: Send + Sync + 'static {
     /// Announces a deleted activity.
     async fn deleted(&self, activity: &Activity);
 }
+
+/// Where goals are kept (the activity store's backend; erased with the
+/// user by [`ActivityStore::delete_user`]).
+#[async_trait]
+pub trait GoalStore: Send + Sync + 'static {
+    /// Inserts unless the user keeps `max` goals already (counted in the
+    /// same write); whether it was inserted.
+    async fn insert_goal(&self, goal: &super::goals::Goal, max: usize) -> anyhow::Result<bool>;
+    /// Replaces the user's goal with this id; whether there was one.
+    async fn replace_goal(&self, goal: &super::goals::Goal) -> anyhow::Result<bool>;
+    /// Whether the user had a goal with this id.
+    async fn delete_goal(&self, user_id: Uuid, id: Uuid) -> anyhow::Result<bool>;
+    /// A user's goals, oldest first.
+    async fn goals(&self, user_id: Uuid) -> anyhow::Result<Vec<super::goals::Goal>>;
+}

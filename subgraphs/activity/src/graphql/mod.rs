@@ -5,6 +5,7 @@ pub mod admin;
 mod changes;
 pub mod cursor;
 mod federation;
+mod goals;
 mod imports;
 pub mod loaders;
 mod recording;
@@ -28,11 +29,16 @@ pub struct QueryRoot(
     imports::ImportQuery,
     records::RecordQuery,
     changes::ChangeQuery,
+    goals::GoalQuery,
 );
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(activities::ActivityMutation, imports::ImportMutation);
+pub struct MutationRoot(
+    activities::ActivityMutation,
+    imports::ImportMutation,
+    goals::GoalMutation,
+);
 
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
@@ -98,7 +104,7 @@ impl Quotas {
         )
     }
 
-    async fn admit_write(&self, user: uuid::Uuid) -> Result<(), ApiError> {
+    pub(crate) async fn admit_write(&self, user: uuid::Uuid) -> Result<(), ApiError> {
         self.writes.admit(user).await
     }
 
@@ -114,6 +120,7 @@ impl Quotas {
 pub fn build_schema(
     activities: Activities,
     imports: crate::domain::imports::Imports,
+    goals: crate::domain::goals::Goals,
     loader_delay: Duration,
     platform_stats: admin::PlatformStatsCache,
     quotas: Quotas,
@@ -129,6 +136,7 @@ pub fn build_schema(
         .data(quotas)
         .data(activities)
         .data(imports)
+        .data(goals)
         .finish()
 }
 

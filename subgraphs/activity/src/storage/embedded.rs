@@ -16,10 +16,12 @@ use super::stream_codec;
 use super::{ActivityStore, Inserted, PageQuery};
 use crate::domain::imports::{Import, ImportState, ImportStore};
 use crate::domain::{
+    goals::{Goal, GoalMetric, GoalPeriod},
     model::{
         Activity, ActivityFields, ActivityFilter, ActivityType, Change, ChangePosition, Metrics,
         TypeTotals,
     },
+    ports::GoalStore,
     recording::{RecordingSummary, StoredRecording},
     records::{Effort, RecordKind},
     stats::DailyTotals,
@@ -76,6 +78,19 @@ const SCHEMA: &[&str] = &[
         PRIMARY KEY (activity_id, kind)
     )",
     "CREATE INDEX IF NOT EXISTS activity_efforts_user_kind ON activity_efforts (user_id, kind)",
+    // Goals (domain::goals): the activity types as a JSON array.
+    "CREATE TABLE IF NOT EXISTS goals (
+        id TEXT PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL,
+        period TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        target REAL NOT NULL,
+        types TEXT NOT NULL,
+        time_zone TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS goals_user ON goals (user_id, created_ms, id)",
     // Imports: the report as JSON, and the uploaded bytes until they are read.
     "CREATE TABLE IF NOT EXISTS imports (
         id TEXT PRIMARY KEY NOT NULL,
@@ -524,7 +539,8 @@ impl ActivityStore for EmbeddedActivityStore {
             .query(
                 &format!(
                     "SELECT {user_column} AS user_id, type, COUNT(*) AS count,
-                            SUM(duration_minutes) AS duration, SUM(calories_burned) AS calories
+                            SUM(duration_minutes) AS duration, SUM(calories_burned) AS calories,
+                            TOTAL(json_extract(metrics, '$.distanceKm')) AS distance
                      FROM activities {} GROUP BY 1, type",
                     where_sql(&clauses)
                 ),
@@ -544,6 +560,7 @@ impl ActivityStore for EmbeddedActivityStore {
                     count: row.try_get("", "count")?,
                     duration_minutes: row.try_get("", "duration")?,
                     calories_burned: row.try_get("", "calories")?,
+                    distance_km: row.try_get("", "distance")?,
                 })
             })
             .collect()
@@ -687,6 +704,7 @@ impl ActivityStore for EmbeddedActivityStore {
             "activity_recordings",
             "activity_efforts",
             "activity_tombstones",
+            "goals",
         ] {
             transaction
                 .execute(Statement::from_sql_and_values(
@@ -902,5 +920,98 @@ impl ImportStore for EmbeddedActivityStore {
         )
         .await?;
         Ok(())
+    }
+}
+
+fn row_to_goal(row: &QueryResult) -> anyhow::Result<Goal> {
+    let types: Vec<String> = serde_json::from_str(&row.try_get::<String>("", "types")?)
+        .context("decoding a goal's types")?;
+    Ok(Goal {
+        id: row.try_get::<String>("", "id")?.parse()?,
+        user_id: row.try_get::<String>("", "user_id")?.parse()?,
+        period: GoalPeriod::parse(&row.try_get::<String>("", "period")?)?,
+        metric: GoalMetric::parse(&row.try_get::<String>("", "metric")?)?,
+        target: row.try_get("", "target")?,
+        activity_types: types
+            .iter()
+            .map(|t| ActivityType::parse(t))
+            .collect::<anyhow::Result<_>>()?,
+        time_zone: row.try_get("", "time_zone")?,
+        created_at: from_millis(row.try_get("", "created_ms")?)?,
+        updated_at: from_millis(row.try_get("", "updated_ms")?)?,
+    })
+}
+
+fn goal_types(goal: &Goal) -> anyhow::Result<String> {
+    let names: Vec<&str> = goal.activity_types.iter().map(|t| t.as_str()).collect();
+    Ok(serde_json::to_string(&names)?)
+}
+
+#[async_trait]
+impl GoalStore for EmbeddedActivityStore {
+    async fn insert_goal(&self, goal: &Goal, max: usize) -> anyhow::Result<bool> {
+        // One statement: the count and the insert see the same snapshot.
+        let inserted = self
+            .execute(
+                "INSERT INTO goals (id, user_id, period, metric, target, types, time_zone, created_ms, updated_ms)
+                 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
+                 WHERE (SELECT COUNT(*) FROM goals WHERE user_id = ?) < ?",
+                vec![
+                    goal.id.to_string().into(),
+                    goal.user_id.to_string().into(),
+                    goal.period.as_str().into(),
+                    goal.metric.as_str().into(),
+                    goal.target.into(),
+                    goal_types(goal)?.into(),
+                    goal.time_zone.clone().into(),
+                    millis(goal.created_at).into(),
+                    millis(goal.updated_at).into(),
+                    goal.user_id.to_string().into(),
+                    (max as i64).into(),
+                ],
+            )
+            .await?;
+        Ok(inserted == 1)
+    }
+
+    async fn replace_goal(&self, goal: &Goal) -> anyhow::Result<bool> {
+        let replaced = self
+            .execute(
+                "UPDATE goals SET period = ?, metric = ?, target = ?, types = ?, time_zone = ?, updated_ms = ?
+                 WHERE id = ? AND user_id = ?",
+                vec![
+                    goal.period.as_str().into(),
+                    goal.metric.as_str().into(),
+                    goal.target.into(),
+                    goal_types(goal)?.into(),
+                    goal.time_zone.clone().into(),
+                    millis(goal.updated_at).into(),
+                    goal.id.to_string().into(),
+                    goal.user_id.to_string().into(),
+                ],
+            )
+            .await?;
+        Ok(replaced == 1)
+    }
+
+    async fn delete_goal(&self, user_id: Uuid, id: Uuid) -> anyhow::Result<bool> {
+        let deleted = self
+            .execute(
+                "DELETE FROM goals WHERE id = ? AND user_id = ?",
+                vec![id.to_string().into(), user_id.to_string().into()],
+            )
+            .await?;
+        Ok(deleted == 1)
+    }
+
+    async fn goals(&self, user_id: Uuid) -> anyhow::Result<Vec<Goal>> {
+        self.query(
+            "SELECT * FROM goals WHERE user_id = ? ORDER BY created_ms, id",
+            vec![user_id.to_string().into()],
+        )
+        .await?
+        .iter()
+        .map(row_to_goal)
+        .collect()
     }
 }

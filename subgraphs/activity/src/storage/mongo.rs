@@ -21,10 +21,12 @@ use uuid::Uuid;
 use super::{stream_codec, ActivityStore, Inserted, PageQuery};
 use crate::domain::imports::{Import, ImportState, ImportStore};
 use crate::domain::{
+    goals::{Goal, GoalMetric, GoalPeriod},
     model::{
         Activity, ActivityFields, ActivityFilter, ActivityType, Change, ChangePosition, Metrics,
         TypeTotals,
     },
+    ports::GoalStore,
     recording::{RecordingSummary, StoredRecording},
     records::{Effort, RecordKind},
     stats::DailyTotals,
@@ -50,6 +52,8 @@ pub struct MongoActivityStore {
     imports: Collection<Document>,
     /// `{_id: "<import>:<file>:<offset>", importId, file, offset, data}`.
     import_chunks: Collection<Document>,
+    /// `{_id, userId, period, metric, target, types, timeZone, createdAt, updatedAt}`.
+    goals: Collection<Document>,
 }
 
 impl MongoActivityStore {
@@ -106,6 +110,7 @@ impl MongoActivityStore {
         )
         .await?;
         let efforts = indexed(&db, "activity_efforts", doc! {"userId": 1, "kind": 1}).await?;
+        let goals = indexed(&db, "goals", doc! {"userId": 1, "createdAt": 1}).await?;
         let tombstones = indexed(
             &db,
             "activity_tombstones",
@@ -119,6 +124,7 @@ impl MongoActivityStore {
             tombstones,
             imports,
             import_chunks,
+            goals,
         })
     }
 
@@ -588,6 +594,7 @@ impl ActivityStore for MongoActivityStore {
                     "count": {"$sum": 1},
                     "duration": {"$sum": "$durationMinutes"},
                     "calories": {"$sum": "$caloriesBurned"},
+                    "distance": {"$sum": "$metrics.distanceKm"},
                 }},
             ])
             .await?;
@@ -605,6 +612,12 @@ impl ActivityStore for MongoActivityStore {
                     count: number(group, "count")?,
                     duration_minutes: number(group, "duration")?,
                     calories_burned: number(group, "calories")?,
+                    distance_km: match group.get("distance") {
+                        Some(Bson::Double(v)) => *v,
+                        Some(Bson::Int32(v)) => f64::from(*v),
+                        Some(Bson::Int64(v)) => *v as f64,
+                        _ => 0.0,
+                    },
                 })
             })
             .collect()
@@ -773,6 +786,10 @@ impl ActivityStore for MongoActivityStore {
             .delete_many(doc! {"userId": user_id.to_string()})
             .await
             .context("erasing a user's tombstones")?;
+        self.goals
+            .delete_many(doc! {"userId": user_id.to_string()})
+            .await
+            .context("erasing a user's goals")?;
         let done = self
             .activities
             .delete_many(doc! {"userId": user_id.to_string()})
@@ -979,5 +996,110 @@ impl ImportStore for MongoActivityStore {
             .await
             .context("erasing a user's imports")?;
         Ok(())
+    }
+}
+
+fn goal_document(goal: &Goal) -> Document {
+    let types: Vec<&str> = goal.activity_types.iter().map(|t| t.as_str()).collect();
+    doc! {
+        "_id": goal.id.to_string(),
+        "userId": goal.user_id.to_string(),
+        "period": goal.period.as_str(),
+        "metric": goal.metric.as_str(),
+        "target": goal.target,
+        "types": types,
+        "timeZone": &goal.time_zone,
+        "createdAt": bson_time(goal.created_at),
+        "updatedAt": bson_time(goal.updated_at),
+    }
+}
+
+fn document_to_goal(d: &Document) -> anyhow::Result<Goal> {
+    Ok(Goal {
+        id: d.get_str("_id")?.parse()?,
+        user_id: d.get_str("userId")?.parse()?,
+        period: GoalPeriod::parse(d.get_str("period")?)?,
+        metric: GoalMetric::parse(d.get_str("metric")?)?,
+        target: match d.get("target") {
+            Some(Bson::Double(v)) => *v,
+            Some(Bson::Int32(v)) => f64::from(*v),
+            Some(Bson::Int64(v)) => *v as f64,
+            other => anyhow::bail!("a goal's target is not a number: {other:?}"),
+        },
+        activity_types: d
+            .get_array("types")?
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .context("a goal's type is not a string")
+                    .and_then(ActivityType::parse)
+            })
+            .collect::<anyhow::Result<_>>()?,
+        time_zone: d.get_str("timeZone")?.to_owned(),
+        created_at: chrono_time(*d.get_datetime("createdAt")?)?,
+        updated_at: chrono_time(*d.get_datetime("updatedAt")?)?,
+    })
+}
+
+#[async_trait]
+impl GoalStore for MongoActivityStore {
+    async fn insert_goal(&self, goal: &Goal, max: usize) -> anyhow::Result<bool> {
+        // Written first, counted after, undone if over: two creations at
+        // once can both be refused, never both kept past the cap.
+        self.goals
+            .insert_one(goal_document(goal))
+            .await
+            .context("saving a goal")?;
+        let kept = self
+            .goals
+            .count_documents(doc! {"userId": goal.user_id.to_string()})
+            .await
+            .context("counting a user's goals")?;
+        if kept as usize > max {
+            self.goals
+                .delete_one(doc! {"_id": goal.id.to_string()})
+                .await
+                .context("undoing a goal over the cap")?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    async fn replace_goal(&self, goal: &Goal) -> anyhow::Result<bool> {
+        // A whole replacement: nx-27017 keeps a date given to `$set` as text.
+        let replaced = self
+            .goals
+            .replace_one(
+                doc! {"_id": goal.id.to_string(), "userId": goal.user_id.to_string()},
+                goal_document(goal),
+            )
+            .await
+            .context("saving a goal")?;
+        Ok(replaced.matched_count == 1)
+    }
+
+    async fn delete_goal(&self, user_id: Uuid, id: Uuid) -> anyhow::Result<bool> {
+        let deleted = self
+            .goals
+            .delete_one(doc! {"_id": id.to_string(), "userId": user_id.to_string()})
+            .await
+            .context("deleting a goal")?;
+        Ok(deleted.deleted_count == 1)
+    }
+
+    async fn goals(&self, user_id: Uuid) -> anyhow::Result<Vec<Goal>> {
+        let found: Vec<Document> = self
+            .goals
+            .find(doc! {"userId": user_id.to_string()})
+            .sort(doc! {"createdAt": 1, "_id": 1})
+            .await
+            .context("reading a user's goals")?
+            .try_collect()
+            .await
+            .context("reading a user's goals")?;
+        found
+            .iter()
+            .map(|d| document_to_goal(d).with_context(|| format!("reading the goal {d}")))
+            .collect()
     }
 }

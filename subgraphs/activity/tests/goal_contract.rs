@@ -1,0 +1,227 @@
+//! Goals on every activity store: the embedded store always, MongoDB when
+//! `MONGODB_URI` is set (CI points it at nx-27017). Progress is read through
+//! the domain (`Goals`), so the store's distance totals are part of it.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use fittrack_activity::{
+    domain::{
+        goals::{
+            period_bounds, Goal, GoalInput, GoalMetric, GoalPeriod, Goals, MAX_GOALS_PER_USER,
+        },
+        model::{Activity, ActivityType, Metrics},
+        ports::GoalStore,
+    },
+    storage::{embedded::EmbeddedActivityStore, mongo::MongoActivityStore, ActivityStore},
+};
+use uuid::Uuid;
+
+type StoresUnderTest = (
+    &'static str,
+    Arc<dyn ActivityStore>,
+    Arc<dyn GoalStore>,
+    Option<tempfile::TempDir>,
+);
+
+async fn stores_under_test(backend: &'static str) -> Option<StoresUnderTest> {
+    if backend == "embedded" {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+        let embedded = Arc::new(EmbeddedActivityStore::open(&url).await.expect("embedded"));
+        return Some((backend, embedded.clone(), embedded, Some(dir)));
+    }
+    let uri = std::env::var("MONGODB_URI")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let database = format!("goals_{}", Uuid::new_v4().simple());
+    let mongo = Arc::new(
+        MongoActivityStore::connect(&uri, &database)
+            .await
+            .expect("mongodb"),
+    );
+    Some((backend, mongo.clone(), mongo, None))
+}
+
+fn input(metric: GoalMetric, target: f64, types: Vec<ActivityType>) -> GoalInput {
+    GoalInput {
+        period: GoalPeriod::Week,
+        metric,
+        target,
+        activity_types: types,
+        time_zone: "Pacific/Auckland".into(),
+    }
+}
+
+fn workout(
+    user: Uuid,
+    kind: ActivityType,
+    start: chrono::DateTime<Utc>,
+    km: Option<f64>,
+) -> Activity {
+    Activity {
+        id: Uuid::now_v7(),
+        user_id: user,
+        activity_type: kind,
+        duration_minutes: 30,
+        calories_burned: 300,
+        start_time: start,
+        notes: None,
+        metrics: Metrics {
+            distance_km: km,
+            ..Metrics::default()
+        },
+        idempotency_key: None,
+        created_at: start,
+        updated_at: start,
+        event_enqueued: false,
+    }
+}
+
+async fn goals_are_kept_capped_changed_and_erased(
+    (backend, activities, goals, _dir): StoresUnderTest,
+) {
+    let domain = Goals::new(goals.clone(), activities.clone());
+    let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let first = domain
+        .create(
+            ada,
+            input(GoalMetric::Count, 3.0, vec![ActivityType::Running]),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
+    for n in 1..MAX_GOALS_PER_USER {
+        domain
+            .create(ada, input(GoalMetric::Count, n as f64, vec![]))
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
+    }
+    assert!(
+        domain
+            .create(ada, input(GoalMetric::Count, 1.0, vec![]))
+            .await
+            .is_err(),
+        "{backend}: over the cap"
+    );
+    let kept: Vec<Goal> = goals.goals(ada).await.expect("goals");
+    assert_eq!(kept.len(), MAX_GOALS_PER_USER, "{backend}");
+    assert_eq!(kept[0], first, "{backend}: read back whole, oldest first");
+    // Someone else's goal can be neither changed nor deleted.
+    assert!(domain
+        .update(bob, first.id, input(GoalMetric::Distance, 5_000.0, vec![]))
+        .await
+        .is_err());
+    assert!(domain.delete(bob, first.id).await.is_err());
+    let changed = domain
+        .update(ada, first.id, input(GoalMetric::Distance, 5_000.0, vec![]))
+        .await
+        .expect("changed");
+    assert_eq!(
+        goals.goals(ada).await.expect("goals")[0],
+        changed,
+        "{backend}"
+    );
+    domain.delete(ada, first.id).await.expect("deleted");
+    assert_eq!(
+        goals.goals(ada).await.expect("goals").len(),
+        MAX_GOALS_PER_USER - 1
+    );
+    // Erasing the user takes their goals.
+    domain
+        .create(bob, input(GoalMetric::Count, 1.0, vec![]))
+        .await
+        .expect("bob's");
+    activities.delete_user(ada).await.expect("erased");
+    assert!(
+        goals.goals(ada).await.expect("goals").is_empty(),
+        "{backend}"
+    );
+    assert_eq!(goals.goals(bob).await.expect("goals").len(), 1, "{backend}");
+}
+
+async fn progress_counts_this_periods_workouts_of_the_goals_types(
+    (backend, activities, goals, _dir): StoresUnderTest,
+) {
+    let domain = Goals::new(goals, activities.clone());
+    let ada = Uuid::new_v4();
+    let zone = "Pacific/Auckland".parse().expect("zone");
+    let (start, _) = period_bounds(GoalPeriod::Week, zone, Utc::now());
+    for (kind, at, km) in [
+        // This week in Auckland, one minute in.
+        (
+            ActivityType::Running,
+            start + Duration::minutes(1),
+            Some(5.5),
+        ),
+        (
+            ActivityType::Running,
+            Utc::now() - Duration::seconds(1),
+            Some(4.5),
+        ),
+        (ActivityType::Yoga, start + Duration::minutes(2), None),
+        (
+            ActivityType::Cycling,
+            start + Duration::minutes(3),
+            Some(20.0),
+        ),
+        // Last week, one minute before it ended: not counted.
+        (
+            ActivityType::Running,
+            start - Duration::minutes(1),
+            Some(10.0),
+        ),
+    ] {
+        activities
+            .insert(workout(ada, kind, at, km))
+            .await
+            .expect("insert");
+    }
+    domain
+        .create(
+            ada,
+            input(GoalMetric::Distance, 20_000.0, vec![ActivityType::Running]),
+        )
+        .await
+        .expect("goal");
+    domain
+        .create(ada, input(GoalMetric::Count, 4.0, vec![]))
+        .await
+        .expect("goal");
+    domain
+        .create(
+            ada,
+            input(GoalMetric::Duration, 3_600.0, vec![ActivityType::Yoga]),
+        )
+        .await
+        .expect("goal");
+    let progress: Vec<(f64, f64)> = domain
+        .with_progress(ada)
+        .await
+        .expect("progress")
+        .into_iter()
+        .map(|(_, p)| {
+            assert_eq!(p.period_start, start, "{backend}");
+            (p.value, p.fraction)
+        })
+        .collect();
+    let close =
+        |(a, b): (f64, f64), (c, d): (f64, f64)| (a - c).abs() < 1e-6 && (b - d).abs() < 1e-9;
+    assert!(
+        close(progress[0], (10_000.0, 0.5)),
+        "{backend}: {progress:?}"
+    );
+    assert!(close(progress[1], (4.0, 1.0)), "{backend}: {progress:?}");
+    assert!(
+        close(progress[2], (1_800.0, 0.5)),
+        "{backend}: {progress:?}"
+    );
+}
+
+fittrack_kit::backend_contracts! {
+    setup: stores_under_test,
+    backends: [embedded, mongodb],
+    contracts: [
+        goals_are_kept_capped_changed_and_erased,
+        progress_counts_this_periods_workouts_of_the_goals_types,
+    ],
+}
