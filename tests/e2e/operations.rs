@@ -73,6 +73,14 @@ async fn the_export_returns_everything_held_about_the_user() {
     )
     .await
     .assert_ok();
+    gql(
+        &stack.router,
+        "mutation($input: GoalInput!) { createGoal(input: $input) { id } }",
+        json!({"input": {"period": "WEEK", "metric": "COUNT", "target": 3, "timeZone": "Europe/Paris"}}),
+        Some(token),
+    )
+    .await
+    .assert_ok();
     let export =
         std::fs::read_to_string(repo_root().join("clients/operations/ExportMyData.graphql"))
             .expect("export operation");
@@ -84,6 +92,8 @@ async fn the_export_returns_everything_held_about_the_user() {
         let me = response.data("me");
         assert_eq!(me["email"], email.as_str());
         assert_eq!(me["activities"]["edges"].as_array().map(Vec::len), Some(1));
+        assert_eq!(response.data("myGoals")[0]["timeZone"], "Europe/Paris");
+        assert_eq!(response.data("myRecords"), &json!([]), "nothing imported");
         assert_eq!(
             response.data("dailyPlans")["edges"]
                 .as_array()
