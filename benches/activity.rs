@@ -113,10 +113,15 @@ async fn queries_per_join() -> Vec<(usize, u64)> {
         Arc::new(EmbeddedActivityStore::open(&url).await.expect("store")),
         store.clone(),
     );
+    let gear = fittrack_activity::domain::gear::GearList::new(
+        Arc::new(EmbeddedActivityStore::open(&url).await.expect("store")),
+        store.clone(),
+    );
     let schema = build_schema(
         activities,
         imports,
         goals,
+        gear,
         DEFAULT_LOADER_DELAY,
         fittrack_kit::cache::local_dashboard(),
         fittrack_activity::graphql::Quotas::in_process(),

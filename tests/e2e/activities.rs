@@ -754,3 +754,124 @@ async fn a_goals_week_is_local_to_its_time_zone_and_bad_goals_are_refused() {
         .unwrap_or("")
         .contains("At most 20 goals"));
 }
+
+const GEAR: &str = "mutation($input: GearInput!) { createGear(input: $input) { id name defaultFor activityCount distanceMetres durationSeconds needsReplacing retired } }";
+const MY_GEAR: &str = "query { myGear { id name activityCount distanceMetres durationSeconds needsReplacing retired } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gear_takes_its_workouts_distance_and_warns_when_worn() {
+    let stack = Stack::start().await;
+    let (_, ada) = stack.register("runner").await;
+    let (_, eve) = stack.register("borrower").await;
+    let shoes = gql(
+        &stack.router,
+        GEAR,
+        json!({"input": {"kind": "SHOES", "name": "  Pegasus 41 ", "defaultFor": ["RUNNING"], "warnAtMetres": 10000}}),
+        Some(token(&ada)),
+    )
+    .await;
+    shoes.assert_ok();
+    let shoes = shoes.data("createGear").clone();
+    assert_eq!(shoes["name"], "Pegasus 41");
+    assert_eq!(shoes["activityCount"], 0);
+    // Logged runs take the default shoes.
+    let mut runs = Vec::new();
+    for km in [6.0, 5.0] {
+        let input = json!({"type": "RUNNING", "durationMinutes": 30, "caloriesBurned": 300,
+                           "startTime": ago(Span::hours(2)), "metrics": {"distanceKm": km}});
+        runs.push(log(&stack, token(&ada), input).await["id"].clone());
+    }
+    let mine = gql(&stack.router, MY_GEAR, json!({}), Some(token(&ada))).await;
+    mine.assert_ok();
+    let worn = &mine.data("myGear")[0];
+    assert_eq!(
+        (
+            &worn["activityCount"],
+            &worn["distanceMetres"],
+            &worn["durationSeconds"],
+            &worn["needsReplacing"]
+        ),
+        (&json!(2), &json!(11000.0), &json!(3600), &json!(true)),
+        "{worn:#}"
+    );
+    let page = gql(
+        &stack.router,
+        "query($id: ID!) { activity(id: $id) { gearId } }",
+        json!({"id": runs[0]}),
+        Some(token(&ada)),
+    )
+    .await;
+    page.assert_ok();
+    assert_eq!(page.data("activity")["gearId"], shoes["id"]);
+    // Cleared by hand, the run no longer counts.
+    let cleared = gql(
+        &stack.router,
+        "mutation($a: ID!) { setActivityGear(activityId: $a) { id gearId } }",
+        json!({"a": runs[0]}),
+        Some(token(&ada)),
+    )
+    .await;
+    cleared.assert_ok();
+    assert!(cleared.data("setActivityGear")["gearId"].is_null());
+    let mine = gql(&stack.router, MY_GEAR, json!({}), Some(token(&ada))).await;
+    assert_eq!(mine.data("myGear")[0]["distanceMetres"], 5000.0);
+    assert_eq!(mine.data("myGear")[0]["needsReplacing"], false);
+    // Someone else can neither put their gear on it nor use these shoes.
+    let theirs = gql(
+        &stack.router,
+        GEAR,
+        json!({"input": {"kind": "BIKE", "name": "Allez"}}),
+        Some(token(&eve)),
+    )
+    .await;
+    theirs.assert_ok();
+    let theirs = theirs.data("createGear")["id"].clone();
+    for (who, activity, gear) in [(&ada, &runs[0], &theirs), (&eve, &runs[0], &theirs)] {
+        gql(
+            &stack.router,
+            "mutation($a: ID!, $g: ID) { setActivityGear(activityId: $a, gearId: $g) { id } }",
+            json!({"a": activity, "g": gear}),
+            Some(token(who)),
+        )
+        .await
+        .assert_code("NOT_FOUND");
+    }
+    // Bad gear gets clear errors.
+    for input in [
+        json!({"kind": "SHOES", "name": "   "}),
+        json!({"kind": "SHOES", "name": "x".repeat(101)}),
+        json!({"kind": "SHOES", "name": "ok", "warnAtMetres": -5}),
+    ] {
+        gql(
+            &stack.router,
+            GEAR,
+            json!({"input": input}),
+            Some(token(&ada)),
+        )
+        .await
+        .assert_code("BAD_USER_INPUT");
+    }
+    // Retired shoes keep their history and stop being the default.
+    let retired = gql(
+        &stack.router,
+        "mutation($id: ID!) { retireGear(id: $id) { retired activityCount } }",
+        json!({"id": shoes["id"]}),
+        Some(token(&ada)),
+    )
+    .await;
+    retired.assert_ok();
+    assert_eq!(
+        retired.data("retireGear"),
+        &json!({"retired": true, "activityCount": 1})
+    );
+    let later = json!({"type": "RUNNING", "durationMinutes": 30, "caloriesBurned": 300, "startTime": ago(Span::hours(1))});
+    let later = log(&stack, token(&ada), later).await;
+    let page = gql(
+        &stack.router,
+        "query($id: ID!) { activity(id: $id) { gearId } }",
+        json!({"id": later["id"]}),
+        Some(token(&ada)),
+    )
+    .await;
+    assert!(page.data("activity")["gearId"].is_null());
+}

@@ -47,6 +47,7 @@ pub type Stores = (
     Arc<dyn ActivityStore>,
     Arc<dyn ImportStore>,
     Arc<dyn domain::ports::GoalStore>,
+    Arc<dyn domain::ports::GearStore>,
 );
 
 /// Opens the configured store.
@@ -56,11 +57,11 @@ pub async fn open_store(config: &ActivityConfig) -> anyhow::Result<Stores> {
             let store = Arc::new(
                 storage::mongo::MongoActivityStore::connect(uri.expose(), &database).await?,
             );
-            (store.clone(), store.clone(), store)
+            (store.clone(), store.clone(), store.clone(), store)
         }
         StoreBackend::Embedded { url } => {
             let store = Arc::new(storage::embedded::EmbeddedActivityStore::open(&url).await?);
-            (store.clone(), store.clone(), store)
+            (store.clone(), store.clone(), store.clone(), store)
         }
     })
 }
@@ -69,7 +70,7 @@ pub async fn open_store(config: &ActivityConfig) -> anyhow::Result<Stores> {
 /// Redis-backed caches and marks, JWT verification) and assembles the service.
 pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
     let shared = config.shared();
-    let (store, import_store, goal_store) = open_store(config).await?;
+    let (store, import_store, goal_store, gear_store) = open_store(config).await?;
     let import_queue = queue::connect(
         &shared,
         imports::IMPORT_QUEUE,
@@ -107,6 +108,7 @@ pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
             store,
             import_store,
             goal_store,
+            gear_store,
             import_queue,
             queue,
             erasure,
@@ -126,6 +128,8 @@ pub struct Parts {
     pub import_store: Arc<dyn ImportStore>,
     /// Goals (the same backend as `store`).
     pub goal_store: Arc<dyn domain::ports::GoalStore>,
+    /// Gear and which workout used it (the same backend as `store`).
+    pub gear_store: Arc<dyn domain::ports::GearStore>,
     /// Where import jobs wait for the importer.
     pub import_queue: Arc<dyn JobQueue>,
     /// Where `ActivityLogged` / `ActivityDeleted` go.
@@ -158,8 +162,10 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
         events.with_metrics(event_metrics.clone()),
         confirmations.with_metrics(event_metrics),
     );
+    let gear = domain::gear::GearList::new(parts.gear_store, store.clone());
     let activities = Activities::new(store.clone(), Arc::new(events.clone()), erased.clone())
-        .with_records_bus(parts.records_bus);
+        .with_records_bus(parts.records_bus)
+        .with_gear(gear.clone());
     let import_queue = parts.import_queue;
     let import_store = parts.import_store;
     let imports = Imports::new(
@@ -175,6 +181,7 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
         activities,
         imports,
         goals,
+        gear,
         Duration::from_millis(config.loader_delay_ms),
         parts.platform_stats,
         graphql::Quotas::new(parts.limiter, &config.limits),

@@ -86,10 +86,15 @@ async fn user_joins_cost_the_same_store_queries_for_1_10_and_100_users() {
     );
     let goals =
         fittrack_activity::domain::goals::Goals::new(Arc::new(embedded(&dir).await), store.clone());
+    let gear = fittrack_activity::domain::gear::GearList::new(
+        Arc::new(embedded(&dir).await),
+        store.clone(),
+    );
     let schema = build_schema(
         activities,
         imports,
         goals,
+        gear,
         Duration::from_millis(50),
         fittrack_kit::cache::local_dashboard(),
         fittrack_activity::graphql::Quotas::in_process(),

@@ -90,6 +90,8 @@ pub struct Activities {
     events: Arc<dyn ActivityEvents>,
     erased: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
     records_bus: RecordBus,
+    /// Gives new workouts their default gear, where the service keeps gear.
+    gear: Option<super::gear::GearList>,
 }
 
 pub fn page_size(first: Option<i32>) -> ActivityResult<u32> {
@@ -108,6 +110,23 @@ impl Activities {
             events,
             erased,
             records_bus: Arc::new(fittrack_kit::live::LocalBus::default()),
+            gear: None,
+        }
+    }
+
+    /// New workouts take the gear that is the default for their type.
+    pub fn with_gear(mut self, gear: super::gear::GearList) -> Self {
+        self.gear = Some(gear);
+        self
+    }
+
+    /// Best effort, like the live notices: the workout is kept either way
+    /// and its gear can be set by hand.
+    async fn link_default_gear(&self, activity: &Activity) {
+        if let Some(gear) = &self.gear {
+            if let Err(error) = gear.link_default(activity).await {
+                tracing::warn!(activity_id = %activity.id, error = ?error, "default gear not linked");
+            }
         }
     }
 
@@ -178,6 +197,7 @@ impl Activities {
             self.store.delete_user(owner).await?;
             return Err(ActivityError::AccountErased);
         }
+        self.link_default_gear(&activity).await;
         self.events.logged(&activity).await;
         Ok(activity)
     }
@@ -255,6 +275,7 @@ impl Activities {
             self.store.delete_user(owner).await?;
             return Err(ActivityError::AccountErased);
         }
+        self.link_default_gear(&activity).await;
         if announce {
             self.events.logged(&activity).await;
             // History sets records too, but only a fresh workout's are news.

@@ -19,6 +19,10 @@ pub enum ActivityError {
     GoalNotFound,
     /// The user keeps [`MAX_GOALS_PER_USER`](super::goals::MAX_GOALS_PER_USER) goals.
     TooManyGoals,
+    /// A piece of gear missing, or someone else's.
+    GearNotFound,
+    /// The user keeps [`MAX_GEAR_PER_USER`](super::gear::MAX_GEAR_PER_USER) pieces of gear.
+    TooMuchGear,
     Internal(anyhow::Error),
 }
 
@@ -61,6 +65,14 @@ impl From<ActivityError> for ApiError {
                 format!(
                     "At most {} goals; delete one first",
                     super::goals::MAX_GOALS_PER_USER
+                ),
+            ),
+            ActivityError::GearNotFound => ApiError::new(ErrorCode::NotFound, "Gear not found"),
+            ActivityError::TooMuchGear => ApiError::new(
+                ErrorCode::BadUserInput,
+                format!(
+                    "At most {} pieces of gear; delete one first",
+                    super::gear::MAX_GEAR_PER_USER
                 ),
             ),
             ActivityError::Internal(error) => ApiError::from(error),

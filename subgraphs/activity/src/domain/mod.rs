@@ -3,6 +3,7 @@
 pub mod activities;
 pub mod analysis;
 pub mod error;
+pub mod gear;
 pub mod goals;
 pub mod imports;
 pub mod model;

@@ -146,3 +146,28 @@ pub trait GoalStore: Send + Sync + 'static {
     /// A user's goals, oldest first.
     async fn goals(&self, user_id: Uuid) -> anyhow::Result<Vec<super::goals::Goal>>;
 }
+
+/// Where gear and which workout used it are kept (the activity store's
+/// backend; erased with the user, and a workout's link with the workout).
+#[async_trait]
+pub trait GearStore: Send + Sync + 'static {
+    /// Inserts unless the user keeps `max` pieces already; whether it was.
+    async fn insert_gear(&self, gear: &super::gear::Gear, max: usize) -> anyhow::Result<bool>;
+    /// Replaces the user's gear with this id; whether there was one.
+    async fn replace_gear(&self, gear: &super::gear::Gear) -> anyhow::Result<bool>;
+    /// Deletes it and its links to workouts; whether there was one.
+    async fn delete_gear(&self, user_id: Uuid, id: Uuid) -> anyhow::Result<bool>;
+    /// A user's gear, oldest first.
+    async fn gear(&self, user_id: Uuid) -> anyhow::Result<Vec<super::gear::Gear>>;
+    /// Sets (`Some`) or clears (`None`) the gear a workout used.
+    async fn link_gear(
+        &self,
+        user_id: Uuid,
+        activity_id: Uuid,
+        gear_id: Option<Uuid>,
+    ) -> anyhow::Result<()>;
+    /// Per piece of gear, what the workouts that used it add up to.
+    async fn gear_use(&self, user_id: Uuid) -> anyhow::Result<HashMap<Uuid, super::gear::GearUse>>;
+    /// The gear of each of these workouts, where they have one.
+    async fn activity_gear(&self, activity_ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, Uuid>>;
+}

@@ -5,6 +5,7 @@ pub mod admin;
 mod changes;
 pub mod cursor;
 mod federation;
+mod gear;
 mod goals;
 mod imports;
 pub mod loaders;
@@ -30,6 +31,7 @@ pub struct QueryRoot(
     records::RecordQuery,
     changes::ChangeQuery,
     goals::GoalQuery,
+    gear::GearQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -38,6 +40,7 @@ pub struct MutationRoot(
     activities::ActivityMutation,
     imports::ImportMutation,
     goals::GoalMutation,
+    gear::GearMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -121,6 +124,7 @@ pub fn build_schema(
     activities: Activities,
     imports: crate::domain::imports::Imports,
     goals: crate::domain::goals::Goals,
+    gear: crate::domain::gear::GearList,
     loader_delay: Duration,
     platform_stats: admin::PlatformStatsCache,
     quotas: Quotas,
@@ -137,6 +141,8 @@ pub fn build_schema(
         .data(activities)
         .data(imports)
         .data(goals)
+        .data(loader(gear::ActivityGearLoader(gear.clone()), loader_delay))
+        .data(gear)
         .finish()
 }
 

@@ -95,6 +95,16 @@ impl ActivityObject {
             .unwrap_or_default())
     }
 
+    /// The gear it used (see `myGear`), if any.
+    async fn gear_id(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Option<ID>> {
+        let gear = ctx
+            .data::<async_graphql::dataloader::DataLoader<super::gear::ActivityGearLoader>>()?
+            .load_one(self.activity_id)
+            .await
+            .map_err(super::internal)?;
+        Ok(gear.map(|id| ID(id.to_string())))
+    }
+
     /// The personal records this workout set when it was recorded (beaten
     /// since or not): what it added to `myRecordHistory`.
     #[graphql(

@@ -16,12 +16,13 @@ use super::stream_codec;
 use super::{ActivityStore, Inserted, PageQuery};
 use crate::domain::imports::{Import, ImportState, ImportStore};
 use crate::domain::{
+    gear::{Gear, GearKind, GearUse},
     goals::{Goal, GoalMetric, GoalPeriod},
     model::{
         Activity, ActivityFields, ActivityFilter, ActivityType, Change, ChangePosition, Metrics,
         TypeTotals,
     },
-    ports::GoalStore,
+    ports::{GearStore, GoalStore},
     recording::{RecordingSummary, StoredRecording},
     records::{Effort, RecordKind},
     stats::DailyTotals,
@@ -91,6 +92,26 @@ const SCHEMA: &[&str] = &[
         updated_ms INTEGER NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS goals_user ON goals (user_id, created_ms, id)",
+    // Gear (domain::gear), and which workout used which.
+    "CREATE TABLE IF NOT EXISTS gear (
+        id TEXT PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        default_for TEXT NOT NULL,
+        warn_at_metres REAL,
+        retired_ms INTEGER,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS gear_user ON gear (user_id, created_ms, id)",
+    "CREATE TABLE IF NOT EXISTS activity_gear (
+        activity_id TEXT PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL,
+        gear_id TEXT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS activity_gear_gear ON activity_gear (gear_id)",
+    "CREATE INDEX IF NOT EXISTS activity_gear_user ON activity_gear (user_id)",
     // Imports: the report as JSON, and the uploaded bytes until they are read.
     "CREATE TABLE IF NOT EXISTS imports (
         id TEXT PRIMARY KEY NOT NULL,
@@ -446,6 +467,14 @@ impl ActivityStore for EmbeddedActivityStore {
         transaction
             .execute(Statement::from_sql_and_values(
                 DbBackend::Sqlite,
+                "DELETE FROM activity_gear WHERE activity_id = ?",
+                [id.to_string().into()],
+            ))
+            .await
+            .context("deleting the gear a workout used")?;
+        transaction
+            .execute(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
                 "INSERT INTO activity_tombstones (id, user_id, deleted_ms) VALUES (?, ?, ?)
                  ON CONFLICT (id) DO NOTHING",
                 [
@@ -705,6 +734,8 @@ impl ActivityStore for EmbeddedActivityStore {
             "activity_efforts",
             "activity_tombstones",
             "goals",
+            "activity_gear",
+            "gear",
         ] {
             transaction
                 .execute(Statement::from_sql_and_values(
@@ -1012,6 +1043,181 @@ impl GoalStore for EmbeddedActivityStore {
         .await?
         .iter()
         .map(row_to_goal)
+        .collect()
+    }
+}
+
+fn type_names(types: &[ActivityType]) -> anyhow::Result<String> {
+    let names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+    Ok(serde_json::to_string(&names)?)
+}
+
+fn row_to_gear(row: &QueryResult) -> anyhow::Result<Gear> {
+    let types: Vec<String> = serde_json::from_str(&row.try_get::<String>("", "default_for")?)
+        .context("decoding a gear's default types")?;
+    Ok(Gear {
+        id: row.try_get::<String>("", "id")?.parse()?,
+        user_id: row.try_get::<String>("", "user_id")?.parse()?,
+        kind: GearKind::parse(&row.try_get::<String>("", "kind")?)?,
+        name: row.try_get("", "name")?,
+        default_for: types
+            .iter()
+            .map(|t| ActivityType::parse(t))
+            .collect::<anyhow::Result<_>>()?,
+        warn_at_metres: row.try_get("", "warn_at_metres")?,
+        retired_at: row
+            .try_get::<Option<i64>>("", "retired_ms")?
+            .map(from_millis)
+            .transpose()?,
+        created_at: from_millis(row.try_get("", "created_ms")?)?,
+        updated_at: from_millis(row.try_get("", "updated_ms")?)?,
+    })
+}
+
+#[async_trait]
+impl GearStore for EmbeddedActivityStore {
+    async fn insert_gear(&self, gear: &Gear, max: usize) -> anyhow::Result<bool> {
+        let inserted = self
+            .execute(
+                "INSERT INTO gear (id, user_id, kind, name, default_for, warn_at_metres, retired_ms, created_ms, updated_ms)
+                 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
+                 WHERE (SELECT COUNT(*) FROM gear WHERE user_id = ?) < ?",
+                vec![
+                    gear.id.to_string().into(),
+                    gear.user_id.to_string().into(),
+                    gear.kind.as_str().into(),
+                    gear.name.clone().into(),
+                    type_names(&gear.default_for)?.into(),
+                    gear.warn_at_metres.into(),
+                    gear.retired_at.map(millis).into(),
+                    millis(gear.created_at).into(),
+                    millis(gear.updated_at).into(),
+                    gear.user_id.to_string().into(),
+                    (max as i64).into(),
+                ],
+            )
+            .await?;
+        Ok(inserted == 1)
+    }
+
+    async fn replace_gear(&self, gear: &Gear) -> anyhow::Result<bool> {
+        let replaced = self
+            .execute(
+                "UPDATE gear SET kind = ?, name = ?, default_for = ?, warn_at_metres = ?, retired_ms = ?, updated_ms = ?
+                 WHERE id = ? AND user_id = ?",
+                vec![
+                    gear.kind.as_str().into(),
+                    gear.name.clone().into(),
+                    type_names(&gear.default_for)?.into(),
+                    gear.warn_at_metres.into(),
+                    gear.retired_at.map(millis).into(),
+                    millis(gear.updated_at).into(),
+                    gear.id.to_string().into(),
+                    gear.user_id.to_string().into(),
+                ],
+            )
+            .await?;
+        Ok(replaced == 1)
+    }
+
+    async fn delete_gear(&self, user_id: Uuid, id: Uuid) -> anyhow::Result<bool> {
+        let deleted = self
+            .execute(
+                "DELETE FROM gear WHERE id = ? AND user_id = ?",
+                vec![id.to_string().into(), user_id.to_string().into()],
+            )
+            .await?;
+        if deleted == 1 {
+            self.execute(
+                "DELETE FROM activity_gear WHERE gear_id = ? AND user_id = ?",
+                vec![id.to_string().into(), user_id.to_string().into()],
+            )
+            .await?;
+        }
+        Ok(deleted == 1)
+    }
+
+    async fn gear(&self, user_id: Uuid) -> anyhow::Result<Vec<Gear>> {
+        self.query(
+            "SELECT * FROM gear WHERE user_id = ? ORDER BY created_ms, id",
+            vec![user_id.to_string().into()],
+        )
+        .await?
+        .iter()
+        .map(row_to_gear)
+        .collect()
+    }
+
+    async fn link_gear(
+        &self,
+        user_id: Uuid,
+        activity_id: Uuid,
+        gear_id: Option<Uuid>,
+    ) -> anyhow::Result<()> {
+        match gear_id {
+            Some(gear) => self.execute(
+                "INSERT INTO activity_gear (activity_id, user_id, gear_id) VALUES (?, ?, ?)
+                 ON CONFLICT (activity_id) DO UPDATE SET gear_id = excluded.gear_id",
+                vec![
+                    activity_id.to_string().into(),
+                    user_id.to_string().into(),
+                    gear.to_string().into(),
+                ],
+            ),
+            None => self.execute(
+                "DELETE FROM activity_gear WHERE activity_id = ? AND user_id = ?",
+                vec![activity_id.to_string().into(), user_id.to_string().into()],
+            ),
+        }
+        .await?;
+        Ok(())
+    }
+
+    async fn gear_use(&self, user_id: Uuid) -> anyhow::Result<HashMap<Uuid, GearUse>> {
+        self.query(
+            "SELECT g.gear_id AS gear_id, COUNT(*) AS count, SUM(a.duration_minutes) AS duration,
+                    TOTAL(json_extract(a.metrics, '$.distanceKm')) AS distance
+             FROM activity_gear g JOIN activities a ON a.id = g.activity_id
+             WHERE g.user_id = ? GROUP BY g.gear_id",
+            vec![user_id.to_string().into()],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get::<String>("", "gear_id")?.parse()?,
+                GearUse {
+                    activities: row.try_get("", "count")?,
+                    duration_minutes: row.try_get("", "duration")?,
+                    distance_km: row.try_get("", "distance")?,
+                },
+            ))
+        })
+        .collect()
+    }
+
+    async fn activity_gear(&self, activity_ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, Uuid>> {
+        if activity_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let marks = vec!["?"; activity_ids.len()].join(", ");
+        self.query(
+            &format!(
+                "SELECT activity_id, gear_id FROM activity_gear WHERE activity_id IN ({marks})"
+            ),
+            activity_ids
+                .iter()
+                .map(|id| id.to_string().into())
+                .collect(),
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get::<String>("", "activity_id")?.parse()?,
+                row.try_get::<String>("", "gear_id")?.parse()?,
+            ))
+        })
         .collect()
     }
 }

@@ -21,12 +21,13 @@ use uuid::Uuid;
 use super::{stream_codec, ActivityStore, Inserted, PageQuery};
 use crate::domain::imports::{Import, ImportState, ImportStore};
 use crate::domain::{
+    gear::{Gear, GearKind, GearUse},
     goals::{Goal, GoalMetric, GoalPeriod},
     model::{
         Activity, ActivityFields, ActivityFilter, ActivityType, Change, ChangePosition, Metrics,
         TypeTotals,
     },
-    ports::GoalStore,
+    ports::{GearStore, GoalStore},
     recording::{RecordingSummary, StoredRecording},
     records::{Effort, RecordKind},
     stats::DailyTotals,
@@ -54,6 +55,10 @@ pub struct MongoActivityStore {
     import_chunks: Collection<Document>,
     /// `{_id, userId, period, metric, target, types, timeZone, createdAt, updatedAt}`.
     goals: Collection<Document>,
+    /// `{_id, userId, kind, name, defaultFor, warnAtMetres, retiredAt, createdAt, updatedAt}`.
+    gear: Collection<Document>,
+    /// `{_id: <activity>, userId, gearId}`: which workout used which gear.
+    activity_gear: Collection<Document>,
 }
 
 impl MongoActivityStore {
@@ -111,6 +116,8 @@ impl MongoActivityStore {
         .await?;
         let efforts = indexed(&db, "activity_efforts", doc! {"userId": 1, "kind": 1}).await?;
         let goals = indexed(&db, "goals", doc! {"userId": 1, "createdAt": 1}).await?;
+        let gear = indexed(&db, "gear", doc! {"userId": 1, "createdAt": 1}).await?;
+        let activity_gear = indexed(&db, "activity_gear", doc! {"userId": 1, "gearId": 1}).await?;
         let tombstones = indexed(
             &db,
             "activity_tombstones",
@@ -125,6 +132,8 @@ impl MongoActivityStore {
             imports,
             import_chunks,
             goals,
+            gear,
+            activity_gear,
         })
     }
 
@@ -498,6 +507,10 @@ impl ActivityStore for MongoActivityStore {
                 .delete_many(doc! {"activityId": id.to_string()})
                 .await
                 .context("deleting best efforts")?;
+            self.activity_gear
+                .delete_one(doc! {"_id": id.to_string()})
+                .await
+                .context("deleting the gear a workout used")?;
         }
         deleted.as_ref().map(from_document).transpose()
     }
@@ -790,6 +803,14 @@ impl ActivityStore for MongoActivityStore {
             .delete_many(doc! {"userId": user_id.to_string()})
             .await
             .context("erasing a user's goals")?;
+        self.activity_gear
+            .delete_many(doc! {"userId": user_id.to_string()})
+            .await
+            .context("erasing which workout used which gear")?;
+        self.gear
+            .delete_many(doc! {"userId": user_id.to_string()})
+            .await
+            .context("erasing a user's gear")?;
         let done = self
             .activities
             .delete_many(doc! {"userId": user_id.to_string()})
@@ -1100,6 +1121,200 @@ impl GoalStore for MongoActivityStore {
         found
             .iter()
             .map(|d| document_to_goal(d).with_context(|| format!("reading the goal {d}")))
+            .collect()
+    }
+}
+
+fn gear_document(gear: &Gear) -> Document {
+    let types: Vec<&str> = gear.default_for.iter().map(|t| t.as_str()).collect();
+    doc! {
+        "_id": gear.id.to_string(),
+        "userId": gear.user_id.to_string(),
+        "kind": gear.kind.as_str(),
+        "name": &gear.name,
+        "defaultFor": types,
+        "warnAtMetres": gear.warn_at_metres.map_or(Bson::Null, Bson::Double),
+        "retiredAt": gear.retired_at.map_or(Bson::Null, |at| Bson::DateTime(bson_time(at))),
+        "createdAt": bson_time(gear.created_at),
+        "updatedAt": bson_time(gear.updated_at),
+    }
+}
+
+fn float(d: &Document, key: &str) -> anyhow::Result<Option<f64>> {
+    Ok(match d.get(key) {
+        None | Some(Bson::Null) => None,
+        Some(Bson::Double(v)) => Some(*v),
+        Some(Bson::Int32(v)) => Some(f64::from(*v)),
+        Some(Bson::Int64(v)) => Some(*v as f64),
+        other => anyhow::bail!("{key} is not a number: {other:?}"),
+    })
+}
+
+fn document_to_gear(d: &Document) -> anyhow::Result<Gear> {
+    Ok(Gear {
+        id: d.get_str("_id")?.parse()?,
+        user_id: d.get_str("userId")?.parse()?,
+        kind: GearKind::parse(d.get_str("kind")?)?,
+        name: d.get_str("name")?.to_owned(),
+        default_for: d
+            .get_array("defaultFor")?
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .context("a gear's type is not a string")
+                    .and_then(ActivityType::parse)
+            })
+            .collect::<anyhow::Result<_>>()?,
+        warn_at_metres: float(d, "warnAtMetres")?,
+        retired_at: match d.get("retiredAt") {
+            Some(Bson::DateTime(at)) => Some(chrono_time(*at)?),
+            _ => None,
+        },
+        created_at: chrono_time(*d.get_datetime("createdAt")?)?,
+        updated_at: chrono_time(*d.get_datetime("updatedAt")?)?,
+    })
+}
+
+#[async_trait]
+impl GearStore for MongoActivityStore {
+    async fn insert_gear(&self, gear: &Gear, max: usize) -> anyhow::Result<bool> {
+        // Written first, counted after, undone if over (as goals).
+        self.gear
+            .insert_one(gear_document(gear))
+            .await
+            .context("saving gear")?;
+        let kept = self
+            .gear
+            .count_documents(doc! {"userId": gear.user_id.to_string()})
+            .await
+            .context("counting a user's gear")?;
+        if kept as usize > max {
+            self.gear
+                .delete_one(doc! {"_id": gear.id.to_string()})
+                .await
+                .context("undoing gear over the cap")?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    async fn replace_gear(&self, gear: &Gear) -> anyhow::Result<bool> {
+        // A whole replacement: nx-27017 keeps a date given to `$set` as text.
+        let replaced = self
+            .gear
+            .replace_one(
+                doc! {"_id": gear.id.to_string(), "userId": gear.user_id.to_string()},
+                gear_document(gear),
+            )
+            .await
+            .context("saving gear")?;
+        Ok(replaced.matched_count == 1)
+    }
+
+    async fn delete_gear(&self, user_id: Uuid, id: Uuid) -> anyhow::Result<bool> {
+        let deleted = self
+            .gear
+            .delete_one(doc! {"_id": id.to_string(), "userId": user_id.to_string()})
+            .await
+            .context("deleting gear")?;
+        if deleted.deleted_count == 1 {
+            self.activity_gear
+                .delete_many(doc! {"gearId": id.to_string(), "userId": user_id.to_string()})
+                .await
+                .context("forgetting which workouts used deleted gear")?;
+        }
+        Ok(deleted.deleted_count == 1)
+    }
+
+    async fn gear(&self, user_id: Uuid) -> anyhow::Result<Vec<Gear>> {
+        let found: Vec<Document> = self
+            .gear
+            .find(doc! {"userId": user_id.to_string()})
+            .sort(doc! {"createdAt": 1, "_id": 1})
+            .await
+            .context("reading a user's gear")?
+            .try_collect()
+            .await
+            .context("reading a user's gear")?;
+        found.iter().map(document_to_gear).collect()
+    }
+
+    async fn link_gear(
+        &self,
+        user_id: Uuid,
+        activity_id: Uuid,
+        gear_id: Option<Uuid>,
+    ) -> anyhow::Result<()> {
+        let key = doc! {"_id": activity_id.to_string(), "userId": user_id.to_string()};
+        // Delete then insert: nx-27017 upserts are not relied on.
+        self.activity_gear
+            .delete_one(key.clone())
+            .await
+            .context("unlinking gear")?;
+        if let Some(gear) = gear_id {
+            let mut link = key;
+            link.insert("gearId", gear.to_string());
+            self.activity_gear
+                .insert_one(link)
+                .await
+                .context("linking gear")?;
+        }
+        Ok(())
+    }
+
+    async fn gear_use(&self, user_id: Uuid) -> anyhow::Result<HashMap<Uuid, GearUse>> {
+        let links: Vec<Document> = self
+            .activity_gear
+            .find(doc! {"userId": user_id.to_string()})
+            .await
+            .context("reading which workouts used gear")?
+            .try_collect()
+            .await
+            .context("reading which workouts used gear")?;
+        let gear_of: HashMap<String, Uuid> = links
+            .iter()
+            .map(|l| Ok((l.get_str("_id")?.to_owned(), l.get_str("gearId")?.parse()?)))
+            .collect::<anyhow::Result<_>>()?;
+        let ids: Vec<&String> = gear_of.keys().collect();
+        let used: Vec<Document> = self
+            .activities
+            .find(doc! {"_id": {"$in": ids}})
+            .projection(doc! {"durationMinutes": 1, "metrics": 1})
+            .await
+            .context("reading workouts that used gear")?
+            .try_collect()
+            .await
+            .context("reading workouts that used gear")?;
+        let mut totals: HashMap<Uuid, GearUse> = HashMap::new();
+        for activity in &used {
+            let Some(gear) = gear_of.get(activity.get_str("_id")?) else {
+                continue;
+            };
+            let total = totals.entry(*gear).or_default();
+            total.activities += 1;
+            total.duration_minutes += number(activity, "durationMinutes")?;
+            if let Ok(metrics) = activity.get_document("metrics") {
+                total.distance_km += float(metrics, "distanceKm")?.unwrap_or(0.0);
+            }
+        }
+        Ok(totals)
+    }
+
+    async fn activity_gear(&self, activity_ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, Uuid>> {
+        if activity_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let links: Vec<Document> = self
+            .activity_gear
+            .find(doc! {"_id": {"$in": id_strings(activity_ids)}})
+            .await
+            .context("reading the gear of workouts")?
+            .try_collect()
+            .await
+            .context("reading the gear of workouts")?;
+        links
+            .iter()
+            .map(|l| Ok((l.get_str("_id")?.parse()?, l.get_str("gearId")?.parse()?)))
             .collect()
     }
 }

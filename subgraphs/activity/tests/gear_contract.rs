@@ -1,0 +1,213 @@
+//! Gear on every activity store: the embedded store always, MongoDB when
+//! `MONGODB_URI` is set (CI points it at nx-27017), through the domain
+//! (`GearList`), so defaults, totals and erasure are the stores' too.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use fittrack_activity::{
+    domain::{
+        gear::{GearInput, GearKind, GearList, MAX_GEAR_PER_USER},
+        model::{Activity, ActivityType, Metrics},
+        ports::GearStore,
+    },
+    storage::{embedded::EmbeddedActivityStore, mongo::MongoActivityStore, ActivityStore},
+};
+use uuid::Uuid;
+
+type StoresUnderTest = (
+    &'static str,
+    Arc<dyn ActivityStore>,
+    Arc<dyn GearStore>,
+    Option<tempfile::TempDir>,
+);
+
+async fn stores_under_test(backend: &'static str) -> Option<StoresUnderTest> {
+    if backend == "embedded" {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+        let embedded = Arc::new(EmbeddedActivityStore::open(&url).await.expect("embedded"));
+        return Some((backend, embedded.clone(), embedded, Some(dir)));
+    }
+    let uri = std::env::var("MONGODB_URI")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let database = format!("gear_{}", Uuid::new_v4().simple());
+    let mongo = Arc::new(
+        MongoActivityStore::connect(&uri, &database)
+            .await
+            .expect("mongodb"),
+    );
+    Some((backend, mongo.clone(), mongo, None))
+}
+
+fn input(kind: GearKind, name: &str, default_for: Vec<ActivityType>) -> GearInput {
+    GearInput {
+        kind,
+        name: name.into(),
+        default_for,
+        warn_at_metres: Some(10_000.0),
+    }
+}
+
+async fn workout(
+    store: &dyn ActivityStore,
+    gear: &GearList,
+    user: Uuid,
+    kind: ActivityType,
+    km: f64,
+) -> Activity {
+    let start = Utc::now() - Duration::hours(1);
+    let activity = Activity {
+        id: Uuid::now_v7(),
+        user_id: user,
+        activity_type: kind,
+        duration_minutes: 30,
+        calories_burned: 300,
+        start_time: start,
+        notes: None,
+        metrics: Metrics {
+            distance_km: Some(km),
+            ..Metrics::default()
+        },
+        idempotency_key: None,
+        created_at: start,
+        updated_at: start,
+        event_enqueued: false,
+    };
+    store.insert(activity.clone()).await.expect("insert");
+    gear.link_default(&activity).await.expect("default gear");
+    activity
+}
+
+async fn gear_adds_up_its_workouts_and_goes_with_them(
+    (backend, activities, store, _dir): StoresUnderTest,
+) {
+    let gear = GearList::new(store.clone(), activities.clone());
+    let (ada, eve) = (Uuid::new_v4(), Uuid::new_v4());
+    let old = gear
+        .create(
+            ada,
+            input(GearKind::Shoes, "Old shoes", vec![ActivityType::Running]),
+        )
+        .await
+        .expect("shoes");
+    // New shoes take the running default from the old ones.
+    let shoes = gear
+        .create(
+            ada,
+            input(
+                GearKind::Shoes,
+                "Pegasus",
+                vec![ActivityType::Running, ActivityType::Walking],
+            ),
+        )
+        .await
+        .expect("shoes");
+    let bike = gear
+        .create(
+            ada,
+            input(GearKind::Bike, "Allez", vec![ActivityType::Cycling]),
+        )
+        .await
+        .expect("bike");
+    let kept = store.gear(ada).await.expect("gear");
+    assert_eq!(kept[0].id, old.id, "{backend}: oldest first");
+    assert!(kept[0].default_for.is_empty(), "{backend}: {kept:?}");
+    assert_eq!(kept[1], shoes, "{backend}: read back whole");
+
+    let first = workout(activities.as_ref(), &gear, ada, ActivityType::Running, 6.0).await;
+    workout(activities.as_ref(), &gear, ada, ActivityType::Running, 5.0).await;
+    workout(activities.as_ref(), &gear, ada, ActivityType::Cycling, 30.0).await;
+    let yoga = workout(activities.as_ref(), &gear, ada, ActivityType::Yoga, 0.0).await;
+    let used: Vec<(String, i64, f64)> = gear
+        .with_use(ada)
+        .await
+        .expect("use")
+        .into_iter()
+        .map(|(g, u)| (g.name, u.activities, (u.distance_km * 1000.0).round()))
+        .collect();
+    assert_eq!(
+        used,
+        [
+            ("Old shoes".to_owned(), 0, 0.0),
+            ("Pegasus".to_owned(), 2, 11_000.0),
+            ("Allez".to_owned(), 1, 30_000.0)
+        ],
+        "{backend}"
+    );
+    // Set by hand; someone else can neither use it nor touch the workout.
+    gear.set_activity_gear(ada, yoga.id, Some(old.id))
+        .await
+        .expect("set");
+    assert!(gear
+        .set_activity_gear(eve, yoga.id, Some(old.id))
+        .await
+        .is_err());
+    assert!(gear
+        .set_activity_gear(ada, first.id, Some(Uuid::new_v4()))
+        .await
+        .is_err());
+    assert_eq!(
+        gear.of_activities(&[yoga.id, first.id])
+            .await
+            .expect("links")
+            .len(),
+        2,
+        "{backend}"
+    );
+    // A deleted workout no longer counts; retiring drops the defaults.
+    activities.delete(ada, first.id).await.expect("deleted");
+    let retired = gear.retire(ada, shoes.id, true).await.expect("retired");
+    assert!(retired.retired_at.is_some() && retired.default_for.is_empty());
+    let after = workout(activities.as_ref(), &gear, ada, ActivityType::Running, 9.0).await;
+    assert!(
+        gear.of_activities(&[after.id])
+            .await
+            .expect("links")
+            .is_empty(),
+        "{backend}"
+    );
+    let pegasus = gear.with_use(ada).await.expect("use")[1].1;
+    assert_eq!(
+        (pegasus.activities, pegasus.distance_km),
+        (1, 5.0),
+        "{backend}"
+    );
+    // Deleting gear forgets which workouts used it; erasure takes the rest.
+    gear.delete(ada, bike.id).await.expect("deleted");
+    assert!(gear.delete(eve, old.id).await.is_err());
+    assert_eq!(store.gear(ada).await.expect("gear").len(), 2);
+    activities.delete_user(ada).await.expect("erased");
+    assert!(store.gear(ada).await.expect("gear").is_empty(), "{backend}");
+    assert!(
+        gear.of_activities(&[yoga.id])
+            .await
+            .expect("links")
+            .is_empty(),
+        "{backend}"
+    );
+}
+
+async fn no_more_than_the_cap((backend, activities, store, _dir): StoresUnderTest) {
+    let gear = GearList::new(store, activities);
+    let ada = Uuid::new_v4();
+    for n in 0..MAX_GEAR_PER_USER {
+        gear.create(ada, input(GearKind::Other, &format!("item {n}"), vec![]))
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
+    }
+    assert!(gear
+        .create(ada, input(GearKind::Other, "one more", vec![]))
+        .await
+        .is_err());
+}
+
+fittrack_kit::backend_contracts! {
+    setup: stores_under_test,
+    backends: [embedded, mongodb],
+    contracts: [
+        gear_adds_up_its_workouts_and_goes_with_them,
+        no_more_than_the_cap,
+    ],
+}
