@@ -209,6 +209,29 @@ try {
   );
   await logger.screenshot({ path: join(artifacts, '8b-goals.png') });
 
+  // Gear: new shoes, put on the imported ride from its page; the gear page
+  // then counts its distance, and retiring keeps it.
+  await logger.click('button[data-screen=gear]');
+  await logger.waitForSelector('text=No gear yet.');
+  await logger.fill('input[name=gear-name]', 'Allez Sprint');
+  await logger.selectOption('select[name=gear-kind]', 'BIKE');
+  await logger.click('button[name=add-gear]');
+  await logger.waitForSelector('li.gear-item[data-retired=false]');
+  await logger.click('button[data-screen=records]');
+  await logger.click('table.records tr[data-record=LONGEST_RIDE] button');
+  await logger.waitForSelector('select[name=activity-gear] option:has-text("Allez Sprint")', { state: 'attached' });
+  await logger.selectOption('select[name=activity-gear]', { label: 'Allez Sprint' });
+  await logger.waitForSelector('.gear-picker >> text=Saved.');
+  await logger.click('button[data-screen=gear]');
+  await logger.waitForSelector('li.gear-item >> text=0.46 km');
+  check(
+    (await logger.textContent('li.gear-item'))?.includes('1 workouts'),
+    `gear: ${await logger.textContent('li.gear-item')}`,
+  );
+  await logger.click('button[name=retire-gear]');
+  await logger.waitForSelector('li.gear-item[data-retired=true]');
+  await logger.screenshot({ path: join(artifacts, '8c-gear.png') });
+
   // The admin dashboard, for an admin session (given by the Rust test).
   if (process.env.FITTRACK_ADMIN_SESSION) {
     const admin = await browser.newContext({ viewport: { width: 1000, height: 800 } });

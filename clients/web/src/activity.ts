@@ -4,7 +4,14 @@ import { request } from './api';
 import { streamCharts, type Streams } from './charts';
 import { errorText, h } from './dom';
 import * as fmt from './format';
-import { ActivityPageDocument, MyRecordsDocument, type RecordKind, type SplitUnit } from './gql/graphql';
+import {
+  ActivityPageDocument,
+  MyGearDocument,
+  MyRecordsDocument,
+  SetActivityGearDocument,
+  type RecordKind,
+  type SplitUnit,
+} from './gql/graphql';
 import { routeSvg } from './route';
 
 /** Types whose speed reads as a pace (min/km), not km/h. */
@@ -64,6 +71,7 @@ export function activityScreen(id: string): HTMLElement {
         h('h3', {}, `${a.type.toLowerCase()} · ${new Date(a.startTime).toLocaleString()}`),
         a.source ? h('p', { className: 'hint' }, `From a ${a.source.format} file (${a.source.originalSport}${a.source.device ? `, ${a.source.device}` : ''}), ${a.source.points} points`) : null,
         h('dl', { className: 'facts' }, ...facts.flatMap(([label, value, name]) => [h('dt', {}, label), h('dd', { dataset: { fact: name } }, value)])),
+        gearPicker(a.id, a.gearId ?? null),
         a.route ? routeSvg(a.route, 'The route, north up') : h('p', { className: 'hint' }, 'No route: the file has no positions.'),
         a.recordsSet.length
           ? h('section', { className: 'records-set' }, h('h4', {}, 'Records set'),
@@ -111,4 +119,24 @@ export function recordsScreen(openActivity: (id: string) => void): HTMLElement {
     )
     .catch((error) => body.replaceChildren(h('p', { className: 'error', role: 'alert' }, errorText(error))));
   return h('section', { className: 'card' }, h('h2', {}, 'Personal records'), body);
+}
+
+/** The gear a workout used, changeable: your gear in service, and the one
+ * it used even if retired since. */
+function gearPicker(activityId: string, current: string | null): HTMLElement {
+  const select = h('select', { name: 'activity-gear' }, h('option', { value: '' }, 'No gear'));
+  const status = h('small', { role: 'status' });
+  request(MyGearDocument, {})
+    .then(({ myGear }) => {
+      for (const g of myGear.filter((g) => !g.retired || g.id === current)) {
+        select.append(h('option', { value: g.id }, g.name));
+      }
+      select.value = current ?? '';
+    })
+    .catch((error) => (status.textContent = errorText(error)));
+  select.onchange = () =>
+    request(SetActivityGearDocument, { activityId, gearId: select.value || null })
+      .then(() => (status.textContent = 'Saved.'))
+      .catch((error) => (status.textContent = errorText(error)));
+  return h('label', { className: 'gear-picker' }, h('span', {}, 'Gear'), select, status);
 }

@@ -4,6 +4,7 @@ import './style.css';
 import { activityScreen, recordName, recordsScreen, recordValue } from './activity';
 import { errorText, field, h } from './dom';
 import { setUnits, units, type Units } from './format';
+import { gearScreen } from './gear';
 import { goalsScreen } from './goals';
 import { importScreen, leaveImport } from './importer';
 import {
@@ -459,6 +460,7 @@ const SCREENS = {
   history: ['History', historyScreen],
   records: ['Records', () => recordsScreen(openActivity)],
   goals: ['Goals', () => goalsScreen(ACTIVITY_TYPES)],
+  gear: ['Gear', () => gearScreen(ACTIVITY_TYPES)],
   feed: ['Feed', feedScreen],
   plan: ['Plan', planScreen],
   account: ['Account', accountScreen],
