@@ -875,3 +875,48 @@ async fn gear_takes_its_workouts_distance_and_warns_when_worn() {
     .await;
     assert!(page.data("activity")["gearId"].is_null());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workout_logged_by_hand_holds_the_longest_duration_until_beaten_or_changed() {
+    let stack = Stack::start().await;
+    let (_, ada) = stack.register("stayer").await;
+    let records = "query { myRecords { kind type value activityId } }";
+    let longest = |response: &support::GqlResponse| {
+        response
+            .data("myRecords")
+            .as_array()
+            .expect("records")
+            .iter()
+            .filter(|r| r["kind"] == "LONGEST_DURATION" && r["type"] == "RUNNING")
+            .map(|r| (r["value"].as_f64().unwrap_or(0.0), r["activityId"].clone()))
+            .collect::<Vec<_>>()
+    };
+    let first = log(&stack, token(&ada), run(&ago(Span::days(2)))).await;
+    let longer = json!({"type": "RUNNING", "durationMinutes": 45, "caloriesBurned": 400, "startTime": ago(Span::days(1))});
+    let second = log(&stack, token(&ada), longer).await;
+    let now = gql(&stack.router, records, json!({}), Some(token(&ada))).await;
+    now.assert_ok();
+    assert_eq!(longest(&now), [(2700.0, second["id"].clone())]);
+    // Shortened, the second run gives the record back to the first.
+    gql(
+        &stack.router,
+        "mutation($id: ID!) { updateActivity(id: $id, input: {durationMinutes: 20}) { id } }",
+        json!({"id": second["id"]}),
+        Some(token(&ada)),
+    )
+    .await
+    .assert_ok();
+    let now = gql(&stack.router, records, json!({}), Some(token(&ada))).await;
+    assert_eq!(longest(&now), [(1800.0, first["id"].clone())]);
+    // Deleted, the first hands it on again.
+    gql(
+        &stack.router,
+        "mutation($id: ID!) { deleteActivity(id: $id) }",
+        json!({"id": first["id"]}),
+        Some(token(&ada)),
+    )
+    .await
+    .assert_ok();
+    let now = gql(&stack.router, records, json!({}), Some(token(&ada))).await;
+    assert_eq!(longest(&now), [(1200.0, second["id"].clone())]);
+}

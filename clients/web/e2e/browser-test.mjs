@@ -121,6 +121,8 @@ try {
   await feed.waitForSelector('.recommendation .summary', { timeout: 20_000 });
   const summary = await feed.textContent('.recommendation .summary');
   check(summary && summary.length > 10, `recommendation text: ${summary}`);
+  // The run is the longest so far: a new record, pushed live too.
+  await feed.waitForSelector('li.new-record[data-record=LONGEST_DURATION] >> text=Your first.', { timeout: 20_000 });
   await feed.screenshot({ path: join(artifacts, '3-live-recommendation.png') });
 
   // The router is killed and started again (by the Rust side, asked on

@@ -63,6 +63,13 @@ impl ActivityStore for StoreDownFor {
     ) -> anyhow::Result<()> {
         self.inner.save_efforts(efforts).await
     }
+    async fn replace_efforts(
+        &self,
+        activity_id: Uuid,
+        efforts: &[fittrack_activity::domain::records::Effort],
+    ) -> anyhow::Result<()> {
+        self.inner.replace_efforts(activity_id, efforts).await
+    }
     async fn efforts(
         &self,
         user_id: Uuid,

@@ -44,6 +44,18 @@ pub fn import_key(
     )
 }
 
+/// What a workout logged by hand can hold: its duration, the longest of
+/// its type.
+fn hand_logged_efforts(activity: &Activity) -> Vec<records::Effort> {
+    efforts_of(
+        activity,
+        &[(
+            records::RecordKind::LongestDuration,
+            f64::from(activity.duration_minutes) * 60.0,
+        )],
+    )
+}
+
 /// `(kind, value)` pairs as the efforts of `activity`.
 fn efforts_of(activity: &Activity, efforts: &[(records::RecordKind, f64)]) -> Vec<records::Effort> {
     efforts
@@ -198,7 +210,13 @@ impl Activities {
             return Err(ActivityError::AccountErased);
         }
         self.link_default_gear(&activity).await;
+        self.store
+            .save_efforts(&hand_logged_efforts(&activity))
+            .await?;
         self.events.logged(&activity).await;
+        if now - activity.start_time < chrono::Duration::hours(ANNOUNCE_IMPORTS_WITHIN_HOURS) {
+            self.announce_records(&activity).await;
+        }
         Ok(activity)
     }
 
@@ -357,10 +375,19 @@ impl Activities {
         };
         let now = Utc::now();
         let fields = validation::validate(raw, now)?;
-        self.store
+        let updated = self
+            .store
             .update(owner, id, &fields, now)
             .await?
-            .ok_or(ActivityError::NotFound)
+            .ok_or(ActivityError::NotFound)?;
+        // A recorded workout's efforts come from its points; a hand-logged
+        // one's from what was typed, so they follow the change.
+        if self.store.recordings(&[id]).await?.is_empty() {
+            self.store
+                .replace_efforts(id, &hand_logged_efforts(&updated))
+                .await?;
+        }
+        Ok(updated)
     }
 
     pub async fn delete(&self, owner: Uuid, id: Uuid) -> ActivityResult<Activity> {

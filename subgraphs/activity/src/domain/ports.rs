@@ -67,6 +67,9 @@ pub trait ActivityStore: Send + Sync + 'static {
     /// Keeps an activity's best efforts (one per kind; an effort kept
     /// already stays).
     async fn save_efforts(&self, efforts: &[Effort]) -> anyhow::Result<()>;
+    /// Replaces the efforts of `activity_id` with these (a workout logged
+    /// by hand and then changed).
+    async fn replace_efforts(&self, activity_id: Uuid, efforts: &[Effort]) -> anyhow::Result<()>;
     /// A user's efforts of these kinds (every kind when empty).
     async fn efforts(&self, user_id: Uuid, kinds: &[RecordKind]) -> anyhow::Result<Vec<Effort>>;
     /// The recordings of these activities, where they have one.

@@ -376,6 +376,37 @@ impl ActivityStore for EmbeddedActivityStore {
         Ok(())
     }
 
+    async fn replace_efforts(&self, activity_id: Uuid, efforts: &[Effort]) -> anyhow::Result<()> {
+        let transaction = self.db.begin().await.context("replacing best efforts")?;
+        transaction
+            .execute(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "DELETE FROM activity_efforts WHERE activity_id = ?",
+                [activity_id.to_string().into()],
+            ))
+            .await
+            .context("replacing best efforts")?;
+        for effort in efforts {
+            transaction
+                .execute(Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    "INSERT INTO activity_efforts (activity_id, kind, user_id, type, value, achieved_ms)
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        effort.activity_id.to_string().into(),
+                        effort.kind.as_str().into(),
+                        effort.user_id.to_string().into(),
+                        effort.activity_type.as_str().into(),
+                        effort.value.into(),
+                        millis(effort.achieved_at).into(),
+                    ],
+                ))
+                .await
+                .context("replacing best efforts")?;
+        }
+        transaction.commit().await.context("replacing best efforts")
+    }
+
     async fn efforts(&self, user_id: Uuid, kinds: &[RecordKind]) -> anyhow::Result<Vec<Effort>> {
         let mut sql = String::from(
             "SELECT activity_id, kind, user_id, type, value, achieved_ms FROM activity_efforts

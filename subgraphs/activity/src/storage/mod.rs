@@ -83,6 +83,11 @@ impl<S: ActivityStore> ActivityStore for CountingStore<S> {
         self.count();
         self.inner.save_efforts(efforts).await
     }
+
+    async fn replace_efforts(&self, activity_id: Uuid, efforts: &[Effort]) -> anyhow::Result<()> {
+        self.count();
+        self.inner.replace_efforts(activity_id, efforts).await
+    }
     async fn efforts(&self, user_id: Uuid, kinds: &[RecordKind]) -> anyhow::Result<Vec<Effort>> {
         self.count();
         self.inner.efforts(user_id, kinds).await
@@ -209,6 +214,15 @@ impl ActivityStore for TimedStore {
     async fn save_efforts(&self, efforts: &[Effort]) -> anyhow::Result<()> {
         self.timings
             .time("save_efforts", self.inner.save_efforts(efforts))
+            .await
+    }
+
+    async fn replace_efforts(&self, activity_id: Uuid, efforts: &[Effort]) -> anyhow::Result<()> {
+        self.timings
+            .time(
+                "replace_efforts",
+                self.inner.replace_efforts(activity_id, efforts),
+            )
             .await
     }
     async fn efforts(&self, user_id: Uuid, kinds: &[RecordKind]) -> anyhow::Result<Vec<Effort>> {

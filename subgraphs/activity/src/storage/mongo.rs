@@ -400,6 +400,16 @@ impl ActivityStore for MongoActivityStore {
         Ok(())
     }
 
+    async fn replace_efforts(&self, activity_id: Uuid, efforts: &[Effort]) -> anyhow::Result<()> {
+        // Not atomic here: a reader between the two sees the activity
+        // without efforts for a moment, never a stale one beside a new one.
+        self.efforts
+            .delete_many(doc! {"activityId": activity_id.to_string()})
+            .await
+            .context("replacing best efforts")?;
+        self.save_efforts(efforts).await
+    }
+
     async fn efforts(&self, user_id: Uuid, kinds: &[RecordKind]) -> anyhow::Result<Vec<Effort>> {
         let mut filter = doc! {"userId": user_id.to_string()};
         if !kinds.is_empty() {
