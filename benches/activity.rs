@@ -49,6 +49,7 @@ fn activity(user: Uuid) -> Activity {
         created_at: now,
         updated_at: now,
         event_enqueued: false,
+        time_zone: None,
     }
 }
 

@@ -76,6 +76,7 @@ async fn seed(activities: Arc<dyn ActivityStore>, ai: Arc<dyn AiStore>) {
                     created_at: now,
                     updated_at: now,
                     event_enqueued: true,
+                    time_zone: None,
                 };
                 let recommendation = Recommendation {
                     id: Uuid::now_v7(),

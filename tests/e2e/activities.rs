@@ -920,3 +920,67 @@ async fn a_workout_logged_by_hand_holds_the_longest_duration_until_beaten_or_cha
     let now = gql(&stack.router, records, json!({}), Some(token(&ada))).await;
     assert_eq!(longest(&now), [(1200.0, second["id"].clone())]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workout_keeps_where_it_was_done_and_shows_its_local_time() {
+    let stack = Stack::start().await;
+    let (_, ada) = stack.register("traveller").await;
+    let fields = "id timeZone localStartTime startTime";
+    let logged = gql(
+        &stack.router,
+        &format!(
+            "mutation($input: LogActivityInput!) {{ logActivity(input: $input) {{ {fields} }} }}"
+        ),
+        json!({"input": {"type": "RUNNING", "durationMinutes": 30, "caloriesBurned": 300,
+                         "startTime": "2026-07-01T22:30:00Z", "timeZone": " Asia/Tokyo"}}),
+        Some(token(&ada)),
+    )
+    .await;
+    logged.assert_ok();
+    let run = logged.data("logActivity").clone();
+    assert_eq!(run["timeZone"], "Asia/Tokyo");
+    assert_eq!(run["localStartTime"], "2026-07-02T07:30:00", "{run:#}");
+    // A zone that is not one is refused, and nothing is stored.
+    let refused = gql(
+        &stack.router,
+        LOG,
+        json!({"input": {"type": "RUNNING", "durationMinutes": 30, "caloriesBurned": 300,
+                         "startTime": ago(Span::hours(1)), "timeZone": "GMT+25"}}),
+        Some(token(&ada)),
+    )
+    .await;
+    refused.assert_code("BAD_USER_INPUT");
+    assert_eq!(
+        refused.errors()[0]["extensions"]["field"],
+        "timeZone",
+        "{:#?}",
+        refused.errors()
+    );
+    assert_eq!(my_ids(&stack, token(&ada)).await.len(), 1);
+    // Moved, then forgotten.
+    let update = format!(
+        "mutation($id: ID!, $zone: String) {{ updateActivity(id: $id, input: {{timeZone: $zone}}) {{ {fields} }} }}"
+    );
+    let moved = gql(
+        &stack.router,
+        &update,
+        json!({"id": run["id"], "zone": "America/New_York"}),
+        Some(token(&ada)),
+    )
+    .await;
+    moved.assert_ok();
+    assert_eq!(
+        moved.data("updateActivity")["localStartTime"],
+        "2026-07-01T18:30:00"
+    );
+    let forgotten = gql(
+        &stack.router,
+        &update,
+        json!({"id": run["id"], "zone": ""}),
+        Some(token(&ada)),
+    )
+    .await;
+    forgotten.assert_ok();
+    assert!(forgotten.data("updateActivity")["timeZone"].is_null());
+    assert!(forgotten.data("updateActivity")["localStartTime"].is_null());
+}

@@ -29,6 +29,7 @@ async fn sign_up_log_a_workout_and_receive_its_recommendation_live() {
             start_time: chrono::Utc::now(),
             notes: Some("tempo run".into()),
             metrics: None,
+            time_zone: Some("Europe/Lisbon".into()),
             idempotency_key: None,
         })
         .await

@@ -60,6 +60,9 @@ pub enum Command {
         start: Option<chrono::DateTime<chrono::Utc>>,
         #[arg(long)]
         notes: Option<String>,
+        /// Where it was done, an IANA name (`Europe/Paris`): its local time.
+        #[arg(long)]
+        time_zone: Option<String>,
     },
     /// Import workout files (FIT, GPX, TCX, .gz, or zips such as a Strava
     /// or Garmin bulk export) and report what became of each workout.
@@ -133,6 +136,7 @@ pub async fn run(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result<()> 
             calories,
             start,
             notes,
+            time_zone,
         } => {
             let logged = client
                 .log_activity(log_activity::LogActivityInput {
@@ -142,6 +146,7 @@ pub async fn run(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result<()> 
                     start_time: start.unwrap_or_else(chrono::Utc::now),
                     notes,
                     metrics: None,
+                    time_zone,
                     idempotency_key: None,
                 })
                 .await?;

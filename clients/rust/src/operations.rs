@@ -9,6 +9,7 @@ use graphql_client::GraphQLQuery;
 // The schema's custom scalars, as graphql_client expects them in scope.
 pub type DateTime = chrono::DateTime<chrono::Utc>;
 pub type NaiveDate = chrono::NaiveDate;
+pub type NaiveDateTime = chrono::NaiveDateTime;
 #[allow(clippy::upper_case_acronyms)]
 pub type JSON = serde_json::Value;
 

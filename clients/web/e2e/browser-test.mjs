@@ -166,6 +166,11 @@ try {
   await logger.screenshot({ path: join(artifacts, '6-imported.png') });
   await logger.click('li[data-outcome=IMPORTED] button[name=open-activity]');
   await logger.waitForSelector('svg.route path.route-line', { timeout: 10_000 });
+  // The fēnix recorded its UTC offset: the ride's local time is shown.
+  check(
+    /\((Etc\/GMT[+-]\d+|UTC)\)/.test((await logger.textContent('.activity-page h3')) ?? ''),
+    `local time: ${await logger.textContent('.activity-page h3')}`,
+  );
   const route = await logger.getAttribute('svg.route path.route-line', 'd');
   check((route?.match(/L/g) ?? []).length >= 10, `the route has its points: ${route}`);
   await logger.waitForSelector('[data-chart=speed] canvas');

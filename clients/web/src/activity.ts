@@ -68,7 +68,10 @@ export function activityScreen(id: string): HTMLElement {
       ];
       const charts = streamCharts(streams, paced);
       body.replaceChildren(...[
-        h('h3', {}, `${a.type.toLowerCase()} · ${new Date(a.startTime).toLocaleString()}`),
+        // Where it was done, on the clock there; else in this browser's time.
+        h('h3', {}, `${a.type.toLowerCase()} · ${a.localStartTime
+          ? `${String(a.localStartTime).replace('T', ' ').slice(0, 16)} (${a.timeZone})`
+          : new Date(a.startTime).toLocaleString()}`),
         a.source ? h('p', { className: 'hint' }, `From a ${a.source.format} file (${a.source.originalSport}${a.source.device ? `, ${a.source.device}` : ''}), ${a.source.points} points`) : null,
         h('dl', { className: 'facts' }, ...facts.flatMap(([label, value, name]) => [h('dt', {}, label), h('dd', { dataset: { fact: name } }, value)])),
         gearPicker(a.id, a.gearId ?? null),

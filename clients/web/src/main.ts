@@ -214,6 +214,7 @@ function logScreen(): HTMLElement {
               caloriesBurned: Number(calories.value),
               startTime: new Date(start.value).toISOString(),
               notes: notes.value || null,
+              timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
               idempotencyKey: crypto.randomUUID(),
             },
           });

@@ -458,6 +458,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             event_enqueued: false,
+            time_zone: None,
         };
         let json = serde_json::to_value(logged(&activity)).expect("json");
         assert_eq!(json["event"], "ActivityLogged");

@@ -61,6 +61,7 @@ fn activity(user: Uuid, hours_ago: i64) -> Activity {
         created_at: start,
         updated_at: start,
         event_enqueued: true,
+        time_zone: None,
     }
 }
 
@@ -275,6 +276,7 @@ fn swim() -> fittrack_activity::domain::validation::RawActivity {
         start_time: Utc::now() - chrono::Duration::hours(1),
         notes: None,
         metrics: None,
+        time_zone: None,
     }
 }
 

@@ -163,6 +163,7 @@ fn activity(user_id: Uuid) -> Activity {
         created_at: now,
         updated_at: now,
         event_enqueued: true,
+        time_zone: None,
     }
 }
 

@@ -74,6 +74,7 @@ async fn workout(
         created_at: start,
         updated_at: start,
         event_enqueued: false,
+        time_zone: None,
     };
     store.insert(activity.clone()).await.expect("insert");
     gear.link_default(&activity).await.expect("default gear");

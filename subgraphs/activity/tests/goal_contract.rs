@@ -75,6 +75,7 @@ fn workout(
         created_at: start,
         updated_at: start,
         event_enqueued: false,
+        time_zone: None,
     }
 }
 

@@ -63,6 +63,7 @@ fn activity(user: Uuid, kind: ActivityType, start: DateTime<Utc>, minutes: i32) 
         created_at: start,
         updated_at: start,
         event_enqueued: false,
+        time_zone: None,
     }
 }
 
@@ -85,6 +86,7 @@ async fn insert_and_read_back_every_field((backend, store, _dir): StoreUnderTest
         custom: Some(json!({"shoes": "pegasus", "splits": [5.1, 5.0], "weather": {"temp": 12}})),
     };
     a.idempotency_key = Some("k-1".into());
+    a.time_zone = Some("America/Sao_Paulo".into());
     let stored = insert_new(store.as_ref(), a.clone()).await;
     assert_eq!(stored, a, "{backend}");
     let read = store.get_many(&[a.id, Uuid::new_v4()]).await.expect("get");
@@ -140,6 +142,7 @@ async fn update_and_delete_only_touch_the_owners_activity((backend, store, _dir)
             steps: Some(9000),
             ..Default::default()
         },
+        time_zone: Some("Asia/Tokyo".into()),
     };
     let now = at(2026, 3, 3, 0, 0);
     assert_eq!(
@@ -159,6 +162,11 @@ async fn update_and_delete_only_touch_the_owners_activity((backend, store, _dir)
     assert_eq!(updated.duration_minutes, 90);
     assert_eq!(updated.notes.as_deref(), Some("changed"));
     assert_eq!(updated.metrics.steps, Some(9000));
+    assert_eq!(
+        updated.time_zone.as_deref(),
+        Some("Asia/Tokyo"),
+        "{backend}"
+    );
     assert_eq!(updated.updated_at, now);
     assert_eq!(updated.created_at, a.created_at);
     assert_eq!(
@@ -675,6 +683,7 @@ async fn the_change_feed_lists_saves_and_deletions_in_order(
         start_time: t0,
         notes: Some("edited".into()),
         metrics: Metrics::default(),
+        time_zone: None,
     };
     let updated = store
         .update(ada, first.id, &fields, Utc::now())
@@ -747,4 +756,53 @@ fittrack_kit::backend_contracts! {
         efforts_are_kept_per_activity_and_kind_and_go_with_it,
         the_change_feed_lists_saves_and_deletions_in_order,
     ],
+}
+
+/// A data directory made before activities had a time zone opens, keeps its
+/// activities, and takes zones from then on.
+#[tokio::test]
+async fn an_embedded_store_from_before_time_zones_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    {
+        use sea_orm::{ConnectionTrait, Database};
+        let old = Database::connect(&url).await.expect("sqlite");
+        old.execute_unprepared(
+            "CREATE TABLE activities (
+                id TEXT PRIMARY KEY NOT NULL, user_id TEXT NOT NULL, type TEXT NOT NULL,
+                duration_minutes INTEGER NOT NULL, calories_burned INTEGER NOT NULL,
+                start_ms INTEGER NOT NULL, notes TEXT, metrics TEXT NOT NULL,
+                idempotency_key TEXT, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
+                event_enqueued INTEGER NOT NULL DEFAULT 0);
+             INSERT INTO activities VALUES ('01a24700-0000-7000-8000-000000000001',
+                '01a24700-0000-7000-8000-0000000000aa', 'RUNNING', 30, 300,
+                1764000000000, NULL, '{}', NULL, 1764000000000, 1764000000000, 1);",
+        )
+        .await
+        .expect("old schema");
+    }
+    let store = EmbeddedActivityStore::open(&url).await.expect("opens");
+    let id: Uuid = "01a24700-0000-7000-8000-000000000001".parse().expect("id");
+    let kept = store.get_many(&[id]).await.expect("read");
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].time_zone, None);
+    let mut zoned = activity(
+        kept[0].user_id,
+        ActivityType::Yoga,
+        at(2026, 3, 1, 7, 0),
+        20,
+    );
+    zoned.time_zone = Some("Europe/Oslo".into());
+    let stored = insert_new(&store, zoned).await;
+    assert_eq!(
+        store.get_many(&[stored.id]).await.expect("read")[0]
+            .time_zone
+            .as_deref(),
+        Some("Europe/Oslo")
+    );
+    // Opening again finds the column there.
+    drop(store);
+    EmbeddedActivityStore::open(&url)
+        .await
+        .expect("opens again");
 }

@@ -44,6 +44,17 @@ pub fn import_key(
     )
 }
 
+/// The zone of a device that gave only its UTC offset: a whole number of
+/// hours is an `Etc/GMT` zone (POSIX signs: `Etc/GMT-2` is UTC+2); anything
+/// else says no zone.
+pub fn zone_of_offset(seconds: i32) -> Option<String> {
+    if seconds == 0 {
+        return Some("UTC".into());
+    }
+    (seconds % 3600 == 0 && (-12..=14).contains(&(seconds / 3600)))
+        .then(|| format!("Etc/GMT{:+}", -(seconds / 3600)))
+}
+
 /// What a workout logged by hand can hold: its duration, the longest of
 /// its type.
 fn hand_logged_efforts(activity: &Activity) -> Vec<records::Effort> {
@@ -91,6 +102,8 @@ pub struct ActivityPatch {
     /// `Some(None)` clears the notes.
     pub notes: Option<Option<String>>,
     pub metrics: Option<super::model::Metrics>,
+    /// `Some(None)` forgets the time zone.
+    pub time_zone: Option<Option<String>>,
 }
 
 /// Where new personal records are announced to live subscribers.
@@ -198,6 +211,7 @@ impl Activities {
             created_at: now,
             updated_at: now,
             event_enqueued: false,
+            time_zone: fields.time_zone,
         };
         let activity = match self.store.insert(activity).await? {
             Inserted::New(activity) => activity,
@@ -248,6 +262,7 @@ impl Activities {
                 steps: None,
                 custom: None,
             }),
+            time_zone: recording.utc_offset_seconds.and_then(zone_of_offset),
         };
         let fields = validation::validate(raw, now)?;
         let announce =
@@ -266,6 +281,7 @@ impl Activities {
             updated_at: now,
             // History has nothing to announce; the sweeper skips it.
             event_enqueued: !announce,
+            time_zone: fields.time_zone,
         };
         let efforts = records::best_efforts(
             fields.activity_type,
@@ -372,6 +388,7 @@ impl Activities {
             start_time: patch.start_time.unwrap_or(current.start_time),
             notes: patch.notes.unwrap_or(current.notes),
             metrics: Some(patch.metrics.unwrap_or(current.metrics)),
+            time_zone: patch.time_zone.unwrap_or(current.time_zone),
         };
         let now = Utc::now();
         let fields = validation::validate(raw, now)?;
@@ -442,5 +459,27 @@ impl Activities {
                 (*user, stats::summarize(&mine, &days, today))
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::zone_of_offset;
+
+    #[test]
+    fn a_devices_offset_is_a_zone_only_in_whole_hours() {
+        assert_eq!(zone_of_offset(3600).as_deref(), Some("Etc/GMT-1"));
+        assert_eq!(zone_of_offset(-5 * 3600).as_deref(), Some("Etc/GMT+5"));
+        assert_eq!(zone_of_offset(0).as_deref(), Some("UTC"));
+        assert_eq!(
+            zone_of_offset(19_800),
+            None,
+            "India's +5:30 has no Etc zone"
+        );
+        assert_eq!(zone_of_offset(20 * 3600), None);
+        for seconds in [3600, -5 * 3600, 14 * 3600, -12 * 3600] {
+            let zone = zone_of_offset(seconds).expect("a zone");
+            assert!(zone.parse::<chrono_tz::Tz>().is_ok(), "{zone}");
+        }
     }
 }

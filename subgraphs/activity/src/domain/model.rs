@@ -99,6 +99,8 @@ pub struct Activity {
     /// Whether the `ActivityLogged` event reached the queue (the sweeper retries
     /// activities where it did not).
     pub event_enqueued: bool,
+    /// Where it was done (IANA name), when known: its local time and day.
+    pub time_zone: Option<String>,
 }
 
 /// The editable part of an activity, already validated.
@@ -110,6 +112,8 @@ pub struct ActivityFields {
     pub start_time: DateTime<Utc>,
     pub notes: Option<String>,
     pub metrics: Metrics,
+    /// A checked IANA name.
+    pub time_zone: Option<String>,
 }
 
 /// Which activities a listing or a stats query covers.

@@ -29,6 +29,21 @@ pub struct RawActivity {
     pub start_time: DateTime<Utc>,
     pub notes: Option<String>,
     pub metrics: Option<Metrics>,
+    /// An IANA name (`Europe/Paris`).
+    pub time_zone: Option<String>,
+}
+
+/// An IANA time zone name, as its canonical spelling.
+pub fn time_zone(name: &str) -> ActivityResult<String> {
+    name.trim()
+        .parse::<chrono_tz::Tz>()
+        .map(|zone| zone.name().to_owned())
+        .map_err(|_| {
+            ActivityError::invalid(
+                "timeZone",
+                format!("{name:?} is not an IANA time zone (such as Europe/Paris)"),
+            )
+        })
 }
 
 pub fn validate(raw: RawActivity, now: DateTime<Utc>) -> ActivityResult<ActivityFields> {
@@ -72,6 +87,7 @@ pub fn validate(raw: RawActivity, now: DateTime<Utc>) -> ActivityResult<Activity
         start_time: raw.start_time.trunc_subsecs(3),
         notes,
         metrics,
+        time_zone: raw.time_zone.as_deref().map(time_zone).transpose()?,
     })
 }
 
@@ -182,6 +198,7 @@ mod tests {
             start_time: Utc::now(),
             notes: None,
             metrics: None,
+            time_zone: None,
         }
     }
 

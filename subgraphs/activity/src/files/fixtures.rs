@@ -249,6 +249,7 @@ fn activity_of(recording: &Recording) -> crate::domain::model::Activity {
         created_at: now(),
         updated_at: now(),
         event_enqueued: true,
+        time_zone: None,
     }
 }
 

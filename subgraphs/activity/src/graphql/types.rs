@@ -27,6 +27,9 @@ pub struct ActivityObject {
     pub metrics: ActivityMetrics,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Where it was done (IANA name), when known: from the client that
+    /// logged it, or from the device's UTC offset in an imported file.
+    pub time_zone: Option<String>,
     #[graphql(skip)]
     pub user_id: uuid::Uuid,
     #[graphql(skip)]
@@ -93,6 +96,13 @@ impl ActivityObject {
             .await?
             .map(|r| recording::splits(&r, unit))
             .unwrap_or_default())
+    }
+
+    /// When it started on the clock where it was done (`timeZone`); `null`
+    /// when the zone is not known.
+    async fn local_start_time(&self) -> Option<chrono::NaiveDateTime> {
+        let zone: chrono_tz::Tz = self.time_zone.as_deref()?.parse().ok()?;
+        Some(self.start_time.with_timezone(&zone).naive_local())
     }
 
     /// The gear it used (see `myGear`), if any.
@@ -251,6 +261,7 @@ impl From<ActivityModel> for ActivityObject {
             metrics: a.metrics.into(),
             created_at: a.created_at,
             updated_at: a.updated_at,
+            time_zone: a.time_zone,
             user_id: a.user_id,
             activity_id: a.id,
         }
@@ -324,6 +335,8 @@ pub struct LogActivityInput {
     /// At most 1000 characters.
     pub notes: Option<String>,
     pub metrics: Option<ActivityMetricsInput>,
+    /// Where it was done, an IANA name (`Europe/Paris`): its local time.
+    pub time_zone: Option<String>,
     /// Retrying with the same key returns the first activity instead of a copy.
     pub idempotency_key: Option<String>,
 }
@@ -338,6 +351,7 @@ impl LogActivityInput {
                 start_time: self.start_time,
                 notes: self.notes,
                 metrics: self.metrics.map(Into::into),
+                time_zone: self.time_zone,
             },
             self.idempotency_key,
         )
@@ -355,6 +369,8 @@ pub struct UpdateActivityInput {
     /// An empty string clears the notes.
     pub notes: Option<String>,
     pub metrics: Option<ActivityMetricsInput>,
+    /// An IANA name; an empty string forgets the zone.
+    pub time_zone: Option<String>,
 }
 
 impl From<UpdateActivityInput> for ActivityPatch {
@@ -366,6 +382,9 @@ impl From<UpdateActivityInput> for ActivityPatch {
             start_time: input.start_time,
             notes: input.notes.map(Some),
             metrics: input.metrics.map(Into::into),
+            time_zone: input
+                .time_zone
+                .map(|zone| Some(zone).filter(|z| !z.trim().is_empty())),
         }
     }
 }

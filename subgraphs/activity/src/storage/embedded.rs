@@ -41,7 +41,8 @@ const SCHEMA: &[&str] = &[
         idempotency_key TEXT,
         created_ms INTEGER NOT NULL,
         updated_ms INTEGER NOT NULL,
-        event_enqueued INTEGER NOT NULL DEFAULT 0
+        event_enqueued INTEGER NOT NULL DEFAULT 0,
+        time_zone TEXT
     )",
     "CREATE INDEX IF NOT EXISTS activities_user_start ON activities (user_id, start_ms DESC, id DESC)",
     "CREATE INDEX IF NOT EXISTS activities_type_start ON activities (type, start_ms DESC)",
@@ -132,7 +133,7 @@ const SCHEMA: &[&str] = &[
 ];
 
 const COLUMNS: &str = "id, user_id, type, duration_minutes, calories_burned, start_ms, notes, \
-                       metrics, idempotency_key, created_ms, updated_ms, event_enqueued";
+                       metrics, idempotency_key, created_ms, updated_ms, event_enqueued, time_zone";
 
 pub struct EmbeddedActivityStore {
     db: DatabaseConnection,
@@ -142,7 +143,33 @@ impl EmbeddedActivityStore {
     /// Opens (creating) `url`, a `sqlite://…` URL, and its schema.
     pub async fn open(url: &str) -> anyhow::Result<Self> {
         let db = fittrack_kit::sqlite::open(url, SCHEMA, "embedded activity store").await?;
-        Ok(Self { db })
+        let store = Self { db };
+        store.add_missing_columns().await?;
+        Ok(store)
+    }
+
+    /// Columns added since a data directory was first made: added in place
+    /// (SQLite has no `ADD COLUMN IF NOT EXISTS`).
+    async fn add_missing_columns(&self) -> anyhow::Result<()> {
+        let present = self
+            .query(
+                "SELECT COUNT(*) AS n FROM pragma_table_info('activities') WHERE name = 'time_zone'",
+                Vec::new(),
+            )
+            .await?;
+        let has: i64 = present
+            .first()
+            .map(|row| row.try_get("", "n"))
+            .transpose()?
+            .unwrap_or(0);
+        if has == 0 {
+            self.execute(
+                "ALTER TABLE activities ADD COLUMN time_zone TEXT",
+                Vec::new(),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn query(&self, sql: &str, values: Vec<Value>) -> anyhow::Result<Vec<QueryResult>> {
@@ -197,6 +224,7 @@ fn row_to_activity(row: &QueryResult) -> anyhow::Result<Activity> {
         created_at: from_millis(get_i64("created_ms")?)?,
         updated_at: from_millis(get_i64("updated_ms")?)?,
         event_enqueued: get_i64("event_enqueued")? != 0,
+        time_zone: row.try_get::<Option<String>>("", "time_zone")?,
     })
 }
 
@@ -236,7 +264,7 @@ impl ActivityStore for EmbeddedActivityStore {
     async fn insert(&self, activity: Activity) -> anyhow::Result<Inserted> {
         let metrics = serde_json::to_string(&activity.metrics).context("encoding metrics")?;
         let sql = format!(
-            "INSERT INTO activities ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO activities ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
         );
         let result = self
@@ -257,6 +285,7 @@ impl ActivityStore for EmbeddedActivityStore {
                     millis(activity.created_at).into(),
                     millis(activity.updated_at).into(),
                     i64::from(activity.event_enqueued).into(),
+                    activity.time_zone.clone().into(),
                 ],
             ))
             .await
@@ -305,7 +334,7 @@ impl ActivityStore for EmbeddedActivityStore {
             .activities(
                 &format!(
                     "UPDATE activities SET type = ?, duration_minutes = ?, calories_burned = ?,
-                     start_ms = ?, notes = ?, metrics = ?, updated_ms = ?
+                     start_ms = ?, notes = ?, metrics = ?, updated_ms = ?, time_zone = ?
                      WHERE id = ? AND user_id = ? RETURNING {COLUMNS}"
                 ),
                 vec![
@@ -316,6 +345,7 @@ impl ActivityStore for EmbeddedActivityStore {
                     fields.notes.clone().into(),
                     metrics.into(),
                     millis(now).into(),
+                    fields.time_zone.clone().into(),
                     id.to_string().into(),
                     owner.to_string().into(),
                 ],

@@ -195,6 +195,9 @@ fn to_document(activity: &Activity) -> anyhow::Result<Document> {
     if let Some(key) = &activity.idempotency_key {
         document.insert("idempotencyKey", key);
     }
+    if let Some(zone) = &activity.time_zone {
+        document.insert("timeZone", zone);
+    }
     Ok(document)
 }
 
@@ -242,6 +245,7 @@ fn from_document(document: &Document) -> anyhow::Result<Activity> {
             Some(Bson::Int64(n)) => *n != 0,
             _ => false,
         },
+        time_zone: document.get_str("timeZone").ok().map(str::to_owned),
     })
 }
 
@@ -343,6 +347,7 @@ impl ActivityStore for MongoActivityStore {
         activity.start_time = fields.start_time;
         activity.notes = fields.notes.clone();
         activity.metrics = fields.metrics.clone();
+        activity.time_zone = fields.time_zone.clone();
         activity.updated_at = now;
         let replaced = self
             .activities
