@@ -123,6 +123,9 @@ async fn queries_per_join() -> Vec<(usize, u64)> {
         imports,
         goals,
         gear,
+        fittrack_activity::domain::profile::Profiles::new(Arc::new(
+            EmbeddedActivityStore::open(&url).await.expect("store"),
+        )),
         DEFAULT_LOADER_DELAY,
         fittrack_kit::cache::local_dashboard(),
         fittrack_activity::graphql::Quotas::in_process(),

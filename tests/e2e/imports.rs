@@ -291,6 +291,64 @@ async fn a_bulk_export_is_imported_once_with_bad_files_and_duplicates_reported_p
     .await;
     refused.assert_code("BAD_USER_INPUT");
     assert_eq!(refused.field(), Some("maxHeartRate"));
+    // Without rates, the zones come from the training profile; with none
+    // set, the client is told what to give.
+    let from_profile =
+        "query($id: ID!) { activity(id: $id) { heartRateZones { zone minBpm seconds } } }";
+    let unset = gql(
+        &stack.router,
+        from_profile,
+        json!({"id": run["id"]}),
+        Some(token),
+    )
+    .await;
+    unset.assert_code("BAD_USER_INPUT");
+    assert!(unset.errors()[0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("training profile"));
+    let profile = gql(
+        &stack.router,
+        "mutation { updateTrainingProfile(input: {maxHeartRate: 195, restingHeartRate: 50, units: IMPERIAL}) { maxHeartRate restingHeartRate units } }",
+        json!({}),
+        Some(token),
+    )
+    .await;
+    profile.assert_ok();
+    assert_eq!(
+        profile.data("updateTrainingProfile"),
+        &json!({"maxHeartRate": 195, "restingHeartRate": 50, "units": "IMPERIAL"})
+    );
+    let zoned = gql(
+        &stack.router,
+        from_profile,
+        json!({"id": run["id"]}),
+        Some(token),
+    )
+    .await;
+    zoned.assert_ok();
+    assert_eq!(zoned.data("activity")["heartRateZones"][0]["minBpm"], 122.5);
+    // A partial change keeps the rest; a bad one changes nothing.
+    gql(
+        &stack.router,
+        "mutation { updateTrainingProfile(input: {restingHeartRate: 190}) { units } }",
+        json!({}),
+        Some(token),
+    )
+    .await
+    .assert_code("BAD_USER_INPUT");
+    let kept = gql(
+        &stack.router,
+        "mutation { updateTrainingProfile(input: {restingHeartRate: null}) { maxHeartRate restingHeartRate units } }",
+        json!({}),
+        Some(token),
+    )
+    .await;
+    kept.assert_ok();
+    assert_eq!(
+        kept.data("updateTrainingProfile"),
+        &json!({"maxHeartRate": 195, "restingHeartRate": null, "units": "IMPERIAL"})
+    );
 
     // Written out as GPX for another app, and that file imported back: the
     // same workout, so a duplicate, not a copy.

@@ -239,6 +239,21 @@ try {
   await logger.waitForSelector('li.gear-item[data-retired=true]');
   await logger.screenshot({ path: join(artifacts, '8c-gear.png') });
 
+  // Heart-rate zones come from the training profile: none until it has a
+  // maximum, then the ride's time in each zone.
+  await logger.click('button[data-screen=records]');
+  await logger.click('table.records tr[data-record=LONGEST_RIDE] button');
+  await logger.waitForSelector('.zones >> text=Set your maximum heart rate');
+  await logger.click('button[data-screen=account]');
+  await logger.fill('input[name=max-heart-rate]', '190');
+  await logger.fill('input[name=resting-heart-rate]', '50');
+  await logger.click('button[name=save-profile]');
+  await logger.waitForSelector('text=Saved: heart-rate zones now use these.');
+  await logger.click('button[data-screen=records]');
+  await logger.click('table.records tr[data-record=LONGEST_RIDE] button');
+  await logger.waitForSelector('table.zones');
+  check((await logger.locator('table.zones tr').count()) === 6, 'five zones and a heading');
+
   // The admin dashboard, for an admin session (given by the Rust test).
   if (process.env.FITTRACK_ADMIN_SESSION) {
     const admin = await browser.newContext({ viewport: { width: 1000, height: 800 } });

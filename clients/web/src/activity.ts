@@ -1,11 +1,12 @@
 // One activity's page (route, charts, splits, laps, the records it set) and
 // the records page.
-import { request } from './api';
+import { ApiError, request } from './api';
 import { streamCharts, type Streams } from './charts';
 import { errorText, h } from './dom';
 import * as fmt from './format';
 import {
   ActivityPageDocument,
+  ActivityZonesDocument,
   MyGearDocument,
   MyRecordsDocument,
   SetActivityGearDocument,
@@ -81,6 +82,7 @@ export function activityScreen(id: string): HTMLElement {
               h('ul', {}, ...a.recordsSet.map((r) => h('li', { dataset: { record: r.kind } }, `${recordName(r.kind, r.type)}: ${recordValue(r.kind, r.value)}`))))
           : null,
         ...(charts.length ? [h('h4', {}, 'Charts'), ...charts] : []),
+        a.metrics.averageHeartRate != null ? zonesSection(a.id) : null,
         a.splits.length
           ? h('section', {}, h('h4', {}, `Splits (${fmt.distanceUnit()})`),
               table(['#', 'Distance', 'Time', paced ? 'Pace' : 'Speed', 'Heart rate', 'Climb'],
@@ -142,4 +144,24 @@ function gearPicker(activityId: string, current: string | null): HTMLElement {
       .then(() => (status.textContent = 'Saved.'))
       .catch((error) => (status.textContent = errorText(error)));
   return h('label', { className: 'gear-picker' }, h('span', {}, 'Gear'), select, status);
+}
+
+/** Time in heart-rate zones, from the training profile's rates. */
+function zonesSection(id: string): HTMLElement {
+  const section = h('section', { className: 'zones' }, h('h4', {}, 'Heart-rate zones'));
+  request(ActivityZonesDocument, { id })
+    .then(({ activity }) =>
+      section.append(
+        table(['Zone', 'From', 'To', 'Time'],
+          activity.heartRateZones.map((z) => [z.zone, `${Math.round(z.minBpm)} bpm`, `${Math.round(z.maxBpm)} bpm`, fmt.clock(z.seconds)]),
+          'zones'),
+      ),
+    )
+    .catch((error) =>
+      section.append(h('p', { className: 'hint' },
+        error instanceof ApiError && error.code === 'BAD_USER_INPUT'
+          ? 'Set your maximum heart rate under Account to see your zones.'
+          : errorText(error))),
+    );
+  return section;
 }

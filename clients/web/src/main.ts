@@ -29,13 +29,16 @@ import {
   MyActivitiesDocument,
   MyActivityStatsDocument,
   MyRecommendationsDocument,
+  MyTrainingProfileDocument,
   PersonalRecordSetDocument,
   RecommendationAddedDocument,
   RegisterDocument,
   RequestPasswordResetDocument,
   ResetPasswordDocument,
+  UpdateTrainingProfileDocument,
   type ActivityType,
   type RecommendationFieldsFragment,
+  type Units as ProfileUnits,
 } from './gql/graphql';
 
 const ACTIVITY_TYPES: ActivityType[] = [
@@ -156,6 +159,43 @@ function resetScreen(token: string): HTMLElement {
 }
 
 // ---- account -----------------------------------------------------------------
+
+/** Heart rates for zones and the units to show: kept on the server. */
+function trainingProfileForm(): HTMLElement {
+  const max = h('input', { type: 'number', name: 'max-heart-rate', min: '100', max: '250' });
+  const resting = h('input', { type: 'number', name: 'resting-heart-rate', min: '25', max: '230' });
+  const status = h('p', { className: 'status', role: 'status' });
+  request(MyTrainingProfileDocument, {})
+    .then(({ myTrainingProfile: p }) => {
+      max.value = p.maxHeartRate?.toString() ?? '';
+      resting.value = p.restingHeartRate?.toString() ?? '';
+    })
+    .catch((error) => (status.textContent = errorText(error)));
+  return h('form', {
+    className: 'card',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      status.textContent = '';
+      try {
+        await request(UpdateTrainingProfileDocument, {
+          input: {
+            maxHeartRate: max.value ? Number(max.value) : null,
+            restingHeartRate: resting.value ? Number(resting.value) : null,
+          },
+        });
+        status.textContent = 'Saved: heart-rate zones now use these.';
+      } catch (error) {
+        status.textContent = errorText(error);
+      }
+    },
+  },
+    h('h2', {}, 'Training profile'),
+    field('Maximum heart rate (bpm)', max),
+    field('Resting heart rate (bpm)', resting),
+    h('button', { type: 'submit', name: 'save-profile' }, 'Save'),
+    status,
+  );
+}
 
 function accountScreen(): HTMLElement {
   const current = h('input', { type: 'password', name: 'current-password', required: true, autocomplete: 'current-password' });
@@ -448,6 +488,10 @@ function unitsToggle(redraw: () => void): HTMLSelectElement {
   select.value = units();
   select.onchange = () => {
     setUnits(select.value as Units);
+    // Kept with the account too, so every device shows the same.
+    void request(UpdateTrainingProfileDocument, {
+      input: { units: (select.value === 'imperial' ? 'IMPERIAL' : 'METRIC') as ProfileUnits },
+    }).catch(() => {});
     redraw();
   };
   return select;
@@ -464,7 +508,7 @@ const SCREENS = {
   gear: ['Gear', () => gearScreen(ACTIVITY_TYPES)],
   feed: ['Feed', feedScreen],
   plan: ['Plan', planScreen],
-  account: ['Account', accountScreen],
+  account: ['Account', () => h('div', { className: 'stack' }, trainingProfileForm(), accountScreen())],
   admin: ['Admin', adminScreen],
 } as const;
 type ScreenName = keyof typeof SCREENS;
@@ -510,6 +554,20 @@ await configureApi();
 
 onSessionChange((session) => {
   // A token refresh keeps the current screen; signing in or out re-renders.
-  if (!session || !app.querySelector('nav')) render();
+  if (!session || !app.querySelector('nav')) {
+    render();
+    // The account's units, as chosen on any device.
+    if (session) {
+      request(MyTrainingProfileDocument, {})
+        .then(({ myTrainingProfile }) => {
+          const chosen: Units = myTrainingProfile.units === 'IMPERIAL' ? 'imperial' : 'metric';
+          if (chosen !== units() && myTrainingProfile.updatedAt !== null) {
+            setUnits(chosen);
+            render();
+          }
+        })
+        .catch(() => {});
+    }
+  }
 });
 render();

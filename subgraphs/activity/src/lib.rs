@@ -48,6 +48,7 @@ pub type Stores = (
     Arc<dyn ImportStore>,
     Arc<dyn domain::ports::GoalStore>,
     Arc<dyn domain::ports::GearStore>,
+    Arc<dyn domain::ports::ProfileStore>,
 );
 
 /// Opens the configured store.
@@ -57,11 +58,23 @@ pub async fn open_store(config: &ActivityConfig) -> anyhow::Result<Stores> {
             let store = Arc::new(
                 storage::mongo::MongoActivityStore::connect(uri.expose(), &database).await?,
             );
-            (store.clone(), store.clone(), store.clone(), store)
+            (
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                store,
+            )
         }
         StoreBackend::Embedded { url } => {
             let store = Arc::new(storage::embedded::EmbeddedActivityStore::open(&url).await?);
-            (store.clone(), store.clone(), store.clone(), store)
+            (
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                store,
+            )
         }
     })
 }
@@ -70,7 +83,7 @@ pub async fn open_store(config: &ActivityConfig) -> anyhow::Result<Stores> {
 /// Redis-backed caches and marks, JWT verification) and assembles the service.
 pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
     let shared = config.shared();
-    let (store, import_store, goal_store, gear_store) = open_store(config).await?;
+    let (store, import_store, goal_store, gear_store, profile_store) = open_store(config).await?;
     let import_queue = queue::connect(
         &shared,
         imports::IMPORT_QUEUE,
@@ -109,6 +122,7 @@ pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
             import_store,
             goal_store,
             gear_store,
+            profile_store,
             import_queue,
             queue,
             erasure,
@@ -130,6 +144,8 @@ pub struct Parts {
     pub goal_store: Arc<dyn domain::ports::GoalStore>,
     /// Gear and which workout used it (the same backend as `store`).
     pub gear_store: Arc<dyn domain::ports::GearStore>,
+    /// Training profiles (the same backend as `store`).
+    pub profile_store: Arc<dyn domain::ports::ProfileStore>,
     /// Where import jobs wait for the importer.
     pub import_queue: Arc<dyn JobQueue>,
     /// Where `ActivityLogged` / `ActivityDeleted` go.
@@ -182,6 +198,7 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
         imports,
         goals,
         gear,
+        domain::profile::Profiles::new(parts.profile_store),
         Duration::from_millis(config.loader_delay_ms),
         parts.platform_stats,
         graphql::Quotas::new(parts.limiter, &config.limits),

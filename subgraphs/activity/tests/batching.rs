@@ -96,6 +96,7 @@ async fn user_joins_cost_the_same_store_queries_for_1_10_and_100_users() {
         imports,
         goals,
         gear,
+        fittrack_activity::domain::profile::Profiles::new(Arc::new(embedded(&dir).await)),
         Duration::from_millis(50),
         fittrack_kit::cache::local_dashboard(),
         fittrack_activity::graphql::Quotas::in_process(),

@@ -1,4 +1,4 @@
-//! Goals on every activity store: the embedded store always, MongoDB when
+//! Goals and training profiles on every activity store: the embedded store always, MongoDB when
 //! `MONGODB_URI` is set (CI points it at nx-27017). Progress is read through
 //! the domain (`Goals`), so the store's distance totals are part of it.
 
@@ -11,7 +11,8 @@ use fittrack_activity::{
             period_bounds, Goal, GoalInput, GoalMetric, GoalPeriod, Goals, MAX_GOALS_PER_USER,
         },
         model::{Activity, ActivityType, Metrics},
-        ports::GoalStore,
+        ports::{GoalStore, ProfileStore},
+        profile::{ProfileChange, Profiles, Units},
     },
     storage::{embedded::EmbeddedActivityStore, mongo::MongoActivityStore, ActivityStore},
 };
@@ -22,6 +23,7 @@ type StoresUnderTest = (
     Arc<dyn ActivityStore>,
     Arc<dyn GoalStore>,
     Option<tempfile::TempDir>,
+    Arc<dyn ProfileStore>,
 );
 
 async fn stores_under_test(backend: &'static str) -> Option<StoresUnderTest> {
@@ -29,7 +31,13 @@ async fn stores_under_test(backend: &'static str) -> Option<StoresUnderTest> {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
         let embedded = Arc::new(EmbeddedActivityStore::open(&url).await.expect("embedded"));
-        return Some((backend, embedded.clone(), embedded, Some(dir)));
+        return Some((
+            backend,
+            embedded.clone(),
+            embedded.clone(),
+            Some(dir),
+            embedded,
+        ));
     }
     let uri = std::env::var("MONGODB_URI")
         .ok()
@@ -40,7 +48,7 @@ async fn stores_under_test(backend: &'static str) -> Option<StoresUnderTest> {
             .await
             .expect("mongodb"),
     );
-    Some((backend, mongo.clone(), mongo, None))
+    Some((backend, mongo.clone(), mongo.clone(), None, mongo))
 }
 
 fn input(metric: GoalMetric, target: f64, types: Vec<ActivityType>) -> GoalInput {
@@ -80,7 +88,7 @@ fn workout(
 }
 
 async fn goals_are_kept_capped_changed_and_erased(
-    (backend, activities, goals, _dir): StoresUnderTest,
+    (backend, activities, goals, _dir, _): StoresUnderTest,
 ) {
     let domain = Goals::new(goals.clone(), activities.clone());
     let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
@@ -141,7 +149,7 @@ async fn goals_are_kept_capped_changed_and_erased(
 }
 
 async fn progress_counts_this_periods_workouts_of_the_goals_types(
-    (backend, activities, goals, _dir): StoresUnderTest,
+    (backend, activities, goals, _dir, _): StoresUnderTest,
 ) {
     let domain = Goals::new(goals, activities.clone());
     let ada = Uuid::new_v4();
@@ -218,10 +226,61 @@ async fn progress_counts_this_periods_workouts_of_the_goals_types(
     );
 }
 
+async fn a_training_profile_is_kept_changed_in_part_and_erased(
+    (backend, activities, _, _dir, store): StoresUnderTest,
+) {
+    let profiles = Profiles::new(store.clone());
+    let ada = Uuid::new_v4();
+    assert_eq!(profiles.get(ada).await.expect("empty").max_heart_rate, None);
+    let set = profiles
+        .update(
+            ada,
+            ProfileChange {
+                max_heart_rate: Some(Some(190)),
+                resting_heart_rate: Some(Some(48)),
+                units: Some(Units::Imperial),
+            },
+        )
+        .await
+        .expect("set");
+    assert_eq!(
+        store.profile(ada).await.expect("read"),
+        Some(set.clone()),
+        "{backend}"
+    );
+    let changed = profiles
+        .update(
+            ada,
+            ProfileChange {
+                resting_heart_rate: Some(None),
+                ..ProfileChange::default()
+            },
+        )
+        .await
+        .expect("changed");
+    assert_eq!(
+        (
+            changed.max_heart_rate,
+            changed.resting_heart_rate,
+            changed.units
+        ),
+        (Some(190), None, Units::Imperial),
+        "{backend}"
+    );
+    assert_eq!(
+        store.profile(ada).await.expect("read"),
+        Some(changed),
+        "{backend}"
+    );
+    activities.delete_user(ada).await.expect("erased");
+    assert_eq!(store.profile(ada).await.expect("read"), None, "{backend}");
+}
+
 fittrack_kit::backend_contracts! {
     setup: stores_under_test,
     backends: [embedded, mongodb],
     contracts: [
+        a_training_profile_is_kept_changed_in_part_and_erased,
         goals_are_kept_capped_changed_and_erased,
         progress_counts_this_periods_workouts_of_the_goals_types,
     ],

@@ -8,6 +8,7 @@ pub mod goals;
 pub mod imports;
 pub mod model;
 pub mod ports;
+pub mod profile;
 pub mod recording;
 pub mod records;
 pub mod stats;

@@ -174,3 +174,15 @@ pub trait GearStore: Send + Sync + 'static {
     /// The gear of each of these workouts, where they have one.
     async fn activity_gear(&self, activity_ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, Uuid>>;
 }
+
+/// Where training profiles are kept (the activity store's backend; erased
+/// with the user).
+#[async_trait]
+pub trait ProfileStore: Send + Sync + 'static {
+    async fn profile(
+        &self,
+        user_id: Uuid,
+    ) -> anyhow::Result<Option<super::profile::TrainingProfile>>;
+    /// Inserts or replaces the user's profile.
+    async fn save_profile(&self, profile: &super::profile::TrainingProfile) -> anyhow::Result<()>;
+}

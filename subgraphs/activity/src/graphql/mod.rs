@@ -9,6 +9,7 @@ mod gear;
 mod goals;
 mod imports;
 pub mod loaders;
+mod profile;
 mod recording;
 mod records;
 mod types;
@@ -32,6 +33,7 @@ pub struct QueryRoot(
     changes::ChangeQuery,
     goals::GoalQuery,
     gear::GearQuery,
+    profile::ProfileQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -41,6 +43,7 @@ pub struct MutationRoot(
     imports::ImportMutation,
     goals::GoalMutation,
     gear::GearMutation,
+    profile::ProfileMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -125,6 +128,7 @@ pub fn build_schema(
     imports: crate::domain::imports::Imports,
     goals: crate::domain::goals::Goals,
     gear: crate::domain::gear::GearList,
+    profiles: crate::domain::profile::Profiles,
     loader_delay: Duration,
     platform_stats: admin::PlatformStatsCache,
     quotas: Quotas,
@@ -143,6 +147,11 @@ pub fn build_schema(
         .data(goals)
         .data(loader(gear::ActivityGearLoader(gear.clone()), loader_delay))
         .data(gear)
+        .data(loader(
+            profile::ProfileLoader(profiles.clone()),
+            loader_delay,
+        ))
+        .data(profiles)
         .finish()
 }
 

@@ -174,8 +174,10 @@ impl ActivityObject {
     }
 
     /// Seconds in each of five heart-rate zones (50–60, 60–70, 70–80,
-    /// 80–90, 90–100 % of `maxHeartRate`, or of the reserve above
-    /// `restingHeartRate` when given); empty without heart rate.
+    /// 80–90, 90–100 % of the maximum heart rate, or of the reserve above
+    /// the resting one when known); empty without heart rate. The rates
+    /// given here win; those omitted come from the owner's training
+    /// profile (`BAD_USER_INPUT` when there is no maximum either way).
     #[graphql(
         directive = fittrack_kit::schema::list_size::apply(Some(5), None, None, None),
         directive = fittrack_kit::schema::cost::apply(10),
@@ -184,27 +186,31 @@ impl ActivityObject {
     async fn heart_rate_zones(
         &self,
         ctx: &async_graphql::Context<'_>,
-        max_heart_rate: i32,
+        max_heart_rate: Option<i32>,
         resting_heart_rate: Option<i32>,
     ) -> async_graphql::Result<Vec<recording::HeartRateZone>> {
         use crate::domain::error::ActivityError;
-        let max = u16::try_from(max_heart_rate)
-            .ok()
-            .filter(|m| (100..=250).contains(m))
-            .ok_or_else(|| ActivityError::invalid("maxHeartRate", "must be between 100 and 250"))?;
-        let resting = resting_heart_rate
-            .map(|r| {
-                u16::try_from(r)
-                    .ok()
-                    .filter(|r| (25..=max.saturating_sub(20)).contains(r))
-                    .ok_or_else(|| {
-                        ActivityError::invalid(
-                            "restingHeartRate",
-                            "must be between 25 and 20 below maxHeartRate",
-                        )
-                    })
-            })
-            .transpose()?;
+        let (max, resting) = if max_heart_rate.is_some() {
+            (max_heart_rate, resting_heart_rate)
+        } else {
+            let profile = ctx
+                .data::<async_graphql::dataloader::DataLoader<super::profile::ProfileLoader>>()?
+                .load_one(self.user_id)
+                .await
+                .map_err(super::internal)?;
+            let profile = profile.as_ref();
+            (
+                profile.and_then(|p| p.max_heart_rate).map(i32::from),
+                resting_heart_rate.or(profile.and_then(|p| p.resting_heart_rate).map(i32::from)),
+            )
+        };
+        let (max, resting) = crate::domain::profile::heart_rates(max, resting)?;
+        let max = max.ok_or_else(|| {
+            ActivityError::invalid(
+                "maxHeartRate",
+                "give maxHeartRate, or set it in your training profile",
+            )
+        })?;
         let found = self.recording(ctx).await?;
         Ok(found
             .filter(|r| r.samples.iter().any(|s| s.heart_rate.is_some()))

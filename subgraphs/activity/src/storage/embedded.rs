@@ -22,7 +22,8 @@ use crate::domain::{
         Activity, ActivityFields, ActivityFilter, ActivityType, Change, ChangePosition, Metrics,
         TypeTotals,
     },
-    ports::{GearStore, GoalStore},
+    ports::{GearStore, GoalStore, ProfileStore},
+    profile::{TrainingProfile, Units},
     recording::{RecordingSummary, StoredRecording},
     records::{Effort, RecordKind},
     stats::DailyTotals,
@@ -113,6 +114,14 @@ const SCHEMA: &[&str] = &[
     )",
     "CREATE INDEX IF NOT EXISTS activity_gear_gear ON activity_gear (gear_id)",
     "CREATE INDEX IF NOT EXISTS activity_gear_user ON activity_gear (user_id)",
+    // Training profiles (domain::profile).
+    "CREATE TABLE IF NOT EXISTS training_profiles (
+        user_id TEXT PRIMARY KEY NOT NULL,
+        max_heart_rate INTEGER,
+        resting_heart_rate INTEGER,
+        units TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL
+    )",
     // Imports: the report as JSON, and the uploaded bytes until they are read.
     "CREATE TABLE IF NOT EXISTS imports (
         id TEXT PRIMARY KEY NOT NULL,
@@ -797,6 +806,7 @@ impl ActivityStore for EmbeddedActivityStore {
             "goals",
             "activity_gear",
             "gear",
+            "training_profiles",
         ] {
             transaction
                 .execute(Statement::from_sql_and_values(
@@ -1280,5 +1290,52 @@ impl GearStore for EmbeddedActivityStore {
             ))
         })
         .collect()
+    }
+}
+
+#[async_trait]
+impl ProfileStore for EmbeddedActivityStore {
+    async fn profile(&self, user_id: Uuid) -> anyhow::Result<Option<TrainingProfile>> {
+        self.query(
+            "SELECT * FROM training_profiles WHERE user_id = ?",
+            vec![user_id.to_string().into()],
+        )
+        .await?
+        .first()
+        .map(|row| {
+            Ok(TrainingProfile {
+                user_id,
+                max_heart_rate: row
+                    .try_get::<Option<i64>>("", "max_heart_rate")?
+                    .map(u16::try_from)
+                    .transpose()?,
+                resting_heart_rate: row
+                    .try_get::<Option<i64>>("", "resting_heart_rate")?
+                    .map(u16::try_from)
+                    .transpose()?,
+                units: Units::parse(&row.try_get::<String>("", "units")?)?,
+                updated_at: Some(from_millis(row.try_get("", "updated_ms")?)?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn save_profile(&self, profile: &TrainingProfile) -> anyhow::Result<()> {
+        self.execute(
+            "INSERT INTO training_profiles (user_id, max_heart_rate, resting_heart_rate, units, updated_ms)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (user_id) DO UPDATE SET max_heart_rate = excluded.max_heart_rate,
+                resting_heart_rate = excluded.resting_heart_rate, units = excluded.units,
+                updated_ms = excluded.updated_ms",
+            vec![
+                profile.user_id.to_string().into(),
+                profile.max_heart_rate.map(i64::from).into(),
+                profile.resting_heart_rate.map(i64::from).into(),
+                profile.units.as_str().into(),
+                millis(profile.updated_at.unwrap_or_else(Utc::now)).into(),
+            ],
+        )
+        .await?;
+        Ok(())
     }
 }

@@ -27,7 +27,8 @@ use crate::domain::{
         Activity, ActivityFields, ActivityFilter, ActivityType, Change, ChangePosition, Metrics,
         TypeTotals,
     },
-    ports::{GearStore, GoalStore},
+    ports::{GearStore, GoalStore, ProfileStore},
+    profile::{TrainingProfile, Units},
     recording::{RecordingSummary, StoredRecording},
     records::{Effort, RecordKind},
     stats::DailyTotals,
@@ -59,6 +60,8 @@ pub struct MongoActivityStore {
     gear: Collection<Document>,
     /// `{_id: <activity>, userId, gearId}`: which workout used which gear.
     activity_gear: Collection<Document>,
+    /// `{_id: <user>, maxHeartRate, restingHeartRate, units, updatedAt}`.
+    profiles: Collection<Document>,
 }
 
 impl MongoActivityStore {
@@ -118,6 +121,7 @@ impl MongoActivityStore {
         let goals = indexed(&db, "goals", doc! {"userId": 1, "createdAt": 1}).await?;
         let gear = indexed(&db, "gear", doc! {"userId": 1, "createdAt": 1}).await?;
         let activity_gear = indexed(&db, "activity_gear", doc! {"userId": 1, "gearId": 1}).await?;
+        let profiles = db.collection::<Document>("training_profiles");
         let tombstones = indexed(
             &db,
             "activity_tombstones",
@@ -134,6 +138,7 @@ impl MongoActivityStore {
             goals,
             gear,
             activity_gear,
+            profiles,
         })
     }
 
@@ -826,6 +831,10 @@ impl ActivityStore for MongoActivityStore {
             .delete_many(doc! {"userId": user_id.to_string()})
             .await
             .context("erasing a user's gear")?;
+        self.profiles
+            .delete_one(doc! {"_id": user_id.to_string()})
+            .await
+            .context("erasing a user's training profile")?;
         let done = self
             .activities
             .delete_many(doc! {"userId": user_id.to_string()})
@@ -1331,5 +1340,58 @@ impl GearStore for MongoActivityStore {
             .iter()
             .map(|l| Ok((l.get_str("_id")?.parse()?, l.get_str("gearId")?.parse()?)))
             .collect()
+    }
+}
+
+#[async_trait]
+impl ProfileStore for MongoActivityStore {
+    async fn profile(&self, user_id: Uuid) -> anyhow::Result<Option<TrainingProfile>> {
+        let Some(d) = self
+            .profiles
+            .find_one(doc! {"_id": user_id.to_string()})
+            .await
+            .context("reading a training profile")?
+        else {
+            return Ok(None);
+        };
+        let rate = |key: &str| -> anyhow::Result<Option<u16>> {
+            Ok(match d.get(key) {
+                None | Some(Bson::Null) => None,
+                Some(_) => Some(u16::try_from(number(&d, key)?)?),
+            })
+        };
+        Ok(Some(TrainingProfile {
+            user_id,
+            max_heart_rate: rate("maxHeartRate")?,
+            resting_heart_rate: rate("restingHeartRate")?,
+            units: Units::parse(d.get_str("units")?)?,
+            updated_at: Some(chrono_time(*d.get_datetime("updatedAt")?)?),
+        }))
+    }
+
+    async fn save_profile(&self, profile: &TrainingProfile) -> anyhow::Result<()> {
+        let rate = |value: Option<u16>| value.map_or(Bson::Null, |v| Bson::Int32(i32::from(v)));
+        let document = doc! {
+            "_id": profile.user_id.to_string(),
+            "maxHeartRate": rate(profile.max_heart_rate),
+            "restingHeartRate": rate(profile.resting_heart_rate),
+            "units": profile.units.as_str(),
+            "updatedAt": bson_time(profile.updated_at.unwrap_or_else(Utc::now)),
+        };
+        // Replaced whole, inserted when missing (nx-27017 upserts are not
+        // relied on): a lost race leaves the other writer's whole profile.
+        let replaced = self
+            .profiles
+            .replace_one(doc! {"_id": profile.user_id.to_string()}, document.clone())
+            .await
+            .context("saving a training profile")?;
+        if replaced.matched_count == 0 {
+            match self.profiles.insert_one(document).await {
+                Ok(_) => {}
+                Err(error) if is_duplicate_key(&error) => {}
+                Err(error) => return Err(error).context("saving a training profile"),
+            }
+        }
+        Ok(())
     }
 }
