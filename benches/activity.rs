@@ -119,13 +119,15 @@ async fn queries_per_join() -> Vec<(usize, u64)> {
         store.clone(),
     );
     let schema = build_schema(
-        activities,
-        imports,
-        goals,
-        gear,
-        fittrack_activity::domain::profile::Profiles::new(Arc::new(
-            EmbeddedActivityStore::open(&url).await.expect("store"),
-        )),
+        fittrack_activity::graphql::UseCases {
+            activities,
+            imports,
+            goals,
+            gear,
+            profiles: fittrack_activity::domain::profile::Profiles::new(Arc::new(
+                EmbeddedActivityStore::open(&url).await.expect("store"),
+            )),
+        },
         DEFAULT_LOADER_DELAY,
         fittrack_kit::cache::local_dashboard(),
         fittrack_activity::graphql::Quotas::in_process(),

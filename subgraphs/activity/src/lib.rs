@@ -194,11 +194,13 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
     let expiry = imports.clone();
     let goals = domain::goals::Goals::new(parts.goal_store, store.clone());
     let schema = graphql::build_schema(
-        activities,
-        imports,
-        goals,
-        gear,
-        domain::profile::Profiles::new(parts.profile_store),
+        graphql::UseCases {
+            activities,
+            imports,
+            goals,
+            gear,
+            profiles: domain::profile::Profiles::new(parts.profile_store),
+        },
         Duration::from_millis(config.loader_delay_ms),
         parts.platform_stats,
         graphql::Quotas::new(parts.limiter, &config.limits),

@@ -92,11 +92,15 @@ async fn user_joins_cost_the_same_store_queries_for_1_10_and_100_users() {
         store.clone(),
     );
     let schema = build_schema(
-        activities,
-        imports,
-        goals,
-        gear,
-        fittrack_activity::domain::profile::Profiles::new(Arc::new(embedded(&dir).await)),
+        fittrack_activity::graphql::UseCases {
+            activities,
+            imports,
+            goals,
+            gear,
+            profiles: fittrack_activity::domain::profile::Profiles::new(Arc::new(
+                embedded(&dir).await,
+            )),
+        },
         Duration::from_millis(50),
         fittrack_kit::cache::local_dashboard(),
         fittrack_activity::graphql::Quotas::in_process(),

@@ -123,16 +123,28 @@ impl Quotas {
     }
 }
 
+/// The domain's use cases, as the API serves them.
+pub struct UseCases {
+    pub activities: Activities,
+    pub imports: crate::domain::imports::Imports,
+    pub goals: crate::domain::goals::Goals,
+    pub gear: crate::domain::gear::GearList,
+    pub profiles: crate::domain::profile::Profiles,
+}
+
 pub fn build_schema(
-    activities: Activities,
-    imports: crate::domain::imports::Imports,
-    goals: crate::domain::goals::Goals,
-    gear: crate::domain::gear::GearList,
-    profiles: crate::domain::profile::Profiles,
+    use_cases: UseCases,
     loader_delay: Duration,
     platform_stats: admin::PlatformStatsCache,
     quotas: Quotas,
 ) -> ActivitySchema {
+    let UseCases {
+        activities,
+        imports,
+        goals,
+        gear,
+        profiles,
+    } = use_cases;
     let store = activities.store().clone();
     builder()
         .data(loader(ActivityLoader(store.clone()), loader_delay))
