@@ -984,3 +984,49 @@ async fn a_workout_keeps_where_it_was_done_and_shows_its_local_time() {
     assert!(forgotten.data("updateActivity")["timeZone"].is_null());
     assert!(forgotten.data("updateActivity")["localStartTime"].is_null());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_count_local_days_in_a_time_zone_across_a_clock_change() {
+    let stack = Stack::start().await;
+    let (_, ada) = stack.register("dst").await;
+    // Paris moved to summer time on 2026-03-29: these are 00:30 on the 29th
+    // (UTC+1) and 00:30 on the 30th (UTC+2), two days in a row there, but
+    // one day at a fixed UTC+1.
+    for start in ["2026-03-28T23:30:00Z", "2026-03-29T22:30:00Z"] {
+        log(&stack, token(&ada), run(start)).await;
+    }
+    let stats = "query($offset: Int!, $zone: String) { myActivityStats(utcOffsetMinutes: $offset, timeZone: $zone) { count longestStreakDays } }";
+    let zoned = gql(
+        &stack.router,
+        stats,
+        json!({"offset": 0, "zone": "Europe/Paris"}),
+        Some(token(&ada)),
+    )
+    .await;
+    zoned.assert_ok();
+    assert_eq!(
+        zoned.data("myActivityStats"),
+        &json!({"count": 2, "longestStreakDays": 2})
+    );
+    let fixed = gql(
+        &stack.router,
+        stats,
+        json!({"offset": 60, "zone": null}),
+        Some(token(&ada)),
+    )
+    .await;
+    fixed.assert_ok();
+    assert_eq!(
+        fixed.data("myActivityStats"),
+        &json!({"count": 2, "longestStreakDays": 1})
+    );
+    let bad = gql(
+        &stack.router,
+        stats,
+        json!({"offset": 0, "zone": "Europe/Atlantis"}),
+        Some(token(&ada)),
+    )
+    .await;
+    bad.assert_code("BAD_USER_INPUT");
+    assert_eq!(bad.field(), Some("timeZone"));
+}

@@ -137,12 +137,22 @@ async fn one_trace_runs_from_log_activity_to_the_recommendation() {
         "store.take_in_activity",
         "gemini.generate_content",
         "store.save_recommendation",
-        "bus.publish",
     ] {
         assert!(descends_from(&spans, named(name), job), "{name}: {names:?}");
     }
+    // Two publications: the recommendation by the worker, and the new
+    // record (the user's first run is the longest) by the request.
+    let publish = spans
+        .iter()
+        .find(|s| s.name == "bus.publish" && descends_from(&spans, s, job))
+        .unwrap_or_else(|| panic!("no publish under the job: {names:?}"));
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.name == "bus.publish" && descends_from(&spans, s, request)),
+        "the new record's publish is under the request: {names:?}"
+    );
     // The push to the subscriber: a span of its own, linked to the publish.
-    let publish = named("bus.publish");
     let delivered = receiver
         .trace_linked_to(&publish.span_id, Duration::from_secs(15))
         .await

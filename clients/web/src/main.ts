@@ -162,13 +162,15 @@ function resetScreen(token: string): HTMLElement {
 
 /** Heart rates for zones and the units to show: kept on the server. */
 function trainingProfileForm(): HTMLElement {
-  const max = h('input', { type: 'number', name: 'max-heart-rate', min: '100', max: '250' });
-  const resting = h('input', { type: 'number', name: 'resting-heart-rate', min: '25', max: '230' });
+  // Disabled until the saved values are in, so nothing typed is overwritten.
+  const max = h('input', { type: 'number', name: 'max-heart-rate', min: '100', max: '250', disabled: true });
+  const resting = h('input', { type: 'number', name: 'resting-heart-rate', min: '25', max: '230', disabled: true });
   const status = h('p', { className: 'status', role: 'status' });
   request(MyTrainingProfileDocument, {})
     .then(({ myTrainingProfile: p }) => {
       max.value = p.maxHeartRate?.toString() ?? '';
       resting.value = p.restingHeartRate?.toString() ?? '';
+      max.disabled = resting.disabled = false;
     })
     .catch((error) => (status.textContent = errorText(error)));
   return h('form', {
@@ -346,6 +348,8 @@ function historyScreen(): HTMLElement {
       const { myActivityStats: s } = await request(MyActivityStatsDocument, {
         range: { from: filter().from, to: filter().to },
         utcOffsetMinutes: -new Date().getTimezoneOffset(),
+        // Days as this browser's clock has them, daylight saving included.
+        timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
       });
       stats.replaceChildren(
         h('dl', {},

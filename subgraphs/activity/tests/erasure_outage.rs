@@ -120,6 +120,13 @@ impl ActivityStore for StoreDownFor {
     ) -> anyhow::Result<HashMap<Uuid, Vec<DailyTotals>>> {
         self.inner.daily_totals(user_ids, offset).await
     }
+    async fn quarter_hour_totals(
+        &self,
+        user_ids: &[Uuid],
+    ) -> anyhow::Result<HashMap<Uuid, Vec<fittrack_activity::domain::stats::QuarterHourTotals>>>
+    {
+        self.inner.quarter_hour_totals(user_ids).await
+    }
     async fn mark_events_enqueued(&self, ids: &[Uuid]) -> anyhow::Result<()> {
         self.inner.mark_events_enqueued(ids).await
     }

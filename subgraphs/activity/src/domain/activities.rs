@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chrono::{FixedOffset, Utc};
+use chrono::Utc;
 use fittrack_kit::CurrentUser;
 use uuid::Uuid;
 
@@ -442,11 +442,20 @@ impl Activities {
         &self,
         user_ids: &[Uuid],
         filter: &ActivityFilter,
-        offset: FixedOffset,
+        days: stats::DayBoundary,
     ) -> ActivityResult<std::collections::HashMap<Uuid, ActivityStats>> {
         let totals = self.store.type_totals(Some(user_ids), filter).await?;
-        let mut daily = self.store.daily_totals(user_ids, offset).await?;
-        let today = stats::local_day(Utc::now(), offset);
+        let mut daily = match days {
+            stats::DayBoundary::Offset(offset) => self.store.daily_totals(user_ids, offset).await?,
+            stats::DayBoundary::Zone(zone) => self
+                .store
+                .quarter_hour_totals(user_ids)
+                .await?
+                .into_iter()
+                .map(|(user, quarters)| (user, stats::local_days(&quarters, zone)))
+                .collect(),
+        };
+        let today = days.day_of(Utc::now());
         Ok(user_ids
             .iter()
             .map(|user| {

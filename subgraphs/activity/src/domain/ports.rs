@@ -13,7 +13,7 @@ use super::{
     model::{Activity, ActivityFields, ActivityFilter, Change, ChangePosition, Cursor, TypeTotals},
     recording::StoredRecording,
     records::{Effort, RecordKind},
-    stats::DailyTotals,
+    stats::{DailyTotals, QuarterHourTotals},
 };
 
 /// Outcome of an insert carrying an idempotency key.
@@ -98,6 +98,12 @@ pub trait ActivityStore: Send + Sync + 'static {
         user_ids: &[Uuid],
         offset: FixedOffset,
     ) -> anyhow::Result<HashMap<Uuid, Vec<DailyTotals>>>;
+    /// Per (user, quarter hour in UTC) totals over all history: what local
+    /// days in a time zone are made of (`stats::local_days`).
+    async fn quarter_hour_totals(
+        &self,
+        user_ids: &[Uuid],
+    ) -> anyhow::Result<HashMap<Uuid, Vec<QuarterHourTotals>>>;
     /// Records that these activities' `ActivityLogged` events are on the
     /// queue, in one write.
     async fn mark_events_enqueued(&self, ids: &[Uuid]) -> anyhow::Result<()>;

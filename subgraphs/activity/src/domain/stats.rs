@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Utc};
+use chrono_tz::Tz;
 
 use super::model::{ActivityType, TypeTotals};
 
@@ -53,6 +54,52 @@ pub struct ActivityStats {
 /// Today's date in a fixed UTC offset.
 pub fn local_day(at: DateTime<Utc>, offset: FixedOffset) -> NaiveDate {
     at.with_timezone(&offset).date_naive()
+}
+
+/// Where a user's days begin: a fixed UTC offset, or an IANA zone (whose
+/// offset changes with daylight saving).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DayBoundary {
+    Offset(FixedOffset),
+    Zone(Tz),
+}
+
+impl DayBoundary {
+    pub fn day_of(self, at: DateTime<Utc>) -> NaiveDate {
+        match self {
+            Self::Offset(offset) => local_day(at, offset),
+            Self::Zone(zone) => at.with_timezone(&zone).date_naive(),
+        }
+    }
+}
+
+/// Totals of one quarter hour in UTC, as aggregated by the store. Every UTC
+/// offset in use is a multiple of 15 minutes, so each quarter hour lies
+/// within one local day in any zone, whatever its clock changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuarterHourTotals {
+    pub start: DateTime<Utc>,
+    pub count: i64,
+    pub duration_minutes: i64,
+    pub calories_burned: i64,
+}
+
+/// Quarter hours gathered into local days of `zone`, oldest first.
+pub fn local_days(quarters: &[QuarterHourTotals], zone: Tz) -> Vec<DailyTotals> {
+    let mut days: BTreeMap<NaiveDate, DailyTotals> = BTreeMap::new();
+    for quarter in quarters {
+        let day = quarter.start.with_timezone(&zone).date_naive();
+        let total = days.entry(day).or_insert(DailyTotals {
+            day,
+            count: 0,
+            duration_minutes: 0,
+            calories_burned: 0,
+        });
+        total.count += quarter.count;
+        total.duration_minutes += quarter.duration_minutes;
+        total.calories_burned += quarter.calories_burned;
+    }
+    days.into_values().collect()
 }
 
 /// Builds stats from the range's per-type totals and the user's per-day totals
@@ -227,5 +274,49 @@ mod tests {
         let at: DateTime<Utc> = "2026-11-23T23:30:00Z".parse().expect("time");
         let plus_two = FixedOffset::east_opt(2 * 3600).expect("offset");
         assert_eq!(local_day(at, plus_two), day("2026-11-24"));
+    }
+}
+
+#[cfg(test)]
+mod zone_tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn quarter_hours_fall_on_the_local_day_across_a_clock_change() {
+        let quarter = |y, mo, d, h, mi, minutes| QuarterHourTotals {
+            start: Utc
+                .with_ymd_and_hms(y, mo, d, h, mi, 0)
+                .single()
+                .expect("time"),
+            count: 1,
+            duration_minutes: minutes,
+            calories_burned: 100,
+        };
+        let paris: Tz = "Europe/Paris".parse().expect("zone");
+        let days = local_days(
+            &[
+                // 23:30 UTC in winter is 00:30 the next day in Paris (UTC+1)…
+                quarter(2026, 3, 1, 23, 30, 30),
+                // …and 22:15 UTC in summer is 00:15 the next day (UTC+2),
+                quarter(2026, 7, 1, 22, 15, 40),
+                // while 21:45 UTC is still the same day.
+                quarter(2026, 7, 1, 21, 45, 50),
+            ],
+            paris,
+        );
+        let days: Vec<(String, i64)> = days
+            .iter()
+            .map(|d| (d.day.to_string(), d.duration_minutes))
+            .collect();
+        assert_eq!(
+            days,
+            [
+                ("2026-03-02".to_owned(), 30),
+                ("2026-07-01".to_owned(), 50),
+                ("2026-07-02".to_owned(), 40)
+            ]
+        );
     }
 }

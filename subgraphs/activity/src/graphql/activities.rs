@@ -8,9 +8,9 @@ use async_graphql::{
 use fittrack_kit::auth::{Authenticated, ContextAuthExt};
 
 use super::{
-    cursor, internal,
+    cursor, day_boundary, internal,
     loaders::{StatsKey, StatsLoader},
-    parse_id, parse_offset,
+    parse_id,
     types::{
         ActivityFilterInput, ActivityObject, ActivityStats, LogActivityInput, StatsRangeInput,
         UpdateActivityInput,
@@ -77,7 +77,8 @@ impl ActivityQuery {
     }
 
     /// Your statistics over `range` (all time when omitted). Days, streaks and
-    /// weeks are counted in `utcOffsetMinutes` (e.g. 120 for UTC+2).
+    /// weeks are local to `timeZone` (an IANA name, daylight saving
+    /// included) when given, else to `utcOffsetMinutes` (e.g. 120 for UTC+2).
     // A whole-history aggregation: it costs as much as a large page, and
     // each aliased copy counts against the caller's stats quota.
     #[graphql(
@@ -89,16 +90,17 @@ impl ActivityQuery {
         ctx: &Context<'_>,
         range: Option<StatsRangeInput>,
         #[graphql(default = 0)] utc_offset_minutes: i32,
+        time_zone: Option<String>,
     ) -> async_graphql::Result<ActivityStats> {
         let viewer = ctx.current_user()?;
         ctx.data::<Quotas>()?.admit_stats(viewer.id).await?;
-        let offset_seconds = parse_offset(utc_offset_minutes)?;
+        let days = day_boundary(utc_offset_minutes, time_zone.as_deref())?;
         let stats = ctx
             .data::<DataLoader<StatsLoader>>()?
             .load_one(StatsKey {
                 user_id: viewer.id,
                 filter: range.unwrap_or_default().into(),
-                offset_seconds,
+                days,
             })
             .await
             .map_err(internal)?

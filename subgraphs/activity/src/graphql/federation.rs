@@ -7,9 +7,8 @@ use fittrack_kit::auth::ContextAuthExt;
 
 use super::{
     activities::{connection, ActivityConnection},
-    cursor, internal,
+    cursor, day_boundary, internal,
     loaders::{ActivityLoader, FirstPageKey, FirstPageLoader, StatsKey, StatsLoader},
-    parse_offset,
     types::{ActivityFilterInput, ActivityObject, ActivityStats, StatsRangeInput, UserRef},
 };
 use crate::domain::{
@@ -107,7 +106,8 @@ impl UserRef {
         Ok(connection(page, false))
     }
 
-    /// This user's statistics (the user themself or an admin).
+    /// This user's statistics (the user themself or an admin); days are local
+    /// to `timeZone` when given, else to `utcOffsetMinutes`.
     // A whole-history aggregation per user: costed (hive-router 0.2 counts an
     // entity field 20 times over, so its weight is small), and counted against the
     // caller's stats quota (a user can only ask for their own, aliased).
@@ -117,6 +117,7 @@ impl UserRef {
         ctx: &Context<'_>,
         range: Option<StatsRangeInput>,
         #[graphql(default = 0)] utc_offset_minutes: i32,
+        time_zone: Option<String>,
     ) -> async_graphql::Result<ActivityStats> {
         let user_id = may_see(ctx, self)?;
         let viewer = ctx.current_user()?;
@@ -124,13 +125,13 @@ impl UserRef {
         if !viewer.is_admin() {
             ctx.data::<super::Quotas>()?.admit_stats(viewer.id).await?;
         }
-        let offset_seconds = parse_offset(utc_offset_minutes)?;
+        let days = day_boundary(utc_offset_minutes, time_zone.as_deref())?;
         let stats = ctx
             .data::<DataLoader<StatsLoader>>()?
             .load_one(StatsKey {
                 user_id,
                 filter: range.unwrap_or_default().into(),
-                offset_seconds,
+                days,
             })
             .await
             .map_err(internal)?

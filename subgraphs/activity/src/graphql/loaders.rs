@@ -7,7 +7,6 @@ use std::{
 };
 
 use async_graphql::dataloader::Loader;
-use chrono::FixedOffset;
 use uuid::Uuid;
 
 use crate::domain::{
@@ -103,7 +102,7 @@ impl Loader<FirstPageKey> for FirstPageLoader {
 pub struct StatsKey {
     pub user_id: Uuid,
     pub filter: ActivityFilter,
-    pub offset_seconds: i32,
+    pub days: crate::domain::stats::DayBoundary,
 }
 
 pub struct StatsLoader(pub Activities);
@@ -116,20 +115,19 @@ impl Loader<StatsKey> for StatsLoader {
         &self,
         keys: &[StatsKey],
     ) -> Result<HashMap<StatsKey, ActivityStats>, Self::Error> {
-        let mut groups: HashMap<(&ActivityFilter, i32), Vec<Uuid>> = HashMap::new();
+        let mut groups: HashMap<(&ActivityFilter, crate::domain::stats::DayBoundary), Vec<Uuid>> =
+            HashMap::new();
         for key in keys {
             groups
-                .entry((&key.filter, key.offset_seconds))
+                .entry((&key.filter, key.days))
                 .or_default()
                 .push(key.user_id);
         }
         let mut out = HashMap::new();
-        for ((filter, offset_seconds), users) in groups {
-            let offset = FixedOffset::east_opt(offset_seconds)
-                .ok_or_else(|| load_error(anyhow::anyhow!("offset out of range")))?;
+        for ((filter, days), users) in groups {
             let stats = self
                 .0
-                .stats_of(&users, filter, offset)
+                .stats_of(&users, filter, days)
                 .await
                 .map_err(activity_error)?;
             for (user_id, stats) in stats {
@@ -137,7 +135,7 @@ impl Loader<StatsKey> for StatsLoader {
                     StatsKey {
                         user_id,
                         filter: filter.clone(),
-                        offset_seconds,
+                        days,
                     },
                     stats,
                 );

@@ -181,6 +181,29 @@ fn parse_id(id: &ID, field: &'static str) -> Result<uuid::Uuid, ActivityError> {
 }
 
 /// Minutes east of UTC, as real zones have them (UTC−14:00 … UTC+14:00).
+/// Where the caller's days begin: `timeZone` (an IANA name) when given,
+/// else `utcOffsetMinutes`.
+fn day_boundary(
+    utc_offset_minutes: i32,
+    time_zone: Option<&str>,
+) -> Result<crate::domain::stats::DayBoundary, ActivityError> {
+    use crate::domain::stats::DayBoundary;
+    match time_zone {
+        Some(name) => {
+            let zone = crate::domain::validation::time_zone(name)?
+                .parse()
+                .map_err(|_| ActivityError::invalid("timeZone", "not an IANA time zone"))?;
+            Ok(DayBoundary::Zone(zone))
+        }
+        None => {
+            let seconds = parse_offset(utc_offset_minutes)?;
+            chrono::FixedOffset::east_opt(seconds)
+                .map(DayBoundary::Offset)
+                .ok_or_else(|| ActivityError::invalid("utcOffsetMinutes", "out of range"))
+        }
+    }
+}
+
 fn parse_offset(minutes: i32) -> Result<i32, ActivityError> {
     if (-14 * 60..=14 * 60).contains(&minutes) {
         Ok(minutes * 60)

@@ -26,7 +26,7 @@ use crate::domain::{
     profile::{TrainingProfile, Units},
     recording::{RecordingSummary, StoredRecording},
     records::{Effort, RecordKind},
-    stats::DailyTotals,
+    stats::{DailyTotals, QuarterHourTotals},
 };
 
 const SCHEMA: &[&str] = &[
@@ -140,6 +140,9 @@ const SCHEMA: &[&str] = &[
         PRIMARY KEY (import_id, file, at_byte)
     )",
 ];
+
+/// A quarter hour, in milliseconds (`quarter_hour_totals`).
+const QUARTER_HOUR_MS: i64 = 15 * 60 * 1000;
 
 const COLUMNS: &str = "id, user_id, type, duration_minutes, calories_burned, start_ms, notes, \
                        metrics, idempotency_key, created_ms, updated_ms, event_enqueued, time_zone";
@@ -702,6 +705,42 @@ impl ActivityStore for EmbeddedActivityStore {
         Ok(days)
     }
 
+    async fn quarter_hour_totals(
+        &self,
+        user_ids: &[Uuid],
+    ) -> anyhow::Result<HashMap<Uuid, Vec<QuarterHourTotals>>> {
+        let mut quarters: HashMap<Uuid, Vec<QuarterHourTotals>> = HashMap::new();
+        if user_ids.is_empty() {
+            return Ok(quarters);
+        }
+        let mut clauses = Vec::new();
+        let mut values: Vec<Value> = vec![QUARTER_HOUR_MS.into()];
+        users_sql(user_ids, &mut clauses, &mut values);
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT user_id, start_ms / ? AS quarter,
+                            COUNT(*) AS count, SUM(duration_minutes) AS duration,
+                            SUM(calories_burned) AS calories
+                     FROM activities {} GROUP BY user_id, quarter ORDER BY user_id, quarter",
+                    where_sql(&clauses)
+                ),
+                values,
+            )
+            .await?;
+        for row in &rows {
+            let user: Uuid = row.try_get::<String>("", "user_id")?.parse()?;
+            let quarter: i64 = row.try_get("", "quarter")?;
+            quarters.entry(user).or_default().push(QuarterHourTotals {
+                start: from_millis(quarter * QUARTER_HOUR_MS)?,
+                count: row.try_get("", "count")?,
+                duration_minutes: row.try_get("", "duration")?,
+                calories_burned: row.try_get("", "calories")?,
+            });
+        }
+        Ok(quarters)
+    }
+
     async fn mark_events_enqueued(&self, ids: &[Uuid]) -> anyhow::Result<()> {
         // SQLite allows 32 766 variables a statement.
         for chunk in ids.chunks(1000) {
@@ -1044,11 +1083,6 @@ fn row_to_goal(row: &QueryResult) -> anyhow::Result<Goal> {
     })
 }
 
-fn goal_types(goal: &Goal) -> anyhow::Result<String> {
-    let names: Vec<&str> = goal.activity_types.iter().map(|t| t.as_str()).collect();
-    Ok(serde_json::to_string(&names)?)
-}
-
 #[async_trait]
 impl GoalStore for EmbeddedActivityStore {
     async fn insert_goal(&self, goal: &Goal, max: usize) -> anyhow::Result<bool> {
@@ -1064,7 +1098,7 @@ impl GoalStore for EmbeddedActivityStore {
                     goal.period.as_str().into(),
                     goal.metric.as_str().into(),
                     goal.target.into(),
-                    goal_types(goal)?.into(),
+                    type_names(&goal.activity_types)?.into(),
                     goal.time_zone.clone().into(),
                     millis(goal.created_at).into(),
                     millis(goal.updated_at).into(),
@@ -1085,7 +1119,7 @@ impl GoalStore for EmbeddedActivityStore {
                     goal.period.as_str().into(),
                     goal.metric.as_str().into(),
                     goal.target.into(),
-                    goal_types(goal)?.into(),
+                    type_names(&goal.activity_types)?.into(),
                     goal.time_zone.clone().into(),
                     millis(goal.updated_at).into(),
                     goal.id.to_string().into(),

@@ -24,7 +24,7 @@ use crate::domain::{
     model::{Activity, ActivityFields, ActivityFilter, Change, ChangePosition, TypeTotals},
     recording::StoredRecording,
     records::{Effort, RecordKind},
-    stats::DailyTotals,
+    stats::{DailyTotals, QuarterHourTotals},
 };
 
 /// Wraps a store and counts calls, so tests (and benchmarks) can prove that
@@ -128,6 +128,13 @@ impl<S: ActivityStore> ActivityStore for CountingStore<S> {
     ) -> anyhow::Result<HashMap<Uuid, Vec<DailyTotals>>> {
         self.count();
         self.inner.daily_totals(user_ids, offset).await
+    }
+    async fn quarter_hour_totals(
+        &self,
+        user_ids: &[Uuid],
+    ) -> anyhow::Result<HashMap<Uuid, Vec<QuarterHourTotals>>> {
+        self.count();
+        self.inner.quarter_hour_totals(user_ids).await
     }
     async fn mark_events_enqueued(&self, ids: &[Uuid]) -> anyhow::Result<()> {
         self.count();
@@ -283,6 +290,19 @@ impl ActivityStore for TimedStore {
                 "stats",
                 user_ids.len(),
                 self.inner.daily_totals(user_ids, offset),
+            )
+            .await
+    }
+    async fn quarter_hour_totals(
+        &self,
+        user_ids: &[Uuid],
+    ) -> anyhow::Result<HashMap<Uuid, Vec<QuarterHourTotals>>> {
+        self.timings
+            .time_batch(
+                "quarter_hour_totals",
+                "stats",
+                user_ids.len(),
+                self.inner.quarter_hour_totals(user_ids),
             )
             .await
     }

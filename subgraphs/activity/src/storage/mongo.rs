@@ -31,7 +31,7 @@ use crate::domain::{
     profile::{TrainingProfile, Units},
     recording::{RecordingSummary, StoredRecording},
     records::{Effort, RecordKind},
-    stats::DailyTotals,
+    stats::{DailyTotals, QuarterHourTotals},
 };
 
 pub const COLLECTION: &str = "activities";
@@ -41,6 +41,7 @@ pub const COLLECTION: &str = "activities";
 pub const RECORDINGS: &str = "recordings";
 const DUPLICATE_KEY: i32 = 11000;
 const MILLIS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
+const QUARTER_HOUR_MS: i64 = 15 * 60 * 1000;
 
 pub struct MongoActivityStore {
     activities: Collection<Document>,
@@ -645,12 +646,7 @@ impl ActivityStore for MongoActivityStore {
                     count: number(group, "count")?,
                     duration_minutes: number(group, "duration")?,
                     calories_burned: number(group, "calories")?,
-                    distance_km: match group.get("distance") {
-                        Some(Bson::Double(v)) => *v,
-                        Some(Bson::Int32(v)) => f64::from(*v),
-                        Some(Bson::Int64(v)) => *v as f64,
-                        _ => 0.0,
-                    },
+                    distance_km: float(group, "distance")?.unwrap_or(0.0),
                 })
             })
             .collect()
@@ -706,6 +702,55 @@ impl ActivityStore for MongoActivityStore {
             list.sort_by_key(|d| d.day);
         }
         Ok(days)
+    }
+
+    async fn quarter_hour_totals(
+        &self,
+        user_ids: &[Uuid],
+    ) -> anyhow::Result<HashMap<Uuid, Vec<QuarterHourTotals>>> {
+        let mut quarters: HashMap<Uuid, Vec<QuarterHourTotals>> = HashMap::new();
+        if user_ids.is_empty() {
+            return Ok(quarters);
+        }
+        let groups = self
+            .find_all(vec![
+                doc! {"$match": {"userId": {"$in": id_strings(user_ids)}}},
+                // Integer arithmetic on startMillis, as `daily_totals`.
+                doc! {"$project": {
+                    "durationMinutes": 1,
+                    "caloriesBurned": 1,
+                    "key": {"$concat": ["$userId", "|", {"$toString": {"$floor": {"$divide": [
+                        "$startMillis",
+                        QUARTER_HOUR_MS,
+                    ]}}}]},
+                }},
+                doc! {"$group": {
+                    "_id": "$key",
+                    "count": {"$sum": 1},
+                    "duration": {"$sum": "$durationMinutes"},
+                    "calories": {"$sum": "$caloriesBurned"},
+                }},
+            ])
+            .await?;
+        for group in &groups {
+            let key = group.get_str("_id").context("group key")?;
+            let (user, quarter) = key.split_once('|').context("group key shape")?;
+            let quarter: f64 = quarter.parse().context("aggregated quarter hour")?;
+            quarters
+                .entry(user.parse()?)
+                .or_default()
+                .push(QuarterHourTotals {
+                    start: DateTime::from_timestamp_millis(quarter as i64 * QUARTER_HOUR_MS)
+                        .context("aggregated quarter hour out of range")?,
+                    count: number(group, "count")?,
+                    duration_minutes: number(group, "duration")?,
+                    calories_burned: number(group, "calories")?,
+                });
+        }
+        for list in quarters.values_mut() {
+            list.sort_by_key(|q| q.start);
+        }
+        Ok(quarters)
     }
 
     async fn mark_events_enqueued(&self, ids: &[Uuid]) -> anyhow::Result<()> {
@@ -1065,12 +1110,7 @@ fn document_to_goal(d: &Document) -> anyhow::Result<Goal> {
         user_id: d.get_str("userId")?.parse()?,
         period: GoalPeriod::parse(d.get_str("period")?)?,
         metric: GoalMetric::parse(d.get_str("metric")?)?,
-        target: match d.get("target") {
-            Some(Bson::Double(v)) => *v,
-            Some(Bson::Int32(v)) => f64::from(*v),
-            Some(Bson::Int64(v)) => *v as f64,
-            other => anyhow::bail!("a goal's target is not a number: {other:?}"),
-        },
+        target: float(d, "target")?.context("a goal without a target")?,
         activity_types: d
             .get_array("types")?
             .iter()
