@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use support::{gql, ws_operation, Stack, WsSubscription};
 
-const START: &str = "mutation($files: [ImportFileInput!]!) { startImport(files: $files) { id state chunkBytes files { name sizeBytes state } } }";
+const START: &str = "mutation($files: [ImportFileInput!]!, $timeZone: String) { startImport(files: $files, timeZone: $timeZone) { id state chunkBytes files { name sizeBytes state } } }";
 const CHUNK: &str = "mutation($id: ID!, $file: Int!, $offset: Int!, $data: String!) { uploadImportChunk(importId: $id, file: $file, offset: $offset, data: $data) { receivedBytes sizeBytes } }";
 const FINISH: &str = "mutation($id: ID!) { finishImport(importId: $id) { id state } }";
 const STATUS: &str = "query($id: ID!) { importStatus(id: $id) { id state imported duplicates failed files { name state reason skippedEntries workouts { file outcome activityId type startTime reason } } } }";
@@ -72,6 +72,16 @@ fn bulk_export() -> Vec<u8> {
 
 /// Declares, sends in chunks and finishes an import; its id.
 async fn import(stack: &Stack, token: &str, files: &[(&str, &[u8])]) -> String {
+    import_in(stack, token, files, None).await
+}
+
+/// [`import`], saying where the workouts were done.
+async fn import_in(
+    stack: &Stack,
+    token: &str,
+    files: &[(&str, &[u8])],
+    time_zone: Option<&str>,
+) -> String {
     let declared: Vec<Value> = files
         .iter()
         .map(|(name, bytes)| json!({"name": name, "sizeBytes": bytes.len(), "sha256": sha256(bytes)}))
@@ -79,7 +89,7 @@ async fn import(stack: &Stack, token: &str, files: &[(&str, &[u8])]) -> String {
     let started = gql(
         &stack.router,
         START,
-        json!({"files": declared}),
+        json!({"files": declared, "timeZone": time_zone}),
         Some(token),
     )
     .await;
@@ -870,4 +880,52 @@ async fn a_new_record_is_pushed_live_to_its_owner_only() {
         pushed(&mut other, Duration::from_millis(500)).await,
         Vec::<Value>::new()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_says_where_workouts_without_an_offset_were_done() {
+    let stack = Stack::start_with(None, false).await;
+    let (_, ada) = stack.register("abroad").await;
+    let token = ada["accessToken"].as_str().expect("token");
+    // GPX gives UTC times only: the zone comes from the import; the FIT
+    // ride's own offset (UTC+1) is not Los Angeles's, so it keeps its own.
+    let gpx = fixture("garmin-activity.gpx");
+    let fit = fixture("hrv-activity.fit");
+    let id = import_in(
+        &stack,
+        token,
+        &[("run.gpx", &gpx), ("ride.fit", &fit)],
+        Some("America/Los_Angeles"),
+    )
+    .await;
+    let report = done(&stack, token, &id).await;
+    let run = where_done(&stack, token, &report, 0).await;
+    assert_eq!(run["timeZone"], "America/Los_Angeles", "{run:#}");
+    assert!(run["localStartTime"].is_string(), "{run:#}");
+    let ride = where_done(&stack, token, &report, 1).await;
+    assert_eq!(ride["timeZone"], "Etc/GMT-1", "{ride:#}");
+    // A zone that is not one is refused before anything is uploaded.
+    let declared = json!([{"name": "a.gpx", "sizeBytes": gpx.len(), "sha256": sha256(&gpx)}]);
+    let refused = gql(
+        &stack.router,
+        START,
+        json!({"files": declared, "timeZone": "Mars/Olympus"}),
+        Some(token),
+    )
+    .await;
+    refused.assert_code("BAD_USER_INPUT");
+    assert_eq!(refused.field(), Some("timeZone"));
+}
+
+/// The zone and local start of the first workout of file `file`.
+async fn where_done(stack: &Stack, token: &str, report: &Value, file: usize) -> Value {
+    let page = gql(
+        &stack.router,
+        "query($id: ID!) { activity(id: $id) { timeZone localStartTime startTime } }",
+        json!({"id": report["files"][file]["workouts"][0]["activityId"]}),
+        Some(token),
+    )
+    .await;
+    page.assert_ok();
+    page.data("activity").clone()
 }

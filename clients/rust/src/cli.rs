@@ -72,6 +72,10 @@ pub enum Command {
         /// Queue the import and print its id without waiting for it.
         #[arg(long)]
         no_wait: bool,
+        /// Where workouts whose files give no UTC offset (GPX, TCX) were
+        /// done, an IANA name (`Europe/Paris`).
+        #[arg(long)]
+        time_zone: Option<String>,
     },
     /// Print each new recommendation as it is written, until interrupted.
     Watch {
@@ -156,7 +160,11 @@ pub async fn run(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result<()> 
                 logged.type_, logged.duration_minutes, logged.calories_burned, logged.id
             )?;
         }
-        Command::Import { files, no_wait } => {
+        Command::Import {
+            files,
+            no_wait,
+            time_zone,
+        } => {
             let mut read = Vec::with_capacity(files.len());
             for path in &files {
                 let bytes =
@@ -167,7 +175,7 @@ pub async fn run(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result<()> 
                 );
                 read.push((name, bytes));
             }
-            let id = client.import_files(&read).await?;
+            let id = client.import_files(&read, time_zone.as_deref()).await?;
             writeln!(out, "import {id} queued")?;
             if !no_wait {
                 report_import(&client, &id, out).await?;

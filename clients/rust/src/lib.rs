@@ -278,8 +278,13 @@ impl FitTrackClient {
     /// Imports workout files (FIT, GPX, TCX, gzipped or not, or zips of
     /// them), each `(name, bytes)`: declares them, sends each in the
     /// server's chunk size, and queues the import; its id. Follow it with
-    /// [`FitTrackClient::import_status`].
-    pub async fn import_files(&self, files: &[(String, Vec<u8>)]) -> Result<String, ClientError> {
+    /// [`FitTrackClient::import_status`]. `time_zone` (IANA) is where
+    /// workouts whose files give no UTC offset (GPX, TCX) were done.
+    pub async fn import_files(
+        &self,
+        files: &[(String, Vec<u8>)],
+        time_zone: Option<&str>,
+    ) -> Result<String, ClientError> {
         use base64::Engine as _;
         use sha2::{Digest, Sha256};
         let declared = files
@@ -294,7 +299,10 @@ impl FitTrackClient {
             })
             .collect();
         let started = self
-            .run::<StartImport>(start_import::Variables { files: declared })
+            .run::<StartImport>(start_import::Variables {
+                files: declared,
+                time_zone: time_zone.map(str::to_owned),
+            })
             .await?
             .start_import;
         let chunk = usize::try_from(started.chunk_bytes)

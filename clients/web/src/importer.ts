@@ -99,7 +99,9 @@ export function importScreen(openActivity: (id: string) => void): HTMLElement {
       const declared = await Promise.all(
         files.map(async (f, i) => ({ name: f.name.slice(-200), sizeBytes: f.size, sha256: await sha256(contents[i]) })),
       );
-      const { startImport } = await request(StartImportDocument, { files: declared });
+      // GPX and TCX give UTC times only: they were done where this browser is.
+      const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      const { startImport } = await request(StartImportDocument, { files: declared, timeZone });
       const total = files.reduce((sum, f) => sum + f.size, 0);
       let sent = 0;
       showFiles(files.map((f) => ({ name: f.name, state: 'UPLOADING' })));

@@ -41,6 +41,7 @@ fn import(user: Uuid) -> Import {
         state: ImportState::Uploading,
         created_at: now,
         updated_at: now,
+        time_zone: Some("Europe/Paris".into()),
         files: vec![ImportFile {
             name: "export.zip".into(),
             size_bytes: 10,

@@ -50,14 +50,14 @@ async fn an_abandoned_upload_is_ended_and_its_bytes_dropped() {
     };
     let mut open = Vec::new();
     for _ in 0..3 {
-        open.push(imports.start(ada, declare()).await.expect("start"));
+        open.push(imports.start(ada, declare(), None).await.expect("start"));
     }
     imports
         .upload_chunk(ada, open[0].id, 0, 0, b"0123456789")
         .await
         .expect("chunk");
     assert!(matches!(
-        imports.start(ada, declare()).await,
+        imports.start(ada, declare(), None).await,
         Err(ActivityError::TooManyOpenImports)
     ));
 
@@ -81,7 +81,10 @@ async fn an_abandoned_upload_is_ended_and_its_bytes_dropped() {
         .expect("chunks")
         .is_empty());
     // The user may start again.
-    imports.start(ada, declare()).await.expect("start again");
+    imports
+        .start(ada, declare(), None)
+        .await
+        .expect("start again");
 }
 
 /// Counts the jobs queued.
@@ -123,6 +126,7 @@ async fn finishing_twice_at_once_queues_one_job() {
                 size_bytes: 3,
                 sha256: "ab".repeat(32),
             }],
+            None,
         )
         .await
         .expect("start");

@@ -55,6 +55,32 @@ pub fn zone_of_offset(seconds: i32) -> Option<String> {
         .then(|| format!("Etc/GMT{:+}", -(seconds / 3600)))
 }
 
+/// Where a recorded workout was done: the importer's zone when the file
+/// gives no offset or one that zone had then; else the device's offset as
+/// an `Etc/GMT` zone.
+fn zone_of_recording(recording: &Recording, default_zone: Option<&str>) -> Option<String> {
+    let given = default_zone.and_then(|name| name.parse::<chrono_tz::Tz>().ok());
+    match (recording.utc_offset_seconds, given) {
+        (None, Some(zone)) => Some(zone.name().to_owned()),
+        (Some(offset), Some(zone)) => {
+            use chrono::Offset as _;
+            let then = recording
+                .start_time
+                .with_timezone(&zone)
+                .offset()
+                .fix()
+                .local_minus_utc();
+            if then == offset {
+                Some(zone.name().to_owned())
+            } else {
+                zone_of_offset(offset)
+            }
+        }
+        (Some(offset), None) => zone_of_offset(offset),
+        (None, None) => None,
+    }
+}
+
 /// What a workout logged by hand can hold: its duration, the longest of
 /// its type.
 fn hand_logged_efforts(activity: &Activity) -> Vec<records::Effort> {
@@ -242,6 +268,7 @@ impl Activities {
         owner: Uuid,
         recording: Recording,
         file_sha256: String,
+        default_zone: Option<&str>,
     ) -> ActivityResult<ImportedWorkout> {
         let now = Utc::now();
         let heart_rate = recording.heart_rate_summary();
@@ -262,7 +289,7 @@ impl Activities {
                 steps: None,
                 custom: None,
             }),
-            time_zone: recording.utc_offset_seconds.and_then(zone_of_offset),
+            time_zone: zone_of_recording(&recording, default_zone),
         };
         let fields = validation::validate(raw, now)?;
         let announce =

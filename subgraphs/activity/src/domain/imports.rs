@@ -144,6 +144,9 @@ pub struct Import {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub files: Vec<ImportFile>,
+    /// Where the workouts were done, for files that do not say (GPX, TCX).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 /// A file as the client declares it before sending it.
@@ -226,7 +229,18 @@ impl Imports {
     }
 
     /// Opens an import of the declared files.
-    pub async fn start(&self, owner: Uuid, files: Vec<DeclaredFile>) -> ActivityResult<Import> {
+    /// Starts an import of `files`; `time_zone` (IANA) is where workouts
+    /// whose files give no UTC offset were done.
+    pub async fn start(
+        &self,
+        owner: Uuid,
+        files: Vec<DeclaredFile>,
+        time_zone: Option<String>,
+    ) -> ActivityResult<Import> {
+        let time_zone = time_zone
+            .as_deref()
+            .map(super::validation::time_zone)
+            .transpose()?;
         if files.is_empty() || files.len() > MAX_FILES {
             return Err(ActivityError::invalid(
                 "files",
@@ -281,6 +295,7 @@ impl Imports {
             created_at: now,
             updated_at: now,
             files: declared,
+            time_zone,
         };
         self.store.create_import(&import).await?;
         Ok(import)
@@ -403,7 +418,8 @@ impl Imports {
             let chunks = self.store.chunks(id, index as u32).await?;
             let bytes: Vec<u8> = chunks.into_iter().flat_map(|(_, chunk)| chunk).collect();
             let file = &mut import.files[index];
-            self.read_file(import.user_id, file, bytes).await?;
+            self.read_file(import.user_id, import.time_zone.as_deref(), file, bytes)
+                .await?;
             import.updated_at = Utc::now();
             self.store.save_import(&import).await?;
         }
@@ -450,6 +466,7 @@ impl Imports {
     async fn read_file(
         &self,
         owner: Uuid,
+        time_zone: Option<&str>,
         file: &mut ImportFile,
         bytes: Vec<u8>,
     ) -> anyhow::Result<()> {
@@ -486,7 +503,7 @@ impl Imports {
                 Ok(recording) => {
                     let outcome = self
                         .activities
-                        .import_recording(owner, recording, entry.sha256)
+                        .import_recording(owner, recording, entry.sha256, time_zone)
                         .await;
                     match outcome {
                         Ok(imported) => {

@@ -196,6 +196,10 @@ impl ImportMutation {
         &self,
         ctx: &Context<'_>,
         files: Vec<ImportFileInput>,
+        #[graphql(
+            desc = "Where the workouts were done (IANA, `Europe/Paris`), for files that give no UTC offset (GPX, TCX); a FIT file's own offset wins unless this zone had it then."
+        )]
+        time_zone: Option<String>,
     ) -> async_graphql::Result<ImportObject> {
         let viewer = ctx.current_user()?;
         ctx.data::<Quotas>()?.admit_write(viewer.id).await?;
@@ -207,7 +211,10 @@ impl ImportMutation {
                 sha256: file.sha256,
             })
             .collect();
-        let import = ctx.data::<Imports>()?.start(viewer.id, files).await?;
+        let import = ctx
+            .data::<Imports>()?
+            .start(viewer.id, files, time_zone)
+            .await?;
         Ok(ImportObject(import))
     }
 
