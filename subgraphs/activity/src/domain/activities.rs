@@ -195,12 +195,15 @@ impl Activities {
         &self.store
     }
 
-    /// Announces the records `activity` holds now. Best effort: a bus that
+    /// Announces the records `activity` holds now among `kinds` (those of
+    /// its efforts; never empty, which would read every kind). Best effort: a bus that
     /// is down costs the live notice, never the workout (the records are in
     /// `myRecords` either way).
-    async fn announce_records(&self, activity: &Activity) {
+    async fn announce_records(&self, activity: &Activity, kinds: &[records::RecordKind]) {
         let announced = async {
-            let efforts = self.store.efforts(activity.user_id, &[]).await?;
+            // Only the kinds it holds can be new records: a user's other
+            // efforts are not read on every write.
+            let efforts = self.store.efforts(activity.user_id, kinds).await?;
             for record in records::new_records(&efforts, activity.id) {
                 self.records_bus.publish(&record).await?;
             }
@@ -255,7 +258,8 @@ impl Activities {
             .await?;
         self.events.logged(&activity).await;
         if now - activity.start_time < chrono::Duration::hours(ANNOUNCE_IMPORTS_WITHIN_HOURS) {
-            self.announce_records(&activity).await;
+            self.announce_records(&activity, &[records::RecordKind::LongestDuration])
+                .await;
         }
         Ok(activity)
     }
@@ -340,7 +344,10 @@ impl Activities {
         if announce {
             self.events.logged(&activity).await;
             // History sets records too, but only a fresh workout's are news.
-            self.announce_records(&activity).await;
+            let kinds: Vec<records::RecordKind> = efforts.iter().map(|(kind, _)| *kind).collect();
+            if !kinds.is_empty() {
+                self.announce_records(&activity, &kinds).await;
+            }
         }
         Ok(ImportedWorkout::New(activity))
     }
