@@ -1089,6 +1089,57 @@ impl ImportStore for MongoActivityStore {
     }
 }
 
+/// Inserts `document` unless its user keeps `max` in `collection` already:
+/// written first, counted after, undone if over, so two inserts at once can
+/// both be refused, never both kept past the cap. Whether it was kept.
+async fn insert_capped(
+    collection: &Collection<Document>,
+    document: Document,
+    user_id: Uuid,
+    max: usize,
+    what: &str,
+) -> anyhow::Result<bool> {
+    let id = document
+        .get("_id")
+        .cloned()
+        .context("a document without _id")?;
+    collection
+        .insert_one(document)
+        .await
+        .with_context(|| format!("saving a {what}"))?;
+    let kept = collection
+        .count_documents(doc! {"userId": user_id.to_string()})
+        .await
+        .with_context(|| format!("counting a user's {what}"))?;
+    if kept as usize > max {
+        collection
+            .delete_one(doc! {"_id": id})
+            .await
+            .with_context(|| format!("undoing a {what} over the cap"))?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Replaces the user's document `id` whole (nx-27017 keeps a date given to
+/// `$set` as text); whether there was one.
+async fn replace_owned(
+    collection: &Collection<Document>,
+    document: Document,
+    id: Uuid,
+    user_id: Uuid,
+    what: &str,
+) -> anyhow::Result<bool> {
+    let replaced = collection
+        .replace_one(
+            doc! {"_id": id.to_string(), "userId": user_id.to_string()},
+            document,
+        )
+        .await
+        .with_context(|| format!("saving a {what}"))?;
+    Ok(replaced.matched_count == 1)
+}
+
 fn goal_document(goal: &Goal) -> Document {
     let types: Vec<&str> = goal.activity_types.iter().map(|t| t.as_str()).collect();
     doc! {
@@ -1129,38 +1180,18 @@ fn document_to_goal(d: &Document) -> anyhow::Result<Goal> {
 #[async_trait]
 impl GoalStore for MongoActivityStore {
     async fn insert_goal(&self, goal: &Goal, max: usize) -> anyhow::Result<bool> {
-        // Written first, counted after, undone if over: two creations at
-        // once can both be refused, never both kept past the cap.
-        self.goals
-            .insert_one(goal_document(goal))
-            .await
-            .context("saving a goal")?;
-        let kept = self
-            .goals
-            .count_documents(doc! {"userId": goal.user_id.to_string()})
-            .await
-            .context("counting a user's goals")?;
-        if kept as usize > max {
-            self.goals
-                .delete_one(doc! {"_id": goal.id.to_string()})
-                .await
-                .context("undoing a goal over the cap")?;
-            return Ok(false);
-        }
-        Ok(true)
+        insert_capped(&self.goals, goal_document(goal), goal.user_id, max, "goal").await
     }
 
     async fn replace_goal(&self, goal: &Goal) -> anyhow::Result<bool> {
-        // A whole replacement: nx-27017 keeps a date given to `$set` as text.
-        let replaced = self
-            .goals
-            .replace_one(
-                doc! {"_id": goal.id.to_string(), "userId": goal.user_id.to_string()},
-                goal_document(goal),
-            )
-            .await
-            .context("saving a goal")?;
-        Ok(replaced.matched_count == 1)
+        replace_owned(
+            &self.goals,
+            goal_document(goal),
+            goal.id,
+            goal.user_id,
+            "goal",
+        )
+        .await
     }
 
     async fn delete_goal(&self, user_id: Uuid, id: Uuid) -> anyhow::Result<bool> {
@@ -1242,37 +1273,18 @@ fn document_to_gear(d: &Document) -> anyhow::Result<Gear> {
 #[async_trait]
 impl GearStore for MongoActivityStore {
     async fn insert_gear(&self, gear: &Gear, max: usize) -> anyhow::Result<bool> {
-        // Written first, counted after, undone if over (as goals).
-        self.gear
-            .insert_one(gear_document(gear))
-            .await
-            .context("saving gear")?;
-        let kept = self
-            .gear
-            .count_documents(doc! {"userId": gear.user_id.to_string()})
-            .await
-            .context("counting a user's gear")?;
-        if kept as usize > max {
-            self.gear
-                .delete_one(doc! {"_id": gear.id.to_string()})
-                .await
-                .context("undoing gear over the cap")?;
-            return Ok(false);
-        }
-        Ok(true)
+        insert_capped(&self.gear, gear_document(gear), gear.user_id, max, "gear").await
     }
 
     async fn replace_gear(&self, gear: &Gear) -> anyhow::Result<bool> {
-        // A whole replacement: nx-27017 keeps a date given to `$set` as text.
-        let replaced = self
-            .gear
-            .replace_one(
-                doc! {"_id": gear.id.to_string(), "userId": gear.user_id.to_string()},
-                gear_document(gear),
-            )
-            .await
-            .context("saving gear")?;
-        Ok(replaced.matched_count == 1)
+        replace_owned(
+            &self.gear,
+            gear_document(gear),
+            gear.id,
+            gear.user_id,
+            "gear",
+        )
+        .await
     }
 
     async fn delete_gear(&self, user_id: Uuid, id: Uuid) -> anyhow::Result<bool> {
