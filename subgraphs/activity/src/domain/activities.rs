@@ -171,14 +171,32 @@ impl Activities {
         self
     }
 
-    /// Best effort, like the live notices: the workout is kept either way
-    /// and its gear can be set by hand.
-    async fn link_default_gear(&self, activity: &Activity) {
+    /// Part of storing a workout, so a store that fails here fails the
+    /// request (`SERVICE_UNAVAILABLE`) and a retry finishes the job
+    /// ([`Self::finish_replayed_log`]). Were it best effort, one request
+    /// could wait out the store's server selection twice, past the router's
+    /// subgraph timeout (the `mongodb_restarted` fault scenario).
+    async fn link_default_gear(&self, activity: &Activity) -> ActivityResult<()> {
+        match &self.gear {
+            Some(gear) => gear.link_default(activity).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A `logActivity` retried with its idempotency key after the first try
+    /// failed between its writes: the workout is there, its efforts and its
+    /// default gear may not be. Both writes are idempotent; gear the workout
+    /// has (the user's own choice since) is kept.
+    async fn finish_replayed_log(&self, activity: &Activity) -> ActivityResult<()> {
+        self.store
+            .save_efforts(&hand_logged_efforts(activity))
+            .await?;
         if let Some(gear) = &self.gear {
-            if let Err(error) = gear.link_default(activity).await {
-                tracing::warn!(activity_id = %activity.id, error = ?error, "default gear not linked");
+            if gear.of_activities(&[activity.id]).await?.is_empty() {
+                gear.link_default(activity).await?;
             }
         }
+        Ok(())
     }
 
     /// Announces new records on `bus` (in process by default).
@@ -244,7 +262,10 @@ impl Activities {
         };
         let activity = match self.store.insert(activity).await? {
             Inserted::New(activity) => activity,
-            Inserted::Existing(activity) => return Ok(activity),
+            Inserted::Existing(activity) => {
+                self.finish_replayed_log(&activity).await?;
+                return Ok(activity);
+            }
         };
         // Written first, checked after (see kit::erasure): a deletion that
         // raced this request is either seen here or saw the row.
@@ -252,10 +273,10 @@ impl Activities {
             self.store.delete_user(owner).await?;
             return Err(ActivityError::AccountErased);
         }
-        self.link_default_gear(&activity).await;
         self.store
             .save_efforts(&hand_logged_efforts(&activity))
             .await?;
+        self.link_default_gear(&activity).await?;
         self.events.logged(&activity).await;
         if now - activity.start_time < chrono::Duration::hours(ANNOUNCE_IMPORTS_WITHIN_HOURS) {
             self.announce_records(&activity, &[records::RecordKind::LongestDuration])
@@ -340,7 +361,7 @@ impl Activities {
             self.store.delete_user(owner).await?;
             return Err(ActivityError::AccountErased);
         }
-        self.link_default_gear(&activity).await;
+        self.link_default_gear(&activity).await?;
         if announce {
             self.events.logged(&activity).await;
             // History sets records too, but only a fresh workout's are news.

@@ -1,6 +1,7 @@
-//! A user's erasure outlives a store outage longer than the queue's whole
-//! delivery budget: the `UserDeleted` event is retried until the store is
-//! back, never dead-lettered, and the activities go.
+//! Store outages between writes. A user's erasure outlives an outage longer
+//! than the queue's whole delivery budget: the `UserDeleted` event is
+//! retried until the store is back, never dead-lettered, and the activities
+//! go. A `logActivity` cut off between its writes is finished by its retry.
 
 use std::{
     collections::HashMap,
@@ -27,10 +28,20 @@ use fittrack_kit::{
 use uuid::Uuid;
 
 /// The embedded store, whose `delete_user` fails as an unreachable database
-/// does for the first `down_for` calls.
+/// does for the first `down_for` calls, and `save_efforts` for the first
+/// `efforts_down_for`.
 struct StoreDownFor {
     inner: EmbeddedActivityStore,
     down_for: AtomicU32,
+    efforts_down_for: AtomicU32,
+}
+
+/// Whether a call finds the store down, counting down `left`.
+fn finds_it_down(left: &AtomicU32) -> bool {
+    left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+        left.checked_sub(1)
+    })
+    .is_ok()
 }
 
 #[async_trait]
@@ -61,6 +72,10 @@ impl ActivityStore for StoreDownFor {
         &self,
         efforts: &[fittrack_activity::domain::records::Effort],
     ) -> anyhow::Result<()> {
+        if finds_it_down(&self.efforts_down_for) {
+            return Err(anyhow::Error::new(sea_orm::sqlx::Error::PoolTimedOut)
+                .context("saving best efforts"));
+        }
         self.inner.save_efforts(efforts).await
     }
     async fn replace_efforts(
@@ -138,13 +153,7 @@ impl ActivityStore for StoreDownFor {
         self.inner.pending_events(before, limit).await
     }
     async fn delete_user(&self, user_id: Uuid) -> anyhow::Result<u64> {
-        let down = self
-            .down_for
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
-                left.checked_sub(1)
-            })
-            .is_ok();
-        if down {
+        if finds_it_down(&self.down_for) {
             return Err(anyhow::Error::new(sea_orm::sqlx::Error::PoolTimedOut)
                 .context("erasing a user's activities"));
         }
@@ -185,6 +194,7 @@ async fn erasure_outlives_a_store_outage_longer_than_the_delivery_budget() {
     let store = Arc::new(StoreDownFor {
         inner: EmbeddedActivityStore::open(&url).await.expect("store"),
         down_for: AtomicU32::new(8),
+        efforts_down_for: AtomicU32::new(0),
     });
     let user = Uuid::new_v4();
     let other = Uuid::new_v4();
@@ -290,4 +300,72 @@ async fn erasure_outlives_a_store_outage_longer_than_the_delivery_budget() {
     );
     let _ = stop.send(());
     eraser.await.expect("eraser stops");
+}
+
+/// Announces nothing (this test is about the store).
+struct Unannounced;
+
+#[async_trait]
+impl fittrack_activity::domain::ports::ActivityEvents for Unannounced {
+    async fn logged(&self, _activity: &Activity) -> bool {
+        true
+    }
+    async fn deleted(&self, _activity: &Activity) {}
+}
+
+#[tokio::test]
+async fn a_retried_log_finishes_what_a_store_outage_cut_short() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("activity.db").display()
+    );
+    // The workout is written, then the store goes away before its efforts.
+    let store = Arc::new(StoreDownFor {
+        inner: EmbeddedActivityStore::open(&url).await.expect("store"),
+        down_for: AtomicU32::new(0),
+        efforts_down_for: AtomicU32::new(1),
+    });
+    let activities = fittrack_activity::domain::activities::Activities::new(
+        store.clone(),
+        Arc::new(Unannounced),
+        Arc::new(fittrack_kit::erasure::MemoryErasedUsers::default()),
+    );
+    let user = Uuid::new_v4();
+    let raw = || fittrack_activity::domain::validation::RawActivity {
+        activity_type: ActivityType::Running,
+        duration_minutes: 42,
+        calories_burned: 400,
+        start_time: Utc::now() - chrono::Duration::hours(1),
+        notes: None,
+        metrics: None,
+        time_zone: None,
+    };
+    let failed = activities
+        .log(user, raw(), Some("run-1".into()))
+        .await
+        .expect_err("the store was down");
+    assert_eq!(
+        fittrack_kit::error::ApiError::from(failed).code(),
+        fittrack_kit::error::ErrorCode::ServiceUnavailable,
+        "told as an outage"
+    );
+    assert!(
+        activities.records(user).await.expect("records").is_empty(),
+        "cut short before its efforts"
+    );
+
+    let retried = activities
+        .log(user, raw(), Some("run-1".into()))
+        .await
+        .expect("the retry is answered");
+    let records = activities.records(user).await.expect("records");
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| (r.activity_id, r.value))
+            .collect::<Vec<_>>(),
+        [(retried.id, 42.0 * 60.0)],
+        "the retry saved the workout's longest-duration effort"
+    );
 }
