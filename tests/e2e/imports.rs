@@ -359,6 +359,61 @@ async fn a_bulk_export_is_imported_once_with_bad_files_and_duplicates_reported_p
         kept.data("updateTrainingProfile"),
         &json!({"maxHeartRate": 195, "restingHeartRate": null, "units": "IMPERIAL"})
     );
+    // Zones of one's own (a lab test's) are the zones until cleared; they
+    // must rise and stay below the maximum.
+    gql(
+        &stack.router,
+        "mutation { updateTrainingProfile(input: {heartRateZoneFloors: [110, 130, 145, 160, 200]}) { units } }",
+        json!({}),
+        Some(token),
+    )
+    .await
+    .assert_code("BAD_USER_INPUT");
+    let own = gql(
+        &stack.router,
+        "mutation { updateTrainingProfile(input: {heartRateZoneFloors: [110, 130, 145, 160, 175]}) { heartRateZoneFloors } }",
+        json!({}),
+        Some(token),
+    )
+    .await;
+    own.assert_ok();
+    let own_zones = gql(
+        &stack.router,
+        "query($id: ID!) { activity(id: $id) { heartRateZones { zone minBpm maxBpm } } }",
+        json!({"id": run["id"]}),
+        Some(token),
+    )
+    .await;
+    own_zones.assert_ok();
+    let bounds: Vec<(f64, f64)> = own_zones.data("activity")["heartRateZones"]
+        .as_array()
+        .expect("zones")
+        .iter()
+        .map(|z| {
+            (
+                z["minBpm"].as_f64().unwrap_or(0.0),
+                z["maxBpm"].as_f64().unwrap_or(0.0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        bounds,
+        [
+            (110.0, 130.0),
+            (130.0, 145.0),
+            (145.0, 160.0),
+            (160.0, 175.0),
+            (175.0, 195.0)
+        ]
+    );
+    gql(
+        &stack.router,
+        "mutation { updateTrainingProfile(input: {maxHeartRate: null}) { units } }",
+        json!({}),
+        Some(token),
+    )
+    .await
+    .assert_code("BAD_USER_INPUT");
 
     // Written out as GPX for another app, and that file imported back: the
     // same workout, so a duplicate, not a copy.

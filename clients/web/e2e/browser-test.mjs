@@ -253,6 +253,23 @@ try {
   await logger.click('table.records tr[data-record=LONGEST_RIDE] button');
   await logger.waitForSelector('table.zones');
   check((await logger.locator('table.zones tr').count()) === 6, 'five zones and a heading');
+  // Zones of the user's own: five rising rates; a wrong set is refused.
+  await logger.click('button[data-screen=account]');
+  for (const [zone, floor] of [[1, '110'], [2, '130'], [3, '145'], [4, '160'], [5, '150']]) {
+    await logger.fill(`input[name=zone-${zone}-floor]`, floor);
+  }
+  await logger.click('button[name=save-profile]');
+  await logger.waitForSelector('form >> text=each above the last');
+  await logger.fill('input[name=zone-5-floor]', '175');
+  await logger.click('button[name=save-profile]');
+  await logger.waitForSelector('text=Saved: heart-rate zones now use these.');
+  await logger.click('button[data-screen=records]');
+  await logger.click('table.records tr[data-record=LONGEST_RIDE] button');
+  await logger.waitForSelector('table.zones');
+  const firstZone = await logger.textContent('table.zones tr:nth-child(2)');
+  check(firstZone?.includes('110 bpm') && firstZone.includes('130 bpm'), `own zone 1: ${firstZone}`);
+  const lastZone = await logger.textContent('table.zones tr:nth-child(6)');
+  check(lastZone?.includes('175 bpm') && lastZone.includes('190 bpm'), `own zone 5 up to the maximum: ${lastZone}`);
 
   // The admin dashboard, for an admin session (given by the Rust test).
   if (process.env.FITTRACK_ADMIN_SESSION) {

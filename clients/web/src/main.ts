@@ -160,17 +160,23 @@ function resetScreen(token: string): HTMLElement {
 
 // ---- account -----------------------------------------------------------------
 
-/** Heart rates for zones and the units to show: kept on the server. */
+/** Heart rates for zones (computed, or the user's own) and the units to show: kept on the server. */
 function trainingProfileForm(): HTMLElement {
   // Disabled until the saved values are in, so nothing typed is overwritten.
   const max = h('input', { type: 'number', name: 'max-heart-rate', min: '100', max: '250', disabled: true });
   const resting = h('input', { type: 'number', name: 'resting-heart-rate', min: '25', max: '230', disabled: true });
+  // Optional: the lowest rate of each zone, from a lab or field test.
+  const floors = [1, 2, 3, 4, 5].map((zone) =>
+    h('input', { type: 'number', name: `zone-${zone}-floor`, min: '25', max: '249', disabled: true,
+      className: 'zone-floor', ariaLabel: `Zone ${zone} from (bpm)`, placeholder: `Z${zone}` }));
+  const inputs = [max, resting, ...floors];
   const status = h('p', { className: 'status', role: 'status' });
   request(MyTrainingProfileDocument, {})
     .then(({ myTrainingProfile: p }) => {
       max.value = p.maxHeartRate?.toString() ?? '';
       resting.value = p.restingHeartRate?.toString() ?? '';
-      max.disabled = resting.disabled = false;
+      floors.forEach((input, i) => (input.value = p.heartRateZoneFloors?.[i]?.toString() ?? ''));
+      inputs.forEach((input) => (input.disabled = false));
     })
     .catch((error) => (status.textContent = errorText(error)));
   return h('form', {
@@ -178,11 +184,16 @@ function trainingProfileForm(): HTMLElement {
     onsubmit: async (e) => {
       e.preventDefault();
       status.textContent = '';
+      // All empty goes back to computed zones; anything else is checked by the server.
+      const own = floors.some((input) => input.value)
+        ? floors.map((input) => Number(input.value || 0))
+        : null;
       try {
         await request(UpdateTrainingProfileDocument, {
           input: {
             maxHeartRate: max.value ? Number(max.value) : null,
             restingHeartRate: resting.value ? Number(resting.value) : null,
+            heartRateZoneFloors: own,
           },
         });
         status.textContent = 'Saved: heart-rate zones now use these.';
@@ -194,6 +205,9 @@ function trainingProfileForm(): HTMLElement {
     h('h2', {}, 'Training profile'),
     field('Maximum heart rate (bpm)', max),
     field('Resting heart rate (bpm)', resting),
+    h('fieldset', { className: 'zone-floors' },
+      h('legend', {}, 'Your own zones (optional): where zones 1 to 5 start, in bpm'),
+      ...floors),
     h('button', { type: 'submit', name: 'save-profile' }, 'Save'),
     status,
   );

@@ -238,6 +238,7 @@ async fn a_training_profile_is_kept_changed_in_part_and_erased(
             ProfileChange {
                 max_heart_rate: Some(Some(190)),
                 resting_heart_rate: Some(Some(48)),
+                zone_floors: Some(Some(vec![110, 130, 145, 160, 175])),
                 units: Some(Units::Imperial),
             },
         )
@@ -248,11 +249,29 @@ async fn a_training_profile_is_kept_changed_in_part_and_erased(
         Some(set.clone()),
         "{backend}"
     );
+    assert_eq!(set.zone_floors, Some([110, 130, 145, 160, 175]));
+    // Zone 5 runs up to the maximum: it stays while they are set.
+    let refused = profiles
+        .update(
+            ada,
+            ProfileChange {
+                max_heart_rate: Some(None),
+                ..ProfileChange::default()
+            },
+        )
+        .await;
+    assert!(refused.is_err(), "{backend}: {refused:?}");
+    assert_eq!(
+        store.profile(ada).await.expect("read"),
+        Some(set.clone()),
+        "{backend}: nothing half-written"
+    );
     let changed = profiles
         .update(
             ada,
             ProfileChange {
                 resting_heart_rate: Some(None),
+                zone_floors: Some(None),
                 ..ProfileChange::default()
             },
         )
@@ -262,9 +281,10 @@ async fn a_training_profile_is_kept_changed_in_part_and_erased(
         (
             changed.max_heart_rate,
             changed.resting_heart_rate,
+            changed.zone_floors,
             changed.units
         ),
-        (Some(190), None, Units::Imperial),
+        (Some(190), None, None, Units::Imperial),
         "{backend}"
     );
     assert_eq!(

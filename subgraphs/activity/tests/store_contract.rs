@@ -758,8 +758,9 @@ fittrack_kit::backend_contracts! {
     ],
 }
 
-/// A data directory made before activities had a time zone opens, keeps its
-/// activities, and takes zones from then on.
+/// A data directory made before activities had a time zone (and profiles
+/// their own heart-rate zones) opens, keeps its activities and profiles,
+/// and takes zones from then on.
 #[tokio::test]
 async fn an_embedded_store_from_before_time_zones_is_upgraded_in_place() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -776,7 +777,12 @@ async fn an_embedded_store_from_before_time_zones_is_upgraded_in_place() {
                 event_enqueued INTEGER NOT NULL DEFAULT 0);
              INSERT INTO activities VALUES ('01a24700-0000-7000-8000-000000000001',
                 '01a24700-0000-7000-8000-0000000000aa', 'RUNNING', 30, 300,
-                1764000000000, NULL, '{}', NULL, 1764000000000, 1764000000000, 1);",
+                1764000000000, NULL, '{}', NULL, 1764000000000, 1764000000000, 1);
+             CREATE TABLE training_profiles (
+                user_id TEXT PRIMARY KEY NOT NULL, max_heart_rate INTEGER,
+                resting_heart_rate INTEGER, units TEXT NOT NULL, updated_ms INTEGER NOT NULL);
+             INSERT INTO training_profiles VALUES ('01a24700-0000-7000-8000-0000000000aa',
+                185, 50, 'METRIC', 1764000000000);",
         )
         .await
         .expect("old schema");
@@ -786,6 +792,15 @@ async fn an_embedded_store_from_before_time_zones_is_upgraded_in_place() {
     let kept = store.get_many(&[id]).await.expect("read");
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].time_zone, None);
+    let profile = fittrack_activity::domain::ports::ProfileStore::profile(&store, kept[0].user_id)
+        .await
+        .expect("profile")
+        .expect("kept");
+    assert_eq!(
+        (profile.max_heart_rate, profile.zone_floors),
+        (Some(185), None),
+        "a profile from before own zones"
+    );
     let mut zoned = activity(
         kept[0].user_id,
         ActivityType::Yoga,

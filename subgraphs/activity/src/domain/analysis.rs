@@ -228,6 +228,15 @@ pub fn heart_rate_zones(max: u16, resting: Option<u16>) -> [(f64, f64); 5] {
     })
 }
 
+/// A user's own five zones, from the lowest rate of each (rising, the
+/// last below `max`): each runs up to the next, zone 5 up to `max`.
+pub fn zones_from_floors(floors: [u16; 5], max: u16) -> [(f64, f64); 5] {
+    std::array::from_fn(|zone| {
+        let upper = floors.get(zone + 1).copied().unwrap_or(max);
+        (f64::from(floors[zone]), f64::from(upper))
+    })
+}
+
 /// Seconds spent in each zone: each sample's heart rate holds until the
 /// next sample (a gap over 10 s counts 10 s: the strap lost contact).
 /// Below zone 1 counts in zone 1, above the maximum in zone 5.

@@ -1,5 +1,5 @@
 //! A user's training profile: what analysing their workouts needs (maximum
-//! and resting heart rate, for heart-rate zones) and how they read numbers
+//! and resting heart rate, or their own heart-rate zones) and how they read numbers
 //! (metric or imperial; the API itself always speaks SI).
 
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
 use super::{
+    analysis,
     error::{ActivityError, ActivityResult},
     ports::ProfileStore,
 };
@@ -41,6 +42,10 @@ pub struct TrainingProfile {
     pub user_id: Uuid,
     pub max_heart_rate: Option<u16>,
     pub resting_heart_rate: Option<u16>,
+    /// The user's own zones: the lowest rate of zones 1 to 5, rising, all
+    /// below the maximum (zone 5 runs up to it). Lab or field tests give
+    /// these; without them zones are shares of the maximum or reserve.
+    pub zone_floors: Option<[u16; 5]>,
     pub units: Units,
     pub updated_at: Option<DateTime<Utc>>,
 }
@@ -52,17 +57,31 @@ impl TrainingProfile {
             user_id,
             max_heart_rate: None,
             resting_heart_rate: None,
+            zone_floors: None,
             units: Units::Metric,
             updated_at: None,
         }
     }
+
+    /// The five zones `(lowest, highest)` in bpm: the user's own, else
+    /// shares of the maximum (of the reserve with a resting rate); `None`
+    /// without a maximum.
+    pub fn zones(&self) -> Option<[(f64, f64); 5]> {
+        let max = self.max_heart_rate?;
+        Some(match self.zone_floors {
+            Some(floors) => analysis::zones_from_floors(floors, max),
+            None => analysis::heart_rate_zones(max, self.resting_heart_rate),
+        })
+    }
 }
 
-/// A change: `None` keeps a value; `Some(None)` clears a heart rate.
+/// A change: `None` keeps a value; `Some(None)` clears a heart rate or
+/// the zones.
 #[derive(Debug, Clone, Default)]
 pub struct ProfileChange {
     pub max_heart_rate: Option<Option<i32>>,
     pub resting_heart_rate: Option<Option<i32>>,
+    pub zone_floors: Option<Option<Vec<i32>>>,
     pub units: Option<Units>,
 }
 
@@ -98,6 +117,31 @@ pub fn heart_rates(
     Ok((max, resting))
 }
 
+/// Checks a user's own zones against their maximum heart rate: five rates
+/// rising from at least 25 bpm, the last below the maximum, which must be
+/// set (zone 5 runs up to it).
+pub fn zone_floors(floors: Option<Vec<i32>>, max: Option<u16>) -> ActivityResult<Option<[u16; 5]>> {
+    const FIELD: &str = "heartRateZoneFloors";
+    let Some(floors) = floors else {
+        return Ok(None);
+    };
+    let floors: [i32; 5] = floors.try_into().map_err(|_| {
+        ActivityError::invalid(FIELD, "give five rates: the lowest of zones 1 to 5")
+    })?;
+    let max = max.ok_or_else(|| {
+        ActivityError::invalid(FIELD, "set maxHeartRate too: zone 5 runs up to it")
+    })?;
+    let rising = floors.windows(2).all(|pair| pair[0] < pair[1]);
+    if !rising || floors[0] < 25 || floors[4] >= i32::from(max) {
+        return Err(ActivityError::invalid(
+            FIELD,
+            "must rise from at least 25 bpm, each above the last, to below maxHeartRate",
+        ));
+    }
+    // Each is within 25..max (≤ 250): fits.
+    Ok(Some(floors.map(|floor| floor as u16)))
+}
+
 #[derive(Clone)]
 pub struct Profiles {
     store: Arc<dyn ProfileStore>,
@@ -129,10 +173,19 @@ impl Profiles {
             .resting_heart_rate
             .unwrap_or(current.resting_heart_rate.map(i32::from));
         let (max_heart_rate, resting_heart_rate) = heart_rates(max, resting)?;
+        let floors = change.zone_floors.unwrap_or_else(|| {
+            current
+                .zone_floors
+                .map(|floors| floors.map(i32::from).to_vec())
+        });
+        // Checked against the new maximum: clearing it while zones are set
+        // is refused rather than leaving zone 5 without a top.
+        let zone_floors = zone_floors(floors, max_heart_rate)?;
         let profile = TrainingProfile {
             user_id: user,
             max_heart_rate,
             resting_heart_rate,
+            zone_floors,
             units: change.units.unwrap_or(current.units),
             updated_at: Some(Utc::now().trunc_subsecs(3)),
         };
@@ -159,5 +212,47 @@ mod tests {
             (Some(190), Some(50))
         );
         assert_eq!(heart_rates(None, None).expect("fine"), (None, None));
+    }
+
+    #[test]
+    fn own_zones_rise_below_a_maximum() {
+        let zones = |floors: Vec<i32>, max| zone_floors(Some(floors), max);
+        assert_eq!(
+            zones(vec![110, 130, 145, 160, 172], Some(185)).expect("fine"),
+            Some([110, 130, 145, 160, 172])
+        );
+        assert!(zones(vec![110, 130, 145, 160], Some(185)).is_err(), "four");
+        assert!(
+            zones(vec![110, 130, 130, 160, 172], Some(185)).is_err(),
+            "flat"
+        );
+        assert!(
+            zones(vec![110, 130, 145, 160, 185], Some(185)).is_err(),
+            "at the max"
+        );
+        assert!(
+            zones(vec![20, 130, 145, 160, 172], Some(185)).is_err(),
+            "too low"
+        );
+        assert!(
+            zones(vec![110, 130, 145, 160, 172], None).is_err(),
+            "no max"
+        );
+        assert_eq!(zone_floors(None, None).expect("fine"), None);
+
+        let profile = TrainingProfile {
+            max_heart_rate: Some(185),
+            zone_floors: Some([110, 130, 145, 160, 172]),
+            ..TrainingProfile::empty(Uuid::nil())
+        };
+        let own = profile.zones().expect("zones");
+        assert_eq!(own[0], (110.0, 130.0));
+        assert_eq!(own[4], (172.0, 185.0), "zone 5 runs up to the maximum");
+        let shares = TrainingProfile {
+            zone_floors: None,
+            ..profile
+        };
+        assert_eq!(shares.zones().expect("zones")[0], (92.5, 111.0));
+        assert_eq!(TrainingProfile::empty(Uuid::nil()).zones(), None);
     }
 }

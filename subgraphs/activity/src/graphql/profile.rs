@@ -20,6 +20,10 @@ pub struct TrainingProfileObject {
     pub max_heart_rate: Option<i32>,
     /// Beats per minute; with it, zones are shares of the reserve (Karvonen).
     pub resting_heart_rate: Option<i32>,
+    /// Your own zones, from a lab or field test: the lowest rate (bpm) of
+    /// zones 1 to 5; zone 5 runs up to `maxHeartRate`. When set, they are
+    /// the zones, whatever the resting rate.
+    pub heart_rate_zone_floors: Option<Vec<i32>>,
     /// How clients show distances and paces (the API speaks SI either way).
     pub units: Units,
     pub updated_at: Option<DateTime<Utc>>,
@@ -30,6 +34,9 @@ impl From<TrainingProfile> for TrainingProfileObject {
         Self {
             max_heart_rate: profile.max_heart_rate.map(i32::from),
             resting_heart_rate: profile.resting_heart_rate.map(i32::from),
+            heart_rate_zone_floors: profile
+                .zone_floors
+                .map(|floors| floors.map(i32::from).to_vec()),
             units: profile.units,
             updated_at: profile.updated_at,
         }
@@ -43,6 +50,9 @@ pub struct TrainingProfileInput {
     pub max_heart_rate: MaybeUndefined<i32>,
     /// 25 bpm up to 20 below the maximum.
     pub resting_heart_rate: MaybeUndefined<i32>,
+    /// Five rates rising from at least 25 bpm to below the maximum (which
+    /// must be set); `null` goes back to computed zones.
+    pub heart_rate_zone_floors: MaybeUndefined<Vec<i32>>,
     pub units: Option<Units>,
 }
 
@@ -111,6 +121,7 @@ impl ProfileMutation {
                 ProfileChange {
                     max_heart_rate: change(input.max_heart_rate),
                     resting_heart_rate: change(input.resting_heart_rate),
+                    zone_floors: change(input.heart_rate_zone_floors),
                     units: input.units,
                 },
             )

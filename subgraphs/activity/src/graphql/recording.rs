@@ -254,11 +254,9 @@ pub struct HeartRateZone {
 
 pub fn heart_rate_zones(
     recording: &StoredRecording,
-    max: u16,
-    resting: Option<u16>,
+    zones: &[(f64, f64); 5],
 ) -> Vec<HeartRateZone> {
-    let zones = analysis::heart_rate_zones(max, resting);
-    let seconds = analysis::time_in_zones(&recording.samples, &zones);
+    let seconds = analysis::time_in_zones(&recording.samples, zones);
     zones
         .iter()
         .zip(seconds)

@@ -175,9 +175,11 @@ impl ActivityObject {
 
     /// Seconds in each of five heart-rate zones (50–60, 60–70, 70–80,
     /// 80–90, 90–100 % of the maximum heart rate, or of the reserve above
-    /// the resting one when known); empty without heart rate. The rates
-    /// given here win; those omitted come from the owner's training
-    /// profile (`BAD_USER_INPUT` when there is no maximum either way).
+    /// the resting one when known); empty without heart rate. Without
+    /// arguments, the owner's training profile says: its own zones when it
+    /// has them. Rates given here win over the profile's, and what is
+    /// omitted comes from it (`BAD_USER_INPUT` when there is no maximum
+    /// either way).
     #[graphql(
         directive = fittrack_kit::schema::list_size::apply(Some(5), None, None, None),
         directive = fittrack_kit::schema::cost::apply(10),
@@ -189,23 +191,25 @@ impl ActivityObject {
         max_heart_rate: Option<i32>,
         resting_heart_rate: Option<i32>,
     ) -> async_graphql::Result<Vec<recording::HeartRateZone>> {
-        use crate::domain::error::ActivityError;
-        let (max, resting) = if max_heart_rate.is_some() {
-            (max_heart_rate, resting_heart_rate)
+        use crate::domain::{analysis, error::ActivityError, profile};
+        let saved = if max_heart_rate.is_some() {
+            None
         } else {
-            let profile = ctx
-                .data::<async_graphql::dataloader::DataLoader<super::profile::ProfileLoader>>()?
+            ctx.data::<async_graphql::dataloader::DataLoader<super::profile::ProfileLoader>>()?
                 .load_one(self.user_id)
                 .await
-                .map_err(super::internal)?;
-            let profile = profile.as_ref();
-            (
-                profile.and_then(|p| p.max_heart_rate).map(i32::from),
-                resting_heart_rate.or(profile.and_then(|p| p.resting_heart_rate).map(i32::from)),
-            )
+                .map_err(super::internal)?
         };
-        let (max, resting) = crate::domain::profile::heart_rates(max, resting)?;
-        let max = max.ok_or_else(|| {
+        let zones = match (max_heart_rate, resting_heart_rate, &saved) {
+            // Nothing given: the profile's zones, its own if it has them.
+            (None, None, saved) => saved.as_ref().and_then(profile::TrainingProfile::zones),
+            (max, resting, saved) => {
+                let max = max.or(saved.as_ref().and_then(|p| p.max_heart_rate).map(i32::from));
+                let (max, resting) = profile::heart_rates(max, resting)?;
+                max.map(|max| analysis::heart_rate_zones(max, resting))
+            }
+        };
+        let zones = zones.ok_or_else(|| {
             ActivityError::invalid(
                 "maxHeartRate",
                 "give maxHeartRate, or set it in your training profile",
@@ -214,7 +218,7 @@ impl ActivityObject {
         let found = self.recording(ctx).await?;
         Ok(found
             .filter(|r| r.samples.iter().any(|s| s.heart_rate.is_some()))
-            .map(|r| recording::heart_rate_zones(&r, max, resting))
+            .map(|r| recording::heart_rate_zones(&r, &zones))
             .unwrap_or_default())
     }
 

@@ -114,11 +114,12 @@ const SCHEMA: &[&str] = &[
     )",
     "CREATE INDEX IF NOT EXISTS activity_gear_gear ON activity_gear (gear_id)",
     "CREATE INDEX IF NOT EXISTS activity_gear_user ON activity_gear (user_id)",
-    // Training profiles (domain::profile).
+    // Training profiles (domain::profile); zone_floors is a JSON array.
     "CREATE TABLE IF NOT EXISTS training_profiles (
         user_id TEXT PRIMARY KEY NOT NULL,
         max_heart_rate INTEGER,
         resting_heart_rate INTEGER,
+        zone_floors TEXT,
         units TEXT NOT NULL,
         updated_ms INTEGER NOT NULL
     )",
@@ -151,6 +152,13 @@ pub struct EmbeddedActivityStore {
     db: DatabaseConnection,
 }
 
+/// Columns added after their table first shipped: `(table, column, type)`,
+/// also in [`SCHEMA`] for new data directories.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("activities", "time_zone", "TEXT"),
+    ("training_profiles", "zone_floors", "TEXT"),
+];
+
 impl EmbeddedActivityStore {
     /// Opens (creating) `url`, a `sqlite://…` URL, and its schema.
     pub async fn open(url: &str) -> anyhow::Result<Self> {
@@ -163,23 +171,25 @@ impl EmbeddedActivityStore {
     /// Columns added since a data directory was first made: added in place
     /// (SQLite has no `ADD COLUMN IF NOT EXISTS`).
     async fn add_missing_columns(&self) -> anyhow::Result<()> {
-        let present = self
-            .query(
-                "SELECT COUNT(*) AS n FROM pragma_table_info('activities') WHERE name = 'time_zone'",
-                Vec::new(),
-            )
-            .await?;
-        let has: i64 = present
-            .first()
-            .map(|row| row.try_get("", "n"))
-            .transpose()?
-            .unwrap_or(0);
-        if has == 0 {
-            self.execute(
-                "ALTER TABLE activities ADD COLUMN time_zone TEXT",
-                Vec::new(),
-            )
-            .await?;
+        for (table, column, kind) in ADDED_COLUMNS {
+            let present = self
+                .query(
+                    "SELECT COUNT(*) AS n FROM pragma_table_info(?) WHERE name = ?",
+                    vec![(*table).into(), (*column).into()],
+                )
+                .await?;
+            let has: i64 = present
+                .first()
+                .map(|row| row.try_get("", "n"))
+                .transpose()?
+                .unwrap_or(0);
+            if has == 0 {
+                self.execute(
+                    &format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"),
+                    Vec::new(),
+                )
+                .await?;
+            }
         }
         Ok(())
     }
@@ -1347,6 +1357,10 @@ impl ProfileStore for EmbeddedActivityStore {
                     .try_get::<Option<i64>>("", "resting_heart_rate")?
                     .map(u16::try_from)
                     .transpose()?,
+                zone_floors: row
+                    .try_get::<Option<String>>("", "zone_floors")?
+                    .map(|floors| serde_json::from_str(&floors))
+                    .transpose()?,
                 units: Units::parse(&row.try_get::<String>("", "units")?)?,
                 updated_at: Some(from_millis(row.try_get("", "updated_ms")?)?),
             })
@@ -1356,15 +1370,22 @@ impl ProfileStore for EmbeddedActivityStore {
 
     async fn save_profile(&self, profile: &TrainingProfile) -> anyhow::Result<()> {
         self.execute(
-            "INSERT INTO training_profiles (user_id, max_heart_rate, resting_heart_rate, units, updated_ms)
-             VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO training_profiles
+                (user_id, max_heart_rate, resting_heart_rate, zone_floors, units, updated_ms)
+             VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT (user_id) DO UPDATE SET max_heart_rate = excluded.max_heart_rate,
-                resting_heart_rate = excluded.resting_heart_rate, units = excluded.units,
+                resting_heart_rate = excluded.resting_heart_rate,
+                zone_floors = excluded.zone_floors, units = excluded.units,
                 updated_ms = excluded.updated_ms",
             vec![
                 profile.user_id.to_string().into(),
                 profile.max_heart_rate.map(i64::from).into(),
                 profile.resting_heart_rate.map(i64::from).into(),
+                profile
+                    .zone_floors
+                    .map(|floors| serde_json::to_string(&floors))
+                    .transpose()?
+                    .into(),
                 profile.units.as_str().into(),
                 millis(profile.updated_at.unwrap_or_else(Utc::now)).into(),
             ],

@@ -1416,6 +1416,24 @@ impl ProfileStore for MongoActivityStore {
             user_id,
             max_heart_rate: rate("maxHeartRate")?,
             resting_heart_rate: rate("restingHeartRate")?,
+            zone_floors: match d.get("zoneFloors") {
+                None | Some(Bson::Null) => None,
+                Some(_) => {
+                    let floors = d
+                        .get_array("zoneFloors")?
+                        .iter()
+                        .map(|floor| {
+                            let floor = floor.as_i32().context("a zone floor")?;
+                            Ok(u16::try_from(floor)?)
+                        })
+                        .collect::<anyhow::Result<Vec<u16>>>()?;
+                    Some(
+                        floors
+                            .try_into()
+                            .map_err(|_| anyhow::anyhow!("five zone floors expected"))?,
+                    )
+                }
+            },
             units: Units::parse(d.get_str("units")?)?,
             updated_at: Some(chrono_time(*d.get_datetime("updatedAt")?)?),
         }))
@@ -1427,6 +1445,9 @@ impl ProfileStore for MongoActivityStore {
             "_id": profile.user_id.to_string(),
             "maxHeartRate": rate(profile.max_heart_rate),
             "restingHeartRate": rate(profile.resting_heart_rate),
+            "zoneFloors": profile.zone_floors.map_or(Bson::Null, |floors| {
+                Bson::Array(floors.iter().map(|f| Bson::Int32(i32::from(*f))).collect())
+            }),
             "units": profile.units.as_str(),
             "updatedAt": bson_time(profile.updated_at.unwrap_or_else(Utc::now)),
         };
