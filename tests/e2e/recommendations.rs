@@ -490,3 +490,59 @@ async fn an_open_subscription_ends_when_its_token_expires_and_a_fresh_one_resume
         "{event:#}"
     );
 }
+
+/// The coach is told what the activity subgraph knows of a new workout
+/// beyond its summary: the records it set and the athlete's goals with it
+/// counted (splits and zones too, for a recorded workout: see
+/// `fittrack_ai::domain::prompt`'s tests and `activity/tests/insights.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_coachs_prompt_has_the_records_and_goals_of_the_workout() {
+    use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
+    let gemini = MockServer::start().await;
+    let advice = json!({"summary": "Good session.", "highlights": ["Consistent"],
+        "improvements": ["Stretch"], "nextWorkout": "Easy 30 min", "safetyNotes": ["Hydrate"]});
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "candidates": [{"content": {"parts": [{"text": advice.to_string()}]}, "finishReason": "STOP"}]
+        })))
+        .mount(&gemini)
+        .await;
+    let stack = Stack::builder()
+        .gemini(Some(fittrack_ai::gemini::GeminiConfig {
+            api_key: Some(fittrack_kit::config::Secret::new("coached")),
+            base_url: gemini.uri(),
+            ..Default::default()
+        }))
+        .start()
+        .await;
+    let (_, ada) = stack.register("coached").await;
+    let ada = token(&ada);
+    gql(
+        &stack.router,
+        "mutation { createGoal(input: {period: WEEK, metric: DURATION, target: 9000, timeZone: \"UTC\"}) { id } }",
+        json!({}),
+        Some(&ada),
+    )
+    .await
+    .assert_ok();
+    let activity = log(&stack, &ada, "RUNNING", 45).await;
+    wait_for_recommendation(&stack, &ada, &activity).await;
+
+    let prompts: Vec<String> = gemini
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|request| String::from_utf8_lossy(&request.body).into_owned())
+        .collect();
+    let prompt = prompts
+        .iter()
+        .find(|p| p.contains("Analyse the workout"))
+        .unwrap_or_else(|| panic!("no recommendation prompt in {prompts:?}"));
+    for expected in [
+        "personal records: longest duration 45:00",
+        "WEEK DURATION (all types): 45.0 of 150.0 min",
+    ] {
+        assert!(prompt.contains(expected), "{expected:?} in {prompt}");
+    }
+}

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use chrono::Utc;
 use fittrack_kit::{
-    events::{ActivityEvent, EventMetrics},
+    events::{ActivityEvent, EventMetrics, WorkoutInsights},
     queue::JobQueue,
 };
 
@@ -36,7 +36,7 @@ use crate::{
 };
 
 /// The events of one activity, in the shared contract (`kit::events`).
-fn logged(activity: &Activity) -> ActivityEvent {
+fn logged(activity: &Activity, insights: Option<WorkoutInsights>) -> ActivityEvent {
     let metrics = &activity.metrics;
     ActivityEvent::ActivityLogged {
         activity_id: activity.id,
@@ -52,6 +52,7 @@ fn logged(activity: &Activity) -> ActivityEvent {
             steps: metrics.steps,
             custom: metrics.custom.clone(),
         },
+        insights: insights.map(Box::new),
     }
 }
 
@@ -189,9 +190,13 @@ impl EventPublisher {
     /// Enqueues `ActivityLogged` and records that it is on the queue (or
     /// hands the record to [`Confirmations`]). Returns whether both steps
     /// succeeded (or the record was handed on).
-    pub async fn activity_logged(&self, activity: &Activity) -> bool {
+    pub async fn activity_logged(
+        &self,
+        activity: &Activity,
+        insights: Option<WorkoutInsights>,
+    ) -> bool {
         let result = async {
-            let enqueued = self.enqueue(&logged(activity)).await;
+            let enqueued = self.enqueue(&logged(activity, insights)).await;
             self.record_published("ActivityLogged", enqueued.is_ok());
             enqueued?;
             self.confirm(activity.id).await
@@ -270,7 +275,9 @@ impl EventPublisher {
             .await?;
         let mut enqueued = Vec::with_capacity(missed.len());
         for activity in &missed {
-            let result = self.enqueue(&logged(activity)).await;
+            // What was worked out when it was stored is not kept: the
+            // coach hears of it again without.
+            let result = self.enqueue(&logged(activity, None)).await;
             self.record_published("ActivityLogged", result.is_ok());
             match result {
                 Ok(()) => {
@@ -373,8 +380,8 @@ impl Confirmations {
 
 #[async_trait]
 impl ActivityEvents for EventPublisher {
-    async fn logged(&self, activity: &Activity) -> bool {
-        self.activity_logged(activity).await
+    async fn logged(&self, activity: &Activity, insights: Option<WorkoutInsights>) -> bool {
+        self.activity_logged(activity, insights).await
     }
 
     async fn deleted(&self, activity: &Activity) {
@@ -460,7 +467,7 @@ mod tests {
             event_enqueued: false,
             time_zone: None,
         };
-        let json = serde_json::to_value(logged(&activity)).expect("json");
+        let json = serde_json::to_value(logged(&activity, None)).expect("json");
         assert_eq!(json["event"], "ActivityLogged");
         assert_eq!(json["type"], "CYCLING");
         assert_eq!(json["metrics"]["distanceKm"], 20.5);

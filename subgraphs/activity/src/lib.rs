@@ -179,9 +179,12 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
         confirmations.with_metrics(event_metrics),
     );
     let gear = domain::gear::GearList::new(parts.gear_store, store.clone());
+    let goals = domain::goals::Goals::new(parts.goal_store, store.clone());
+    let profiles = domain::profile::Profiles::new(parts.profile_store);
     let activities = Activities::new(store.clone(), Arc::new(events.clone()), erased.clone())
         .with_records_bus(parts.records_bus)
-        .with_gear(gear.clone());
+        .with_gear(gear.clone())
+        .with_coaching(goals.clone(), profiles.clone());
     let import_queue = parts.import_queue;
     let import_store = parts.import_store;
     let imports = Imports::new(
@@ -192,14 +195,13 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
     );
     let importer = imports.clone();
     let expiry = imports.clone();
-    let goals = domain::goals::Goals::new(parts.goal_store, store.clone());
     let schema = graphql::build_schema(
         graphql::UseCases {
             activities,
             imports,
             goals,
             gear,
-            profiles: domain::profile::Profiles::new(parts.profile_store),
+            profiles,
         },
         Duration::from_millis(config.loader_delay_ms),
         parts.platform_stats,

@@ -307,7 +307,11 @@ struct Unannounced;
 
 #[async_trait]
 impl fittrack_activity::domain::ports::ActivityEvents for Unannounced {
-    async fn logged(&self, _activity: &Activity) -> bool {
+    async fn logged(
+        &self,
+        _activity: &Activity,
+        _insights: Option<fittrack_kit::events::WorkoutInsights>,
+    ) -> bool {
         true
     }
     async fn deleted(&self, _activity: &Activity) {}

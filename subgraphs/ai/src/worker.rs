@@ -44,6 +44,7 @@ impl Worker {
                 calories_burned,
                 start_time,
                 metrics,
+                insights,
             } => {
                 self.recommender
                     .activity_logged(ActivitySummary {
@@ -56,6 +57,7 @@ impl Worker {
                         distance_km: metrics.distance_km,
                         average_heart_rate: metrics.average_heart_rate,
                         max_heart_rate: metrics.max_heart_rate,
+                        insights: insights.map(|insights| *insights),
                     })
                     .await
             }

@@ -74,6 +74,7 @@ fn activity() -> ActivitySummary {
         distance_km: Some(8.0),
         average_heart_rate: Some(150),
         max_heart_rate: Some(175),
+        insights: None,
     }
 }
 

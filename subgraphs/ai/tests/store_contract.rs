@@ -45,6 +45,7 @@ fn summary(user: Uuid, minutes_ago: i64) -> ActivitySummary {
         distance_km: Some(5.0),
         average_heart_rate: None,
         max_heart_rate: Some(170),
+        insights: None,
     }
 }
 

@@ -34,6 +34,10 @@ pub enum ActivityEvent {
         start_time: DateTime<Utc>,
         #[serde(default)]
         metrics: EventMetrics,
+        /// What the activity subgraph worked out when it was stored (absent
+        /// when the sweeper sends the event again, or a read failed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        insights: Option<Box<WorkoutInsights>>,
     },
     #[serde(rename_all = "camelCase")]
     ActivityDeleted { activity_id: Uuid, user_id: Uuid },
@@ -69,6 +73,56 @@ pub struct EventMetrics {
     /// Free-form JSON the user attached (validated by the activity subgraph).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub custom: Option<serde_json::Value>,
+}
+
+/// The most splits [`WorkoutInsights`] carries (a marathon's kilometres).
+pub const MAX_INSIGHT_SPLITS: usize = 43;
+
+/// A new workout beyond its summary, for the coach: bounded, so the event
+/// and the prompt stay small (a record per kind, at most
+/// [`MAX_INSIGHT_SPLITS`] splits, five zones, the user's goals, which are
+/// capped).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkoutInsights {
+    /// Personal records the workout set.
+    #[serde(default)]
+    pub records: Vec<RecordSet>,
+    /// Seconds each whole kilometre took, in order.
+    #[serde(default)]
+    pub kilometre_split_seconds: Vec<f64>,
+    /// Seconds in heart-rate zones 1 to 5, from the user's profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_seconds: Option<Vec<f64>>,
+    /// The user's goals for their current periods, this workout counted.
+    #[serde(default)]
+    pub goals: Vec<GoalStatus>,
+}
+
+/// A personal record: `FASTEST_5K` and the like (the activity subgraph's
+/// `RecordKind`), in seconds for times, watts for power, metres for
+/// `LONGEST_RIDE`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordSet {
+    pub kind: String,
+    pub value: f64,
+}
+
+/// How far one goal is in its current period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GoalStatus {
+    /// `WEEK` or `MONTH`.
+    pub period: String,
+    /// `DISTANCE` (metres), `DURATION` (seconds), `COUNT` or `CALORIES`.
+    pub metric: String,
+    /// Empty for every type.
+    #[serde(default)]
+    pub activity_types: Vec<String>,
+    pub target: f64,
+    pub value: f64,
+    pub period_end: DateTime<Utc>,
 }
 
 /// Erasure queue of the activity subgraph.

@@ -3,10 +3,14 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use fittrack_kit::CurrentUser;
+use fittrack_kit::{
+    events::{GoalStatus, RecordSet, WorkoutInsights, MAX_INSIGHT_SPLITS},
+    CurrentUser,
+};
 use uuid::Uuid;
 
 use super::{
+    analysis,
     error::{ActivityError, ActivityResult},
     model::{Activity, ActivityFilter, Cursor, Metrics},
     ports::{ActivityEvents, ActivityStore, Inserted, PageQuery},
@@ -143,6 +147,9 @@ pub struct Activities {
     records_bus: RecordBus,
     /// Gives new workouts their default gear, where the service keeps gear.
     gear: Option<super::gear::GearList>,
+    /// What the coach hears about a new workout beyond the workout itself:
+    /// the user's goals, and zones from their profile.
+    coaching: Option<(super::goals::Goals, super::profile::Profiles)>,
 }
 
 pub fn page_size(first: Option<i32>) -> ActivityResult<u32> {
@@ -162,7 +169,19 @@ impl Activities {
             erased,
             records_bus: Arc::new(fittrack_kit::live::LocalBus::default()),
             gear: None,
+            coaching: None,
         }
+    }
+
+    /// New workouts' events carry the user's goal progress and time in
+    /// their heart-rate zones, for the coach.
+    pub fn with_coaching(
+        mut self,
+        goals: super::goals::Goals,
+        profiles: super::profile::Profiles,
+    ) -> Self {
+        self.coaching = Some((goals, profiles));
+        self
     }
 
     /// New workouts take the gear that is the default for their type.
@@ -213,27 +232,108 @@ impl Activities {
         &self.store
     }
 
-    /// Announces the records `activity` holds now among `kinds` (those of
-    /// its efforts; never empty, which would read every kind). Best effort: a bus that
-    /// is down costs the live notice, never the workout (the records are in
-    /// `myRecords` either way).
-    async fn announce_records(&self, activity: &Activity, kinds: &[records::RecordKind]) {
-        let announced = async {
-            // Only the kinds it holds can be new records: a user's other
-            // efforts are not read on every write.
-            let efforts = self.store.efforts(activity.user_id, kinds).await?;
-            for record in records::new_records(&efforts, activity.id) {
-                self.records_bus.publish(&record).await?;
+    /// Tells the coach about a stored workout (`ActivityLogged`, with what
+    /// [`Self::insights`] found) and, when `announce`, its owner about the
+    /// records it set. Best effort: the workout is stored either way, a
+    /// queue that is down is caught up by the sweeper, and the records are
+    /// in `myRecords` whether announced or not.
+    async fn after_stored(
+        &self,
+        activity: &Activity,
+        kinds: &[records::RecordKind],
+        samples: &[super::recording::Sample],
+        announce: bool,
+    ) {
+        let (new_records, insights) = match self.insights(activity, kinds, samples).await {
+            Ok((new_records, insights)) => (new_records, Some(insights)),
+            Err(error) => {
+                tracing::warn!(
+                    activity_id = %activity.id,
+                    error = format!("{error:#}"),
+                    "the coach hears of the workout without its records, zones or goals"
+                );
+                (Vec::new(), None)
             }
-            anyhow::Ok(())
         };
-        if let Err(error) = announced.await {
-            tracing::warn!(
-                activity_id = %activity.id,
-                error = format!("{error:#}"),
-                "new records not announced live"
-            );
+        self.events.logged(activity, insights).await;
+        if !announce {
+            return;
         }
+        for record in &new_records {
+            if let Err(error) = self.records_bus.publish(record).await {
+                tracing::warn!(
+                    activity_id = %activity.id,
+                    error = format!("{error:#}"),
+                    "new records not announced live"
+                );
+                break;
+            }
+        }
+    }
+
+    /// The records a new workout set among `kinds` (those of its efforts:
+    /// a user's other efforts are not read on every write), its kilometre
+    /// splits, its time in the user's heart-rate zones and the user's goal
+    /// progress. The reads run one after another and the first that fails
+    /// ends them: a store going away costs one wait, not one per read.
+    async fn insights(
+        &self,
+        activity: &Activity,
+        kinds: &[records::RecordKind],
+        samples: &[super::recording::Sample],
+    ) -> anyhow::Result<(Vec<records::NewRecord>, WorkoutInsights)> {
+        let new_records = if kinds.is_empty() {
+            Vec::new()
+        } else {
+            let efforts = self.store.efforts(activity.user_id, kinds).await?;
+            records::new_records(&efforts, activity.id)
+        };
+        let mut insights = WorkoutInsights {
+            records: new_records
+                .iter()
+                .map(|new| RecordSet {
+                    kind: new.record.kind.as_str().to_owned(),
+                    value: new.record.value,
+                })
+                .collect(),
+            kilometre_split_seconds: analysis::splits(samples, 1000.0)
+                .into_iter()
+                // The last, partial one is not a kilometre.
+                .filter(|split| split.distance_m >= 999.0)
+                .take(MAX_INSIGHT_SPLITS)
+                .map(|split| split.elapsed_seconds)
+                .collect(),
+            ..WorkoutInsights::default()
+        };
+        let Some((goals, profiles)) = &self.coaching else {
+            return Ok((new_records, insights));
+        };
+        let internal = |error: ActivityError| anyhow::anyhow!("{error:?}");
+        if samples.iter().any(|sample| sample.heart_rate.is_some()) {
+            let profile = profiles.get(activity.user_id).await.map_err(internal)?;
+            insights.zone_seconds = profile
+                .zones()
+                .map(|zones| analysis::time_in_zones(samples, &zones).to_vec());
+        }
+        insights.goals = goals
+            .with_progress(activity.user_id)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(|(goal, progress)| GoalStatus {
+                period: goal.period.as_str().to_owned(),
+                metric: goal.metric.as_str().to_owned(),
+                activity_types: goal
+                    .activity_types
+                    .iter()
+                    .map(|t| t.as_str().to_owned())
+                    .collect(),
+                target: goal.target,
+                value: progress.value,
+                period_end: progress.period_end,
+            })
+            .collect();
+        Ok((new_records, insights))
     }
 
     pub async fn log(
@@ -277,11 +377,15 @@ impl Activities {
             .save_efforts(&hand_logged_efforts(&activity))
             .await?;
         self.link_default_gear(&activity).await?;
-        self.events.logged(&activity).await;
-        if now - activity.start_time < chrono::Duration::hours(ANNOUNCE_IMPORTS_WITHIN_HOURS) {
-            self.announce_records(&activity, &[records::RecordKind::LongestDuration])
-                .await;
-        }
+        let fresh =
+            now - activity.start_time < chrono::Duration::hours(ANNOUNCE_IMPORTS_WITHIN_HOURS);
+        self.after_stored(
+            &activity,
+            &[records::RecordKind::LongestDuration],
+            &[],
+            fresh,
+        )
+        .await;
         Ok(activity)
     }
 
@@ -362,13 +466,12 @@ impl Activities {
             return Err(ActivityError::AccountErased);
         }
         self.link_default_gear(&activity).await?;
+        // History sets records too, but only a fresh workout's are news,
+        // to its owner and to the coach.
         if announce {
-            self.events.logged(&activity).await;
-            // History sets records too, but only a fresh workout's are news.
             let kinds: Vec<records::RecordKind> = efforts.iter().map(|(kind, _)| *kind).collect();
-            if !kinds.is_empty() {
-                self.announce_records(&activity, &kinds).await;
-            }
+            self.after_stored(&activity, &kinds, &stored.samples, true)
+                .await;
         }
         Ok(ImportedWorkout::New(activity))
     }

@@ -134,9 +134,14 @@ pub trait ActivityStore: Send + Sync + 'static {
 /// Announces logged and deleted activities to other subgraphs.
 #[async_trait]
 pub trait ActivityEvents: Send + Sync + 'static {
-    /// Announces a new activity; whether the announcement is confirmed (when
-    /// it is not, it is announced again later: delivery is at least once).
-    async fn logged(&self, activity: &Activity) -> bool;
+    /// Announces a new activity, with what was worked out about it;
+    /// whether the announcement is confirmed (when it is not, it is
+    /// announced again later, without `insights`: delivery is at least once).
+    async fn logged(
+        &self,
+        activity: &Activity,
+        insights: Option<fittrack_kit::events::WorkoutInsights>,
+    ) -> bool;
     /// Announces a deleted activity.
     async fn deleted(&self, activity: &Activity);
 }

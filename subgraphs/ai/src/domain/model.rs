@@ -86,6 +86,10 @@ pub struct ActivitySummary {
     pub distance_km: Option<f64>,
     pub average_heart_rate: Option<i32>,
     pub max_heart_rate: Option<i32>,
+    /// Records, splits, zones and goals, as the activity subgraph worked
+    /// them out when the workout was stored (`None` when it could not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insights: Option<fittrack_kit::events::WorkoutInsights>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,9 +1,95 @@
 //! Prompts and response schemas sent to Gemini.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use fittrack_kit::events::{GoalStatus, RecordSet, WorkoutInsights};
 use serde_json::{json, Value};
 
 use super::model::ActivitySummary;
+
+/// `1:02:03` or `4:05`.
+fn clock(seconds: f64) -> String {
+    let whole = seconds.round().max(0.0) as u64;
+    let (hours, minutes, seconds) = (whole / 3600, whole / 60 % 60, whole % 60);
+    if hours > 0 {
+        format!("{hours}:{minutes:02}:{seconds:02}")
+    } else {
+        format!("{minutes}:{seconds:02}")
+    }
+}
+
+/// `fastest 5K 24:31`, `best power 20min 250 W`, `longest ride 85.2 km`.
+fn record(record: &RecordSet) -> String {
+    let name = record.kind.to_lowercase().replace('_', " ");
+    let value = if record.kind.starts_with("BEST_POWER") {
+        format!("{:.0} W", record.value)
+    } else if record.kind == "LONGEST_RIDE" {
+        format!("{:.1} km", record.value / 1000.0)
+    } else {
+        clock(record.value)
+    };
+    format!("{name} {value}")
+}
+
+/// `WEEK DISTANCE (RUNNING): 12.3 of 20.0 km, until 2026-07-06`.
+fn goal(goal: &GoalStatus) -> String {
+    let (value, target, unit) = match goal.metric.as_str() {
+        "DISTANCE" => (goal.value / 1000.0, goal.target / 1000.0, "km"),
+        "DURATION" => (goal.value / 60.0, goal.target / 60.0, "min"),
+        "CALORIES" => (goal.value, goal.target, "kcal"),
+        _ => (goal.value, goal.target, "workouts"),
+    };
+    let types = if goal.activity_types.is_empty() {
+        "all types".to_owned()
+    } else {
+        goal.activity_types.join(", ")
+    };
+    format!(
+        "{} {} ({types}): {value:.1} of {target:.1} {unit}, until {}",
+        goal.period,
+        goal.metric,
+        goal.period_end.format("%Y-%m-%d %H:%M UTC")
+    )
+}
+
+/// The lines a workout's insights add under it: its splits, its time in
+/// heart-rate zones and the athlete's goals (records go on its own line).
+fn insight_lines(insights: &WorkoutInsights) -> String {
+    let mut text = String::new();
+    if !insights.kilometre_split_seconds.is_empty() {
+        let splits: Vec<String> = insights
+            .kilometre_split_seconds
+            .iter()
+            .map(|s| clock(*s))
+            .collect();
+        text.push_str(&format!("Kilometre splits: {}\n", splits.join(", ")));
+    }
+    if let Some(zones) = &insights.zone_seconds {
+        let zones: Vec<String> = zones
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("Z{} {}", i + 1, clock(*s)))
+            .collect();
+        text.push_str(&format!(
+            "Time in the athlete's heart-rate zones: {}\n",
+            zones.join(", ")
+        ));
+    }
+    text.push_str(&goals(&insights.goals));
+    text
+}
+
+fn goals(goals: &[GoalStatus]) -> String {
+    let mut text = String::new();
+    if !goals.is_empty() {
+        text.push_str("The athlete's goals, with this workout counted:\n");
+        for status in goals {
+            text.push_str("- ");
+            text.push_str(&goal(status));
+            text.push('\n');
+        }
+    }
+    text
+}
 
 fn describe(a: &ActivitySummary) -> String {
     let mut text = format!(
@@ -24,6 +110,11 @@ fn describe(a: &ActivitySummary) -> String {
     }
     if let Some(hr) = a.max_heart_rate {
         text.push_str(&format!(", max HR {hr}"));
+    }
+    let records = a.insights.as_ref().map_or(&[][..], |i| &i.records[..]);
+    if !records.is_empty() {
+        let records: Vec<String> = records.iter().map(record).collect();
+        text.push_str(&format!(", personal records: {}", records.join(", ")));
     }
     text
 }
@@ -82,7 +173,11 @@ pub fn recommendation(activity: &ActivitySummary, history: &[ActivitySummary]) -
          specific, encouraging and safe; never give medical diagnoses.\n\nWorkout: ",
     );
     prompt.push_str(&describe(activity));
-    prompt.push_str("\n\nRecent history (newest first):\n");
+    prompt.push('\n');
+    if let Some(insights) = &activity.insights {
+        prompt.push_str(&insight_lines(insights));
+    }
+    prompt.push_str("\nRecent history (newest first):\n");
     if history.is_empty() {
         prompt.push_str("- none\n");
     }
@@ -120,6 +215,19 @@ pub fn daily_plan(date: NaiveDate, goal: Option<&str>, history: &[ActivitySummar
         prompt.push('\n');
         prompt.push_str(&load);
         prompt.push('\n');
+    }
+    // The goals as the newest workout that carried them left them.
+    if let Some((latest, insights)) = history.iter().find_map(|a| {
+        a.insights
+            .as_ref()
+            .filter(|i| !i.goals.is_empty())
+            .map(|i| (a, i))
+    }) {
+        prompt.push_str(&format!(
+            "\nAs of the workout of {}: ",
+            latest.start_time.format("%Y-%m-%d")
+        ));
+        prompt.push_str(&goals(&insights.goals));
     }
     prompt
 }
@@ -189,7 +297,59 @@ mod tests {
             distance_km: km,
             average_heart_rate: None,
             max_heart_rate: None,
+            insights: None,
         }
+    }
+
+    #[test]
+    fn records_splits_zones_and_goals_reach_the_coach() {
+        let mut run = workout("RUNNING", 0, 26, Some(5.0));
+        let week_end = run.start_time + Duration::days(3);
+        run.insights = Some(WorkoutInsights {
+            records: vec![
+                RecordSet {
+                    kind: "FASTEST_5K".into(),
+                    value: 1471.0,
+                },
+                RecordSet {
+                    kind: "LONGEST_DURATION".into(),
+                    value: 3720.0,
+                },
+            ],
+            kilometre_split_seconds: vec![301.0, 298.0, 305.0, 299.0, 268.0],
+            zone_seconds: Some(vec![60.0, 120.0, 600.0, 700.0, 80.0]),
+            goals: vec![GoalStatus {
+                period: "WEEK".into(),
+                metric: "DISTANCE".into(),
+                activity_types: vec!["RUNNING".into()],
+                target: 20_000.0,
+                value: 12_300.0,
+                period_end: week_end,
+            }],
+        });
+        let prompt = recommendation(&run, &[workout("CYCLING", 2, 60, Some(30.0))]);
+        for expected in [
+            "personal records: fastest 5k 24:31, longest duration 1:02:00",
+            "Kilometre splits: 5:01, 4:58, 5:05, 4:59, 4:28",
+            "Z1 1:00, Z2 2:00, Z3 10:00, Z4 11:40, Z5 1:20",
+            "WEEK DISTANCE (RUNNING): 12.3 of 20.0 km, until",
+        ] {
+            assert!(prompt.contains(expected), "{expected:?} in {prompt}");
+        }
+        // Tomorrow's plan knows the goals from the newest workout that had them.
+        let plan = daily_plan(
+            (run.start_time + Duration::days(1)).date_naive(),
+            None,
+            &[run.clone()],
+        );
+        assert!(plan.contains("12.3 of 20.0 km"), "{plan}");
+        assert!(plan.contains("fastest 5k 24:31"), "{plan}");
+        // Without insights (a resent event), nothing of the kind.
+        let plain = recommendation(&workout("RUNNING", 0, 26, Some(5.0)), &[]);
+        assert!(
+            !plain.contains("splits") && !plain.contains("goals"),
+            "{plain}"
+        );
     }
 
     #[test]

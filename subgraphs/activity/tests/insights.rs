@@ -1,0 +1,166 @@
+//! What the coach hears of a fresh recorded workout (`ActivityLogged`'s
+//! insights): the records it set, its kilometre splits, its time in the
+//! user's own heart-rate zones and their goals with it counted; and nothing
+//! of the kind for history, which is not announced.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use fittrack_activity::{
+    domain::{
+        activities::{Activities, ImportedWorkout},
+        goals::{GoalInput, GoalMetric, GoalPeriod, Goals},
+        model::{Activity, ActivityType},
+        ports::ActivityEvents,
+        profile::{ProfileChange, Profiles},
+        recording::{FileFormat, Recording, Sample},
+    },
+    storage::embedded::EmbeddedActivityStore,
+};
+use fittrack_kit::events::WorkoutInsights;
+use uuid::Uuid;
+
+/// Keeps what each `ActivityLogged` carried.
+#[derive(Default)]
+struct Heard(Mutex<Vec<(Uuid, Option<WorkoutInsights>)>>);
+
+#[async_trait]
+impl ActivityEvents for Heard {
+    async fn logged(&self, activity: &Activity, insights: Option<WorkoutInsights>) -> bool {
+        self.0.lock().expect("heard").push((activity.id, insights));
+        true
+    }
+    async fn deleted(&self, _activity: &Activity) {}
+}
+
+/// A run of 2.5 km at 5:00 per kilometre then 4:00, a point a second, at
+/// 150 bpm then 170.
+fn run(start: DateTime<Utc>) -> Recording {
+    let mut samples = Vec::new();
+    let (mut distance, mut second) = (0.0, 0);
+    while distance <= 2_500.0 {
+        let fast = distance >= 1_000.0;
+        samples.push(Sample {
+            time: start + Duration::seconds(second),
+            distance_m: Some(distance),
+            heart_rate: Some(if fast { 170 } else { 150 }),
+            ..Sample::default()
+        });
+        distance += if fast { 1000.0 / 240.0 } else { 1000.0 / 300.0 };
+        second += 1;
+    }
+    Recording {
+        format: FileFormat::Gpx,
+        sport: ActivityType::Running,
+        original_sport: "running".into(),
+        start_time: start,
+        elapsed_seconds: second as f64 - 1.0,
+        timer_seconds: None,
+        distance_m: Some(2_500.0),
+        calories: None,
+        utc_offset_seconds: None,
+        device: None,
+        samples,
+        laps: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_fresh_recorded_workout_reaches_the_coach_with_its_splits_zones_records_and_goals() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+    let store = Arc::new(EmbeddedActivityStore::open(&url).await.expect("store"));
+    let heard = Arc::new(Heard::default());
+    let goals = Goals::new(store.clone(), store.clone());
+    let profiles = Profiles::new(store.clone());
+    let activities = Activities::new(
+        store.clone(),
+        heard.clone(),
+        Arc::new(fittrack_kit::erasure::MemoryErasedUsers::default()),
+    )
+    .with_coaching(goals.clone(), profiles.clone());
+    let ada = Uuid::new_v4();
+    profiles
+        .update(
+            ada,
+            ProfileChange {
+                max_heart_rate: Some(Some(190)),
+                zone_floors: Some(Some(vec![100, 120, 140, 160, 180])),
+                ..ProfileChange::default()
+            },
+        )
+        .await
+        .expect("profile");
+    goals
+        .create(
+            ada,
+            GoalInput {
+                period: GoalPeriod::Month,
+                metric: GoalMetric::Distance,
+                target: 50_000.0,
+                activity_types: vec![ActivityType::Running],
+                time_zone: "UTC".into(),
+            },
+        )
+        .await
+        .expect("goal");
+
+    let fresh = activities
+        .import_recording(
+            ada,
+            run(Utc::now() - Duration::hours(1)),
+            "a".repeat(64),
+            None,
+        )
+        .await
+        .expect("imported");
+    let ImportedWorkout::New(fresh) = fresh else {
+        panic!("a new workout: {fresh:?}");
+    };
+    let heard_now = heard.0.lock().expect("heard").clone();
+    assert_eq!(heard_now.len(), 1, "{heard_now:?}");
+    let (id, insights) = &heard_now[0];
+    assert_eq!(*id, fresh.id);
+    let insights = insights.as_ref().expect("insights");
+    let splits: Vec<f64> = insights
+        .kilometre_split_seconds
+        .iter()
+        .map(|s| s.round())
+        .collect();
+    assert_eq!(splits, [300.0, 240.0], "two whole kilometres");
+    let zones = insights.zone_seconds.as_ref().expect("zones");
+    assert_eq!(zones[0] + zones[1] + zones[4], 0.0, "{zones:?}");
+    assert!(
+        (zones[2] - 300.0).abs() < 2.0,
+        "150 bpm is the user's zone 3: {zones:?}"
+    );
+    assert!(
+        (zones[3] - 360.0).abs() < 2.0,
+        "170 bpm is zone 4: {zones:?}"
+    );
+    let kinds: Vec<&str> = insights.records.iter().map(|r| r.kind.as_str()).collect();
+    assert!(
+        kinds.contains(&"FASTEST_1K") && kinds.contains(&"LONGEST_DURATION"),
+        "{kinds:?}"
+    );
+    assert_eq!(insights.goals.len(), 1);
+    assert_eq!(insights.goals[0].metric, "DISTANCE");
+    assert!(
+        (insights.goals[0].value - 2_500.0).abs() < 1.0,
+        "this workout counted: {:?}",
+        insights.goals[0]
+    );
+
+    // History is stored, not announced: the coach hears nothing of it.
+    activities
+        .import_recording(
+            ada,
+            run(Utc::now() - Duration::days(30)),
+            "b".repeat(64),
+            None,
+        )
+        .await
+        .expect("imported");
+    assert_eq!(heard.0.lock().expect("heard").len(), 1);
+}
