@@ -197,3 +197,29 @@ pub trait ProfileStore: Send + Sync + 'static {
     /// Inserts or replaces the user's profile.
     async fn save_profile(&self, profile: &super::profile::TrainingProfile) -> anyhow::Result<()>;
 }
+
+/// Where the files workouts were imported from are kept (the activity
+/// store's backend: deleting the workout or erasing the user deletes them,
+/// `ActivityStore::delete` and `delete_user`).
+#[async_trait]
+pub trait OriginalStore: Send + Sync + 'static {
+    /// Keeps the file `activity` was read from, unless one is kept for it.
+    async fn keep_original(
+        &self,
+        activity: &Activity,
+        original: &super::recording::OriginalFile,
+    ) -> anyhow::Result<()>;
+    /// The file an activity was read from, if kept.
+    async fn original(
+        &self,
+        activity_id: Uuid,
+    ) -> anyhow::Result<Option<super::recording::OriginalFile>>;
+    /// Which of a user's activities have their file kept, in id order
+    /// after `after`, at most `limit`.
+    async fn originals(
+        &self,
+        user_id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<Uuid>>;
+}

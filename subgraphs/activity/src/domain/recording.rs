@@ -26,6 +26,13 @@ impl FileFormat {
             Self::Tcx => "TCX",
         }
     }
+
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        [Self::Fit, Self::Gpx, Self::Tcx]
+            .into_iter()
+            .find(|format| format.as_str() == text)
+            .ok_or_else(|| anyhow::anyhow!("unknown file format {text:?}"))
+    }
 }
 
 /// One recorded point. Every value but the time may be missing.
@@ -42,6 +49,16 @@ pub struct Sample {
     /// Revolutions (or, running, strides of one foot) per minute.
     pub cadence: Option<u16>,
     pub power_w: Option<u16>,
+}
+
+/// The file a workout was imported from, as uploaded (unpacked from its
+/// archive), for the user to take back whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OriginalFile {
+    /// Its name in the upload (`Move_2024_05_01.fit`, or its path in a zip).
+    pub name: String,
+    pub format: FileFormat,
+    pub bytes: Vec<u8>,
 }
 
 /// A lap as the device split it (manual, by distance, by time…).

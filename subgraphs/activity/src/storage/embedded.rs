@@ -22,9 +22,9 @@ use crate::domain::{
         Activity, ActivityFields, ActivityFilter, ActivityType, Change, ChangePosition, Metrics,
         TypeTotals,
     },
-    ports::{GearStore, GoalStore, ProfileStore},
+    ports::{GearStore, GoalStore, OriginalStore, ProfileStore},
     profile::{TrainingProfile, Units},
-    recording::{RecordingSummary, StoredRecording},
+    recording::{FileFormat, OriginalFile, RecordingSummary, StoredRecording},
     records::{Effort, RecordKind},
     stats::{DailyTotals, QuarterHourTotals},
 };
@@ -114,6 +114,16 @@ const SCHEMA: &[&str] = &[
     )",
     "CREATE INDEX IF NOT EXISTS activity_gear_gear ON activity_gear (gear_id)",
     "CREATE INDEX IF NOT EXISTS activity_gear_user ON activity_gear (user_id)",
+    // The files imported workouts came from (gzip; `size` unpacked).
+    "CREATE TABLE IF NOT EXISTS activity_originals (
+        activity_id TEXT PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        format TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        content BLOB NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS activity_originals_user ON activity_originals (user_id, activity_id)",
     // Training profiles (domain::profile); zone_floors is a JSON array.
     "CREATE TABLE IF NOT EXISTS training_profiles (
         user_id TEXT PRIMARY KEY NOT NULL,
@@ -558,6 +568,14 @@ impl ActivityStore for EmbeddedActivityStore {
         transaction
             .execute(Statement::from_sql_and_values(
                 DbBackend::Sqlite,
+                "DELETE FROM activity_originals WHERE activity_id = ?",
+                [id.to_string().into()],
+            ))
+            .await
+            .context("deleting a workout's original file")?;
+        transaction
+            .execute(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
                 "INSERT INTO activity_tombstones (id, user_id, deleted_ms) VALUES (?, ?, ?)
                  ON CONFLICT (id) DO NOTHING",
                 [
@@ -850,6 +868,7 @@ impl ActivityStore for EmbeddedActivityStore {
         // What hangs off the user's activities first, then the activities.
         for table in [
             "activity_recordings",
+            "activity_originals",
             "activity_efforts",
             "activity_tombstones",
             "goals",
@@ -1392,5 +1411,72 @@ impl ProfileStore for EmbeddedActivityStore {
         )
         .await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl OriginalStore for EmbeddedActivityStore {
+    async fn keep_original(
+        &self,
+        activity: &Activity,
+        original: &OriginalFile,
+    ) -> anyhow::Result<()> {
+        self.execute(
+            "INSERT INTO activity_originals (activity_id, user_id, name, format, size, content)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (activity_id) DO NOTHING",
+            vec![
+                activity.id.to_string().into(),
+                activity.user_id.to_string().into(),
+                original.name.clone().into(),
+                original.format.as_str().into(),
+                (original.bytes.len() as i64).into(),
+                super::pack_original(&original.bytes)?.into(),
+            ],
+        )
+        .await
+        .context("keeping an original file")?;
+        Ok(())
+    }
+
+    async fn original(&self, activity_id: Uuid) -> anyhow::Result<Option<OriginalFile>> {
+        self.query(
+            "SELECT name, format, size, content FROM activity_originals WHERE activity_id = ?",
+            vec![activity_id.to_string().into()],
+        )
+        .await?
+        .first()
+        .map(|row| {
+            let size: i64 = row.try_get("", "size")?;
+            Ok(OriginalFile {
+                name: row.try_get("", "name")?,
+                format: FileFormat::parse(&row.try_get::<String>("", "format")?)?,
+                bytes: super::unpack_original(
+                    &row.try_get::<Vec<u8>>("", "content")?,
+                    u64::try_from(size)?,
+                )?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn originals(
+        &self,
+        user_id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<Uuid>> {
+        self.query(
+            "SELECT activity_id FROM activity_originals WHERE user_id = ? AND activity_id > ?
+             ORDER BY activity_id LIMIT ?",
+            vec![
+                user_id.to_string().into(),
+                after.map(|a| a.to_string()).unwrap_or_default().into(),
+                i64::from(limit).into(),
+            ],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get::<String>("", "activity_id")?.parse()?))
+        .collect()
     }
 }

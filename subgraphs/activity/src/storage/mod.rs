@@ -340,3 +340,29 @@ impl ActivityStore for TimedStore {
         self.inner.ping().await
     }
 }
+
+/// An original file as stored: gzip (GPX and TCX shrink tenfold, FIT by
+/// half).
+pub(crate) fn pack_original(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes)?;
+    Ok(encoder.finish()?)
+}
+
+/// An original file from storage; `size` (kept beside it) bounds what is
+/// unpacked, so a damaged row cannot inflate without end.
+pub(crate) fn unpack_original(packed: &[u8], size: u64) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(packed)
+        .take(size + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| anyhow::anyhow!("unpacking an original file: {error}"))?;
+    anyhow::ensure!(
+        bytes.len() as u64 == size,
+        "an original file unpacked to {} bytes, not {size}",
+        bytes.len()
+    );
+    Ok(bytes)
+}

@@ -27,9 +27,9 @@ use crate::domain::{
         Activity, ActivityFields, ActivityFilter, ActivityType, Change, ChangePosition, Metrics,
         TypeTotals,
     },
-    ports::{GearStore, GoalStore, ProfileStore},
+    ports::{GearStore, GoalStore, OriginalStore, ProfileStore},
     profile::{TrainingProfile, Units},
-    recording::{RecordingSummary, StoredRecording},
+    recording::{FileFormat, OriginalFile, RecordingSummary, StoredRecording},
     records::{Effort, RecordKind},
     stats::{DailyTotals, QuarterHourTotals},
 };
@@ -63,7 +63,14 @@ pub struct MongoActivityStore {
     activity_gear: Collection<Document>,
     /// `{_id: <user>, maxHeartRate, restingHeartRate, units, updatedAt}`.
     profiles: Collection<Document>,
+    /// `{_id: "<activity>:<n>", activityId, userId, n, of, name, format,
+    /// size, data}`: an imported workout's file, gzip, in chunks of
+    /// [`ORIGINAL_CHUNK_BYTES`] (a document holds 16 MB at most).
+    originals: Collection<Document>,
 }
+
+/// Bytes of one chunk of an original file, packed.
+const ORIGINAL_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 
 impl MongoActivityStore {
     /// Connects to `uri` and makes sure the indexes exist. `database` is normally
@@ -123,6 +130,20 @@ impl MongoActivityStore {
         let gear = indexed(&db, "gear", doc! {"userId": 1, "createdAt": 1}).await?;
         let activity_gear = indexed(&db, "activity_gear", doc! {"userId": 1, "gearId": 1}).await?;
         let profiles = db.collection::<Document>("training_profiles");
+        let originals = indexed(
+            &db,
+            "activity_originals",
+            doc! {"userId": 1, "n": 1, "activityId": 1},
+        )
+        .await?;
+        originals
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"activityId": 1, "n": 1})
+                    .build(),
+            )
+            .await
+            .context("creating original file indexes")?;
         let tombstones = indexed(
             &db,
             "activity_tombstones",
@@ -140,6 +161,7 @@ impl MongoActivityStore {
             gear,
             activity_gear,
             profiles,
+            originals,
         })
     }
 
@@ -532,6 +554,10 @@ impl ActivityStore for MongoActivityStore {
                 .delete_one(doc! {"_id": id.to_string()})
                 .await
                 .context("deleting the gear a workout used")?;
+            self.originals
+                .delete_many(doc! {"activityId": id.to_string()})
+                .await
+                .context("deleting a workout's original file")?;
         }
         deleted.as_ref().map(from_document).transpose()
     }
@@ -856,6 +882,10 @@ impl ActivityStore for MongoActivityStore {
             .delete_many(doc! {"userId": user_id.to_string()})
             .await
             .context("erasing a user's recordings")?;
+        self.originals
+            .delete_many(doc! {"userId": user_id.to_string()})
+            .await
+            .context("erasing a user's original files")?;
         self.efforts
             .delete_many(doc! {"userId": user_id.to_string()})
             .await
@@ -1466,5 +1496,101 @@ impl ProfileStore for MongoActivityStore {
             }
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl OriginalStore for MongoActivityStore {
+    async fn keep_original(
+        &self,
+        activity: &Activity,
+        original: &OriginalFile,
+    ) -> anyhow::Result<()> {
+        let first = format!("{}:0", activity.id);
+        if self
+            .originals
+            .find_one(doc! {"_id": &first})
+            .await
+            .context("keeping an original file")?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let packed = super::pack_original(&original.bytes)?;
+        let chunks: Vec<&[u8]> = packed.chunks(ORIGINAL_CHUNK_BYTES).collect();
+        // Each chunk by its own id, the first last: once it is there the
+        // file is whole (and kept once), and a retry after a failure half
+        // way adds what is missing.
+        for (n, chunk) in chunks.iter().enumerate().rev() {
+            let document = doc! {
+                "_id": format!("{}:{n}", activity.id),
+                "activityId": activity.id.to_string(),
+                "userId": activity.user_id.to_string(),
+                "n": n as i64,
+                "of": chunks.len() as i64,
+                "name": &original.name,
+                "format": original.format.as_str(),
+                "size": original.bytes.len() as i64,
+                "data": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: chunk.to_vec() },
+            };
+            match self.originals.insert_one(document).await {
+                Ok(_) => {}
+                Err(error) if is_duplicate_key(&error) => {}
+                Err(error) => return Err(error).context("keeping an original file"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn original(&self, activity_id: Uuid) -> anyhow::Result<Option<OriginalFile>> {
+        let chunks: Vec<Document> = self
+            .originals
+            .find(doc! {"activityId": activity_id.to_string()})
+            .sort(doc! {"n": 1})
+            .await
+            .context("reading an original file")?
+            .try_collect()
+            .await
+            .context("reading an original file")?;
+        let Some(first) = chunks.first() else {
+            return Ok(None);
+        };
+        if number(first, "of")? != chunks.len() as i64 {
+            // Being kept, or a keep that failed half way and will be retried.
+            return Ok(None);
+        }
+        let mut packed = Vec::new();
+        for chunk in &chunks {
+            packed.extend_from_slice(&chunk.get_binary_generic("data")?[..]);
+        }
+        Ok(Some(OriginalFile {
+            name: first.get_str("name")?.to_owned(),
+            format: FileFormat::parse(first.get_str("format")?)?,
+            bytes: super::unpack_original(&packed, u64::try_from(number(first, "size")?)?)?,
+        }))
+    }
+
+    async fn originals(
+        &self,
+        user_id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<Uuid>> {
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        let firsts: Vec<Document> = self
+            .originals
+            .find(doc! {"userId": user_id.to_string(), "n": 0_i64, "activityId": {"$gt": after}})
+            .sort(doc! {"activityId": 1})
+            .limit(i64::from(limit))
+            .projection(doc! {"activityId": 1})
+            .await
+            .context("listing original files")?
+            .try_collect()
+            .await
+            .context("listing original files")?;
+        firsts
+            .iter()
+            .map(|d| Ok(d.get_str("activityId")?.parse()?))
+            .collect()
     }
 }
