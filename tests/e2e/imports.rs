@@ -245,6 +245,54 @@ async fn a_bulk_export_is_imported_once_with_bad_files_and_duplicates_reported_p
     assert_eq!(run["metrics"]["distanceKm"], 5.12484);
     assert_eq!(run["metrics"]["maxHeartRate"], 189);
 
+    // Each keeps the file it came from, byte for byte, unpacked from the
+    // zip (and from the gzip inside it).
+    let mut originals = Vec::new();
+    for node in &nodes {
+        let original = gql(
+            &stack.router,
+            "query($id: ID!) { activity(id: $id) { originalFile { fileName format size contentBase64 } } }",
+            json!({"id": node["id"]}),
+            Some(token),
+        )
+        .await;
+        original.assert_ok();
+        let file = &original.data("activity")["originalFile"];
+        let bytes = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            file["contentBase64"].as_str().expect("content"),
+        )
+        .expect("base64");
+        assert_eq!(file["size"].as_u64(), Some(bytes.len() as u64));
+        originals.push((
+            file["fileName"].as_str().expect("name").to_owned(),
+            file["format"].as_str().expect("format").to_owned(),
+            bytes,
+        ));
+    }
+    originals.sort();
+    let kept = |name: &str, format: &str, fixture_name: &str| {
+        (name.to_owned(), format.to_owned(), fixture(fixture_name))
+    };
+    assert!(
+        originals
+            == [
+                kept("activities/7001.fit", "FIT", "hrv-activity.fit"),
+                kept(
+                    "activities/7002.tcx",
+                    "TCX",
+                    "20210119_run_garmin_fenix6.tcx"
+                ),
+                kept("activities/7003.gpx", "GPX", "garmin-activity.gpx"),
+                kept("zwift.tcx", "TCX", "20210308_virtual_ride_with_power.tcx"),
+            ],
+        "{:?}",
+        originals
+            .iter()
+            .map(|(name, format, bytes)| (name, format, bytes.len()))
+            .collect::<Vec<_>>()
+    );
+
     // Its page: where it came from, its route, laps, splits and charts.
     let page = gql(&stack.router, PAGE, json!({"id": run["id"]}), Some(token)).await;
     page.assert_ok();

@@ -49,6 +49,7 @@ pub type Stores = (
     Arc<dyn domain::ports::GoalStore>,
     Arc<dyn domain::ports::GearStore>,
     Arc<dyn domain::ports::ProfileStore>,
+    Arc<dyn domain::ports::OriginalStore>,
 );
 
 /// Opens the configured store.
@@ -63,12 +64,14 @@ pub async fn open_store(config: &ActivityConfig) -> anyhow::Result<Stores> {
                 store.clone(),
                 store.clone(),
                 store.clone(),
+                store.clone(),
                 store,
             )
         }
         StoreBackend::Embedded { url } => {
             let store = Arc::new(storage::embedded::EmbeddedActivityStore::open(&url).await?);
             (
+                store.clone(),
                 store.clone(),
                 store.clone(),
                 store.clone(),
@@ -83,7 +86,8 @@ pub async fn open_store(config: &ActivityConfig) -> anyhow::Result<Stores> {
 /// Redis-backed caches and marks, JWT verification) and assembles the service.
 pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
     let shared = config.shared();
-    let (store, import_store, goal_store, gear_store, profile_store) = open_store(config).await?;
+    let (store, import_store, goal_store, gear_store, profile_store, original_store) =
+        open_store(config).await?;
     let import_queue = queue::connect(
         &shared,
         imports::IMPORT_QUEUE,
@@ -123,6 +127,7 @@ pub async fn build(config: &ActivityConfig) -> anyhow::Result<ActivityService> {
             goal_store,
             gear_store,
             profile_store,
+            original_store,
             import_queue,
             queue,
             erasure,
@@ -146,6 +151,8 @@ pub struct Parts {
     pub gear_store: Arc<dyn domain::ports::GearStore>,
     /// Training profiles (the same backend as `store`).
     pub profile_store: Arc<dyn domain::ports::ProfileStore>,
+    /// The files imported workouts came from (the same backend as `store`).
+    pub original_store: Arc<dyn domain::ports::OriginalStore>,
     /// Where import jobs wait for the importer.
     pub import_queue: Arc<dyn JobQueue>,
     /// Where `ActivityLogged` / `ActivityDeleted` go.
@@ -184,7 +191,8 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
     let activities = Activities::new(store.clone(), Arc::new(events.clone()), erased.clone())
         .with_records_bus(parts.records_bus)
         .with_gear(gear.clone())
-        .with_coaching(goals.clone(), profiles.clone());
+        .with_coaching(goals.clone(), profiles.clone())
+        .with_originals(parts.original_store.clone());
     let import_queue = parts.import_queue;
     let import_store = parts.import_store;
     let imports = Imports::new(

@@ -112,6 +112,7 @@ async fn a_fresh_recorded_workout_reaches_the_coach_with_its_splits_zones_record
             run(Utc::now() - Duration::hours(1)),
             "a".repeat(64),
             None,
+            None,
         )
         .await
         .expect("imported");
@@ -158,6 +159,7 @@ async fn a_fresh_recorded_workout_reaches_the_coach_with_its_splits_zones_record
             ada,
             run(Utc::now() - Duration::days(30)),
             "b".repeat(64),
+            None,
             None,
         )
         .await

@@ -150,6 +150,8 @@ pub struct Activities {
     /// What the coach hears about a new workout beyond the workout itself:
     /// the user's goals, and zones from their profile.
     coaching: Option<(super::goals::Goals, super::profile::Profiles)>,
+    /// Keeps the files imported workouts came from.
+    originals: Option<Arc<dyn super::ports::OriginalStore>>,
 }
 
 pub fn page_size(first: Option<i32>) -> ActivityResult<u32> {
@@ -170,7 +172,41 @@ impl Activities {
             records_bus: Arc::new(fittrack_kit::live::LocalBus::default()),
             gear: None,
             coaching: None,
+            originals: None,
         }
+    }
+
+    /// Imported workouts keep the file they came from.
+    pub fn with_originals(mut self, originals: Arc<dyn super::ports::OriginalStore>) -> Self {
+        self.originals = Some(originals);
+        self
+    }
+
+    /// The file a workout of `owner`'s was imported from, for its owner
+    /// only (anyone else is told there is none).
+    pub async fn original_file(
+        &self,
+        viewer: Uuid,
+        owner: Uuid,
+        activity_id: Uuid,
+    ) -> ActivityResult<Option<super::recording::OriginalFile>> {
+        match &self.originals {
+            Some(store) if viewer == owner => Ok(store.original(activity_id).await?),
+            _ => Ok(None),
+        }
+    }
+
+    /// Part of storing an imported workout, like its recording: a retried
+    /// import keeps it if the first try did not get that far.
+    async fn keep_original(
+        &self,
+        activity: &Activity,
+        original: Option<&super::recording::OriginalFile>,
+    ) -> ActivityResult<()> {
+        if let (Some(store), Some(original)) = (&self.originals, original) {
+            store.keep_original(activity, original).await?;
+        }
+        Ok(())
     }
 
     /// New workouts' events carry the user's goal progress and time in
@@ -398,6 +434,7 @@ impl Activities {
         recording: Recording,
         file_sha256: String,
         default_zone: Option<&str>,
+        original: Option<super::recording::OriginalFile>,
     ) -> ActivityResult<ImportedWorkout> {
         let now = Utc::now();
         let heart_rate = recording.heart_rate_summary();
@@ -449,8 +486,9 @@ impl Activities {
         let activity = match self.store.insert(activity).await? {
             Inserted::New(activity) => activity,
             Inserted::Existing(activity) => {
-                // A crash between the two writes left it without its points.
+                // A crash between the writes left it without its points.
                 self.store.save_recording(&activity, &stored).await?;
+                self.keep_original(&activity, original.as_ref()).await?;
                 self.store
                     .save_efforts(&efforts_of(&activity, &efforts))
                     .await?;
@@ -458,6 +496,7 @@ impl Activities {
             }
         };
         self.store.save_recording(&activity, &stored).await?;
+        self.keep_original(&activity, original.as_ref()).await?;
         self.store
             .save_efforts(&efforts_of(&activity, &efforts))
             .await?;

@@ -27,7 +27,7 @@ use super::{
     activities::{Activities, ImportedWorkout},
     error::{ActivityError, ActivityResult},
     model::ActivityType,
-    recording::{FileRefusal, Recording},
+    recording::{FileRefusal, OriginalFile, Recording},
 };
 
 /// Reads an upload (a file, a `.gz`, a zip of many) into its workouts:
@@ -35,6 +35,20 @@ use super::{
 pub trait UploadReader: Send + Sync + 'static {
     fn read(&self, name: &str, bytes: &[u8], now: DateTime<Utc>)
         -> Result<ReadUpload, FileRefusal>;
+    /// The file at `source` in an upload, unpacked again: one file at a
+    /// time is held, not a whole archive's.
+    fn unpack(&self, bytes: &[u8], source: EntrySource) -> Result<Vec<u8>, FileRefusal>;
+}
+
+/// Where a file is in an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntrySource {
+    /// The upload itself.
+    Whole,
+    /// The upload, gzipped.
+    Gzipped,
+    /// An entry of a zip, by index; gzipped itself or not.
+    Zipped { index: usize, gzipped: bool },
 }
 
 /// One workout of an upload, read or refused, with the file it came from.
@@ -43,6 +57,7 @@ pub struct ReadWorkout {
     pub name: String,
     /// SHA-256 (hex) of the file it came from, once unpacked.
     pub sha256: String,
+    pub source: EntrySource,
     pub workout: Result<Recording, FileRefusal>,
 }
 
@@ -480,7 +495,9 @@ impl Imports {
         let name = file.name.clone();
         let now = Utc::now();
         let reader = self.reader.clone();
-        let read = tokio::task::spawn_blocking(move || reader.read(&name, &bytes, now)).await?;
+        let bytes = Arc::new(bytes);
+        let upload = bytes.clone();
+        let read = tokio::task::spawn_blocking(move || reader.read(&name, &upload, now)).await?;
         let entries = match read {
             Ok(read) => read,
             Err(refusal) => {
@@ -501,9 +518,25 @@ impl Imports {
                     reason: Some(refusal.to_string()),
                 },
                 Ok(recording) => {
+                    // Kept for the user to take back; unpacked again here
+                    // (it was read whole once), off the async threads.
+                    let reader = self.reader.clone();
+                    let upload = bytes.clone();
+                    let source = entry.source;
+                    let original =
+                        tokio::task::spawn_blocking(move || reader.unpack(&upload, source))
+                            .await?
+                            .map_err(|refusal| {
+                                anyhow::anyhow!("unpacking {source:?} again: {refusal}")
+                            })?;
+                    let original = OriginalFile {
+                        name: entry.name.clone(),
+                        format: recording.format,
+                        bytes: original,
+                    };
                     let outcome = self
                         .activities
-                        .import_recording(owner, recording, entry.sha256, time_zone)
+                        .import_recording(owner, recording, entry.sha256, time_zone, Some(original))
                         .await;
                     match outcome {
                         Ok(imported) => {

@@ -9,7 +9,7 @@
 use std::io::{Cursor, Read};
 
 use super::MAX_FILE_BYTES;
-use crate::domain::recording::FileRefusal;
+use crate::domain::{imports::EntrySource, recording::FileRefusal};
 
 /// Most workout files one archive may hold.
 pub const MAX_ENTRIES: usize = 2_000;
@@ -26,7 +26,26 @@ const WORKOUT_EXTENSIONS: [&str; 3] = [".fit", ".gpx", ".tcx"];
 #[derive(Debug)]
 pub struct Entry {
     pub name: String,
+    pub source: EntrySource,
     pub content: Result<Vec<u8>, FileRefusal>,
+}
+
+/// The file at `source` in an upload, unpacked as [`expand`] did.
+pub fn unpack(bytes: &[u8], source: EntrySource) -> Result<Vec<u8>, FileRefusal> {
+    match source {
+        EntrySource::Whole => read_at_most(bytes, MAX_FILE_BYTES as u64),
+        EntrySource::Gzipped => gunzip(bytes, MAX_FILE_BYTES as u64),
+        EntrySource::Zipped { index, gzipped } => {
+            let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(damaged)?;
+            let entry = zip.by_index(index).map_err(damaged)?;
+            let packed = read_at_most(entry, MAX_FILE_BYTES as u64)?;
+            if gzipped {
+                gunzip(&packed, MAX_FILE_BYTES as u64)
+            } else {
+                Ok(packed)
+            }
+        }
+    }
 }
 
 /// Calls `visit` with each workout file of an upload named `name`; how many
@@ -45,6 +64,7 @@ pub fn expand(
         let inner = name.strip_suffix(".gz").unwrap_or(&name).to_owned();
         visit(Entry {
             name: inner,
+            source: EntrySource::Gzipped,
             content: gunzip(bytes, MAX_FILE_BYTES as u64),
         });
     } else {
@@ -53,7 +73,11 @@ pub fn expand(
         } else {
             Ok(bytes.to_vec())
         };
-        visit(Entry { name, content });
+        visit(Entry {
+            name,
+            source: EntrySource::Whole,
+            content,
+        });
     }
     Ok(0)
 }
@@ -76,8 +100,13 @@ fn expand_zip(bytes: &[u8], mut visit: impl FnMut(Entry)) -> Result<usize, FileR
     let mut budget = MAX_EXPANDED_BYTES;
     for (index, name) in workouts {
         let content = read_entry(&mut zip, index, &name, &mut budget);
+        let gzipped = name.to_ascii_lowercase().ends_with(".gz");
         let name = clip(name.strip_suffix(".gz").unwrap_or(&name));
-        visit(Entry { name, content });
+        visit(Entry {
+            name,
+            source: EntrySource::Zipped { index, gzipped },
+            content,
+        });
     }
     Ok(others.len())
 }

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    imports::{hex, ReadUpload, ReadWorkout, UploadReader},
+    imports::{hex, EntrySource, ReadUpload, ReadWorkout, UploadReader},
     recording::{FileFormat, FileRefusal, Recording},
 };
 
@@ -110,12 +110,14 @@ impl UploadReader for Reader {
                 Err(refusal) => workouts.push(ReadWorkout {
                     name: entry.name,
                     sha256: String::new(),
+                    source: entry.source,
                     workout: Err(refusal),
                 }),
                 Ok((sha256, read)) => {
                     workouts.extend(read.into_iter().map(|workout| ReadWorkout {
                         name: entry.name.clone(),
                         sha256: sha256.clone(),
+                        source: entry.source,
                         workout,
                     }))
                 }
@@ -125,6 +127,10 @@ impl UploadReader for Reader {
             workouts,
             skipped: u32::try_from(skipped).unwrap_or(u32::MAX),
         })
+    }
+
+    fn unpack(&self, bytes: &[u8], source: EntrySource) -> Result<Vec<u8>, FileRefusal> {
+        archive::unpack(bytes, source)
     }
 }
 

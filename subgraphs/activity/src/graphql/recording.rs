@@ -204,6 +204,31 @@ pub enum ExportFormat {
     Tcx,
 }
 
+/// The file a workout was imported from, byte for byte.
+#[derive(SimpleObject)]
+pub struct OriginalFileObject {
+    /// Its name in the upload (a path, for a file from a zip).
+    pub file_name: String,
+    pub format: FileFormatObject,
+    /// Bytes.
+    pub size: i32,
+    /// The file, base64 (standard alphabet, padded): FIT is binary.
+    pub content_base64: String,
+}
+
+impl From<crate::domain::recording::OriginalFile> for OriginalFileObject {
+    fn from(file: crate::domain::recording::OriginalFile) -> Self {
+        use base64::Engine as _;
+        Self {
+            file_name: file.name,
+            format: file.format.into(),
+            // At most 25 MB (files::MAX_FILE_BYTES): fits.
+            size: i32::try_from(file.bytes.len()).unwrap_or(i32::MAX),
+            content_base64: base64::engine::general_purpose::STANDARD.encode(&file.bytes),
+        }
+    }
+}
+
 /// A file to save: an activity written out for another app.
 #[derive(SimpleObject)]
 pub struct ExportedFile {

@@ -247,6 +247,25 @@ impl ActivityObject {
             recording::export(&activity, &found, format).map_err(fittrack_kit::ApiError::from)?;
         Ok(Some(file))
     }
+
+    /// The file this workout was imported from, as uploaded (unpacked from
+    /// its zip or gzip); `null` for a workout logged by hand or imported
+    /// before files were kept. Up to 25 MB, so it costs like `export`: at
+    /// most two per request, each counted against your 60 whole-history
+    /// queries a minute.
+    #[graphql(directive = fittrack_kit::schema::cost::apply(5000), complexity = 5000)]
+    async fn original_file(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<Option<recording::OriginalFileObject>> {
+        let viewer = ctx.current_user()?;
+        ctx.data::<super::Quotas>()?.admit_stats(viewer.id).await?;
+        let original = ctx
+            .data::<crate::domain::activities::Activities>()?
+            .original_file(viewer.id, self.user_id, self.activity_id)
+            .await?;
+        Ok(original.map(Into::into))
+    }
 }
 
 impl ActivityObject {
