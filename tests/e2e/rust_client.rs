@@ -226,4 +226,63 @@ async fn the_cli_imports_files_and_reports_each_workout() {
         ],
         "{out}"
     );
+
+    // The whole history comes back as a zip: the workouts as JSON and the
+    // imported one's file byte for byte; an existing archive is not
+    // overwritten.
+    let logged = cli(&[
+        "log-activity",
+        "--type",
+        "yoga",
+        "--minutes",
+        "30",
+        "--calories",
+        "90",
+    ]);
+    run(logged, &mut Vec::new()).await.expect("logged");
+    let archive = dir.path().join("history.zip");
+    let archive_path = archive.to_str().expect("utf-8 path");
+    let mut out = Vec::new();
+    run(cli(&["export", archive_path]), &mut out)
+        .await
+        .expect("export");
+    assert_eq!(
+        String::from_utf8(out).expect("utf-8"),
+        format!("{archive_path}: 2 workouts, 1 original files\n")
+    );
+    let mut zip =
+        zip::ZipArchive::new(std::fs::File::open(&archive).expect("archive")).expect("a zip");
+    let workouts: serde_json::Value =
+        serde_json::from_reader(zip.by_name("activities.json").expect("activities.json"))
+            .expect("json");
+    let ride = workouts
+        .as_array()
+        .expect("workouts")
+        .iter()
+        .find(|w| w["type"] == "CYCLING")
+        .expect("the ride");
+    let original = format!(
+        "originals/{}/garmin-fenix-5-bike.fit",
+        ride["id"].as_str().expect("id")
+    );
+    let mut kept = Vec::new();
+    std::io::Read::read_to_end(
+        &mut zip.by_name(&original).expect("the ride's file"),
+        &mut kept,
+    )
+    .expect("read");
+    assert!(
+        kept == std::fs::read(ride_path()).expect("fixture"),
+        "byte for byte"
+    );
+    assert_eq!(zip.len(), 2, "the JSON and one file");
+    let again = run(cli(&["export", archive_path]), &mut Vec::new()).await;
+    assert!(again.is_err(), "an existing archive is kept");
+}
+
+fn ride_path() -> String {
+    format!(
+        "{}/subgraphs/activity/tests/fixtures/import/garmin-fenix-5-bike.fit",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }

@@ -77,6 +77,12 @@ pub enum Command {
         #[arg(long)]
         time_zone: Option<String>,
     },
+    /// Write your whole history to a zip: every workout as JSON and each
+    /// file a workout was imported from, as uploaded.
+    Export {
+        /// The zip to write (it must not exist yet).
+        archive: PathBuf,
+    },
     /// Print each new recommendation as it is written, until interrupted.
     Watch {
         /// Stop after this many recommendations.
@@ -180,6 +186,33 @@ pub async fn run(cli: Cli, out: &mut (impl Write + Send)) -> anyhow::Result<()> 
             if !no_wait {
                 report_import(&client, &id, out).await?;
             }
+        }
+        Command::Export { archive } => {
+            // Never over an existing file: a second export beside the first.
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&archive)
+                .with_context(|| format!("creating {}", archive.display()))?;
+            let written = async {
+                let (file, summary) = client.export_archive(std::io::BufWriter::new(file)).await?;
+                file.into_inner()
+                    .map_err(|error| anyhow::anyhow!("writing {}: {error}", archive.display()))?
+                    .sync_all()?;
+                anyhow::Ok(summary)
+            }
+            .await;
+            // No half-written archive is left to be mistaken for a whole one.
+            let summary = written.inspect_err(|_| {
+                let _ = std::fs::remove_file(&archive);
+            })?;
+            writeln!(
+                out,
+                "{}: {} workouts, {} original files",
+                archive.display(),
+                summary.activities,
+                summary.originals
+            )?;
         }
         Command::Watch { count } => {
             let mut seen = 0;

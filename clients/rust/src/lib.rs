@@ -22,6 +22,14 @@ pub use operations::*;
 /// Refresh the access token when it has less than this left.
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
+/// What [`FitTrackClient::export_archive`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArchiveSummary {
+    pub activities: usize,
+    /// Workouts whose original file is in the archive.
+    pub originals: usize,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The API answered with an error (`code` is `extensions.code`).
@@ -280,6 +288,94 @@ impl FitTrackClient {
     /// server's chunk size, and queues the import; its id. Follow it with
     /// [`FitTrackClient::import_status`]. `time_zone` (IANA) is where
     /// workouts whose files give no UTC offset (GPX, TCX) were done.
+    /// Writes the user's whole history to `out` as a zip:
+    /// `activities.json` (every workout, every page) and
+    /// `originals/<activity id>/<file>`, each file a workout was imported
+    /// from, as uploaded. A file is one request, counted against the 60
+    /// whole-history queries a minute: refused for the rate, it waits and
+    /// goes on, so a long history takes minutes.
+    pub async fn export_archive<W: std::io::Write + std::io::Seek>(
+        &self,
+        out: W,
+    ) -> Result<(W, ArchiveSummary), ClientError> {
+        use base64::Engine as _;
+        let mut activities = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .run::<MyActivities>(my_activities::Variables {
+                    first: Some(100),
+                    after: after.clone(),
+                    filter: None,
+                })
+                .await?
+                .my_activities;
+            activities.extend(page.edges.into_iter().map(|edge| edge.node));
+            match page.page_info.end_cursor {
+                Some(cursor) if page.page_info.has_next_page => after = Some(cursor),
+                _ => break,
+            }
+        }
+        let mut zip = zip::ZipWriter::new(out);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file("activities.json", options)
+            .map_err(transport)?;
+        serde_json::to_writer_pretty(&mut zip, &activities).map_err(transport)?;
+        let mut summary = ArchiveSummary {
+            activities: activities.len(),
+            originals: 0,
+        };
+        for activity in &activities {
+            let Some(file) = self.original_file(&activity.activity_fields.id).await? else {
+                continue;
+            };
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(&file.content_base64)
+                .map_err(transport)?;
+            // The name is the uploader's: only its last part, under the id.
+            let name = file
+                .file_name
+                .rsplit(['/', '\\'])
+                .next()
+                .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+                .unwrap_or("original");
+            zip.start_file(
+                format!("originals/{}/{name}", activity.activity_fields.id),
+                options,
+            )
+            .map_err(transport)?;
+            std::io::Write::write_all(&mut zip, &bytes).map_err(transport)?;
+            summary.originals += 1;
+        }
+        let out = zip.finish().map_err(transport)?;
+        Ok((out, summary))
+    }
+
+    /// One workout's original file, waiting out `RATE_LIMITED` refusals.
+    async fn original_file(
+        &self,
+        id: &str,
+    ) -> Result<Option<activity_original_file::ActivityOriginalFileActivityOriginalFile>, ClientError>
+    {
+        let mut refused = 0;
+        loop {
+            match self
+                .run::<ActivityOriginalFile>(activity_original_file::Variables {
+                    id: id.to_owned(),
+                })
+                .await
+            {
+                Ok(data) => return Ok(data.activity.original_file),
+                Err(error) if error.code() == Some("RATE_LIMITED") && refused < 30 => {
+                    refused += 1;
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
     pub async fn import_files(
         &self,
         files: &[(String, Vec<u8>)],

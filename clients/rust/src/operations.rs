@@ -69,7 +69,7 @@ pub struct LogActivity;
 #[graphql(
     schema_path = "../../schema/api.graphql",
     query_path = "../operations/Activities.graphql",
-    response_derives = "Debug, Clone, PartialEq",
+    response_derives = "Debug, Clone, PartialEq, Serialize",
     variables_derives = "Debug, Clone",
     skip_serializing_none
 )]
@@ -174,3 +174,13 @@ pub struct ImportStatus;
     skip_serializing_none
 )]
 pub struct ActivityPage;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../../schema/api.graphql",
+    query_path = "../operations/Originals.graphql",
+    response_derives = "Debug, Clone, PartialEq",
+    variables_derives = "Debug, Clone",
+    skip_serializing_none
+)]
+pub struct ActivityOriginalFile;
