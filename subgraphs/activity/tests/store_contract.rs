@@ -416,6 +416,35 @@ async fn totals_per_type_and_per_local_day_are_aggregated_by_the_store(
         3,
         "{backend}: in UTC the late run is on the 1st"
     );
+
+    // Quarter hours keep the zone of their workouts, one row per zone.
+    let mut tokyo = activity(bob, ActivityType::Running, at(2026, 6, 2, 7, 5), 20);
+    tokyo.time_zone = Some("Asia/Tokyo".into());
+    insert_new(store.as_ref(), tokyo).await;
+    let quarters = store.quarter_hour_totals(&[bob]).await.expect("quarters");
+    let mut rows: Vec<(String, Option<String>, i64)> = quarters[&bob]
+        .iter()
+        .map(|q| {
+            (
+                q.start.to_rfc3339(),
+                q.time_zone.clone(),
+                q.duration_minutes,
+            )
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            ("2026-06-02T07:00:00+00:00".to_owned(), None, 90),
+            (
+                "2026-06-02T07:00:00+00:00".to_owned(),
+                Some("Asia/Tokyo".to_owned()),
+                20
+            ),
+        ],
+        "{backend}"
+    );
 }
 
 async fn unconfirmed_events_are_found_until_marked((backend, store, _dir): StoreUnderTest) {

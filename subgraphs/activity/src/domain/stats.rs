@@ -76,19 +76,29 @@ impl DayBoundary {
 /// Totals of one quarter hour in UTC, as aggregated by the store. Every UTC
 /// offset in use is a multiple of 15 minutes, so each quarter hour lies
 /// within one local day in any zone, whatever its clock changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarterHourTotals {
     pub start: DateTime<Utc>,
+    /// The zone of the workouts counted here (one row per zone in a
+    /// quarter hour); `None` for workouts stored without one.
+    pub time_zone: Option<String>,
     pub count: i64,
     pub duration_minutes: i64,
     pub calories_burned: i64,
 }
 
-/// Quarter hours gathered into local days of `zone`, oldest first.
+/// Quarter hours gathered into local days, oldest first: each workout's
+/// day where it was done (a run at 00:30 in Tokyo is on Tokyo's date),
+/// `zone`'s for workouts stored without a zone.
 pub fn local_days(quarters: &[QuarterHourTotals], zone: Tz) -> Vec<DailyTotals> {
     let mut days: BTreeMap<NaiveDate, DailyTotals> = BTreeMap::new();
     for quarter in quarters {
-        let day = quarter.start.with_timezone(&zone).date_naive();
+        let own = quarter
+            .time_zone
+            .as_deref()
+            .and_then(|name| name.parse::<Tz>().ok())
+            .unwrap_or(zone);
+        let day = quarter.start.with_timezone(&own).date_naive();
         let total = days.entry(day).or_insert(DailyTotals {
             day,
             count: 0,
@@ -290,6 +300,7 @@ mod zone_tests {
                 .with_ymd_and_hms(y, mo, d, h, mi, 0)
                 .single()
                 .expect("time"),
+            time_zone: None,
             count: 1,
             duration_minutes: minutes,
             calories_burned: 100,
@@ -317,6 +328,38 @@ mod zone_tests {
                 ("2026-07-01".to_owned(), 50),
                 ("2026-07-02".to_owned(), 40)
             ]
+        );
+    }
+
+    #[test]
+    fn a_workout_counts_on_the_day_where_it_was_done() {
+        let at = |h, zone: Option<&str>, minutes| QuarterHourTotals {
+            start: Utc
+                .with_ymd_and_hms(2026, 3, 1, h, 30, 0)
+                .single()
+                .expect("time"),
+            time_zone: zone.map(str::to_owned),
+            count: 1,
+            duration_minutes: minutes,
+            calories_burned: 100,
+        };
+        let paris: Tz = "Europe/Paris".parse().expect("zone");
+        let days: Vec<(String, i64)> = local_days(
+            &[
+                // 15:30 UTC is 00:30 on the 2nd in Tokyo, 16:30 on the 1st in Paris.
+                at(15, Some("Asia/Tokyo"), 30),
+                at(15, None, 40),
+                // A zone no longer known falls back to the viewer's.
+                at(15, Some("Mars/Olympus_Mons"), 50),
+            ],
+            paris,
+        )
+        .iter()
+        .map(|d| (d.day.to_string(), d.duration_minutes))
+        .collect();
+        assert_eq!(
+            days,
+            [("2026-03-01".to_owned(), 90), ("2026-03-02".to_owned(), 30)]
         );
     }
 }

@@ -78,7 +78,8 @@ impl ActivityQuery {
 
     /// Your statistics over `range` (all time when omitted). Days, streaks and
     /// weeks are local to `timeZone` (an IANA name, daylight saving
-    /// included) when given, else to `utcOffsetMinutes` (e.g. 120 for UTC+2).
+    /// included) when given, each workout that has its own zone counting on
+    /// its day there; else to `utcOffsetMinutes` (e.g. 120 for UTC+2).
     // A whole-history aggregation: it costs as much as a large page, and
     // each aliased copy counts against the caller's stats quota.
     #[graphql(

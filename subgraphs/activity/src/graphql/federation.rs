@@ -107,7 +107,8 @@ impl UserRef {
     }
 
     /// This user's statistics (the user themself or an admin); days are local
-    /// to `timeZone` when given, else to `utcOffsetMinutes`.
+    /// to `timeZone` when given (each workout with its own zone on its day
+    /// there), else to `utcOffsetMinutes`.
     // A whole-history aggregation per user: costed (hive-router 0.2 counts an
     // entity field 20 times over, so its weight is small), and counted against the
     // caller's stats quota (a user can only ask for their own, aliased).

@@ -747,10 +747,11 @@ impl ActivityStore for EmbeddedActivityStore {
         let rows = self
             .query(
                 &format!(
-                    "SELECT user_id, start_ms / ? AS quarter,
+                    "SELECT user_id, start_ms / ? AS quarter, time_zone,
                             COUNT(*) AS count, SUM(duration_minutes) AS duration,
                             SUM(calories_burned) AS calories
-                     FROM activities {} GROUP BY user_id, quarter ORDER BY user_id, quarter",
+                     FROM activities {} GROUP BY user_id, quarter, time_zone
+                     ORDER BY user_id, quarter",
                     where_sql(&clauses)
                 ),
                 values,
@@ -761,6 +762,7 @@ impl ActivityStore for EmbeddedActivityStore {
             let quarter: i64 = row.try_get("", "quarter")?;
             quarters.entry(user).or_default().push(QuarterHourTotals {
                 start: from_millis(quarter * QUARTER_HOUR_MS)?,
+                time_zone: row.try_get("", "time_zone")?,
                 count: row.try_get("", "count")?,
                 duration_minutes: row.try_get("", "duration")?,
                 calories_burned: row.try_get("", "calories")?,

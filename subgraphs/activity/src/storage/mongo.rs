@@ -745,10 +745,11 @@ impl ActivityStore for MongoActivityStore {
                 doc! {"$project": {
                     "durationMinutes": 1,
                     "caloriesBurned": 1,
+                    // One row per zone in a quarter hour ("" for none).
                     "key": {"$concat": ["$userId", "|", {"$toString": {"$floor": {"$divide": [
                         "$startMillis",
                         QUARTER_HOUR_MS,
-                    ]}}}]},
+                    ]}}}, "|", {"$ifNull": ["$timeZone", ""]}]},
                 }},
                 doc! {"$group": {
                     "_id": "$key",
@@ -760,7 +761,12 @@ impl ActivityStore for MongoActivityStore {
             .await?;
         for group in &groups {
             let key = group.get_str("_id").context("group key")?;
-            let (user, quarter) = key.split_once('|').context("group key shape")?;
+            let mut parts = key.splitn(3, '|');
+            let (Some(user), Some(quarter), Some(zone)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                anyhow::bail!("group key shape: {key}");
+            };
             let quarter: f64 = quarter.parse().context("aggregated quarter hour")?;
             quarters
                 .entry(user.parse()?)
@@ -768,6 +774,7 @@ impl ActivityStore for MongoActivityStore {
                 .push(QuarterHourTotals {
                     start: DateTime::from_timestamp_millis(quarter as i64 * QUARTER_HOUR_MS)
                         .context("aggregated quarter hour out of range")?,
+                    time_zone: (!zone.is_empty()).then(|| zone.to_owned()),
                     count: number(group, "count")?,
                     duration_minutes: number(group, "duration")?,
                     calories_burned: number(group, "calories")?,
