@@ -9,9 +9,10 @@
 // Run by tests/e2e/web_app.rs against a real stack (router + subgraphs +
 // worker), which restarts the router when this prints RESTART-ROUTER and
 // answers RESTARTED on stdin.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { unzipSync, strFromU8 } from 'fflate';
 import { chromium } from 'playwright-core';
 
 const [appUrl, apiUrl] = process.argv.slice(2);
@@ -270,6 +271,22 @@ try {
   check(firstZone?.includes('110 bpm') && firstZone.includes('130 bpm'), `own zone 1: ${firstZone}`);
   const lastZone = await logger.textContent('table.zones tr:nth-child(6)');
   check(lastZone?.includes('175 bpm') && lastZone.includes('190 bpm'), `own zone 5 up to the maximum: ${lastZone}`);
+
+  // The whole history as one zip: the workouts as JSON, and the imported
+  // ride's file byte for byte.
+  await logger.click('button[data-screen=account]');
+  const [download] = await Promise.all([
+    logger.waitForEvent('download'),
+    logger.click('button[name=download-history]'),
+  ]);
+  const archive = unzipSync(new Uint8Array(await readFile(await download.path())));
+  const workouts = JSON.parse(strFromU8(archive['activities.json']));
+  const ride = workouts.find((w) => w.type === 'CYCLING');
+  check(ride, `the ride in activities.json: ${JSON.stringify(workouts).slice(0, 300)}`);
+  const kept = archive[`originals/${ride.id}/garmin-fenix-5-bike.fit`];
+  const fit = new Uint8Array(await readFile(join(fixtures, 'garmin-fenix-5-bike.fit')));
+  check(kept && Buffer.from(kept).equals(Buffer.from(fit)), `the ride's file, byte for byte: ${Object.keys(archive)}`);
+  await logger.waitForSelector('text=original files.');
 
   // The admin dashboard, for an admin session (given by the Rust test).
   if (process.env.FITTRACK_ADMIN_SESSION) {

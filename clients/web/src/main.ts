@@ -5,6 +5,7 @@ import { activityScreen, recordName, recordsScreen, recordValue } from './activi
 import { errorText, field, h } from './dom';
 import { setUnits, units, type Units } from './format';
 import { gearScreen } from './gear';
+import { historyDownload } from './history';
 import { goalsScreen } from './goals';
 import { importScreen, leaveImport } from './importer';
 import {
@@ -526,7 +527,7 @@ const SCREENS = {
   gear: ['Gear', () => gearScreen(ACTIVITY_TYPES)],
   feed: ['Feed', feedScreen],
   plan: ['Plan', planScreen],
-  account: ['Account', () => h('div', { className: 'stack' }, trainingProfileForm(), accountScreen())],
+  account: ['Account', () => h('div', { className: 'stack' }, trainingProfileForm(), accountScreen(), historyDownload())],
   admin: ['Admin', adminScreen],
 } as const;
 type ScreenName = keyof typeof SCREENS;
