@@ -275,7 +275,10 @@ async fn the_cli_imports_files_and_reports_each_workout() {
         kept == std::fs::read(ride_path()).expect("fixture"),
         "byte for byte"
     );
-    assert_eq!(zip.len(), 2, "the JSON and one file");
+    let account: serde_json::Value =
+        serde_json::from_reader(zip.by_name("account.json").expect("account.json")).expect("json");
+    assert_eq!(account["me"]["email"], email.as_str());
+    assert_eq!(zip.len(), 3, "the account, the workouts and one file");
     let again = run(cli(&["export", archive_path]), &mut Vec::new()).await;
     assert!(again.is_err(), "an existing archive is kept");
 }

@@ -288,8 +288,8 @@ impl FitTrackClient {
     /// server's chunk size, and queues the import; its id. Follow it with
     /// [`FitTrackClient::import_status`]. `time_zone` (IANA) is where
     /// workouts whose files give no UTC offset (GPX, TCX) were done.
-    /// Writes the user's whole history to `out` as a zip:
-    /// `activities.json` (every workout, every page) and
+    /// Writes the user's whole history to `out` as a zip: `account.json`
+    /// (the data export), `activities.json` (every workout, every page) and
     /// `originals/<activity id>/<file>`, each file a workout was imported
     /// from, as uploaded. A file is one request, counted against the 60
     /// whole-history queries a minute: refused for the rate, it waits and
@@ -316,9 +316,17 @@ impl FitTrackClient {
                 _ => break,
             }
         }
+        // The data export: the account, its goals, gear, records, profile
+        // and plans (the first 100 of each list; activities.json has every
+        // workout).
+        let account = self
+            .run::<ExportMyData>(export_my_data::Variables { first: Some(100) })
+            .await?;
         let mut zip = zip::ZipWriter::new(out);
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file("account.json", options).map_err(transport)?;
+        serde_json::to_writer_pretty(&mut zip, &account).map_err(transport)?;
         zip.start_file("activities.json", options)
             .map_err(transport)?;
         serde_json::to_writer_pretty(&mut zip, &activities).map_err(transport)?;

@@ -184,3 +184,13 @@ pub struct ActivityPage;
     skip_serializing_none
 )]
 pub struct ActivityOriginalFile;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../../schema/api.graphql",
+    query_path = "../operations/ExportMyData.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    variables_derives = "Debug, Clone",
+    skip_serializing_none
+)]
+pub struct ExportMyData;

@@ -281,6 +281,8 @@ try {
   ]);
   const archive = unzipSync(new Uint8Array(await readFile(await download.path())));
   const workouts = JSON.parse(strFromU8(archive['activities.json']));
+  const account = JSON.parse(strFromU8(archive['account.json']));
+  check(account.me?.email, `the account in account.json: ${JSON.stringify(account).slice(0, 300)}`);
   const ride = workouts.find((w) => w.type === 'CYCLING');
   check(ride, `the ride in activities.json: ${JSON.stringify(workouts).slice(0, 300)}`);
   const kept = archive[`originals/${ride.id}/garmin-fenix-5-bike.fit`];

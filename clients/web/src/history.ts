@@ -4,7 +4,7 @@ import { strToU8, zipSync } from 'fflate';
 
 import { ApiError, request } from './api';
 import { errorText, h } from './dom';
-import { ActivityOriginalFileDocument, MyActivitiesDocument, type MyActivitiesQuery } from './gql/graphql';
+import { ActivityOriginalFileDocument, ExportMyDataDocument, MyActivitiesDocument, type MyActivitiesQuery } from './gql/graphql';
 
 /** Bytes of standard, padded base64. */
 function base64Bytes(text: string): Uint8Array {
@@ -48,7 +48,10 @@ export function historyDownload(): HTMLElement {
         workouts.push(...myActivities.edges.map((edge) => edge.node));
         after = myActivities.pageInfo.hasNextPage ? (myActivities.pageInfo.endCursor ?? null) : null;
       } while (after);
+      // The data export (the first 100 of each list; activities.json has every workout).
+      const account = await request(ExportMyDataDocument, { first: 100 });
       const files: Record<string, Uint8Array> = {
+        'account.json': strToU8(JSON.stringify(account, null, 2)),
         'activities.json': strToU8(JSON.stringify(workouts, null, 2)),
       };
       let kept = 0;
@@ -75,7 +78,7 @@ export function historyDownload(): HTMLElement {
   };
   return h('section', { className: 'card' },
     h('h2', {}, 'Your data'),
-    h('p', {}, 'Every workout as JSON, and each file you imported as you uploaded it, in one zip. A long history takes minutes: files come one a second at most.'),
+    h('p', {}, 'Your account and every workout as JSON, and each file you imported as you uploaded it, in one zip. A long history takes minutes: files come one a second at most.'),
     button,
     status,
   );
