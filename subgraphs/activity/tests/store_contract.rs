@@ -561,9 +561,17 @@ async fn recordings_are_kept_whole_and_go_with_their_activity(
     let long = insert_new(&*store, activity(alice, ActivityType::Running, start, 60)).await;
     let short = insert_new(&*store, activity(alice, ActivityType::Hiking, start, 5)).await;
     let bobs = insert_new(&*store, activity(bob, ActivityType::Running, start, 5)).await;
+    assert!(
+        !store.has_recording(long.id).await.expect("has"),
+        "{backend}"
+    );
     // More points than one chunk holds: the chunks come back in order.
     let kept = recording(start, 12_345);
     assert!(store.save_recording(&long, &kept).await.expect("save"));
+    assert!(
+        store.has_recording(long.id).await.expect("has"),
+        "{backend}"
+    );
     store
         .save_recording(&short, &recording(start, 300))
         .await
@@ -608,6 +616,10 @@ async fn recordings_are_kept_whole_and_go_with_their_activity(
         .await
         .expect("recordings")
         .is_empty());
+    assert!(
+        !store.has_recording(short.id).await.expect("has"),
+        "{backend}"
+    );
     store.delete_user(alice).await.expect("erase");
     let left = store
         .recordings(&[long.id, bobs.id])

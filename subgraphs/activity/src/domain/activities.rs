@@ -596,7 +596,7 @@ impl Activities {
             .ok_or(ActivityError::NotFound)?;
         // A recorded workout's efforts come from its points; a hand-logged
         // one's from what was typed, so they follow the change.
-        if self.store.recordings(&[id]).await?.is_empty() {
+        if !self.store.has_recording(id).await? {
             self.store
                 .replace_efforts(id, &hand_logged_efforts(&updated))
                 .await?;

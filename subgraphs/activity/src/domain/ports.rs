@@ -74,6 +74,11 @@ pub trait ActivityStore: Send + Sync + 'static {
     async fn efforts(&self, user_id: Uuid, kinds: &[RecordKind]) -> anyhow::Result<Vec<Effort>>;
     /// The recordings of these activities, where they have one.
     async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>>;
+    /// Whether an activity has a recording, without reading its points
+    /// (the stores answer from an index; this default reads it whole).
+    async fn has_recording(&self, id: Uuid) -> anyhow::Result<bool> {
+        Ok(!self.recordings(&[id]).await?.is_empty())
+    }
     /// Deletes if `owner` owns it, with its recording and efforts, leaving
     /// a tombstone for the change feed; the deleted activity.
     async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>>;

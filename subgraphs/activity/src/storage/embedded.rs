@@ -497,6 +497,16 @@ impl ActivityStore for EmbeddedActivityStore {
             .collect()
     }
 
+    async fn has_recording(&self, id: Uuid) -> anyhow::Result<bool> {
+        Ok(!self
+            .query(
+                "SELECT 1 FROM activity_recordings WHERE activity_id = ?",
+                vec![id.to_string().into()],
+            )
+            .await?
+            .is_empty())
+    }
+
     async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>> {
         if ids.is_empty() {
             return Ok(HashMap::new());

@@ -96,6 +96,10 @@ impl<S: ActivityStore> ActivityStore for CountingStore<S> {
         self.count();
         self.inner.recordings(ids).await
     }
+    async fn has_recording(&self, id: Uuid) -> anyhow::Result<bool> {
+        self.count();
+        self.inner.has_recording(id).await
+    }
     async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>> {
         self.count();
         self.inner.delete(owner, id).await
@@ -245,6 +249,11 @@ impl ActivityStore for TimedStore {
                 ids.len(),
                 self.inner.recordings(ids),
             )
+            .await
+    }
+    async fn has_recording(&self, id: Uuid) -> anyhow::Result<bool> {
+        self.timings
+            .time("has_recording", self.inner.has_recording(id))
             .await
     }
     async fn delete(&self, owner: Uuid, id: Uuid) -> anyhow::Result<Option<Activity>> {

@@ -478,6 +478,16 @@ impl ActivityStore for MongoActivityStore {
             .collect()
     }
 
+    async fn has_recording(&self, id: Uuid) -> anyhow::Result<bool> {
+        Ok(self
+            .recordings
+            .find_one(doc! {"_id": id.to_string()})
+            .projection(doc! {"_id": 1})
+            .await
+            .context("finding a recording")?
+            .is_some())
+    }
+
     async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>> {
         if ids.is_empty() {
             return Ok(HashMap::new());
