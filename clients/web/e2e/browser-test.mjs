@@ -236,6 +236,16 @@ try {
     (await logger.textContent('li.gear-item'))?.includes('1 workouts'),
     `gear: ${await logger.textContent('li.gear-item')}`,
   );
+  // Edited in place: renamed, made the default for rides, a limit set.
+  await logger.click('button[name=edit-gear]');
+  check((await logger.inputValue('input[name=gear-name]')) === 'Allez Sprint', 'the form holds the gear');
+  await logger.fill('input[name=gear-name]', 'Allez Sprint Disc');
+  await logger.selectOption('select[name=gear-default]', ['CYCLING']);
+  await logger.fill('input[name=gear-warn]', '5000');
+  await logger.click('button[name=save-gear]');
+  await logger.waitForSelector('li.gear-item >> text=Allez Sprint Disc');
+  await logger.waitForSelector('li.gear-item >> text=Default for cycling');
+  check((await logger.locator('li.gear-item').count()) === 1, 'edited, not added');
   await logger.click('button[name=retire-gear]');
   await logger.waitForSelector('li.gear-item[data-retired=true]');
   await logger.screenshot({ path: join(artifacts, '8c-gear.png') });
