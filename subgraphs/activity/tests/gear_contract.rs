@@ -8,12 +8,14 @@ use chrono::{Duration, Utc};
 use fittrack_activity::{
     domain::{
         gear::{GearInput, GearKind, GearList, MAX_GEAR_PER_USER},
-        model::{Activity, ActivityType, Metrics},
+        model::{Activity, ActivityType},
         ports::GearStore,
     },
-    storage::{embedded::EmbeddedActivityStore, mongo::MongoActivityStore, ActivityStore},
+    storage::ActivityStore,
 };
 use uuid::Uuid;
+
+mod support;
 
 type StoresUnderTest = (
     &'static str,
@@ -23,22 +25,8 @@ type StoresUnderTest = (
 );
 
 async fn stores_under_test(backend: &'static str) -> Option<StoresUnderTest> {
-    if backend == "embedded" {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
-        let embedded = Arc::new(EmbeddedActivityStore::open(&url).await.expect("embedded"));
-        return Some((backend, embedded.clone(), embedded, Some(dir)));
-    }
-    let uri = std::env::var("MONGODB_URI")
-        .ok()
-        .filter(|u| !u.is_empty())?;
-    let database = format!("gear_{}", Uuid::new_v4().simple());
-    let mongo = Arc::new(
-        MongoActivityStore::connect(&uri, &database)
-            .await
-            .expect("mongodb"),
-    );
-    Some((backend, mongo.clone(), mongo, None))
+    let stores = support::open(backend, "gear").await?;
+    Some((backend, stores.activities, stores.gear, stores.dir))
 }
 
 fn input(kind: GearKind, name: &str, default_for: Vec<ActivityType>) -> GearInput {
@@ -57,25 +45,8 @@ async fn workout(
     kind: ActivityType,
     km: f64,
 ) -> Activity {
-    let start = Utc::now() - Duration::hours(1);
-    let activity = Activity {
-        id: Uuid::now_v7(),
-        user_id: user,
-        activity_type: kind,
-        duration_minutes: 30,
-        calories_burned: 300,
-        start_time: start,
-        notes: None,
-        metrics: Metrics {
-            distance_km: Some(km),
-            ..Metrics::default()
-        },
-        idempotency_key: None,
-        created_at: start,
-        updated_at: start,
-        event_enqueued: false,
-        time_zone: None,
-    };
+    let mut activity = support::workout(user, kind, Utc::now() - Duration::hours(1), 30);
+    activity.metrics.distance_km = Some(km);
     store.insert(activity.clone()).await.expect("insert");
     gear.link_default(&activity).await.expect("default gear");
     activity

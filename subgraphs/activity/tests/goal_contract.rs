@@ -10,13 +10,15 @@ use fittrack_activity::{
         goals::{
             period_bounds, Goal, GoalInput, GoalMetric, GoalPeriod, Goals, MAX_GOALS_PER_USER,
         },
-        model::{Activity, ActivityType, Metrics},
+        model::{Activity, ActivityType},
         ports::{GoalStore, ProfileStore},
         profile::{ProfileChange, Profiles, Units},
     },
-    storage::{embedded::EmbeddedActivityStore, mongo::MongoActivityStore, ActivityStore},
+    storage::ActivityStore,
 };
 use uuid::Uuid;
+
+mod support;
 
 type StoresUnderTest = (
     &'static str,
@@ -27,28 +29,14 @@ type StoresUnderTest = (
 );
 
 async fn stores_under_test(backend: &'static str) -> Option<StoresUnderTest> {
-    if backend == "embedded" {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
-        let embedded = Arc::new(EmbeddedActivityStore::open(&url).await.expect("embedded"));
-        return Some((
-            backend,
-            embedded.clone(),
-            embedded.clone(),
-            Some(dir),
-            embedded,
-        ));
-    }
-    let uri = std::env::var("MONGODB_URI")
-        .ok()
-        .filter(|u| !u.is_empty())?;
-    let database = format!("goals_{}", Uuid::new_v4().simple());
-    let mongo = Arc::new(
-        MongoActivityStore::connect(&uri, &database)
-            .await
-            .expect("mongodb"),
-    );
-    Some((backend, mongo.clone(), mongo.clone(), None, mongo))
+    let stores = support::open(backend, "goals").await?;
+    Some((
+        backend,
+        stores.activities,
+        stores.goals,
+        stores.dir,
+        stores.profiles,
+    ))
 }
 
 fn input(metric: GoalMetric, target: f64, types: Vec<ActivityType>) -> GoalInput {
@@ -67,24 +55,9 @@ fn workout(
     start: chrono::DateTime<Utc>,
     km: Option<f64>,
 ) -> Activity {
-    Activity {
-        id: Uuid::now_v7(),
-        user_id: user,
-        activity_type: kind,
-        duration_minutes: 30,
-        calories_burned: 300,
-        start_time: start,
-        notes: None,
-        metrics: Metrics {
-            distance_km: km,
-            ..Metrics::default()
-        },
-        idempotency_key: None,
-        created_at: start,
-        updated_at: start,
-        event_enqueued: false,
-        time_zone: None,
-    }
+    let mut activity = support::workout(user, kind, start, 30);
+    activity.metrics.distance_km = km;
+    activity
 }
 
 async fn goals_are_kept_capped_changed_and_erased(

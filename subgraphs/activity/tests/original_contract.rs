@@ -7,13 +7,15 @@ use std::sync::Arc;
 use chrono::Utc;
 use fittrack_activity::{
     domain::{
-        model::{Activity, ActivityType, Metrics},
+        model::{Activity, ActivityType},
         ports::OriginalStore,
         recording::{FileFormat, OriginalFile},
     },
-    storage::{embedded::EmbeddedActivityStore, mongo::MongoActivityStore, ActivityStore},
+    storage::ActivityStore,
 };
 use uuid::Uuid;
+
+mod support;
 
 type StoresUnderTest = (
     &'static str,
@@ -23,41 +25,12 @@ type StoresUnderTest = (
 );
 
 async fn stores_under_test(backend: &'static str) -> Option<StoresUnderTest> {
-    if backend == "embedded" {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
-        let embedded = Arc::new(EmbeddedActivityStore::open(&url).await.expect("embedded"));
-        return Some((backend, embedded.clone(), embedded, Some(dir)));
-    }
-    let uri = std::env::var("MONGODB_URI")
-        .ok()
-        .filter(|u| !u.is_empty())?;
-    let database = format!("originals_{}", Uuid::new_v4().simple());
-    let mongo = Arc::new(
-        MongoActivityStore::connect(&uri, &database)
-            .await
-            .expect("mongodb"),
-    );
-    Some((backend, mongo.clone(), mongo, None))
+    let stores = support::open(backend, "originals").await?;
+    Some((backend, stores.activities, stores.originals, stores.dir))
 }
 
 async fn workout(store: &dyn ActivityStore, user: Uuid) -> Activity {
-    let now = Utc::now();
-    let activity = Activity {
-        id: Uuid::now_v7(),
-        user_id: user,
-        activity_type: ActivityType::Running,
-        duration_minutes: 30,
-        calories_burned: 300,
-        start_time: now,
-        notes: None,
-        metrics: Metrics::default(),
-        idempotency_key: None,
-        created_at: now,
-        updated_at: now,
-        event_enqueued: true,
-        time_zone: None,
-    };
+    let activity = support::workout(user, ActivityType::Running, Utc::now(), 30);
     store.insert(activity.clone()).await.expect("insert");
     activity
 }

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, Utc};
 use fittrack_activity::{
     domain::{
-        model::{Activity, ActivityFields, ActivityFilter, ActivityType, Metrics, TypeTotals},
+        model::{Activity, ActivityFields, ActivityFilter, ActivityType, TypeTotals},
         stats::DailyTotals,
     },
     storage::{embedded::EmbeddedActivityStore, ActivityStore, Inserted, PageQuery},
@@ -26,6 +26,8 @@ use fittrack_kit::{
     queue::{memory::MemoryJobQueue, ConsumerOptions, JobQueue, QueueOptions},
 };
 use uuid::Uuid;
+
+mod support;
 
 /// The embedded store, whose `delete_user` fails as an unreachable database
 /// does for the first `down_for` calls, and `save_efforts` for the first
@@ -165,22 +167,7 @@ impl ActivityStore for StoreDownFor {
 }
 
 fn activity(user_id: Uuid) -> Activity {
-    let now = Utc::now();
-    Activity {
-        id: Uuid::now_v7(),
-        user_id,
-        activity_type: ActivityType::Running,
-        duration_minutes: 30,
-        calories_burned: 300,
-        start_time: now,
-        notes: None,
-        metrics: Metrics::default(),
-        idempotency_key: None,
-        created_at: now,
-        updated_at: now,
-        event_enqueued: true,
-        time_zone: None,
-    }
+    support::workout(user_id, ActivityType::Running, Utc::now(), 30)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
