@@ -517,6 +517,26 @@ async fn a_bulk_export_is_imported_once_with_bad_files_and_duplicates_reported_p
     )
     .await;
     greedy.assert_code("COST_ESTIMATED_TOO_EXPENSIVE");
+    // Original files cost the same: six under aliases, or one per workout
+    // of a page, are refused before any is read.
+    let aliases: String = (0..6)
+        .map(|i| format!("o{i}: activity(id: $id) {{ originalFile {{ contentBase64 }} }} "))
+        .collect();
+    for (query, variables) in [
+        (
+            format!("query($id: ID!) {{ {aliases} }}"),
+            json!({"id": run["id"]}),
+        ),
+        (
+            "query { myActivities(first: 100) { nodes { originalFile { contentBase64 } } } }"
+                .to_owned(),
+            json!({}),
+        ),
+    ] {
+        gql(&stack.router, &query, variables, Some(token))
+            .await
+            .assert_code("COST_ESTIMATED_TOO_EXPENSIVE");
+    }
 
     // The records the imports set, each with the activity that set it.
     let records = my_records(&stack, token).await;
