@@ -12,6 +12,7 @@ mod admin;
 mod architecture;
 mod imports;
 mod input;
+mod kubernetes;
 mod launcher;
 mod lifecycle;
 mod observability;

@@ -131,6 +131,8 @@ impl ErasedUsers for MemoryErasedUsers {
 pub struct RedisErasedUsers {
     client: fred::clients::Client,
     namespace: String,
+    /// Under Sentinel, a mark returns once a replica holds it.
+    replica_acks: crate::redis::ReplicaAcks,
 }
 
 impl RedisErasedUsers {
@@ -169,7 +171,7 @@ impl ErasedUsers for RedisErasedUsers {
             )
             .await
             .context("marking a user erased")?;
-        Ok(())
+        self.replica_acks.confirm(&self.client).await
     }
 
     async fn is_erased(&self, user_id: Uuid) -> anyhow::Result<bool> {
@@ -194,7 +196,7 @@ impl ErasedUsers for RedisErasedUsers {
             )
             .await?;
         }
-        Ok(())
+        self.replica_acks.confirm(&self.client).await
     }
 
     async fn settle(&self, user_id: Uuid, eraser: &str) -> anyhow::Result<()> {
@@ -250,6 +252,7 @@ pub async fn connect(shared: &crate::shared::SharedState) -> anyhow::Result<Arc<
         Some(url) => Ok(Arc::new(RedisErasedUsers {
             client: crate::redis::connect(url).await?,
             namespace: shared.namespace().to_owned(),
+            replica_acks: Default::default(),
         })),
         None if crate::revocation::is_separate_process() => {
             anyhow::bail!("erasure marks must be shared between processes: set REDIS_URL")

@@ -90,6 +90,66 @@ fn builder(url: &str, command_timeout: Duration, event_buffer: usize) -> anyhow:
     Ok(builder)
 }
 
+/// How long a write under Sentinel waits for a replica to confirm it.
+pub const REPLICA_ACK_TIMEOUT: Duration = Duration::from_millis(500);
+/// After a write no replica confirmed, how long later writes fail at once
+/// instead of each waiting [`REPLICA_ACK_TIMEOUT`] for a replica that is gone.
+pub const NO_REPLICA_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Makes a write's acknowledgement mean that a replica holds it, where Redis
+/// runs with Sentinel (`redis-sentinel://`): Redis replicates asynchronously,
+/// so a write the primary confirmed a moment before it died is not on the
+/// replica a failover promotes. After each write that must survive that (a
+/// job enqueued, a revocation, an erasure mark), [`ReplicaAcks::confirm`]
+/// sends `WAIT 1`; when no replica confirms within [`REPLICA_ACK_TIMEOUT`]
+/// the write is reported as failed (`SERVICE_UNAVAILABLE`), and its caller's
+/// own recovery applies: the sweeper enqueues an unconfirmed event again, a
+/// refused revocation refuses the change it guards. Without Sentinel it does
+/// nothing: a single Redis keeps what it confirmed as long as its AOF does.
+#[derive(Debug, Default)]
+pub struct ReplicaAcks {
+    /// Milliseconds since the Unix epoch until which writes are not waited
+    /// on but refused: the last wait found no replica.
+    missing_until_ms: std::sync::atomic::AtomicU64,
+}
+
+impl ReplicaAcks {
+    pub async fn confirm(&self, client: &Client) -> anyhow::Result<()> {
+        use std::sync::atomic::Ordering;
+        if !client.uses_sentinels() {
+            return Ok(());
+        }
+        let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+        if now_ms < self.missing_until_ms.load(Ordering::Relaxed) {
+            return Err(no_replica());
+        }
+        let confirmed: i64 = client
+            .custom(
+                CustomCommand::new_static("WAIT", ClusterHash::Random, false),
+                vec![1, REPLICA_ACK_TIMEOUT.as_millis() as i64],
+            )
+            .await
+            .context("waiting for a replica to confirm the write")?;
+        if confirmed >= 1 {
+            return Ok(());
+        }
+        self.missing_until_ms.store(
+            now_ms + NO_REPLICA_BACKOFF.as_millis() as u64,
+            Ordering::Relaxed,
+        );
+        tracing::warn!("no Redis replica confirmed a write within {REPLICA_ACK_TIMEOUT:?}");
+        Err(no_replica())
+    }
+}
+
+/// A timeout in fred's terms, so that it maps to `SERVICE_UNAVAILABLE`.
+fn no_replica() -> anyhow::Error {
+    anyhow::Error::new(fred::error::Error::new(
+        fred::error::ErrorKind::Timeout,
+        "no Redis replica confirmed the write",
+    ))
+}
+
 /// A command fred has no typed method for, keyed by its first argument.
 pub fn command(name: &'static str) -> CustomCommand {
     CustomCommand::new_static(name, ClusterHash::FirstKey, false)

@@ -150,6 +150,8 @@ pub struct RedisRevocations {
     client: fred::clients::Client,
     keep_for: Duration,
     namespace: String,
+    /// Under Sentinel, a revocation returns once a replica holds it.
+    replica_acks: crate::redis::ReplicaAcks,
 }
 
 impl RedisRevocations {
@@ -167,6 +169,7 @@ impl RedisRevocations {
             client: crate::redis::connect(url).await?,
             keep_for,
             namespace: namespace.to_owned(),
+            replica_acks: Default::default(),
         })
     }
 
@@ -201,7 +204,7 @@ impl Revocations for RedisRevocations {
             )
             .await
             .context("recording a token revocation")?;
-        Ok(())
+        self.replica_acks.confirm(&self.client).await
     }
 
     async fn revoke_session(&self, session_id: Uuid) -> anyhow::Result<()> {
@@ -210,7 +213,7 @@ impl Revocations for RedisRevocations {
             .set(self.session_key(session_id), 1, self.expiry(), None, false)
             .await
             .context("recording a session revocation")?;
-        Ok(())
+        self.replica_acks.confirm(&self.client).await
     }
 
     async fn state(&self, user_id: Uuid, session_id: Uuid) -> anyhow::Result<RevocationState> {

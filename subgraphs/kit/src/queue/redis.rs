@@ -48,6 +48,8 @@ pub struct RedisJobQueue {
     /// `XREADGROUP … BLOCK` holds its connection; it gets one of its own so it
     /// never stalls enqueues and acks.
     blocking: fred::clients::Client,
+    /// Under Sentinel, an enqueue returns once a replica holds the job.
+    replica_acks: crate::redis::ReplicaAcks,
 }
 
 impl RedisJobQueue {
@@ -78,6 +80,7 @@ impl RedisJobQueue {
             options,
             client,
             blocking,
+            replica_acks: Default::default(),
         };
         queue.ensure_group().await?;
         Ok(queue)
@@ -307,7 +310,9 @@ impl JobQueue for RedisJobQueue {
                 ],
             )
             .await?;
-        reply.into_string().context("XADD returned no id")
+        let id = reply.into_string().context("XADD returned no id")?;
+        self.replica_acks.confirm(&self.client).await?;
+        Ok(id)
     }
 
     async fn receive(
