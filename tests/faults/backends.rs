@@ -17,8 +17,9 @@ use super::support::free_port;
 /// Why the harness cannot run here (a missing server binary, not root, …).
 pub type Unavailable = String;
 
+/// Up to 30 s: nx-27017 is a Python program, slow to start on a busy machine.
 async fn wait_listening(port: u16, what: &str) {
-    for _ in 0..200 {
+    for _ in 0..600 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return;
         }

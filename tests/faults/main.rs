@@ -11,23 +11,25 @@
 //! (about 30 minutes; see RELIABILITY.md). Each scenario prints its line of
 //! the table in RELIABILITY.md.
 //!
-//! Needs redis-server, PostgreSQL's binaries (run as root, for `su postgres`)
-//! and nx-27017; skipped where missing unless `FITTRACK_REQUIRE_FAULT_HARNESS`
+//! Needs redis-server, PostgreSQL's binaries (run as root, for `su postgres`),
+//! nx-27017, and HAProxy for the replicated stack; skipped where missing unless `FITTRACK_REQUIRE_FAULT_HARNESS`
 //! is set, and skipped on purpose with `FITTRACK_FAULT_HARNESS=off` (the
 //! embedded-defaults pass of `.ci/run`, which would only run it twice).
 
 use fittrack_testkit as support;
 
 mod backends;
+mod balancer;
 mod invariants;
 mod load;
 mod proxy;
+mod replicas;
 mod stack;
 
 use std::time::{Duration, Instant};
 
 use load::{Load, Outcome};
-use stack::{FaultStack, Service};
+use stack::{FaultStack, Service, Topology};
 
 /// Simulated users (each with a request loop and a subscription).
 const USERS: usize = 4;
@@ -79,11 +81,15 @@ async fn latency_black_hole_reset(link: &mut proxy::FaultProxy) {
 }
 
 async fn stack_or_skip() -> Option<FaultStack> {
+    stack_or_skip_with(Topology::Single).await
+}
+
+async fn stack_or_skip_with(topology: Topology) -> Option<FaultStack> {
     if std::env::var("FITTRACK_FAULT_HARNESS").is_ok_and(|v| v == "off") {
         eprintln!("fault harness off (FITTRACK_FAULT_HARNESS=off)");
         return None;
     }
-    match FaultStack::start().await {
+    match FaultStack::start(topology).await {
         Ok(stack) => Some(stack),
         Err(why) => {
             assert!(
@@ -100,7 +106,24 @@ async fn stack_or_skip() -> Option<FaultStack> {
 /// The fault returns its window(s); the report gives, over all rounds, the
 /// worst time from a fault to the first failed request (detect), from healing
 /// to the last failed request (recover), the requests failed, and the data lost.
-async fn scenario<F>(name: &str, mut fault: F) -> Option<load::Finished>
+async fn scenario<F>(name: &str, fault: F) -> Option<load::Finished>
+where
+    F: for<'s> FnMut(
+        &'s mut FaultStack,
+    )
+        -> std::pin::Pin<Box<dyn std::future::Future<Output = Window> + Send + 's>>,
+{
+    scenario_on(Topology::Single, name, fault)
+        .await
+        .map(|(finished, _)| finished)
+}
+
+/// [`scenario`] on a stack of `topology`, which it hands back for more checks.
+async fn scenario_on<F>(
+    topology: Topology,
+    name: &str,
+    mut fault: F,
+) -> Option<(load::Finished, FaultStack)>
 where
     F: for<'s> FnMut(
         &'s mut FaultStack,
@@ -108,7 +131,7 @@ where
         -> std::pin::Pin<Box<dyn std::future::Future<Output = Window> + Send + 's>>,
 {
     let _one = ONE_AT_A_TIME.lock().await;
-    let mut stack = stack_or_skip().await?;
+    let mut stack = stack_or_skip_with(topology).await?;
     let admin = stack.create_admin();
     let load = Load::start(&stack.router(), &stack.router_ws(), USERS, admin).await;
     tokio::time::sleep(STEADY).await;
@@ -200,7 +223,7 @@ where
         recover < Duration::from_secs(15),
         "{name}: still failing {recover:?} after the fault healed"
     );
-    Some(finished)
+    Some((finished, stack))
 }
 
 /// Each user's subscription delivered something after the last fault healed.
@@ -316,9 +339,9 @@ async fn ai_subgraph_crashes_mid_subscription() {
         move |stack| {
             let mark = mark.clone();
             Box::pin(Window::around(async move {
-                stack.kill(Service::Ai);
+                stack.kill(Service::Ai(0));
                 tokio::time::sleep(Duration::from_secs(3)).await;
-                stack.start_service(Service::Ai).await;
+                stack.start_service(Service::Ai(0)).await;
                 *mark.lock().expect("mark") = chrono::Utc::now();
             }))
         },
@@ -348,7 +371,7 @@ async fn router_restarts() {
     let Some(finished) = scenario("router killed (kill -9), restarted at once", move |stack| {
         let mark = mark.clone();
         Box::pin(Window::around(async move {
-            stack.restart(Service::Router).await;
+            stack.restart(Service::Router(0)).await;
             *mark.lock().expect("mark") = chrono::Utc::now();
         }))
     })
@@ -436,6 +459,86 @@ async fn worker_killed_mid_batch() {
     .await;
 }
 
+/// Two replicas of every service, HAProxy in front of each: the load goes
+/// through both routers (round robin), and replica 1 of everything (user,
+/// activity, AI and admin subgraphs, a worker, a router) is killed at once
+/// mid-load and started again 3 s later. The invariants hold as on one
+/// replica: no accepted write lost, one recommendation per workout whichever
+/// worker took its job, every subscriber told and resubscribed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_replica_of_every_service_killed_mid_load() {
+    let Some((finished, stack)) = scenario_on(
+        Topology::Replicated,
+        "two replicas of everything behind HAProxy; replica 1 of every service killed (kill -9), restarted after 3 s",
+        |stack| {
+            Box::pin(Window::around(async move {
+                for service in Service::every(1) {
+                    stack.kill(service);
+                }
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                for service in Service::every(1) {
+                    stack.start_service(service).await;
+                }
+            }))
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    // Requests on the surviving replicas went on: most of the load succeeded.
+    let tally = &finished.tally;
+    assert!(
+        tally.failed() * 5 < tally.total(),
+        "{} of {} requests failed with a replica of each service still up",
+        tally.failed(),
+        tally.total()
+    );
+    // Round robin: both replicas of every subgraph answered requests
+    // (replica 1 since its restart).
+    for r in 0..2 {
+        for service in [
+            Service::User(r),
+            Service::Activity(r),
+            Service::Ai(r),
+            Service::Admin(r),
+        ] {
+            let served = stack.graphql_requests(service).await;
+            assert!(served > 0, "{service:?} served no request");
+        }
+    }
+    replicas::a_revoked_session_is_refused_by_every_replica(&stack).await;
+    replicas::the_dashboard_cache_is_one_cache(&stack, &finished.admin.token).await;
+    replicas::a_subscriber_on_one_router_hears_of_work_done_behind_the_other(&stack).await;
+}
+
+/// Two routers count one quota: with 20 requests a minute per user, a user
+/// alternating between the routers gets 20 answers in all, not 20 from each
+/// (the counts are in Redis, `router/src/limits.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_routers_grant_one_quota() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    if std::env::var("FITTRACK_FAULT_HARNESS").is_ok_and(|v| v == "off") {
+        return;
+    }
+    let stack = match FaultStack::start_with_router_env(
+        Topology::Replicated,
+        &[("FITTRACK_LIMIT_PER_USER", "20/60")],
+    )
+    .await
+    {
+        Ok(stack) => stack,
+        Err(why) => {
+            assert!(
+                std::env::var_os("FITTRACK_REQUIRE_FAULT_HARNESS").is_none(),
+                "fault harness required: {why}"
+            );
+            return;
+        }
+    };
+    replicas::two_routers_grant_one_quota(&stack, 20).await;
+}
+
 /// What `fittrack-cli watch` prints, line by line, as it prints it.
 struct Lines(tokio::sync::mpsc::UnboundedSender<String>, Vec<u8>);
 
@@ -520,14 +623,14 @@ async fn the_rust_client_resubscribes_by_itself() {
     let first = log_one("before").await;
     expect_line(&mut printed, &first, "before").await;
 
-    stack.kill(Service::Ai);
+    stack.kill(Service::Ai(0));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    stack.start_service(Service::Ai).await;
+    stack.start_service(Service::Ai(0)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let second = log_one("after the AI subgraph crash").await;
     expect_line(&mut printed, &second, "after the AI subgraph crash").await;
 
-    stack.restart(Service::Router).await;
+    stack.restart(Service::Router(0)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let third = log_one("after the router restart").await;
     expect_line(&mut printed, &third, "after the router restart").await;

@@ -3,6 +3,11 @@
 //! (`fittrack router`), all on the harness's own PostgreSQL, Redis and
 //! nx-27017. Two links go through fault proxies: router → activity subgraph,
 //! and activity subgraph → Redis.
+//!
+//! [`Topology::Replicated`] runs two replicas of every service (subgraphs,
+//! workers, routers) with HAProxy in front of each replicated one, round
+//! robin, health-checked: the routers and every subgraph reach a service
+//! only through its balancer ([`Balancer`]).
 
 use std::{
     collections::BTreeMap,
@@ -14,31 +19,59 @@ use std::{
 
 use super::{
     backends::{Backends, Unavailable},
+    balancer::Balancer,
     proxy::FaultProxy,
     support::{free_port, repo_root, wait_until_up},
 };
 
+/// One process of the stack; the number is its replica.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Service {
-    User,
-    Activity,
-    Ai,
-    Admin,
+    User(u8),
+    Activity(u8),
+    Ai(u8),
+    Admin(u8),
     Worker(u8),
-    Router,
+    Router(u8),
 }
 
 impl Service {
     fn name(self) -> String {
+        let (kind, replica) = self.kind();
+        format!("{kind}-{replica}")
+    }
+
+    pub fn kind(self) -> (&'static str, u8) {
         match self {
-            Service::User => "user".into(),
-            Service::Activity => "activity".into(),
-            Service::Ai => "ai".into(),
-            Service::Admin => "admin".into(),
-            Service::Worker(n) => format!("worker-{n}"),
-            Service::Router => "router".into(),
+            Service::User(r) => ("user", r),
+            Service::Activity(r) => ("activity", r),
+            Service::Ai(r) => ("ai", r),
+            Service::Admin(r) => ("admin", r),
+            Service::Worker(r) => ("worker", r),
+            Service::Router(r) => ("router", r),
         }
     }
+
+    /// Replica `r` of every service.
+    pub fn every(r: u8) -> [Service; 6] {
+        [
+            Service::User(r),
+            Service::Activity(r),
+            Service::Ai(r),
+            Service::Admin(r),
+            Service::Worker(r),
+            Service::Router(r),
+        ]
+    }
+}
+
+/// How many processes of each service run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topology {
+    /// One of each subgraph and router, [`WORKERS`] workers.
+    Single,
+    /// Two of everything, each replicated service behind HAProxy.
+    Replicated,
 }
 
 pub const WORKERS: u8 = 2;
@@ -53,6 +86,10 @@ pub struct FaultStack {
     pub backends: Backends,
     ports: BTreeMap<Service, u16>,
     children: BTreeMap<Service, Child>,
+    /// HAProxy in front of each replicated service ([`Topology::Replicated`]).
+    balancer: Option<Balancer>,
+    /// Set on every router after the harness's own settings.
+    router_env: Vec<(String, String)>,
     /// router → activity subgraph.
     pub activity_link: FaultProxy,
     /// activity subgraph → Redis.
@@ -60,28 +97,43 @@ pub struct FaultStack {
 }
 
 impl FaultStack {
-    pub async fn start() -> Result<Self, Unavailable> {
+    pub async fn start(topology: Topology) -> Result<Self, Unavailable> {
+        Self::start_with_router_env(topology, &[]).await
+    }
+
+    /// As [`FaultStack::start`], the routers with `router_env` on top of the
+    /// harness's settings (its limits are high, for the load).
+    pub async fn start_with_router_env(
+        topology: Topology,
+        router_env: &[(&str, &str)],
+    ) -> Result<Self, Unavailable> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         std::fs::create_dir_all(dir.path().join("logs")).map_err(|e| e.to_string())?;
         let backends = Backends::start(dir.path()).await?;
+        let replicas = match topology {
+            Topology::Single => 1,
+            Topology::Replicated => 2,
+        };
         let mut ports = BTreeMap::new();
-        for service in [
-            Service::User,
-            Service::Activity,
-            Service::Ai,
-            Service::Admin,
-            Service::Router,
+        for r in 0..replicas {
             // A worker serves /health, /ready and /metrics.
-            Service::Worker(0),
-            Service::Worker(1),
-        ] {
-            ports.insert(service, free_port());
+            for service in Service::every(r) {
+                ports.insert(service, free_port());
+            }
         }
-        let activity_link = FaultProxy::start(
-            "activity",
-            &format!("127.0.0.1:{}", ports[&Service::Activity]),
-        )
-        .await;
+        for n in 0..WORKERS {
+            ports.insert(Service::Worker(n), free_port());
+        }
+        let balancer = match topology {
+            Topology::Single => None,
+            Topology::Replicated => Some(Balancer::start(dir.path(), &ports).await?),
+        };
+        let activity_entry = match &balancer {
+            Some(balancer) => balancer.frontends["activity"],
+            None => ports[&Service::Activity(0)],
+        };
+        let activity_link =
+            FaultProxy::start("activity", &format!("127.0.0.1:{activity_entry}")).await;
         let activity_redis_link = FaultProxy::start(
             "activity-redis",
             &format!("127.0.0.1:{}", backends.redis.port),
@@ -92,34 +144,77 @@ impl FaultStack {
             backends,
             ports,
             children: BTreeMap::new(),
+            balancer,
+            router_env: router_env
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
             activity_link,
             activity_redis_link,
         };
-        for service in [
-            Service::User,
-            Service::Activity,
-            Service::Ai,
-            Service::Admin,
-        ] {
-            stack.start_service(service).await;
+        // One replica after the other: the first migrates, the first user
+        // replica writes the signing and pseudonym keys the others read.
+        for r in 0..replicas {
+            for service in [
+                Service::User(r),
+                Service::Activity(r),
+                Service::Ai(r),
+                Service::Admin(r),
+            ] {
+                stack.start_service(service).await;
+            }
         }
         for n in 0..WORKERS {
             stack.start_service(Service::Worker(n)).await;
         }
-        stack.start_service(Service::Router).await;
+        for r in 0..replicas {
+            stack.start_service(Service::Router(r)).await;
+        }
+        if let Some(balancer) = &stack.balancer {
+            balancer.wait_all_up().await;
+        }
         Ok(stack)
     }
 
+    /// Where clients send requests: the routers' balancer, or the router.
     pub fn router(&self) -> String {
-        format!("http://127.0.0.1:{}/graphql", self.ports[&Service::Router])
+        format!("http://127.0.0.1:{}/graphql", self.entry("router"))
     }
 
     pub fn router_ws(&self) -> String {
-        format!("ws://127.0.0.1:{}/graphql", self.ports[&Service::Router])
+        format!("ws://127.0.0.1:{}/graphql", self.entry("router"))
     }
 
-    fn url(&self, service: Service) -> String {
-        format!("http://127.0.0.1:{}", self.ports[&service])
+    /// One router replica, not through the balancer.
+    pub fn router_replica(&self, r: u8) -> String {
+        format!(
+            "http://127.0.0.1:{}/graphql",
+            self.ports[&Service::Router(r)]
+        )
+    }
+
+    pub fn router_replica_ws(&self, r: u8) -> String {
+        format!("ws://127.0.0.1:{}/graphql", self.ports[&Service::Router(r)])
+    }
+
+    /// The port through which the other services reach `kind`: its
+    /// balancer's, or its one replica's.
+    fn entry(&self, kind: &str) -> u16 {
+        match &self.balancer {
+            Some(balancer) => balancer.frontends[kind],
+            None => {
+                let (_, port) = self
+                    .ports
+                    .iter()
+                    .find(|(service, _)| service.kind() == (kind, 0))
+                    .expect("a service of that kind");
+                *port
+            }
+        }
+    }
+
+    fn url(&self, kind: &str) -> String {
+        format!("http://127.0.0.1:{}", self.entry(kind))
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -139,14 +234,14 @@ impl FaultStack {
             .env("REDIS_URL", self.backends.redis.url())
             .env(
                 "FITTRACK_JWKS_URL",
-                format!("{}/.well-known/jwks.json", self.url(Service::User)),
+                format!("{}/.well-known/jwks.json", self.url("user")),
             );
         match service {
-            Service::User => {
+            Service::User(_) => {
                 command
                     .args(["serve", "user"])
                     .env("DATABASE_URL", self.backends.postgres.url())
-                    .env("FITTRACK_ADMIN_INTERNAL_URL", self.url(Service::Admin))
+                    .env("FITTRACK_ADMIN_INTERNAL_URL", self.url("admin"))
                     .env("FITTRACK_USER__AUDIT_DELIVERY_INTERVAL_MS", "200")
                     .env(
                         "FITTRACK_USER__HTTP__PORT",
@@ -163,7 +258,7 @@ impl FaultStack {
                     command.env(format!("FITTRACK_USER__SIGN_IN__{limit}__LIMIT"), "1000000");
                 }
             }
-            Service::Activity => {
+            Service::Activity(_) => {
                 command
                     .args(["serve", "activity"])
                     .env("MONGODB_URI", self.backends.mongo.url())
@@ -187,7 +282,7 @@ impl FaultStack {
                         "1000000",
                     );
             }
-            Service::Ai => {
+            Service::Ai(_) => {
                 command
                     .args(["serve", "ai"])
                     .env("MONGODB_URI", self.backends.mongo.url())
@@ -208,7 +303,7 @@ impl FaultStack {
                         VISIBILITY_TIMEOUT.as_millis().to_string(),
                     );
             }
-            Service::Admin => {
+            Service::Admin(_) => {
                 command
                     .args(["serve", "admin"])
                     .env("DATABASE_URL", self.backends.postgres.url())
@@ -216,9 +311,9 @@ impl FaultStack {
                         "FITTRACK_ADMIN__HTTP__PORT",
                         self.ports[&service].to_string(),
                     )
-                    .env("FITTRACK_USER_INTERNAL_URL", self.url(Service::User));
+                    .env("FITTRACK_USER_INTERNAL_URL", self.url("user"));
             }
-            Service::Router => {
+            Service::Router(_) => {
                 command
                     .arg("router")
                     .env(
@@ -231,21 +326,15 @@ impl FaultStack {
                     )
                     .env("PORT", self.ports[&service].to_string())
                     .env("FITTRACK_ROUTER_METRICS_PORT", free_port().to_string())
-                    .env(
-                        "FITTRACK_USER_URL",
-                        format!("{}/graphql", self.url(Service::User)),
-                    )
+                    .env("FITTRACK_USER_URL", format!("{}/graphql", self.url("user")))
                     .env(
                         "FITTRACK_ACTIVITY_URL",
                         format!("http://{}/graphql", self.activity_link.address()),
                     )
-                    .env(
-                        "FITTRACK_AI_URL",
-                        format!("{}/graphql", self.url(Service::Ai)),
-                    )
+                    .env("FITTRACK_AI_URL", format!("{}/graphql", self.url("ai")))
                     .env(
                         "FITTRACK_ADMIN_URL",
-                        format!("{}/graphql", self.url(Service::Admin)),
+                        format!("{}/graphql", self.url("admin")),
                     )
                     .env(
                         "FITTRACK_SUBGRAPH_TIMEOUT",
@@ -255,7 +344,8 @@ impl FaultStack {
                     .env("FITTRACK_LIMIT_PER_USER", "1000000/60")
                     .env("FITTRACK_LIMIT_PER_ADDRESS", "1000000/60")
                     .env("FITTRACK_LIMIT_WS_PER_ADDRESS", "1000000/60")
-                    .env("FITTRACK_LIMIT_WS_OPEN_PER_ADDRESS", "1000000");
+                    .env("FITTRACK_LIMIT_WS_OPEN_PER_ADDRESS", "1000000")
+                    .envs(self.router_env.iter().map(|(k, v)| (k, v)));
             }
         }
         let log = OpenOptions::new()
@@ -275,13 +365,28 @@ impl FaultStack {
         command
     }
 
+    /// GraphQL requests `service` (a subgraph replica) answered since it
+    /// started, from its own `/metrics`.
+    pub async fn graphql_requests(&self, service: Service) -> u64 {
+        let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.ports[&service]))
+            .await
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .filter(|line| line.starts_with("fittrack_graphql_requests_total{"))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+
     /// Starts `service` and waits until it answers `/health`.
     pub async fn start_service(&mut self, service: Service) {
         let child = self.command(service).spawn().expect("fittrack starts");
         self.children.insert(service, child);
         if let Some(port) = self.ports.get(&service) {
             // The router is ready once its supergraph is loaded.
-            let probe = if service == Service::Router {
+            let probe = if matches!(service, Service::Router(_)) {
                 "readiness"
             } else {
                 "health"

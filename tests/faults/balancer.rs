@@ -1,0 +1,95 @@
+//! HAProxy (Debian's package) in front of every replicated service of a
+//! [`super::stack::Topology::Replicated`] stack: one `listen` section per
+//! service, round robin, each replica health-checked on `/health` every
+//! 300 ms and taken out after two failures. A connection a dead replica
+//! refuses is retried on the other (`retry-on conn-failure`, `redispatch`):
+//! nothing was sent yet, so that is safe for any request. A request already
+//! sent to a replica that dies is not retried by HAProxy: its client sees the
+//! failure and retries as it would anywhere.
+
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    process::{Child, Command, Stdio},
+};
+
+use super::{
+    backends::Unavailable,
+    stack::Service,
+    support::{free_port, wait_until_up},
+};
+
+/// The services that get a balancer (the workers take jobs from the queue).
+const BALANCED: [&str; 5] = ["user", "activity", "ai", "admin", "router"];
+
+pub struct Balancer {
+    /// Service kind → the port HAProxy listens on for it.
+    pub frontends: BTreeMap<&'static str, u16>,
+    process: Child,
+}
+
+impl Balancer {
+    pub async fn start(dir: &Path, replicas: &BTreeMap<Service, u16>) -> Result<Self, Unavailable> {
+        let found = Command::new("haproxy")
+            .arg("-v")
+            .output()
+            .is_ok_and(|out| out.status.success());
+        if !found {
+            return Err("haproxy is not installed (apt-get install haproxy)".into());
+        }
+        let frontends: BTreeMap<&'static str, u16> =
+            BALANCED.iter().map(|kind| (*kind, free_port())).collect();
+        let mut config = String::from(
+            "global\n  maxconn 4096\n\
+             defaults\n  mode http\n  timeout connect 1s\n  timeout client 60s\n  \
+             timeout server 60s\n  timeout tunnel 1h\n  timeout http-request 10s\n  \
+             retries 3\n  option redispatch 1\n  retry-on conn-failure\n  \
+             default-server check inter 300ms fall 2 rise 2\n",
+        );
+        for kind in BALANCED {
+            config.push_str(&format!(
+                "listen {kind}\n  bind 127.0.0.1:{}\n  balance roundrobin\n  option httpchk GET /health\n",
+                frontends[kind]
+            ));
+            for (service, port) in replicas {
+                let (service_kind, replica) = service.kind();
+                if service_kind == kind {
+                    config.push_str(&format!("  server {kind}-{replica} 127.0.0.1:{port}\n"));
+                }
+            }
+        }
+        let file = dir.join("haproxy.cfg");
+        std::fs::write(&file, config).map_err(|e| e.to_string())?;
+        let log = std::fs::File::create(dir.join("logs").join("haproxy.log"))
+            .map_err(|e| e.to_string())?;
+        let process = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("haproxy: {e}"))?;
+        Ok(Self { frontends, process })
+    }
+
+    /// Every balanced service answers through its balancer.
+    pub async fn wait_all_up(&self) {
+        for (kind, port) in &self.frontends {
+            let probe = if *kind == "router" {
+                "readiness"
+            } else {
+                "health"
+            };
+            wait_until_up(&format!("http://127.0.0.1:{port}/{probe}")).await;
+        }
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
