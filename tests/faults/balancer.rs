@@ -25,6 +25,8 @@ const BALANCED: [&str; 5] = ["user", "activity", "ai", "admin", "router"];
 pub struct Balancer {
     /// Service kind → the port HAProxy listens on for it.
     pub frontends: BTreeMap<&'static str, u16>,
+    /// HAProxy's runtime API (`stats socket … level admin`).
+    socket: std::path::PathBuf,
     process: Child,
 }
 
@@ -39,12 +41,14 @@ impl Balancer {
         }
         let frontends: BTreeMap<&'static str, u16> =
             BALANCED.iter().map(|kind| (*kind, free_port())).collect();
-        let mut config = String::from(
-            "global\n  maxconn 4096\n\
+        let socket = dir.join("haproxy.sock");
+        let mut config = format!(
+            "global\n  maxconn 4096\n  stats socket {} mode 600 level admin\n\
              defaults\n  mode http\n  timeout connect 1s\n  timeout client 60s\n  \
              timeout server 60s\n  timeout tunnel 1h\n  timeout http-request 10s\n  \
              retries 3\n  option redispatch 1\n  retry-on conn-failure\n  \
              default-server check inter 300ms fall 2 rise 2\n",
+            socket.display()
         );
         for kind in BALANCED {
             config.push_str(&format!(
@@ -71,7 +75,34 @@ impl Balancer {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("haproxy: {e}"))?;
-        Ok(Self { frontends, process })
+        Ok(Self {
+            frontends,
+            socket,
+            process,
+        })
+    }
+
+    /// Sets `service`'s server state through the runtime API: `maint` takes
+    /// it out of rotation at once (as Kubernetes removes a terminating pod's
+    /// endpoint), `ready` puts it back.
+    pub async fn set_state(&self, service: Service, state: &str) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (kind, replica) = service.kind();
+        if !self.frontends.contains_key(kind) {
+            return;
+        }
+        let mut api = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .expect("HAProxy's runtime API");
+        api.write_all(format!("set server {kind}/{kind}-{replica} state {state}\n").as_bytes())
+            .await
+            .expect("writes a command");
+        let mut answer = String::new();
+        let _ = api.read_to_string(&mut answer).await;
+        assert!(
+            answer.trim().is_empty(),
+            "HAProxy refused `{state}` for {kind}-{replica}: {answer}"
+        );
     }
 
     /// Every balanced service answers through its balancer.

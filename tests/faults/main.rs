@@ -512,6 +512,49 @@ async fn one_replica_of_every_service_killed_mid_load() {
     replicas::a_subscriber_on_one_router_hears_of_work_done_behind_the_other(&stack).await;
 }
 
+/// A rolling update: every replica of every service in turn gets `SIGTERM`
+/// (as Kubernetes stops a pod), must exit within the grace period, and is
+/// started again before the next one stops. Under load, nothing may fail
+/// other than with a code a client retries, and no job may be lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rolling_restart_of_every_service() {
+    let exits = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = exits.clone();
+    let Some((finished, _stack)) = scenario_on(
+        Topology::Replicated,
+        "rolling restart: SIGTERM to each replica of every service in turn, started again before the next",
+        move |stack| {
+            let record = record.clone();
+            Box::pin(Window::around(async move {
+                for r in 0..2 {
+                    for service in Service::every(r) {
+                        let took = stack.stop_gracefully(service, Duration::from_secs(30)).await;
+                        record.lock().expect("exits").push((service, took));
+                        stack.start_service(service).await;
+                    }
+                }
+            }))
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    eprintln!("exit after SIGTERM: {:?}", exits.lock().expect("exits"));
+    let mut reasons = std::collections::BTreeSet::new();
+    for user in &finished.users {
+        reasons.extend(user.subscriber.lock().await.reasons.iter().cloned());
+    }
+    eprintln!("subscriptions ended by: {reasons:?}");
+    for ((operation, outcome), count) in &finished.tally.outcomes {
+        assert!(
+            matches!(outcome, Outcome::Ok)
+                || matches!(outcome, Outcome::Code(code) if code == "SERVICE_UNAVAILABLE"),
+            "{count} × {operation} failed with {outcome:?} during the rolling restart"
+        );
+    }
+}
+
 /// Two routers count one quota: with 20 requests a minute per user, a user
 /// alternating between the routers gets 20 answers in all, not 20 from each
 /// (the counts are in Redis, `router/src/limits.rs`).

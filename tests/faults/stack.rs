@@ -380,7 +380,8 @@ impl FaultStack {
             .sum::<f64>() as u64
     }
 
-    /// Starts `service` and waits until it answers `/health`.
+    /// Starts `service` and waits until it answers `/health`; back in its
+    /// balancer's rotation, if it was taken out.
     pub async fn start_service(&mut self, service: Service) {
         let child = self.command(service).spawn().expect("fittrack starts");
         self.children.insert(service, child);
@@ -393,6 +394,9 @@ impl FaultStack {
             };
             wait_until_up(&format!("http://127.0.0.1:{port}/{probe}")).await;
         }
+        if let Some(balancer) = &self.balancer {
+            balancer.set_state(service, "ready").await;
+        }
     }
 
     /// `kill -9`: no drain, no goodbye to clients or the queue.
@@ -400,6 +404,42 @@ impl FaultStack {
         if let Some(mut child) = self.children.remove(&service) {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Stops `service` as Kubernetes stops a pod: out of its balancer's
+    /// rotation first (the endpoint removed), then the `preStop` pause
+    /// (1 s here, 5 s in deploy/kubernetes), then `SIGTERM`; how long the
+    /// process took to exit after the signal. Panics past `grace` (the pod
+    /// would have been killed).
+    pub async fn stop_gracefully(&mut self, service: Service, grace: Duration) -> Duration {
+        use nix::{sys::signal, unistd::Pid};
+        if let Some(balancer) = &self.balancer {
+            balancer.set_state(service, "maint").await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let mut child = self.children.remove(&service).expect("the service runs");
+        let pid = Pid::from_raw(child.id() as i32);
+        let _ = signal::kill(pid, signal::Signal::SIGTERM);
+        let started = std::time::Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                assert!(
+                    status.success(),
+                    "{} exited with {status} on SIGTERM",
+                    service.name()
+                );
+                return started.elapsed();
+            }
+            if started.elapsed() > grace {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{} did not exit within {grace:?} of SIGTERM",
+                    service.name()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
