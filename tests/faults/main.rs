@@ -546,6 +546,15 @@ async fn rolling_restart_of_every_service() {
         reasons.extend(user.subscriber.lock().await.reasons.iter().cloned());
     }
     eprintln!("subscriptions ended by: {reasons:?}");
+    // A stopping AI replica ends its streams itself, with a code clients
+    // act on (`ai::end_live_streams_on_shutdown`), rather than dropping
+    // the router's WebSocket under them.
+    assert!(
+        !reasons
+            .iter()
+            .any(|reason| reason.contains("SUBGRAPH_WEBSOCKET_CLIENT_FAILURE")),
+        "a stopping AI replica dropped its subscribers: {reasons:?}"
+    );
     for ((operation, outcome), count) in &finished.tally.outcomes {
         assert!(
             matches!(outcome, Outcome::Ok)

@@ -184,7 +184,11 @@ pub fn assemble(config: &AiConfig, parts: Parts) -> AiService {
     let recommender = (worker.clone(), consumer_options);
     let eraser = worker.clone();
     let reports = (context.breakers.clone(), context.coach.clone(), consumer);
+    let bus = context.bus.clone();
     let service = service
+        .task("live streams end on shutdown", config.api, move |token| {
+            end_live_streams_on_shutdown(bus, token)
+        })
         .task("worker", config.tasks.worker, move |token| {
             let (worker, options) = recommender;
             worker.run(queue, options, token.cancelled_owned())
@@ -205,6 +209,37 @@ pub fn assemble(config: &AiConfig, parts: Parts) -> AiService {
         context,
         worker,
     }
+}
+
+/// How long a stopping replica waits for its subscribers' streams to close
+/// after it has ended them, so that each client gets its error and
+/// `complete` before the connection goes.
+pub const LIVE_STREAMS_CLOSE_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// On shutdown (`SIGTERM`), ends every `recommendationAdded` stream with
+/// `SERVICE_UNAVAILABLE` ("subscribe again"), as a Redis interruption does,
+/// and waits for them to close: the router passes the error on and each
+/// client subscribes again, through the router, on another replica. Without
+/// it, the process would exit under its WebSockets, and the router would
+/// report `SUBGRAPH_WEBSOCKET_CLIENT_FAILURE`.
+async fn end_live_streams_on_shutdown(
+    bus: Arc<dyn RecommendationBus>,
+    token: fittrack_kit::service::CancellationToken,
+) {
+    token.cancelled().await;
+    let open = graphql::subscription::live_subscriptions();
+    bus.end_all();
+    let started = std::time::Instant::now();
+    while graphql::subscription::live_subscriptions() > 0
+        && started.elapsed() < LIVE_STREAMS_CLOSE_WITHIN
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tracing::info!(
+        ended = open,
+        still_open = graphql::subscription::live_subscriptions(),
+        "live subscriptions ended for shutdown"
+    );
 }
 
 /// The subgraph's SDL (federation 2), as exported to `schema/ai.graphql`.

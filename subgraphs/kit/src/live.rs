@@ -51,6 +51,10 @@ pub trait LiveBus<T: LiveEvent>: Send + Sync + 'static {
     /// have lost some (its connection dropped or came back, or this
     /// subscriber fell too far behind); subscribe again.
     fn subscribe(&self, user_id: Uuid) -> BoxStream<'static, T>;
+    /// Ends every stream of this replica now, as when something may have
+    /// been lost: the replica is stopping, and its subscribers are told so
+    /// that they subscribe again on another.
+    fn end_all(&self);
 }
 
 /// What a user's channel carries.
@@ -189,6 +193,10 @@ impl<T: LiveEvent> LiveBus<T> for LocalBus<T> {
     fn subscribe(&self, user_id: Uuid) -> BoxStream<'static, T> {
         self.feeds.subscribe(user_id)
     }
+
+    fn end_all(&self) {
+        self.feeds.interrupt_all();
+    }
 }
 
 /// Redis pub/sub (when `REDIS_URL` is set).
@@ -291,5 +299,9 @@ impl<T: LiveEvent> LiveBus<T> for RedisBus<T> {
 
     fn subscribe(&self, user_id: Uuid) -> BoxStream<'static, T> {
         self.local.subscribe(user_id)
+    }
+
+    fn end_all(&self) {
+        self.local.end_all();
     }
 }

@@ -326,6 +326,12 @@ impl<K: std::hash::Hash + Eq + Clone + Send + 'static> OpenSlots<K> {
         let open = self.0.lock().unwrap_or_else(|p| p.into_inner());
         open.get(key).copied().unwrap_or(0)
     }
+
+    /// Slots held for every key together.
+    pub fn total(&self) -> usize {
+        let open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        open.values().sum()
+    }
 }
 
 impl<K: std::hash::Hash + Eq + Clone + Send + 'static> Drop for OpenSlot<K> {

@@ -130,6 +130,9 @@ pub trait RecommendationBus: Send + Sync + 'static {
     /// the bus may have lost some (its connection dropped or came back, or
     /// this subscriber fell too far behind); subscribe again.
     fn subscribe(&self, user_id: Uuid) -> BoxStream<'static, Recommendation>;
+    /// Ends every stream of this replica (it is stopping): subscribers are
+    /// told and subscribe again elsewhere.
+    fn end_all(&self);
 }
 
 /// Any shared live bus of recommendations (`fittrack_kit::live`) is one.
@@ -141,6 +144,10 @@ impl<B: fittrack_kit::live::LiveBus<Recommendation>> RecommendationBus for B {
 
     fn subscribe(&self, user_id: Uuid) -> BoxStream<'static, Recommendation> {
         fittrack_kit::live::LiveBus::subscribe(self, user_id)
+    }
+
+    fn end_all(&self) {
+        fittrack_kit::live::LiveBus::end_all(self)
     }
 }
 

@@ -8,7 +8,7 @@ mod loaders;
 mod plans;
 pub mod platform;
 mod recommendations;
-mod subscription;
+pub(crate) mod subscription;
 mod types;
 
 use std::{sync::Arc, time::Duration};

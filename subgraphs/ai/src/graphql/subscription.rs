@@ -58,6 +58,11 @@ impl RecommendationSubscription {
     }
 }
 
+/// `recommendationAdded` streams open in this process.
+pub fn live_subscriptions() -> usize {
+    open_subscriptions().total()
+}
+
 fn open_subscriptions() -> &'static fittrack_kit::ratelimit::OpenSlots<uuid::Uuid> {
     static OPEN: std::sync::OnceLock<fittrack_kit::ratelimit::OpenSlots<uuid::Uuid>> =
         std::sync::OnceLock::new();
