@@ -565,8 +565,9 @@ async fn rolling_restart_of_every_service() {
 }
 
 /// Two routers count one quota: with 20 requests a minute per user, a user
-/// alternating between the routers gets 20 answers in all, not 20 from each
-/// (the counts are in Redis, `router/src/limits.rs`).
+/// alternating between the routers gets 20 answers in all, not 20 from each;
+/// with 60 a minute per address, one address gets 60 in all (the counts are
+/// in Redis, `router/src/limits.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_routers_grant_one_quota() {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -575,7 +576,10 @@ async fn two_routers_grant_one_quota() {
     }
     let stack = match FaultStack::start_with_router_env(
         Topology::Replicated,
-        &[("FITTRACK_LIMIT_PER_USER", "20/60")],
+        &[
+            ("FITTRACK_LIMIT_PER_USER", "20/60"),
+            ("FITTRACK_LIMIT_PER_ADDRESS", "60/60"),
+        ],
     )
     .await
     {
@@ -589,6 +593,7 @@ async fn two_routers_grant_one_quota() {
         }
     };
     replicas::two_routers_grant_one_quota(&stack, 20).await;
+    replicas::two_routers_grant_one_address_quota(&stack, 60).await;
 }
 
 /// What `fittrack-cli watch` prints, line by line, as it prints it.

@@ -224,3 +224,37 @@ pub async fn two_routers_grant_one_quota(stack: &FaultStack, quota: usize) {
         "both routers refuse: {refused:?}"
     );
 }
+
+/// `quota` requests a minute per address, on two routers: whatever the
+/// address already spent (the user quota's requests above count too), it
+/// is answered `quota` times in all within the minute, then refused by both.
+pub async fn two_routers_grant_one_address_quota(stack: &FaultStack, quota: usize) {
+    let http = reqwest::Client::new();
+    let mut answered = 0;
+    let mut refused = [0usize; 2];
+    for n in 0..quota * 2 {
+        let r = n % 2;
+        let (outcome, _) = call(
+            &http,
+            &stack.router_replica(r as u8),
+            "{ __typename }",
+            json!({}),
+            None,
+        )
+        .await;
+        match outcome {
+            Outcome::Ok => answered += 1,
+            Outcome::Code(code) if code == "RATE_LIMITED" => refused[r] += 1,
+            other => panic!("router {r}: {other:?}"),
+        }
+    }
+    assert!(
+        answered < quota,
+        "{answered} anonymous requests answered after the user's: one quota of {quota} for both routers"
+    );
+    assert!(
+        refused[0] > 0 && refused[1] > 0,
+        "both routers refuse: {refused:?}"
+    );
+    assert_eq!(answered + refused[0] + refused[1], quota * 2);
+}
