@@ -150,7 +150,27 @@ fn no_replica() -> anyhow::Error {
     ))
 }
 
-/// A command fred has no typed method for, keyed by its first argument.
+/// A command fred has no typed method for, routed on a cluster by its key:
+/// the first argument, or where the command puts its key (`EVAL script
+/// numkeys key …`, `XGROUP CREATE key …`).
 pub fn command(name: &'static str) -> CustomCommand {
-    CustomCommand::new_static(name, ClusterHash::FirstKey, false)
+    let hash = match name {
+        "EVAL" => ClusterHash::Offset(2),
+        "XGROUP" => ClusterHash::Offset(1),
+        _ => ClusterHash::FirstKey,
+    };
+    CustomCommand::new_static(name, hash, false)
+}
+
+/// `prefix` followed by `name`; on a Redis Cluster with `name` as the key's
+/// hash tag (`prefix{name}`), so that every key built from it (a queue's
+/// stream and its dead letters, which one script touches together) is in
+/// one slot. Elsewhere the name stays as it always was, so a single Redis
+/// keeps its keys across upgrades.
+pub fn slot_tagged(client: &Client, prefix: &str, name: &str) -> String {
+    if client.is_clustered() {
+        format!("{prefix}{{{name}}}")
+    } else {
+        format!("{prefix}{name}")
+    }
 }

@@ -217,11 +217,14 @@ impl Revocations for RedisRevocations {
     }
 
     async fn state(&self, user_id: Uuid, session_id: Uuid) -> anyhow::Result<RevocationState> {
-        let (cutoff, session): (Option<i64>, Option<i64>) = self
-            .client
-            .mget(vec![self.user_key(user_id), self.session_key(session_id)])
-            .await
-            .context("reading token revocations")?;
+        // Two reads at once, not one MGET: on a cluster the two keys are in
+        // different slots (fred sends both on its connection together).
+        let (cutoff, session) = tokio::try_join!(
+            self.client.get::<Option<i64>, _>(self.user_key(user_id)),
+            self.client
+                .get::<Option<i64>, _>(self.session_key(session_id)),
+        )
+        .context("reading token revocations")?;
         Ok(RevocationState {
             user_cutoff_ms: cutoff,
             session_revoked: session.is_some(),

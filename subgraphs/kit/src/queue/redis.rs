@@ -23,7 +23,8 @@ use crate::redis::command;
 
 use super::{DeadLetter, Delivery, JobQueue, QueueOptions, QueueStats};
 
-/// Every queue stream is `<namespace>:queue:<name>` (see `kit::shared`).
+/// Every queue stream is `<namespace>:queue:<name>` (see `kit::shared`);
+/// `<namespace>:queue:{<name>}` on a cluster (`kit::redis::slot_tagged`).
 const KEY_INFIX: &str = ":queue:";
 
 /// XACK and XDEL as one step (a script runs atomically): a worker killed
@@ -71,7 +72,9 @@ impl RedisJobQueue {
         options: QueueOptions,
     ) -> anyhow::Result<Self> {
         let (client, blocking) = crate::redis::connect_pair(url).await?;
-        let key = format!("{namespace}{KEY_INFIX}{name}");
+        // On a cluster the stream and its dead letters share a slot: the
+        // dead-letter script writes both.
+        let key = crate::redis::slot_tagged(&client, &format!("{namespace}{KEY_INFIX}"), name);
         let queue = Self {
             name: name.to_owned(),
             dlq_key: format!("{key}:dlq"),
