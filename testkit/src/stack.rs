@@ -57,6 +57,25 @@ pub fn fittrack_binary() -> PathBuf {
     profile_dir.join(format!("fittrack{}", std::env::consts::EXE_SUFFIX))
 }
 
+/// `name` on the PATH. `None` skips the calling test, unless CI requires
+/// the tool (`require_var=1`, which `.ci/run` sets once it has installed it
+/// with `install`).
+pub fn installed_tool(name: &str, require_var: &str, install: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var(require_var).as_deref() != Ok("1"),
+            "{name} is required ({install})"
+        );
+        eprintln!("skipped: {name} is not installed");
+    }
+    found
+}
+
 pub fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -23,19 +23,11 @@ use support::repo_root;
 /// (`FITTRACK_REQUIRE_KUBERNETES_TOOLS=1`, set by `.ci/run`, which installs
 /// kubernetes-validate and checkov; kubectl is on the machine).
 fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|candidate| candidate.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("FITTRACK_REQUIRE_KUBERNETES_TOOLS").as_deref() != Ok("1"),
-            "{name} is required (.ci/run installs it)"
-        );
-        eprintln!("skipped: {name} is not installed");
-    }
-    found
+    support::installed_tool(
+        name,
+        "FITTRACK_REQUIRE_KUBERNETES_TOOLS",
+        ".ci/run installs it",
+    )
 }
 
 fn manifests_dir() -> PathBuf {

@@ -22,19 +22,11 @@ const LOG: &str = "mutation($input: LogActivityInput!) { logActivity(input: $inp
 /// `name` on the PATH; `None` skips the test unless CI requires it
 /// (`FITTRACK_REQUIRE_PROMETHEUS=1`, set by `.ci/run`, which installs it).
 fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|candidate| candidate.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("FITTRACK_REQUIRE_PROMETHEUS").as_deref() != Ok("1"),
-            "{name} is required (apt-get install prometheus)"
-        );
-        eprintln!("skipped: {name} is not installed");
-    }
-    found
+    support::installed_tool(
+        name,
+        "FITTRACK_REQUIRE_PROMETHEUS",
+        "apt-get install prometheus",
+    )
 }
 
 fn deploy_dir() -> PathBuf {

@@ -9,17 +9,17 @@
 //! Skipped where there is no `redis-server`, required in CI
 //! (`FITTRACK_REQUIRE_REDIS_SERVER`).
 
+mod support;
+
 use std::{
     process::{Child, Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
+use support::{cli, free_port, recommendation, redis_server_available};
 
 use chrono::Utc;
-use fittrack_ai::{
-    bus::{RecommendationBus, RedisBus},
-    domain::model::{Advice, Recommendation, Source},
-};
+use fittrack_ai::bus::{RecommendationBus, RedisBus};
 use fittrack_kit::{
     config::Secret,
     queue::{redis::RedisJobQueue, JobQueue, QueueOptions},
@@ -29,37 +29,6 @@ use fittrack_kit::{
 };
 use futures_util::StreamExt;
 use uuid::Uuid;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn redis_server_available() -> bool {
-    let found = Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("FITTRACK_REQUIRE_REDIS_SERVER").is_none(),
-            "redis-server is required for the cluster test"
-        );
-        eprintln!("redis-server not installed: Redis Cluster test skipped");
-    }
-    found
-}
-
-fn cli(port: u16, args: &[&str]) -> String {
-    Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(args)
-        .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        .unwrap_or_default()
-}
 
 struct Cluster {
     _dir: tempfile::TempDir,
@@ -142,26 +111,9 @@ impl Drop for Cluster {
     }
 }
 
-fn recommendation(user: Uuid) -> Recommendation {
-    Recommendation {
-        id: Uuid::now_v7(),
-        activity_id: Uuid::new_v4(),
-        user_id: user,
-        source: Source::Rules,
-        advice: Advice {
-            summary: "s".into(),
-            highlights: vec![],
-            improvements: vec![],
-            next_workout: "n".into(),
-            safety_notes: vec![],
-        },
-        created_at: Utc::now(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_redis_client_works_on_a_cluster() {
-    if !redis_server_available() {
+    if !redis_server_available("Redis cluster") {
         return;
     }
     let cluster = Cluster::start().await;

@@ -12,6 +12,8 @@
 //! Skipped where there is no `redis-server`, required in CI
 //! (`FITTRACK_REQUIRE_REDIS_SERVER`).
 
+mod support;
+
 use std::{
     collections::BTreeSet,
     process::{Child, Command, Stdio},
@@ -21,12 +23,9 @@ use std::{
     },
     time::{Duration, Instant},
 };
+use support::{cli, free_port, redis_server_available, until, until_the_bus_delivers};
 
-use chrono::Utc;
-use fittrack_ai::{
-    bus::{RecommendationBus, RedisBus},
-    domain::model::{Advice, Recommendation, Source},
-};
+use fittrack_ai::bus::{RecommendationBus, RedisBus};
 use fittrack_kit::{
     queue::{redis::RedisJobQueue, JobQueue, QueueOptions},
     ratelimit::{Quota, RateLimiter, RedisRateLimiter},
@@ -37,46 +36,6 @@ use futures_util::StreamExt;
 use uuid::Uuid;
 
 const MASTER: &str = "fittrack";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn redis_server_available() -> bool {
-    let found = Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("FITTRACK_REQUIRE_REDIS_SERVER").is_none(),
-            "redis-server is required for the failover test"
-        );
-        eprintln!("redis-server not installed: Redis failover test skipped");
-    }
-    found
-}
-
-/// `redis-cli -p <port> <args>`, its output trimmed.
-fn cli(port: u16, args: &[&str]) -> String {
-    Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(args)
-        .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        .unwrap_or_default()
-}
-
-async fn until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < within, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// A primary, two replicas and three Sentinels watching them, in a
 /// directory of their own (Sentinels rewrite their config files).
@@ -307,23 +266,6 @@ impl Drop for SentinelSetup {
     }
 }
 
-fn recommendation(user: Uuid) -> Recommendation {
-    Recommendation {
-        id: Uuid::now_v7(),
-        activity_id: Uuid::new_v4(),
-        user_id: user,
-        source: Source::Rules,
-        advice: Advice {
-            summary: "s".into(),
-            highlights: vec![],
-            improvements: vec![],
-            next_workout: "n".into(),
-            safety_notes: vec![],
-        },
-        created_at: Utc::now(),
-    }
-}
-
 /// What the load saw: acknowledged writes, and the codes of refused ones
 /// with when they happened.
 #[derive(Default)]
@@ -334,7 +276,7 @@ struct Outcomes {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sentinel_failover_under_load_loses_nothing_acknowledged() {
-    if !redis_server_available() {
+    if !redis_server_available("Redis failover") {
         return;
     }
     let mut setup = SentinelSetup::start().await;
@@ -539,21 +481,7 @@ async fn a_sentinel_failover_under_load_loses_nothing_acknowledged() {
         .await
         .expect("the old feed ends within 10 s");
     assert!(ended.is_none(), "nothing was published on the old primary");
-    let ada = Uuid::new_v4();
-    let mut feed = subscriber.subscribe(ada);
-    let started = Instant::now();
-    loop {
-        publisher.publish(&recommendation(ada)).await.ok();
-        match tokio::time::timeout(Duration::from_millis(300), feed.next()).await {
-            Ok(Some(_)) => break,
-            Ok(None) => feed = subscriber.subscribe(ada),
-            Err(_) => {}
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the bus stayed deaf after the failover"
-        );
-    }
+    until_the_bus_delivers(&*publisher, &*subscriber, "the failover").await;
     assert_ne!(setup.current_primary_port(), Some(old_primary));
 
     eprintln!(

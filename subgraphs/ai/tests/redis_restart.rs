@@ -7,17 +7,16 @@
 //! killed); skipped where there is no `redis-server`, required in CI
 //! (`FITTRACK_REQUIRE_REDIS_SERVER`).
 
+mod support;
+
 use std::{
     process::{Child, Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
+use support::{recommendation, redis_server_available, until_the_bus_delivers};
 
-use chrono::Utc;
-use fittrack_ai::{
-    bus::{RecommendationBus, RedisBus},
-    domain::model::{Advice, Recommendation, Source},
-};
+use fittrack_ai::bus::{RecommendationBus, RedisBus};
 use fittrack_kit::{
     queue::{redis::RedisJobQueue, JobQueue, QueueOptions},
     ratelimit::{Quota, RateLimiter, RedisRateLimiter},
@@ -86,38 +85,6 @@ impl Drop for RedisServer {
     }
 }
 
-fn redis_server_available() -> bool {
-    let found = Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("FITTRACK_REQUIRE_REDIS_SERVER").is_none(),
-            "redis-server is required for the restart test"
-        );
-        eprintln!("redis-server not installed: Redis restart test skipped");
-    }
-    found
-}
-
-fn recommendation(user: Uuid) -> Recommendation {
-    Recommendation {
-        id: Uuid::now_v7(),
-        activity_id: Uuid::new_v4(),
-        user_id: user,
-        source: Source::Rules,
-        advice: Advice {
-            summary: "s".into(),
-            highlights: vec![],
-            improvements: vec![],
-            next_workout: "n".into(),
-            safety_notes: vec![],
-        },
-        created_at: Utc::now(),
-    }
-}
-
 /// Retries `attempt` until it succeeds; how long that took.
 async fn recovers<F, Fut, T>(what: &str, attempt: F) -> Duration
 where
@@ -139,7 +106,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_redis_client_fails_fast_while_redis_is_down_and_recovers_by_itself() {
-    if !redis_server_available() {
+    if !redis_server_available("Redis restart") {
         return;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -247,23 +214,8 @@ async fn every_redis_client_fails_fast_while_redis_is_down_and_recovers_by_itsel
         ["after"]
     );
     // The bus re-subscribed by itself: a new feed hears what is published.
-    let mut feed = subscriber.subscribe(ada);
-    let started = Instant::now();
-    loop {
-        publisher.publish(&recommendation(ada)).await.ok();
-        match tokio::time::timeout(Duration::from_millis(300), feed.next()).await {
-            Ok(Some(_)) => break,
-            // Opened before the bus was back in touch, and ended by it.
-            Ok(None) => feed = subscriber.subscribe(ada),
-            Err(_) => {}
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the bus subscriber stayed deaf after Redis came back"
-        );
-    }
+    let bus_back = until_the_bus_delivers(&*publisher, &*subscriber, "Redis came back").await;
     eprintln!(
-        "feed told in {told:?}; outage calls failed in {took:?}; queue back {queue_back:?} after the restart; bus back {:?}",
-        started.elapsed()
+        "feed told in {told:?}; outage calls failed in {took:?}; queue back {queue_back:?} after the restart; bus back {bus_back:?}"
     );
 }
