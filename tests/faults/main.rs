@@ -494,8 +494,11 @@ async fn one_replica_of_every_service_killed_mid_load() {
         tally.failed(),
         tally.total()
     );
-    // Round robin: both replicas of every subgraph answered requests
-    // (replica 1 since its restart).
+    // Round robin: both replicas of every subgraph answer requests (replica
+    // 1 since its restart). The admin subgraph sees about one request a
+    // second of the load, so eight dashboards (each asks every subgraph
+    // for its part) go through the balancer first.
+    replicas::dashboards(&stack, &finished.admin.token, 8).await;
     for r in 0..2 {
         for service in [
             Service::User(r),

@@ -94,6 +94,22 @@ pub async fn a_revoked_session_is_refused_by_every_replica(stack: &FaultStack) {
     );
 }
 
+/// `count` admin dashboards through the routers' balancer: each asks the
+/// user, activity, AI and admin subgraphs for their parts.
+pub async fn dashboards(stack: &FaultStack, admin_token: &str, count: usize) {
+    let http = reqwest::Client::new();
+    for _ in 0..count {
+        call_ok(
+            &http,
+            &stack.router(),
+            DASHBOARD,
+            json!({}),
+            Some(admin_token),
+        )
+        .await;
+    }
+}
+
 /// The dashboard's parts are cached once for every replica (in Redis): an
 /// account made after the first read is not counted by any replica's read
 /// within the cache's 60 s, as it would be by a replica that computed its
