@@ -19,13 +19,20 @@ pub type Unavailable = String;
 
 /// Up to 30 s: nx-27017 is a Python program, slow to start on a busy machine.
 async fn wait_listening(port: u16, what: &str) {
-    for _ in 0..600 {
+    if !listening_within(port, Duration::from_secs(30)).await {
+        panic!("{what} did not listen on {port}");
+    }
+}
+
+async fn listening_within(port: u16, within: Duration) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < within {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("{what} did not listen on {port}");
+    false
 }
 
 fn kill_hard(child: &mut Child) {
@@ -205,11 +212,23 @@ impl Mongo {
             dir,
             child: None,
         };
-        mongo
-            .spawn()
-            .map_err(|e| format!("nx-27017: {e} (pip install nx-27017)"))?;
-        wait_listening(mongo.port, "nx-27017").await;
-        Ok(mongo)
+        // A start that never listens (seen twice in CI, its log gone with
+        // the scenario's directory) is retried on another port, and the
+        // last one's log is shown.
+        for _ in 0..3 {
+            mongo
+                .spawn()
+                .map_err(|e| format!("nx-27017: {e} (pip install nx-27017)"))?;
+            if listening_within(mongo.port, Duration::from_secs(20)).await {
+                return Ok(mongo);
+            }
+            mongo.kill();
+            mongo.port = free_port();
+        }
+        panic!(
+            "nx-27017 did not listen, three times:\n{}",
+            std::fs::read_to_string(mongo.dir.join("nx.log")).unwrap_or_default()
+        );
     }
 
     fn spawn(&mut self) -> std::io::Result<()> {
