@@ -700,6 +700,84 @@ async fn efforts_are_kept_per_activity_and_kind_and_go_with_it(
     );
 }
 
+/// What decides a new workout's records, read without the user's history:
+/// per key, the best value among the other workouts (the earliest of equal
+/// ones), per activity type for the longest duration.
+async fn each_record_has_one_holder_the_best_then_the_earliest(
+    (backend, store, _dir): StoreUnderTest,
+) {
+    let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let run = |day: u32| activity(ada, ActivityType::Running, at(2026, 3, day, 7, 0), 30);
+    let (first, second, third, new) = (run(1), run(2), run(3), run(4));
+    let ride = activity(ada, ActivityType::Cycling, at(2026, 3, 5, 7, 0), 120);
+    let bobs = activity(bob, ActivityType::Running, at(2026, 3, 1, 7, 0), 30);
+    for a in [&first, &second, &third, &new, &ride, &bobs] {
+        insert_new(&*store, a.clone()).await;
+    }
+    let effort = |a: &Activity, kind: RecordKind, value: f64| Effort {
+        activity_id: a.id,
+        user_id: a.user_id,
+        activity_type: a.activity_type,
+        kind,
+        value,
+        achieved_at: a.start_time,
+    };
+    store
+        .save_efforts(&[
+            effort(&first, RecordKind::Fastest5K, 1_500.0),
+            effort(&first, RecordKind::BestPower5Min, 250.0),
+            effort(&first, RecordKind::LongestDuration, 1_800.0),
+            // As fast as the third, and earlier: it holds the record.
+            effort(&second, RecordKind::Fastest5K, 1_400.0),
+            effort(&second, RecordKind::BestPower5Min, 300.0),
+            effort(&third, RecordKind::Fastest5K, 1_400.0),
+            effort(&third, RecordKind::BestPower5Min, 300.0),
+            // The workout being judged does not compete with itself.
+            effort(&new, RecordKind::Fastest5K, 1_300.0),
+            effort(&new, RecordKind::LongestDuration, 9_000.0),
+            // Longer, but a ride: not a run's record.
+            effort(&ride, RecordKind::LongestDuration, 7_200.0),
+            effort(&bobs, RecordKind::Fastest5K, 1_000.0),
+        ])
+        .await
+        .expect("save");
+    let mut holders = store
+        .record_holders(
+            ada,
+            new.id,
+            &[
+                (RecordKind::Fastest5K, None),
+                (RecordKind::BestPower5Min, None),
+                (RecordKind::LongestDuration, Some(ActivityType::Running)),
+                (RecordKind::FastestMarathon, None),
+            ],
+        )
+        .await
+        .expect("holders");
+    holders.sort_by_key(|e| e.kind);
+    assert_eq!(
+        holders,
+        vec![
+            effort(&second, RecordKind::Fastest5K, 1_400.0),
+            effort(&second, RecordKind::BestPower5Min, 300.0),
+            effort(&first, RecordKind::LongestDuration, 1_800.0),
+        ],
+        "{backend}"
+    );
+    assert_eq!(
+        store
+            .record_holders(
+                ada,
+                new.id,
+                &[(RecordKind::LongestDuration, Some(ActivityType::Cycling))]
+            )
+            .await
+            .expect("holders"),
+        vec![effort(&ride, RecordKind::LongestDuration, 7_200.0)],
+        "{backend}"
+    );
+}
+
 async fn the_change_feed_lists_saves_and_deletions_in_order(
     (backend, store, _dir): StoreUnderTest,
 ) {
@@ -795,6 +873,7 @@ fittrack_kit::backend_contracts! {
         one_write_marks_many_events_and_only_those,
         recordings_are_kept_whole_and_go_with_their_activity,
         efforts_are_kept_per_activity_and_kind_and_go_with_it,
+        each_record_has_one_holder_the_best_then_the_earliest,
         the_change_feed_lists_saves_and_deletions_in_order,
     ],
 }

@@ -94,6 +94,14 @@ impl ActivityStore for StoreDownFor {
     ) -> anyhow::Result<Vec<fittrack_activity::domain::records::Effort>> {
         self.inner.efforts(user_id, kinds).await
     }
+    async fn record_holders(
+        &self,
+        user_id: Uuid,
+        except: Uuid,
+        keys: &[fittrack_activity::domain::records::RecordKey],
+    ) -> anyhow::Result<Vec<fittrack_activity::domain::records::Effort>> {
+        self.inner.record_holders(user_id, except, keys).await
+    }
     async fn changes(
         &self,
         user_id: Uuid,

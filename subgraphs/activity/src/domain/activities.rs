@@ -276,11 +276,11 @@ impl Activities {
     async fn after_stored(
         &self,
         activity: &Activity,
-        kinds: &[records::RecordKind],
+        efforts: &[records::Effort],
         samples: &[super::recording::Sample],
         announce: bool,
     ) {
-        let (new_records, insights) = match self.insights(activity, kinds, samples).await {
+        let (new_records, insights) = match self.insights(activity, efforts, samples).await {
             Ok((new_records, insights)) => (new_records, Some(insights)),
             Err(error) => {
                 tracing::warn!(
@@ -307,22 +307,28 @@ impl Activities {
         }
     }
 
-    /// The records a new workout set among `kinds` (those of its efforts:
-    /// a user's other efforts are not read on every write), its kilometre
-    /// splits, its time in the user's heart-rate zones and the user's goal
-    /// progress. The reads run one after another and the first that fails
-    /// ends them: a store going away costs one wait, not one per read.
+    /// The records a new workout set with its `efforts` (against the
+    /// holder of each: a user's history is not read on every write), its
+    /// kilometre splits, its time in the user's heart-rate zones and the
+    /// user's goal progress. The reads run one after another and the first
+    /// that fails ends them: a store going away costs one wait, not one per
+    /// read.
     async fn insights(
         &self,
         activity: &Activity,
-        kinds: &[records::RecordKind],
+        efforts: &[records::Effort],
         samples: &[super::recording::Sample],
     ) -> anyhow::Result<(Vec<records::NewRecord>, WorkoutInsights)> {
-        let new_records = if kinds.is_empty() {
+        let new_records = if efforts.is_empty() {
             Vec::new()
         } else {
-            let efforts = self.store.efforts(activity.user_id, kinds).await?;
-            records::new_records(&efforts, activity.id)
+            let keys: Vec<records::RecordKey> = efforts.iter().map(records::key_of).collect();
+            let mut contenders = self
+                .store
+                .record_holders(activity.user_id, activity.id, &keys)
+                .await?;
+            contenders.extend_from_slice(efforts);
+            records::new_records(&contenders, activity.id)
         };
         let mut insights = WorkoutInsights {
             records: new_records
@@ -409,19 +415,12 @@ impl Activities {
             self.store.delete_user(owner).await?;
             return Err(ActivityError::AccountErased);
         }
-        self.store
-            .save_efforts(&hand_logged_efforts(&activity))
-            .await?;
+        let efforts = hand_logged_efforts(&activity);
+        self.store.save_efforts(&efforts).await?;
         self.link_default_gear(&activity).await?;
         let fresh =
             now - activity.start_time < chrono::Duration::hours(ANNOUNCE_IMPORTS_WITHIN_HOURS);
-        self.after_stored(
-            &activity,
-            &[records::RecordKind::LongestDuration],
-            &[],
-            fresh,
-        )
-        .await;
+        self.after_stored(&activity, &efforts, &[], fresh).await;
         Ok(activity)
     }
 
@@ -497,9 +496,8 @@ impl Activities {
         };
         self.store.save_recording(&activity, &stored).await?;
         self.keep_original(&activity, original.as_ref()).await?;
-        self.store
-            .save_efforts(&efforts_of(&activity, &efforts))
-            .await?;
+        let efforts = efforts_of(&activity, &efforts);
+        self.store.save_efforts(&efforts).await?;
         if self.erased.is_erased(owner).await? {
             self.store.delete_user(owner).await?;
             return Err(ActivityError::AccountErased);
@@ -508,8 +506,7 @@ impl Activities {
         // History sets records too, but only a fresh workout's are news,
         // to its owner and to the coach.
         if announce {
-            let kinds: Vec<records::RecordKind> = efforts.iter().map(|(kind, _)| *kind).collect();
-            self.after_stored(&activity, &kinds, &stored.samples, true)
+            self.after_stored(&activity, &efforts, &stored.samples, true)
                 .await;
         }
         Ok(ImportedWorkout::New(activity))

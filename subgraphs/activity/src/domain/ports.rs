@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{
     model::{Activity, ActivityFields, ActivityFilter, Change, ChangePosition, Cursor, TypeTotals},
     recording::StoredRecording,
-    records::{Effort, RecordKind},
+    records::{Effort, RecordKey, RecordKind},
     stats::{DailyTotals, QuarterHourTotals},
 };
 
@@ -72,6 +72,17 @@ pub trait ActivityStore: Send + Sync + 'static {
     async fn replace_efforts(&self, activity_id: Uuid, efforts: &[Effort]) -> anyhow::Result<()>;
     /// A user's efforts of these kinds (every kind when empty).
     async fn efforts(&self, user_id: Uuid, kinds: &[RecordKind]) -> anyhow::Result<Vec<Effort>>;
+    /// The record of each key among the user's efforts other than those of
+    /// activity `except`: the best value, the earliest of equal ones
+    /// ([`super::records::records`]'s rule), of the key's activity type
+    /// where it has one. One indexed read per key, however long the
+    /// user's history: it runs on every workout stored.
+    async fn record_holders(
+        &self,
+        user_id: Uuid,
+        except: Uuid,
+        keys: &[RecordKey],
+    ) -> anyhow::Result<Vec<Effort>>;
     /// The recordings of these activities, where they have one.
     async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>>;
     /// Whether an activity has a recording, without reading its points

@@ -306,8 +306,9 @@ impl fittrack_kit::live::LiveEvent for NewRecord {
     }
 }
 
-/// The records `activity_id` holds among `efforts` (every effort of its
-/// user, its own included), each with the record it took over.
+/// The records `activity_id` holds among `efforts` (its own, and every
+/// other effort of its user or only the holder of each record it competes
+/// for: `ActivityStore::record_holders`), each with the record it took over.
 pub fn new_records(efforts: &[Effort], activity_id: Uuid) -> Vec<NewRecord> {
     let others: Vec<Effort> = efforts
         .iter()
@@ -349,6 +350,15 @@ pub fn set_by_activity(efforts: &[Effort]) -> std::collections::HashMap<Uuid, Ve
 
 fn per_type(effort: &Effort) -> Option<ActivityType> {
     (effort.kind == RecordKind::LongestDuration).then_some(effort.activity_type)
+}
+
+/// What a record is kept per: its kind and, for `LONGEST_DURATION`, the
+/// activity type.
+pub type RecordKey = (RecordKind, Option<ActivityType>);
+
+/// The record `effort` competes for.
+pub fn key_of(effort: &Effort) -> RecordKey {
+    (effort.kind, per_type(effort))
 }
 
 #[cfg(test)]

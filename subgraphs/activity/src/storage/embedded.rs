@@ -25,7 +25,7 @@ use crate::domain::{
     ports::{GearStore, GoalStore, OriginalStore, ProfileStore},
     profile::{TrainingProfile, Units},
     recording::{FileFormat, OriginalFile, RecordingSummary, StoredRecording},
-    records::{Effort, RecordKind},
+    records::{Effort, RecordKey, RecordKind},
     stats::{DailyTotals, QuarterHourTotals},
 };
 
@@ -80,7 +80,10 @@ const SCHEMA: &[&str] = &[
         achieved_ms INTEGER NOT NULL,
         PRIMARY KEY (activity_id, kind)
     )",
-    "CREATE INDEX IF NOT EXISTS activity_efforts_user_kind ON activity_efforts (user_id, kind)",
+    // A user's efforts by kind, and each kind's holder by value
+    // (`record_holders`). It replaced an index on (user_id, kind) alone.
+    "CREATE INDEX IF NOT EXISTS activity_efforts_best ON activity_efforts (user_id, kind, value, achieved_ms)",
+    "DROP INDEX IF EXISTS activity_efforts_user_kind",
     // Goals (domain::goals): the activity types as a JSON array.
     "CREATE TABLE IF NOT EXISTS goals (
         id TEXT PRIMARY KEY NOT NULL,
@@ -230,6 +233,17 @@ fn millis(at: DateTime<Utc>) -> i64 {
 
 fn from_millis(ms: i64) -> anyhow::Result<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms).context("timestamp out of range")
+}
+
+fn effort_of_row(row: &QueryResult) -> anyhow::Result<Effort> {
+    Ok(Effort {
+        activity_id: row.try_get::<String>("", "activity_id")?.parse()?,
+        user_id: row.try_get::<String>("", "user_id")?.parse()?,
+        activity_type: ActivityType::parse(&row.try_get::<String>("", "type")?)?,
+        kind: RecordKind::parse(&row.try_get::<String>("", "kind")?)?,
+        value: row.try_get("", "value")?,
+        achieved_at: from_millis(row.try_get("", "achieved_ms")?)?,
+    })
 }
 
 fn row_to_activity(row: &QueryResult) -> anyhow::Result<Activity> {
@@ -483,18 +497,44 @@ impl ActivityStore for EmbeddedActivityStore {
             values.extend(kinds.iter().map(|k| Value::from(k.as_str())));
         }
         let rows = self.query(&sql, values).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Effort {
-                    activity_id: row.try_get::<String>("", "activity_id")?.parse()?,
-                    user_id: row.try_get::<String>("", "user_id")?.parse()?,
-                    activity_type: ActivityType::parse(&row.try_get::<String>("", "type")?)?,
-                    kind: RecordKind::parse(&row.try_get::<String>("", "kind")?)?,
-                    value: row.try_get("", "value")?,
-                    achieved_at: from_millis(row.try_get("", "achieved_ms")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(effort_of_row).collect()
+    }
+
+    async fn record_holders(
+        &self,
+        user_id: Uuid,
+        except: Uuid,
+        keys: &[RecordKey],
+    ) -> anyhow::Result<Vec<Effort>> {
+        let mut holders = Vec::with_capacity(keys.len());
+        for (kind, activity_type) in keys {
+            // Served by activity_efforts_best: the walk down the value
+            // stops at the first row that is not `except`'s (and, for a
+            // per-type key, of its type).
+            let order = if kind.lower_is_better() {
+                "ASC"
+            } else {
+                "DESC"
+            };
+            let mut sql = String::from(
+                "SELECT activity_id, kind, user_id, type, value, achieved_ms FROM activity_efforts
+                 WHERE user_id = ? AND kind = ? AND activity_id <> ?",
+            );
+            let mut values: Vec<Value> = vec![
+                user_id.to_string().into(),
+                kind.as_str().into(),
+                except.to_string().into(),
+            ];
+            if let Some(activity_type) = activity_type {
+                sql.push_str(" AND type = ?");
+                values.push(activity_type.as_str().into());
+            }
+            sql.push_str(&format!(" ORDER BY value {order}, achieved_ms ASC LIMIT 1"));
+            if let Some(row) = self.query(&sql, values).await?.first() {
+                holders.push(effort_of_row(row)?);
+            }
+        }
+        Ok(holders)
     }
 
     async fn has_recording(&self, id: Uuid) -> anyhow::Result<bool> {

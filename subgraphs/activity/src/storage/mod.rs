@@ -23,7 +23,7 @@ pub use crate::domain::ports::{ActivityStore, Inserted, PageQuery};
 use crate::domain::{
     model::{Activity, ActivityFields, ActivityFilter, Change, ChangePosition, TypeTotals},
     recording::StoredRecording,
-    records::{Effort, RecordKind},
+    records::{Effort, RecordKey, RecordKind},
     stats::{DailyTotals, QuarterHourTotals},
 };
 
@@ -91,6 +91,15 @@ impl<S: ActivityStore> ActivityStore for CountingStore<S> {
     async fn efforts(&self, user_id: Uuid, kinds: &[RecordKind]) -> anyhow::Result<Vec<Effort>> {
         self.count();
         self.inner.efforts(user_id, kinds).await
+    }
+    async fn record_holders(
+        &self,
+        user_id: Uuid,
+        except: Uuid,
+        keys: &[RecordKey],
+    ) -> anyhow::Result<Vec<Effort>> {
+        self.count();
+        self.inner.record_holders(user_id, except, keys).await
     }
     async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>> {
         self.count();
@@ -239,6 +248,19 @@ impl ActivityStore for TimedStore {
     async fn efforts(&self, user_id: Uuid, kinds: &[RecordKind]) -> anyhow::Result<Vec<Effort>> {
         self.timings
             .time("efforts", self.inner.efforts(user_id, kinds))
+            .await
+    }
+    async fn record_holders(
+        &self,
+        user_id: Uuid,
+        except: Uuid,
+        keys: &[RecordKey],
+    ) -> anyhow::Result<Vec<Effort>> {
+        self.timings
+            .time(
+                "record_holders",
+                self.inner.record_holders(user_id, except, keys),
+            )
             .await
     }
     async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>> {

@@ -30,7 +30,7 @@ use crate::domain::{
     ports::{GearStore, GoalStore, OriginalStore, ProfileStore},
     profile::{TrainingProfile, Units},
     recording::{FileFormat, OriginalFile, RecordingSummary, StoredRecording},
-    records::{Effort, RecordKind},
+    records::{Effort, RecordKey, RecordKind},
     stats::{DailyTotals, QuarterHourTotals},
 };
 
@@ -125,7 +125,14 @@ impl MongoActivityStore {
             doc! {"importId": 1, "file": 1, "offset": 1},
         )
         .await?;
-        let efforts = indexed(&db, "activity_efforts", doc! {"userId": 1, "kind": 1}).await?;
+        // A user's efforts by kind, and each kind's holder by value
+        // (`record_holders`).
+        let efforts = indexed(
+            &db,
+            "activity_efforts",
+            doc! {"userId": 1, "kind": 1, "value": 1, "achievedAt": 1},
+        )
+        .await?;
         let goals = indexed(&db, "goals", doc! {"userId": 1, "createdAt": 1}).await?;
         let gear = indexed(&db, "gear", doc! {"userId": 1, "createdAt": 1}).await?;
         let activity_gear = indexed(&db, "activity_gear", doc! {"userId": 1, "gearId": 1}).await?;
@@ -190,6 +197,23 @@ async fn indexed(
         .await
         .with_context(|| format!("creating the index of {name}"))?;
     Ok(collection)
+}
+
+fn effort_of_document(d: &Document) -> anyhow::Result<Effort> {
+    let value = match d.get("value") {
+        Some(Bson::Double(v)) => *v,
+        Some(Bson::Int32(v)) => f64::from(*v),
+        Some(Bson::Int64(v)) => *v as f64,
+        other => anyhow::bail!("an effort's value stored as {other:?}"),
+    };
+    Ok(Effort {
+        activity_id: d.get_str("activityId")?.parse()?,
+        user_id: d.get_str("userId")?.parse()?,
+        activity_type: ActivityType::parse(d.get_str("type")?)?,
+        kind: RecordKind::parse(d.get_str("kind")?)?,
+        value,
+        achieved_at: chrono_time(*d.get_datetime("achievedAt")?)?,
+    })
 }
 
 fn bson_time(at: DateTime<Utc>) -> bson::DateTime {
@@ -457,25 +481,51 @@ impl ActivityStore for MongoActivityStore {
             .try_collect()
             .await
             .context("reading best efforts")?;
-        documents
-            .iter()
-            .map(|d| {
-                let value = match d.get("value") {
-                    Some(Bson::Double(v)) => *v,
-                    Some(Bson::Int32(v)) => f64::from(*v),
-                    Some(Bson::Int64(v)) => *v as f64,
-                    other => anyhow::bail!("an effort's value stored as {other:?}"),
-                };
-                Ok(Effort {
-                    activity_id: d.get_str("activityId")?.parse()?,
-                    user_id: d.get_str("userId")?.parse()?,
-                    activity_type: ActivityType::parse(d.get_str("type")?)?,
-                    kind: RecordKind::parse(d.get_str("kind")?)?,
-                    value,
-                    achieved_at: chrono_time(*d.get_datetime("achievedAt")?)?,
-                })
-            })
-            .collect()
+        documents.iter().map(effort_of_document).collect()
+    }
+
+    async fn record_holders(
+        &self,
+        user_id: Uuid,
+        except: Uuid,
+        keys: &[RecordKey],
+    ) -> anyhow::Result<Vec<Effort>> {
+        let mut holders = Vec::with_capacity(keys.len());
+        for (kind, activity_type) in keys {
+            let mut filter = doc! {
+                "userId": user_id.to_string(),
+                "kind": kind.as_str(),
+                "activityId": {"$ne": except.to_string()},
+            };
+            if let Some(activity_type) = activity_type {
+                filter.insert("type", activity_type.as_str());
+            }
+            // Two walks of the (userId, kind, value, achievedAt) index, not
+            // one sort on (value, achievedAt) in opposite directions, which
+            // no single index serves: the best value, then the earliest to
+            // reach it.
+            let direction = if kind.lower_is_better() { 1 } else { -1 };
+            let Some(best) = self
+                .efforts
+                .find_one(filter.clone())
+                .sort(doc! {"value": direction})
+                .projection(doc! {"value": 1})
+                .await
+                .context("finding a record")?
+            else {
+                continue;
+            };
+            filter.insert("value", best.get("value").cloned().unwrap_or(Bson::Null));
+            let holder = self
+                .efforts
+                .find_one(filter)
+                .sort(doc! {"achievedAt": 1})
+                .await
+                .context("finding a record's holder")?
+                .context("a record's holder went away")?;
+            holders.push(effort_of_document(&holder)?);
+        }
+        Ok(holders)
     }
 
     async fn has_recording(&self, id: Uuid) -> anyhow::Result<bool> {
