@@ -508,28 +508,29 @@ impl ActivityStore for EmbeddedActivityStore {
     ) -> anyhow::Result<Vec<Effort>> {
         let mut holders = Vec::with_capacity(keys.len());
         for (kind, activity_type) in keys {
-            // Served by activity_efforts_best: the walk down the value
-            // stops at the first row that is not `except`'s (and, for a
-            // per-type key, of its type).
-            let order = if kind.lower_is_better() {
-                "ASC"
-            } else {
-                "DESC"
-            };
-            let mut sql = String::from(
-                "SELECT activity_id, kind, user_id, type, value, achieved_ms FROM activity_efforts
-                 WHERE user_id = ? AND kind = ? AND activity_id <> ?",
-            );
-            let mut values: Vec<Value> = vec![
+            // Two walks of activity_efforts_best, as on MongoDB: the best
+            // value (SQLite reads a MIN or MAX straight off the index), then
+            // the earliest to reach it. One ORDER BY value DESC, achieved_ms
+            // ASC cannot be served by one index, and on ties (whole minutes
+            // of a workout logged by hand) sorted every row: 340 µs against
+            // 4 µs at 750 equal durations.
+            let best = if kind.lower_is_better() { "MIN" } else { "MAX" };
+            let mut among = String::from("user_id = ? AND kind = ? AND activity_id <> ?");
+            let mut among_values: Vec<Value> = vec![
                 user_id.to_string().into(),
                 kind.as_str().into(),
                 except.to_string().into(),
             ];
             if let Some(activity_type) = activity_type {
-                sql.push_str(" AND type = ?");
-                values.push(activity_type.as_str().into());
+                among.push_str(" AND type = ?");
+                among_values.push(activity_type.as_str().into());
             }
-            sql.push_str(&format!(" ORDER BY value {order}, achieved_ms ASC LIMIT 1"));
+            let sql = format!(
+                "SELECT activity_id, kind, user_id, type, value, achieved_ms FROM activity_efforts
+                 WHERE {among} AND value = (SELECT {best}(value) FROM activity_efforts WHERE {among})
+                 ORDER BY achieved_ms ASC LIMIT 1"
+            );
+            let values = [among_values.clone(), among_values].concat();
             if let Some(row) = self.query(&sql, values).await?.first() {
                 holders.push(effort_of_row(row)?);
             }
