@@ -267,6 +267,8 @@ impl RouterPlugin for LimitsPlugin {
 
     fn on_plugin_init(payload: OnPluginInitPayload<Self>) -> OnPluginInitResult<Self> {
         let config = payload.config()?.with_env()?;
+        let redis_url =
+            fittrack_kit::config::variable_or_file("REDIS_URL").map_err(|e| format!("{e:#}"))?;
         let max_cost = payload
             .router_config()
             .demand_control
@@ -279,7 +281,7 @@ impl RouterPlugin for LimitsPlugin {
                 .clone()
                 .unwrap_or_else(TrustedProxies::none),
             config,
-            redis_url: std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()),
+            redis_url,
             limiter: OnceCell::new(),
             revocations: OnceCell::new(),
             namespace: std::env::var("FITTRACK_NAMESPACE")

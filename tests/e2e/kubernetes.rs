@@ -5,7 +5,7 @@
 //! checkov's security policies (every check but those README.md lists with
 //! a reason), and for what neither tool knows about FitTrack: each service
 //! is replicated, budgeted, autoscaled, probed on endpoints it serves, started
-//! with a command the binary has, given every secret key it names, and
+//! with a command the binary has, given every secret key it names as a file, and
 //! reachable only by the services that call it.
 
 use fittrack_testkit as support;
@@ -302,7 +302,7 @@ fn every_service_is_replicated_budgeted_autoscaled_and_probed_where_it_answers()
 }
 
 #[test]
-fn secrets_come_from_the_secret_and_every_key_named_exists() {
+fn credentials_are_files_of_the_secret_and_every_key_named_exists() {
     let Some(kubectl) = tool("kubectl") else {
         return;
     };
@@ -322,36 +322,65 @@ fn secrets_come_from_the_secret_and_every_key_named_exists() {
     let mut named = 0;
     for workload in of_kind(documents, "Deployment").chain(of_kind(documents, "Job")) {
         let pod = &workload["spec"]["template"]["spec"];
-        let mut references = Vec::new();
-        for container in pod["containers"].as_array().into_iter().flatten() {
-            for variable in container["env"].as_array().into_iter().flatten() {
-                let reference = &variable["valueFrom"]["secretKeyRef"];
-                if !reference.is_null() {
-                    references.push(reference.clone());
-                }
-            }
-        }
+        // Each key of the Secret a pod mounts, by the volume that holds it.
+        let mut mounted: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
         for volume in pod["volumes"].as_array().into_iter().flatten() {
             let secret = &volume["secret"];
             for item in secret["items"].as_array().into_iter().flatten() {
-                references.push(serde_json::json!({
-                    "name": secret["secretName"], "key": item["key"], "optional": secret["optional"],
-                }));
+                named += 1;
+                let source = secret["secretName"].as_str().unwrap_or_default();
+                let key = item["key"].as_str().unwrap_or_default();
+                assert!(
+                    secret["optional"] != true
+                        && secrets.get(source).is_some_and(|keys| keys.contains(key)),
+                    "{}: {source}/{key} does not exist (secrets.env.example lists the keys)",
+                    name(workload)
+                );
+                mounted
+                    .entry(volume["name"].as_str().unwrap_or_default())
+                    .or_default()
+                    .push((
+                        key.to_owned(),
+                        item["path"].as_str().unwrap_or_default().to_owned(),
+                    ));
             }
         }
-        for reference in references {
-            named += 1;
-            let secret = reference["name"].as_str().unwrap_or_default();
-            let key = reference["key"].as_str().unwrap_or_default();
-            let optional = reference["optional"] == true;
-            assert!(
-                optional || secrets.get(secret).is_some_and(|keys| keys.contains(key)),
-                "{}: {secret}/{key} does not exist (secrets.env.example lists the keys)",
-                name(workload)
-            );
+        for container in pod["containers"].as_array().into_iter().flatten() {
+            let files: BTreeSet<String> = container["volumeMounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|mount| {
+                    let at = mount["mountPath"].as_str().unwrap_or_default();
+                    mounted
+                        .get(mount["name"].as_str().unwrap_or_default())
+                        .into_iter()
+                        .flatten()
+                        .map(move |(_, path)| format!("{at}/{path}"))
+                })
+                .collect();
+            for variable in container["env"].as_array().into_iter().flatten() {
+                let variable_name = variable["name"].as_str().unwrap_or_default();
+                // A credential in the environment is in every process dump.
+                assert!(
+                    variable["valueFrom"]["secretKeyRef"].is_null(),
+                    "{}: {variable_name} comes from the Secret as an environment variable; \
+                     mount it and set {variable_name}_FILE",
+                    name(workload)
+                );
+                if variable_name.ends_with("_FILE") {
+                    let path = variable["value"].as_str().unwrap_or_default();
+                    assert!(
+                        files.contains(path),
+                        "{}: {variable_name}={path} is no file of the Secret the pod mounts \
+                         ({files:?})",
+                        name(workload)
+                    );
+                }
+            }
         }
     }
-    assert!(named >= 15, "only {named} secret references");
+    assert!(named >= 18, "only {named} secret keys mounted");
 
     // Nothing that unlocks anything sits in a ConfigMap.
     for config in of_kind(documents, "ConfigMap") {

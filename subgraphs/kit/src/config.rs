@@ -48,15 +48,40 @@ where
         ));
     }
     for (var, key) in DEPLOYMENT_ALIASES.iter().chain(aliases) {
-        if let Ok(value) = std::env::var(var) {
-            if !value.is_empty() {
-                figment = figment.merge(Serialized::default(&format!("{section}.{key}"), value));
-            }
+        if let Some(value) = variable_or_file(var)? {
+            figment = figment.merge(Serialized::default(&format!("{section}.{key}"), value));
         }
     }
     figment
         .extract_inner(section)
         .map_err(|e| anyhow::anyhow!("invalid {section} config: {e}"))
+}
+
+/// A plain variable such as `DATABASE_URL`, or else the contents of the file
+/// that `DATABASE_URL_FILE` names: a Kubernetes or Docker secret mounted as a
+/// file, which neither the pod spec nor `/proc/<pid>/environ` shows. Empty is
+/// unset; the file's trailing newline is not part of the value. Both set is
+/// refused, since either choice would be a guess.
+pub fn variable_or_file(name: &str) -> anyhow::Result<Option<String>> {
+    let file_var = format!("{name}_FILE");
+    let value = std::env::var(name).ok().filter(|v| !v.is_empty());
+    let file = std::env::var_os(&file_var).filter(|f| !f.is_empty());
+    match (value, file) {
+        (Some(_), Some(_)) => anyhow::bail!("{name} and {file_var} are both set: set one"),
+        (Some(value), None) => Ok(Some(value)),
+        (None, None) => Ok(None),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                anyhow::anyhow!(
+                    "{file_var}: reading {}: {e}",
+                    PathBuf::from(&path).display()
+                )
+            })?;
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            let text = text.strip_suffix('\r').unwrap_or(text);
+            Ok(Some(text.to_owned()).filter(|t| !t.is_empty()))
+        }
+    }
 }
 
 /// A value that must never reach a log line: `Debug` and `Display` print a placeholder.
@@ -284,6 +309,34 @@ mod tests {
             assert_eq!(loaded.port, 3);
             assert_eq!(loaded.database_url, Some(Secret::new("postgres://x")));
             assert_eq!(loaded.data_dir, PathBuf::from("/tmp/elsewhere"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_plain_variable_can_come_from_a_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("database-url", "postgres://from-a-file\n")?;
+            jail.set_env("MY_DB_FILE", "database-url");
+            let loaded: Sample =
+                load("sample", &[("MY_DB", "database_url")]).map_err(|e| e.to_string())?;
+            assert_eq!(
+                loaded.database_url,
+                Some(Secret::new("postgres://from-a-file"))
+            );
+
+            jail.set_env("MY_DB", "postgres://from-the-environment");
+            let both = load::<Sample>("sample", &[("MY_DB", "database_url")])
+                .expect_err("both set")
+                .to_string();
+            assert!(both.contains("MY_DB and MY_DB_FILE are both set"), "{both}");
+
+            jail.set_env("MY_DB", "");
+            jail.set_env("MY_DB_FILE", "missing");
+            let missing = load::<Sample>("sample", &[("MY_DB", "database_url")])
+                .expect_err("no such file")
+                .to_string();
+            assert!(missing.contains("MY_DB_FILE: reading missing"), "{missing}");
             Ok(())
         });
     }
