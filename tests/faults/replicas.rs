@@ -206,22 +206,26 @@ pub async fn a_subscriber_on_one_router_hears_of_work_done_behind_the_other(stac
     );
 }
 
-/// `quota` requests a minute per user, on two routers: a user alternating
-/// between them is answered `quota` times in all, then refused
-/// (`RATE_LIMITED`) by both.
-pub async fn two_routers_grant_one_quota(stack: &FaultStack, quota: usize) {
+/// Sends `query` `count` times, alternating between the two routers: how
+/// many each answered and how many each refused with `RATE_LIMITED`. Any
+/// other outcome fails the test.
+async fn alternate_routers(
+    stack: &FaultStack,
+    query: &str,
+    token: Option<&str>,
+    count: usize,
+) -> ([usize; 2], [usize; 2]) {
     let http = reqwest::Client::new();
-    let (access, _) = register(&http, stack, "replica-quota").await;
     let mut answered = [0usize; 2];
     let mut refused = [0usize; 2];
-    for n in 0..quota * 2 {
+    for n in 0..count {
         let r = n % 2;
         let (outcome, _) = call(
             &http,
             &stack.router_replica(r as u8),
-            ME,
+            query,
             json!({}),
-            Some(&access),
+            token,
         )
         .await;
         match outcome {
@@ -230,6 +234,15 @@ pub async fn two_routers_grant_one_quota(stack: &FaultStack, quota: usize) {
             other => panic!("router {r}: {other:?}"),
         }
     }
+    (answered, refused)
+}
+
+/// `quota` requests a minute per user, on two routers: a user alternating
+/// between them is answered `quota` times in all, then refused
+/// (`RATE_LIMITED`) by both.
+pub async fn two_routers_grant_one_quota(stack: &FaultStack, quota: usize) {
+    let (access, _) = register(&reqwest::Client::new(), stack, "replica-quota").await;
+    let (answered, refused) = alternate_routers(stack, ME, Some(&access), quota * 2).await;
     assert_eq!(
         answered[0] + answered[1],
         quota,
@@ -245,25 +258,8 @@ pub async fn two_routers_grant_one_quota(stack: &FaultStack, quota: usize) {
 /// address already spent (the user quota's requests above count too), it
 /// is answered `quota` times in all within the minute, then refused by both.
 pub async fn two_routers_grant_one_address_quota(stack: &FaultStack, quota: usize) {
-    let http = reqwest::Client::new();
-    let mut answered = 0;
-    let mut refused = [0usize; 2];
-    for n in 0..quota * 2 {
-        let r = n % 2;
-        let (outcome, _) = call(
-            &http,
-            &stack.router_replica(r as u8),
-            "{ __typename }",
-            json!({}),
-            None,
-        )
-        .await;
-        match outcome {
-            Outcome::Ok => answered += 1,
-            Outcome::Code(code) if code == "RATE_LIMITED" => refused[r] += 1,
-            other => panic!("router {r}: {other:?}"),
-        }
-    }
+    let (answered, refused) = alternate_routers(stack, "{ __typename }", None, quota * 2).await;
+    let answered = answered[0] + answered[1];
     assert!(
         answered < quota,
         "{answered} anonymous requests answered after the user's: one quota of {quota} for both routers"

@@ -12,11 +12,11 @@
 mod support;
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     sync::Arc,
     time::{Duration, Instant},
 };
-use support::{cli, free_port, recommendation, redis_server_available};
+use support::{cli, free_port, recommendation, redis_server, redis_server_available};
 
 use chrono::Utc;
 use fittrack_ai::bus::{RecommendationBus, RedisBus};
@@ -42,18 +42,12 @@ impl Cluster {
         let ports = [free_port(), free_port(), free_port()];
         let mut nodes = Vec::new();
         for port in ports {
-            nodes.push(
-                Command::new("redis-server")
-                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                    .args(["--cluster-enabled", "yes"])
-                    .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-                    .args(["--save", "", "--appendonly", "no"])
-                    .current_dir(dir.path())
-                    .stdout(Stdio::null())
-                    .stdin(Stdio::null())
-                    .spawn()
-                    .expect("redis-server starts"),
-            );
+            let config = format!("nodes-{port}.conf");
+            nodes.push(redis_server(
+                dir.path(),
+                port,
+                &["--cluster-enabled", "yes", "--cluster-config-file", &config],
+            ));
         }
         let cluster = Self {
             _dir: dir,

@@ -16,14 +16,17 @@ mod support;
 
 use std::{
     collections::BTreeSet,
-    process::{Child, Command, Stdio},
+    process::Child,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
     },
     time::{Duration, Instant},
 };
-use support::{cli, free_port, redis_server_available, until, until_the_bus_delivers};
+use support::{
+    cli, free_port, redis_server, redis_server_available, spawn_redis, until,
+    until_the_bus_delivers,
+};
 
 use fittrack_ai::bus::{RecommendationBus, RedisBus};
 use fittrack_kit::{
@@ -124,17 +127,6 @@ async fn relay(
 }
 
 impl SentinelSetup {
-    fn spawn(&mut self, role: &'static str, args: &[String]) {
-        let child = Command::new("redis-server")
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdout(Stdio::null())
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        self.processes.push((role, child));
-    }
-
     async fn start() -> Self {
         let mut setup = Self {
             dir: tempfile::tempdir().expect("a directory"),
@@ -144,31 +136,19 @@ impl SentinelSetup {
             processes: Vec::new(),
             links: Vec::new(),
         };
-        let data = |port: u16| {
-            vec![
-                "--port".to_owned(),
-                port.to_string(),
-                "--bind".into(),
-                "127.0.0.1".into(),
-                "--save".into(),
-                String::new(),
-                "--appendonly".into(),
-                "no".into(),
-            ]
-        };
-        setup.spawn("primary", &data(setup.primary_port));
+        let primary = redis_server(setup.dir.path(), setup.primary_port, &[]);
+        setup.processes.push(("primary", primary));
         for port in setup.replica_ports {
-            let mut replica = data(port);
             // Each replica reaches the primary through a link the test can
             // hold up (`ReplicationLink`).
             let link = ReplicationLink::start(setup.primary_port).await;
-            replica.extend([
-                "--replicaof".into(),
-                "127.0.0.1".into(),
-                link.port.to_string(),
-            ]);
+            let replica = redis_server(
+                setup.dir.path(),
+                port,
+                &["--replicaof", "127.0.0.1", &link.port.to_string()],
+            );
             setup.links.push(link);
-            setup.spawn("replica", &replica);
+            setup.processes.push(("replica", replica));
             until("a replica syncs", Duration::from_secs(10), || {
                 cli(port, &["info", "replication"]).contains("master_link_status:up")
             })
@@ -189,10 +169,8 @@ impl SentinelSetup {
                 ),
             )
             .expect("writes a Sentinel config");
-            setup.spawn(
-                "sentinel",
-                &[file.display().to_string(), "--sentinel".into()],
-            );
+            let sentinel = spawn_redis(setup.dir.path(), [file.as_os_str(), "--sentinel".as_ref()]);
+            setup.processes.push(("sentinel", sentinel));
         }
         // Each Sentinel has found the replica and the two other Sentinels
         // (through the primary's hello channel): a failover can be voted.

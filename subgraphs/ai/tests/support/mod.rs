@@ -4,7 +4,9 @@
 #![allow(dead_code)] // each test binary uses a part
 
 use std::{
-    process::Command,
+    ffi::OsStr,
+    path::Path,
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -21,6 +23,34 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// `redis-server <args>` in `dir`, its output dropped.
+pub fn spawn_redis(dir: &Path, args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Child {
+    Command::new("redis-server")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("redis-server starts")
+}
+
+/// A `redis-server` in `dir` on `port` that keeps nothing on disk, with
+/// `extra` arguments (a replica's primary, cluster mode).
+pub fn redis_server(dir: &Path, port: u16, extra: &[&str]) -> Child {
+    let port = port.to_string();
+    let base = [
+        "--port",
+        &port,
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ];
+    spawn_redis(dir, base.iter().chain(extra))
 }
 
 /// Whether `redis-server` is installed; without it `test` is skipped, unless
