@@ -628,6 +628,18 @@ async fn recordings_are_kept_whole_and_go_with_their_activity(
     assert_eq!(left.keys().collect::<Vec<_>>(), vec![&bobs.id], "{backend}");
 }
 
+/// `a`'s best over `kind`, achieved when it started.
+fn effort(a: &Activity, kind: RecordKind, value: f64) -> Effort {
+    Effort {
+        activity_id: a.id,
+        user_id: a.user_id,
+        activity_type: a.activity_type,
+        kind,
+        value,
+        achieved_at: a.start_time,
+    }
+}
+
 async fn efforts_are_kept_per_activity_and_kind_and_go_with_it(
     (backend, store, _dir): StoreUnderTest,
 ) {
@@ -636,14 +648,6 @@ async fn efforts_are_kept_per_activity_and_kind_and_go_with_it(
     let run = insert_new(&*store, activity(ada, ActivityType::Running, start, 30)).await;
     let other = insert_new(&*store, activity(ada, ActivityType::Running, start, 40)).await;
     let bobs = insert_new(&*store, activity(bob, ActivityType::Running, start, 30)).await;
-    let effort = |a: &Activity, kind: RecordKind, value: f64| Effort {
-        activity_id: a.id,
-        user_id: a.user_id,
-        activity_type: a.activity_type,
-        kind,
-        value,
-        achieved_at: a.start_time,
-    };
     store
         .save_efforts(&[
             effort(&run, RecordKind::Fastest5K, 1_500.25),
@@ -714,14 +718,6 @@ async fn each_record_has_one_holder_the_best_then_the_earliest(
     for a in [&first, &second, &third, &new, &ride, &bobs] {
         insert_new(&*store, a.clone()).await;
     }
-    let effort = |a: &Activity, kind: RecordKind, value: f64| Effort {
-        activity_id: a.id,
-        user_id: a.user_id,
-        activity_type: a.activity_type,
-        kind,
-        value,
-        achieved_at: a.start_time,
-    };
     store
         .save_efforts(&[
             effort(&first, RecordKind::Fastest5K, 1_500.0),
