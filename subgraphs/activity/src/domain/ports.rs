@@ -75,8 +75,8 @@ pub trait ActivityStore: Send + Sync + 'static {
     /// The record of each key among the user's efforts other than those of
     /// activity `except`: the best value, the earliest of equal ones
     /// ([`super::records::records`]'s rule), of the key's activity type
-    /// where it has one. One indexed read per key, however long the
-    /// user's history: it runs on every workout stored.
+    /// where it has one. Two index walks per key, however long the user's
+    /// history: it runs on every fresh workout stored.
     async fn record_holders(
         &self,
         user_id: Uuid,

@@ -506,7 +506,10 @@ impl ActivityStore for EmbeddedActivityStore {
         except: Uuid,
         keys: &[RecordKey],
     ) -> anyhow::Result<Vec<Effort>> {
-        let mut holders = Vec::with_capacity(keys.len());
+        // One statement for every key: each statement is a hand-off to
+        // SQLite's thread, which is what a write spends most on.
+        let mut parts = Vec::with_capacity(keys.len());
+        let mut values: Vec<Value> = Vec::new();
         for (kind, activity_type) in keys {
             // Two walks of activity_efforts_best, as on MongoDB: the best
             // value (SQLite reads a MIN or MAX straight off the index), then
@@ -525,17 +528,20 @@ impl ActivityStore for EmbeddedActivityStore {
                 among.push_str(" AND type = ?");
                 among_values.push(activity_type.as_str().into());
             }
-            let sql = format!(
-                "SELECT activity_id, kind, user_id, type, value, achieved_ms FROM activity_efforts
+            parts.push(format!(
+                "SELECT * FROM (SELECT activity_id, kind, user_id, type, value, achieved_ms
+                 FROM activity_efforts
                  WHERE {among} AND value = (SELECT {best}(value) FROM activity_efforts WHERE {among})
-                 ORDER BY achieved_ms ASC LIMIT 1"
-            );
-            let values = [among_values.clone(), among_values].concat();
-            if let Some(row) = self.query(&sql, values).await?.first() {
-                holders.push(effort_of_row(row)?);
-            }
+                 ORDER BY achieved_ms ASC LIMIT 1)"
+            ));
+            values.extend(among_values.clone());
+            values.extend(among_values);
         }
-        Ok(holders)
+        if parts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self.query(&parts.join(" UNION ALL "), values).await?;
+        rows.iter().map(effort_of_row).collect()
     }
 
     async fn has_recording(&self, id: Uuid) -> anyhow::Result<bool> {
