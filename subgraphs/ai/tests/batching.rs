@@ -1,6 +1,8 @@
 //! `Activity.recommendation` and `User.recommendations` cost one store query
 //! per request level, whatever the number of references.
 
+mod support;
+
 use std::{
     collections::HashMap,
     sync::{
@@ -10,11 +12,11 @@ use std::{
 };
 
 use async_trait::async_trait;
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use fittrack_ai::{
     bus::LocalBus,
     coach::Coach,
-    domain::model::{ActivitySummary, Advice, DailyPlan, Recommendation, Source},
+    domain::model::{ActivitySummary, DailyPlan, Recommendation},
     gemini::{GeminiClient, GeminiConfig},
     graphql::{build_schema_with, AiContext},
     storage::{embedded::EmbeddedAiStore, AiStore, Intake, RecommendationCursor, Saved},
@@ -142,18 +144,8 @@ async fn joins_cost_one_query_per_level_for_1_10_and_100_references() {
         let (user, activity) = (Uuid::new_v4(), Uuid::new_v4());
         store
             .save_recommendation(Recommendation {
-                id: Uuid::now_v7(),
                 activity_id: activity,
-                user_id: user,
-                source: Source::Rules,
-                advice: Advice {
-                    summary: "s".into(),
-                    highlights: vec![],
-                    improvements: vec![],
-                    next_workout: "n".into(),
-                    safety_notes: vec![],
-                },
-                created_at: Utc::now(),
+                ..support::recommendation(user)
             })
             .await
             .expect("save");
