@@ -17,7 +17,10 @@ use fittrack_activity::{
     config::EventsConfig,
     domain::{
         activities::Activities,
+        gear::{GearInput, GearKind, GearList},
+        goals::{GoalInput, GoalMetric, GoalPeriod, Goals},
         model::{Activity, ActivityType, Metrics},
+        profile::Profiles,
     },
     events::EventPublisher,
     graphql::build_schema,
@@ -324,4 +327,68 @@ async fn logged_activities_are_marked_announced_in_one_write_and_none_is_left_un
     // With the task gone, a request marks its own activity.
     let late = activities.log(owner, swim(), None).await.expect("logged");
     assert!(store.get_many(&[late.id]).await.expect("get")[0].event_enqueued);
+}
+
+/// What one `logActivity` costs its store, counted over every port it uses
+/// (activities, gear, goals): the insert, its effort and one read of what
+/// judges and equips it (`ActivityStore::workout_reads`); a default gear
+/// to link and a goal period to total add one each. Each call is a round
+/// trip (on SQLite a hand-off to its thread), what a write spends most on
+/// (BENCHMARKS.md, issue 17): the count is not to creep up again.
+#[tokio::test]
+async fn a_logged_workout_costs_three_store_calls_and_one_per_thing_its_owner_keeps() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (counting, calls) = CountingStore::new(embedded(&dir).await);
+    let counting = Arc::new(counting);
+    let queue: Arc<dyn JobQueue> = Arc::new(MemoryJobQueue::new("events", QueueOptions::default()));
+    // Marks wait for their task (not run here), as in the service.
+    let (events, _confirmations) = EventPublisher::batched(queue.clone(), counting.clone());
+    let gear = GearList::new(counting.clone(), counting.clone());
+    let goals = Goals::new(counting.clone(), counting.clone());
+    let profiles = Profiles::new(Arc::new(embedded(&dir).await));
+    let activities = Activities::new(
+        counting.clone(),
+        Arc::new(events),
+        fittrack_kit::erasure::MemoryErasedUsers::shared(),
+    )
+    .with_gear(gear.clone())
+    .with_coaching(goals.clone(), profiles);
+    let owner = Uuid::new_v4();
+    let log_counted = || async {
+        calls.store(0, Ordering::SeqCst);
+        activities.log(owner, swim(), None).await.expect("logged");
+        calls.load(Ordering::SeqCst)
+    };
+
+    assert_eq!(log_counted().await, 3, "insert, effort, reads");
+    gear.create(
+        owner,
+        GearInput {
+            kind: GearKind::Other,
+            name: "Goggles".into(),
+            default_for: vec![ActivityType::Swimming],
+            warn_at_metres: None,
+        },
+    )
+    .await
+    .expect("gear");
+    assert_eq!(log_counted().await, 4, "and the gear's link");
+    let weekly = |metric| GoalInput {
+        period: GoalPeriod::Week,
+        metric,
+        target: 10.0,
+        activity_types: Vec::new(),
+        time_zone: "Europe/Paris".into(),
+    };
+    goals
+        .create(owner, weekly(GoalMetric::Count))
+        .await
+        .expect("goal");
+    assert_eq!(log_counted().await, 5, "and the week's totals");
+    goals
+        .create(owner, weekly(GoalMetric::Duration))
+        .await
+        .expect("goal");
+    assert_eq!(log_counted().await, 5, "goals of one period share a read");
+    assert_eq!(queue.stats().await.expect("stats").waiting, 4, "all told");
 }

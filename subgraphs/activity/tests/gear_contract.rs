@@ -4,14 +4,16 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, SubsecRound, Utc};
 use fittrack_activity::{
     domain::{
         gear::{GearInput, GearKind, GearList, MAX_GEAR_PER_USER},
+        goals::{GoalInput, GoalMetric, GoalPeriod, Goals},
         model::{Activity, ActivityType},
         ports::GearStore,
+        records::{Effort, RecordKind},
     },
-    storage::ActivityStore,
+    storage::{ActivityStore, WorkoutReadsQuery},
 };
 use uuid::Uuid;
 
@@ -48,7 +50,14 @@ async fn workout(
     let mut activity = support::workout(user, kind, Utc::now() - Duration::hours(1), 30);
     activity.metrics.distance_km = Some(km);
     store.insert(activity.clone()).await.expect("insert");
-    gear.link_default(&activity).await.expect("default gear");
+    let query = WorkoutReadsQuery {
+        gear: true,
+        ..WorkoutReadsQuery::default()
+    };
+    let reads = store.workout_reads(&activity, &query).await.expect("reads");
+    gear.link_default(&activity, &reads.gear)
+        .await
+        .expect("default gear");
     activity
 }
 
@@ -175,11 +184,109 @@ async fn no_more_than_the_cap((backend, activities, store, _dir): StoresUnderTes
         .is_err());
 }
 
+/// What a new workout reads in one call (`ActivityStore::workout_reads`):
+/// only the parts asked for, each its owner's alone, gear and goals oldest
+/// first, beside the records it competes for.
+async fn a_new_workout_reads_its_records_gear_and_goals_at_once(
+    (backend, _, _, _): StoresUnderTest,
+) {
+    // The goals too, on the same backend.
+    let stores = support::open(backend, "reads").await.expect("stores");
+    let (activities, store, goal_store) = (stores.activities, stores.gear, stores.goals);
+    let gear = GearList::new(store.clone(), activities.clone());
+    let goals = Goals::new(goal_store.clone(), activities.clone());
+    let (ada, eve) = (Uuid::new_v4(), Uuid::new_v4());
+    // Whole seconds: the stores keep milliseconds.
+    let now = Utc::now().trunc_subsecs(0);
+    let earlier = support::workout(ada, ActivityType::Running, now - Duration::days(2), 45);
+    let new = support::workout(ada, ActivityType::Running, now - Duration::hours(1), 30);
+    let eves = support::workout(eve, ActivityType::Running, now - Duration::days(1), 90);
+    for workout in [&earlier, &new, &eves] {
+        activities.insert(workout.clone()).await.expect("insert");
+    }
+    let longest = |w: &Activity| Effort {
+        activity_id: w.id,
+        user_id: w.user_id,
+        activity_type: w.activity_type,
+        kind: RecordKind::LongestDuration,
+        value: f64::from(w.duration_minutes) * 60.0,
+        achieved_at: w.start_time,
+    };
+    activities
+        .save_efforts(&[longest(&earlier), longest(&new), longest(&eves)])
+        .await
+        .expect("efforts");
+    let mut made = Vec::new();
+    for name in ["Pegasus", "Allez"] {
+        made.push(
+            gear.create(ada, input(GearKind::Shoes, name, vec![]))
+                .await
+                .expect("gear"),
+        );
+        gear.create(eve, input(GearKind::Shoes, name, vec![]))
+            .await
+            .expect("eve's gear");
+    }
+    for target in [20_000.0, 40_000.0] {
+        goals.create(ada, goal_input(target)).await.expect("goal");
+    }
+    goals
+        .create(eve, goal_input(1.0))
+        .await
+        .expect("eve's goal");
+
+    let keys = [(RecordKind::LongestDuration, Some(ActivityType::Running))];
+    let every = WorkoutReadsQuery {
+        record_keys: &keys,
+        gear: true,
+        goals: true,
+    };
+    let reads = activities.workout_reads(&new, &every).await.expect("reads");
+    assert_eq!(reads.holders, [longest(&earlier)], "{backend}");
+    assert_eq!(reads.gear, made, "{backend}: ada's, oldest first");
+    assert_eq!(
+        reads.goals,
+        goal_store.goals(ada).await.expect("goals"),
+        "{backend}"
+    );
+    assert_eq!(reads.goals.len(), 2, "{backend}");
+
+    let nothing = activities
+        .workout_reads(&new, &WorkoutReadsQuery::default())
+        .await
+        .expect("reads");
+    assert_eq!(nothing, Default::default(), "{backend}: only what is asked");
+    let goals_only = WorkoutReadsQuery {
+        goals: true,
+        ..WorkoutReadsQuery::default()
+    };
+    let reads = activities
+        .workout_reads(&new, &goals_only)
+        .await
+        .expect("reads");
+    assert!(
+        reads.holders.is_empty() && reads.gear.is_empty(),
+        "{backend}"
+    );
+    assert_eq!(reads.goals.len(), 2, "{backend}");
+}
+
+fn goal_input(target: f64) -> GoalInput {
+    GoalInput {
+        period: GoalPeriod::Week,
+        metric: GoalMetric::Distance,
+        target,
+        activity_types: vec![ActivityType::Running],
+        time_zone: "Europe/Paris".into(),
+    }
+}
+
 fittrack_kit::backend_contracts! {
     setup: stores_under_test,
     backends: [embedded, mongodb],
     contracts: [
         gear_adds_up_its_workouts_and_goes_with_them,
         no_more_than_the_cap,
+        a_new_workout_reads_its_records_gear_and_goals_at_once,
     ],
 }

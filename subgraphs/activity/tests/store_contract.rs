@@ -8,11 +8,11 @@ use fittrack_activity::{
     domain::{
         model::{Activity, ActivityFields, ActivityFilter, ActivityType, Change, Cursor, Metrics},
         recording::{FileFormat, Lap, RecordingSummary, Sample, StoredRecording},
-        records::{Effort, RecordKind},
+        records::{Effort, RecordKey, RecordKind},
     },
     storage::{
         embedded::EmbeddedActivityStore, mongo::MongoActivityStore, ActivityStore, Inserted,
-        PageQuery,
+        PageQuery, WorkoutReadsQuery,
     },
 };
 use serde_json::json;
@@ -737,19 +737,35 @@ async fn each_record_has_one_holder_the_best_then_the_earliest(
         ])
         .await
         .expect("save");
-    let mut holders = store
-        .record_holders(
-            ada,
-            new.id,
-            &[
-                (RecordKind::Fastest5K, None),
-                (RecordKind::BestPower5Min, None),
-                (RecordKind::LongestDuration, Some(ActivityType::Running)),
-                (RecordKind::FastestMarathon, None),
-            ],
-        )
-        .await
-        .expect("holders");
+    let holders_of = |activity: &Activity, record_keys: &[RecordKey]| {
+        let (store, activity, record_keys) =
+            (store.clone(), activity.clone(), record_keys.to_vec());
+        async move {
+            let query = WorkoutReadsQuery {
+                record_keys: &record_keys,
+                ..WorkoutReadsQuery::default()
+            };
+            let reads = store
+                .workout_reads(&activity, &query)
+                .await
+                .expect("holders");
+            assert!(
+                reads.gear.is_empty() && reads.goals.is_empty(),
+                "not asked for"
+            );
+            reads.holders
+        }
+    };
+    let mut holders = holders_of(
+        &new,
+        &[
+            (RecordKind::Fastest5K, None),
+            (RecordKind::BestPower5Min, None),
+            (RecordKind::LongestDuration, Some(ActivityType::Running)),
+            (RecordKind::FastestMarathon, None),
+        ],
+    )
+    .await;
     holders.sort_by_key(|e| e.kind);
     assert_eq!(
         holders,
@@ -761,14 +777,11 @@ async fn each_record_has_one_holder_the_best_then_the_earliest(
         "{backend}"
     );
     assert_eq!(
-        store
-            .record_holders(
-                ada,
-                new.id,
-                &[(RecordKind::LongestDuration, Some(ActivityType::Cycling))]
-            )
-            .await
-            .expect("holders"),
+        holders_of(
+            &new,
+            &[(RecordKind::LongestDuration, Some(ActivityType::Cycling))]
+        )
+        .await,
         vec![effort(&ride, RecordKind::LongestDuration, 7_200.0)],
         "{backend}"
     );

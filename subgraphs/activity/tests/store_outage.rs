@@ -94,13 +94,12 @@ impl ActivityStore for StoreDownFor {
     ) -> anyhow::Result<Vec<fittrack_activity::domain::records::Effort>> {
         self.inner.efforts(user_id, kinds).await
     }
-    async fn record_holders(
+    async fn workout_reads(
         &self,
-        user_id: Uuid,
-        except: Uuid,
-        keys: &[fittrack_activity::domain::records::RecordKey],
-    ) -> anyhow::Result<Vec<fittrack_activity::domain::records::Effort>> {
-        self.inner.record_holders(user_id, except, keys).await
+        activity: &Activity,
+        query: &fittrack_activity::storage::WorkoutReadsQuery<'_>,
+    ) -> anyhow::Result<fittrack_activity::storage::WorkoutReads> {
+        self.inner.workout_reads(activity, query).await
     }
     async fn changes(
         &self,

@@ -12,8 +12,9 @@ use uuid::Uuid;
 use super::{
     analysis,
     error::{ActivityError, ActivityResult},
+    gear::Gear,
     model::{Activity, ActivityFilter, Cursor, Metrics},
-    ports::{ActivityEvents, ActivityStore, Inserted, PageQuery},
+    ports::{ActivityEvents, ActivityStore, Inserted, PageQuery, WorkoutReads, WorkoutReadsQuery},
     recording::Recording,
     records,
     stats::{self, ActivityStats},
@@ -231,11 +232,36 @@ impl Activities {
     /// ([`Self::finish_replayed_log`]). Were it best effort, one request
     /// could wait out the store's server selection twice, past the router's
     /// subgraph timeout (the `mongodb_restarted` fault scenario).
-    async fn link_default_gear(&self, activity: &Activity) -> ActivityResult<()> {
+    async fn link_default_gear(&self, activity: &Activity, owned: &[Gear]) -> ActivityResult<()> {
         match &self.gear {
-            Some(gear) => gear.link_default(activity).await,
+            Some(gear) => gear.link_default(activity, owned).await,
             None => Ok(()),
         }
+    }
+
+    /// Everything storing a new workout reads, in one store call: its
+    /// owner's gear (when gear is kept) and, when it is `judged` (the coach
+    /// hears of it), the holders of the records its `efforts` compete for
+    /// and its owner's goals. Like the gear link it serves, a failure fails
+    /// the request: the store has just gone away, and the retry finishes
+    /// ([`Self::finish_replayed_log`]) while the sweeper tells the coach.
+    async fn workout_reads(
+        &self,
+        activity: &Activity,
+        efforts: &[records::Effort],
+        judged: bool,
+    ) -> ActivityResult<WorkoutReads> {
+        let record_keys: Vec<records::RecordKey> = if judged {
+            efforts.iter().map(records::key_of).collect()
+        } else {
+            Vec::new()
+        };
+        let query = WorkoutReadsQuery {
+            record_keys: &record_keys,
+            gear: self.gear.is_some(),
+            goals: judged && self.coaching.is_some(),
+        };
+        Ok(self.store.workout_reads(activity, &query).await?)
     }
 
     /// A `logActivity` retried with its idempotency key after the first try
@@ -248,7 +274,8 @@ impl Activities {
             .await?;
         if let Some(gear) = &self.gear {
             if gear.of_activities(&[activity.id]).await?.is_empty() {
-                gear.link_default(activity).await?;
+                let reads = self.workout_reads(activity, &[], false).await?;
+                gear.link_default(activity, &reads.gear).await?;
             }
         }
         Ok(())
@@ -279,8 +306,9 @@ impl Activities {
         efforts: &[records::Effort],
         samples: &[super::recording::Sample],
         announce: bool,
+        reads: WorkoutReads,
     ) {
-        let (new_records, insights) = match self.insights(activity, efforts, samples).await {
+        let (new_records, insights) = match self.insights(activity, efforts, samples, reads).await {
             Ok((new_records, insights)) => (new_records, Some(insights)),
             Err(error) => {
                 tracing::warn!(
@@ -308,28 +336,22 @@ impl Activities {
     }
 
     /// The records a new workout set with its `efforts` (against the
-    /// holder of each: a user's history is not read on every write), its
-    /// kilometre splits, its time in the user's heart-rate zones and the
-    /// user's goal progress. The reads run one after another and the first
-    /// that fails ends them: a store going away costs one wait, not one per
-    /// read.
+    /// holder of each, in `reads`: a user's history is not read on every
+    /// write), its kilometre splits, its time in the user's heart-rate
+    /// zones and the user's goal progress. What is left to read (the
+    /// profile with heart rate, the goals' totals with goals) runs one
+    /// after another and the first that fails ends it: a store going away
+    /// costs one wait, not one per read.
     async fn insights(
         &self,
         activity: &Activity,
         efforts: &[records::Effort],
         samples: &[super::recording::Sample],
+        reads: WorkoutReads,
     ) -> anyhow::Result<(Vec<records::NewRecord>, WorkoutInsights)> {
-        let new_records = if efforts.is_empty() {
-            Vec::new()
-        } else {
-            let keys: Vec<records::RecordKey> = efforts.iter().map(records::key_of).collect();
-            let mut contenders = self
-                .store
-                .record_holders(activity.user_id, activity.id, &keys)
-                .await?;
-            contenders.extend_from_slice(efforts);
-            records::new_records(&contenders, activity.id)
-        };
+        let mut contenders = reads.holders;
+        contenders.extend_from_slice(efforts);
+        let new_records = records::new_records(&contenders, activity.id);
         let mut insights = WorkoutInsights {
             records: new_records
                 .iter()
@@ -358,7 +380,7 @@ impl Activities {
                 .map(|zones| analysis::time_in_zones(samples, &zones).to_vec());
         }
         insights.goals = goals
-            .with_progress(activity.user_id)
+            .progress_of(activity.user_id, reads.goals)
             .await
             .map_err(internal)?
             .into_iter()
@@ -417,10 +439,12 @@ impl Activities {
         }
         let efforts = hand_logged_efforts(&activity);
         self.store.save_efforts(&efforts).await?;
-        self.link_default_gear(&activity).await?;
+        let reads = self.workout_reads(&activity, &efforts, true).await?;
+        self.link_default_gear(&activity, &reads.gear).await?;
         let fresh =
             now - activity.start_time < chrono::Duration::hours(ANNOUNCE_IMPORTS_WITHIN_HOURS);
-        self.after_stored(&activity, &efforts, &[], fresh).await;
+        self.after_stored(&activity, &efforts, &[], fresh, reads)
+            .await;
         Ok(activity)
     }
 
@@ -502,11 +526,12 @@ impl Activities {
             self.store.delete_user(owner).await?;
             return Err(ActivityError::AccountErased);
         }
-        self.link_default_gear(&activity).await?;
         // History sets records too, but only a fresh workout's are news,
         // to its owner and to the coach.
+        let reads = self.workout_reads(&activity, &efforts, announce).await?;
+        self.link_default_gear(&activity, &reads.gear).await?;
         if announce {
-            self.after_stored(&activity, &efforts, &stored.samples, true)
+            self.after_stored(&activity, &efforts, &stored.samples, true, reads)
                 .await;
         }
         Ok(ImportedWorkout::New(activity))

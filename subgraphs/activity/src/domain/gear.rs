@@ -45,6 +45,15 @@ impl GearKind {
     }
 }
 
+/// The gear a new workout of `activity_type` takes among its owner's: the
+/// one in use that is the default for the type (at most one is: setting a
+/// default takes it from the others, [`GearList::create`]).
+pub fn default_for(owned: &[Gear], activity_type: ActivityType) -> Option<&Gear> {
+    owned
+        .iter()
+        .find(|g| g.retired_at.is_none() && g.default_for.contains(&activity_type))
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gear {
     pub id: Uuid,
@@ -253,15 +262,11 @@ impl GearList {
         Ok(activity)
     }
 
-    /// Gives a new workout the gear that is the default for its type.
-    pub async fn link_default(&self, activity: &Activity) -> ActivityResult<()> {
-        let default = self
-            .gear
-            .gear(activity.user_id)
-            .await?
-            .into_iter()
-            .find(|g| g.retired_at.is_none() && g.default_for.contains(&activity.activity_type));
-        if let Some(gear) = default {
+    /// Gives a new workout the gear among `owned` (its owner's, read with
+    /// the workout: `ActivityStore::workout_reads`) that is the default
+    /// for its type, if any.
+    pub async fn link_default(&self, activity: &Activity, owned: &[Gear]) -> ActivityResult<()> {
+        if let Some(gear) = default_for(owned, activity.activity_type) {
             self.gear
                 .link_gear(activity.user_id, activity.id, Some(gear.id))
                 .await?;

@@ -275,6 +275,16 @@ impl Goals {
     /// A user's goals, oldest first, each with its progress now.
     pub async fn with_progress(&self, owner: Uuid) -> ActivityResult<Vec<(Goal, GoalProgress)>> {
         let goals = self.goals.goals(owner).await?;
+        self.progress_of(owner, goals).await
+    }
+
+    /// The progress now of `owner`'s `goals` (read already: with a new
+    /// workout, `ActivityStore::workout_reads`); no read without goals.
+    pub async fn progress_of(
+        &self,
+        owner: Uuid,
+        goals: Vec<Goal>,
+    ) -> ActivityResult<Vec<(Goal, GoalProgress)>> {
         let now = Utc::now();
         // Goals sharing a period (same kind, same zone) share one read.
         let mut totals: std::collections::HashMap<(DateTime<Utc>, DateTime<Utc>), Vec<_>> =

@@ -42,6 +42,32 @@ pub struct PageQuery {
     pub limit: u32,
 }
 
+/// What [`ActivityStore::workout_reads`] reads for a new workout.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorkoutReadsQuery<'a> {
+    /// The records it competes for.
+    pub record_keys: &'a [RecordKey],
+    /// Its owner's gear, for the default of its type.
+    pub gear: bool,
+    /// Its owner's goals, for the coach.
+    pub goals: bool,
+}
+
+/// What a new workout is judged and equipped with, read together.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkoutReads {
+    /// The record of each key among the owner's efforts other than this
+    /// workout's: the best value, the earliest of equal ones
+    /// ([`super::records::records`]'s rule), of the key's activity type
+    /// where it has one. Two index walks per key: the best value, then the
+    /// earliest to reach it, however long the history.
+    pub holders: Vec<Effort>,
+    /// The owner's gear, oldest first (empty unless asked for).
+    pub gear: Vec<super::gear::Gear>,
+    /// The owner's goals, oldest first (empty unless asked for).
+    pub goals: Vec<super::goals::Goal>,
+}
+
 #[async_trait]
 pub trait ActivityStore: Send + Sync + 'static {
     /// Stores a new activity, unless `(user_id, idempotency_key)` already exists.
@@ -72,17 +98,14 @@ pub trait ActivityStore: Send + Sync + 'static {
     async fn replace_efforts(&self, activity_id: Uuid, efforts: &[Effort]) -> anyhow::Result<()>;
     /// A user's efforts of these kinds (every kind when empty).
     async fn efforts(&self, user_id: Uuid, kinds: &[RecordKind]) -> anyhow::Result<Vec<Effort>>;
-    /// The record of each key among the user's efforts other than those of
-    /// activity `except`: the best value, the earliest of equal ones
-    /// ([`super::records::records`]'s rule), of the key's activity type
-    /// where it has one. Two index walks per key, however long the user's
-    /// history: it runs on every fresh workout stored.
-    async fn record_holders(
+    /// What storing a fresh workout reads, in one call (one statement on
+    /// SQLite: each is a hand-off to its thread, what a write spends most
+    /// on), whatever its owner's history: see [`WorkoutReads`].
+    async fn workout_reads(
         &self,
-        user_id: Uuid,
-        except: Uuid,
-        keys: &[RecordKey],
-    ) -> anyhow::Result<Vec<Effort>>;
+        activity: &Activity,
+        query: &WorkoutReadsQuery<'_>,
+    ) -> anyhow::Result<WorkoutReads>;
     /// The recordings of these activities, where they have one.
     async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>>;
     /// Whether an activity has a recording, without reading its points

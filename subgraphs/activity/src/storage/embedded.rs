@@ -22,10 +22,10 @@ use crate::domain::{
         Activity, ActivityFields, ActivityFilter, ActivityType, Change, ChangePosition, Metrics,
         TypeTotals,
     },
-    ports::{GearStore, GoalStore, OriginalStore, ProfileStore},
+    ports::{GearStore, GoalStore, OriginalStore, ProfileStore, WorkoutReads, WorkoutReadsQuery},
     profile::{TrainingProfile, Units},
     recording::{FileFormat, OriginalFile, RecordingSummary, StoredRecording},
-    records::{Effort, RecordKey, RecordKind},
+    records::{Effort, RecordKind},
     stats::{DailyTotals, QuarterHourTotals},
 };
 
@@ -81,7 +81,7 @@ const SCHEMA: &[&str] = &[
         PRIMARY KEY (activity_id, kind)
     )",
     // A user's efforts by kind, and each kind's holder by value
-    // (`record_holders`). It replaced an index on (user_id, kind) alone.
+    // (`workout_reads`). It replaced an index on (user_id, kind) alone.
     "CREATE INDEX IF NOT EXISTS activity_efforts_best ON activity_efforts (user_id, kind, value, achieved_ms)",
     "DROP INDEX IF EXISTS activity_efforts_user_kind",
     // Goals (domain::goals): the activity types as a JSON array.
@@ -233,6 +233,39 @@ fn millis(at: DateTime<Utc>) -> i64 {
 
 fn from_millis(ms: i64) -> anyhow::Result<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms).context("timestamp out of range")
+}
+
+const EFFORT_COLUMNS: &str = "activity_id, kind, user_id, type, value, achieved_ms";
+const GEAR_COLUMNS: &str =
+    "id, user_id, kind, name, default_for, warn_at_metres, retired_ms, created_ms, updated_ms";
+const GOAL_COLUMNS: &str =
+    "id, user_id, period, metric, target, types, time_zone, created_ms, updated_ms";
+
+/// The select list of one part of `workout_reads`' one statement: its
+/// `part`, then every column any part has, its own by name and the others
+/// NULL, so that the parts make one `UNION ALL` and each row is read by its
+/// table's own decoder (`effort_of_row`, `row_to_gear`, `row_to_goal`).
+fn workout_read_columns(part: &str, own: &str) -> String {
+    let own: Vec<&str> = own.split(", ").collect();
+    let every = [EFFORT_COLUMNS, GEAR_COLUMNS, GOAL_COLUMNS]
+        .iter()
+        .flat_map(|columns| columns.split(", "))
+        .fold(Vec::new(), |mut every: Vec<&str>, column| {
+            if !every.contains(&column) {
+                every.push(column);
+            }
+            every
+        });
+    std::iter::once(format!("'{part}' AS part"))
+        .chain(every.into_iter().map(|column| {
+            if own.contains(&column) {
+                column.to_owned()
+            } else {
+                format!("NULL AS {column}")
+            }
+        }))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn effort_of_row(row: &QueryResult) -> anyhow::Result<Effort> {
@@ -500,17 +533,15 @@ impl ActivityStore for EmbeddedActivityStore {
         rows.iter().map(effort_of_row).collect()
     }
 
-    async fn record_holders(
+    async fn workout_reads(
         &self,
-        user_id: Uuid,
-        except: Uuid,
-        keys: &[RecordKey],
-    ) -> anyhow::Result<Vec<Effort>> {
-        // One statement for every key: each statement is a hand-off to
-        // SQLite's thread, which is what a write spends most on.
-        let mut parts = Vec::with_capacity(keys.len());
+        activity: &Activity,
+        query: &WorkoutReadsQuery<'_>,
+    ) -> anyhow::Result<WorkoutReads> {
+        let user_id = activity.user_id.to_string();
+        let mut parts = Vec::with_capacity(query.record_keys.len() + 2);
         let mut values: Vec<Value> = Vec::new();
-        for (kind, activity_type) in keys {
+        for (kind, activity_type) in query.record_keys {
             // Two walks of activity_efforts_best, as on MongoDB: the best
             // value (SQLite reads a MIN or MAX straight off the index), then
             // the earliest to reach it. One ORDER BY value DESC, achieved_ms
@@ -520,28 +551,51 @@ impl ActivityStore for EmbeddedActivityStore {
             let best = if kind.lower_is_better() { "MIN" } else { "MAX" };
             let mut among = String::from("user_id = ? AND kind = ? AND activity_id <> ?");
             let mut among_values: Vec<Value> = vec![
-                user_id.to_string().into(),
+                user_id.clone().into(),
                 kind.as_str().into(),
-                except.to_string().into(),
+                activity.id.to_string().into(),
             ];
             if let Some(activity_type) = activity_type {
                 among.push_str(" AND type = ?");
                 among_values.push(activity_type.as_str().into());
             }
             parts.push(format!(
-                "SELECT * FROM (SELECT activity_id, kind, user_id, type, value, achieved_ms
-                 FROM activity_efforts
+                "SELECT {} FROM (SELECT {EFFORT_COLUMNS} FROM activity_efforts
                  WHERE {among} AND value = (SELECT {best}(value) FROM activity_efforts WHERE {among})
-                 ORDER BY achieved_ms ASC LIMIT 1)"
+                 ORDER BY achieved_ms ASC LIMIT 1)",
+                workout_read_columns("holder", EFFORT_COLUMNS)
             ));
             values.extend(among_values.clone());
             values.extend(among_values);
         }
-        if parts.is_empty() {
-            return Ok(Vec::new());
+        if query.gear {
+            parts.push(format!(
+                "SELECT {} FROM gear WHERE user_id = ?",
+                workout_read_columns("gear", GEAR_COLUMNS)
+            ));
+            values.push(user_id.clone().into());
         }
-        let rows = self.query(&parts.join(" UNION ALL "), values).await?;
-        rows.iter().map(effort_of_row).collect()
+        if query.goals {
+            parts.push(format!(
+                "SELECT {} FROM goals WHERE user_id = ?",
+                workout_read_columns("goal", GOAL_COLUMNS)
+            ));
+            values.push(user_id.into());
+        }
+        let mut reads = WorkoutReads::default();
+        if parts.is_empty() {
+            return Ok(reads);
+        }
+        for row in self.query(&parts.join(" UNION ALL "), values).await? {
+            match row.try_get::<String>("", "part")?.as_str() {
+                "holder" => reads.holders.push(effort_of_row(&row)?),
+                "gear" => reads.gear.push(row_to_gear(&row)?),
+                _ => reads.goals.push(row_to_goal(&row)?),
+            }
+        }
+        reads.gear.sort_by_key(|gear| (gear.created_at, gear.id));
+        reads.goals.sort_by_key(|goal| (goal.created_at, goal.id));
+        Ok(reads)
     }
 
     async fn has_recording(&self, id: Uuid) -> anyhow::Result<bool> {

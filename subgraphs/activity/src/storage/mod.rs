@@ -19,11 +19,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, Utc};
 use uuid::Uuid;
 
-pub use crate::domain::ports::{ActivityStore, Inserted, PageQuery};
+pub use crate::domain::ports::{
+    ActivityStore, Inserted, PageQuery, WorkoutReads, WorkoutReadsQuery,
+};
+use crate::domain::ports::{GearStore, GoalStore};
 use crate::domain::{
+    gear::{Gear, GearUse},
+    goals::Goal,
     model::{Activity, ActivityFields, ActivityFilter, Change, ChangePosition, TypeTotals},
     recording::StoredRecording,
-    records::{Effort, RecordKey, RecordKind},
+    records::{Effort, RecordKind},
     stats::{DailyTotals, QuarterHourTotals},
 };
 
@@ -92,14 +97,13 @@ impl<S: ActivityStore> ActivityStore for CountingStore<S> {
         self.count();
         self.inner.efforts(user_id, kinds).await
     }
-    async fn record_holders(
+    async fn workout_reads(
         &self,
-        user_id: Uuid,
-        except: Uuid,
-        keys: &[RecordKey],
-    ) -> anyhow::Result<Vec<Effort>> {
+        activity: &Activity,
+        query: &WorkoutReadsQuery<'_>,
+    ) -> anyhow::Result<WorkoutReads> {
         self.count();
-        self.inner.record_holders(user_id, except, keys).await
+        self.inner.workout_reads(activity, query).await
     }
     async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>> {
         self.count();
@@ -180,6 +184,66 @@ impl<S: ActivityStore> ActivityStore for CountingStore<S> {
     }
 }
 
+/// Gear calls count too: what a new workout reads of its owner's gear is
+/// part of what it costs.
+#[async_trait]
+impl<S: GearStore> GearStore for CountingStore<S> {
+    async fn insert_gear(&self, gear: &Gear, max: usize) -> anyhow::Result<bool> {
+        self.count();
+        self.inner.insert_gear(gear, max).await
+    }
+    async fn replace_gear(&self, gear: &Gear) -> anyhow::Result<bool> {
+        self.count();
+        self.inner.replace_gear(gear).await
+    }
+    async fn delete_gear(&self, user_id: Uuid, id: Uuid) -> anyhow::Result<bool> {
+        self.count();
+        self.inner.delete_gear(user_id, id).await
+    }
+    async fn gear(&self, user_id: Uuid) -> anyhow::Result<Vec<Gear>> {
+        self.count();
+        self.inner.gear(user_id).await
+    }
+    async fn link_gear(
+        &self,
+        user_id: Uuid,
+        activity_id: Uuid,
+        gear_id: Option<Uuid>,
+    ) -> anyhow::Result<()> {
+        self.count();
+        self.inner.link_gear(user_id, activity_id, gear_id).await
+    }
+    async fn gear_use(&self, user_id: Uuid) -> anyhow::Result<HashMap<Uuid, GearUse>> {
+        self.count();
+        self.inner.gear_use(user_id).await
+    }
+    async fn activity_gear(&self, activity_ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, Uuid>> {
+        self.count();
+        self.inner.activity_gear(activity_ids).await
+    }
+}
+
+/// And goal calls, for the same reason.
+#[async_trait]
+impl<S: GoalStore> GoalStore for CountingStore<S> {
+    async fn insert_goal(&self, goal: &Goal, max: usize) -> anyhow::Result<bool> {
+        self.count();
+        self.inner.insert_goal(goal, max).await
+    }
+    async fn replace_goal(&self, goal: &Goal) -> anyhow::Result<bool> {
+        self.count();
+        self.inner.replace_goal(goal).await
+    }
+    async fn delete_goal(&self, user_id: Uuid, id: Uuid) -> anyhow::Result<bool> {
+        self.count();
+        self.inner.delete_goal(user_id, id).await
+    }
+    async fn goals(&self, user_id: Uuid) -> anyhow::Result<Vec<Goal>> {
+        self.count();
+        self.inner.goals(user_id).await
+    }
+}
+
 /// Wraps the service's store: each call timed in `fittrack_store_call_duration_seconds`
 /// and traced as a `store.<operation>` span (`kit::metrics::StoreTimings`).
 pub struct TimedStore {
@@ -250,17 +314,13 @@ impl ActivityStore for TimedStore {
             .time("efforts", self.inner.efforts(user_id, kinds))
             .await
     }
-    async fn record_holders(
+    async fn workout_reads(
         &self,
-        user_id: Uuid,
-        except: Uuid,
-        keys: &[RecordKey],
-    ) -> anyhow::Result<Vec<Effort>> {
+        activity: &Activity,
+        query: &WorkoutReadsQuery<'_>,
+    ) -> anyhow::Result<WorkoutReads> {
         self.timings
-            .time(
-                "record_holders",
-                self.inner.record_holders(user_id, except, keys),
-            )
+            .time("workout_reads", self.inner.workout_reads(activity, query))
             .await
     }
     async fn recordings(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, StoredRecording>> {

@@ -27,7 +27,7 @@ use crate::domain::{
         Activity, ActivityFields, ActivityFilter, ActivityType, Change, ChangePosition, Metrics,
         TypeTotals,
     },
-    ports::{GearStore, GoalStore, OriginalStore, ProfileStore},
+    ports::{GearStore, GoalStore, OriginalStore, ProfileStore, WorkoutReads, WorkoutReadsQuery},
     profile::{TrainingProfile, Units},
     recording::{FileFormat, OriginalFile, RecordingSummary, StoredRecording},
     records::{Effort, RecordKey, RecordKind},
@@ -73,6 +73,52 @@ pub struct MongoActivityStore {
 const ORIGINAL_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 
 impl MongoActivityStore {
+    /// The holder of one record among the owner's efforts other than
+    /// `activity`'s (`WorkoutReads::holders`). Two walks of the (userId,
+    /// kind, value, achievedAt) index, not one sort on (value, achievedAt)
+    /// in opposite directions, which no single index serves: the best
+    /// value, then the earliest to reach it. A holder deleted between the
+    /// two walks means walking again.
+    async fn record_holder(
+        &self,
+        activity: &Activity,
+        (kind, activity_type): &RecordKey,
+    ) -> anyhow::Result<Option<Effort>> {
+        let mut filter = doc! {
+            "userId": activity.user_id.to_string(),
+            "kind": kind.as_str(),
+            "activityId": {"$ne": activity.id.to_string()},
+        };
+        if let Some(activity_type) = activity_type {
+            filter.insert("type", activity_type.as_str());
+        }
+        let direction = if kind.lower_is_better() { 1 } else { -1 };
+        for _ in 0..3 {
+            let Some(best) = self
+                .efforts
+                .find_one(filter.clone())
+                .sort(doc! {"value": direction})
+                .projection(doc! {"value": 1})
+                .await
+                .context("finding a record")?
+            else {
+                return Ok(None);
+            };
+            let mut holding = filter.clone();
+            holding.insert("value", best.get("value").cloned().unwrap_or(Bson::Null));
+            if let Some(holder) = self
+                .efforts
+                .find_one(holding)
+                .sort(doc! {"achievedAt": 1})
+                .await
+                .context("finding a record's holder")?
+            {
+                return effort_of_document(&holder).map(Some);
+            }
+        }
+        anyhow::bail!("a record's holder kept going away")
+    }
+
     /// Connects to `uri` and makes sure the indexes exist. `database` is normally
     /// [`DATABASE`]; tests pass their own to stay isolated.
     pub async fn connect(uri: &str, database: &str) -> anyhow::Result<Self> {
@@ -126,7 +172,7 @@ impl MongoActivityStore {
         )
         .await?;
         // A user's efforts by kind, and each kind's holder by value
-        // (`record_holders`).
+        // (`workout_reads`).
         let efforts = indexed(
             &db,
             "activity_efforts",
@@ -484,48 +530,24 @@ impl ActivityStore for MongoActivityStore {
         documents.iter().map(effort_of_document).collect()
     }
 
-    async fn record_holders(
+    async fn workout_reads(
         &self,
-        user_id: Uuid,
-        except: Uuid,
-        keys: &[RecordKey],
-    ) -> anyhow::Result<Vec<Effort>> {
-        let mut holders = Vec::with_capacity(keys.len());
-        for (kind, activity_type) in keys {
-            let mut filter = doc! {
-                "userId": user_id.to_string(),
-                "kind": kind.as_str(),
-                "activityId": {"$ne": except.to_string()},
-            };
-            if let Some(activity_type) = activity_type {
-                filter.insert("type", activity_type.as_str());
+        activity: &Activity,
+        query: &WorkoutReadsQuery<'_>,
+    ) -> anyhow::Result<WorkoutReads> {
+        let mut reads = WorkoutReads::default();
+        for key in query.record_keys {
+            if let Some(holder) = self.record_holder(activity, key).await? {
+                reads.holders.push(holder);
             }
-            // Two walks of the (userId, kind, value, achievedAt) index, not
-            // one sort on (value, achievedAt) in opposite directions, which
-            // no single index serves: the best value, then the earliest to
-            // reach it.
-            let direction = if kind.lower_is_better() { 1 } else { -1 };
-            let Some(best) = self
-                .efforts
-                .find_one(filter.clone())
-                .sort(doc! {"value": direction})
-                .projection(doc! {"value": 1})
-                .await
-                .context("finding a record")?
-            else {
-                continue;
-            };
-            filter.insert("value", best.get("value").cloned().unwrap_or(Bson::Null));
-            let holder = self
-                .efforts
-                .find_one(filter)
-                .sort(doc! {"achievedAt": 1})
-                .await
-                .context("finding a record's holder")?
-                .context("a record's holder went away")?;
-            holders.push(effort_of_document(&holder)?);
         }
-        Ok(holders)
+        if query.gear {
+            reads.gear = GearStore::gear(self, activity.user_id).await?;
+        }
+        if query.goals {
+            reads.goals = GoalStore::goals(self, activity.user_id).await?;
+        }
+        Ok(reads)
     }
 
     async fn has_recording(&self, id: Uuid) -> anyhow::Result<bool> {
