@@ -1,6 +1,6 @@
 // The whole history as one zip, built in the browser from the API: every
 // workout (JSON) and each file a workout was imported from, as uploaded.
-import { strToU8, zipSync } from 'fflate';
+import { strToU8, Zip, ZipDeflate } from 'fflate';
 
 import { ApiError, request } from './api';
 import { errorText, h } from './dom';
@@ -27,6 +27,32 @@ async function originalFile(id: string) {
   }
 }
 
+/**
+ * A zip written as its entries come: each is compressed when added and its
+ * bytes let go, so a long history holds the zip's compressed parts (a Blob,
+ * which the browser may keep on disk), not every original file besides.
+ */
+function streamedZip() {
+  const parts: Uint8Array[] = [];
+  let failure: Error | null = null;
+  const zip = new Zip((error, chunk) => {
+    if (error) failure = error;
+    else parts.push(chunk);
+  });
+  return {
+    add(name: string, bytes: Uint8Array) {
+      const entry = new ZipDeflate(name, { level: 6 });
+      zip.add(entry);
+      entry.push(bytes, true);
+    },
+    finish(): Blob {
+      zip.end();
+      if (failure) throw failure;
+      return new Blob(parts as BlobPart[], { type: 'application/zip' });
+    },
+  };
+}
+
 /** The file name alone: the uploader chose it, and a zip path must not climb out. */
 function baseName(name: string): string {
   const last = name.split(/[\\/]/).pop() ?? '';
@@ -50,20 +76,18 @@ export function historyDownload(): HTMLElement {
       } while (after);
       // The data export (the first 100 of each list; activities.json has every workout).
       const account = await request(ExportMyDataDocument, { first: 100 });
-      const files: Record<string, Uint8Array> = {
-        'account.json': strToU8(JSON.stringify(account, null, 2)),
-        'activities.json': strToU8(JSON.stringify(workouts, null, 2)),
-      };
+      const zip = streamedZip();
+      zip.add('account.json', strToU8(JSON.stringify(account, null, 2)));
+      zip.add('activities.json', strToU8(JSON.stringify(workouts, null, 2)));
       let kept = 0;
       for (const [index, workout] of workouts.entries()) {
         status.textContent = `Fetching files: ${index + 1} of ${workouts.length}…`;
         const file = await originalFile(workout.id);
         if (!file) continue;
-        files[`originals/${workout.id}/${baseName(file.fileName)}`] = base64Bytes(file.contentBase64);
+        zip.add(`originals/${workout.id}/${baseName(file.fileName)}`, base64Bytes(file.contentBase64));
         kept++;
       }
-      const zip = zipSync(files, { level: 6 });
-      const url = URL.createObjectURL(new Blob([zip], { type: 'application/zip' }));
+      const url = URL.createObjectURL(zip.finish());
       const link = h('a', { href: url, download: `fittrack-history-${new Date().toISOString().slice(0, 10)}.zip` });
       document.body.append(link);
       link.click();
