@@ -704,6 +704,28 @@ async fn efforts_are_kept_per_activity_and_kind_and_go_with_it(
     );
 }
 
+/// The record holders `activity` competes with for `record_keys`, read
+/// with nothing else asked for.
+async fn holders_of(
+    store: &dyn ActivityStore,
+    activity: &Activity,
+    record_keys: &[RecordKey],
+) -> Vec<Effort> {
+    let query = WorkoutReadsQuery {
+        record_keys,
+        ..WorkoutReadsQuery::default()
+    };
+    let reads = store
+        .workout_reads(activity, &query)
+        .await
+        .expect("holders");
+    assert!(
+        reads.gear.is_empty() && reads.goals.is_empty(),
+        "not asked for"
+    );
+    reads.holders
+}
+
 /// What decides a new workout's records, read without the user's history:
 /// per key, the best value among the other workouts (the earliest of equal
 /// ones), per activity type for the longest duration.
@@ -737,26 +759,8 @@ async fn each_record_has_one_holder_the_best_then_the_earliest(
         ])
         .await
         .expect("save");
-    let holders_of = |activity: &Activity, record_keys: &[RecordKey]| {
-        let (store, activity, record_keys) =
-            (store.clone(), activity.clone(), record_keys.to_vec());
-        async move {
-            let query = WorkoutReadsQuery {
-                record_keys: &record_keys,
-                ..WorkoutReadsQuery::default()
-            };
-            let reads = store
-                .workout_reads(&activity, &query)
-                .await
-                .expect("holders");
-            assert!(
-                reads.gear.is_empty() && reads.goals.is_empty(),
-                "not asked for"
-            );
-            reads.holders
-        }
-    };
     let mut holders = holders_of(
+        &*store,
         &new,
         &[
             (RecordKind::Fastest5K, None),
@@ -778,6 +782,7 @@ async fn each_record_has_one_holder_the_best_then_the_earliest(
     );
     assert_eq!(
         holders_of(
+            &*store,
             &new,
             &[(RecordKind::LongestDuration, Some(ActivityType::Cycling))]
         )
