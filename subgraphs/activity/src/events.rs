@@ -267,14 +267,52 @@ impl EventPublisher {
 
     /// One sweep: re-publishes activities older than the grace period whose event
     /// was never confirmed. Returns how many were published.
-    pub async fn sweep_once(&self, config: &EventsConfig) -> anyhow::Result<usize> {
+    ///
+    /// Each owner's erasure mark is read first: a workout logged while the
+    /// marks could not be read (`Activities::log`) was never checked against
+    /// an erasure that raced it. An erased owner's workouts are deleted, not
+    /// announced; an owner whose mark cannot be read waits for the next sweep.
+    pub async fn sweep_once(
+        &self,
+        config: &EventsConfig,
+        erased: &dyn fittrack_kit::erasure::ErasedUsers,
+    ) -> anyhow::Result<usize> {
         let grace = chrono::Duration::from_std(config.sweep_grace())?;
         let missed = self
             .store
             .pending_events(Utc::now() - grace, config.sweep_batch)
             .await?;
-        let mut enqueued = Vec::with_capacity(missed.len());
+        let mut owners = std::collections::HashMap::new();
         for activity in &missed {
+            if owners.contains_key(&activity.user_id) {
+                continue;
+            }
+            let announce = match erased.is_erased(activity.user_id).await {
+                Ok(false) => true,
+                Ok(true) => {
+                    self.store.delete_user(activity.user_id).await?;
+                    tracing::info!(
+                        user = %activity.user_id,
+                        "sweeper removed workouts logged while their owner was being erased"
+                    );
+                    false
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        user = %activity.user_id,
+                        error = format!("{error:#}"),
+                        "erasure marks unreadable; the next sweep retries"
+                    );
+                    false
+                }
+            };
+            owners.insert(activity.user_id, announce);
+        }
+        let mut enqueued = Vec::with_capacity(missed.len());
+        for activity in missed
+            .iter()
+            .filter(|a| owners.get(&a.user_id) == Some(&true))
+        {
             // What was worked out when it was stored is not kept: the
             // coach hears of it again without.
             let result = self.enqueue(&logged(activity, None)).await;
@@ -310,14 +348,19 @@ impl EventPublisher {
     }
 
     /// Sweeps every `sweep_interval` until `shutdown`.
-    pub async fn run_sweeper(self, config: EventsConfig, shutdown: impl Future<Output = ()>) {
+    pub async fn run_sweeper(
+        self,
+        config: EventsConfig,
+        erased: Arc<dyn fittrack_kit::erasure::ErasedUsers>,
+        shutdown: impl Future<Output = ()>,
+    ) {
         tokio::pin!(shutdown);
         let mut ticks = tokio::time::interval(config.sweep_interval());
         loop {
             tokio::select! {
                 () = &mut shutdown => return,
                 _ = ticks.tick() => {
-                    if let Err(error) = self.sweep_once(&config).await {
+                    if let Err(error) = self.sweep_once(&config, &*erased).await {
                         tracing::warn!(error = format!("{error:#}"), "activity event sweep failed");
                     }
                 }

@@ -221,7 +221,7 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
         .ready_when("activity store", store.clone(), |store| store.ping())
         .ready_when("event queue", queue.clone(), |queue| queue.ping())
         .into_router();
-    let sweeper = (events.clone(), config.events.clone());
+    let sweeper = (events.clone(), config.events.clone(), erased.clone());
     let eraser = (store.clone(), import_store, queue.clone(), erased.clone());
     let service = Service::new("activity")
         .api(router, config.http.address())
@@ -230,8 +230,8 @@ pub fn assemble(config: &ActivityConfig, parts: Parts) -> ActivityService {
             confirmations.run(token.cancelled_owned())
         })
         .task("sweeper", config.tasks.sweeper, move |token| {
-            let (events, sweep) = sweeper;
-            events.run_sweeper(sweep, token.cancelled_owned())
+            let (events, sweep, erased) = sweeper;
+            events.run_sweeper(sweep, erased, token.cancelled_owned())
         })
         .task("importer", config.tasks.importer, move |token| {
             imports::run_importer(

@@ -229,6 +229,112 @@ impl JobQueue for FlakyQueue {
     }
 }
 
+use fittrack_kit::erasure::ErasedUsers as _;
+
+/// Erasure marks that fail to be read while `down` (Redis away).
+#[derive(Default)]
+struct MarksDown {
+    inner: fittrack_kit::erasure::MemoryErasedUsers,
+    down: AtomicBool,
+}
+
+#[async_trait]
+impl fittrack_kit::erasure::ErasedUsers for MarksDown {
+    async fn mark(&self, user_id: Uuid) -> anyhow::Result<()> {
+        self.inner.mark(user_id).await
+    }
+    async fn is_erased(&self, user_id: Uuid) -> anyhow::Result<bool> {
+        if self.down.load(Ordering::SeqCst) {
+            anyhow::bail!("erasure marks unreachable");
+        }
+        self.inner.is_erased(user_id).await
+    }
+    async fn owe(
+        &self,
+        user_id: Uuid,
+        erasers: &[&str],
+        at: chrono::DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        self.inner.owe(user_id, erasers, at).await
+    }
+    async fn settle(&self, user_id: Uuid, eraser: &str) -> anyhow::Result<()> {
+        self.inner.settle(user_id, eraser).await
+    }
+    async fn outstanding(
+        &self,
+        eraser: &str,
+        limit: usize,
+    ) -> anyhow::Result<fittrack_kit::erasure::Outstanding> {
+        self.inner.outstanding(eraser, limit).await
+    }
+}
+
+/// A Redis outage costs coaching latency, never a logged workout: with the
+/// erasure marks unreadable the workout is kept, unannounced; the sweeper
+/// reads the marks before the coach hears of it, and removes the workouts
+/// of an owner who was being erased meanwhile.
+#[tokio::test]
+async fn a_workout_logged_while_erasure_marks_are_unreadable_is_kept_and_checked_by_the_sweeper() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store: Arc<dyn ActivityStore> = Arc::new(embedded(&dir).await);
+    let queue = Arc::new(MemoryJobQueue::new("marks", QueueOptions::default()));
+    let marks = Arc::new(MarksDown::default());
+    marks.down.store(true, Ordering::SeqCst);
+    let events = EventPublisher::new(queue.clone(), store.clone());
+    let activities = Activities::new(store.clone(), Arc::new(events.clone()), marks.clone());
+    let (kept, erased) = (Uuid::new_v4(), Uuid::new_v4());
+
+    let logged = activities
+        .log(kept, swim(), None)
+        .await
+        .expect("logged while the marks are unreadable");
+    let raced = activities
+        .log(erased, swim(), None)
+        .await
+        .expect("logged while the marks are unreadable");
+    assert!(
+        queue
+            .receive("t", 10, Duration::ZERO)
+            .await
+            .expect("receive")
+            .is_empty(),
+        "nothing is announced before the marks are read"
+    );
+    // The erasure raced the second log: its eraser ran before the row was
+    // written, and its mark was set before Redis went away.
+    marks.inner.mark(erased).await.expect("mark");
+
+    let config = EventsConfig {
+        sweep_grace_secs: 0,
+        ..EventsConfig::default()
+    };
+    assert_eq!(events.sweep_once(&config, &*marks).await.expect("sweep"), 0);
+    assert_eq!(
+        store
+            .get_many(&[logged.id, raced.id])
+            .await
+            .expect("get")
+            .len(),
+        2
+    );
+
+    marks.down.store(false, Ordering::SeqCst);
+    assert_eq!(events.sweep_once(&config, &*marks).await.expect("sweep"), 1);
+    let stored = store.get_many(&[logged.id, raced.id]).await.expect("get");
+    assert_eq!(
+        stored.iter().map(|a| a.id).collect::<Vec<_>>(),
+        [logged.id],
+        "the erased owner's workout is gone, the other kept"
+    );
+    let jobs = queue
+        .receive("t", 10, Duration::ZERO)
+        .await
+        .expect("receive");
+    assert_eq!(jobs.len(), 1);
+    let event: serde_json::Value = serde_json::from_str(&jobs[0].payload).expect("json");
+    assert_eq!(event["activityId"], json!(logged.id));
+}
+
 #[tokio::test]
 async fn an_activity_saved_while_the_queue_is_down_gets_its_event_from_the_sweeper() {
     let dir = tempfile::tempdir().expect("dir");
@@ -256,11 +362,35 @@ async fn an_activity_saved_while_the_queue_is_down_gets_its_event_from_the_sweep
         ..EventsConfig::default()
     };
     // Still down: the sweep finds it but cannot publish; nothing is lost.
-    assert_eq!(events.sweep_once(&config).await.expect("sweep"), 0);
-    queue.down.store(false, Ordering::SeqCst);
-    assert_eq!(events.sweep_once(&config).await.expect("sweep"), 1);
     assert_eq!(
-        events.sweep_once(&config).await.expect("sweep"),
+        events
+            .sweep_once(
+                &config,
+                &*fittrack_kit::erasure::MemoryErasedUsers::shared()
+            )
+            .await
+            .expect("sweep"),
+        0
+    );
+    queue.down.store(false, Ordering::SeqCst);
+    assert_eq!(
+        events
+            .sweep_once(
+                &config,
+                &*fittrack_kit::erasure::MemoryErasedUsers::shared()
+            )
+            .await
+            .expect("sweep"),
+        1
+    );
+    assert_eq!(
+        events
+            .sweep_once(
+                &config,
+                &*fittrack_kit::erasure::MemoryErasedUsers::shared()
+            )
+            .await
+            .expect("sweep"),
         0,
         "published once"
     );

@@ -166,3 +166,85 @@ async fn a_fresh_recorded_workout_reaches_the_coach_with_its_splits_zones_record
         .expect("imported");
     assert_eq!(heard.0.lock().expect("heard").len(), 1);
 }
+
+/// A queue that takes what it is told only when `open` is notified, as
+/// Redis does while it is away (each command waits for the connection).
+#[derive(Default)]
+struct Stuck {
+    open: tokio::sync::Notify,
+    heard: Heard,
+    deleted: Mutex<Vec<Uuid>>,
+}
+
+#[async_trait]
+impl ActivityEvents for Stuck {
+    async fn logged(&self, activity: &Activity, insights: Option<WorkoutInsights>) -> bool {
+        self.open.notified().await;
+        self.heard.logged(activity, insights).await
+    }
+    async fn deleted(&self, activity: &Activity) {
+        self.open.notified().await;
+        self.deleted.lock().expect("deleted").push(activity.id);
+    }
+}
+
+/// A Redis outage costs coaching latency, never a logged workout: the
+/// request answers while the queue holds its event, and the coach hears it,
+/// insights and all, once the queue takes it.
+#[tokio::test]
+async fn a_queue_that_does_not_answer_does_not_hold_the_workout() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+    let store = Arc::new(EmbeddedActivityStore::open(&url).await.expect("store"));
+    let stuck = Arc::new(Stuck::default());
+    let activities = Activities::new(
+        store.clone(),
+        stuck.clone(),
+        Arc::new(fittrack_kit::erasure::MemoryErasedUsers::default()),
+    );
+    let ada = Uuid::new_v4();
+    let raw = fittrack_activity::domain::validation::RawActivity {
+        activity_type: ActivityType::Running,
+        duration_minutes: 30,
+        calories_burned: 300,
+        start_time: Utc::now() - Duration::hours(1),
+        notes: None,
+        metrics: None,
+        time_zone: None,
+    };
+    // Not a timing claim: before, the request waited for the queue for ever.
+    let guard = std::time::Duration::from_secs(60);
+    let logged = tokio::time::timeout(guard, activities.log(ada, raw, None))
+        .await
+        .expect("the request answered while the queue was stuck")
+        .expect("logged");
+    assert!(stuck.heard.0.lock().expect("heard").is_empty());
+
+    stuck.open.notify_one();
+    let heard = tokio::time::timeout(guard, async {
+        loop {
+            if let Some(heard) = stuck.heard.0.lock().expect("heard").first().cloned() {
+                return heard;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the coach heard of the workout once the queue took it");
+    assert_eq!(heard.0, logged.id);
+    assert!(heard.1.is_some(), "with what was worked out about it");
+
+    let deleted = tokio::time::timeout(guard, activities.delete(ada, logged.id))
+        .await
+        .expect("the deletion answered while the queue was stuck")
+        .expect("deleted");
+    assert_eq!(deleted.id, logged.id);
+    stuck.open.notify_one();
+    tokio::time::timeout(guard, async {
+        while stuck.deleted.lock().expect("deleted").is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the coach heard of the deletion once the queue took it");
+}

@@ -184,6 +184,20 @@ async fn every_redis_client_fails_fast_while_redis_is_down_and_recovers_by_itsel
             .expect_err("publish while down"),
     ];
     let took = outage.elapsed();
+    // The revocation read, on every authenticated request, did not wait for
+    // a reconnection: it was refused at once (fred's fail-fast), and the
+    // verifier answered from its local copy or refused the token.
+    let refused_at_once = revocations
+        .state(ada, Uuid::new_v4())
+        .await
+        .expect_err("revocations while down");
+    assert!(
+        refused_at_once
+            .chain()
+            .filter_map(|cause| cause.downcast_ref::<fred::error::Error>())
+            .any(|error| *error.kind() == fred::error::ErrorKind::Canceled),
+        "the revocation read waited for Redis instead of failing at once: {refused_at_once:#}"
+    );
     assert!(
         took < Duration::from_secs(15),
         "five calls against a dead Redis took {took:?}"

@@ -7,7 +7,9 @@
 //! deletion, a queued `ActivityLogged` the worker is handling) write first
 //! and check after: if the user is erased by then, they undo what they
 //! wrote. Either the eraser's delete sees the write, or the writer's check
-//! sees the mark, so nothing survives. Marks are kept for
+//! sees the mark, so nothing survives. A `logActivity` that cannot read the
+//! marks keeps its workout unannounced, and the activity sweeper reads the
+//! mark before announcing it (removing it if its owner was erased). Marks are kept for
 //! [`KEEP_FOR`], far longer than any request or job lives.
 //!
 //! Every erasure is also owed by each eraser (one per subgraph holding user
@@ -175,8 +177,13 @@ impl ErasedUsers for RedisErasedUsers {
     }
 
     async fn is_erased(&self, user_id: Uuid) -> anyhow::Result<bool> {
+        // Its readers have an answer while Redis is away (a workout is kept
+        // for the sweeper to check, a job is retried): none waits for a
+        // reconnection.
+        use fred::prelude::ClientLike as _;
         let found: Option<i64> = self
             .client
+            .with_options(&crate::redis::fail_fast())
             .get(self.key(user_id))
             .await
             .context("reading an erasure mark")?;

@@ -90,6 +90,18 @@ fn builder(url: &str, command_timeout: Duration, event_buffer: usize) -> anyhow:
     Ok(builder)
 }
 
+/// Options for a read whose caller has its own answer while Redis is away
+/// (a local copy, failing closed): it fails at once while the client is
+/// reconnecting, where it would otherwise wait for the connection up to
+/// [`COMMAND_TIMEOUT`], on every request that reads it. A connection that
+/// is up but silent (a black hole) still costs that timeout.
+pub fn fail_fast() -> fred::types::config::Options {
+    fred::types::config::Options {
+        fail_fast: true,
+        ..Default::default()
+    }
+}
+
 /// How long a write under Sentinel waits for a replica to confirm it.
 pub const REPLICA_ACK_TIMEOUT: Duration = Duration::from_millis(500);
 /// After a write no replica confirmed, how long later writes fail at once

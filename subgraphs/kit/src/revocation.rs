@@ -24,7 +24,7 @@ use std::{
 use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use fred::prelude::KeysInterface;
+use fred::prelude::{ClientLike as _, KeysInterface};
 use uuid::Uuid;
 
 /// How stale a subgraph's view of revocations may be.
@@ -218,11 +218,13 @@ impl Revocations for RedisRevocations {
 
     async fn state(&self, user_id: Uuid, session_id: Uuid) -> anyhow::Result<RevocationState> {
         // Two reads at once, not one MGET: on a cluster the two keys are in
-        // different slots (fred sends both on its connection together).
+        // different slots (fred sends both on its connection together). On
+        // every authenticated request, with an answer of its own while Redis
+        // is away (`CachedRevocations`): it does not wait for a reconnection.
+        let client = self.client.with_options(&crate::redis::fail_fast());
         let (cutoff, session) = tokio::try_join!(
-            self.client.get::<Option<i64>, _>(self.user_key(user_id)),
-            self.client
-                .get::<Option<i64>, _>(self.session_key(session_id)),
+            client.get::<Option<i64>, _>(self.user_key(user_id)),
+            client.get::<Option<i64>, _>(self.session_key(session_id)),
         )
         .context("reading token revocations")?;
         Ok(RevocationState {

@@ -137,6 +137,35 @@ pub struct ActivityPatch {
     pub time_zone: Option<Option<String>>,
 }
 
+/// How long a request waits for the queue and the live bus to take what it
+/// tells them (a new workout's event and records, a deletion). They answer
+/// within a millisecond; while Redis is away or unanswering, each command
+/// would hold the request for its own timeout (2 s), several in turn. Past
+/// this the request answers and the telling goes on by itself, bounded by
+/// those timeouts; an event it could not confirm is sent again by the
+/// sweeper. A Redis outage costs coaching latency, never a logged workout.
+pub const TELLING_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How long `logActivity` waits for the erasure marks before keeping the
+/// workout for the sweeper to check: a connection that is up but silent
+/// would hold it for the command timeout (2 s). Longer than a busy Redis
+/// ever takes, since a workout kept unchecked reaches the coach only on
+/// the next sweep.
+pub const ERASURE_CHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs `telling` apart from the request (in its span, so the job carries
+/// its trace on) and waits for it at most [`TELLING_WAIT`].
+async fn tell(telling: impl std::future::Future<Output = ()> + Send + 'static) {
+    use tracing::Instrument as _;
+    let told = tokio::spawn(telling.in_current_span());
+    if tokio::time::timeout(TELLING_WAIT, told).await.is_err() {
+        tracing::warn!(
+            wait_ms = TELLING_WAIT.as_millis() as u64,
+            "the queue or the live bus did not answer in time; the request answers without it"
+        );
+    }
+}
+
 /// Where new personal records are announced to live subscribers.
 pub type RecordBus = Arc<dyn fittrack_kit::live::LiveBus<records::NewRecord>>;
 
@@ -319,20 +348,28 @@ impl Activities {
                 (Vec::new(), None)
             }
         };
-        self.events.logged(activity, insights).await;
-        if !announce {
-            return;
-        }
-        for record in &new_records {
-            if let Err(error) = self.records_bus.publish(record).await {
-                tracing::warn!(
-                    activity_id = %activity.id,
-                    error = format!("{error:#}"),
-                    "new records not announced live"
-                );
-                break;
+        let (events, records_bus, activity) = (
+            self.events.clone(),
+            self.records_bus.clone(),
+            activity.clone(),
+        );
+        tell(async move {
+            events.logged(&activity, insights).await;
+            if !announce {
+                return;
             }
-        }
+            for record in &new_records {
+                if let Err(error) = records_bus.publish(record).await {
+                    tracing::warn!(
+                        activity_id = %activity.id,
+                        error = format!("{error:#}"),
+                        "new records not announced live"
+                    );
+                    break;
+                }
+            }
+        })
+        .await;
     }
 
     /// The records a new workout set with its `efforts` (against the
@@ -432,19 +469,38 @@ impl Activities {
             }
         };
         // Written first, checked after (see kit::erasure): a deletion that
-        // raced this request is either seen here or saw the row.
-        if self.erased.is_erased(owner).await? {
-            self.store.delete_user(owner).await?;
-            return Err(ActivityError::AccountErased);
-        }
+        // raced this request is either seen here or saw the row. Marks that
+        // cannot be read (Redis away) do not cost the workout: it is kept
+        // unannounced, and the sweeper checks the mark before the coach
+        // hears of it (`EventPublisher::sweep_once`).
+        let erasure_read = tokio::time::timeout(ERASURE_CHECK_WAIT, self.erased.is_erased(owner))
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {ERASURE_CHECK_WAIT:?}")));
+        let erasure_checked = match erasure_read {
+            Ok(true) => {
+                self.store.delete_user(owner).await?;
+                return Err(ActivityError::AccountErased);
+            }
+            Ok(false) => true,
+            Err(error) => {
+                tracing::warn!(
+                    activity_id = %activity.id,
+                    error = format!("{error:#}"),
+                    "erasure marks unreadable; the workout is kept and announced once the sweeper has checked them"
+                );
+                false
+            }
+        };
         let efforts = hand_logged_efforts(&activity);
         self.store.save_efforts(&efforts).await?;
         let reads = self.workout_reads(&activity, &efforts, true).await?;
         self.link_default_gear(&activity, &reads.gear).await?;
         let fresh =
             now - activity.start_time < chrono::Duration::hours(ANNOUNCE_IMPORTS_WITHIN_HOURS);
-        self.after_stored(&activity, &efforts, &[], fresh, reads)
-            .await;
+        if erasure_checked {
+            self.after_stored(&activity, &efforts, &[], fresh, reads)
+                .await;
+        }
         Ok(activity)
     }
 
@@ -632,7 +688,8 @@ impl Activities {
             .delete(owner, id)
             .await?
             .ok_or(ActivityError::NotFound)?;
-        self.events.deleted(&deleted).await;
+        let (events, told) = (self.events.clone(), deleted.clone());
+        tell(async move { events.deleted(&told).await }).await;
         Ok(deleted)
     }
 
