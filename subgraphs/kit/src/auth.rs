@@ -110,9 +110,11 @@ pub enum TokenError {
 impl From<TokenError> for ApiError {
     fn from(error: TokenError) -> Self {
         if let TokenError::RevocationsUnavailable(_) = error {
-            tracing::warn!(reason = %error, "privileged token refused: revocations unknown");
+            // Fail closed: a session this verifier has no recent copy of
+            // may have been ended (see `JwtVerifier::check_revocations`).
+            tracing::warn!(reason = %error, "token refused: its revocations cannot be read");
             return ApiError::unavailable(
-                "Signed-in administration is unavailable for a moment; try again shortly",
+                "Signed-in requests are unavailable for a moment; try again shortly",
                 5,
             );
         }
