@@ -326,13 +326,18 @@ async fn a_workout_logged_while_erasure_marks_are_unreadable_is_kept_and_checked
         [logged.id],
         "the erased owner's workout is gone, the other kept"
     );
+    let event = only_job(queue.as_ref()).await;
+    assert_eq!(event["activityId"], json!(logged.id));
+}
+
+/// The one job on `queue`, as JSON.
+async fn only_job(queue: &dyn JobQueue) -> serde_json::Value {
     let jobs = queue
         .receive("t", 10, Duration::ZERO)
         .await
         .expect("receive");
     assert_eq!(jobs.len(), 1);
-    let event: serde_json::Value = serde_json::from_str(&jobs[0].payload).expect("json");
-    assert_eq!(event["activityId"], json!(logged.id));
+    serde_json::from_str(&jobs[0].payload).expect("json")
 }
 
 #[tokio::test]
@@ -395,12 +400,7 @@ async fn an_activity_saved_while_the_queue_is_down_gets_its_event_from_the_sweep
         "published once"
     );
 
-    let jobs = queue
-        .receive("t", 10, Duration::ZERO)
-        .await
-        .expect("receive");
-    assert_eq!(jobs.len(), 1);
-    let event: serde_json::Value = serde_json::from_str(&jobs[0].payload).expect("json");
+    let event = only_job(queue.as_ref()).await;
     assert_eq!(event["event"], "ActivityLogged");
     assert_eq!(event["activityId"], json!(saved.id));
     assert!(store.get_many(&[saved.id]).await.expect("get")[0].event_enqueued);
