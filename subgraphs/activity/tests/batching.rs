@@ -366,36 +366,13 @@ async fn an_activity_saved_while_the_queue_is_down_gets_its_event_from_the_sweep
         sweep_grace_secs: 0,
         ..EventsConfig::default()
     };
+    let marks = fittrack_kit::erasure::MemoryErasedUsers::shared();
     // Still down: the sweep finds it but cannot publish; nothing is lost.
-    assert_eq!(
-        events
-            .sweep_once(
-                &config,
-                &*fittrack_kit::erasure::MemoryErasedUsers::shared()
-            )
-            .await
-            .expect("sweep"),
-        0
-    );
+    assert_eq!(events.sweep_once(&config, &*marks).await.expect("sweep"), 0);
     queue.down.store(false, Ordering::SeqCst);
+    assert_eq!(events.sweep_once(&config, &*marks).await.expect("sweep"), 1);
     assert_eq!(
-        events
-            .sweep_once(
-                &config,
-                &*fittrack_kit::erasure::MemoryErasedUsers::shared()
-            )
-            .await
-            .expect("sweep"),
-        1
-    );
-    assert_eq!(
-        events
-            .sweep_once(
-                &config,
-                &*fittrack_kit::erasure::MemoryErasedUsers::shared()
-            )
-            .await
-            .expect("sweep"),
+        events.sweep_once(&config, &*marks).await.expect("sweep"),
         0,
         "published once"
     );
