@@ -955,3 +955,60 @@ async fn an_embedded_store_from_before_time_zones_is_upgraded_in_place() {
         .await
         .expect("opens again");
 }
+
+/// An index an earlier version made and nothing reads any more is dropped
+/// when a store connects, so an upgraded deployment stops writing it on
+/// every effort; a second replica connecting after it finds nothing to do.
+#[tokio::test]
+async fn a_mongodb_store_drops_the_efforts_index_it_no_longer_reads() {
+    use ::mongodb::{bson::doc, bson::Document, IndexModel};
+    use futures_util::TryStreamExt;
+    let Some(uri) = std::env::var("MONGODB_URI").ok().filter(|u| !u.is_empty()) else {
+        return;
+    };
+    let database = format!("retired_{}", Uuid::new_v4().simple());
+    let client = ::mongodb::Client::with_uri_str(&uri).await.expect("client");
+    let efforts = client
+        .database(&database)
+        .collection::<Document>("activity_efforts");
+    efforts
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! {"userId": 1, "kind": 1})
+                .build(),
+        )
+        .await
+        .expect("the old index");
+    let before = efforts.list_index_names().await.expect("indexes");
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    MongoActivityStore::connect(&uri, &database)
+        .await
+        .expect("connects");
+    MongoActivityStore::connect(&uri, &database)
+        .await
+        .expect("connects again");
+    // Index names differ between servers (nx-27017 names its own), so the
+    // indexes are told apart by their keys.
+    let after: Vec<Vec<String>> = efforts
+        .list_indexes()
+        .await
+        .expect("indexes")
+        .map_ok(|index| index.keys.keys().cloned().collect())
+        .try_collect()
+        .await
+        .expect("indexes");
+    assert!(
+        !after.contains(&vec!["userId".to_owned(), "kind".to_owned()]),
+        "{after:?}"
+    );
+    assert!(
+        after.contains(
+            &["userId", "kind", "value", "achievedAt"]
+                .map(String::from)
+                .to_vec()
+        ),
+        "{after:?}"
+    );
+    client.database(&database).drop().await.expect("dropped");
+}

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
-use futures_util::TryStreamExt;
+use futures_util::{future::try_join_all, TryStreamExt};
 use mongodb::{
     bson::{self, doc, Bson, Document},
     error::{ErrorKind, WriteFailure},
@@ -179,6 +179,7 @@ impl MongoActivityStore {
             doc! {"userId": 1, "kind": 1, "value": 1, "achievedAt": 1},
         )
         .await?;
+        drop_retired_indexes(&db).await?;
         let goals = indexed(&db, "goals", doc! {"userId": 1, "createdAt": 1}).await?;
         let gear = indexed(&db, "gear", doc! {"userId": 1, "createdAt": 1}).await?;
         let activity_gear = indexed(&db, "activity_gear", doc! {"userId": 1, "gearId": 1}).await?;
@@ -229,6 +230,69 @@ impl MongoActivityStore {
             .await
             .context("reading an activity aggregation")
     }
+}
+
+/// Indexes earlier versions made that nothing reads any more: the
+/// collection and the fields, each ascending. Known by their keys, not their
+/// names, which differ between servers. `indexed` only ever adds, so an
+/// upgraded deployment would go on writing these on every insert.
+const RETIRED_INDEXES: &[(&str, &[&str])] = &[
+    // Replaced by (userId, kind, value, achievedAt), which the record
+    // holders are read from (issue 17).
+    ("activity_efforts", &["userId", "kind"]),
+];
+
+/// MongoDB's `IndexNotFound`: another replica dropped it first.
+const INDEX_NOT_FOUND: i32 = 27;
+
+/// Drops each of [`RETIRED_INDEXES`] that is there.
+async fn drop_retired_indexes(db: &mongodb::Database) -> anyhow::Result<()> {
+    for (name, fields) in RETIRED_INDEXES {
+        let collection = db.collection::<Document>(name);
+        let indexes: Vec<IndexModel> = collection
+            .list_indexes()
+            .await
+            .with_context(|| format!("listing the indexes of {name}"))?
+            .try_collect()
+            .await
+            .with_context(|| format!("listing the indexes of {name}"))?;
+        for index in indexes
+            .iter()
+            .filter(|i| has_ascending_keys(&i.keys, fields))
+        {
+            let Some(index_name) = index.options.as_ref().and_then(|o| o.name.clone()) else {
+                continue;
+            };
+            match collection.drop_index(&index_name).await {
+                Ok(()) => tracing::info!(
+                    collection = name,
+                    index = index_name,
+                    "dropped a retired index"
+                ),
+                Err(error) if matches!(*error.kind, ErrorKind::Command(ref c) if c.code == INDEX_NOT_FOUND) =>
+                    {}
+                Err(error) => {
+                    return Err(error).with_context(|| format!("dropping {index_name} of {name}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `keys` are exactly `fields`, in order, each ascending.
+fn has_ascending_keys(keys: &Document, fields: &[&str]) -> bool {
+    let ascending = |order: &Bson| match order {
+        Bson::Int32(o) => *o == 1,
+        Bson::Int64(o) => *o == 1,
+        Bson::Double(o) => *o == 1.0,
+        _ => false,
+    };
+    keys.len() == fields.len()
+        && keys
+            .iter()
+            .zip(fields)
+            .all(|((key, order), field)| key == field && ascending(order))
 }
 
 /// A collection, with the index its reads need.
@@ -535,19 +599,35 @@ impl ActivityStore for MongoActivityStore {
         activity: &Activity,
         query: &WorkoutReadsQuery<'_>,
     ) -> anyhow::Result<WorkoutReads> {
-        let mut reads = WorkoutReads::default();
-        for key in query.record_keys {
-            if let Some(holder) = self.record_holder(activity, key).await? {
-                reads.holders.push(holder);
+        // Every read at once: their round trips overlap, so a workout
+        // competing for eight records waits for two walks, not for eighteen
+        // reads one after another.
+        let holders = try_join_all(
+            query
+                .record_keys
+                .iter()
+                .map(|key| self.record_holder(activity, key)),
+        );
+        let gear = async {
+            if query.gear {
+                GearStore::gear(self, activity.user_id).await
+            } else {
+                Ok(Vec::new())
             }
-        }
-        if query.gear {
-            reads.gear = GearStore::gear(self, activity.user_id).await?;
-        }
-        if query.goals {
-            reads.goals = GoalStore::goals(self, activity.user_id).await?;
-        }
-        Ok(reads)
+        };
+        let goals = async {
+            if query.goals {
+                GoalStore::goals(self, activity.user_id).await
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        let (holders, gear, goals) = futures_util::try_join!(holders, gear, goals)?;
+        Ok(WorkoutReads {
+            holders: holders.into_iter().flatten().collect(),
+            gear,
+            goals,
+        })
     }
 
     async fn has_recording(&self, id: Uuid) -> anyhow::Result<bool> {
@@ -1240,6 +1320,34 @@ async fn insert_capped(
     Ok(true)
 }
 
+/// The user's documents of `collection`, oldest first.
+async fn owned_documents(
+    collection: &Collection<Document>,
+    user_id: Uuid,
+    what: &str,
+) -> anyhow::Result<Vec<Document>> {
+    collection
+        .find(doc! {"userId": user_id.to_string()})
+        .sort(doc! {"createdAt": 1, "_id": 1})
+        .await
+        .with_context(|| format!("reading a user's {what}"))?
+        .try_collect()
+        .await
+        .with_context(|| format!("reading a user's {what}"))
+}
+
+/// The activity types listed under `key`.
+fn activity_types(d: &Document, key: &str) -> anyhow::Result<Vec<ActivityType>> {
+    d.get_array(key)?
+        .iter()
+        .map(|t| {
+            t.as_str()
+                .with_context(|| format!("{key} holds a type that is not a string"))
+                .and_then(ActivityType::parse)
+        })
+        .collect()
+}
+
 /// Replaces the user's document `id` whole (nx-27017 keeps a date given to
 /// `$set` as text); whether there was one.
 async fn replace_owned(
@@ -1281,15 +1389,7 @@ fn document_to_goal(d: &Document) -> anyhow::Result<Goal> {
         period: GoalPeriod::parse(d.get_str("period")?)?,
         metric: GoalMetric::parse(d.get_str("metric")?)?,
         target: float(d, "target")?.context("a goal without a target")?,
-        activity_types: d
-            .get_array("types")?
-            .iter()
-            .map(|t| {
-                t.as_str()
-                    .context("a goal's type is not a string")
-                    .and_then(ActivityType::parse)
-            })
-            .collect::<anyhow::Result<_>>()?,
+        activity_types: activity_types(d, "types")?,
         time_zone: d.get_str("timeZone")?.to_owned(),
         created_at: chrono_time(*d.get_datetime("createdAt")?)?,
         updated_at: chrono_time(*d.get_datetime("updatedAt")?)?,
@@ -1323,16 +1423,8 @@ impl GoalStore for MongoActivityStore {
     }
 
     async fn goals(&self, user_id: Uuid) -> anyhow::Result<Vec<Goal>> {
-        let found: Vec<Document> = self
-            .goals
-            .find(doc! {"userId": user_id.to_string()})
-            .sort(doc! {"createdAt": 1, "_id": 1})
-            .await
-            .context("reading a user's goals")?
-            .try_collect()
-            .await
-            .context("reading a user's goals")?;
-        found
+        owned_documents(&self.goals, user_id, "goals")
+            .await?
             .iter()
             .map(|d| document_to_goal(d).with_context(|| format!("reading the goal {d}")))
             .collect()
@@ -1370,15 +1462,7 @@ fn document_to_gear(d: &Document) -> anyhow::Result<Gear> {
         user_id: d.get_str("userId")?.parse()?,
         kind: GearKind::parse(d.get_str("kind")?)?,
         name: d.get_str("name")?.to_owned(),
-        default_for: d
-            .get_array("defaultFor")?
-            .iter()
-            .map(|t| {
-                t.as_str()
-                    .context("a gear's type is not a string")
-                    .and_then(ActivityType::parse)
-            })
-            .collect::<anyhow::Result<_>>()?,
+        default_for: activity_types(d, "defaultFor")?,
         warn_at_metres: float(d, "warnAtMetres")?,
         retired_at: match d.get("retiredAt") {
             Some(Bson::DateTime(at)) => Some(chrono_time(*at)?),
@@ -1422,16 +1506,11 @@ impl GearStore for MongoActivityStore {
     }
 
     async fn gear(&self, user_id: Uuid) -> anyhow::Result<Vec<Gear>> {
-        let found: Vec<Document> = self
-            .gear
-            .find(doc! {"userId": user_id.to_string()})
-            .sort(doc! {"createdAt": 1, "_id": 1})
-            .await
-            .context("reading a user's gear")?
-            .try_collect()
-            .await
-            .context("reading a user's gear")?;
-        found.iter().map(document_to_gear).collect()
+        owned_documents(&self.gear, user_id, "gear")
+            .await?
+            .iter()
+            .map(document_to_gear)
+            .collect()
     }
 
     async fn link_gear(
