@@ -240,19 +240,37 @@ impl LimitsPlugin {
         if !self.counting {
             return None;
         }
-        let outcome = match self.limiter().await {
-            Ok(limiter) => limiter.check(key, quota, 1).await,
-            Err(error) => Err(error),
-        };
-        match outcome {
-            Ok(decision) => Some(decision),
-            Err(error) => {
-                tracing::warn!(
-                    error = format!("{error:#}"),
-                    "rate limiter unavailable; request allowed"
-                );
-                None
-            }
+        within_limit_wait(async {
+            let limiter = self.limiter().await?;
+            limiter.check(key, quota, 1).await
+        })
+        .await
+    }
+}
+
+/// How long a request waits for the shared limiter before it goes through
+/// uncounted: as long as the subgraphs' per-user quotas wait
+/// (`UserQuota::admit`). A Redis that is reconnecting or silent would
+/// otherwise hold every request for its command timeout (2 s).
+pub const LIMIT_WAIT: std::time::Duration = fittrack_kit::ratelimit::USER_QUOTA_WAIT;
+
+/// The limiter's decision, or `None` (logged) when it failed or did not
+/// answer within [`LIMIT_WAIT`]: losing the limiter costs the limit for a
+/// while, never the request.
+async fn within_limit_wait(
+    check: impl std::future::Future<Output = anyhow::Result<Decision>>,
+) -> Option<Decision> {
+    let outcome = tokio::time::timeout(LIMIT_WAIT, check)
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {LIMIT_WAIT:?}")));
+    match outcome {
+        Ok(decision) => Some(decision),
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "rate limiter unavailable; request allowed"
+            );
+            None
         }
     }
 }
@@ -590,5 +608,28 @@ mod tests {
         assert_eq!(parse_quota("5"), Ok(Quota::per_minute(5)));
         assert!(parse_quota("0/60").is_err());
         assert!(parse_quota("many").is_err());
+    }
+
+    /// A limiter that answers only long after it was asked, as a
+    /// reconnecting or silent Redis does: the request goes through
+    /// uncounted after `LIMIT_WAIT` instead of waiting for it.
+    #[tokio::test]
+    async fn a_limiter_slower_than_the_wait_lets_the_request_through_uncounted() {
+        let decision = Decision {
+            allowed: true,
+            limit: 1,
+            remaining: 0,
+            reset_after: std::time::Duration::from_secs(60),
+            retry_after: std::time::Duration::ZERO,
+        };
+        let slow = async {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            Ok(decision)
+        };
+        assert_eq!(within_limit_wait(slow).await, None);
+        assert_eq!(
+            within_limit_wait(async { Ok(decision) }).await,
+            Some(decision)
+        );
     }
 }
