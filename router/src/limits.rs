@@ -240,11 +240,13 @@ impl LimitsPlugin {
         if !self.counting {
             return None;
         }
-        within_limit_wait(async {
-            let limiter = self.limiter().await?;
-            limiter.check(key, quota, 1).await
-        })
-        .await
+        // The first connection is not cut short by `LIMIT_WAIT`: one that
+        // takes longer (TLS, Sentinel) would start over on every request and
+        // never count anything.
+        match self.limiter().await {
+            Ok(limiter) => within_limit_wait(limiter.check(key, quota, 1)).await,
+            Err(error) => uncounted(error),
+        }
     }
 }
 
@@ -252,7 +254,7 @@ impl LimitsPlugin {
 /// uncounted: as long as the subgraphs' per-user quotas wait
 /// (`UserQuota::admit`). A Redis that is reconnecting or silent would
 /// otherwise hold every request for its command timeout (2 s).
-pub const LIMIT_WAIT: std::time::Duration = fittrack_kit::ratelimit::USER_QUOTA_WAIT;
+const LIMIT_WAIT: std::time::Duration = fittrack_kit::ratelimit::USER_QUOTA_WAIT;
 
 /// The limiter's decision, or `None` (logged) when it failed or did not
 /// answer within [`LIMIT_WAIT`]: losing the limiter costs the limit for a
@@ -260,19 +262,20 @@ pub const LIMIT_WAIT: std::time::Duration = fittrack_kit::ratelimit::USER_QUOTA_
 async fn within_limit_wait(
     check: impl std::future::Future<Output = anyhow::Result<Decision>>,
 ) -> Option<Decision> {
-    let outcome = tokio::time::timeout(LIMIT_WAIT, check)
-        .await
-        .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {LIMIT_WAIT:?}")));
-    match outcome {
-        Ok(decision) => Some(decision),
-        Err(error) => {
-            tracing::warn!(
-                error = format!("{error:#}"),
-                "rate limiter unavailable; request allowed"
-            );
-            None
-        }
+    match tokio::time::timeout(LIMIT_WAIT, check).await {
+        Ok(Ok(decision)) => Some(decision),
+        Ok(Err(error)) => uncounted(error),
+        Err(_) => uncounted(anyhow::anyhow!("no answer within {LIMIT_WAIT:?}")),
     }
+}
+
+/// No decision: the request goes through uncounted (logged).
+fn uncounted(error: anyhow::Error) -> Option<Decision> {
+    tracing::warn!(
+        error = format!("{error:#}"),
+        "rate limiter unavailable; request allowed"
+    );
+    None
 }
 
 #[async_trait]
