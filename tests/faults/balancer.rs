@@ -91,9 +91,19 @@ impl Balancer {
         if !self.frontends.contains_key(kind) {
             return;
         }
-        let mut api = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .expect("HAProxy's runtime API");
+        // HAProxy opens its runtime socket some time after it starts; the
+        // first call can come before that.
+        let mut api = None;
+        for _ in 0..100 {
+            match tokio::net::UnixStream::connect(&self.socket).await {
+                Ok(stream) => {
+                    api = Some(stream);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+        let mut api = api.expect("HAProxy's runtime API answers within 10 s");
         api.write_all(format!("set server {kind}/{kind}-{replica} state {state}\n").as_bytes())
             .await
             .expect("writes a command");
